@@ -1,0 +1,56 @@
+// Validation of everything that arrives from the network. Every service
+// calls these at its edge, before anything is stored or acted on.
+// All functions are pure and thread-safe; failures are INVALID_ARGUMENT with
+// a message naming what was wrong.
+#ifndef TROVE_COMMON_VALIDATION_H_
+#define TROVE_COMMON_VALIDATION_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "protos/types.pb.h"
+
+namespace trove {
+
+// Limits that hold everywhere in the protocol.
+inline constexpr size_t kMaxNameBytes = 255;
+inline constexpr size_t kMaxQueryBytes = 256;
+inline constexpr size_t kMaxExtensions = 16;
+inline constexpr size_t kMaxExtensionBytes = 16;
+// 1 PiB: larger sizes are treated as absurd.
+inline constexpr int64_t kMaxFileSize = int64_t{1} << 50;
+
+// True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
+bool IsValidUtf8(absl::string_view s);
+
+// A file name: 1..255 bytes of UTF-8, no '/', '\\', NUL or other control
+// character, not "." or "..", not containing "..".
+absl::Status ValidateFileName(absl::string_view name);
+
+// A content id or peer id: exactly 64 lowercase hex digits. `what` names the
+// field in the error ("cid", "peer_id").
+absl::Status ValidateHexId(absl::string_view id, absl::string_view what);
+
+// A file size: 0..kMaxFileSize.
+absl::Status ValidateFileSize(int64_t size);
+
+// A whole FileEntry (cid, size, name); the message names the entry's name or
+// cid so a user can find it.
+absl::Status ValidateFileEntry(const FileEntry& entry);
+
+// A search query: text of 1..kMaxQueryBytes UTF-8 bytes with at least one
+// letter or digit, sizes in range and min <= max, extensions short and
+// alphanumeric, limit not negative.
+absl::Status ValidateSearchQuery(const SearchQuery& query);
+
+// host:port with a port in 1..65535, or unix:PATH.
+absl::Status ValidateAddress(absl::string_view address);
+
+// Lowercase extension of a file name without the dot ("" when none).
+std::string FileExtension(absl::string_view name);
+
+}  // namespace trove
+
+#endif  // TROVE_COMMON_VALIDATION_H_

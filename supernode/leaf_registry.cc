@@ -1,0 +1,433 @@
+#include "supernode/leaf_registry.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/join_auth.h"
+#include "common/merkle.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+// Bytes of a challenge nonce and of a session token.
+constexpr size_t kNonceBytes = 32;
+constexpr size_t kSessionBytes = 16;
+
+}  // namespace
+
+std::string SecureRandomBytes(size_t bytes) {
+  std::string out(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()),
+                 static_cast<int>(bytes)) != 1) {
+    // OpenSSL's generator failing is near impossible; the OS's is as good.
+    std::random_device rd;
+    for (char& c : out) c = static_cast<char>(rd());
+  }
+  return out;
+}
+
+LeafRegistry::LeafRegistry(Options options, Clock* clock, CatalogSink* sink)
+    : options_(std::move(options)),
+      clock_(clock),
+      sink_(sink),
+      index_(options_.index) {}
+
+std::string LeafRegistry::Challenge() {
+  std::string nonce = SecureRandomBytes(kNonceBytes);
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  ExpireChallengesLocked(now);
+  while (challenges_.size() >= options_.max_pending_challenges &&
+         !challenge_order_.empty()) {
+    challenges_.erase(challenge_order_.front());
+    challenge_order_.pop_front();
+  }
+  challenges_[nonce] = now + options_.challenge_ttl;
+  challenge_order_.push_back(nonce);
+  return nonce;
+}
+
+void LeafRegistry::ExpireChallengesLocked(absl::Time now) {
+  while (!challenge_order_.empty()) {
+    auto it = challenges_.find(challenge_order_.front());
+    if (it != challenges_.end() && it->second > now) break;
+    if (it != challenges_.end()) challenges_.erase(it);
+    challenge_order_.pop_front();
+  }
+  // Nonces used early leave stale entries behind the live ones; compact when
+  // they outnumber the live ones.
+  if (challenge_order_.size() > 2 * challenges_.size() + 64) {
+    std::deque<std::string> live;
+    for (std::string& n : challenge_order_) {
+      if (challenges_.contains(n)) live.push_back(std::move(n));
+    }
+    challenge_order_ = std::move(live);
+  }
+}
+
+absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
+    const JoinRequest& request) {
+  const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = challenges_.find(request.nonce());
+    if (it == challenges_.end()) {
+      return absl::UnauthenticatedError(
+          "unknown or already used challenge nonce; ask for a new one");
+    }
+    const bool expired = it->second <= now;
+    challenges_.erase(it);
+    if (expired) {
+      return absl::UnauthenticatedError(
+          "challenge nonce expired; ask for a new one");
+    }
+  }
+  absl::Status verified = VerifySignature(
+      request.public_key(),
+      JoinSignedMessage(request.nonce(), request.listen_address()),
+      request.signature());
+  if (!verified.ok()) {
+    return absl::Status(verified.code(),
+                        absl::StrCat("join refused: ", verified.message()));
+  }
+  const std::string peer_id = PeerIdFromPublicKey(request.public_key());
+
+  absl::MutexLock lock(&mu_);
+  const bool rejoin = leaves_.contains(peer_id);
+  if (!rejoin && leaves_.size() >= static_cast<size_t>(options_.max_leaves)) {
+    // Make room from silent leaves before refusing.
+    std::vector<std::string> idle;
+    for (const auto& [id, leaf] : leaves_) {
+      if (now - leaf.last_seen > options_.session_timeout) idle.push_back(id);
+    }
+    for (const std::string& id : idle) RemoveLeafLocked(id, /*withdraw=*/true);
+    if (leaves_.size() >= static_cast<size_t>(options_.max_leaves)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this supernode is full (", options_.max_leaves,
+          " leaves); join another"));
+    }
+  }
+  std::string session = HexEncode(SecureRandomBytes(kSessionBytes));
+  if (rejoin) {
+    // A rejoin replaces the old session; the files stay until the leaf
+    // publishes its list again.
+    Leaf& leaf = leaves_.at(peer_id);
+    sessions_.erase(leaf.session);
+    leaf.session = session;
+    leaf.capacity = request.capacity();
+    leaf.last_seen = now;
+    if (leaf.address != request.listen_address()) {
+      leaf.address = request.listen_address();
+      if (index_.FileCountOf(peer_id) > 0) EmitFullLocked(leaf);
+    }
+  } else {
+    Leaf& leaf = leaves_[peer_id];
+    leaf.peer_id = peer_id;
+    leaf.session = session;
+    leaf.address = request.listen_address();
+    leaf.capacity = request.capacity();
+    leaf.joined = now;
+    leaf.last_seen = now;
+  }
+  sessions_[session] = peer_id;
+  return JoinResult{peer_id, session};
+}
+
+LeafRegistry::Leaf* LeafRegistry::LeafOfSessionLocked(
+    const std::string& session) {
+  auto sit = sessions_.find(session);
+  if (sit == sessions_.end()) return nullptr;
+  auto lit = leaves_.find(sit->second);
+  if (lit == leaves_.end()) return nullptr;
+  if (clock_->Now() - lit->second.last_seen > options_.session_timeout) {
+    // Expired, though the sweep has not come by yet.
+    RemoveLeafLocked(lit->first, /*withdraw=*/true);
+    return nullptr;
+  }
+  return &lit->second;
+}
+
+void LeafRegistry::SetPartialLocked(Leaf& leaf, const FileEntry& entry) {
+  leaf.partial[entry.cid()] = entry;
+  partial_holders_[entry.cid()].insert(leaf.peer_id);
+}
+
+void LeafRegistry::ClearPartialLocked(Leaf& leaf, const std::string& cid) {
+  if (leaf.partial.erase(cid) == 0) return;
+  auto it = partial_holders_.find(cid);
+  if (it == partial_holders_.end()) return;
+  it->second.erase(leaf.peer_id);
+  if (it->second.empty()) partial_holders_.erase(it);
+}
+
+absl::StatusOr<int> LeafRegistry::Publish(
+    const supernode::PublishRequest& request) {
+  absl::MutexLock lock(&mu_);
+  Leaf* leaf = LeafOfSessionLocked(request.session());
+  if (leaf == nullptr) {
+    return absl::UnauthenticatedError(
+        "unknown or expired session; join again");
+  }
+  leaf->last_seen = clock_->Now();
+  const std::string& peer = leaf->peer_id;
+  const size_t max_files = static_cast<size_t>(options_.max_files_per_leaf);
+
+  // Later entries for a cid replace earlier ones.
+  std::map<std::string, const FileEntry*> added;
+  for (const FileEntry& e : request.added()) added[e.cid()] = &e;
+
+  if (request.full()) {
+    std::map<std::string, const FileEntry*> partial;
+    for (const FileEntry& e : request.partial()) {
+      if (!added.count(e.cid())) partial[e.cid()] = &e;
+    }
+    if (added.size() > max_files || partial.size() > max_files) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a leaf may share at most ", max_files, " files; the list has ",
+          std::max(added.size(), partial.size())));
+    }
+    index_.RemovePeer(peer);
+    for (const auto& [cid, e] : added) index_.Add(peer, *e);
+    std::vector<std::string> old_partial;
+    for (const auto& [cid, e] : leaf->partial) old_partial.push_back(cid);
+    for (const std::string& cid : old_partial) ClearPartialLocked(*leaf, cid);
+    for (const auto& [cid, e] : partial) SetPartialLocked(*leaf, *e);
+    EmitFullLocked(*leaf);
+    return static_cast<int>(index_.FileCountOf(peer));
+  }
+
+  // A delta: work out what actually changes before touching anything.
+  std::set<std::string> removed;
+  for (const std::string& cid : request.removed()) {
+    if (!added.count(cid) && index_.Get(peer, cid).has_value()) {
+      removed.insert(cid);
+    }
+  }
+  std::vector<const FileEntry*> changed;
+  size_t new_cids = 0;
+  for (const auto& [cid, e] : added) {
+    std::optional<FileEntry> current = index_.Get(peer, cid);
+    if (!current.has_value()) ++new_cids;
+    if (!current.has_value() || current->name() != e->name() ||
+        current->size() != e->size()) {
+      changed.push_back(e);
+    }
+  }
+  const size_t file_count = index_.FileCountOf(peer) - removed.size() +
+                            new_cids;
+  if (file_count > max_files) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a leaf may share at most ", max_files, " files; this change makes ",
+        file_count));
+  }
+  // Partial entries after the change.
+  auto held_after = [&](const std::string& cid) {
+    return added.count(cid) ||
+           (!removed.count(cid) && index_.Get(peer, cid).has_value());
+  };
+  std::set<std::string> cleared;
+  for (const std::string& cid : request.removed()) {
+    if (leaf->partial.count(cid)) cleared.insert(cid);
+  }
+  for (const auto& [cid, e] : added) {
+    if (leaf->partial.count(cid)) cleared.insert(cid);
+  }
+  std::map<std::string, const FileEntry*> partial;
+  size_t new_partials = 0;
+  for (const FileEntry& e : request.partial()) {
+    if (held_after(e.cid())) continue;
+    bool present = leaf->partial.count(e.cid()) && !cleared.count(e.cid());
+    if (!present && !partial.count(e.cid())) ++new_partials;
+    partial[e.cid()] = &e;
+  }
+  const size_t partial_count =
+      leaf->partial.size() - cleared.size() + new_partials;
+  if (partial_count > max_files) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a leaf may announce at most ", max_files,
+        " partial files; this change makes ", partial_count));
+  }
+
+  for (const std::string& cid : removed) index_.Remove(peer, cid);
+  for (const FileEntry* e : changed) index_.Add(peer, *e);
+  for (const std::string& cid : cleared) ClearPartialLocked(*leaf, cid);
+  for (const auto& [cid, e] : partial) SetPartialLocked(*leaf, *e);
+
+  if (!removed.empty() || !changed.empty()) {
+    index::PeerDelta delta;
+    delta.set_peer_id(peer);
+    delta.set_address(leaf->address);
+    for (const FileEntry* e : changed) *delta.add_added() = *e;
+    for (const std::string& cid : removed) delta.add_removed(cid);
+    Emit(std::move(delta));
+  }
+  return static_cast<int>(index_.FileCountOf(peer));
+}
+
+absl::Status LeafRegistry::Heartbeat(const std::string& session) {
+  absl::MutexLock lock(&mu_);
+  Leaf* leaf = LeafOfSessionLocked(session);
+  if (leaf == nullptr) {
+    return absl::NotFoundError("unknown or expired session; join again");
+  }
+  leaf->last_seen = clock_->Now();
+  return absl::OkStatus();
+}
+
+absl::Status LeafRegistry::Leave(const std::string& session) {
+  absl::MutexLock lock(&mu_);
+  Leaf* leaf = LeafOfSessionLocked(session);
+  if (leaf == nullptr) {
+    return absl::NotFoundError("unknown or expired session");
+  }
+  RemoveLeafLocked(leaf->peer_id, /*withdraw=*/true);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LeafRegistry::PeerOfSession(
+    const std::string& session) {
+  absl::MutexLock lock(&mu_);
+  Leaf* leaf = LeafOfSessionLocked(session);
+  if (leaf == nullptr) {
+    return absl::NotFoundError("unknown or expired session");
+  }
+  return leaf->peer_id;
+}
+
+void LeafRegistry::RemoveLeafLocked(const std::string& peer_id,
+                                    bool withdraw) {
+  auto it = leaves_.find(peer_id);
+  if (it == leaves_.end()) return;
+  // Copy: the map entry goes away below.
+  const std::string id = peer_id;
+  Leaf& leaf = it->second;
+  sessions_.erase(leaf.session);
+  std::vector<std::string> partial;
+  for (const auto& [cid, e] : leaf.partial) partial.push_back(cid);
+  for (const std::string& cid : partial) ClearPartialLocked(leaf, cid);
+  index_.RemovePeer(id);
+  const std::string address = leaf.address;
+  leaves_.erase(it);
+  if (withdraw) {
+    index::PeerDelta delta;
+    delta.set_peer_id(id);
+    delta.set_address(address);
+    delta.set_gone(true);
+    Emit(std::move(delta));
+  }
+}
+
+int LeafRegistry::ExpireIdle() {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  ExpireChallengesLocked(now);
+  std::vector<std::string> idle;
+  for (const auto& [id, leaf] : leaves_) {
+    if (now - leaf.last_seen > options_.session_timeout) idle.push_back(id);
+  }
+  for (const std::string& id : idle) RemoveLeafLocked(id, /*withdraw=*/true);
+  return static_cast<int>(idle.size());
+}
+
+std::vector<SearchHit> LeafRegistry::Search(const SearchQuery& query) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return index_.Search(query);
+}
+
+std::optional<LeafRegistry::LocalSources> LeafRegistry::Locate(
+    const std::string& cid) const {
+  absl::ReaderMutexLock lock(&mu_);
+  LocalSources out;
+  bool found = false;
+  if (std::optional<InvertedIndex::CidSummary> s = index_.Lookup(cid)) {
+    found = true;
+    out.size = s->size;
+    out.name = s->name;
+    for (const std::string& peer : s->peers) {
+      auto it = leaves_.find(peer);
+      if (it == leaves_.end()) continue;
+      Source& src = out.sources.emplace_back();
+      src.set_peer_id(peer);
+      src.set_address(it->second.address);
+    }
+  }
+  auto pit = partial_holders_.find(cid);
+  if (pit != partial_holders_.end()) {
+    std::vector<std::string> peers(pit->second.begin(), pit->second.end());
+    std::sort(peers.begin(), peers.end());
+    for (const std::string& peer : peers) {
+      auto it = leaves_.find(peer);
+      if (it == leaves_.end()) continue;
+      if (!found) {
+        found = true;
+        const FileEntry& e = it->second.partial.at(cid);
+        out.size = e.size();
+        out.name = e.name();
+      }
+      Source& src = out.sources.emplace_back();
+      src.set_peer_id(peer);
+      src.set_address(it->second.address);
+      src.set_partial(true);
+    }
+  }
+  if (!found) return std::nullopt;
+  return out;
+}
+
+void LeafRegistry::EmitFullLocked(const Leaf& leaf) {
+  index::PeerDelta delta;
+  delta.set_peer_id(leaf.peer_id);
+  delta.set_address(leaf.address);
+  delta.set_full(true);
+  for (FileEntry& e : index_.FilesOf(leaf.peer_id)) {
+    *delta.add_added() = std::move(e);
+  }
+  Emit(std::move(delta));
+}
+
+void LeafRegistry::Emit(index::PeerDelta delta) {
+  if (sink_ != nullptr) sink_->OnPeerDelta(std::move(delta));
+}
+
+int LeafRegistry::ResendAll() {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, leaf] : leaves_) EmitFullLocked(leaf);
+  return static_cast<int>(leaves_.size());
+}
+
+int LeafRegistry::leaf_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int>(leaves_.size());
+}
+
+std::optional<LeafRegistry::LeafInfo> LeafRegistry::GetLeaf(
+    const std::string& peer_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = leaves_.find(peer_id);
+  if (it == leaves_.end()) return std::nullopt;
+  const Leaf& leaf = it->second;
+  LeafInfo out;
+  out.peer_id = leaf.peer_id;
+  out.address = leaf.address;
+  out.capacity = leaf.capacity;
+  out.joined = leaf.joined;
+  out.last_seen = leaf.last_seen;
+  out.file_count = index_.FileCountOf(leaf.peer_id);
+  out.partial_count = leaf.partial.size();
+  return out;
+}
+
+size_t LeafRegistry::file_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return index_.entry_count();
+}
+
+}  // namespace supernode
+}  // namespace trove

@@ -1,0 +1,204 @@
+// The leaves of a supernode: who they are, their sessions, and what they
+// share.
+//
+// A leaf asks for a challenge (a random one-time nonce), signs
+// "trove-join-v1" || nonce || listen_address with its Ed25519 key and joins;
+// its peer id is the SHA-256 of its public key, so no leaf can speak for
+// another. It gets a session token, publishes its full file list and then
+// deltas, and heartbeats. A leaf that stays silent for longer than the
+// session timeout is dropped and its files withdrawn. A leaf that joins
+// again replaces its earlier session (its files stay until it publishes).
+//
+// Every change to what leaves share is passed, in order, to a CatalogSink
+// (the index forwarder) as an index PeerDelta.
+//
+// Thread-safe.
+#ifndef TROVE_SUPERNODE_LEAF_REGISTRY_H_
+#define TROVE_SUPERNODE_LEAF_REGISTRY_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "protos/index.pb.h"
+#include "protos/supernode.pb.h"
+#include "protos/types.pb.h"
+#include "supernode/clock.h"
+#include "supernode/inverted_index.h"
+
+namespace trove {
+namespace supernode {
+
+// Receives the catalog changes of leaves, in the order they happened.
+class CatalogSink {
+ public:
+  virtual ~CatalogSink() = default;
+  // Called with the registry's lock held, so it must be quick and must not
+  // call back into the registry.
+  virtual void OnPeerDelta(index::PeerDelta delta) = 0;
+};
+
+class LeafRegistry {
+ public:
+  struct Options {
+    // How long a challenge nonce may be used.
+    absl::Duration challenge_ttl = absl::Seconds(60);
+    // Most nonces handed out and not yet used; beyond it the oldest go.
+    size_t max_pending_challenges = 10000;
+    // A leaf silent for longer is dropped.
+    absl::Duration session_timeout = absl::Seconds(90);
+    // Most leaves at once.
+    int max_leaves = 1000;
+    // Most complete files, and most partial files, per leaf.
+    int max_files_per_leaf = 200000;
+    // The search index of the leaves' files.
+    InvertedIndex::Options index;
+  };
+
+  // What a successful Join gives the leaf.
+  struct JoinResult {
+    std::string peer_id;
+    std::string session;
+  };
+
+  // A leaf as the registry sees it, for status and tests.
+  struct LeafInfo {
+    std::string peer_id;
+    std::string address;
+    Capacity capacity;
+    absl::Time joined;
+    absl::Time last_seen;
+    size_t file_count = 0;
+    size_t partial_count = 0;
+  };
+
+  // What the leaves know of a cid.
+  struct LocalSources {
+    int64_t size = 0;
+    std::string name;
+    // Complete sources first, then partial ones; sorted by peer id within.
+    std::vector<Source> sources;
+  };
+
+  // `clock` must outlive the registry. `sink` may be null (no forwarding)
+  // and must outlive the registry too.
+  LeafRegistry(Options options, Clock* clock, CatalogSink* sink);
+  LeafRegistry(const LeafRegistry&) = delete;
+  LeafRegistry& operator=(const LeafRegistry&) = delete;
+
+  // A fresh random nonce for Join, usable once within challenge_ttl.
+  std::string Challenge();
+
+  // Admits a leaf. REQUIRES: the request's fields have been validated
+  // (lengths, address). The nonce is used up by this call whatever its
+  // outcome. UNAUTHENTICATED for an unknown, used or expired nonce or a bad
+  // signature; INVALID_ARGUMENT for a key or signature of the wrong length;
+  // RESOURCE_EXHAUSTED when max_leaves other leaves are joined.
+  absl::StatusOr<JoinResult> Join(const JoinRequest& request);
+
+  // Applies a leaf's full list or delta; returns how many complete files the
+  // leaf now has. REQUIRES: every entry and cid has been validated. With
+  // `full`, `added` replaces the leaf's list and `partial` its partial list
+  // (`removed` is ignored). Otherwise `removed` is applied first (a cid both
+  // removed and added ends up added), a cid added leaves the partial list,
+  // and a partial entry is kept only for a cid the leaf does not hold whole.
+  // Later entries for the same cid replace earlier ones.
+  // UNAUTHENTICATED for an unknown session; INVALID_ARGUMENT when the leaf
+  // would hold more than max_files_per_leaf files (nothing is applied).
+  // Counts as a heartbeat.
+  absl::StatusOr<int> Publish(const supernode::PublishRequest& request);
+
+  // Keeps a session alive. NOT_FOUND when it is unknown or has expired.
+  absl::Status Heartbeat(const std::string& session);
+
+  // Ends a session and withdraws the leaf's files. NOT_FOUND when unknown.
+  absl::Status Leave(const std::string& session);
+
+  // The peer id of a live session. NOT_FOUND when unknown.
+  absl::StatusOr<std::string> PeerOfSession(const std::string& session);
+
+  // Drops the leaves silent for longer than the session timeout (their
+  // files withdrawn) and forgets expired nonces. Returns how many leaves
+  // were dropped.
+  int ExpireIdle();
+
+  // Searches the leaves' files (see InvertedIndex::Search).
+  // REQUIRES: the query has been validated.
+  std::vector<SearchHit> Search(const SearchQuery& query) const;
+
+  // The leaves holding `cid` whole or in part; nullopt when none.
+  std::optional<LocalSources> Locate(const std::string& cid) const;
+
+  // Passes every leaf's full list to the sink again (after the index lost
+  // this supernode's state). Returns how many leaves.
+  int ResendAll();
+
+  // How many leaves are joined.
+  int leaf_count() const;
+  // A leaf's state, or nullopt.
+  std::optional<LeafInfo> GetLeaf(const std::string& peer_id) const;
+  // All leaves' entries.
+  size_t file_count() const;
+
+ private:
+  struct Leaf {
+    std::string peer_id;
+    std::string session;
+    std::string address;
+    Capacity capacity;
+    absl::Time joined;
+    absl::Time last_seen;
+    // Cids held in part, with their entries.
+    std::map<std::string, FileEntry> partial;
+  };
+
+  Leaf* LeafOfSessionLocked(const std::string& session)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveLeafLocked(const std::string& peer_id, bool withdraw)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetPartialLocked(Leaf& leaf, const FileEntry& entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ClearPartialLocked(Leaf& leaf, const std::string& cid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireChallengesLocked(absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitFullLocked(const Leaf& leaf) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Emit(index::PeerDelta delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  Clock* const clock_;
+  CatalogSink* const sink_;
+
+  mutable absl::Mutex mu_;
+  // Nonce -> when it stops being valid; and the order they were made in.
+  absl::flat_hash_map<std::string, absl::Time> challenges_
+      ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> challenge_order_ ABSL_GUARDED_BY(mu_);
+  // Peer id -> leaf.
+  absl::flat_hash_map<std::string, Leaf> leaves_ ABSL_GUARDED_BY(mu_);
+  // Session token -> peer id.
+  absl::flat_hash_map<std::string, std::string> sessions_
+      ABSL_GUARDED_BY(mu_);
+  // Complete files of all leaves.
+  InvertedIndex index_ ABSL_GUARDED_BY(mu_);
+  // Cid -> peers holding it in part.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>>
+      partial_holders_ ABSL_GUARDED_BY(mu_);
+};
+
+// `bytes` random bytes from the system's secure generator.
+std::string SecureRandomBytes(size_t bytes);
+
+}  // namespace supernode
+}  // namespace trove
+
+#endif  // TROVE_SUPERNODE_LEAF_REGISTRY_H_

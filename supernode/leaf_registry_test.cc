@@ -1,0 +1,421 @@
+#include "supernode/leaf_registry.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/join_auth.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+class RecordingSink : public CatalogSink {
+ public:
+  void OnPeerDelta(index::PeerDelta delta) override {
+    deltas.push_back(std::move(delta));
+  }
+  std::vector<index::PeerDelta> deltas;
+};
+
+std::string Cid(int n) {
+  std::string hex = absl::StrCat(absl::Hex(n, absl::kZeroPad8));
+  return std::string(64 - hex.size(), 'c') + hex;
+}
+
+FileEntry File(int cid, const std::string& name, int64_t size = 100) {
+  FileEntry e;
+  e.set_cid(Cid(cid));
+  e.set_name(name);
+  e.set_size(size);
+  return e;
+}
+
+std::vector<std::string> Cids(
+    const google::protobuf::RepeatedPtrField<FileEntry>& files) {
+  std::vector<std::string> out;
+  for (const FileEntry& f : files) out.push_back(f.cid());
+  return out;
+}
+
+class LeafRegistryTest : public ::testing::Test {
+ protected:
+  LeafRegistryTest() { Reset(LeafRegistry::Options()); }
+
+  void Reset(LeafRegistry::Options options) {
+    options.challenge_ttl = absl::Seconds(10);
+    options.session_timeout = absl::Seconds(30);
+    options_ = options;
+    sink_ = RecordingSink();
+    registry_ = std::make_unique<LeafRegistry>(options_, &clock_, &sink_);
+  }
+
+  static std::unique_ptr<Identity> NewIdentity() {
+    absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
+    EXPECT_TRUE(id.ok()) << id.status();
+    return std::move(id).value();
+  }
+
+  JoinRequest SignedJoin(const Identity& identity,
+                         const std::string& address = "127.0.0.1:7000") {
+    JoinRequest req;
+    req.set_public_key(identity.public_key());
+    req.set_nonce(registry_->Challenge());
+    req.set_listen_address(address);
+    req.set_signature(
+        identity.Sign(JoinSignedMessage(req.nonce(), address)).value());
+    return req;
+  }
+
+  // Joins a new identity; returns its session.
+  std::string JoinNew(std::unique_ptr<Identity>* out = nullptr,
+                      const std::string& address = "127.0.0.1:7000") {
+    std::unique_ptr<Identity> identity = NewIdentity();
+    absl::StatusOr<LeafRegistry::JoinResult> r =
+        registry_->Join(SignedJoin(*identity, address));
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (out != nullptr) *out = std::move(identity);
+    return r.ok() ? r->session : "";
+  }
+
+  absl::StatusOr<int> Publish(const std::string& session, bool full,
+                              std::vector<FileEntry> added,
+                              std::vector<std::string> removed = {},
+                              std::vector<FileEntry> partial = {}) {
+    supernode::PublishRequest req;
+    req.set_session(session);
+    req.set_full(full);
+    for (FileEntry& e : added) *req.add_added() = e;
+    for (std::string& c : removed) req.add_removed(c);
+    for (FileEntry& e : partial) *req.add_partial() = e;
+    return registry_->Publish(req);
+  }
+
+  std::vector<SearchHit> Search(const std::string& text) {
+    SearchQuery q;
+    q.set_text(text);
+    return registry_->Search(q);
+  }
+
+  FakeClock clock_;
+  LeafRegistry::Options options_;
+  RecordingSink sink_;
+  std::unique_ptr<LeafRegistry> registry_;
+};
+
+TEST_F(LeafRegistryTest, JoinWithGoodSignature) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  absl::StatusOr<LeafRegistry::JoinResult> r =
+      registry_->Join(SignedJoin(*identity));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->peer_id, identity->peer_id());
+  EXPECT_EQ(r->session.size(), 32u);
+  EXPECT_EQ(registry_->leaf_count(), 1);
+  std::optional<LeafRegistry::LeafInfo> leaf =
+      registry_->GetLeaf(identity->peer_id());
+  ASSERT_TRUE(leaf.has_value());
+  EXPECT_EQ(leaf->address, "127.0.0.1:7000");
+  EXPECT_TRUE(registry_->Heartbeat(r->session).ok());
+  EXPECT_EQ(registry_->PeerOfSession(r->session).value(), identity->peer_id());
+}
+
+TEST_F(LeafRegistryTest, NoncesAreRandom) {
+  std::string a = registry_->Challenge();
+  std::string b = registry_->Challenge();
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_NE(a, b);
+}
+
+TEST_F(LeafRegistryTest, BadSignatureIsRefused) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  // Signed for another address than the one claimed.
+  req.set_listen_address("10.0.0.1:7000");
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(registry_->leaf_count(), 0);
+}
+
+TEST_F(LeafRegistryTest, SignatureOfAnotherKeyIsRefused) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  std::unique_ptr<Identity> other = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  req.set_public_key(other->public_key());
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(LeafRegistryTest, ReusedSignatureIsRefused) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  ASSERT_TRUE(registry_->Join(req).ok());
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(LeafRegistryTest, FailedJoinUsesUpTheNonce) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  JoinRequest bad = req;
+  bad.set_signature(std::string(64, 'x'));
+  EXPECT_EQ(registry_->Join(bad).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(LeafRegistryTest, UnknownAndExpiredNoncesAreRefused) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  JoinRequest unknown = req;
+  unknown.set_nonce(std::string(32, 'n'));
+  EXPECT_EQ(registry_->Join(unknown).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(LeafRegistryTest, WrongLengthKeyIsInvalid) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  req.set_public_key("short");
+  EXPECT_EQ(registry_->Join(req).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(LeafRegistryTest, OldestChallengesGoWhenTooMany) {
+  LeafRegistry::Options options;
+  options.max_pending_challenges = 2;
+  Reset(options);
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest first = SignedJoin(*identity);
+  registry_->Challenge();
+  registry_->Challenge();
+  EXPECT_EQ(registry_->Join(first).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(registry_->Join(SignedJoin(*identity)).ok());
+}
+
+TEST_F(LeafRegistryTest, MaxLeaves) {
+  LeafRegistry::Options options;
+  options.max_leaves = 2;
+  Reset(options);
+  std::unique_ptr<Identity> a;
+  JoinNew(&a);
+  JoinNew();
+  std::unique_ptr<Identity> c = NewIdentity();
+  EXPECT_EQ(registry_->Join(SignedJoin(*c)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // A leaf already joined may join again.
+  EXPECT_TRUE(registry_->Join(SignedJoin(*a)).ok());
+  // A silent leaf makes room.
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_TRUE(registry_->Join(SignedJoin(*c)).ok());
+}
+
+TEST_F(LeafRegistryTest, RejoinReplacesSession) {
+  std::unique_ptr<Identity> identity;
+  std::string old_session = JoinNew(&identity);
+  ASSERT_TRUE(Publish(old_session, true, {File(1, "song.mp3")}).ok());
+  absl::StatusOr<LeafRegistry::JoinResult> again =
+      registry_->Join(SignedJoin(*identity));
+  ASSERT_TRUE(again.ok());
+  EXPECT_NE(again->session, old_session);
+  EXPECT_EQ(registry_->Heartbeat(old_session).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry_->Heartbeat(again->session).ok());
+  EXPECT_EQ(registry_->leaf_count(), 1);
+  // Files stay until the leaf publishes again.
+  EXPECT_THAT(Search("song"), SizeIs(1));
+}
+
+TEST_F(LeafRegistryTest, RejoinFromNewAddressResendsList) {
+  std::unique_ptr<Identity> identity;
+  std::string s = JoinNew(&identity, "127.0.0.1:7000");
+  ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
+  sink_.deltas.clear();
+  ASSERT_TRUE(registry_->Join(SignedJoin(*identity, "127.0.0.1:7001")).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  EXPECT_TRUE(sink_.deltas[0].full());
+  EXPECT_EQ(sink_.deltas[0].address(), "127.0.0.1:7001");
+  EXPECT_THAT(Cids(sink_.deltas[0].added()), ElementsAre(Cid(1)));
+  std::optional<LeafRegistry::LocalSources> src = registry_->Locate(Cid(1));
+  ASSERT_TRUE(src.has_value());
+  EXPECT_EQ(src->sources[0].address(), "127.0.0.1:7001");
+}
+
+TEST_F(LeafRegistryTest, TimeoutDropsLeafAndWithdrawsFiles) {
+  std::unique_ptr<Identity> identity;
+  std::string s = JoinNew(&identity);
+  ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
+  clock_.Advance(absl::Seconds(20));
+  EXPECT_TRUE(registry_->Heartbeat(s).ok());
+  clock_.Advance(absl::Seconds(20));
+  EXPECT_EQ(registry_->ExpireIdle(), 0);  // the heartbeat kept it alive
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_EQ(registry_->ExpireIdle(), 1);
+  EXPECT_EQ(registry_->leaf_count(), 0);
+  EXPECT_THAT(Search("song"), IsEmpty());
+  EXPECT_FALSE(registry_->Locate(Cid(1)).has_value());
+  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  ASSERT_FALSE(sink_.deltas.empty());
+  EXPECT_TRUE(sink_.deltas.back().gone());
+  EXPECT_EQ(sink_.deltas.back().peer_id(), identity->peer_id());
+}
+
+TEST_F(LeafRegistryTest, ExpiredSessionIsRefusedBeforeTheSweep) {
+  std::string s = JoinNew();
+  ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Search("song"), IsEmpty());
+  EXPECT_TRUE(sink_.deltas.back().gone());
+}
+
+TEST_F(LeafRegistryTest, PublishUnknownSession) {
+  EXPECT_EQ(Publish("nope", true, {File(1, "a.mp3")}).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(LeafRegistryTest, FullListReplaces) {
+  std::string s = JoinNew();
+  ASSERT_EQ(Publish(s, true, {File(1, "one.mp3"), File(2, "two.mp3")}).value(),
+            2);
+  ASSERT_EQ(Publish(s, true, {File(2, "two.mp3"), File(3, "three.mp3")})
+                .value(),
+            2);
+  EXPECT_THAT(Search("one"), IsEmpty());
+  EXPECT_THAT(Search("three"), SizeIs(1));
+  ASSERT_THAT(sink_.deltas, SizeIs(2));
+  EXPECT_TRUE(sink_.deltas[1].full());
+  EXPECT_THAT(Cids(sink_.deltas[1].added()), ElementsAre(Cid(2), Cid(3)));
+}
+
+TEST_F(LeafRegistryTest, DeltaForwardsOnlyRealChanges) {
+  std::string s = JoinNew();
+  ASSERT_TRUE(Publish(s, true, {File(1, "one.mp3"), File(2, "two.mp3")}).ok());
+  sink_.deltas.clear();
+  // Re-adding an unchanged file and removing an unknown one change nothing.
+  EXPECT_EQ(Publish(s, false, {File(1, "one.mp3")}, {Cid(9)}).value(), 2);
+  EXPECT_THAT(sink_.deltas, IsEmpty());
+  // A rename, a new file and a removal.
+  EXPECT_EQ(Publish(s, false, {File(1, "uno.mp3"), File(3, "three.mp3")},
+                    {Cid(2)})
+                .value(),
+            2);
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  const index::PeerDelta& d = sink_.deltas[0];
+  EXPECT_FALSE(d.full());
+  EXPECT_FALSE(d.gone());
+  EXPECT_THAT(Cids(d.added()), ElementsAre(Cid(1), Cid(3)));
+  EXPECT_THAT(d.removed(), ElementsAre(Cid(2)));
+  EXPECT_THAT(Search("uno"), SizeIs(1));
+  EXPECT_THAT(Search("one"), IsEmpty());
+}
+
+TEST_F(LeafRegistryTest, RemovedAndAddedInOneDeltaEndsAdded) {
+  std::string s = JoinNew();
+  ASSERT_TRUE(Publish(s, true, {File(1, "one.mp3")}).ok());
+  EXPECT_EQ(Publish(s, false, {File(1, "one.mp3")}, {Cid(1)}).value(), 1);
+  EXPECT_THAT(Search("one"), SizeIs(1));
+}
+
+TEST_F(LeafRegistryTest, MaxFilesPerLeafKeepsNothing) {
+  LeafRegistry::Options options;
+  options.max_files_per_leaf = 2;
+  Reset(options);
+  std::string s = JoinNew();
+  EXPECT_EQ(Publish(s, true, {File(1, "a.mp3"), File(2, "b.mp3"),
+                              File(3, "c.mp3")})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Search("mp3"), IsEmpty());
+  ASSERT_TRUE(Publish(s, true, {File(1, "a.mp3"), File(2, "b.mp3")}).ok());
+  EXPECT_EQ(Publish(s, false, {File(3, "c.mp3")}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Search("c"), IsEmpty());
+  // Replacing one within the limit is fine.
+  EXPECT_EQ(Publish(s, false, {File(3, "c.mp3")}, {Cid(1)}).value(), 2);
+  EXPECT_EQ(registry_->file_count(), 2u);
+}
+
+TEST_F(LeafRegistryTest, PartialFilesAreLocatedNotSearched) {
+  std::unique_ptr<Identity> a, b;
+  std::string sa = JoinNew(&a, "127.0.0.1:7001");
+  std::string sb = JoinNew(&b, "127.0.0.1:7002");
+  ASSERT_TRUE(Publish(sa, true, {File(1, "movie.mkv", 5000)}).ok());
+  ASSERT_TRUE(Publish(sb, false, {}, {}, {File(1, "movie.mkv", 5000)}).ok());
+  std::vector<SearchHit> hits = Search("movie");
+  ASSERT_THAT(hits, SizeIs(1));
+  EXPECT_EQ(hits[0].source_count(), 1);
+  std::optional<LeafRegistry::LocalSources> src = registry_->Locate(Cid(1));
+  ASSERT_TRUE(src.has_value());
+  EXPECT_EQ(src->size, 5000);
+  EXPECT_EQ(src->name, "movie.mkv");
+  ASSERT_THAT(src->sources, SizeIs(2));
+  EXPECT_EQ(src->sources[0].peer_id(), a->peer_id());
+  EXPECT_FALSE(src->sources[0].partial());
+  EXPECT_EQ(src->sources[1].peer_id(), b->peer_id());
+  EXPECT_EQ(src->sources[1].address(), "127.0.0.1:7002");
+  EXPECT_TRUE(src->sources[1].partial());
+  // Finishing the download turns the partial source into a whole one.
+  ASSERT_TRUE(Publish(sb, false, {File(1, "movie.mkv", 5000)}).ok());
+  src = registry_->Locate(Cid(1));
+  ASSERT_THAT(src->sources, SizeIs(2));
+  EXPECT_FALSE(src->sources[1].partial());
+  EXPECT_EQ(registry_->GetLeaf(b->peer_id())->partial_count, 0u);
+}
+
+TEST_F(LeafRegistryTest, PartialOnlyCidIsLocated) {
+  std::string s = JoinNew();
+  ASSERT_TRUE(Publish(s, false, {}, {}, {File(7, "half.iso", 9)}).ok());
+  std::optional<LeafRegistry::LocalSources> src = registry_->Locate(Cid(7));
+  ASSERT_TRUE(src.has_value());
+  EXPECT_EQ(src->name, "half.iso");
+  EXPECT_TRUE(src->sources[0].partial());
+  // Cancelling the download withdraws it.
+  ASSERT_TRUE(Publish(s, false, {}, {Cid(7)}).ok());
+  EXPECT_FALSE(registry_->Locate(Cid(7)).has_value());
+}
+
+TEST_F(LeafRegistryTest, LeaveWithdraws) {
+  std::unique_ptr<Identity> identity;
+  std::string s = JoinNew(&identity);
+  ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
+  EXPECT_TRUE(registry_->Leave(s).ok());
+  EXPECT_EQ(registry_->Leave(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->leaf_count(), 0);
+  EXPECT_THAT(Search("song"), IsEmpty());
+  ASSERT_FALSE(sink_.deltas.empty());
+  EXPECT_TRUE(sink_.deltas.back().gone());
+}
+
+TEST_F(LeafRegistryTest, ResendAllSendsEveryFullList) {
+  std::string a = JoinNew(nullptr, "127.0.0.1:7001");
+  std::string b = JoinNew(nullptr, "127.0.0.1:7002");
+  ASSERT_TRUE(Publish(a, true, {File(1, "one.mp3")}).ok());
+  ASSERT_TRUE(Publish(b, true, {File(2, "two.mp3"), File(3, "x.mp3")}).ok());
+  sink_.deltas.clear();
+  EXPECT_EQ(registry_->ResendAll(), 2);
+  ASSERT_THAT(sink_.deltas, SizeIs(2));
+  size_t files = 0;
+  for (const index::PeerDelta& d : sink_.deltas) {
+    EXPECT_TRUE(d.full());
+    files += d.added_size();
+  }
+  EXPECT_EQ(files, 3u);
+}
+
+}  // namespace
+}  // namespace supernode
+}  // namespace trove

@@ -1,0 +1,117 @@
+#include "peer_client/part_file.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/merkle.h"
+
+namespace trove {
+namespace {
+
+// Longest name most file systems take.
+constexpr size_t kMaxNameBytes = 255;
+constexpr int kMaxAlternatives = 9999;
+
+void SyncDir(const std::string& dir) {
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace
+
+std::string AlternativeName(absl::string_view name, int n) {
+  return absl::StrCat(name, " (", n, ")");
+}
+
+std::string PartFile::PartPath(const std::string& dir,
+                               const std::string& name) {
+  std::string base = absl::StrCat(".", name, ".trove-part");
+  if (base.size() > kMaxNameBytes) {
+    // Too long with the decorations: a short name from the name's hash.
+    base = absl::StrCat(".", HexEncode(Sha256(name)).substr(0, 32),
+                        ".trove-part");
+  }
+  return absl::StrCat(dir, "/", base);
+}
+
+absl::Status RenameNoReplace(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+                  RENAME_NOREPLACE) == 0) {
+    return absl::OkStatus();
+  }
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != ENOTSUP) {
+    return ErrnoToStatus(err, absl::StrCat("rename to ", to));
+  }
+  // The file system cannot rename without replacing: link() never replaces.
+  if (::link(from.c_str(), to.c_str()) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("link to ", to));
+  }
+  ::unlink(from.c_str());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Create(
+    const std::string& dir, const std::string& name, int64_t size) {
+  std::string path = PartPath(dir, name);
+  int fd = ::open(path.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("create ", path));
+  std::unique_ptr<PartFile> part(new PartFile(dir, name, path, fd));
+  if (::ftruncate(fd, size) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("size ", path));
+  }
+  return part;
+}
+
+PartFile::~PartFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !keep_) ::unlink(path_.c_str());
+}
+
+absl::Status PartFile::WriteAt(int64_t offset, absl::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t w = ::pwrite(fd_, data.data() + done, data.size() - done,
+                         offset + static_cast<int64_t>(done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoToStatus(errno, absl::StrCat("write ", path_));
+    done += static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PartFile::Commit() {
+  if (::fsync(fd_) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("fsync ", path_));
+  }
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return ErrnoToStatus(errno, absl::StrCat("close ", path_));
+  }
+  fd_ = -1;
+  for (int n = 0; n <= kMaxAlternatives; ++n) {
+    std::string name = n == 0 ? name_ : AlternativeName(name_, n);
+    std::string target = absl::StrCat(dir_, "/", name);
+    absl::Status st = RenameNoReplace(path_, target);
+    if (st.ok()) {
+      committed_ = true;
+      SyncDir(dir_);
+      return target;
+    }
+    if (!absl::IsAlreadyExists(st)) return st;
+  }
+  return absl::AlreadyExistsError(absl::StrCat(
+      "every name for ", name_, " in ", dir_, " is taken"));
+}
+
+}  // namespace trove

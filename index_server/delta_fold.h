@@ -1,0 +1,45 @@
+// Reduces an ordered batch of PeerDeltas to one net change per peer, so
+// that a store can apply a whole batch with a fixed number of set-based
+// statements instead of replaying it delta by delta.
+// Pure functions; thread-safe.
+#ifndef TROVE_INDEX_SERVER_DELTA_FOLD_H_
+#define TROVE_INDEX_SERVER_DELTA_FOLD_H_
+
+#include <string>
+#include <vector>
+
+#include "google/protobuf/repeated_field.h"
+#include "protos/index.pb.h"
+#include "protos/types.pb.h"
+
+namespace trove {
+namespace index_server {
+
+// The net effect of a batch on one peer.
+struct PeerChange {
+  std::string peer_id;
+  // The peer's last announced address; empty when `gone`.
+  std::string address;
+  // The peer left: withdraw all its sources and forget it.
+  bool gone = false;
+  // Every stored source of the peer that is not in `upserts` goes away
+  // (a full list, or changes after the peer was gone in the same batch).
+  bool replace = false;
+  // Files to add or update, one per cid (the last announcement wins).
+  std::vector<FileEntry> upserts;
+  // Cids to withdraw; disjoint from `upserts`. Empty when `replace`.
+  std::vector<std::string> removals;
+};
+
+// Folds `deltas`, applied in order, into one PeerChange per peer (in order
+// of each peer's first delta). Within one delta, `removed` is applied
+// before `added`, so a cid in both stays shared. A delta with `gone` ignores
+// its other fields; a `full` delta replaces everything before it.
+// REQUIRES: nothing; works on unvalidated input (validation is separate).
+std::vector<PeerChange> FoldDeltas(
+    const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas);
+
+}  // namespace index_server
+}  // namespace trove
+
+#endif  // TROVE_INDEX_SERVER_DELTA_FOLD_H_

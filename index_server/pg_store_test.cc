@@ -1,0 +1,607 @@
+#include "index_server/pg_store.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/postgres.h"
+
+namespace trove {
+namespace index_server {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using testutil::TestDatabase;
+
+// 64 hex digits from a small number, distinct per `kind` (cid/peer/node).
+std::string Id(char kind, int n) {
+  return absl::StrFormat("%c%063x", kind, n);
+}
+std::string Cid(int n) { return Id('c', n); }
+std::string Peer(int n) { return Id('e', n); }
+std::string Node(int n) { return Id('a', n); }
+
+FileEntry File(int cid, const std::string& name, int64_t size = 1000) {
+  FileEntry e;
+  e.set_cid(Cid(cid));
+  e.set_name(name);
+  e.set_size(size);
+  return e;
+}
+
+index::PeerDelta Delta(int peer, std::vector<FileEntry> added,
+                       std::vector<int> removed = {}, bool full = false) {
+  index::PeerDelta d;
+  d.set_peer_id(Peer(peer));
+  d.set_address(absl::StrCat("10.0.0.", peer, ":7000"));
+  d.set_full(full);
+  for (FileEntry& e : added) *d.add_added() = e;
+  for (int cid : removed) d.add_removed(Cid(cid));
+  return d;
+}
+
+index::PeerDelta Gone(int peer) {
+  index::PeerDelta d;
+  d.set_peer_id(Peer(peer));
+  d.set_gone(true);
+  return d;
+}
+
+class PgStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    store_ = Open();
+    ASSERT_NE(store_, nullptr);
+    absl::StatusOr<int> applied = store_->Migrate();
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_GE(*applied, 1);
+    ASSERT_TRUE(Register(1).ok());
+  }
+
+  std::unique_ptr<PgIndexStore> Open() {
+    PgStoreOptions options;
+    options.dsn = db_->dsn();
+    options.pool_size = 4;
+    absl::StatusOr<std::unique_ptr<PgIndexStore>> store =
+        PgIndexStore::Connect(options);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? *std::move(store) : nullptr;
+  }
+
+  absl::Status Register(int node, absl::Duration lease = absl::Seconds(60)) {
+    SupernodeRegistration reg;
+    reg.supernode_id = Node(node);
+    reg.address = absl::StrCat("10.1.0.", node, ":7100");
+    reg.capacity.set_reachable(true);
+    return store_->RegisterSupernode(reg, lease);
+  }
+
+  // Ends the supernode's lease now.
+  void EndLease(int node) {
+    ASSERT_TRUE(store_->RenewLease(Node(node), 0, absl::ZeroDuration()).ok());
+  }
+
+  absl::StatusOr<index::PublishDeltasResponse> Publish(
+      int node, std::vector<index::PeerDelta> deltas) {
+    index::PublishDeltasRequest request;
+    request.set_supernode_id(Node(node));
+    for (index::PeerDelta& d : deltas) *request.add_deltas() = d;
+    return store_->ApplyDeltas(request);
+  }
+
+  void MustPublish(int node, std::vector<index::PeerDelta> deltas) {
+    absl::StatusOr<index::PublishDeltasResponse> r =
+        Publish(node, std::move(deltas));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  std::vector<SearchHit> Search(const std::string& text, int limit = 50) {
+    SearchQuery q;
+    q.set_text(text);
+    return SearchWith(q, limit);
+  }
+
+  std::vector<SearchHit> SearchWith(const SearchQuery& q, int limit = 50) {
+    absl::StatusOr<std::vector<SearchHit>> hits = store_->Search(q, limit);
+    EXPECT_TRUE(hits.ok()) << hits.status();
+    return hits.ok() ? *hits : std::vector<SearchHit>();
+  }
+
+  // Names of the hits of `text`, in order.
+  std::vector<std::string> Names(const std::string& text) {
+    std::vector<std::string> out;
+    for (const SearchHit& h : Search(text)) out.push_back(h.name());
+    return out;
+  }
+
+  std::vector<std::string> NamesWith(const SearchQuery& q) {
+    std::vector<std::string> out;
+    for (const SearchHit& h : SearchWith(q)) out.push_back(h.name());
+    return out;
+  }
+
+  absl::StatusCode LocateCode(int cid) {
+    return store_->Locate(Cid(cid), 10).status().code();
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<PgIndexStore> store_;
+};
+
+TEST_F(PgStoreTest, MigrationsAreIdempotent) {
+  absl::StatusOr<int> again = store_->Migrate();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, 0);
+  // Two replicas starting together: the advisory lock serializes them.
+  std::unique_ptr<PgIndexStore> a = Open();
+  std::unique_ptr<PgIndexStore> b = Open();
+  absl::StatusOr<int> ra, rb;
+  std::thread ta([&] { ra = a->Migrate(); });
+  std::thread tb([&] { rb = b->Migrate(); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(ra.ok()) << ra.status();
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  EXPECT_EQ(*ra + *rb, 0);
+}
+
+TEST_F(PgStoreTest, ConcurrentMigrationsOnFreshDatabaseApplyOnce) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> fresh = TestDatabase::Create();
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  PgStoreOptions options;
+  options.dsn = (*fresh)->dsn();
+  std::vector<std::unique_ptr<PgIndexStore>> stores;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::unique_ptr<PgIndexStore>> s = PgIndexStore::Connect(options);
+    ASSERT_TRUE(s.ok()) << s.status();
+    stores.push_back(*std::move(s));
+  }
+  std::vector<absl::StatusOr<int>> results(3, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] { results[i] = stores[i]->Migrate(); });
+  }
+  for (std::thread& t : threads) t.join();
+  int total = 0;
+  for (const absl::StatusOr<int>& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    total += *r;
+  }
+  EXPECT_EQ(total, 1);  // one migration file, applied exactly once
+}
+
+TEST_F(PgStoreTest, ConnectToClosedPortIsUnavailable) {
+  PgStoreOptions options;
+  options.dsn = "host=127.0.0.1 port=1 user=trove dbname=postgres connect_timeout=5";
+  EXPECT_EQ(PgIndexStore::Connect(options).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
+  EXPECT_EQ(store_->RenewLease(Node(9), 1, absl::Seconds(60)).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->RenewLease(Node(1), 5, absl::Seconds(60)).ok());
+  absl::StatusOr<std::vector<index::SupernodeInfo>> live =
+      store_->LiveSupernodes(10);
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ((*live)[0].supernode_id(), Node(1));
+  EXPECT_EQ((*live)[0].leaf_count(), 5);
+  EXPECT_EQ((*live)[0].address(), "10.1.0.1:7100");
+
+  EndLease(1);
+  EXPECT_EQ(store_->RenewLease(Node(1), 5, absl::Seconds(60)).code(),
+            absl::StatusCode::kNotFound);
+  live = store_->LiveSupernodes(10);
+  ASSERT_TRUE(live.ok());
+  EXPECT_THAT(*live, IsEmpty());
+}
+
+TEST_F(PgStoreTest, BootstrapListsLeastLoadedFirst) {
+  ASSERT_TRUE(Register(2).ok());
+  ASSERT_TRUE(Register(3).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(1), 30, absl::Seconds(60)).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(2), 10, absl::Seconds(60)).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(3), 20, absl::Seconds(60)).ok());
+  absl::StatusOr<std::vector<index::SupernodeInfo>> live =
+      store_->LiveSupernodes(2);
+  ASSERT_TRUE(live.ok());
+  ASSERT_EQ(live->size(), 2u);
+  EXPECT_EQ((*live)[0].supernode_id(), Node(2));
+  EXPECT_EQ((*live)[1].supernode_id(), Node(3));
+}
+
+TEST_F(PgStoreTest, PublishNeedsLiveLease) {
+  EXPECT_EQ(Publish(9, {Delta(1, {File(1, "a.txt")})}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EndLease(1);
+  EXPECT_EQ(Publish(1, {Delta(1, {File(1, "a.txt")})}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, PublishThenLocate) {
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(1, "Bohemian_Rhapsody.mp3", 5000)}),
+                  Delta(2, {File(1, "Bohemian_Rhapsody.mp3", 5000)}),
+                  Delta(3, {File(1, "queen.mp3", 5000)})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 3);
+  EXPECT_EQ(r->sources_removed(), 0);
+
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->size(), 5000);
+  EXPECT_EQ(loc->name(), "Bohemian_Rhapsody.mp3");
+  ASSERT_EQ(loc->sources_size(), 3);
+  std::vector<std::string> peers;
+  for (const Source& s : loc->sources()) {
+    peers.push_back(s.peer_id());
+    EXPECT_FALSE(s.partial());
+    EXPECT_EQ(s.address(),
+              absl::StrCat("10.0.0.", s.peer_id() == Peer(1)   ? 1
+                                      : s.peer_id() == Peer(2) ? 2
+                                                               : 3,
+                           ":7000"));
+  }
+  EXPECT_THAT(peers, ::testing::UnorderedElementsAre(Peer(1), Peer(2), Peer(3)));
+
+  absl::StatusOr<index::LocateResponse> one = store_->Locate(Cid(1), 1);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->sources_size(), 1);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, RepublishingTheSameFileChangesNothing) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt")})});
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(1, "a.txt")}, {}, /*full=*/true)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 0);
+  EXPECT_EQ(r->sources_removed(), 0);
+  r = Publish(1, {Delta(1, {File(1, "b.txt")})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->sources_added(), 1);  // renamed
+  EXPECT_THAT(Names("b"), ElementsAre("b.txt"));
+}
+
+TEST_F(PgStoreTest, BatchWithBadRowStoresNothing) {
+  // The second delta carries a value the store itself refuses (a negative
+  // size); the first delta must not be stored either.
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(1, "good.txt")}),
+                  Delta(2, {File(2, "also_good.txt"), File(3, "bad.txt", -5)})});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Search("good"), IsEmpty());
+
+  // A malformed cid is refused the same way.
+  index::PeerDelta bad_cid = Delta(1, {File(1, "good.txt")});
+  bad_cid.mutable_added(0)->set_cid("not-a-cid");
+  EXPECT_EQ(Publish(1, {Delta(2, {File(2, "x.txt")}), bad_cid}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+
+  // The store still works.
+  MustPublish(1, {Delta(1, {File(1, "good.txt")})});
+  EXPECT_THAT(Names("good"), ElementsAre("good.txt"));
+}
+
+TEST_F(PgStoreTest, FullListReplaces) {
+  MustPublish(1, {Delta(1, {File(1, "one.txt"), File(2, "two.txt")})});
+  absl::StatusOr<index::PublishDeltasResponse> r = Publish(
+      1, {Delta(1, {File(2, "two.txt"), File(3, "three.txt")}, {}, true)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 1);
+  EXPECT_EQ(r->sources_removed(), 1);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kOk);
+
+  // An empty full list withdraws everything.
+  MustPublish(1, {Delta(1, {}, {}, true)});
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, RemovalsWithdrawOnlyThatPeersSource) {
+  MustPublish(1, {Delta(1, {File(1, "song.mp3"), File(2, "other.mp3")}),
+                  Delta(2, {File(1, "song.mp3")})});
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {}, {1, 99})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 1);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
+  MustPublish(1, {Delta(2, {}, {1})});
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+}
+
+TEST_F(PgStoreTest, GonePeerLosesAllSources) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")}),
+                  Delta(2, {File(2, "b.txt")})});
+  absl::StatusOr<index::PublishDeltasResponse> r = Publish(1, {Gone(1)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 2);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10);
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
+}
+
+TEST_F(PgStoreTest, DeltasApplyInOrderWithinABatch) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt")}), Gone(1),
+                  Delta(1, {File(2, "b.txt")}), Delta(2, {File(3, "c.txt")}),
+                  Delta(2, {}, {3})});
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, NamesSurviveQuotingAndUnicode) {
+  const std::string tricky = "a \"b\" \\c, {d} 'e' NULL.txt";
+  const std::string bjork = "Bj\xc3\xb6rk - J\xc3\xb3ga.ogg";
+  MustPublish(1, {Delta(1, {File(1, tricky), File(2, bjork)})});
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_EQ(loc->name(), tricky);
+  EXPECT_THAT(Names("NULL"), ElementsAre(tricky));
+  EXPECT_THAT(Names("bj\xc3\xb6rk"), ElementsAre(bjork));
+  EXPECT_THAT(Names("BJ\xc3\x96RK"), ElementsAre(bjork));
+  EXPECT_THAT(Names("joga"), ElementsAre());  // accents are not folded
+}
+
+class PgSearchTest : public PgStoreTest {
+ protected:
+  void SetUp() override {
+    PgStoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    MustPublish(1, {Delta(1, {File(1, "Bohemian_Rhapsody.mp3", 6'000'000),
+                              File(2, "Queen - Bicycle Race.flac", 30'000'000),
+                              File(3, "rhapsody_in_blue.ogg", 9'000'000),
+                              File(4, "holiday_photos.zip", 500'000'000),
+                              File(5, "backup.mp4", 1'000)})});
+  }
+};
+
+TEST_F(PgSearchTest, FindsWholeWords) {
+  EXPECT_THAT(Names("bohemian"), ElementsAre("Bohemian_Rhapsody.mp3"));
+  EXPECT_THAT(Names("BICYCLE"), ElementsAre("Queen - Bicycle Race.flac"));
+  EXPECT_THAT(Names("rhapsody"),
+              ::testing::UnorderedElementsAre("Bohemian_Rhapsody.mp3",
+                                              "rhapsody_in_blue.ogg"));
+  EXPECT_THAT(Names("nothing like this"), IsEmpty());
+}
+
+TEST_F(PgSearchTest, FindsPartsOfWords) {
+  EXPECT_THAT(Names("rhaps"),
+              ::testing::UnorderedElementsAre("Bohemian_Rhapsody.mp3",
+                                              "rhapsody_in_blue.ogg"));
+  EXPECT_THAT(Names("hemia"), ElementsAre("Bohemian_Rhapsody.mp3"));
+  EXPECT_THAT(Names("phot"), ElementsAre("holiday_photos.zip"));
+}
+
+TEST_F(PgSearchTest, FindsMisspellings) {
+  EXPECT_THAT(Names("bohemain"), ElementsAre("Bohemian_Rhapsody.mp3"));
+  EXPECT_THAT(Names("rapsody"),
+              ::testing::UnorderedElementsAre("Bohemian_Rhapsody.mp3",
+                                              "rhapsody_in_blue.ogg"));
+  EXPECT_THAT(Names("bohemain rapsody"), ElementsAre("Bohemian_Rhapsody.mp3"));
+  EXPECT_THAT(Names("bicycel"), ElementsAre("Queen - Bicycle Race.flac"));
+}
+
+TEST_F(PgSearchTest, ShortWordsMustMatchExactly) {
+  EXPECT_THAT(Names("mp3"), ElementsAre("Bohemian_Rhapsody.mp3"));
+  EXPECT_THAT(Names("mp4"), ElementsAre("backup.mp4"));
+}
+
+TEST_F(PgSearchTest, AllWordsMustMatch) {
+  EXPECT_THAT(Names("rhapsody blue"), ElementsAre("rhapsody_in_blue.ogg"));
+  EXPECT_THAT(Names("queen rhapsody"), IsEmpty());
+  EXPECT_THAT(Names("bohemian - rhapsody!!"), ElementsAre("Bohemian_Rhapsody.mp3"));
+}
+
+TEST_F(PgSearchTest, FiltersBySizeAndExtension) {
+  SearchQuery q;
+  q.set_text("rhapsody");
+  q.set_min_size(7'000'000);
+  EXPECT_THAT(NamesWith(q), ElementsAre("rhapsody_in_blue.ogg"));
+  q.set_min_size(0);
+  q.set_max_size(7'000'000);
+  EXPECT_THAT(NamesWith(q), ElementsAre("Bohemian_Rhapsody.mp3"));
+  q.set_max_size(0);
+  q.add_extensions("MP3");
+  EXPECT_THAT(NamesWith(q), ElementsAre("Bohemian_Rhapsody.mp3"));
+  q.add_extensions("ogg");
+  EXPECT_THAT(NamesWith(q), ::testing::UnorderedElementsAre(
+                                "Bohemian_Rhapsody.mp3", "rhapsody_in_blue.ogg"));
+  q.clear_extensions();
+  q.add_extensions("flac");
+  EXPECT_THAT(NamesWith(q), IsEmpty());
+  q.set_min_size(1);
+  q.set_max_size(1);
+  q.clear_extensions();
+  EXPECT_THAT(NamesWith(q), IsEmpty());
+}
+
+TEST_F(PgSearchTest, RespectsLimit) {
+  EXPECT_EQ(Search("rhapsody", 1).size(), 1u);
+}
+
+TEST_F(PgSearchTest, OneRowPerCidRankedBySources) {
+  // cid 3 gains three more sources, one under another name: it now ranks
+  // first, once, with the most common name and all four sources counted.
+  MustPublish(1, {Delta(2, {File(3, "rhapsody_in_blue.ogg", 9'000'000)}),
+                  Delta(3, {File(3, "rhapsody_in_blue.ogg", 9'000'000)}),
+                  Delta(4, {File(3, "Gershwin - Rhapsody in Blue.ogg", 9'000'000)})});
+  std::vector<SearchHit> hits = Search("rhapsody");
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].cid(), Cid(3));
+  EXPECT_EQ(hits[0].name(), "rhapsody_in_blue.ogg");
+  EXPECT_EQ(hits[0].source_count(), 4);
+  EXPECT_EQ(hits[0].size(), 9'000'000);
+  EXPECT_EQ(hits[1].cid(), Cid(1));
+  EXPECT_EQ(hits[1].source_count(), 1);
+
+  // The name shown is one that matched; the count still covers all sources.
+  hits = Search("gershwin");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].name(), "Gershwin - Rhapsody in Blue.ogg");
+  EXPECT_EQ(hits[0].source_count(), 4);
+}
+
+TEST_F(PgSearchTest, ExactMatchesRankBeforeMisspellings) {
+  // "bicycle" exactly (1 source) beats a popular near-miss (3 sources).
+  MustPublish(1, {Delta(2, {File(6, "bicycles.txt")}),
+                  Delta(3, {File(6, "bicycles.txt")}),
+                  Delta(4, {File(7, "bicyclo.txt")}),
+                  Delta(5, {File(7, "bicyclo.txt")}),
+                  Delta(6, {File(7, "bicyclo.txt")})});
+  std::vector<std::string> names = Names("bicycle");
+  ASSERT_EQ(names.size(), 3u);
+  EXPECT_EQ(names[0], "bicycles.txt");               // exact, 2 sources
+  EXPECT_EQ(names[1], "Queen - Bicycle Race.flac");  // exact, 1 source
+  EXPECT_EQ(names[2], "bicyclo.txt");                // misspelling only
+}
+
+TEST_F(PgStoreTest, ExpiredLeaseHidesSourcesAndExpiryDeletesThem) {
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "shared.txt"), File(2, "only_one.txt")})});
+  MustPublish(2, {Delta(2, {File(1, "shared.txt")})});
+  ASSERT_EQ(Search("shared").size(), 1u);
+  EXPECT_EQ(Search("shared")[0].source_count(), 2);
+
+  EndLease(1);
+  std::vector<SearchHit> hits = Search("shared");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].source_count(), 1);
+  EXPECT_THAT(Search("only"), IsEmpty());
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
+
+  absl::StatusOr<ExpiryStats> stats = store_->ExpireDeadSupernodes();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_TRUE(stats->ran);
+  EXPECT_EQ(stats->supernodes, 1);
+  EXPECT_EQ(stats->sources, 2);
+  EXPECT_EQ(stats->peers, 1);
+  stats = store_->ExpireDeadSupernodes();  // idempotent
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->supernodes, 0);
+  EXPECT_EQ(stats->sources, 0);
+
+  // Registering again starts from nothing.
+  ASSERT_TRUE(Register(1).ok());
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Search("shared")[0].source_count(), 1);
+}
+
+TEST_F(PgStoreTest, ReRegisteringAfterLeaseEndedDropsOldSources) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt")})});
+  EndLease(1);
+  ASSERT_TRUE(Register(1).ok());  // before any expiry pass
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, ReRegisteringLiveSupernodeKeepsSources) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt")})});
+  ASSERT_TRUE(Register(1).ok());
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
+}
+
+TEST_F(PgStoreTest, PeerMovingToAnotherSupernodeTakesItsSources) {
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")})});
+  index::PeerDelta moved = Delta(1, {File(3, "c.txt")});
+  moved.set_address("10.9.9.9:7000");
+  MustPublish(2, {moved});
+  EndLease(1);
+  ASSERT_TRUE(store_->ExpireDeadSupernodes().ok());
+  for (int cid : {1, 2, 3}) {
+    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10);
+    ASSERT_TRUE(loc.ok()) << cid << ": " << loc.status();
+    EXPECT_EQ(loc->sources(0).address(), "10.9.9.9:7000");
+  }
+}
+
+TEST_F(PgStoreTest, OrphanFilesAreCollected) {
+  MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")})});
+  MustPublish(1, {Delta(1, {}, {1})});
+  absl::StatusOr<int64_t> n = store_->DeleteOrphanFiles(absl::Hours(1));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);  // too recent
+  n = store_->DeleteOrphanFiles(absl::ZeroDuration());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+}
+
+TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
+  ASSERT_TRUE(Register(2).ok());
+  constexpr int kThreads = 8;
+  constexpr int kBatches = 5;
+  std::vector<std::thread> threads;
+  std::vector<absl::Status> errors(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        // Every thread also touches the shared cid 0.
+        std::vector<FileEntry> files = {File(0, "common.bin")};
+        for (int f = 0; f < 10; ++f) {
+          files.push_back(File(1 + 1000 * t + 100 * b + f, "file.bin"));
+        }
+        absl::StatusOr<index::PublishDeltasResponse> r =
+            Publish(1 + t % 2, {Delta(t, files)});
+        if (!r.ok()) {
+          errors[t] = r.status();
+          return;
+        }
+        SearchQuery q;
+        q.set_text("common");
+        if (!store_->Search(q, 10).ok()) errors[t] = absl::InternalError("search");
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& s : errors) EXPECT_TRUE(s.ok()) << s;
+  std::vector<SearchHit> hits = Search("common");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].source_count(), kThreads);
+  EXPECT_EQ(Search("file", 500).size(), 1u * kThreads * kBatches * 10);
+}
+
+TEST_F(PgStoreTest, LargeBatchInOneTransaction) {
+  std::vector<FileEntry> files;
+  for (int i = 0; i < 5000; ++i) {
+    files.push_back(File(i, absl::StrCat("track ", i, ".mp3"), i));
+  }
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, files, {}, true)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 5000);
+  std::vector<SearchHit> hits = Search("track 4999");
+  ASSERT_GE(hits.size(), 1u);
+  EXPECT_EQ(hits[0].name(), "track 4999.mp3");
+}
+
+}  // namespace
+}  // namespace index_server
+}  // namespace trove

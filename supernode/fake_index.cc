@@ -1,0 +1,224 @@
+#include "supernode/fake_index.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(result).value();
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+absl::StatusOr<index::LeaseResponse> FakeIndexClient::RegisterSupernode(
+    const index::RegisterSupernodeRequest& request, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["RegisterSupernode"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  if (request.supernode_id().size() != 64) {
+    return absl::InvalidArgumentError("bad supernode id");
+  }
+  registered_.insert(request.supernode_id());
+  last_register_ = request;
+  index::LeaseResponse lease;
+  lease.set_lease_seconds(30);
+  lease.set_renew_every_seconds(10);
+  return lease;
+}
+
+absl::StatusOr<index::LeaseResponse> FakeIndexClient::RenewLease(
+    const index::RenewLeaseRequest& request, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["RenewLease"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  if (!registered_.count(request.supernode_id())) {
+    return absl::NotFoundError("unknown supernode");
+  }
+  index::LeaseResponse lease;
+  lease.set_lease_seconds(30);
+  lease.set_renew_every_seconds(10);
+  return lease;
+}
+
+absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
+    const index::PublishDeltasRequest& request, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["PublishDeltas"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  if (!publish_status_.ok()) return publish_status_;
+  if (!registered_.count(request.supernode_id())) {
+    return absl::FailedPreconditionError("no live lease");
+  }
+  for (const index::PeerDelta& d : request.deltas()) {
+    if (d.peer_id().size() != 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad peer id ", d.peer_id()));
+    }
+  }
+  index::PublishDeltasResponse response;
+  for (const index::PeerDelta& d : request.deltas()) {
+    auto& files = catalog_[d.peer_id()];
+    if (d.gone() || d.full()) {
+      response.set_sources_removed(response.sources_removed() + files.size());
+      files.clear();
+    }
+    if (!d.gone()) {
+      for (const std::string& cid : d.removed()) {
+        response.set_sources_removed(response.sources_removed() +
+                                     files.erase(cid));
+      }
+      for (const FileEntry& e : d.added()) {
+        files[e.cid()] = e;
+        response.set_sources_added(response.sources_added() + 1);
+      }
+    }
+    if (files.empty()) catalog_.erase(d.peer_id());
+  }
+  published_.push_back(request);
+  return response;
+}
+
+absl::StatusOr<index::SearchResponse> FakeIndexClient::Search(
+    const index::SearchRequest& request, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["Search"];
+  last_search_ = request;
+  if (unavailable_) return absl::UnavailableError("index down");
+  index::SearchResponse response;
+  for (const SearchHit& h : hits_) *response.add_hits() = h;
+  return response;
+}
+
+absl::StatusOr<index::LocateResponse> FakeIndexClient::Locate(
+    const index::LocateRequest& request, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["Locate"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  auto it = locate_.find(request.cid());
+  if (it == locate_.end()) return absl::NotFoundError("unknown cid");
+  return it->second;
+}
+
+absl::StatusOr<index::BootstrapResponse> FakeIndexClient::Bootstrap(
+    const index::BootstrapRequest&, absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["Bootstrap"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  index::BootstrapResponse response;
+  for (const index::SupernodeInfo& s : supernodes_) {
+    *response.add_supernodes() = s;
+  }
+  return response;
+}
+
+void FakeIndexClient::SetUnavailable(bool unavailable) {
+  absl::MutexLock lock(&mu_);
+  unavailable_ = unavailable;
+}
+
+void FakeIndexClient::SetPublishStatus(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  publish_status_ = std::move(status);
+}
+
+void FakeIndexClient::ForgetEverything() {
+  absl::MutexLock lock(&mu_);
+  registered_.clear();
+  catalog_.clear();
+}
+
+void FakeIndexClient::SetSearchHits(std::vector<SearchHit> hits) {
+  absl::MutexLock lock(&mu_);
+  hits_ = std::move(hits);
+}
+
+void FakeIndexClient::SetLocate(const std::string& cid,
+                                index::LocateResponse response) {
+  absl::MutexLock lock(&mu_);
+  locate_[cid] = std::move(response);
+}
+
+void FakeIndexClient::SetSupernodes(
+    std::vector<index::SupernodeInfo> supernodes) {
+  absl::MutexLock lock(&mu_);
+  supernodes_ = std::move(supernodes);
+}
+
+int FakeIndexClient::calls(const std::string& rpc) const {
+  absl::MutexLock lock(&mu_);
+  auto it = calls_.find(rpc);
+  return it == calls_.end() ? 0 : it->second;
+}
+
+std::vector<index::PublishDeltasRequest> FakeIndexClient::published() const {
+  absl::MutexLock lock(&mu_);
+  return published_;
+}
+
+std::map<std::string, std::map<std::string, FileEntry>>
+FakeIndexClient::catalog() const {
+  absl::MutexLock lock(&mu_);
+  return catalog_;
+}
+
+std::set<std::string> FakeIndexClient::registered() const {
+  absl::MutexLock lock(&mu_);
+  return registered_;
+}
+
+index::RegisterSupernodeRequest FakeIndexClient::last_register() const {
+  absl::MutexLock lock(&mu_);
+  return last_register_;
+}
+
+index::SearchRequest FakeIndexClient::last_search() const {
+  absl::MutexLock lock(&mu_);
+  return last_search_;
+}
+
+grpc::Status FakeIndexService::RegisterSupernode(
+    grpc::ServerContext*, const index::RegisterSupernodeRequest* request,
+    index::LeaseResponse* response) {
+  return Reply(fake_->RegisterSupernode(*request, absl::Seconds(1)), response);
+}
+
+grpc::Status FakeIndexService::RenewLease(
+    grpc::ServerContext*, const index::RenewLeaseRequest* request,
+    index::LeaseResponse* response) {
+  return Reply(fake_->RenewLease(*request, absl::Seconds(1)), response);
+}
+
+grpc::Status FakeIndexService::PublishDeltas(
+    grpc::ServerContext*, const index::PublishDeltasRequest* request,
+    index::PublishDeltasResponse* response) {
+  return Reply(fake_->PublishDeltas(*request, absl::Seconds(1)), response);
+}
+
+grpc::Status FakeIndexService::Search(grpc::ServerContext*,
+                                      const index::SearchRequest* request,
+                                      index::SearchResponse* response) {
+  return Reply(fake_->Search(*request, absl::Seconds(1)), response);
+}
+
+grpc::Status FakeIndexService::Locate(grpc::ServerContext*,
+                                      const index::LocateRequest* request,
+                                      index::LocateResponse* response) {
+  return Reply(fake_->Locate(*request, absl::Seconds(1)), response);
+}
+
+grpc::Status FakeIndexService::Bootstrap(grpc::ServerContext*,
+                                         const index::BootstrapRequest* request,
+                                         index::BootstrapResponse* response) {
+  return Reply(fake_->Bootstrap(*request, absl::Seconds(1)), response);
+}
+
+}  // namespace supernode
+}  // namespace trove

@@ -1,0 +1,48 @@
+// The supernode's connection to the index, behind an interface so that unit
+// tests can use a fake.
+#ifndef TROVE_SUPERNODE_INDEX_CLIENT_H_
+#define TROVE_SUPERNODE_INDEX_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "protos/index.grpc.pb.h"
+#include "protos/index.pb.h"
+
+namespace trove {
+namespace supernode {
+
+// Calls IndexService. Each call gives up after `timeout` with
+// DEADLINE_EXCEEDED; a failure of the index comes back as its gRPC status
+// (UNAVAILABLE when it cannot be reached). Implementations are thread-safe.
+class IndexClient {
+ public:
+  virtual ~IndexClient() = default;
+
+  virtual absl::StatusOr<index::LeaseResponse> RegisterSupernode(
+      const index::RegisterSupernodeRequest& request,
+      absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::LeaseResponse> RenewLease(
+      const index::RenewLeaseRequest& request, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::PublishDeltasResponse> PublishDeltas(
+      const index::PublishDeltasRequest& request, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::SearchResponse> Search(
+      const index::SearchRequest& request, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::LocateResponse> Locate(
+      const index::LocateRequest& request, absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::BootstrapResponse> Bootstrap(
+      const index::BootstrapRequest& request, absl::Duration timeout) = 0;
+};
+
+// An IndexClient over a gRPC channel (see MakeChannel in
+// common/server_util.h).
+std::unique_ptr<IndexClient> NewGrpcIndexClient(
+    std::shared_ptr<grpc::Channel> channel);
+
+}  // namespace supernode
+}  // namespace trove
+
+#endif  // TROVE_SUPERNODE_INDEX_CLIENT_H_

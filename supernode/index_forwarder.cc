@@ -1,0 +1,521 @@
+#include "supernode/index_forwarder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+// Used when the index gives neither a renewal interval nor a lease length.
+constexpr absl::Duration kDefaultRenewEvery = absl::Seconds(10);
+// Shortest renewal interval, whatever the index says.
+constexpr absl::Duration kMinRenewEvery = absl::Milliseconds(10);
+
+}  // namespace
+
+size_t IndexForwarder::Pending::entries() const {
+  if (kind == kGone) return 1;
+  return std::max<size_t>(1, added.size() + removed.size());
+}
+
+IndexForwarder::Pending IndexForwarder::FromDelta(
+    const index::PeerDelta& delta) {
+  Pending p;
+  p.address = delta.address();
+  if (delta.gone()) {
+    p.kind = Pending::kGone;
+    return p;
+  }
+  p.kind = delta.full() ? Pending::kFull : Pending::kDelta;
+  if (!delta.full()) {
+    for (const std::string& cid : delta.removed()) p.removed.insert(cid);
+  }
+  for (const FileEntry& e : delta.added()) {
+    p.removed.erase(e.cid());
+    p.added[e.cid()] = e;
+  }
+  return p;
+}
+
+index::PeerDelta IndexForwarder::ToDelta(const std::string& peer_id,
+                                         const Pending& pending) {
+  index::PeerDelta d;
+  d.set_peer_id(peer_id);
+  d.set_address(pending.address);
+  switch (pending.kind) {
+    case Pending::kGone:
+      d.set_gone(true);
+      return d;
+    case Pending::kFull:
+      d.set_full(true);
+      break;
+    case Pending::kDelta:
+      for (const std::string& cid : pending.removed) d.add_removed(cid);
+      break;
+  }
+  for (const auto& [cid, e] : pending.added) *d.add_added() = e;
+  return d;
+}
+
+void IndexForwarder::Merge(Pending& older, Pending newer) {
+  if (newer.kind != Pending::kDelta) {
+    older = std::move(newer);
+    return;
+  }
+  older.address = std::move(newer.address);
+  switch (older.kind) {
+    case Pending::kGone:
+      // The peer left, then came back with nothing and added these: that is
+      // its whole list.
+      older.kind = Pending::kFull;
+      older.added = std::move(newer.added);
+      older.removed.clear();
+      return;
+    case Pending::kFull:
+      for (const std::string& cid : newer.removed) older.added.erase(cid);
+      for (auto& [cid, e] : newer.added) older.added[cid] = std::move(e);
+      return;
+    case Pending::kDelta:
+      for (const std::string& cid : newer.removed) {
+        older.added.erase(cid);
+        older.removed.insert(cid);
+      }
+      for (auto& [cid, e] : newer.added) {
+        older.removed.erase(cid);
+        older.added[cid] = std::move(e);
+      }
+      return;
+  }
+}
+
+IndexForwarder::IndexForwarder(Options options, IndexClient* client,
+                               Clock* clock)
+    : options_(std::move(options)),
+      client_(client),
+      clock_(clock),
+      started_(clock->Now()) {
+  absl::MutexLock lock(&mu_);
+  address_ = options_.address;
+  resync_threshold_ = options_.max_pending_entries;
+  register_backoff_ = options_.retry_initial;
+  renew_backoff_ = options_.retry_initial;
+  publish_backoff_ = options_.retry_initial;
+}
+
+IndexForwarder::~IndexForwarder() { Stop(absl::Now()); }
+
+void IndexForwarder::SetHooks(Hooks hooks) { hooks_ = std::move(hooks); }
+
+void IndexForwarder::SetAddress(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  address_ = address;
+}
+
+void IndexForwarder::OnPeerDelta(index::PeerDelta delta) {
+  const absl::Time now = clock_->Now();
+  std::string peer_id = delta.peer_id();
+  Pending p = FromDelta(delta);
+  absl::MutexLock lock(&mu_);
+  if (pending_.empty()) {
+    first_pending_ = now;
+    wake_ = true;  // the loop may be asleep until a later deadline
+  }
+  EnqueueLocked(peer_id, std::move(p), /*newer=*/true);
+  if (pending_entries_ >= static_cast<size_t>(options_.batch_max_entries)) {
+    wake_ = true;
+  }
+  if (pending_entries_ > resync_threshold_ && hooks_.resend_all &&
+      !resync_wanted_) {
+    resync_wanted_ = true;
+    wake_ = true;
+  }
+}
+
+void IndexForwarder::EnqueueLocked(const std::string& peer_id, Pending p,
+                                   bool newer) {
+  auto it = pending_.find(peer_id);
+  if (it == pending_.end()) {
+    pending_entries_ += p.entries();
+    pending_.emplace(peer_id, std::move(p));
+    return;
+  }
+  pending_entries_ -= it->second.entries();
+  if (newer) {
+    Merge(it->second, std::move(p));
+  } else {
+    Merge(p, std::move(it->second));
+    it->second = std::move(p);
+  }
+  pending_entries_ += it->second.entries();
+}
+
+std::vector<std::pair<std::string, IndexForwarder::Pending>>
+IndexForwarder::TakeBatchLocked() {
+  std::vector<std::pair<std::string, Pending>> batch;
+  size_t entries = 0;
+  // Take peers in turn, starting after the last one taken, so that a busy
+  // peer cannot hold the others back.
+  while (!pending_.empty() &&
+         entries < static_cast<size_t>(options_.batch_max_entries)) {
+    auto it = pending_.upper_bound(cursor_);
+    if (it == pending_.end()) it = pending_.begin();
+    entries += it->second.entries();
+    pending_entries_ -= it->second.entries();
+    cursor_ = it->first;
+    batch.emplace_back(it->first, std::move(it->second));
+    pending_.erase(it);
+  }
+  return batch;
+}
+
+void IndexForwarder::RestoreBatch(
+    std::vector<std::pair<std::string, Pending>> batch,
+    absl::Time first_pending) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [peer_id, p] : batch) {
+    EnqueueLocked(peer_id, std::move(p), /*newer=*/false);
+  }
+  if (!pending_.empty()) first_pending_ = std::min(first_pending_, first_pending);
+}
+
+absl::Duration IndexForwarder::NextBackoff(absl::Duration* backoff) {
+  absl::Duration d = *backoff;
+  *backoff = std::min(*backoff * 2, options_.retry_max);
+  return d;
+}
+
+void IndexForwarder::TryRegister(absl::Time now) {
+  index::RegisterSupernodeRequest req;
+  req.set_supernode_id(options_.supernode_id);
+  *req.mutable_capacity() = options_.capacity;
+  req.mutable_capacity()->set_uptime_seconds(
+      absl::ToInt64Seconds(now - started_));
+  {
+    absl::MutexLock lock(&mu_);
+    req.set_address(address_);
+  }
+  absl::StatusOr<index::LeaseResponse> lease =
+      client_->RegisterSupernode(req, options_.rpc_timeout);
+  bool resync = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!lease.ok()) {
+      next_register_ = now + NextBackoff(&register_backoff_);
+      TROVE_LOG(WARNING) << "registering with the index failed: "
+                         << lease.status() << "; retrying in "
+                         << next_register_ - now;
+      return;
+    }
+    register_backoff_ = options_.retry_initial;
+    registered_ = true;
+    resync = ever_registered_;
+    ever_registered_ = true;
+    ++stats_.registrations;
+    if (options_.renew_interval > absl::ZeroDuration()) {
+      renew_every_ = options_.renew_interval;
+    } else if (lease->renew_every_seconds() > 0) {
+      renew_every_ = absl::Seconds(lease->renew_every_seconds());
+    } else if (lease->lease_seconds() > 0) {
+      renew_every_ = absl::Seconds(lease->lease_seconds()) / 3;
+    } else {
+      renew_every_ = kDefaultRenewEvery;
+    }
+    renew_every_ = std::max(renew_every_, kMinRenewEvery);
+    next_renew_ = now + renew_every_;
+    renew_backoff_ = options_.retry_initial;
+    // Publish at once whatever waited for the registration.
+    next_publish_ = absl::InfinitePast();
+    publish_backoff_ = options_.retry_initial;
+    TROVE_LOG(INFO) << "registered with the index as " << options_.supernode_id
+                    << " at " << req.address() << "; lease "
+                    << lease->lease_seconds() << "s, renewing every "
+                    << renew_every_;
+  }
+  if (resync && hooks_.resend_all) {
+    // The index lost what this supernode told it: tell it all again.
+    TROVE_LOG(INFO) << "re-sending every leaf's full list to the index";
+    hooks_.resend_all();
+    absl::MutexLock lock(&mu_);
+    ++stats_.resyncs;
+  }
+  RefreshSupernodes();
+}
+
+void IndexForwarder::TryRenew(absl::Time now) {
+  index::RenewLeaseRequest req;
+  req.set_supernode_id(options_.supernode_id);
+  req.set_leaf_count(hooks_.leaf_count ? hooks_.leaf_count() : 0);
+  absl::StatusOr<index::LeaseResponse> lease =
+      client_->RenewLease(req, options_.rpc_timeout);
+  {
+    absl::MutexLock lock(&mu_);
+    if (lease.ok()) {
+      renew_backoff_ = options_.retry_initial;
+      next_renew_ = now + renew_every_;
+    } else if (lease.status().code() == absl::StatusCode::kNotFound) {
+      TROVE_LOG(WARNING) << "the index no longer knows this supernode ("
+                         << lease.status().message()
+                         << "); registering again";
+      registered_ = false;
+      next_register_ = now;
+      next_renew_ = absl::InfiniteFuture();
+      return;
+    } else {
+      next_renew_ = now + NextBackoff(&renew_backoff_);
+      TROVE_LOG(WARNING) << "renewing the lease failed: " << lease.status();
+      return;
+    }
+  }
+  RefreshSupernodes();
+}
+
+void IndexForwarder::RefreshSupernodes() {
+  absl::StatusOr<index::BootstrapResponse> r =
+      client_->Bootstrap(index::BootstrapRequest(), options_.rpc_timeout);
+  if (!r.ok()) return;
+  std::vector<index::SupernodeInfo> others;
+  for (const index::SupernodeInfo& s : r->supernodes()) {
+    if (s.supernode_id() != options_.supernode_id) others.push_back(s);
+  }
+  absl::MutexLock lock(&mu_);
+  others_ = std::move(others);
+}
+
+absl::Status IndexForwarder::PublishBatch(absl::Time now,
+                                          absl::Duration timeout) {
+  std::vector<std::pair<std::string, Pending>> batch;
+  absl::Time first_pending;
+  {
+    absl::MutexLock lock(&mu_);
+    first_pending = first_pending_;
+    batch = TakeBatchLocked();
+    // What is left is as old as before, so keep first_pending_.
+    if (pending_.empty()) first_pending_ = absl::InfiniteFuture();
+  }
+  if (batch.empty()) return absl::OkStatus();
+  index::PublishDeltasRequest req;
+  req.set_supernode_id(options_.supernode_id);
+  for (const auto& [peer_id, p] : batch) {
+    *req.add_deltas() = ToDelta(peer_id, p);
+  }
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      client_->PublishDeltas(req, timeout);
+  if (r.ok()) {
+    absl::MutexLock lock(&mu_);
+    publish_backoff_ = options_.retry_initial;
+    ++stats_.batches_sent;
+    stats_.deltas_sent += static_cast<int64_t>(batch.size());
+    return absl::OkStatus();
+  }
+  const absl::Status status = r.status();
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    // The index refuses something in the batch. Retrying it would block
+    // every later change, so send the deltas one by one and drop only those
+    // refused.
+    int64_t rejected = 0, sent = 0;
+    std::vector<std::pair<std::string, Pending>> retry;
+    for (auto& [peer_id, p] : batch) {
+      index::PublishDeltasRequest one;
+      one.set_supernode_id(options_.supernode_id);
+      *one.add_deltas() = ToDelta(peer_id, p);
+      absl::StatusOr<index::PublishDeltasResponse> r1 =
+          batch.size() == 1 ? r : client_->PublishDeltas(one, timeout);
+      if (r1.ok()) {
+        ++sent;
+      } else if (r1.status().code() == absl::StatusCode::kInvalidArgument) {
+        ++rejected;
+        TROVE_LOG(ERROR) << "the index refused the changes of peer "
+                         << peer_id << ": " << r1.status().message();
+      } else {
+        retry.emplace_back(peer_id, std::move(p));
+      }
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.deltas_rejected += rejected;
+      stats_.deltas_sent += sent;
+      if (retry.empty()) return absl::OkStatus();
+    }
+    RestoreBatch(std::move(retry), first_pending);
+    absl::MutexLock lock(&mu_);
+    ++stats_.publish_failures;
+    next_publish_ = now + NextBackoff(&publish_backoff_);
+    return absl::UnavailableError("part of a batch could not be sent");
+  }
+  RestoreBatch(std::move(batch), first_pending);
+  absl::MutexLock lock(&mu_);
+  ++stats_.publish_failures;
+  if (status.code() == absl::StatusCode::kFailedPrecondition ||
+      status.code() == absl::StatusCode::kNotFound) {
+    TROVE_LOG(WARNING) << "the index refused a batch for want of a lease ("
+                       << status.message() << "); registering again";
+    registered_ = false;
+    next_register_ = now;
+    next_renew_ = absl::InfiniteFuture();
+  } else {
+    next_publish_ = now + NextBackoff(&publish_backoff_);
+    TROVE_LOG(WARNING) << "publishing to the index failed: " << status
+                       << "; " << pending_entries_
+                       << " entries pending, retrying in "
+                       << next_publish_ - now;
+  }
+  return status;
+}
+
+absl::Duration IndexForwarder::RunOnce() {
+  absl::Time now = clock_->Now();
+  bool registered, want_resync;
+  {
+    absl::MutexLock lock(&mu_);
+    registered = registered_;
+    want_resync = resync_wanted_;
+  }
+  if (!registered) {
+    bool due;
+    {
+      absl::MutexLock lock(&mu_);
+      due = now >= next_register_;
+    }
+    if (due) TryRegister(now);
+  } else {
+    bool due;
+    {
+      absl::MutexLock lock(&mu_);
+      due = now >= next_renew_;
+    }
+    if (due) TryRenew(now);
+  }
+
+  if (want_resync && hooks_.resend_all) {
+    // Too much piled up: fresh full lists replace the pending lists.
+    hooks_.resend_all();
+    absl::MutexLock lock(&mu_);
+    resync_wanted_ = false;
+    ++stats_.resyncs;
+    resync_threshold_ =
+        std::max(options_.max_pending_entries, 2 * pending_entries_);
+    TROVE_LOG(WARNING) << "pending changes replaced by full lists; "
+                       << pending_entries_ << " entries pending";
+  }
+
+  bool publish;
+  {
+    absl::MutexLock lock(&mu_);
+    publish = registered_ && !pending_.empty() && now >= next_publish_ &&
+              (pending_entries_ >=
+                   static_cast<size_t>(options_.batch_max_entries) ||
+               now - first_pending_ >= options_.batch_max_delay);
+  }
+  if (publish) PublishBatch(now, options_.rpc_timeout);
+
+  // When is something next due?
+  absl::MutexLock lock(&mu_);
+  absl::Time next = absl::InfiniteFuture();
+  if (!registered_) {
+    next = std::min(next, next_register_);
+  } else {
+    next = std::min(next, next_renew_);
+    if (!pending_.empty()) {
+      absl::Time flush =
+          pending_entries_ >= static_cast<size_t>(options_.batch_max_entries)
+              ? now
+              : first_pending_ + options_.batch_max_delay;
+      next = std::min(next, std::max(flush, next_publish_));
+    }
+  }
+  if (resync_wanted_) next = now;
+  return std::max(absl::ZeroDuration(), next - now);
+}
+
+void IndexForwarder::Loop() {
+  while (true) {
+    absl::Duration wait = RunOnce();
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    if (!wake_) {
+      mu_.AwaitWithTimeout(absl::Condition(this, &IndexForwarder::ShouldWake),
+                           std::min(wait, absl::Seconds(60)));
+    }
+    wake_ = false;
+    if (stopping_) return;
+  }
+}
+
+void IndexForwarder::Start() {
+  thread_ = std::make_unique<std::thread>([this] { Loop(); });
+}
+
+void IndexForwarder::Stop(absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (thread_ != nullptr) {
+    thread_->join();
+    thread_.reset();
+  }
+  // Send what is pending, ignoring the batching thresholds.
+  absl::Duration backoff = options_.retry_initial;
+  while (true) {
+    bool registered;
+    {
+      absl::MutexLock lock(&mu_);
+      if (pending_.empty()) return;
+      registered = registered_;
+    }
+    absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    absl::Status s;
+    if (!registered) {
+      TryRegister(clock_->Now());
+      absl::MutexLock lock(&mu_);
+      if (!registered_) s = absl::UnavailableError("not registered");
+    } else {
+      s = PublishBatch(clock_->Now(), std::min(left, options_.rpc_timeout));
+    }
+    if (s.ok()) continue;
+    left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    absl::SleepFor(std::min(backoff, left));
+    backoff = std::min(backoff * 2, options_.retry_max);
+  }
+  absl::MutexLock lock(&mu_);
+  if (!pending_.empty()) {
+    TROVE_LOG(WARNING) << "stopping with " << pending_entries_
+                       << " entries not sent to the index; its lease on "
+                          "them will run out";
+  }
+}
+
+bool IndexForwarder::registered() const {
+  absl::MutexLock lock(&mu_);
+  return registered_;
+}
+
+size_t IndexForwarder::pending_entries() const {
+  absl::MutexLock lock(&mu_);
+  return pending_entries_;
+}
+
+size_t IndexForwarder::pending_peers() const {
+  absl::MutexLock lock(&mu_);
+  return pending_.size();
+}
+
+std::vector<index::SupernodeInfo> IndexForwarder::other_supernodes() const {
+  absl::MutexLock lock(&mu_);
+  return others_;
+}
+
+IndexForwarder::Stats IndexForwarder::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace supernode
+}  // namespace trove

@@ -1,0 +1,212 @@
+// Forwards the leaves' catalog changes to the index in batches, and keeps
+// this supernode registered there.
+//
+// Changes arrive per peer (OnPeerDelta, from the LeafRegistry) and are
+// coalesced per peer while they wait: a full list replaces whatever was
+// pending for that peer, "gone" replaces everything, and deltas fold into
+// what is pending. A batch goes out as one PublishDeltas call when
+// batch_max_entries files are pending or batch_max_delay has passed since
+// the first pending change, whichever comes first.
+//
+// At start the forwarder registers with the index and then renews the lease
+// as often as the index asks. When the index says the lease is gone
+// (RenewLease NOT_FOUND, PublishDeltas FAILED_PRECONDITION: it restarted or
+// this supernode was cut off too long) it registers again and sends every
+// leaf's full list again. When the index cannot be reached, changes stay
+// pending (coalesced; beyond max_pending_entries the pending lists are
+// replaced by fresh full lists, which are bounded by the leaves' files) and
+// are retried with exponential backoff. Nothing is dropped except a change
+// the index refuses as invalid.
+//
+// All the work is done by RunOnce(), which Start() calls from a background
+// thread; tests call RunOnce() directly with a fake clock instead.
+//
+// Thread-safe.
+#ifndef TROVE_SUPERNODE_INDEX_FORWARDER_H_
+#define TROVE_SUPERNODE_INDEX_FORWARDER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "protos/index.pb.h"
+#include "protos/types.pb.h"
+#include "supernode/clock.h"
+#include "supernode/index_client.h"
+#include "supernode/leaf_registry.h"
+
+namespace trove {
+namespace supernode {
+
+class IndexForwarder : public CatalogSink {
+ public:
+  struct Options {
+    // This supernode's id: 64 lowercase hex digits.
+    std::string supernode_id;
+    // host:port where leaves reach this supernode, as told to the index.
+    std::string address;
+    // Told to the index at registration.
+    Capacity capacity;
+    // Flush when this many files (added + removed; a "gone" counts one) are
+    // pending.
+    int batch_max_entries = 1000;
+    // Flush when the oldest pending change is this old.
+    absl::Duration batch_max_delay = absl::Seconds(2);
+    // Beyond this many pending entries, replace the pending lists by full
+    // lists from the registry.
+    size_t max_pending_entries = 2000000;
+    // Backoff between attempts when the index fails.
+    absl::Duration retry_initial = absl::Milliseconds(250);
+    absl::Duration retry_max = absl::Seconds(30);
+    // Deadline of each call to the index.
+    absl::Duration rpc_timeout = absl::Seconds(10);
+    // Renew this often; zero: as the index says.
+    absl::Duration renew_interval = absl::ZeroDuration();
+  };
+
+  // What the forwarder asks of the leaves' registry.
+  struct Hooks {
+    // How many leaves are joined (for RenewLease).
+    std::function<int()> leaf_count;
+    // Makes the registry pass every leaf's full list to OnPeerDelta again.
+    // Never called with the forwarder's lock held.
+    std::function<void()> resend_all;
+  };
+
+  // Counters, for status pages and tests.
+  struct Stats {
+    int64_t registrations = 0;
+    int64_t batches_sent = 0;
+    int64_t deltas_sent = 0;
+    int64_t publish_failures = 0;
+    int64_t deltas_rejected = 0;
+    int64_t resyncs = 0;
+  };
+
+  // `client` and `clock` must outlive the forwarder.
+  IndexForwarder(Options options, IndexClient* client, Clock* clock);
+  ~IndexForwarder() override;
+  IndexForwarder(const IndexForwarder&) = delete;
+  IndexForwarder& operator=(const IndexForwarder&) = delete;
+
+  // REQUIRES: called before Start() and before any RunOnce().
+  void SetHooks(Hooks hooks);
+
+  // Sets the address told to the index (before Start(), or the next
+  // registration uses it).
+  void SetAddress(const std::string& address);
+
+  // CatalogSink: queues one peer's change.
+  void OnPeerDelta(index::PeerDelta delta) override;
+
+  // Does whatever is due now: register, renew, resync, publish one batch.
+  // Returns how long until something may next be due. REQUIRES: not called
+  // concurrently with itself (the background thread, when started, is the
+  // only caller).
+  absl::Duration RunOnce();
+
+  // Starts the background thread.
+  void Start();
+
+  // Stops the background thread, then tries to publish everything pending
+  // until it is sent or `deadline` (real time) passes. Idempotent.
+  void Stop(absl::Time deadline);
+
+  // Whether the supernode holds a lease, as far as the forwarder knows.
+  bool registered() const;
+  // Pending entries, as counted for batch_max_entries.
+  size_t pending_entries() const;
+  // Peers with pending changes.
+  size_t pending_peers() const;
+  // Other live supernodes, from the index's Bootstrap at the last renewal.
+  std::vector<index::SupernodeInfo> other_supernodes() const;
+  Stats stats() const;
+
+ private:
+  // What is pending for one peer.
+  struct Pending {
+    enum Kind { kDelta, kFull, kGone };
+    Kind kind = kDelta;
+    std::string address;
+    // Cid -> entry; for kFull the whole list.
+    std::map<std::string, FileEntry> added;
+    // For kDelta only.
+    std::set<std::string> removed;
+    size_t entries() const;
+  };
+
+  static Pending FromDelta(const index::PeerDelta& delta);
+  static index::PeerDelta ToDelta(const std::string& peer_id,
+                                  const Pending& pending);
+  // Folds `newer` into `older`.
+  static void Merge(Pending& older, Pending newer);
+
+  // Puts `pending` for `peer_id` into the queue, after what is queued
+  // (newer = true) or before it (newer = false: a batch that failed).
+  void EnqueueLocked(const std::string& peer_id, Pending pending, bool newer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes about batch_max_entries entries out of the queue.
+  std::vector<std::pair<std::string, Pending>> TakeBatchLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RestoreBatch(std::vector<std::pair<std::string, Pending>> batch,
+                    absl::Time first_pending);
+
+  // One attempt at each step. They take and release mu_ themselves.
+  void TryRegister(absl::Time now);
+  void TryRenew(absl::Time now);
+  void RefreshSupernodes();
+  // Sends one batch. Returns the status of the PublishDeltas call (OK when
+  // nothing was pending).
+  absl::Status PublishBatch(absl::Time now, absl::Duration timeout);
+  absl::Duration NextBackoff(absl::Duration* backoff);
+
+  void Loop();
+  bool ShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || wake_;
+  }
+
+  const Options options_;
+  IndexClient* const client_;
+  Clock* const clock_;
+  Hooks hooks_;
+  const absl::Time started_;
+
+  mutable absl::Mutex mu_;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  size_t pending_entries_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last peer put in a batch.
+  std::string cursor_ ABSL_GUARDED_BY(mu_);
+  absl::Time first_pending_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  size_t resync_threshold_ ABSL_GUARDED_BY(mu_);
+  bool resync_wanted_ ABSL_GUARDED_BY(mu_) = false;
+
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  bool ever_registered_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_register_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration register_backoff_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_renew_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Duration renew_every_ ABSL_GUARDED_BY(mu_) = absl::Seconds(10);
+  absl::Duration renew_backoff_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_publish_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration publish_backoff_ ABSL_GUARDED_BY(mu_);
+  std::vector<index::SupernodeInfo> others_ ABSL_GUARDED_BY(mu_);
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<std::thread> thread_;
+};
+
+}  // namespace supernode
+}  // namespace trove
+
+#endif  // TROVE_SUPERNODE_INDEX_FORWARDER_H_

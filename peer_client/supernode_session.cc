@@ -1,0 +1,517 @@
+#include "peer_client/supernode_session.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/join_auth.h"
+#include "common/log.h"
+#include "common/server_util.h"
+#include "common/validation.h"
+#include "protos/index.grpc.pb.h"
+
+namespace trove {
+namespace {
+
+int64_t FreeMemoryBytes() {
+  long pages = ::sysconf(_SC_AVPHYS_PAGES);
+  long page_size = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<int64_t>(pages) * page_size;
+}
+
+bool IsSessionLost(const absl::Status& st) {
+  return absl::IsNotFound(st) || absl::IsUnauthenticated(st);
+}
+
+}  // namespace
+
+SupernodeSession::SupernodeSession(const Identity* identity, Options options)
+    : identity_(identity),
+      options_(std::move(options)),
+      started_(absl::Now()),
+      backoff_(options_.min_backoff),
+      candidates_(options_.supernodes) {}
+
+SupernodeSession::~SupernodeSession() { Stop(); }
+
+void SupernodeSession::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_thread_) return;
+  started_thread_ = true;
+  thread_ = std::thread(&SupernodeSession::Run, this);
+}
+
+void SupernodeSession::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SupernodeSession::SetFiles(const std::vector<FileEntry>& files) {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, FileEntry> desired;
+  for (const FileEntry& f : files) desired[f.cid()] = f;
+  desired_ = std::move(desired);
+  ++desired_version_;
+}
+
+bool SupernodeSession::WaitPublished(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || published_version_ >= desired_version_;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  return published_version_ >= desired_version_;
+}
+
+std::string SupernodeSession::supernode() const {
+  absl::MutexLock lock(&mu_);
+  return address_;
+}
+
+std::string SupernodeSession::backup() const {
+  absl::MutexLock lock(&mu_);
+  return backup_;
+}
+
+int SupernodeSession::join_count() const {
+  absl::MutexLock lock(&mu_);
+  return join_count_;
+}
+
+absl::Duration SupernodeSession::HeartbeatInterval() const {
+  absl::MutexLock lock(&mu_);
+  return heartbeat_interval_;
+}
+
+std::shared_ptr<SupernodeSession::Stub> SupernodeSession::stub() const {
+  absl::MutexLock lock(&mu_);
+  return stub_;
+}
+
+std::shared_ptr<grpc::ChannelInterface> SupernodeSession::Channel(
+    const std::string& address) {
+  return options_.channel_factory ? options_.channel_factory(address)
+                                  : MakeChannel(address);
+}
+
+std::chrono::system_clock::time_point SupernodeSession::Deadline() const {
+  return absl::ToChronoTime(absl::Now() + options_.rpc_timeout);
+}
+
+bool SupernodeSession::Pause(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+void SupernodeSession::Bootstrap() {
+  if (options_.index_address.empty()) return;
+  auto index = index::IndexService::NewStub(Channel(options_.index_address));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  index::BootstrapRequest req;
+  index::BootstrapResponse resp;
+  grpc::Status st = index->Bootstrap(&ctx, req, &resp);
+  if (!st.ok()) {
+    TROVE_LOG(WARNING) << "cannot ask the index at " << options_.index_address
+                       << " for supernodes: " << st.error_message();
+    return;
+  }
+  std::vector<std::string> found;
+  for (const index::SupernodeInfo& sn : resp.supernodes()) {
+    if (ValidateAddress(sn.address()).ok()) found.push_back(sn.address());
+    if (found.size() == 2) break;  // A primary and a backup.
+  }
+  if (found.empty()) {
+    TROVE_LOG(WARNING) << "the index knows no live supernode yet";
+    return;
+  }
+  TROVE_LOG(INFO) << "index offers supernode " << found[0]
+                  << (found.size() > 1 ? absl::StrCat(", backup ", found[1])
+                                       : std::string());
+  candidates_ = found;
+  cursor_ = 0;
+  round_failures_ = 0;
+  if (found.size() > 1) {
+    absl::MutexLock lock(&mu_);
+    backup_ = found[1];
+  }
+}
+
+std::string SupernodeSession::PickCandidate() {
+  if (candidates_.empty()) Bootstrap();
+  if (candidates_.empty()) return "";
+  return candidates_[cursor_ % candidates_.size()];
+}
+
+bool SupernodeSession::CandidateFailed() {
+  ++cursor_;
+  ++round_failures_;
+  if (round_failures_ < std::max<size_t>(candidates_.size(), 1)) return false;
+  round_failures_ = 0;
+  if (!options_.index_address.empty()) {
+    // Every known supernode failed: ask the index which ones live now,
+    // keeping the ones we knew in case the index is down too.
+    std::vector<std::string> known = candidates_;
+    candidates_.clear();
+    Bootstrap();
+    if (candidates_.empty()) candidates_ = known;
+  }
+  return true;
+}
+
+absl::Status SupernodeSession::Join(const std::string& address) {
+  std::shared_ptr<Stub> stub =
+      supernode::SupernodeService::NewStub(Channel(address));
+  supernode::ChallengeResponse challenge;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    grpc::Status st =
+        stub->Challenge(&ctx, supernode::ChallengeRequest(), &challenge);
+    if (!st.ok()) return FromGrpcStatus(st);
+  }
+  absl::StatusOr<std::string> signature = identity_->Sign(
+      JoinSignedMessage(challenge.nonce(), options_.listen_address));
+  if (!signature.ok()) return signature.status();
+  supernode::JoinRequest req;
+  req.set_public_key(identity_->public_key());
+  req.set_nonce(challenge.nonce());
+  req.set_signature(*signature);
+  req.set_listen_address(options_.listen_address);
+  *req.mutable_capacity() = options_.capacity;
+  req.mutable_capacity()->set_uptime_seconds(
+      absl::ToInt64Seconds(absl::Now() - started_));
+  if (req.capacity().free_memory_bytes() == 0) {
+    req.mutable_capacity()->set_free_memory_bytes(FreeMemoryBytes());
+  }
+  supernode::JoinResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Status st = stub->Join(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  if (resp.peer_id() != identity_->peer_id()) {
+    TROVE_LOG(WARNING) << "supernode " << address << " computed peer id "
+                       << resp.peer_id() << ", ours is "
+                       << identity_->peer_id();
+  }
+  absl::Duration interval = absl::Milliseconds(resp.heartbeat_interval_ms());
+  if (interval <= absl::ZeroDuration()) interval = absl::Seconds(30);
+  absl::MutexLock lock(&mu_);
+  address_ = address;
+  session_ = resp.session();
+  stub_ = std::move(stub);
+  heartbeat_interval_ = interval;
+  ++join_count_;
+  if (!resp.backup_address().empty() &&
+      ValidateAddress(resp.backup_address()).ok() &&
+      resp.backup_address() != address) {
+    backup_ = resp.backup_address();
+    if (std::find(candidates_.begin(), candidates_.end(), backup_) ==
+        candidates_.end()) {
+      candidates_.push_back(backup_);
+    }
+  }
+  TROVE_LOG(INFO) << "joined supernode " << address << " as "
+                  << identity_->peer_id().substr(0, 16) << " (heartbeat every "
+                  << absl::FormatDuration(interval)
+                  << (backup_.empty() ? "" : ", backup " + backup_) << ")";
+  return absl::OkStatus();
+}
+
+absl::Status SupernodeSession::PublishFull(
+    const std::map<std::string, FileEntry>& files) {
+  std::shared_ptr<Stub> s = stub();
+  std::string session;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+  }
+  auto it = files.begin();
+  bool first = true;
+  int count = 0;
+  // The first request replaces everything; the rest add to it.
+  while (first || it != files.end()) {
+    supernode::PublishRequest req;
+    req.set_session(session);
+    req.set_full(first);
+    for (int n = 0; it != files.end() && n < options_.publish_batch; ++it, ++n) {
+      *req.add_added() = it->second;
+    }
+    supernode::PublishResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    grpc::Status st = s->Publish(&ctx, req, &resp);
+    if (!st.ok()) return FromGrpcStatus(st);
+    count = resp.file_count();
+    first = false;
+  }
+  TROVE_LOG(INFO) << "published " << files.size()
+                  << " files in full; the supernode holds " << count;
+  return absl::OkStatus();
+}
+
+absl::Status SupernodeSession::PublishDelta(
+    const std::map<std::string, FileEntry>& files) {
+  std::vector<const FileEntry*> added;
+  std::vector<std::string> removed;
+  for (const auto& [cid, entry] : files) {
+    auto old = published_.find(cid);
+    if (old == published_.end() || old->second.name() != entry.name() ||
+        old->second.size() != entry.size()) {
+      added.push_back(&entry);
+    }
+  }
+  for (const auto& [cid, entry] : published_) {
+    if (files.count(cid) == 0) removed.push_back(cid);
+  }
+  if (added.empty() && removed.empty()) return absl::OkStatus();
+  std::shared_ptr<Stub> s = stub();
+  std::string session;
+  {
+    absl::MutexLock lock(&mu_);
+    session = session_;
+  }
+  size_t a = 0, r = 0;
+  while (a < added.size() || r < removed.size()) {
+    supernode::PublishRequest req;
+    req.set_session(session);
+    int n = 0;
+    for (; r < removed.size() && n < options_.publish_batch; ++r, ++n) {
+      req.add_removed(removed[r]);
+    }
+    for (; a < added.size() && n < options_.publish_batch; ++a, ++n) {
+      *req.add_added() = *added[a];
+    }
+    supernode::PublishResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline());
+    grpc::Status st = s->Publish(&ctx, req, &resp);
+    if (!st.ok()) return FromGrpcStatus(st);
+  }
+  TROVE_LOG(INFO) << "published changes: " << added.size() << " added, "
+                  << removed.size() << " removed";
+  return absl::OkStatus();
+}
+
+absl::Status SupernodeSession::Heartbeat() {
+  std::shared_ptr<Stub> s = stub();
+  supernode::HeartbeatRequest req;
+  {
+    absl::MutexLock lock(&mu_);
+    req.set_session(session_);
+  }
+  supernode::HeartbeatResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  return FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
+}
+
+void SupernodeSession::Leave() {
+  std::shared_ptr<Stub> s = stub();
+  if (s == nullptr) return;
+  supernode::LeaveRequest req;
+  std::string address;
+  {
+    absl::MutexLock lock(&mu_);
+    req.set_session(session_);
+    address = address_;
+  }
+  supernode::LeaveResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(
+      absl::ToChronoTime(absl::Now() + std::min(options_.rpc_timeout,
+                                                absl::Seconds(2))));
+  grpc::Status st = s->Leave(&ctx, req, &resp);
+  if (st.ok()) {
+    TROVE_LOG(INFO) << "left supernode " << address;
+  } else {
+    TROVE_LOG(WARNING) << "leaving supernode " << address
+                       << " failed: " << st.error_message();
+  }
+  absl::MutexLock lock(&mu_);
+  address_.clear();
+  session_.clear();
+}
+
+void SupernodeSession::HandleError(const absl::Status& status,
+                                   const char* what) {
+  std::string address = supernode();
+  if (IsSessionLost(status)) {
+    TROVE_LOG(WARNING) << what << " at " << address
+                       << ": session lost (" << status.message()
+                       << "); joining again";
+    ++rejoins_in_a_row_;
+  } else if (absl::IsInvalidArgument(status) ||
+             absl::IsResourceExhausted(status) ||
+             absl::IsFailedPrecondition(status)) {
+    // The supernode refused what we sent; trying elsewhere is the best bet.
+    TROVE_LOG(ERROR) << what << " at " << address
+                     << " refused: " << status;
+    CandidateFailed();
+  } else {
+    TROVE_LOG(WARNING) << what << " at " << address << " failed: " << status
+                       << "; trying another supernode";
+    CandidateFailed();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    address_.clear();
+    stub_.reset();
+  }
+  need_full_ = true;
+}
+
+void SupernodeSession::Run() {
+  absl::Time next_heartbeat = absl::InfinitePast();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;
+    }
+    if (supernode().empty()) {
+      if (rejoins_in_a_row_ > 1) {
+        // The supernode keeps dropping the session: slow down.
+        if (!Pause(backoff_)) break;
+        backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+      }
+      std::string address = PickCandidate();
+      if (address.empty()) {
+        TROVE_LOG(WARNING) << "no supernode known; retrying in "
+                           << absl::FormatDuration(backoff_);
+        if (!Pause(backoff_)) break;
+        backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+        continue;
+      }
+      absl::Status joined = Join(address);
+      if (!joined.ok()) {
+        TROVE_LOG(WARNING) << "cannot join supernode " << address << ": "
+                           << joined;
+        if (CandidateFailed()) {
+          if (!Pause(backoff_)) break;
+          backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+        }
+        continue;
+      }
+      if (rejoins_in_a_row_ == 0) backoff_ = options_.min_backoff;
+      round_failures_ = 0;
+      need_full_ = true;
+      next_heartbeat = absl::Now() + HeartbeatInterval();
+    }
+
+    std::map<std::string, FileEntry> files;
+    int64_t version;
+    {
+      absl::MutexLock lock(&mu_);
+      files = desired_;
+      version = desired_version_;
+    }
+    bool publish_needed;
+    {
+      absl::MutexLock lock(&mu_);
+      publish_needed = published_version_ < version;
+    }
+    publish_needed = publish_needed || need_full_;
+    if (publish_needed) {
+      absl::Status st = need_full_ ? PublishFull(files) : PublishDelta(files);
+      if (!st.ok()) {
+        HandleError(st, "publish");
+        continue;
+      }
+      need_full_ = false;
+      rejoins_in_a_row_ = 0;
+      backoff_ = options_.min_backoff;
+      published_ = std::move(files);
+      absl::MutexLock lock(&mu_);
+      published_version_ = version;
+    }
+
+    if (absl::Now() >= next_heartbeat) {
+      absl::Status st = Heartbeat();
+      if (!st.ok()) {
+        HandleError(st, "heartbeat");
+        continue;
+      }
+      rejoins_in_a_row_ = 0;
+      backoff_ = options_.min_backoff;
+      next_heartbeat = absl::Now() + HeartbeatInterval();
+    }
+
+    absl::MutexLock lock(&mu_);
+    auto wake = [this, version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopping_ || desired_version_ != version;
+    };
+    mu_.AwaitWithDeadline(absl::Condition(&wake), next_heartbeat);
+  }
+  if (!supernode().empty()) Leave();
+}
+
+absl::StatusOr<supernode::SearchResponse> SupernodeSession::Search(
+    const SearchQuery& query) {
+  std::shared_ptr<Stub> s = stub();
+  if (s == nullptr) {
+    return absl::UnavailableError("not joined to a supernode yet");
+  }
+  supernode::SearchRequest req;
+  *req.mutable_query() = query;
+  supernode::SearchResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Status st = s->Search(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  return resp;
+}
+
+absl::StatusOr<LocatedSources> SupernodeSession::Locate(
+    const std::string& cid) {
+  std::shared_ptr<Stub> s = stub();
+  if (s == nullptr) {
+    return absl::UnavailableError("not joined to a supernode yet");
+  }
+  supernode::LocateRequest req;
+  req.set_cid(cid);
+  supernode::LocateResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Status st = s->Locate(&ctx, req, &resp);
+  if (!st.ok()) return FromGrpcStatus(st);
+  LocatedSources out;
+  out.size = resp.size();
+  out.name = resp.name();
+  out.sources.assign(resp.sources().begin(), resp.sources().end());
+  return out;
+}
+
+void SupernodeSession::ReportBadSource(const std::string& cid,
+                                       const std::string& peer_id,
+                                       const std::string& reason) {
+  std::shared_ptr<Stub> s = stub();
+  if (s == nullptr) return;
+  supernode::ReportBadSourceRequest req;
+  {
+    absl::MutexLock lock(&mu_);
+    req.set_session(session_);
+  }
+  req.set_cid(cid);
+  req.set_peer_id(peer_id);
+  req.set_reason(reason);
+  supernode::ReportBadSourceResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline());
+  grpc::Status st = s->ReportBadSource(&ctx, req, &resp);
+  if (!st.ok()) {
+    TROVE_LOG(WARNING) << "cannot report bad source " << peer_id.substr(0, 12)
+                       << ": " << st.error_message();
+  }
+}
+
+}  // namespace trove

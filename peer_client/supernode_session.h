@@ -1,0 +1,145 @@
+// A leaf's session with its supernode: proves the peer's identity
+// (Challenge, then Join signing "trove-join-v1" || nonce || listen_address),
+// publishes the full share list, then deltas as the list changes, and
+// heartbeats at the interval the supernode asks for. When the session is
+// lost (NOT_FOUND / UNAUTHENTICATED) it joins again and republishes in full;
+// when the supernode is unreachable it moves to the backup supernode (named
+// by Join, or the second one Bootstrap listed), re-asking the index for
+// supernodes when all known ones fail, with exponential backoff. Leaves on
+// Stop(). It is also the downloader's SourceDirectory, and forwards searches.
+//
+// Thread-safe. One background thread runs the session.
+#ifndef TROVE_PEER_CLIENT_SUPERNODE_SESSION_H_
+#define TROVE_PEER_CLIENT_SUPERNODE_SESSION_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/identity.h"
+#include "peer_client/downloader.h"
+#include "peer_client/source_directory.h"
+#include "protos/supernode.grpc.pb.h"
+#include "protos/types.pb.h"
+
+namespace trove {
+
+class SupernodeSession : public SourceDirectory {
+ public:
+  struct Options {
+    // Supernodes to join, first one first. May be empty when
+    // `index_address` is set.
+    std::vector<std::string> supernodes;
+    // The index to ask (Bootstrap) for supernodes when none is known or all
+    // known ones failed. Empty: none.
+    std::string index_address;
+    // host:port of this peer's PeerService, announced in Join.
+    std::string listen_address;
+    // Reported in Join (uptime is filled in).
+    Capacity capacity;
+    // Deadline of every call.
+    absl::Duration rpc_timeout = absl::Seconds(10);
+    // Backoff between rounds of failed attempts.
+    absl::Duration min_backoff = absl::Milliseconds(500);
+    absl::Duration max_backoff = absl::Seconds(30);
+    // Most entries in one Publish (a bigger full list goes as a full
+    // Publish followed by deltas).
+    int publish_batch = 5000;
+    // Channels; common/server_util MakeChannel when empty.
+    ChannelFactory channel_factory;
+  };
+
+  // `identity` must outlive the session.
+  SupernodeSession(const Identity* identity, Options options);
+  ~SupernodeSession() override;
+  SupernodeSession(const SupernodeSession&) = delete;
+  SupernodeSession& operator=(const SupernodeSession&) = delete;
+
+  // Starts the background thread. Call once.
+  void Start();
+  // Leaves the supernode (best effort) and stops the thread. Idempotent.
+  void Stop();
+
+  // The list to share from now on; the session publishes the difference.
+  void SetFiles(const std::vector<FileEntry>& files);
+
+  // Waits until the latest SetFiles list is published, up to `timeout`.
+  // True when it is.
+  bool WaitPublished(absl::Duration timeout);
+
+  // Searches through the supernode. UNAVAILABLE when not joined; the
+  // supernode's error otherwise.
+  absl::StatusOr<supernode::SearchResponse> Search(const SearchQuery& query);
+
+  // SourceDirectory.
+  absl::StatusOr<LocatedSources> Locate(const std::string& cid) override;
+  void ReportBadSource(const std::string& cid, const std::string& peer_id,
+                       const std::string& reason) override;
+
+  // The supernode joined now ("" when none) and the known backup.
+  std::string supernode() const;
+  std::string backup() const;
+  // How many times a Join succeeded.
+  int join_count() const;
+
+ private:
+  using Stub = supernode::SupernodeService::StubInterface;
+
+  void Run();
+  // One join attempt at `address`.
+  absl::Status Join(const std::string& address);
+  absl::Status PublishFull(const std::map<std::string, FileEntry>& files);
+  absl::Status PublishDelta(const std::map<std::string, FileEntry>& files);
+  absl::Status Heartbeat();
+  void Leave();
+  // Reacts to a failed call: rejoin, or move to another supernode.
+  void HandleError(const absl::Status& status, const char* what);
+  // The supernode to try next ("" when none is known).
+  std::string PickCandidate();
+  // Marks the current candidate failed; true when a whole round failed.
+  bool CandidateFailed();
+  void Bootstrap();
+  // Sleeps up to `d` unless stopping; false when stopping.
+  bool Pause(absl::Duration d);
+  std::shared_ptr<Stub> stub() const;
+  absl::Duration HeartbeatInterval() const;
+  std::shared_ptr<grpc::ChannelInterface> Channel(const std::string& address);
+  std::chrono::system_clock::time_point Deadline() const;
+
+  const Identity* const identity_;
+  const Options options_;
+  const absl::Time started_;
+  std::thread thread_;
+
+  // Only the session thread touches these.
+  std::map<std::string, FileEntry> published_;
+  bool need_full_ = true;
+  absl::Duration backoff_;
+  std::vector<std::string> candidates_;
+  size_t cursor_ = 0;
+  size_t round_failures_ = 0;
+  int rejoins_in_a_row_ = 0;
+
+  mutable absl::Mutex mu_;
+  bool started_thread_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, FileEntry> desired_ ABSL_GUARDED_BY(mu_);
+  int64_t desired_version_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t published_version_ ABSL_GUARDED_BY(mu_) = -1;
+  std::string address_ ABSL_GUARDED_BY(mu_);  // "" when not joined.
+  std::string session_ ABSL_GUARDED_BY(mu_);
+  std::string backup_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<Stub> stub_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
+  int join_count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace trove
+
+#endif  // TROVE_PEER_CLIENT_SUPERNODE_SESSION_H_

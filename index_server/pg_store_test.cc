@@ -293,6 +293,17 @@ TEST_F(PgStoreTest, BatchWithBadRowStoresNothing) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
 
+  // Values the service would refuse never get stored even if they reach
+  // the store: invalid UTF-8, a NUL byte.
+  for (const std::string& name :
+       {std::string("bad\xff.txt"), std::string("nul\0byte.txt", 12)}) {
+    EXPECT_EQ(Publish(1, {Delta(2, {File(2, "x.txt"), File(3, name)})})
+                  .status()
+                  .code(),
+              absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  }
+
   // The store still works.
   MustPublish(1, {Delta(1, {File(1, "good.txt")})});
   EXPECT_THAT(Names("good"), ElementsAre("good.txt"));

@@ -1,0 +1,236 @@
+// index_server: the community's index (IndexService over PostgreSQL).
+//
+//   index_server --postgres="host=db user=trove dbname=trove"
+//       --listen=0.0.0.0:7400 [--ready_file=PATH] [--lease_seconds=60] ...
+//
+// At start it waits (bounded) for PostgreSQL, applies the schema
+// migrations, then serves. A background thread drops the sources of
+// supernodes whose lease ended. SIGINT/SIGTERM stop it gracefully.
+#include <signal.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/server_util.h"
+#include "index_server/pg_store.h"
+#include "index_server/service.h"
+
+ABSL_FLAG(std::string, postgres, "",
+          "PostgreSQL connection string (libpq keyword=value or "
+          "postgresql:// URI). Required.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7400",
+          "host:port to serve IndexService on (port 0 picks a free port), "
+          "or unix:PATH");
+ABSL_FLAG(std::string, ready_file, "",
+          "once serving, write the bound host:port to this file");
+ABSL_FLAG(int, db_pool_size, 8, "PostgreSQL connections kept open at most");
+ABSL_FLAG(int, db_connect_timeout_seconds, 60,
+          "at start, keep retrying an unreachable PostgreSQL this long, then "
+          "exit with an error");
+ABSL_FLAG(int, db_statement_timeout_ms, 30000,
+          "cancel any single SQL statement after this long");
+ABSL_FLAG(double, word_similarity_threshold, 0.5,
+          "pg_trgm word similarity (0..1) at which a query word matches a "
+          "misspelt name word; lower finds more");
+ABSL_FLAG(int, min_fuzzy_word_length, 4,
+          "query words shorter than this many bytes must match exactly");
+ABSL_FLAG(int, lease_seconds, 60, "lease granted to supernodes");
+ABSL_FLAG(int, renew_every_seconds, 20, "how often supernodes should renew");
+ABSL_FLAG(int, expire_interval_ms, 5000,
+          "how often to drop supernodes whose lease ended, with their sources");
+ABSL_FLAG(int, orphan_gc_interval_seconds, 3600,
+          "how often to delete files that no source shares any more");
+ABSL_FLAG(int, orphan_min_age_seconds, 3600,
+          "a file must be unannounced this long before it is deleted");
+ABSL_FLAG(int, max_deltas_per_batch, 1000, "most deltas in one PublishDeltas");
+ABSL_FLAG(int, max_files_per_delta, 100000,
+          "most added files (and removed cids) in one delta");
+ABSL_FLAG(int, max_signature_bytes, 1024, "most bytes in a delta's signature");
+ABSL_FLAG(int, search_default_limit, 50, "search hits when a query asks for 0");
+ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");
+ABSL_FLAG(int, locate_default_limit, 50, "sources Locate returns by default");
+ABSL_FLAG(int, locate_max_limit, 500, "most sources Locate returns");
+ABSL_FLAG(int, bootstrap_limit, 20, "most supernodes Bootstrap returns");
+ABSL_FLAG(int, shutdown_grace_ms, 5000,
+          "on SIGINT/SIGTERM, let running calls finish this long");
+
+namespace trove {
+namespace index_server {
+namespace {
+
+// Sleeps `d` unless SIGINT/SIGTERM arrives (they are blocked, so this is
+// how the startup retry loop notices them). Returns true on a signal.
+bool SleepOrSignal(absl::Duration d) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  timespec ts = absl::ToTimespec(d);
+  return sigtimedwait(&set, nullptr, &ts) > 0;
+}
+
+// Connects to PostgreSQL, retrying with backoff until the deadline.
+absl::StatusOr<std::unique_ptr<PgIndexStore>> ConnectWithRetry(
+    const PgStoreOptions& options, absl::Duration patience) {
+  absl::Time deadline = absl::Now() + patience;
+  absl::Duration backoff = absl::Milliseconds(250);
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<PgIndexStore>> store =
+        PgIndexStore::Connect(options);
+    if (store.ok()) return store;
+    if (store.status().code() != absl::StatusCode::kUnavailable ||
+        absl::Now() + backoff > deadline) {
+      return store.status();
+    }
+    TROVE_LOG(WARNING) << "PostgreSQL not reachable yet (attempt " << attempt
+                       << "): " << store.status().message() << "; retrying in "
+                       << backoff;
+    if (SleepOrSignal(backoff)) {
+      return absl::CancelledError("stopped by a signal while waiting for PostgreSQL");
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+// Runs expiry every `interval` and orphan collection every `gc_interval`
+// until `stop` is notified.
+void Housekeeping(IndexStore* store, absl::Duration interval,
+                  absl::Duration gc_interval, absl::Duration orphan_min_age,
+                  absl::Notification* stop) {
+  absl::Time next_gc = absl::Now() + gc_interval;
+  while (!stop->WaitForNotificationWithTimeout(interval)) {
+    absl::StatusOr<ExpiryStats> stats = store->ExpireDeadSupernodes();
+    if (!stats.ok()) {
+      TROVE_LOG(WARNING) << "lease expiry failed: " << stats.status();
+    } else if (stats->supernodes > 0) {
+      TROVE_LOG(INFO) << "leases ended: dropped " << stats->supernodes
+                      << " supernodes, " << stats->peers << " peers, "
+                      << stats->sources << " sources";
+    }
+    if (absl::Now() >= next_gc) {
+      next_gc = absl::Now() + gc_interval;
+      absl::StatusOr<int64_t> orphans = store->DeleteOrphanFiles(orphan_min_age);
+      if (!orphans.ok()) {
+        TROVE_LOG(WARNING) << "orphan file collection failed: "
+                           << orphans.status();
+      } else if (*orphans > 0) {
+        TROVE_LOG(INFO) << "deleted " << *orphans << " files nobody shares";
+      }
+    }
+  }
+}
+
+int Main() {
+  SetLogTag("index_server");
+  const std::string dsn = absl::GetFlag(FLAGS_postgres);
+  if (dsn.empty()) {
+    TROVE_LOG(ERROR) << "--postgres is required (a PostgreSQL connection "
+                        "string); see --help";
+    return 2;
+  }
+  for (auto [name, value] :
+       {std::pair<const char*, int>{"lease_seconds", absl::GetFlag(FLAGS_lease_seconds)},
+        {"renew_every_seconds", absl::GetFlag(FLAGS_renew_every_seconds)},
+        {"expire_interval_ms", absl::GetFlag(FLAGS_expire_interval_ms)},
+        {"db_pool_size", absl::GetFlag(FLAGS_db_pool_size)},
+        {"max_deltas_per_batch", absl::GetFlag(FLAGS_max_deltas_per_batch)},
+        {"max_files_per_delta", absl::GetFlag(FLAGS_max_files_per_delta)},
+        {"search_max_limit", absl::GetFlag(FLAGS_search_max_limit)},
+        {"locate_max_limit", absl::GetFlag(FLAGS_locate_max_limit)}}) {
+    if (value <= 0) {
+      TROVE_LOG(ERROR) << "--" << name << " must be positive, got " << value;
+      return 2;
+    }
+  }
+
+  PgStoreOptions store_options;
+  store_options.dsn = dsn;
+  store_options.pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  store_options.statement_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_db_statement_timeout_ms));
+  store_options.word_similarity_threshold =
+      absl::GetFlag(FLAGS_word_similarity_threshold);
+  store_options.min_fuzzy_word_length = absl::GetFlag(FLAGS_min_fuzzy_word_length);
+  absl::StatusOr<std::unique_ptr<PgIndexStore>> store = ConnectWithRetry(
+      store_options, absl::Seconds(absl::GetFlag(FLAGS_db_connect_timeout_seconds)));
+  if (!store.ok()) {
+    TROVE_LOG(ERROR) << "cannot use PostgreSQL: " << store.status().message();
+    return 1;
+  }
+  absl::StatusOr<int> migrated = (*store)->Migrate();
+  if (!migrated.ok()) {
+    TROVE_LOG(ERROR) << "schema migration failed: " << migrated.status();
+    return 1;
+  }
+  TROVE_LOG(INFO) << "schema up to date (" << *migrated << " migrations applied now)";
+
+  IndexServiceOptions options;
+  options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
+  options.renew_every = absl::Seconds(absl::GetFlag(FLAGS_renew_every_seconds));
+  options.max_deltas_per_batch = absl::GetFlag(FLAGS_max_deltas_per_batch);
+  options.max_files_per_delta = absl::GetFlag(FLAGS_max_files_per_delta);
+  options.max_signature_bytes = absl::GetFlag(FLAGS_max_signature_bytes);
+  options.search_default_limit = absl::GetFlag(FLAGS_search_default_limit);
+  options.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
+  options.locate_default_limit = absl::GetFlag(FLAGS_locate_default_limit);
+  options.locate_max_limit = absl::GetFlag(FLAGS_locate_max_limit);
+  options.bootstrap_limit = absl::GetFlag(FLAGS_bootstrap_limit);
+  IndexServiceImpl service(store->get(), options);
+
+  absl::StatusOr<RunningServer> server = StartServer(
+      absl::GetFlag(FLAGS_listen), {&service}, ServerCredentialsFromFlags());
+  if (!server.ok()) {
+    TROVE_LOG(ERROR) << server.status().message();
+    return 1;
+  }
+  absl::Status ready =
+      WriteReadyFile(absl::GetFlag(FLAGS_ready_file), server->address);
+  if (!ready.ok()) {
+    TROVE_LOG(ERROR) << "cannot write --ready_file: " << ready;
+    server->server->Shutdown();
+    return 1;
+  }
+  TROVE_LOG(INFO) << "serving IndexService on " << server->address;
+
+  absl::Notification stop;
+  std::thread housekeeping(
+      Housekeeping, store->get(),
+      absl::Milliseconds(absl::GetFlag(FLAGS_expire_interval_ms)),
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_orphan_gc_interval_seconds))),
+      absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)), &stop);
+
+  int sig = WaitForShutdownSignal();
+  TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
+  server->server->Shutdown(
+      absl::ToChronoTime(absl::Now() +
+                         absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms))));
+  stop.Notify();
+  housekeeping.join();
+  TROVE_LOG(INFO) << "stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace index_server
+}  // namespace trove
+
+int main(int argc, char** argv) {
+  trove::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "The Trove index server: supernode directory and leases, and the "
+      "catalog of files and their sources, stored in PostgreSQL.\n"
+      "Usage: index_server --postgres=DSN [--listen=HOST:PORT] "
+      "[--ready_file=PATH] [--lease_seconds=N] [--expire_interval_ms=N] ...");
+  absl::ParseCommandLine(argc, argv);
+  return trove::index_server::Main();
+}

@@ -1,0 +1,79 @@
+// IndexServiceImpl: the gRPC IndexService over an IndexStore. Validates
+// every request at the edge (common/validation plus the limits below)
+// before the store sees it; a refused request stores nothing.
+#ifndef TROVE_INDEX_SERVER_SERVICE_H_
+#define TROVE_INDEX_SERVER_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "index_server/store.h"
+#include "protos/index.grpc.pb.h"
+
+namespace trove {
+namespace index_server {
+
+struct IndexServiceOptions {
+  // Lease granted to a supernode at registration and at each renewal.
+  absl::Duration lease = absl::Seconds(60);
+  // How often supernodes are told to renew.
+  absl::Duration renew_every = absl::Seconds(20);
+  // Most deltas in one PublishDeltas batch.
+  int max_deltas_per_batch = 1000;
+  // Most added files, and most removed cids, in one delta.
+  int max_files_per_delta = 100000;
+  // Most bytes in a delta's signature.
+  int max_signature_bytes = 1024;
+  // Search hits when the query says 0, and the most it may ask for.
+  int search_default_limit = 50;
+  int search_max_limit = 500;
+  // Sources Locate returns when the request says 0, and the most.
+  int locate_default_limit = 50;
+  int locate_max_limit = 500;
+  // Most supernodes Bootstrap returns.
+  int bootstrap_limit = 20;
+};
+
+// Check of one PublishDeltas request against `options`: OK, or
+// INVALID_ARGUMENT naming the first bad delta and entry
+// ("deltas[3] (peer 1a2b...): added[7]: file name contains ...").
+absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
+                                   const IndexServiceOptions& options);
+
+// Thread-safe (the store is; the service keeps no other state).
+class IndexServiceImpl final : public index::IndexService::Service {
+ public:
+  // `store` must outlive the service.
+  IndexServiceImpl(IndexStore* store, const IndexServiceOptions& options);
+
+  grpc::Status RegisterSupernode(grpc::ServerContext* context,
+                                 const index::RegisterSupernodeRequest* request,
+                                 index::LeaseResponse* response) override;
+  grpc::Status RenewLease(grpc::ServerContext* context,
+                          const index::RenewLeaseRequest* request,
+                          index::LeaseResponse* response) override;
+  grpc::Status PublishDeltas(grpc::ServerContext* context,
+                             const index::PublishDeltasRequest* request,
+                             index::PublishDeltasResponse* response) override;
+  grpc::Status Search(grpc::ServerContext* context,
+                      const index::SearchRequest* request,
+                      index::SearchResponse* response) override;
+  grpc::Status Locate(grpc::ServerContext* context,
+                      const index::LocateRequest* request,
+                      index::LocateResponse* response) override;
+  grpc::Status Bootstrap(grpc::ServerContext* context,
+                         const index::BootstrapRequest* request,
+                         index::BootstrapResponse* response) override;
+
+ private:
+  void FillLease(index::LeaseResponse* response) const;
+
+  IndexStore* const store_;
+  const IndexServiceOptions options_;
+};
+
+}  // namespace index_server
+}  // namespace trove
+
+#endif  // TROVE_INDEX_SERVER_SERVICE_H_

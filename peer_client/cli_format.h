@@ -1,0 +1,53 @@
+// Text helpers of the command line: sizes, rates, durations, share links
+// and the progress line. Pure functions, thread-safe.
+#ifndef TROVE_PEER_CLIENT_CLI_FORMAT_H_
+#define TROVE_PEER_CLIENT_CLI_FORMAT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace trove {
+
+// "0 B", "999 B", "1.5 KiB", "3.0 MiB", "1.2 GiB"...
+std::string HumanBytes(int64_t bytes);
+
+// "12.3 MiB/s".
+std::string HumanRate(double bytes_per_second);
+
+// "0:07", "12:05", "1:02:03"; "?" for a negative or absurd value.
+std::string HumanDuration(double seconds);
+
+// Parses a size: "1234", "10k", "700M", "1.5G", "2T" (binary multiples,
+// case-insensitive, optional "B"/"iB" suffix). INVALID_ARGUMENT otherwise.
+absl::StatusOr<int64_t> ParseSize(absl::string_view text);
+
+// A share link: trove:<cid>?name=<percent-encoded name>&size=<bytes>.
+std::string MakeTroveLink(absl::string_view cid, absl::string_view name,
+                          int64_t size);
+
+struct TroveLink {
+  std::string cid;
+  std::string name;  // "" when the link has none.
+  int64_t size = -1; // -1 when the link has none.
+};
+
+// Parses a share link or a bare cid. INVALID_ARGUMENT for anything else
+// (the cid must be 64 lowercase hex digits; upper case is accepted and
+// lowered).
+absl::StatusOr<TroveLink> ParseTroveLink(absl::string_view text);
+
+// Percent-encoding for a link's query values, and back.
+std::string PercentEncode(absl::string_view s);
+absl::StatusOr<std::string> PercentDecode(absl::string_view s);
+
+// The progress of a download on one line:
+// "song.mp3  1.5 MiB / 3.0 MiB  50%  1.2 MiB/s  ETA 0:02  1 source".
+std::string ProgressLine(absl::string_view name, int64_t done, int64_t size,
+                         double bytes_per_second, int sources);
+
+}  // namespace trove
+
+#endif  // TROVE_PEER_CLIENT_CLI_FORMAT_H_

@@ -1,0 +1,234 @@
+#include "peer_client/daemon.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/file_util.h"
+#include "common/log.h"
+
+namespace trove {
+namespace {
+
+std::string Absolute(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof(cwd)) == nullptr) return path;
+  return absl::StrCat(cwd, "/", path);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PeerDaemon>> PeerDaemon::Start(
+    DaemonOptions options) {
+  std::unique_ptr<PeerDaemon> daemon(new PeerDaemon(std::move(options)));
+  absl::Status st = daemon->Init();
+  if (!st.ok()) {
+    daemon->Shutdown(absl::Seconds(1));
+    return st;
+  }
+  return daemon;
+}
+
+absl::Status PeerDaemon::Init() {
+  const std::string state = Absolute(options_.state_dir);
+  options_.state_dir = state;
+  absl::Status st = MakeDirs(state, 0700);
+  if (!st.ok()) return st;
+  ::chmod(state.c_str(), 0700);
+
+  // One daemon per state folder.
+  std::string lock_path = absl::StrCat(state, "/daemon.lock");
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return ErrnoToStatus(errno, absl::StrCat("open ", lock_path));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "another peer daemon is already running with state folder ", state));
+  }
+
+  absl::StatusOr<std::unique_ptr<Identity>> identity =
+      Identity::LoadOrCreate(absl::StrCat(state, "/identity.pem"));
+  if (!identity.ok()) return identity.status();
+  identity_ = std::move(*identity);
+  TROVE_LOG(INFO) << "peer id " << identity_->peer_id();
+
+  cache_ = HashCache::Load(absl::StrCat(state, "/hashcache"));
+  ShareScanner::Options so;
+  for (const std::string& share : options_.shares) {
+    so.roots.push_back(Absolute(share));
+  }
+  so.progress_log_bytes = options_.hash_progress_bytes;
+  scanner_ = std::make_unique<ShareScanner>(so, cache_.get());
+
+  peer_service_ = std::make_unique<PeerServiceImpl>(
+      scanner_.get(), identity_->peer_id(), options_.peer);
+  absl::StatusOr<RunningServer> peer_server = StartServer(
+      options_.listen, {peer_service_.get()}, ServerCredentialsFromFlags());
+  if (!peer_server.ok()) return peer_server.status();
+  peer_server_ = std::move(*peer_server);
+  listen_address_ =
+      options_.advertise.empty() ? peer_server_.address : options_.advertise;
+  TROVE_LOG(INFO) << "serving files on " << peer_server_.address
+                  << (options_.advertise.empty()
+                          ? std::string()
+                          : absl::StrCat(" (announced as ", listen_address_, ")"));
+
+  options_.session.listen_address = listen_address_;
+  session_ = std::make_unique<SupernodeSession>(identity_.get(), options_.session);
+  options_.download.own_peer_id = identity_->peer_id();
+  downloader_ = std::make_unique<Downloader>(session_.get(), options_.download);
+
+  // The control socket. The lock above makes an existing socket stale.
+  socket_path_ = absl::StrCat(state, "/daemon.sock");
+  if (socket_path_.size() >= sizeof(sockaddr_un::sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "state folder path too long for a Unix socket (", socket_path_.size(),
+        " bytes; at most ", sizeof(sockaddr_un::sun_path) - 1,
+        "): choose a shorter --state"));
+  }
+  ::unlink(socket_path_.c_str());
+  control_service_ = std::make_unique<ControlServiceImpl>(this);
+  absl::StatusOr<RunningServer> control_server =
+      StartServer(absl::StrCat("unix:", socket_path_), {control_service_.get()},
+                  grpc::InsecureServerCredentials());
+  if (!control_server.ok()) return control_server.status();
+  control_server_ = std::move(*control_server);
+  ::chmod(socket_path_.c_str(), 0600);
+  control_address_ = control_server_.address;
+  TROVE_LOG(INFO) << "control socket " << socket_path_;
+
+  if (options_.shares.empty()) {
+    TROVE_LOG(INFO) << "sharing nothing (no --share)";
+  } else {
+    TROVE_LOG(INFO) << "sharing " << absl::StrJoin(scanner_->roots(), ", ");
+  }
+  ScanResult first = ScanAndPublish();
+  TROVE_LOG(INFO) << "shares scanned: " << first.file_count << " files, "
+                  << first.total_bytes << " bytes (" << first.hashed
+                  << " hashed now)";
+  session_->Start();
+  if (!session_->WaitPublished(options_.first_publish_wait)) {
+    TROVE_LOG(WARNING) << "not published to a supernode yet; will keep trying";
+  }
+  rescan_thread_ = std::thread(&PeerDaemon::RescanLoop, this);
+  return absl::OkStatus();
+}
+
+ScanResult PeerDaemon::ScanAndPublish() {
+  // Serialized so that lists reach the session in the order they were made.
+  absl::MutexLock lock(&scan_mu_);
+  ScanResult r = scanner_->Scan();
+  if (!r.added.empty() || !r.removed.empty()) {
+    TROVE_LOG(INFO) << "shares changed: " << r.added.size() << " added, "
+                    << r.removed.size() << " removed";
+  }
+  session_->SetFiles(scanner_->Files());
+  return r;
+}
+
+void PeerDaemon::RescanLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || rescan_requested_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&wake), options_.rescan_interval);
+      if (stopping_) return;
+      rescan_requested_ = false;
+    }
+    ScanAndPublish();
+  }
+}
+
+void PeerDaemon::Shutdown(absl::Duration deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    stopping_ = true;
+  }
+  if (rescan_thread_.joinable()) rescan_thread_.join();
+  if (session_) session_->Stop();
+  auto when = absl::ToChronoTime(absl::Now() + deadline);
+  if (control_server_.server) control_server_.server->Shutdown(when);
+  if (peer_server_.server) peer_server_.server->Shutdown(when);
+  if (!socket_path_.empty() && control_server_.server) {
+    ::unlink(socket_path_.c_str());
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // Releases the lock.
+    lock_fd_ = -1;
+  }
+}
+
+PeerDaemon::~PeerDaemon() { Shutdown(absl::Seconds(1)); }
+
+control::StatusResponse PeerDaemon::Status() {
+  control::StatusResponse r;
+  r.set_peer_id(identity_->peer_id());
+  r.set_supernode(session_->supernode());
+  r.set_listen_address(listen_address_);
+  for (const std::string& root : scanner_->roots()) r.add_shares(root);
+  r.set_shared_files(static_cast<int32_t>(scanner_->file_count()));
+  r.set_shared_bytes(scanner_->total_bytes());
+  r.set_hashing(scanner_->scanning());
+  for (const DownloadProgress& p : downloader_->Transfers()) {
+    control::Transfer* t = r.add_transfers();
+    t->set_cid(p.cid);
+    t->set_name(p.name);
+    t->set_done_bytes(p.done_bytes);
+    t->set_size(p.size);
+    t->set_sources(p.sources);
+  }
+  return r;
+}
+
+absl::StatusOr<control::ControlSearchResponse> PeerDaemon::Search(
+    const SearchQuery& query) {
+  absl::StatusOr<supernode::SearchResponse> r = session_->Search(query);
+  if (!r.ok()) return r.status();
+  control::ControlSearchResponse out;
+  out.mutable_hits()->Swap(r->mutable_hits());
+  out.set_partial(r->partial());
+  return out;
+}
+
+absl::StatusOr<std::string> PeerDaemon::Get(
+    const DownloadRequest& request,
+    const std::function<void(const DownloadProgress&)>& progress,
+    const std::function<bool()>& cancelled) {
+  TROVE_LOG(INFO) << "download " << request.cid << " into " << request.out_dir;
+  absl::StatusOr<std::string> path =
+      downloader_->Fetch(request, progress, cancelled);
+  if (!path.ok()) {
+    TROVE_LOG(WARNING) << "download " << request.cid.substr(0, 12)
+                       << " failed: " << path.status();
+    return path;
+  }
+  // The file may have landed in a shared folder: look soon.
+  absl::MutexLock lock(&mu_);
+  rescan_requested_ = true;
+  return path;
+}
+
+control::RescanResponse PeerDaemon::Rescan() {
+  ScanResult r = ScanAndPublish();
+  session_->WaitPublished(options_.session.rpc_timeout);
+  control::RescanResponse out;
+  out.set_added(static_cast<int32_t>(r.added.size()));
+  out.set_removed(static_cast<int32_t>(r.removed.size()));
+  return out;
+}
+
+}  // namespace trove

@@ -1,0 +1,116 @@
+// The peer daemon: shares folders (scanner + hash cache), serves them
+// (PeerService on --listen), keeps a supernode session, downloads on
+// request, and answers its command line (ControlService on the Unix socket
+// STATE/daemon.sock). One daemon per state folder (STATE/daemon.lock).
+//
+// Thread-safe.
+#ifndef TROVE_PEER_CLIENT_DAEMON_H_
+#define TROVE_PEER_CLIENT_DAEMON_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/identity.h"
+#include "common/server_util.h"
+#include "peer_client/control_service.h"
+#include "peer_client/downloader.h"
+#include "peer_client/hash_cache.h"
+#include "peer_client/peer_service.h"
+#include "peer_client/share_scanner.h"
+#include "peer_client/supernode_session.h"
+
+namespace trove {
+
+struct DaemonOptions {
+  // State folder: identity.pem, hashcache, daemon.sock, daemon.lock.
+  std::string state_dir;
+  // Shared folders.
+  std::vector<std::string> shares;
+  // Where the PeerService listens ("127.0.0.1:0": a free port) and the
+  // address to announce instead of the bound one (empty: the bound one).
+  std::string listen = "127.0.0.1:0";
+  std::string advertise;
+  // How often the shares are rescanned.
+  absl::Duration rescan_interval = absl::Seconds(5);
+  // How long to wait for the first publish before Start returns.
+  absl::Duration first_publish_wait = absl::Seconds(10);
+  // Files this big get hashing progress in the log.
+  int64_t hash_progress_bytes = int64_t{256} << 20;
+  PeerServiceImpl::Options peer;
+  // own_peer_id is filled in.
+  Downloader::Options download;
+  // listen_address is filled in; supernodes / index_address say where to
+  // join.
+  SupernodeSession::Options session;
+};
+
+class PeerDaemon : public ControlBackend {
+ public:
+  // Makes the state folder (0700), takes its lock, loads or makes the
+  // identity, starts the PeerService and the ControlService, scans the
+  // shares once, joins a supernode (in the background) and waits up to
+  // first_publish_wait for the first publish. FAILED_PRECONDITION when
+  // another daemon holds the state folder; UNAVAILABLE when an address
+  // cannot be bound; file system errors for the state folder.
+  static absl::StatusOr<std::unique_ptr<PeerDaemon>> Start(
+      DaemonOptions options);
+
+  // Leaves the supernode and stops everything. Idempotent.
+  void Shutdown(absl::Duration deadline);
+  ~PeerDaemon() override;
+
+  // host:port announced for the PeerService.
+  const std::string& listen_address() const { return listen_address_; }
+  // unix:PATH of the ControlService.
+  const std::string& control_address() const { return control_address_; }
+  const std::string& peer_id() const { return identity_->peer_id(); }
+
+  // ControlBackend.
+  control::StatusResponse Status() override;
+  absl::StatusOr<control::ControlSearchResponse> Search(
+      const SearchQuery& query) override;
+  absl::StatusOr<std::string> Get(
+      const DownloadRequest& request,
+      const std::function<void(const DownloadProgress&)>& progress,
+      const std::function<bool()>& cancelled) override;
+  control::RescanResponse Rescan() override;
+
+ private:
+  explicit PeerDaemon(DaemonOptions options) : options_(std::move(options)) {}
+
+  absl::Status Init();
+  // Scans and hands the list to the session.
+  ScanResult ScanAndPublish();
+  void RescanLoop();
+
+  DaemonOptions options_;
+  int lock_fd_ = -1;
+  std::string socket_path_;
+  std::unique_ptr<Identity> identity_;
+  std::unique_ptr<HashCache> cache_;
+  std::unique_ptr<ShareScanner> scanner_;
+  std::unique_ptr<PeerServiceImpl> peer_service_;
+  std::unique_ptr<SupernodeSession> session_;
+  std::unique_ptr<Downloader> downloader_;
+  std::unique_ptr<ControlServiceImpl> control_service_;
+  RunningServer peer_server_;
+  RunningServer control_server_;
+  std::string listen_address_;
+  std::string control_address_;
+  std::thread rescan_thread_;
+
+  absl::Mutex scan_mu_;  // Held across ScanAndPublish.
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool rescan_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace trove
+
+#endif  // TROVE_PEER_CLIENT_DAEMON_H_

@@ -1,0 +1,387 @@
+// peer_client: the Trove peer. `peer_client daemon` shares folders and
+// serves them; `search`, `get`, `status` and `rescan` talk to the daemon
+// through its Unix socket in the state folder.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/server_util.h"
+#include "common/validation.h"
+#include "peer_client/cli.h"
+#include "peer_client/cli_format.h"
+#include "peer_client/daemon.h"
+
+// Shared by every verb.
+ABSL_FLAG(std::string, state, "",
+          "state folder of the daemon (identity, hash cache, control socket); "
+          "default $HOME/.trove");
+ABSL_FLAG(bool, json, false, "machine-readable JSON output");
+
+// daemon
+ABSL_FLAG(std::string, supernode, "",
+          "supernode(s) to join, host:port[,host:port...] (first is primary)");
+ABSL_FLAG(std::string, index, "",
+          "index server host:port to ask for a supernode (instead of "
+          "--supernode, or as a fallback)");
+ABSL_FLAG(std::vector<std::string>, share, {},
+          "folders to share, comma-separated (recursively)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "host:port for serving files to other peers (port 0: a free port)");
+ABSL_FLAG(std::string, advertise, "",
+          "host:port to announce to the network instead of the bound address");
+ABSL_FLAG(std::string, ready_file, "",
+          "write the serving address here once the daemon is ready");
+ABSL_FLAG(int, rescan_interval_ms, 5000, "how often shared folders are rescanned");
+ABSL_FLAG(int, max_uploads, 32, "uploads served at once");
+ABSL_FLAG(int, max_indexes_per_request, 4096,
+          "most chunks another peer may ask for in one request");
+ABSL_FLAG(int, chunks_per_request, 8, "chunks asked of a source per request");
+ABSL_FLAG(int, streams_per_source, 2, "requests in flight per source");
+ABSL_FLAG(int, max_sources_tried, 16, "most sources tried per download");
+ABSL_FLAG(int, stall_timeout_ms, 30000,
+          "drop a source that sends nothing for this long");
+ABSL_FLAG(int, manifest_timeout_ms, 10000, "time allowed for a manifest");
+ABSL_FLAG(int, progress_interval_ms, 250, "how often download progress is sent");
+ABSL_FLAG(int, rpc_timeout_ms, 10000, "deadline of calls to the supernode/index");
+ABSL_FLAG(int, min_backoff_ms, 500, "first retry delay after a failure");
+ABSL_FLAG(int, max_backoff_ms, 30000, "longest retry delay after failures");
+ABSL_FLAG(int, publish_batch, 5000, "most files per publish message");
+ABSL_FLAG(int, first_publish_wait_ms, 10000,
+          "how long start-up waits for the first publish before being ready");
+ABSL_FLAG(int64_t, hash_progress_bytes, int64_t{256} << 20,
+          "log hashing progress for files at least this big");
+ABSL_FLAG(int64_t, upload_bytes_per_second, 0,
+          "upload bandwidth offered, reported for supernode election (0: unknown)");
+ABSL_FLAG(bool, reachable, false,
+          "report that other peers can connect to this one (for election)");
+ABSL_FLAG(int, shutdown_timeout_ms, 5000, "grace period for calls at shutdown");
+ABSL_FLAG(bool, keep_partial, false,
+          "keep .NAME.trove-part files of failed downloads");
+
+// search
+ABSL_FLAG(std::string, min_size, "", "search: smallest size (e.g. 10M)");
+ABSL_FLAG(std::string, max_size, "", "search: largest size (e.g. 2G)");
+ABSL_FLAG(std::vector<std::string>, ext, {},
+          "search: only these extensions, e.g. mp3,flac");
+ABSL_FLAG(int, limit, 0, "search: most results (0: the supernode's default)");
+
+// get
+ABSL_FLAG(std::string, o, ".", "get: folder to save into");
+ABSL_FLAG(std::string, name, "", "get: file name to save as");
+
+ABSL_FLAG(int, timeout_ms, 30000, "search/status/rescan: deadline");
+
+namespace {
+
+constexpr char kUsage[] =
+    R"HELP(peer_client: share folders and fetch files on a Trove network.
+
+Usage:
+  peer_client daemon --supernode=HOST:PORT --share=DIR[,DIR...] [flags]
+  peer_client search WORDS... [--min_size=SIZE] [--max_size=SIZE]
+                     [--ext=mp3,flac] [--limit=N] [--json]
+  peer_client get CID|trove:LINK [-o DIR] [--name=NAME] [--json]
+  peer_client status [--json]
+  peer_client rescan [--json]
+
+Every verb takes --state=DIR (default $HOME/.trove): the daemon keeps its
+identity and hash cache there, and the other verbs reach it through
+DIR/daemon.sock.
+
+Run 'peer_client VERB --help' for a verb's flags, --helpfull for all flags.
+)HELP";
+
+constexpr char kDaemonHelp[] =
+    R"HELP(peer_client daemon: share folders, serve them to other peers, and run
+downloads for the other verbs. Runs until SIGINT/SIGTERM.
+
+  --supernode=HOST:PORT[,...]  supernode to join (first is the primary)
+  --index=HOST:PORT            or: ask this index server for a supernode
+  --share=DIR[,DIR...]         folders to share, recursively (hidden files,
+                               temp files and symlinks are skipped)
+  --state=DIR                  state folder (default $HOME/.trove)
+  --listen=HOST:PORT           where to serve files (default 127.0.0.1:0)
+  --advertise=HOST:PORT        address to announce instead of the bound one
+  --ready_file=PATH            write the serving address there when ready
+  --rescan_interval_ms=N       rescan shares every N ms (default 5000)
+  --max_uploads=N              uploads at once (default 32)
+  --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
+  --manifest_timeout_ms=N, --max_sources_tried=N, --keep_partial
+                               download tuning
+  --rpc_timeout_ms=N, --min_backoff_ms=N, --max_backoff_ms=N,
+  --publish_batch=N, --first_publish_wait_ms=N
+                               supernode session tuning
+  --upload_bytes_per_second=N, --reachable
+                               capacity reported for supernode election
+  --tls_cert, --tls_key, --tls_ca
+                               TLS for serving and for outgoing connections
+)HELP";
+
+constexpr char kSearchHelp[] =
+    R"HELP(peer_client search WORDS...: search the network through the daemon.
+
+  --min_size=SIZE, --max_size=SIZE   size bounds (1234, 10k, 700M, 1.5G)
+  --ext=mp3,flac                     only these extensions
+  --limit=N                          most results
+  --json                             {"hits":[{"cid","name","size",
+                                     "source_count","link"}],"partial":bool}
+  --state=DIR                        the daemon's state folder
+)HELP";
+
+constexpr char kGetHelp[] =
+    R"HELP(peer_client get CID|trove:CID?name=..&size=.. : download a file through
+the daemon, verifying every chunk. Shows progress; prints the saved path.
+An existing file is never overwritten ("NAME (1)" is used instead).
+
+  -o DIR         folder to save into (default: the current folder)
+  --name=NAME    file name to use (default: the link's or the source's)
+  --json         one JSON object per line: {"event":"progress",...},
+                 then {"event":"done",...,"path"} or
+                 {"event":"error","code","message"}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kStatusHelp[] =
+    R"HELP(peer_client status: what the daemon is doing.
+
+  --json         {"peer_id","supernode","listen_address","shares":[...],
+                  "shared_files","shared_bytes","hashing","transfers":[...]}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kRescanHelp[] =
+    R"HELP(peer_client rescan: rescan the shared folders now and publish changes.
+
+  --json         {"added":N,"removed":N}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr int kUsageError = 2;
+
+std::string StateDir() {
+  std::string state = absl::GetFlag(FLAGS_state);
+  if (state.empty()) {
+    const char* home = std::getenv("HOME");
+    state = absl::StrCat(home != nullptr ? home : ".", "/.trove");
+  }
+  if (state[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof(cwd)) != nullptr) state = absl::StrCat(cwd, "/", state);
+  }
+  return state;
+}
+
+int UsageError(const std::string& verb, const std::string& message) {
+  std::cerr << "peer_client " << verb << ": " << message << "\n"
+            << "Run 'peer_client " << verb << " --help' for help.\n";
+  return kUsageError;
+}
+
+int RunDaemon() {
+  trove::SetLogTag("peer");
+  std::vector<std::string> supernodes;
+  for (absl::string_view s :
+       absl::StrSplit(absl::GetFlag(FLAGS_supernode), ',', absl::SkipEmpty())) {
+    supernodes.emplace_back(s);
+  }
+  std::string index = absl::GetFlag(FLAGS_index);
+  if (supernodes.empty() && index.empty()) {
+    return UsageError("daemon", "give --supernode=HOST:PORT or --index=HOST:PORT");
+  }
+  for (const std::string& a : supernodes) {
+    if (!trove::ValidateAddress(a).ok()) {
+      return UsageError("daemon", absl::StrCat("bad --supernode address '", a, "'"));
+    }
+  }
+  if (!index.empty() && !trove::ValidateAddress(index).ok()) {
+    return UsageError("daemon", absl::StrCat("bad --index address '", index, "'"));
+  }
+
+  trove::DaemonOptions o;
+  o.state_dir = StateDir();
+  o.shares = absl::GetFlag(FLAGS_share);
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.advertise = absl::GetFlag(FLAGS_advertise);
+  o.rescan_interval = absl::Milliseconds(absl::GetFlag(FLAGS_rescan_interval_ms));
+  o.first_publish_wait =
+      absl::Milliseconds(absl::GetFlag(FLAGS_first_publish_wait_ms));
+  o.hash_progress_bytes = absl::GetFlag(FLAGS_hash_progress_bytes);
+  o.peer.max_uploads = absl::GetFlag(FLAGS_max_uploads);
+  o.peer.max_indexes_per_request = absl::GetFlag(FLAGS_max_indexes_per_request);
+  o.download.chunks_per_request =
+      std::max(1, absl::GetFlag(FLAGS_chunks_per_request));
+  o.download.streams_per_source =
+      std::max(1, absl::GetFlag(FLAGS_streams_per_source));
+  o.download.max_sources_tried = std::max(1, absl::GetFlag(FLAGS_max_sources_tried));
+  o.download.stall_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stall_timeout_ms));
+  o.download.manifest_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_manifest_timeout_ms));
+  o.download.progress_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
+  o.download.keep_partial_on_failure = absl::GetFlag(FLAGS_keep_partial);
+  o.session.supernodes = supernodes;
+  o.session.index_address = index;
+  o.session.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
+  o.session.min_backoff = absl::Milliseconds(absl::GetFlag(FLAGS_min_backoff_ms));
+  o.session.max_backoff = absl::Milliseconds(absl::GetFlag(FLAGS_max_backoff_ms));
+  o.session.publish_batch = std::max(1, absl::GetFlag(FLAGS_publish_batch));
+  o.session.capacity.set_upload_bytes_per_second(
+      absl::GetFlag(FLAGS_upload_bytes_per_second));
+  o.session.capacity.set_reachable(absl::GetFlag(FLAGS_reachable));
+
+  absl::StatusOr<std::unique_ptr<trove::PeerDaemon>> daemon =
+      trove::PeerDaemon::Start(o);
+  if (!daemon.ok()) {
+    std::cerr << "peer_client daemon: " << daemon.status().message() << "\n";
+    return 1;
+  }
+  absl::Status ready =
+      trove::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
+                            (*daemon)->listen_address());
+  if (!ready.ok()) {
+    std::cerr << "peer_client daemon: cannot write --ready_file: "
+              << ready.message() << "\n";
+    (*daemon)->Shutdown(absl::Seconds(1));
+    return 1;
+  }
+  TROVE_LOG(INFO) << "ready: serving on " << (*daemon)->listen_address()
+                  << ", control at " << (*daemon)->control_address();
+  int sig = trove::WaitForShutdownSignal();
+  TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
+  (*daemon)->Shutdown(absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
+  TROVE_LOG(INFO) << "stopped";
+  return 0;
+}
+
+trove::CliOptions CliOpts() {
+  trove::CliOptions o;
+  o.state_dir = StateDir();
+  o.json = absl::GetFlag(FLAGS_json);
+  o.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms));
+  o.tty = ::isatty(STDERR_FILENO) == 1;
+  return o;
+}
+
+int RunSearchVerb(const std::vector<std::string>& args) {
+  if (args.empty()) return UsageError("search", "give the words to search for");
+  trove::SearchQuery q;
+  q.set_text(absl::StrJoin(args, " "));
+  for (auto [flag, setter] :
+       {std::make_pair(absl::GetFlag(FLAGS_min_size), &trove::SearchQuery::set_min_size),
+        std::make_pair(absl::GetFlag(FLAGS_max_size), &trove::SearchQuery::set_max_size)}) {
+    if (flag.empty()) continue;
+    absl::StatusOr<int64_t> v = trove::ParseSize(flag);
+    if (!v.ok()) return UsageError("search", std::string(v.status().message()));
+    (q.*setter)(*v);
+  }
+  for (const std::string& e : absl::GetFlag(FLAGS_ext)) {
+    std::string ext = e;
+    if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+    if (!ext.empty()) q.add_extensions(ext);
+  }
+  q.set_limit(absl::GetFlag(FLAGS_limit));
+  absl::Status valid = trove::ValidateSearchQuery(q);
+  if (!valid.ok()) return UsageError("search", std::string(valid.message()));
+  return trove::RunSearch(CliOpts(), q, std::cout, std::cerr);
+}
+
+int RunGetVerb(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    return UsageError("get", "give exactly one CID or trove: link");
+  }
+  absl::StatusOr<trove::TroveLink> link = trove::ParseTroveLink(args[0]);
+  if (!link.ok()) return UsageError("get", std::string(link.status().message()));
+  trove::control::GetRequest req;
+  req.set_cid(link->cid);
+  std::string name = absl::GetFlag(FLAGS_name);
+  if (name.empty()) name = link->name;
+  if (!name.empty()) {
+    absl::Status valid = trove::ValidateFileName(name);
+    if (!valid.ok()) return UsageError("get", std::string(valid.message()));
+  }
+  req.set_name(name);
+  std::string out = absl::GetFlag(FLAGS_o);
+  if (out.empty()) out = ".";
+  char real[PATH_MAX];
+  if (::realpath(out.c_str(), real) != nullptr) {
+    out = real;
+  } else if (out[0] != '/') {
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof(cwd)) != nullptr) out = absl::StrCat(cwd, "/", out);
+  }
+  req.set_out_dir(out);
+  return trove::RunGet(CliOpts(), req, std::cout, std::cerr);
+}
+
+const char* VerbHelp(const std::string& verb) {
+  if (verb == "daemon") return kDaemonHelp;
+  if (verb == "search") return kSearchHelp;
+  if (verb == "get") return kGetHelp;
+  if (verb == "status") return kStatusHelp;
+  if (verb == "rescan") return kRescanHelp;
+  return nullptr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(kUsage);
+  // The verb is the first argument that is not a flag.
+  std::string verb;
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') {
+      verb = argv[i];
+      break;
+    }
+  }
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-help" || a == "-h" || a == "--helpshort") {
+      const char* help = VerbHelp(verb);
+      std::cout << (help != nullptr ? help : kUsage);
+      return 0;
+    }
+  }
+  if (verb == "daemon") {
+    // Before any thread starts, so that every thread inherits the mask.
+    trove::BlockShutdownSignals();
+  }
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2) {
+    std::cerr << kUsage;
+    return kUsageError;
+  }
+  std::vector<std::string> args(positional.begin() + 2, positional.end());
+  verb = positional[1];
+  if (verb == "help") {
+    const char* help = args.empty() ? nullptr : VerbHelp(args[0]);
+    std::cout << (help != nullptr ? help : kUsage);
+    return 0;
+  }
+  if (verb == "daemon") {
+    if (!args.empty()) return UsageError(verb, "unexpected argument " + args[0]);
+    return RunDaemon();
+  }
+  if (verb == "search") return RunSearchVerb(args);
+  if (verb == "get") return RunGetVerb(args);
+  if (verb == "status" || verb == "rescan") {
+    if (!args.empty()) return UsageError(verb, "unexpected argument " + args[0]);
+    return verb == "status" ? trove::RunStatus(CliOpts(), std::cout, std::cerr)
+                            : trove::RunRescan(CliOpts(), std::cout, std::cerr);
+  }
+  std::cerr << "peer_client: unknown verb '" << verb << "'\n\n" << kUsage;
+  return kUsageError;
+}

@@ -41,24 +41,43 @@ IndexForwarder::Pending IndexForwarder::FromDelta(
   return p;
 }
 
-index::PeerDelta IndexForwarder::ToDelta(const std::string& peer_id,
-                                         const Pending& pending) {
-  index::PeerDelta d;
-  d.set_peer_id(peer_id);
-  d.set_address(pending.address);
-  switch (pending.kind) {
-    case Pending::kGone:
-      d.set_gone(true);
-      return d;
-    case Pending::kFull:
-      d.set_full(true);
-      break;
-    case Pending::kDelta:
-      for (const std::string& cid : pending.removed) d.add_removed(cid);
-      break;
+size_t IndexForwarder::DeltaCount(const Pending& pending) const {
+  if (pending.kind == Pending::kGone) return 1;
+  const size_t per = static_cast<size_t>(options_.max_files_per_delta);
+  auto pieces = [per](size_t n) { return (n + per - 1) / per; };
+  return std::max<size_t>(1,
+                          pieces(pending.added.size() + pending.removed.size()));
+}
+
+std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
+    const std::string& peer_id, const Pending& pending) const {
+  std::vector<index::PeerDelta> out;
+  auto next = [&]() -> index::PeerDelta& {
+    index::PeerDelta& d = out.emplace_back();
+    d.set_peer_id(peer_id);
+    d.set_address(pending.address);
+    return d;
+  };
+  if (pending.kind == Pending::kGone) {
+    next().set_gone(true);
+    return out;
   }
-  for (const auto& [cid, e] : pending.added) *d.add_added() = e;
-  return d;
+  const int per = options_.max_files_per_delta;
+  if (pending.kind == Pending::kFull) next().set_full(true);
+  auto room = [&] {
+    return !out.empty() &&
+           out.back().added_size() + out.back().removed_size() < per;
+  };
+  for (const std::string& cid : pending.removed) {
+    if (!room()) next();
+    out.back().add_removed(cid);
+  }
+  for (const auto& [cid, e] : pending.added) {
+    if (!room()) next();
+    *out.back().add_added() = e;
+  }
+  if (out.empty()) next();  // an empty delta: just the address
+  return out;
 }
 
 void IndexForwarder::Merge(Pending& older, Pending newer) {
@@ -159,10 +178,17 @@ IndexForwarder::TakeBatchLocked() {
   size_t entries = 0;
   // Take peers in turn, starting after the last one taken, so that a busy
   // peer cannot hold the others back.
+  size_t deltas = 0;
   while (!pending_.empty() &&
          entries < static_cast<size_t>(options_.batch_max_entries)) {
     auto it = pending_.upper_bound(cursor_);
     if (it == pending_.end()) it = pending_.begin();
+    const size_t n = DeltaCount(it->second);
+    if (!batch.empty() &&
+        deltas + n > static_cast<size_t>(options_.max_deltas_per_batch)) {
+      break;
+    }
+    deltas += n;
     entries += it->second.entries();
     pending_entries_ -= it->second.entries();
     cursor_ = it->first;
@@ -300,7 +326,9 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   index::PublishDeltasRequest req;
   req.set_supernode_id(options_.supernode_id);
   for (const auto& [peer_id, p] : batch) {
-    *req.add_deltas() = ToDelta(peer_id, p);
+    for (index::PeerDelta& d : ToDeltas(peer_id, p)) {
+      *req.add_deltas() = std::move(d);
+    }
   }
   absl::StatusOr<index::PublishDeltasResponse> r =
       client_->PublishDeltas(req, timeout);
@@ -321,7 +349,9 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
     for (auto& [peer_id, p] : batch) {
       index::PublishDeltasRequest one;
       one.set_supernode_id(options_.supernode_id);
-      *one.add_deltas() = ToDelta(peer_id, p);
+      for (index::PeerDelta& d : ToDeltas(peer_id, p)) {
+        *one.add_deltas() = std::move(d);
+      }
       absl::StatusOr<index::PublishDeltasResponse> r1 =
           batch.size() == 1 ? r : client_->PublishDeltas(one, timeout);
       if (r1.ok()) {

@@ -60,6 +60,11 @@ class IndexForwarder : public CatalogSink {
     int batch_max_entries = 1000;
     // Flush when the oldest pending change is this old.
     absl::Duration batch_max_delay = absl::Seconds(2);
+    // Most deltas in one PublishDeltas call (the index's limit), and most
+    // files in one delta: a longer list goes as several deltas of the same
+    // call (a full list first, then additions).
+    int max_deltas_per_batch = 1000;
+    int max_files_per_delta = 100000;
     // Beyond this many pending entries, replace the pending lists by full
     // lists from the registry.
     size_t max_pending_entries = 2000000;
@@ -144,8 +149,10 @@ class IndexForwarder : public CatalogSink {
   };
 
   static Pending FromDelta(const index::PeerDelta& delta);
-  static index::PeerDelta ToDelta(const std::string& peer_id,
-                                  const Pending& pending);
+  // The deltas that carry `pending`, each within max_files_per_delta.
+  std::vector<index::PeerDelta> ToDeltas(const std::string& peer_id,
+                                         const Pending& pending) const;
+  size_t DeltaCount(const Pending& pending) const;
   // Folds `newer` into `older`.
   static void Merge(Pending& older, Pending newer);
 

@@ -367,6 +367,36 @@ TEST_F(IndexForwarderTest, TooMuchPendingIsReplacedByFullLists) {
               ElementsAre(Pair(Peer(1), ElementsAre(Pair(Cid(100), ::testing::_)))));
 }
 
+TEST_F(IndexForwarderTest, LongListsAreSplitIntoDeltasOfOneCall) {
+  IndexForwarder::Options options;
+  options.supernode_id = kSupernodeId;
+  options.address = "127.0.0.1:6000";
+  options.batch_max_entries = 100;
+  options.max_files_per_delta = 2;
+  options.max_deltas_per_batch = 4;
+  Make(options);
+  Register();
+  forwarder_->OnPeerDelta(Full(1, {1, 2, 3, 4, 5}));
+  forwarder_->OnPeerDelta(Delta(2, {6}, {7, 8, 9}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  forwarder_->RunOnce();
+  std::vector<index::PublishDeltasRequest> sent = index_.published();
+  ASSERT_THAT(sent, SizeIs(2));  // 3 deltas for peer 1, 2 for peer 2
+  ASSERT_THAT(sent[0].deltas(), SizeIs(3));
+  EXPECT_TRUE(sent[0].deltas(0).full());
+  EXPECT_THAT(Cids(sent[0].deltas(0).added()), ElementsAre(Cid(1), Cid(2)));
+  EXPECT_FALSE(sent[0].deltas(1).full());
+  EXPECT_THAT(Cids(sent[0].deltas(1).added()), ElementsAre(Cid(3), Cid(4)));
+  EXPECT_THAT(Cids(sent[0].deltas(2).added()), ElementsAre(Cid(5)));
+  ASSERT_THAT(sent[1].deltas(), SizeIs(2));
+  EXPECT_THAT(sent[1].deltas(0).removed(), ElementsAre(Cid(7), Cid(8)));
+  EXPECT_THAT(sent[1].deltas(1).removed(), ElementsAre(Cid(9)));
+  EXPECT_THAT(Cids(sent[1].deltas(1).added()), ElementsAre(Cid(6)));
+  EXPECT_THAT(index_.catalog(), UnorderedElementsAre(Pair(Peer(1), SizeIs(5)),
+                                                     Pair(Peer(2), SizeIs(1))));
+}
+
 TEST_F(IndexForwarderTest, StopFlushesPending) {
   Register();
   forwarder_->OnPeerDelta(Delta(1, {1}));

@@ -1,0 +1,345 @@
+#include "supernode/service.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/log.h"
+#include "common/validation.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+// Longest session token looked up; longer ones cannot be ours.
+constexpr size_t kMaxSessionBytes = 128;
+// Sizes of the Join fields, in bytes.
+constexpr size_t kPublicKeyBytes = 32;
+constexpr size_t kSignatureBytes = 64;
+constexpr size_t kMaxNonceBytes = 64;
+// Most of a bad-source reason kept for the log.
+constexpr size_t kMaxReasonBytes = 512;
+
+bool PlausibleSession(const std::string& session) {
+  return !session.empty() && session.size() <= kMaxSessionBytes;
+}
+
+absl::Status WithContext(const absl::Status& status, absl::string_view what) {
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+// Printable ASCII of `s`, shortened, for the log.
+std::string Printable(absl::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, kMaxReasonBytes)) {
+    out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status ValidatePublish(const PublishRequest& request, int max_entries) {
+  const int64_t entries = static_cast<int64_t>(request.added_size()) +
+                          request.removed_size() + request.partial_size();
+  if (entries > max_entries) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "publish has ", entries, " entries; the limit is ", max_entries,
+        " per request (send the rest as deltas)"));
+  }
+  for (int i = 0; i < request.added_size(); ++i) {
+    absl::Status s = ValidateFileEntry(request.added(i));
+    if (!s.ok()) return WithContext(s, absl::StrCat("added[", i, "]"));
+  }
+  for (int i = 0; i < request.removed_size(); ++i) {
+    absl::Status s = ValidateHexId(request.removed(i), "cid");
+    if (!s.ok()) return WithContext(s, absl::StrCat("removed[", i, "]"));
+  }
+  for (int i = 0; i < request.partial_size(); ++i) {
+    absl::Status s = ValidateFileEntry(request.partial(i));
+    if (!s.ok()) return WithContext(s, absl::StrCat("partial[", i, "]"));
+  }
+  return absl::OkStatus();
+}
+
+SupernodeServiceImpl::SupernodeServiceImpl(
+    Options options, LeafRegistry* registry, IndexClient* index,
+    std::function<std::string()> backup_address)
+    : options_(std::move(options)),
+      registry_(registry),
+      index_(index),
+      backup_address_(std::move(backup_address)) {}
+
+grpc::Status SupernodeServiceImpl::Challenge(grpc::ServerContext*,
+                                             const ChallengeRequest*,
+                                             ChallengeResponse* response) {
+  response->set_nonce(registry_->Challenge());
+  return grpc::Status::OK;
+}
+
+absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
+                                          JoinResponse* response) {
+  if (request.public_key().size() != kPublicKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("public_key must be ", kPublicKeyBytes,
+                     " bytes (raw Ed25519), got ",
+                     request.public_key().size()));
+  }
+  if (request.signature().size() != kSignatureBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signature must be ", kSignatureBytes, " bytes, got ",
+                     request.signature().size()));
+  }
+  if (request.nonce().empty() || request.nonce().size() > kMaxNonceBytes) {
+    return absl::InvalidArgumentError(
+        "nonce must be the one Challenge returned");
+  }
+  absl::Status s = ValidateAddress(request.listen_address());
+  if (!s.ok()) return WithContext(s, "listen_address");
+  const Capacity& c = request.capacity();
+  if (c.upload_bytes_per_second() < 0 || c.uptime_seconds() < 0 ||
+      c.free_memory_bytes() < 0) {
+    return absl::InvalidArgumentError("capacity values must not be negative");
+  }
+  absl::StatusOr<LeafRegistry::JoinResult> joined = registry_->Join(request);
+  if (!joined.ok()) return joined.status();
+  response->set_peer_id(joined->peer_id);
+  response->set_session(joined->session);
+  response->set_heartbeat_interval_ms(static_cast<int32_t>(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  response->set_session_timeout_ms(static_cast<int32_t>(
+      absl::ToInt64Milliseconds(options_.session_timeout)));
+  if (backup_address_) response->set_backup_address(backup_address_());
+  TROVE_LOG(INFO) << "leaf " << joined->peer_id << " joined from "
+                  << request.listen_address();
+  return absl::OkStatus();
+}
+
+grpc::Status SupernodeServiceImpl::Join(grpc::ServerContext*,
+                                        const JoinRequest* request,
+                                        JoinResponse* response) {
+  return ToGrpcStatus(DoJoin(*request, response));
+}
+
+absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
+                                             PublishResponse* response) {
+  if (!PlausibleSession(request.session())) {
+    return absl::UnauthenticatedError("unknown session; join first");
+  }
+  absl::Status s = ValidatePublish(request, options_.max_files_per_publish);
+  if (!s.ok()) return s;
+  absl::StatusOr<int> count = registry_->Publish(request);
+  if (!count.ok()) return count.status();
+  response->set_file_count(*count);
+  return absl::OkStatus();
+}
+
+grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext*,
+                                           const PublishRequest* request,
+                                           PublishResponse* response) {
+  return ToGrpcStatus(DoPublish(*request, response));
+}
+
+grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext*,
+                                             const HeartbeatRequest* request,
+                                             HeartbeatResponse*) {
+  if (!PlausibleSession(request->session())) {
+    return ToGrpcStatus(absl::NotFoundError("unknown session; join again"));
+  }
+  return ToGrpcStatus(registry_->Heartbeat(request->session()));
+}
+
+grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
+                                         const LeaveRequest* request,
+                                         LeaveResponse*) {
+  if (!PlausibleSession(request->session())) {
+    return ToGrpcStatus(absl::NotFoundError("unknown session"));
+  }
+  return ToGrpcStatus(registry_->Leave(request->session()));
+}
+
+absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
+                                            SearchResponse* response) {
+  absl::Status s = ValidateSearchQuery(request.query());
+  if (!s.ok()) return s;
+  const SearchQuery& query = request.query();
+  const int limit =
+      std::min(query.limit() > 0 ? query.limit() : options_.search_default_limit,
+               options_.search_max_limit);
+
+  std::vector<SearchHit> local = registry_->Search(query);
+  std::vector<SearchHit> remote;
+  bool partial = false;
+  if (index_ != nullptr) {
+    index::SearchRequest req;
+    *req.mutable_query() = query;
+    req.mutable_query()->set_limit(limit);
+    absl::StatusOr<index::SearchResponse> r =
+        index_->Search(req, options_.index_search_timeout);
+    if (r.ok()) {
+      remote.assign(r->hits().begin(), r->hits().end());
+    } else {
+      partial = true;
+      TROVE_LOG(WARNING) << "index search failed, answering from leaves only: "
+                         << r.status();
+    }
+  } else {
+    partial = true;
+  }
+
+  // Merge by cid. The index may already count this supernode's leaves, so
+  // the larger count wins (with its name), not the sum.
+  struct Merged {
+    SearchHit hit;
+    size_t position;
+  };
+  absl::flat_hash_map<std::string, size_t> by_cid;
+  std::vector<Merged> merged;
+  auto add = [&](const std::vector<SearchHit>& hits) {
+    for (size_t i = 0; i < hits.size(); ++i) {
+      const SearchHit& h = hits[i];
+      auto it = by_cid.find(h.cid());
+      if (it == by_cid.end()) {
+        by_cid.emplace(h.cid(), merged.size());
+        merged.push_back({h, i});
+        continue;
+      }
+      Merged& m = merged[it->second];
+      m.position = std::min(m.position, i);
+      if (h.source_count() > m.hit.source_count()) m.hit = h;
+    }
+  };
+  add(remote);
+  add(local);
+  std::stable_sort(merged.begin(), merged.end(),
+                   [](const Merged& a, const Merged& b) {
+                     if (a.hit.source_count() != b.hit.source_count()) {
+                       return a.hit.source_count() > b.hit.source_count();
+                     }
+                     return a.position < b.position;
+                   });
+  if (merged.size() > static_cast<size_t>(limit)) merged.resize(limit);
+  for (Merged& m : merged) *response->add_hits() = std::move(m.hit);
+  response->set_partial(partial);
+  return absl::OkStatus();
+}
+
+grpc::Status SupernodeServiceImpl::Search(grpc::ServerContext*,
+                                          const SearchRequest* request,
+                                          SearchResponse* response) {
+  return ToGrpcStatus(DoSearch(*request, response));
+}
+
+absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
+                                            LocateResponse* response) {
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (!s.ok()) return s;
+  std::optional<LeafRegistry::LocalSources> local =
+      registry_->Locate(request.cid());
+  absl::StatusOr<index::LocateResponse> remote =
+      absl::UnavailableError("no index");
+  if (index_ != nullptr) {
+    index::LocateRequest req;
+    req.set_cid(request.cid());
+    req.set_limit(options_.locate_limit);
+    remote = index_->Locate(req, options_.index_locate_timeout);
+    if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound) {
+      TROVE_LOG(WARNING) << "index locate failed, answering from leaves only: "
+                         << remote.status();
+    }
+  }
+  std::vector<Source> sources;
+  absl::flat_hash_set<std::string> seen;
+  if (local.has_value()) {
+    response->set_size(local->size);
+    response->set_name(local->name);
+    for (const Source& src : local->sources) {
+      if (seen.insert(src.peer_id()).second) sources.push_back(src);
+    }
+  }
+  if (remote.ok()) {
+    if (!local.has_value()) {
+      response->set_size(remote->size());
+      response->set_name(remote->name());
+    }
+    for (const Source& src : remote->sources()) {
+      if (seen.insert(src.peer_id()).second) sources.push_back(src);
+    }
+  }
+  if (sources.empty()) {
+    if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound) {
+      return absl::NotFoundError(absl::StrCat(
+          "no leaf of this supernode holds ", request.cid(),
+          ", and the index could not be asked: ", remote.status().message()));
+    }
+    return absl::NotFoundError(
+        absl::StrCat("no live source holds ", request.cid()));
+  }
+  // Complete sources first.
+  std::stable_sort(sources.begin(), sources.end(),
+                   [](const Source& a, const Source& b) {
+                     return !a.partial() && b.partial();
+                   });
+  for (Source& src : sources) *response->add_sources() = std::move(src);
+  return absl::OkStatus();
+}
+
+grpc::Status SupernodeServiceImpl::Locate(grpc::ServerContext*,
+                                          const LocateRequest* request,
+                                          LocateResponse* response) {
+  return ToGrpcStatus(DoLocate(*request, response));
+}
+
+absl::Status SupernodeServiceImpl::DoReportBadSource(
+    const ReportBadSourceRequest& request) {
+  if (!PlausibleSession(request.session())) {
+    return absl::UnauthenticatedError("unknown session; join first");
+  }
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (!s.ok()) return s;
+  s = ValidateHexId(request.peer_id(), "peer_id");
+  if (!s.ok()) return s;
+  absl::StatusOr<std::string> reporter =
+      registry_->PeerOfSession(request.session());
+  if (!reporter.ok()) {
+    return absl::UnauthenticatedError("unknown or expired session; join again");
+  }
+  if (*reporter == request.peer_id()) {
+    return absl::InvalidArgumentError("a peer cannot report itself");
+  }
+  int64_t count = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = bad_sources_.find(request.peer_id());
+    if (it != bad_sources_.end()) {
+      count = ++it->second;
+    } else if (bad_sources_.size() < options_.max_reported_peers) {
+      count = bad_sources_[request.peer_id()] = 1;
+    }
+  }
+  TROVE_LOG(WARNING) << "peer " << *reporter << " reports bad data from "
+                     << request.peer_id() << " for " << request.cid() << " ("
+                     << Printable(request.reason()) << "); reports so far: "
+                     << count;
+  return absl::OkStatus();
+}
+
+grpc::Status SupernodeServiceImpl::ReportBadSource(
+    grpc::ServerContext*, const ReportBadSourceRequest* request,
+    ReportBadSourceResponse*) {
+  return ToGrpcStatus(DoReportBadSource(*request));
+}
+
+int64_t SupernodeServiceImpl::bad_source_reports(
+    const std::string& peer_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = bad_sources_.find(peer_id);
+  return it == bad_sources_.end() ? 0 : it->second;
+}
+
+}  // namespace supernode
+}  // namespace trove

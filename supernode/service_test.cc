@@ -1,0 +1,485 @@
+#include "supernode/service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/join_auth.h"
+#include "common/server_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "supernode/fake_index.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+std::string Cid(int n) {
+  std::string hex = absl::StrCat(absl::Hex(n, absl::kZeroPad8));
+  return std::string(64 - hex.size(), 'c') + hex;
+}
+
+std::string Peer(int n) {
+  std::string hex = absl::StrCat(absl::Hex(n, absl::kZeroPad8));
+  return std::string(64 - hex.size(), 'e') + hex;
+}
+
+FileEntry File(int cid, const std::string& name, int64_t size = 100) {
+  FileEntry e;
+  e.set_cid(Cid(cid));
+  e.set_name(name);
+  e.set_size(size);
+  return e;
+}
+
+SearchHit Hit(int cid, const std::string& name, int sources) {
+  SearchHit h;
+  h.set_cid(Cid(cid));
+  h.set_name(name);
+  h.set_size(100);
+  h.set_source_count(sources);
+  return h;
+}
+
+Source Src(const std::string& peer, const std::string& address,
+           bool partial = false) {
+  Source s;
+  s.set_peer_id(peer);
+  s.set_address(address);
+  s.set_partial(partial);
+  return s;
+}
+
+// A SupernodeServiceImpl on a port-0 server, over a registry and a fake
+// index, with a stub to call it.
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LeafRegistry::Options ro;
+    ro.max_files_per_leaf = 100;
+    registry_ = std::make_unique<LeafRegistry>(ro, &clock_, nullptr);
+    SupernodeServiceImpl::Options so;
+    so.max_files_per_publish = 10;
+    so.heartbeat_interval = absl::Seconds(7);
+    so.session_timeout = absl::Seconds(21);
+    service_ = std::make_unique<SupernodeServiceImpl>(
+        so, registry_.get(), &index_, [] { return "10.9.9.9:6000"; });
+    absl::StatusOr<RunningServer> running =
+        StartServer("127.0.0.1:0", {service_.get()},
+                    grpc::InsecureServerCredentials());
+    ASSERT_TRUE(running.ok()) << running.status();
+    server_ = std::move(running->server);
+    stub_ = SupernodeService::NewStub(grpc::CreateChannel(
+        running->address, grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override { server_->Shutdown(); }
+
+  // Joins a new identity over gRPC; returns the response.
+  JoinResponse JoinNew(const std::string& address,
+                       std::unique_ptr<Identity>* out = nullptr) {
+    std::unique_ptr<Identity> identity = Identity::Generate().value();
+    JoinRequest req = SignedJoin(*identity, address);
+    JoinResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->Join(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (out != nullptr) *out = std::move(identity);
+    return resp;
+  }
+
+  JoinRequest SignedJoin(const Identity& identity,
+                         const std::string& address) {
+    ChallengeResponse challenge;
+    {
+      grpc::ClientContext ctx;
+      EXPECT_TRUE(
+          stub_->Challenge(&ctx, ChallengeRequest(), &challenge).ok());
+    }
+    JoinRequest req;
+    req.set_public_key(identity.public_key());
+    req.set_nonce(challenge.nonce());
+    req.set_listen_address(address);
+    req.set_signature(
+        identity.Sign(JoinSignedMessage(challenge.nonce(), address)).value());
+    return req;
+  }
+
+  grpc::Status Join(const JoinRequest& req) {
+    JoinResponse resp;
+    grpc::ClientContext ctx;
+    return stub_->Join(&ctx, req, &resp);
+  }
+
+  grpc::Status Publish(const PublishRequest& req,
+                       PublishResponse* resp = nullptr) {
+    PublishResponse ignored;
+    grpc::ClientContext ctx;
+    return stub_->Publish(&ctx, req, resp != nullptr ? resp : &ignored);
+  }
+
+  PublishRequest FullList(const std::string& session,
+                          std::vector<FileEntry> files) {
+    PublishRequest req;
+    req.set_session(session);
+    req.set_full(true);
+    for (FileEntry& f : files) *req.add_added() = f;
+    return req;
+  }
+
+  grpc::Status Search(const SearchQuery& query, SearchResponse* resp) {
+    SearchRequest req;
+    *req.mutable_query() = query;
+    grpc::ClientContext ctx;
+    return stub_->Search(&ctx, req, resp);
+  }
+
+  SearchQuery Query(const std::string& text) {
+    SearchQuery q;
+    q.set_text(text);
+    return q;
+  }
+
+  grpc::Status Locate(const std::string& cid, LocateResponse* resp) {
+    LocateRequest req;
+    req.set_cid(cid);
+    grpc::ClientContext ctx;
+    return stub_->Locate(&ctx, req, resp);
+  }
+
+  FakeClock clock_;
+  FakeIndexClient index_;
+  std::unique_ptr<LeafRegistry> registry_;
+  std::unique_ptr<SupernodeServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<SupernodeService::Stub> stub_;
+};
+
+TEST_F(ServiceTest, JoinGivesSessionAndTimings) {
+  std::unique_ptr<Identity> identity;
+  JoinResponse resp = JoinNew("127.0.0.1:7001", &identity);
+  EXPECT_EQ(resp.peer_id(), identity->peer_id());
+  EXPECT_EQ(resp.session().size(), 32u);
+  EXPECT_EQ(resp.heartbeat_interval_ms(), 7000);
+  EXPECT_EQ(resp.session_timeout_ms(), 21000);
+  EXPECT_EQ(resp.backup_address(), "10.9.9.9:6000");
+}
+
+TEST_F(ServiceTest, JoinRefusals) {
+  std::unique_ptr<Identity> identity = Identity::Generate().value();
+
+  JoinRequest bad_sig = SignedJoin(*identity, "127.0.0.1:7001");
+  bad_sig.set_listen_address("127.0.0.1:7002");
+  EXPECT_EQ(Join(bad_sig).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  JoinRequest reused = SignedJoin(*identity, "127.0.0.1:7001");
+  EXPECT_TRUE(Join(reused).ok());
+  EXPECT_EQ(Join(reused).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  JoinRequest short_key = SignedJoin(*identity, "127.0.0.1:7001");
+  short_key.set_public_key("abc");
+  grpc::Status s = Join(short_key);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("public_key"));
+
+  JoinRequest short_sig = SignedJoin(*identity, "127.0.0.1:7001");
+  short_sig.set_signature("xyz");
+  EXPECT_EQ(Join(short_sig).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  JoinRequest bad_address = SignedJoin(*identity, "no port here");
+  s = Join(bad_address);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("listen_address"));
+
+  JoinRequest bad_capacity = SignedJoin(*identity, "127.0.0.1:7001");
+  bad_capacity.mutable_capacity()->set_uptime_seconds(-1);
+  EXPECT_EQ(Join(bad_capacity).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, PublishAndSearchLocally) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  PublishResponse resp;
+  ASSERT_TRUE(Publish(FullList(leaf.session(),
+                               {File(1, "Bohemian Rhapsody.mp3"),
+                                File(2, "Other.txt")}),
+                      &resp)
+                  .ok());
+  EXPECT_EQ(resp.file_count(), 2);
+  SearchResponse found;
+  ASSERT_TRUE(Search(Query("rhapsody"), &found).ok());
+  ASSERT_THAT(found.hits(), SizeIs(1));
+  EXPECT_EQ(found.hits(0).cid(), Cid(1));
+  EXPECT_FALSE(found.partial());
+}
+
+struct BadPublishCase {
+  std::string label;
+  std::function<void(PublishRequest*)> spoil;
+  std::string message;
+};
+
+TEST_F(ServiceTest, BadPublishIsRefusedWholeAndStoresNothing) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  std::vector<BadPublishCase> cases = {
+      {"path in name",
+       [](PublishRequest* r) { r->mutable_added(1)->set_name("dir/x.mp3"); },
+       "added[1]"},
+      {"dot dot",
+       [](PublishRequest* r) { r->mutable_added(1)->set_name(".."); },
+       "added[1]"},
+      {"empty name",
+       [](PublishRequest* r) { r->mutable_added(0)->set_name(""); },
+       "added[0]"},
+      {"short cid",
+       [](PublishRequest* r) { r->mutable_added(1)->set_cid("abc"); },
+       "cid"},
+      {"uppercase cid",
+       [](PublishRequest* r) {
+         r->mutable_added(1)->set_cid(std::string(64, 'A'));
+       },
+       "added[1]"},
+      {"negative size",
+       [](PublishRequest* r) { r->mutable_added(1)->set_size(-5); },
+       "negative"},
+      {"bad removed cid",
+       [](PublishRequest* r) { r->add_removed("zz"); }, "removed[0]"},
+      {"bad partial",
+       [](PublishRequest* r) {
+         FileEntry* p = r->add_partial();
+         *p = File(9, "ok.bin");
+         p->set_name("a\\b");
+       },
+       "partial[0]"},
+      {"too many",
+       [](PublishRequest* r) {
+         for (int i = 0; i < 9; ++i) *r->add_added() = File(20 + i, "x.bin");
+       },
+       "limit"},
+  };
+  for (const BadPublishCase& c : cases) {
+    SCOPED_TRACE(c.label);
+    PublishRequest req = FullList(
+        leaf.session(), {File(1, "good one.mp3"), File(2, "good two.mp3")});
+    c.spoil(&req);
+    grpc::Status s = Publish(req);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message));
+    EXPECT_EQ(registry_->file_count(), 0u);
+    SearchResponse found;
+    ASSERT_TRUE(Search(Query("good"), &found).ok());
+    EXPECT_THAT(found.hits(), IsEmpty());
+  }
+}
+
+TEST_F(ServiceTest, BadUtf8IsRefused) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  PublishRequest req = FullList(
+      leaf.session(), {File(1, "good one.mp3"), File(2, "bad \xff.mp3")});
+  // Over gRPC, protobuf itself refuses a proto3 string that is not UTF-8
+  // before the service sees it.
+  EXPECT_FALSE(Publish(req).ok());
+  // In process, the service's own check names the entry.
+  PublishResponse resp;
+  absl::Status s = service_->DoPublish(req, &resp);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("added[1]"));
+  EXPECT_THAT(s.message(), HasSubstr("UTF-8"));
+  EXPECT_EQ(registry_->file_count(), 0u);
+}
+
+TEST_F(ServiceTest, PublishNeedsASession) {
+  grpc::Status s = Publish(FullList("0123", {File(1, "a.mp3")}));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  s = Publish(FullList("", {File(1, "a.mp3")}));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(registry_->file_count(), 0u);
+}
+
+TEST_F(ServiceTest, HeartbeatAndLeave) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());
+  HeartbeatRequest hb;
+  hb.set_session(leaf.session());
+  HeartbeatResponse hb_resp;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Heartbeat(&ctx, hb, &hb_resp).ok());
+  }
+  {
+    HeartbeatRequest unknown;
+    unknown.set_session("feedfeed");
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->Heartbeat(&ctx, unknown, &hb_resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  LeaveRequest leave;
+  leave.set_session(leaf.session());
+  LeaveResponse leave_resp;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Leave(&ctx, leave, &leave_resp).ok());
+  }
+  EXPECT_EQ(registry_->file_count(), 0u);
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->Heartbeat(&ctx, hb, &hb_resp).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+TEST_F(ServiceTest, BadQueryIsInvalid) {
+  SearchResponse resp;
+  EXPECT_EQ(Search(Query(""), &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Search(Query("--- !!"), &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  SearchQuery q = Query("song");
+  q.set_min_size(10);
+  q.set_max_size(5);
+  EXPECT_EQ(Search(q, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  SearchQuery ext = Query("song");
+  ext.add_extensions("m.p3");
+  EXPECT_EQ(Search(ext, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(index_.calls("Search"), 0);
+}
+
+TEST_F(ServiceTest, SearchMergesLocalAndIndexByCid) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song one.mp3"),
+                                                File(3, "song three.mp3")}))
+                  .ok());
+  // The index knows cid 1 with 3 sources (maybe counting our leaf) and
+  // cid 2 from elsewhere.
+  index_.SetSearchHits({Hit(1, "song one.mp3", 3), Hit(2, "song two.mp3", 2)});
+  SearchQuery q = Query("song");
+  q.set_limit(10);
+  SearchResponse resp;
+  ASSERT_TRUE(Search(q, &resp).ok());
+  EXPECT_FALSE(resp.partial());
+  ASSERT_THAT(resp.hits(), SizeIs(3));
+  EXPECT_EQ(resp.hits(0).cid(), Cid(1));
+  EXPECT_EQ(resp.hits(0).source_count(), 3);  // the larger, not the sum
+  EXPECT_EQ(resp.hits(1).cid(), Cid(2));
+  EXPECT_EQ(resp.hits(2).cid(), Cid(3));
+  EXPECT_EQ(resp.hits(2).source_count(), 1);
+  EXPECT_EQ(index_.last_search().query().text(), "song");
+}
+
+TEST_F(ServiceTest, SearchLimitAppliesAfterMerge) {
+  index_.SetSearchHits({Hit(1, "a song.mp3", 5), Hit(2, "b song.mp3", 4),
+                        Hit(3, "c song.mp3", 3)});
+  SearchQuery q = Query("song");
+  q.set_limit(2);
+  SearchResponse resp;
+  ASSERT_TRUE(Search(q, &resp).ok());
+  EXPECT_THAT(resp.hits(), SizeIs(2));
+  EXPECT_EQ(index_.last_search().query().limit(), 2);
+}
+
+TEST_F(ServiceTest, SearchIsPartialWhenIndexIsDown) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());
+  index_.SetUnavailable(true);
+  SearchResponse resp;
+  ASSERT_TRUE(Search(Query("song"), &resp).ok());
+  EXPECT_TRUE(resp.partial());
+  ASSERT_THAT(resp.hits(), SizeIs(1));
+  EXPECT_EQ(resp.hits(0).cid(), Cid(1));
+}
+
+TEST_F(ServiceTest, LocateUnionsLeavesAndIndex) {
+  std::unique_ptr<Identity> a;
+  JoinResponse leaf = JoinNew("127.0.0.1:7001", &a);
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3", 777)})).ok());
+  index::LocateResponse remote;
+  remote.set_size(777);
+  remote.set_name("song.mp3");
+  *remote.add_sources() = Src(a->peer_id(), "127.0.0.1:7001");  // same leaf
+  *remote.add_sources() = Src(Peer(5), "10.0.0.5:7000", /*partial=*/true);
+  *remote.add_sources() = Src(Peer(6), "10.0.0.6:7000");
+  index_.SetLocate(Cid(1), remote);
+  LocateResponse resp;
+  ASSERT_TRUE(Locate(Cid(1), &resp).ok());
+  EXPECT_EQ(resp.size(), 777);
+  EXPECT_EQ(resp.name(), "song.mp3");
+  ASSERT_THAT(resp.sources(), SizeIs(3));
+  EXPECT_EQ(resp.sources(0).peer_id(), a->peer_id());
+  EXPECT_EQ(resp.sources(1).peer_id(), Peer(6));
+  EXPECT_EQ(resp.sources(2).peer_id(), Peer(5));  // partial ones last
+  EXPECT_TRUE(resp.sources(2).partial());
+}
+
+TEST_F(ServiceTest, LocateFromIndexOnly) {
+  index::LocateResponse remote;
+  remote.set_size(5);
+  remote.set_name("far.bin");
+  *remote.add_sources() = Src(Peer(6), "10.0.0.6:7000");
+  index_.SetLocate(Cid(2), remote);
+  LocateResponse resp;
+  ASSERT_TRUE(Locate(Cid(2), &resp).ok());
+  EXPECT_EQ(resp.name(), "far.bin");
+  ASSERT_THAT(resp.sources(), SizeIs(1));
+}
+
+TEST_F(ServiceTest, LocateNotFoundAndMalformed) {
+  LocateResponse resp;
+  EXPECT_EQ(Locate(Cid(42), &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Locate("not-a-cid", &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  index_.SetUnavailable(true);
+  EXPECT_EQ(Locate(Cid(42), &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, LocateFromLeavesWhenIndexIsDown) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());
+  index_.SetUnavailable(true);
+  LocateResponse resp;
+  ASSERT_TRUE(Locate(Cid(1), &resp).ok());
+  EXPECT_THAT(resp.sources(), SizeIs(1));
+}
+
+TEST_F(ServiceTest, ReportBadSourceCounts) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ReportBadSourceRequest req;
+  req.set_session(leaf.session());
+  req.set_cid(Cid(1));
+  req.set_peer_id(Peer(9));
+  req.set_reason("chunk 3 hash mismatch\n");
+  ReportBadSourceResponse resp;
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->ReportBadSource(&ctx, req, &resp).ok());
+  }
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
+
+  ReportBadSourceRequest bad = req;
+  bad.set_peer_id("x");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->ReportBadSource(&ctx, bad, &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  ReportBadSourceRequest stranger = req;
+  stranger.set_session("abcdef");
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->ReportBadSource(&ctx, stranger, &resp).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
+}
+
+}  // namespace
+}  // namespace supernode
+}  // namespace trove

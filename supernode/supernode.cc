@@ -1,0 +1,247 @@
+#include "supernode/supernode.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/identity.h"
+#include "common/log.h"
+#include "common/server_util.h"
+#include "common/status_macros.h"
+#include "common/validation.h"
+
+namespace trove {
+namespace supernode {
+namespace {
+
+constexpr char kKeyFile[] = "supernode_key.pem";
+
+absl::Status Positive(absl::Duration d, absl::string_view name) {
+  if (d <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " must be positive"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AtLeastOne(int64_t v, absl::string_view name) {
+  if (v < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " must be at least 1, got ", v));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SupernodeIdFor(const SupernodeOptions& options) {
+  if (!options.supernode_id.empty()) return options.supernode_id;
+  std::unique_ptr<Identity> identity;
+  if (options.state_dir.empty()) {
+    ASSIGN_OR_RETURN(identity, Identity::Generate());
+  } else {
+    RETURN_IF_ERROR(MakeDirs(options.state_dir, 0700));
+    ASSIGN_OR_RETURN(identity, Identity::LoadOrCreate(absl::StrCat(
+                                   options.state_dir, "/", kKeyFile)));
+  }
+  return identity->peer_id();
+}
+
+}  // namespace
+
+absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
+  if (!o.supernode_id.empty()) {
+    RETURN_IF_ERROR(ValidateHexId(o.supernode_id, "supernode_id"));
+  }
+  if (!o.advertise_address.empty()) {
+    absl::Status s = ValidateAddress(o.advertise_address);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("advertise address: ", s.message()));
+    }
+  }
+  RETURN_IF_ERROR(Positive(o.session_timeout, "session_timeout"));
+  RETURN_IF_ERROR(Positive(o.heartbeat_interval, "heartbeat_interval"));
+  if (o.heartbeat_interval >= o.session_timeout) {
+    return absl::InvalidArgumentError(
+        "heartbeat_interval must be shorter than session_timeout");
+  }
+  RETURN_IF_ERROR(Positive(o.challenge_ttl, "challenge_ttl"));
+  RETURN_IF_ERROR(Positive(o.index_search_timeout, "index_search_timeout"));
+  RETURN_IF_ERROR(Positive(o.batch_max_delay, "batch_max_delay"));
+  RETURN_IF_ERROR(Positive(o.retry_initial, "retry_initial"));
+  RETURN_IF_ERROR(Positive(o.retry_max, "retry_max"));
+  RETURN_IF_ERROR(Positive(o.index_rpc_timeout, "index_rpc_timeout"));
+  if (o.renew_interval < absl::ZeroDuration() ||
+      o.sweep_interval < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "renew_interval and sweep_interval must not be negative");
+  }
+  RETURN_IF_ERROR(AtLeastOne(o.max_pending_challenges,
+                             "max_pending_challenges"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_leaves, "max_leaves"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_files_per_leaf, "max_files_per_leaf"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_files_per_publish, "max_files_per_publish"));
+  RETURN_IF_ERROR(AtLeastOne(o.search_default_limit, "search_default_limit"));
+  RETURN_IF_ERROR(AtLeastOne(o.search_max_limit, "search_max_limit"));
+  RETURN_IF_ERROR(AtLeastOne(o.batch_max_entries, "batch_max_entries"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_pending_entries, "max_pending_entries"));
+  if (o.locate_limit < 0) {
+    return absl::InvalidArgumentError("locate_limit must not be negative");
+  }
+  if (!(o.fuzzy_min_similarity > 0 && o.fuzzy_min_similarity <= 1)) {
+    return absl::InvalidArgumentError(
+        "fuzzy_min_similarity must be in (0, 1]");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Supernode>> Supernode::Create(
+    SupernodeOptions options, std::unique_ptr<IndexClient> index,
+    Clock* clock) {
+  RETURN_IF_ERROR(ValidateSupernodeOptions(options));
+  if (index == nullptr) {
+    if (options.index_address.empty()) {
+      return absl::InvalidArgumentError("the index address is required");
+    }
+    absl::Status s = ValidateAddress(options.index_address);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("index address: ", s.message()));
+    }
+    index = NewGrpcIndexClient(MakeChannel(options.index_address));
+  }
+  ASSIGN_OR_RETURN(std::string id, SupernodeIdFor(options));
+  return std::unique_ptr<Supernode>(
+      new Supernode(std::move(options), std::move(id), std::move(index),
+                    clock != nullptr ? clock : Clock::Real()));
+}
+
+Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
+                     std::unique_ptr<IndexClient> index, Clock* clock)
+    : options_(std::move(options)),
+      supernode_id_(std::move(supernode_id)),
+      clock_(clock),
+      index_(std::move(index)) {
+  IndexForwarder::Options fo;
+  fo.supernode_id = supernode_id_;
+  fo.address = options_.advertise_address;
+  fo.capacity = options_.capacity;
+  fo.capacity.set_reachable(true);
+  fo.batch_max_entries = options_.batch_max_entries;
+  fo.batch_max_delay = options_.batch_max_delay;
+  fo.max_pending_entries = options_.max_pending_entries;
+  fo.retry_initial = options_.retry_initial;
+  fo.retry_max = options_.retry_max;
+  fo.rpc_timeout = options_.index_rpc_timeout;
+  fo.renew_interval = options_.renew_interval;
+  forwarder_ = std::make_unique<IndexForwarder>(fo, index_.get(), clock_);
+
+  LeafRegistry::Options ro;
+  ro.challenge_ttl = options_.challenge_ttl;
+  ro.max_pending_challenges = options_.max_pending_challenges;
+  ro.session_timeout = options_.session_timeout;
+  ro.max_leaves = options_.max_leaves;
+  ro.max_files_per_leaf = options_.max_files_per_leaf;
+  ro.index.default_limit = options_.search_default_limit;
+  ro.index.max_limit = options_.search_max_limit;
+  ro.index.match.min_similarity = options_.fuzzy_min_similarity;
+  registry_ = std::make_unique<LeafRegistry>(ro, clock_, forwarder_.get());
+
+  LeafRegistry* registry = registry_.get();
+  forwarder_->SetHooks({[registry] { return registry->leaf_count(); },
+                        [registry] { registry->ResendAll(); }});
+
+  SupernodeServiceImpl::Options so;
+  so.max_files_per_publish = options_.max_files_per_publish;
+  so.index_search_timeout = options_.index_search_timeout;
+  so.index_locate_timeout = options_.index_search_timeout;
+  so.heartbeat_interval = options_.heartbeat_interval;
+  so.session_timeout = options_.session_timeout;
+  so.search_default_limit = options_.search_default_limit;
+  so.search_max_limit = options_.search_max_limit;
+  so.locate_limit = options_.locate_limit;
+  IndexForwarder* forwarder = forwarder_.get();
+  service_ = std::make_unique<SupernodeServiceImpl>(
+      so, registry_.get(), index_.get(), [forwarder]() -> std::string {
+        std::vector<index::SupernodeInfo> others =
+            forwarder->other_supernodes();
+        return others.empty() ? "" : others.front().address();
+      });
+}
+
+Supernode::~Supernode() { Stop(absl::ZeroDuration()); }
+
+absl::Status Supernode::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) return absl::FailedPreconditionError("already started");
+  }
+  std::string address = options_.advertise_address;
+  if (!options_.listen_address.empty()) {
+    ASSIGN_OR_RETURN(RunningServer running,
+                     StartServer(options_.listen_address, {service_.get()},
+                                 ServerCredentialsFromFlags()));
+    server_ = std::move(running.server);
+    if (address.empty()) address = running.address;
+  }
+  if (address.empty()) {
+    return absl::FailedPreconditionError(
+        "a supernode without its own server needs an advertise address");
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    address_ = address;
+    started_ = true;
+  }
+  forwarder_->SetAddress(address);
+  forwarder_->Start();
+  sweeper_ = std::make_unique<std::thread>([this] { SweepLoop(); });
+  TROVE_LOG(INFO) << "supernode " << supernode_id_ << " serving at "
+                  << address;
+  return absl::OkStatus();
+}
+
+void Supernode::SweepLoop() {
+  absl::Duration every = options_.sweep_interval;
+  if (every <= absl::ZeroDuration()) {
+    every = std::min(options_.session_timeout / 4, absl::Seconds(1));
+  }
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), every);
+    if (stopping_) break;
+    mu_.Unlock();
+    int dropped = registry_->ExpireIdle();
+    if (dropped > 0) {
+      TROVE_LOG(INFO) << dropped << " silent leaves dropped";
+    }
+    mu_.Lock();
+  }
+}
+
+void Supernode::Stop(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  if (server_ != nullptr) {
+    // In-flight calls get half the time; the final flush the rest.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout / 2));
+    server_->Wait();
+  }
+  if (sweeper_ != nullptr) {
+    sweeper_->join();
+    sweeper_.reset();
+  }
+  forwarder_->Stop(deadline);
+}
+
+std::string Supernode::address() const {
+  absl::MutexLock lock(&mu_);
+  return address_;
+}
+
+}  // namespace supernode
+}  // namespace trove

@@ -1,0 +1,150 @@
+// A whole supernode, ready to run: the leaf registry with its search index,
+// the forwarder to the index, the SupernodeService and (optionally) a gRPC
+// server for it. The standalone binary (main.cc) is a thin wrapper; a
+// promoted peer runs the same class in-process.
+//
+//   SupernodeOptions options;
+//   options.index_address = "index.example.org:7100";
+//   options.listen_address = "0.0.0.0:0";
+//   ASSIGN_OR_RETURN(std::unique_ptr<Supernode> sn, Supernode::Create(options));
+//   RETURN_IF_ERROR(sn->Start());
+//   ... sn->address() ...
+//   sn->Stop(absl::Seconds(5));
+//
+// Thread-safe.
+#ifndef TROVE_SUPERNODE_SUPERNODE_H_
+#define TROVE_SUPERNODE_SUPERNODE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "protos/types.pb.h"
+#include "supernode/clock.h"
+#include "supernode/index_client.h"
+#include "supernode/index_forwarder.h"
+#include "supernode/leaf_registry.h"
+#include "supernode/service.h"
+
+namespace trove {
+namespace supernode {
+
+struct SupernodeOptions {
+  // host:port of the IndexService. Required unless Create() is given an
+  // IndexClient.
+  std::string index_address;
+  // Where to serve SupernodeService ("0.0.0.0:0" picks a free port). Empty:
+  // no server of its own; the caller registers service() on its server and
+  // sets advertise_address.
+  std::string listen_address = "127.0.0.1:0";
+  // The address told to the index and leaves; empty: the bound address.
+  std::string advertise_address;
+  // Folder for the supernode's key (supernode_key.pem), which makes its id
+  // stable across restarts. Empty: a fresh key each start.
+  std::string state_dir;
+  // The supernode id to use instead of one derived from a key (a promoted
+  // peer may use its own peer id). 64 lowercase hex digits.
+  std::string supernode_id;
+  // What the host offers, told to the index.
+  Capacity capacity;
+
+  // Leaves and sessions.
+  absl::Duration session_timeout = absl::Seconds(90);
+  absl::Duration heartbeat_interval = absl::Seconds(30);
+  absl::Duration challenge_ttl = absl::Seconds(60);
+  size_t max_pending_challenges = 10000;
+  int max_leaves = 1000;
+  int max_files_per_leaf = 200000;
+  int max_files_per_publish = 50000;
+  // How often silent leaves are looked for; zero: a quarter of the session
+  // timeout, at most a second.
+  absl::Duration sweep_interval = absl::ZeroDuration();
+
+  // Search.
+  int search_default_limit = 100;
+  int search_max_limit = 1000;
+  double fuzzy_min_similarity = 0.4;
+  absl::Duration index_search_timeout = absl::Milliseconds(1500);
+  int locate_limit = 0;
+
+  // Forwarding to the index.
+  int batch_max_entries = 1000;
+  absl::Duration batch_max_delay = absl::Seconds(2);
+  size_t max_pending_entries = 2000000;
+  absl::Duration retry_initial = absl::Milliseconds(250);
+  absl::Duration retry_max = absl::Seconds(30);
+  absl::Duration index_rpc_timeout = absl::Seconds(10);
+  // Zero: as the index says.
+  absl::Duration renew_interval = absl::ZeroDuration();
+};
+
+// Checks the options' ranges (timeouts positive, limits at least 1, ...).
+// INVALID_ARGUMENT naming the first bad one.
+absl::Status ValidateSupernodeOptions(const SupernodeOptions& options);
+
+class Supernode {
+ public:
+  // Builds a supernode. With `index` null, connects to
+  // options.index_address (with the --tls_* flags' credentials). With
+  // `clock` null, uses the real clock. INVALID_ARGUMENT for bad options;
+  // errors of loading or making the key in state_dir.
+  static absl::StatusOr<std::unique_ptr<Supernode>> Create(
+      SupernodeOptions options, std::unique_ptr<IndexClient> index = nullptr,
+      Clock* clock = nullptr);
+
+  ~Supernode();
+  Supernode(const Supernode&) = delete;
+  Supernode& operator=(const Supernode&) = delete;
+
+  // Starts serving (when listen_address is set), registering with the index
+  // and forwarding. UNAVAILABLE when the address cannot be bound;
+  // FAILED_PRECONDITION when already started or when there is neither a
+  // listen nor an advertise address.
+  absl::Status Start();
+
+  // Stops serving (in-flight calls get until `timeout`), then sends what is
+  // pending to the index within the rest of `timeout`. Idempotent.
+  void Stop(absl::Duration timeout);
+
+  // The address leaves should use (advertise_address, else the bound
+  // address). Empty before Start().
+  std::string address() const;
+  const std::string& supernode_id() const { return supernode_id_; }
+
+  // The service, to register on a caller's own server when listen_address
+  // is empty.
+  SupernodeServiceImpl* service() { return service_.get(); }
+  LeafRegistry* registry() { return registry_.get(); }
+  IndexForwarder* forwarder() { return forwarder_.get(); }
+
+ private:
+  Supernode(SupernodeOptions options, std::string supernode_id,
+            std::unique_ptr<IndexClient> index, Clock* clock);
+  void SweepLoop();
+
+  const SupernodeOptions options_;
+  const std::string supernode_id_;
+  Clock* const clock_;
+  std::unique_ptr<IndexClient> index_;
+  std::unique_ptr<IndexForwarder> forwarder_;
+  std::unique_ptr<LeafRegistry> registry_;
+  std::unique_ptr<SupernodeServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<std::thread> sweeper_;
+
+  mutable absl::Mutex mu_;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace supernode
+}  // namespace trove
+
+#endif  // TROVE_SUPERNODE_SUPERNODE_H_

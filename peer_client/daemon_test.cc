@@ -1,0 +1,333 @@
+// The daemon and the command line together: two daemons and a small
+// in-process supernode; one shares, the other searches and downloads
+// through the CLI functions, whose JSON output is parsed as scripts would.
+#include "peer_client/daemon.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/identity.h"
+#include "common/merkle.h"
+#include "common/server_util.h"
+#include "gtest/gtest.h"
+#include "peer_client/cli.h"
+#include "peer_client/test_util.h"
+#include "protos/supernode.grpc.pb.h"
+
+namespace trove {
+namespace {
+
+using nlohmann::json;
+using testing::PathExists;
+using testing::ReadTestFile;
+using testing::TempDir;
+using testing::WriteTestFile;
+
+// A supernode that keeps what its leaves publish and answers from it.
+class MiniSupernode final : public supernode::SupernodeService::Service {
+ public:
+  grpc::Status Challenge(grpc::ServerContext*, const supernode::ChallengeRequest*,
+                         supernode::ChallengeResponse* resp) override {
+    resp->set_nonce("nonce");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Join(grpc::ServerContext*, const supernode::JoinRequest* req,
+                    supernode::JoinResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    std::string peer = PeerIdFromPublicKey(req->public_key());
+    Leaf& leaf = leaves_[peer];
+    leaf.address = req->listen_address();
+    std::string session = absl::StrCat("s-", peer);
+    sessions_[session] = peer;
+    resp->set_peer_id(peer);
+    resp->set_session(session);
+    resp->set_heartbeat_interval_ms(100);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Publish(grpc::ServerContext*, const supernode::PublishRequest* req,
+                       supernode::PublishResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    auto s = sessions_.find(req->session());
+    if (s == sessions_.end()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no session");
+    }
+    Leaf& leaf = leaves_[s->second];
+    if (req->full()) leaf.files.clear();
+    for (const std::string& cid : req->removed()) leaf.files.erase(cid);
+    for (const FileEntry& e : req->added()) leaf.files[e.cid()] = e;
+    resp->set_file_count(static_cast<int>(leaf.files.size()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Heartbeat(grpc::ServerContext*, const supernode::HeartbeatRequest* req,
+                         supernode::HeartbeatResponse*) override {
+    absl::MutexLock lock(&mu_);
+    if (sessions_.count(req->session()) == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "expired");
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Leave(grpc::ServerContext*, const supernode::LeaveRequest* req,
+                     supernode::LeaveResponse*) override {
+    absl::MutexLock lock(&mu_);
+    auto s = sessions_.find(req->session());
+    if (s != sessions_.end()) {
+      leaves_.erase(s->second);
+      sessions_.erase(s);
+      ++leaves_left_;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Search(grpc::ServerContext*, const supernode::SearchRequest* req,
+                      supernode::SearchResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    std::map<std::string, SearchHit> hits;
+    for (const auto& [peer, leaf] : leaves_) {
+      for (const auto& [cid, e] : leaf.files) {
+        if (!absl::StrContains(absl::AsciiStrToLower(e.name()),
+                                absl::AsciiStrToLower(req->query().text()))) {
+          continue;
+        }
+        SearchHit& h = hits[cid];
+        h.set_cid(cid);
+        h.set_name(e.name());
+        h.set_size(e.size());
+        h.set_source_count(h.source_count() + 1);
+      }
+    }
+    for (auto& [cid, h] : hits) *resp->add_hits() = h;
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Locate(grpc::ServerContext*, const supernode::LocateRequest* req,
+                      supernode::LocateResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [peer, leaf] : leaves_) {
+      auto f = leaf.files.find(req->cid());
+      if (f == leaf.files.end()) continue;
+      resp->set_size(f->second.size());
+      resp->set_name(f->second.name());
+      Source* s = resp->add_sources();
+      s->set_peer_id(peer);
+      s->set_address(leaf.address);
+    }
+    if (resp->sources_size() == 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no sources");
+    }
+    return grpc::Status::OK;
+  }
+
+  // How many files `peer` has published.
+  int FilesOf(const std::string& peer) {
+    absl::MutexLock lock(&mu_);
+    auto it = leaves_.find(peer);
+    return it == leaves_.end() ? -1 : static_cast<int>(it->second.files.size());
+  }
+
+  int leaves_left() {
+    absl::MutexLock lock(&mu_);
+    return leaves_left_;
+  }
+
+ private:
+  struct Leaf {
+    std::string address;
+    std::map<std::string, FileEntry> files;
+  };
+  absl::Mutex mu_;
+  std::map<std::string, Leaf> leaves_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> sessions_ ABSL_GUARDED_BY(mu_);
+  int leaves_left_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<RunningServer> s = StartServer(
+        "127.0.0.1:0", {&supernode_}, grpc::InsecureServerCredentials());
+    ASSERT_TRUE(s.ok()) << s.status();
+    supernode_server_ = std::move(*s);
+    song_ = testing::RandomBytes(2 * kChunkSize + 99, 5);
+    WriteTestFile(dir_.Sub("a/share/Queen - Bohemian Rhapsody.mp3"), song_);
+    WriteTestFile(dir_.Sub("a/share/sub/empty.dat"), "");
+    ASSERT_EQ(::mkdir(dir_.Sub("b").c_str(), 0755), 0);
+  }
+
+  void TearDown() override {
+    for (auto& d : daemons_) d->Shutdown(absl::Seconds(1));
+    supernode_server_.server->Shutdown();
+  }
+
+  DaemonOptions Options(const std::string& who, bool share) {
+    DaemonOptions o;
+    o.state_dir = dir_.Sub(who + "/state");
+    if (share) o.shares = {dir_.Sub(who + "/share")};
+    o.rescan_interval = absl::Hours(1);  // Rescans only when asked.
+    o.session.supernodes = {supernode_server_.address};
+    o.session.min_backoff = absl::Milliseconds(10);
+    o.download.progress_interval = absl::Milliseconds(10);
+    return o;
+  }
+
+  PeerDaemon* StartDaemon(const std::string& who, bool share) {
+    absl::StatusOr<std::unique_ptr<PeerDaemon>> d =
+        PeerDaemon::Start(Options(who, share));
+    EXPECT_TRUE(d.ok()) << d.status();
+    if (!d.ok()) return nullptr;
+    daemons_.push_back(std::move(*d));
+    return daemons_.back().get();
+  }
+
+  CliOptions Cli(const std::string& who, bool json) {
+    CliOptions o;
+    o.state_dir = dir_.Sub(who + "/state");
+    o.json = json;
+    return o;
+  }
+
+  TempDir dir_;
+  MiniSupernode supernode_;
+  RunningServer supernode_server_;
+  std::string song_;
+  std::vector<std::unique_ptr<PeerDaemon>> daemons_;
+};
+
+TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
+  PeerDaemon* a = StartDaemon("a", true);
+  PeerDaemon* b = StartDaemon("b", false);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(supernode_.FilesOf(a->peer_id()), 2);  // Start waits for it.
+
+  // status --json
+  std::ostringstream out, err;
+  ASSERT_EQ(RunStatus(Cli("a", true), out, err), 0) << err.str();
+  json status = json::parse(out.str());
+  EXPECT_EQ(status["peer_id"], a->peer_id());
+  EXPECT_EQ(status["supernode"], supernode_server_.address);
+  EXPECT_EQ(status["listen_address"], a->listen_address());
+  EXPECT_EQ(status["shared_files"], 2);
+  EXPECT_EQ(status["shared_bytes"], static_cast<int64_t>(song_.size()));
+  EXPECT_EQ(status["shares"].size(), 1u);
+  EXPECT_EQ(status["hashing"], false);
+  EXPECT_TRUE(status["transfers"].is_array());
+
+  // search --json
+  out.str("");
+  SearchQuery q;
+  q.set_text("rhapsody");
+  ASSERT_EQ(RunSearch(Cli("b", true), q, out, err), 0) << err.str();
+  json found = json::parse(out.str());
+  ASSERT_EQ(found["hits"].size(), 1u);
+  std::string cid = found["hits"][0]["cid"];
+  EXPECT_EQ(cid, HashBuffer(song_).cid);
+  EXPECT_EQ(found["hits"][0]["name"], "Queen - Bohemian Rhapsody.mp3");
+  EXPECT_EQ(found["hits"][0]["size"], static_cast<int64_t>(song_.size()));
+  EXPECT_EQ(found["hits"][0]["source_count"], 1);
+  EXPECT_TRUE(absl::StartsWith(std::string(found["hits"][0]["link"]),
+                               "trove:" + cid + "?name=Queen%20-%20"));
+  EXPECT_EQ(found["partial"], false);
+
+  // get --json
+  out.str("");
+  control::GetRequest get;
+  get.set_cid(cid);
+  get.set_out_dir(dir_.Sub("downloads"));
+  ASSERT_EQ(RunGet(Cli("b", true), get, out, err), 0) << err.str();
+  std::vector<std::string> lines =
+      absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty());
+  json last = json::parse(lines.back());
+  EXPECT_EQ(last["event"], "done");
+  EXPECT_EQ(last["cid"], cid);
+  EXPECT_EQ(last["name"], "Queen - Bohemian Rhapsody.mp3");
+  EXPECT_EQ(last["size"], static_cast<int64_t>(song_.size()));
+  EXPECT_EQ(last["done_bytes"], static_cast<int64_t>(song_.size()));
+  std::string path = last["path"];
+  EXPECT_EQ(path, dir_.Sub("downloads/Queen - Bohemian Rhapsody.mp3"));
+  EXPECT_EQ(ReadTestFile(path), song_);
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    EXPECT_EQ(json::parse(lines[i])["event"], "progress") << lines[i];
+  }
+
+  // Plain output of the same download again: a new name, never overwritten.
+  out.str("");
+  ASSERT_EQ(RunGet(Cli("b", false), get, out, err), 0) << err.str();
+  EXPECT_EQ(out.str(),
+            absl::StrCat("saved ", path, " (1) (2.0 MiB)\n"));
+}
+
+TEST_F(DaemonTest, GetOfAnUnknownCidFailsClearly) {
+  ASSERT_NE(StartDaemon("b", false), nullptr);
+  std::ostringstream out, err;
+  control::GetRequest get;
+  get.set_cid(HashBuffer("nobody has this").cid);
+  get.set_out_dir(dir_.Sub("downloads"));
+  EXPECT_EQ(RunGet(Cli("b", true), get, out, err), 1);
+  json line = json::parse(out.str());
+  EXPECT_EQ(line["event"], "error");
+  EXPECT_EQ(line["code"], "NOT_FOUND");
+  EXPECT_NE(err.str().find("no peer shares"), std::string::npos) << err.str();
+}
+
+TEST_F(DaemonTest, RescanPublishesNewFiles) {
+  PeerDaemon* a = StartDaemon("a", true);
+  ASSERT_NE(a, nullptr);
+  WriteTestFile(dir_.Sub("a/share/new.txt"), "new file");
+  std::ostringstream out, err;
+  ASSERT_EQ(RunRescan(Cli("a", true), out, err), 0) << err.str();
+  json r = json::parse(out.str());
+  EXPECT_EQ(r["added"], 1);
+  EXPECT_EQ(r["removed"], 0);
+  EXPECT_EQ(supernode_.FilesOf(a->peer_id()), 3);
+}
+
+TEST_F(DaemonTest, OneDaemonPerStateFolder) {
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  absl::StatusOr<std::unique_ptr<PeerDaemon>> second =
+      PeerDaemon::Start(Options("a", true));
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  // The first one still answers.
+  std::ostringstream out, err;
+  EXPECT_EQ(RunStatus(Cli("a", false), out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("2 files"), std::string::npos) << out.str();
+}
+
+TEST_F(DaemonTest, ShutdownLeavesAndRemovesTheSocket) {
+  PeerDaemon* a = StartDaemon("a", true);
+  ASSERT_NE(a, nullptr);
+  a->Shutdown(absl::Seconds(1));
+  EXPECT_EQ(supernode_.leaves_left(), 1);
+  EXPECT_FALSE(PathExists(dir_.Sub("a/state/daemon.sock")));
+  std::ostringstream out, err;
+  EXPECT_EQ(RunStatus(Cli("a", false), out, err), 1);
+  EXPECT_NE(err.str().find("no peer daemon is running"), std::string::npos)
+      << err.str();
+  // The identity stays.
+  EXPECT_TRUE(PathExists(dir_.Sub("a/state/identity.pem")));
+  PeerDaemon* again = StartDaemon("a", true);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->peer_id(), a->peer_id());
+}
+
+TEST_F(DaemonTest, StaleSocketIsReplaced) {
+  WriteTestFile(dir_.Sub("a/state/daemon.sock"), "stale");
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  std::ostringstream out, err;
+  EXPECT_EQ(RunStatus(Cli("a", true), out, err), 0) << err.str();
+}
+
+}  // namespace
+}  // namespace trove

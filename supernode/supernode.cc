@@ -85,6 +85,8 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   RETURN_IF_ERROR(AtLeastOne(o.search_max_limit, "search_max_limit"));
   RETURN_IF_ERROR(AtLeastOne(o.batch_max_entries, "batch_max_entries"));
   RETURN_IF_ERROR(AtLeastOne(o.max_pending_entries, "max_pending_entries"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_deltas_per_batch, "max_deltas_per_batch"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_files_per_delta, "max_files_per_delta"));
   if (o.locate_limit < 0) {
     return absl::InvalidArgumentError("locate_limit must not be negative");
   }
@@ -130,6 +132,8 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   fo.batch_max_entries = options_.batch_max_entries;
   fo.batch_max_delay = options_.batch_max_delay;
   fo.max_pending_entries = options_.max_pending_entries;
+  fo.max_deltas_per_batch = options_.max_deltas_per_batch;
+  fo.max_files_per_delta = options_.max_files_per_delta;
   fo.retry_initial = options_.retry_initial;
   fo.retry_max = options_.retry_max;
   fo.rpc_timeout = options_.index_rpc_timeout;
@@ -174,15 +178,19 @@ Supernode::~Supernode() { Stop(absl::ZeroDuration()); }
 absl::Status Supernode::Start() {
   {
     absl::MutexLock lock(&mu_);
-    if (started_) return absl::FailedPreconditionError("already started");
+    if (started_ || stopping_) {
+      return absl::FailedPreconditionError("already started or stopped");
+    }
   }
   std::string address = options_.advertise_address;
+  std::string bound;
   if (!options_.listen_address.empty()) {
     ASSIGN_OR_RETURN(RunningServer running,
                      StartServer(options_.listen_address, {service_.get()},
                                  ServerCredentialsFromFlags()));
     server_ = std::move(running.server);
-    if (address.empty()) address = running.address;
+    bound = running.address;
+    if (address.empty()) address = bound;
   }
   if (address.empty()) {
     return absl::FailedPreconditionError(
@@ -191,6 +199,7 @@ absl::Status Supernode::Start() {
   {
     absl::MutexLock lock(&mu_);
     address_ = address;
+    bound_address_ = bound;
     started_ = true;
   }
   forwarder_->SetAddress(address);
@@ -241,6 +250,11 @@ void Supernode::Stop(absl::Duration timeout) {
 std::string Supernode::address() const {
   absl::MutexLock lock(&mu_);
   return address_;
+}
+
+std::string Supernode::bound_address() const {
+  absl::MutexLock lock(&mu_);
+  return bound_address_;
 }
 
 }  // namespace supernode

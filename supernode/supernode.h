@@ -77,6 +77,9 @@ struct SupernodeOptions {
   int batch_max_entries = 1000;
   absl::Duration batch_max_delay = absl::Seconds(2);
   size_t max_pending_entries = 2000000;
+  // The index's limits on one PublishDeltas call.
+  int max_deltas_per_batch = 1000;
+  int max_files_per_delta = 100000;
   absl::Duration retry_initial = absl::Milliseconds(250);
   absl::Duration retry_max = absl::Seconds(30);
   absl::Duration index_rpc_timeout = absl::Seconds(10);
@@ -115,6 +118,8 @@ class Supernode {
   // The address leaves should use (advertise_address, else the bound
   // address). Empty before Start().
   std::string address() const;
+  // The address the server is bound to ("" without a server of its own).
+  std::string bound_address() const;
   const std::string& supernode_id() const { return supernode_id_; }
 
   // The service, to register on a caller's own server when listen_address
@@ -140,6 +145,7 @@ class Supernode {
 
   mutable absl::Mutex mu_;
   std::string address_ ABSL_GUARDED_BY(mu_);
+  std::string bound_address_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,0 +1,162 @@
+// The standalone supernode: serves SupernodeService to leaves and forwards
+// their catalog changes to the index. See supernode.h; run with --help for
+// the flags.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/server_util.h"
+#include "supernode/supernode.h"
+
+ABSL_FLAG(std::string, index, "", "host:port of the index server (required)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7300",
+          "where to serve leaves; port 0 picks a free port");
+ABSL_FLAG(std::string, advertise, "",
+          "host:port announced to the index and leaves (default: the bound "
+          "address; set it when listening on 0.0.0.0 or behind NAT)");
+ABSL_FLAG(std::string, ready_file, "",
+          "once serving, write the bound host:port to this file");
+ABSL_FLAG(std::string, state_dir, "",
+          "folder keeping the supernode's key, so its id survives restarts "
+          "(default: a fresh id each start)");
+ABSL_FLAG(int, session_timeout_ms, 90000,
+          "a leaf silent this long is dropped and its files withdrawn");
+ABSL_FLAG(int, heartbeat_interval_ms, 30000,
+          "how often leaves are told to heartbeat");
+ABSL_FLAG(int, challenge_ttl_ms, 60000, "how long a join nonce stays valid");
+ABSL_FLAG(int, max_pending_challenges, 10000,
+          "most unused join nonces kept (the oldest go first)");
+ABSL_FLAG(int, max_leaves, 1000, "most leaves at once");
+ABSL_FLAG(int, max_files_per_leaf, 200000, "most files one leaf may share");
+ABSL_FLAG(int, max_files_per_publish, 50000,
+          "most entries (added + removed + partial) in one Publish");
+ABSL_FLAG(int, sweep_interval_ms, 0,
+          "how often to look for silent leaves (0: a quarter of "
+          "--session_timeout_ms, at most 1s)");
+ABSL_FLAG(int, search_default_limit, 100, "hits when a query asks for 0");
+ABSL_FLAG(int, search_max_limit, 1000, "most hits per query");
+ABSL_FLAG(double, fuzzy_min_similarity, 0.4,
+          "trigram similarity at which a word counts as a misspelling of "
+          "another");
+ABSL_FLAG(int, index_search_timeout_ms, 1500,
+          "deadline of the index's part of a Search or Locate; past it, "
+          "local results are returned (partial)");
+ABSL_FLAG(int, locate_limit, 0,
+          "sources asked of the index per Locate (0: the index's default)");
+ABSL_FLAG(int, batch_max_entries, 1000,
+          "send leaves' changes to the index once this many are pending");
+ABSL_FLAG(int, batch_max_delay_ms, 2000,
+          "... or once the oldest pending change is this old");
+ABSL_FLAG(int64_t, max_pending_entries, 2000000,
+          "beyond this many pending entries (index unreachable), pending "
+          "changes are replaced by the leaves' full lists");
+ABSL_FLAG(int, max_deltas_per_batch, 1000,
+          "most peer deltas in one PublishDeltas (the index's limit)");
+ABSL_FLAG(int, max_files_per_delta, 100000,
+          "most files in one peer delta (the index's limit)");
+ABSL_FLAG(int, retry_initial_ms, 250,
+          "first wait before retrying a failed call to the index");
+ABSL_FLAG(int, retry_max_ms, 30000, "longest wait between retries");
+ABSL_FLAG(int, index_timeout_ms, 10000,
+          "deadline of register, renew and publish calls to the index");
+ABSL_FLAG(int, renew_interval_ms, 0,
+          "renew the lease this often (0: as the index says)");
+ABSL_FLAG(int64_t, upload_bytes_per_second, 0,
+          "upload bandwidth offered, told to the index (0: unknown)");
+ABSL_FLAG(int, shutdown_timeout_ms, 5000,
+          "on SIGTERM, time for in-flight calls and the final flush to the "
+          "index");
+
+namespace {
+
+int Run() {
+  using trove::supernode::Supernode;
+  using trove::supernode::SupernodeOptions;
+
+  SupernodeOptions o;
+  o.index_address = absl::GetFlag(FLAGS_index);
+  o.listen_address = absl::GetFlag(FLAGS_listen);
+  o.advertise_address = absl::GetFlag(FLAGS_advertise);
+  o.state_dir = absl::GetFlag(FLAGS_state_dir);
+  o.capacity.set_upload_bytes_per_second(
+      absl::GetFlag(FLAGS_upload_bytes_per_second));
+  o.capacity.set_reachable(true);
+  o.session_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_session_timeout_ms));
+  o.heartbeat_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_heartbeat_interval_ms));
+  o.challenge_ttl = absl::Milliseconds(absl::GetFlag(FLAGS_challenge_ttl_ms));
+  o.max_pending_challenges = static_cast<size_t>(
+      std::max(0, absl::GetFlag(FLAGS_max_pending_challenges)));
+  o.max_leaves = absl::GetFlag(FLAGS_max_leaves);
+  o.max_files_per_leaf = absl::GetFlag(FLAGS_max_files_per_leaf);
+  o.max_files_per_publish = absl::GetFlag(FLAGS_max_files_per_publish);
+  o.sweep_interval = absl::Milliseconds(absl::GetFlag(FLAGS_sweep_interval_ms));
+  o.search_default_limit = absl::GetFlag(FLAGS_search_default_limit);
+  o.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
+  o.fuzzy_min_similarity = absl::GetFlag(FLAGS_fuzzy_min_similarity);
+  o.index_search_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_index_search_timeout_ms));
+  o.locate_limit = absl::GetFlag(FLAGS_locate_limit);
+  o.batch_max_entries = absl::GetFlag(FLAGS_batch_max_entries);
+  o.batch_max_delay = absl::Milliseconds(absl::GetFlag(FLAGS_batch_max_delay_ms));
+  o.max_pending_entries = static_cast<size_t>(
+      std::max<int64_t>(0, absl::GetFlag(FLAGS_max_pending_entries)));
+  o.max_deltas_per_batch = absl::GetFlag(FLAGS_max_deltas_per_batch);
+  o.max_files_per_delta = absl::GetFlag(FLAGS_max_files_per_delta);
+  o.retry_initial = absl::Milliseconds(absl::GetFlag(FLAGS_retry_initial_ms));
+  o.retry_max = absl::Milliseconds(absl::GetFlag(FLAGS_retry_max_ms));
+  o.index_rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_index_timeout_ms));
+  o.renew_interval = absl::Milliseconds(absl::GetFlag(FLAGS_renew_interval_ms));
+
+  if (o.listen_address.empty()) {
+    TROVE_LOG(ERROR) << "--listen is required";
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<Supernode>> supernode = Supernode::Create(o);
+  if (!supernode.ok()) {
+    TROVE_LOG(ERROR) << "cannot start: " << supernode.status();
+    return 2;
+  }
+  absl::Status s = (*supernode)->Start();
+  if (!s.ok()) {
+    TROVE_LOG(ERROR) << "cannot start: " << s;
+    return 1;
+  }
+  s = trove::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
+                            (*supernode)->bound_address());
+  if (!s.ok()) {
+    TROVE_LOG(ERROR) << "cannot write the ready file: " << s;
+    (*supernode)->Stop(absl::ZeroDuration());
+    return 1;
+  }
+  TROVE_LOG(INFO) << "supernode " << (*supernode)->supernode_id()
+                  << " listening on " << (*supernode)->bound_address()
+                  << ", announced as " << (*supernode)->address()
+                  << ", index " << o.index_address;
+  int sig = trove::WaitForShutdownSignal();
+  TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
+  (*supernode)->Stop(
+      absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
+  TROVE_LOG(INFO) << "stopped";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  trove::BlockShutdownSignals();
+  absl::SetProgramUsageMessage(
+      "Trove supernode: leaves join it, publish their file lists and search "
+      "through it; it forwards their changes to the index in batches.\n"
+      "Usage: supernode --index=HOST:PORT [--listen=HOST:PORT] "
+      "[--advertise=HOST:PORT] [--ready_file=PATH] [--state_dir=DIR] ...");
+  absl::ParseCommandLine(argc, argv);
+  trove::SetLogTag("supernode");
+  return Run();
+}

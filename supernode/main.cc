@@ -9,6 +9,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/server_util.h"
@@ -151,6 +153,14 @@ int Run() {
 
 int main(int argc, char** argv) {
   trove::BlockShutdownSignals();
+  absl::FlagsUsageConfig usage_config;
+  // --help lists the supernode's flags and the shared server flags (TLS).
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "supernode/") ||
+           absl::StrContains(file, "common/");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "Trove supernode: leaves join it, publish their file lists and search "
       "through it; it forwards their changes to the index in batches.\n"

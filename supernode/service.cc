@@ -182,10 +182,10 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
         index_->Search(req, options_.index_search_timeout);
     if (r.ok()) {
       remote.assign(r->hits().begin(), r->hits().end());
+      NoteIndexHealth(absl::OkStatus());
     } else {
       partial = true;
-      TROVE_LOG(WARNING) << "index search failed, answering from leaves only: "
-                         << r.status();
+      NoteIndexHealth(r.status());
     }
   } else {
     partial = true;
@@ -228,6 +228,17 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
   return absl::OkStatus();
 }
 
+void SupernodeServiceImpl::NoteIndexHealth(const absl::Status& status) {
+  const bool failing = !status.ok();
+  if (index_failing_.exchange(failing) == failing) return;
+  if (failing) {
+    TROVE_LOG(WARNING) << "the index does not answer searches ("
+                       << status << "); answering from leaves only";
+  } else {
+    TROVE_LOG(INFO) << "the index answers searches again";
+  }
+}
+
 grpc::Status SupernodeServiceImpl::Search(grpc::ServerContext*,
                                           const SearchRequest* request,
                                           SearchResponse* response) {
@@ -247,10 +258,10 @@ absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
     req.set_cid(request.cid());
     req.set_limit(options_.locate_limit);
     remote = index_->Locate(req, options_.index_locate_timeout);
-    if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound) {
-      TROVE_LOG(WARNING) << "index locate failed, answering from leaves only: "
-                         << remote.status();
-    }
+    NoteIndexHealth(remote.ok() ||
+                            remote.status().code() == absl::StatusCode::kNotFound
+                        ? absl::OkStatus()
+                        : remote.status());
   }
   std::vector<Source> sources;
   absl::flat_hash_set<std::string> seen;

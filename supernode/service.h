@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -91,11 +92,16 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
   int64_t bad_source_reports(const std::string& peer_id) const;
 
  private:
+  // Logs when the index starts or stops answering searches and look-ups
+  // (once per change, not once per call).
+  void NoteIndexHealth(const absl::Status& status);
+
   const Options options_;
   LeafRegistry* const registry_;
   IndexClient* const index_;
   const std::function<std::string()> backup_address_;
 
+  std::atomic<bool> index_failing_{false};
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> bad_sources_ ABSL_GUARDED_BY(mu_);
 };

@@ -147,6 +147,8 @@ class Download {
   const std::function<bool()>& cancelled_;
   int id_ = 0;
   std::string reserved_part_;
+  absl::Time started_ = Now();
+  bool announced_ = false;  // The first progress message went out.
 
   // Set once by Prepare() before any worker starts; read-only afterwards.
   bool prepared_ = false;
@@ -361,6 +363,10 @@ void Download::RunSource(SourceState* s) {
     s->running = options_.streams_per_source;
     ++active_sources_;
   }
+  if (!announced_) {
+    announced_ = true;
+    Tick(false);  // Name and size are known now: say so at once.
+  }
   for (int i = 0; i < options_.streams_per_source; ++i) {
     threads.emplace_back(&Download::Worker, this, s);
   }
@@ -487,6 +493,9 @@ absl::StatusOr<std::string> Download::Run() {
   p.done = true;
   p.path = *path;
   p.sources = 0;
+  // The final rate is the average over the whole download.
+  double secs = absl::ToDoubleSeconds(Now() - started_);
+  p.bytes_per_second = secs > 0 ? p.done_bytes / secs : 0;
   if (progress_) progress_(p);
   return *path;
 }

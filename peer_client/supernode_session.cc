@@ -30,6 +30,28 @@ bool IsSessionLost(const absl::Status& st) {
 
 }  // namespace
 
+// A call of the session thread, with the rpc deadline, that Stop() cancels.
+class SupernodeSession::TrackedCall {
+ public:
+  explicit TrackedCall(SupernodeSession* session) : session_(session) {
+    ctx.set_deadline(session_->Deadline());
+    absl::MutexLock lock(&session_->mu_);
+    if (session_->stopping_) ctx.TryCancel();
+    session_->calls_.insert(&ctx);
+  }
+  ~TrackedCall() {
+    absl::MutexLock lock(&session_->mu_);
+    session_->calls_.erase(&ctx);
+  }
+  TrackedCall(const TrackedCall&) = delete;
+  TrackedCall& operator=(const TrackedCall&) = delete;
+
+  grpc::ClientContext ctx;
+
+ private:
+  SupernodeSession* const session_;
+};
+
 SupernodeSession::SupernodeSession(const Identity* identity, Options options)
     : identity_(identity),
       options_(std::move(options)),
@@ -51,6 +73,7 @@ void SupernodeSession::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
+    for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -116,8 +139,8 @@ bool SupernodeSession::Pause(absl::Duration d) {
 void SupernodeSession::Bootstrap() {
   if (options_.index_address.empty()) return;
   auto index = index::IndexService::NewStub(Channel(options_.index_address));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
+  TrackedCall call(this);  // Cancelled by Stop().
+  grpc::ClientContext& ctx = call.ctx;
   index::BootstrapRequest req;
   index::BootstrapResponse resp;
   grpc::Status st = index->Bootstrap(&ctx, req, &resp);
@@ -174,8 +197,8 @@ absl::Status SupernodeSession::Join(const std::string& address) {
       supernode::SupernodeService::NewStub(Channel(address));
   supernode::ChallengeResponse challenge;
   {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline());
+    TrackedCall call(this);  // Cancelled by Stop().
+    grpc::ClientContext& ctx = call.ctx;
     grpc::Status st =
         stub->Challenge(&ctx, supernode::ChallengeRequest(), &challenge);
     if (!st.ok()) return FromGrpcStatus(st);
@@ -195,8 +218,8 @@ absl::Status SupernodeSession::Join(const std::string& address) {
     req.mutable_capacity()->set_free_memory_bytes(FreeMemoryBytes());
   }
   supernode::JoinResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
+  TrackedCall call(this);  // Cancelled by Stop().
+  grpc::ClientContext& ctx = call.ctx;
   grpc::Status st = stub->Join(&ctx, req, &resp);
   if (!st.ok()) return FromGrpcStatus(st);
   if (resp.peer_id() != identity_->peer_id()) {
@@ -248,8 +271,8 @@ absl::Status SupernodeSession::PublishFull(
       *req.add_added() = it->second;
     }
     supernode::PublishResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline());
+    TrackedCall call(this);  // Cancelled by Stop().
+    grpc::ClientContext& ctx = call.ctx;
     grpc::Status st = s->Publish(&ctx, req, &resp);
     if (!st.ok()) return FromGrpcStatus(st);
     count = resp.file_count();
@@ -293,8 +316,8 @@ absl::Status SupernodeSession::PublishDelta(
       *req.add_added() = *added[a];
     }
     supernode::PublishResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(Deadline());
+    TrackedCall call(this);  // Cancelled by Stop().
+    grpc::ClientContext& ctx = call.ctx;
     grpc::Status st = s->Publish(&ctx, req, &resp);
     if (!st.ok()) return FromGrpcStatus(st);
   }
@@ -311,8 +334,8 @@ absl::Status SupernodeSession::Heartbeat() {
     req.set_session(session_);
   }
   supernode::HeartbeatResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
+  TrackedCall call(this);  // Cancelled by Stop().
+  grpc::ClientContext& ctx = call.ctx;
   return FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
 }
 
@@ -345,6 +368,10 @@ void SupernodeSession::Leave() {
 
 void SupernodeSession::HandleError(const absl::Status& status,
                                    const char* what) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // Cancelled by Stop(): keep the session to leave.
+  }
   std::string address = supernode();
   if (IsSessionLost(status)) {
     TROVE_LOG(WARNING) << what << " at " << address

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -90,6 +91,7 @@ class SupernodeSession : public SourceDirectory {
 
  private:
   using Stub = supernode::SupernodeService::StubInterface;
+  class TrackedCall;
 
   void Run();
   // One join attempt at `address`.
@@ -138,6 +140,8 @@ class SupernodeSession : public SourceDirectory {
   std::shared_ptr<Stub> stub_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   int join_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // Calls of the session thread in progress.
+  std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trove

@@ -35,6 +35,7 @@ class FakeSupernode final : public SupernodeService::Service {
  public:
   int heartbeat_interval_ms = 20;
   std::string backup_address;
+  bool block_heartbeats = false;  // Heartbeats hang until cancelled.
 
   grpc::Status Challenge(grpc::ServerContext*,
                          const supernode::ChallengeRequest*,
@@ -85,11 +86,17 @@ class FakeSupernode final : public SupernodeService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Heartbeat(grpc::ServerContext*,
+  grpc::Status Heartbeat(grpc::ServerContext* ctx,
                          const supernode::HeartbeatRequest* req,
                          supernode::HeartbeatResponse*) override {
     absl::MutexLock lock(&mu);
     ++heartbeats;
+    if (block_heartbeats) {
+      mu.Unlock();
+      while (!ctx->IsCancelled()) absl::SleepFor(absl::Milliseconds(5));
+      mu.Lock();
+      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    }
     if (req->session() != session || session.empty()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "session expired");
     }
@@ -364,6 +371,28 @@ TEST_F(SupernodeSessionTest, StopLeaves) {
   session_->SetFiles({Entry("a")});
   ASSERT_TRUE(session_->WaitPublished(kWait));
   session_->Stop();
+  absl::MutexLock lock(&sn.mu);
+  EXPECT_TRUE(sn.left);
+}
+
+TEST_F(SupernodeSessionTest, StopCancelsAHangingCallAndStillLeaves) {
+  FakeSupernode& sn = NewSupernode();
+  SupernodeSession::Options o = Opts({Serve(&sn)});
+  o.rpc_timeout = absl::Hours(1);
+  StartSession(o);
+  session_->SetFiles({});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  {
+    absl::MutexLock lock(&sn.mu);
+    sn.block_heartbeats = true;
+  }
+  int seen;
+  {
+    absl::MutexLock lock(&sn.mu);
+    seen = sn.heartbeats;
+  }
+  ASSERT_TRUE(sn.WaitFor([&] { return sn.heartbeats > seen; }));
+  session_->Stop();  // Would wait an hour without cancellation.
   absl::MutexLock lock(&sn.mu);
   EXPECT_TRUE(sn.left);
 }

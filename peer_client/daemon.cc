@@ -112,11 +112,13 @@ absl::Status PeerDaemon::Init() {
   } else {
     TROVE_LOG(INFO) << "sharing " << absl::StrJoin(scanner_->roots(), ", ");
   }
+  // Join first, so that searches and downloads work while the first scan
+  // hashes; the session publishes once the scan gives it a list.
+  session_->Start();
   ScanResult first = ScanAndPublish();
   TROVE_LOG(INFO) << "shares scanned: " << first.file_count << " files, "
                   << first.total_bytes << " bytes (" << first.hashed
                   << " hashed now)";
-  session_->Start();
   if (!session_->WaitPublished(options_.first_publish_wait)) {
     TROVE_LOG(WARNING) << "not published to a supernode yet; will keep trying";
   }

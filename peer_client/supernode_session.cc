@@ -447,7 +447,9 @@ void SupernodeSession::Run() {
       absl::MutexLock lock(&mu_);
       publish_needed = published_version_ < version;
     }
-    publish_needed = publish_needed || need_full_;
+    // Nothing is published before the first list is known (the first scan
+    // may take long; the session already serves searches meanwhile).
+    publish_needed = version > 0 && (publish_needed || need_full_);
     if (publish_needed) {
       absl::Status st = need_full_ ? PublishFull(files) : PublishDelta(files);
       if (!st.ok()) {

@@ -68,6 +68,7 @@ class SupernodeSession : public SourceDirectory {
   void Stop();
 
   // The list to share from now on; the session publishes the difference.
+  // Nothing is published before the first call.
   void SetFiles(const std::vector<FileEntry>& files);
 
   // Waits until the latest SetFiles list is published, up to `timeout`.

@@ -397,6 +397,21 @@ TEST_F(SupernodeSessionTest, StopCancelsAHangingCallAndStillLeaves) {
   EXPECT_TRUE(sn.left);
 }
 
+TEST_F(SupernodeSessionTest, NothingIsPublishedBeforeTheFirstList) {
+  FakeSupernode& sn = NewSupernode();
+  StartSession(Opts({Serve(&sn)}));
+  ASSERT_TRUE(sn.WaitFor([&] { return sn.heartbeats >= 2; }));
+  {
+    absl::MutexLock lock(&sn.mu);
+    EXPECT_TRUE(sn.publishes.empty());
+  }
+  session_->SetFiles({Entry("a")});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  absl::MutexLock lock(&sn.mu);
+  ASSERT_EQ(sn.publishes.size(), 1u);
+  EXPECT_TRUE(sn.publishes[0].full());
+}
+
 TEST_F(SupernodeSessionTest, HeartbeatsKeepGoing) {
   FakeSupernode& sn = NewSupernode();
   StartSession(Opts({Serve(&sn)}));

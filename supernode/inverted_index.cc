@@ -27,32 +27,23 @@ std::string DocKey(const std::string& cid, const std::string& name) {
 
 }  // namespace
 
-int64_t InvertedIndex::CidInfo::size() const {
-  // The size most holders announce (a cid binds its size, so they normally
-  // all agree); ties go to the smaller.
-  int64_t best = 0;
+void InvertedIndex::CidInfo::Refresh() {
+  // A cid binds its size, so holders normally all agree on it.
   int best_count = -1;
-  for (const auto& [size, count] : sizes) {
+  for (const auto& [sz, count] : sizes) {
     if (count > best_count) {
-      best = size;
+      size = sz;
       best_count = count;
     }
   }
-  return best;
-}
-
-const std::string& InvertedIndex::CidInfo::name() const {
-  // Most common name; ties go to the first in byte order.
-  static const std::string* const kEmpty = new std::string();
-  const std::string* best = kEmpty;
-  int best_count = -1;
-  for (const auto& [name, count] : names) {
+  name = nullptr;
+  best_count = -1;
+  for (const auto& [n, count] : names) {
     if (count > best_count) {
-      best = &name;
+      name = &n;
       best_count = count;
     }
   }
-  return *best;
 }
 
 InvertedIndex::InvertedIndex(Options options) : options_(std::move(options)) {}
@@ -138,6 +129,7 @@ void InvertedIndex::ReleaseDoc(DocId id) {
   doc.name.clear();
   doc.extension.clear();
   doc.words.clear();
+  doc.info = nullptr;
   free_docs_.push_back(id);
 }
 
@@ -153,12 +145,14 @@ void InvertedIndex::Add(const std::string& peer_id, const FileEntry& entry) {
     files.erase(it);
     RemoveEntry(peer_id, entry.cid(), old);
   }
-  files.emplace(entry.cid(), Entry{AcquireDoc(entry.cid(), entry.name()),
-                                   entry.size()});
+  DocId doc = AcquireDoc(entry.cid(), entry.name());
+  files.emplace(entry.cid(), Entry{doc, entry.size()});
   CidInfo& info = cids_[entry.cid()];
+  docs_[doc].info = &info;
   info.peers.insert(peer_id);
   ++info.names[entry.name()];
   ++info.sizes[entry.size()];
+  info.Refresh();
   ++entry_count_;
 }
 
@@ -173,7 +167,11 @@ void InvertedIndex::RemoveEntry(const std::string& peer_id,
     if (nit != info.names.end() && --nit->second == 0) info.names.erase(nit);
     auto sit = info.sizes.find(entry.size);
     if (sit != info.sizes.end() && --sit->second == 0) info.sizes.erase(sit);
-    if (info.peers.empty()) cids_.erase(cit);
+    if (info.peers.empty()) {
+      cids_.erase(cit);
+    } else {
+      info.Refresh();
+    }
   }
   ReleaseDoc(entry.doc);
   --entry_count_;
@@ -205,8 +203,8 @@ std::optional<InvertedIndex::CidSummary> InvertedIndex::Lookup(
   auto it = cids_.find(cid);
   if (it == cids_.end()) return std::nullopt;
   CidSummary out;
-  out.size = it->second.size();
-  out.name = it->second.name();
+  out.size = it->second.size;
+  out.name = *it->second.name;
   out.peers.assign(it->second.peers.begin(), it->second.peers.end());
   std::sort(out.peers.begin(), out.peers.end());
   return out;
@@ -340,13 +338,20 @@ std::vector<SearchHit> InvertedIndex::Search(const SearchQuery& query) const {
   }
 
   // Best quality per cid among its matching names.
-  absl::flat_hash_map<std::string, double> best;
-  absl::flat_hash_set<DocId> seen;
+  absl::flat_hash_map<const CidInfo*, double> best;
+  absl::flat_hash_map<const CidInfo*, absl::string_view> cid_of;
+  // A name holding several matching words is reached once per word.
+  std::vector<bool> seen(docs_.size());
   for (const auto& [w, q] : matches[driver]) {
     for (DocId d : words_[w].docs) {
-      if (!seen.insert(d).second) continue;
+      if (seen[d]) continue;
+      seen[d] = true;
       const Doc& doc = docs_[d];
+      if (doc.info == nullptr) continue;
       if (!extensions.empty() && !extensions.contains(doc.extension)) continue;
+      const int64_t size = doc.info->size;
+      if (query.min_size() > 0 && size < query.min_size()) continue;
+      if (query.max_size() > 0 && size > query.max_size()) continue;
       double total = 0;
       bool all = true;
       for (const auto& m : matches) {
@@ -362,52 +367,50 @@ std::vector<SearchHit> InvertedIndex::Search(const SearchQuery& query) const {
         total += token_best;
       }
       if (!all) continue;
-      auto cit = cids_.find(doc.cid);
-      if (cit == cids_.end()) continue;
-      const int64_t size = cit->second.size();
-      if (query.min_size() > 0 && size < query.min_size()) continue;
-      if (query.max_size() > 0 && size > query.max_size()) continue;
       double quality =
           total / static_cast<double>(matches.size()) +
           kConcisenessWeight * static_cast<double>(matches.size()) /
               static_cast<double>(std::max<size_t>(doc.words.size(), 1));
-      double& b = best[doc.cid];
-      b = std::max(b, quality);
+      auto [it, inserted] = best.try_emplace(doc.info, quality);
+      if (inserted) {
+        cid_of.emplace(doc.info, doc.cid);
+      } else {
+        it->second = std::max(it->second, quality);
+      }
     }
   }
 
   struct Ranked {
-    SearchHit hit;
+    const CidInfo* info;
+    absl::string_view cid;
     double quality;
   };
   std::vector<Ranked> ranked;
   ranked.reserve(best.size());
-  for (const auto& [cid, quality] : best) {
-    const CidInfo& info = cids_.at(cid);
-    Ranked& r = ranked.emplace_back();
-    r.hit.set_cid(cid);
-    r.hit.set_size(info.size());
-    r.hit.set_name(info.name());
-    r.hit.set_source_count(static_cast<int32_t>(info.peers.size()));
-    r.quality = quality;
+  for (const auto& [info, quality] : best) {
+    ranked.push_back({info, cid_of.at(info), quality});
   }
-  std::sort(ranked.begin(), ranked.end(),
-            [](const Ranked& a, const Ranked& b) {
-              if (a.hit.source_count() != b.hit.source_count()) {
-                return a.hit.source_count() > b.hit.source_count();
-              }
-              if (a.quality != b.quality) return a.quality > b.quality;
-              if (a.hit.name() != b.hit.name()) {
-                return a.hit.name() < b.hit.name();
-              }
-              return a.hit.cid() < b.hit.cid();
-            });
+  auto better = [](const Ranked& a, const Ranked& b) {
+    if (a.info->peers.size() != b.info->peers.size()) {
+      return a.info->peers.size() > b.info->peers.size();
+    }
+    if (a.quality != b.quality) return a.quality > b.quality;
+    if (*a.info->name != *b.info->name) return *a.info->name < *b.info->name;
+    return a.cid < b.cid;
+  };
   int limit = query.limit() > 0 ? query.limit() : options_.default_limit;
   limit = std::min(limit, options_.max_limit);
-  if (ranked.size() > static_cast<size_t>(limit)) ranked.resize(limit);
+  const size_t n = std::min(ranked.size(), static_cast<size_t>(limit));
+  std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(), better);
   std::vector<SearchHit> out;
-  out.reserve(ranked.size());
-  for (Ranked& r : ranked) out.push_back(std::move(r.hit));
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    SearchHit& hit = out.emplace_back();
+    hit.set_cid(std::string(ranked[i].cid));
+    hit.set_size(ranked[i].info->size);
+    hit.set_name(*ranked[i].info->name);
+    hit.set_source_count(static_cast<int32_t>(ranked[i].info->peers.size()));
+  }
   return out;
 }
 

@@ -25,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "protos/types.pb.h"
 #include "supernode/text_match.h"
@@ -105,6 +106,18 @@ class InvertedIndex {
     absl::flat_hash_set<DocId> docs;
   };
 
+  // What is known of a cid over all its holders.
+  struct CidInfo {
+    absl::flat_hash_set<std::string> peers;
+    std::map<std::string, int> names;
+    std::map<int64_t, int> sizes;
+    // Kept current by Refresh(): the size most holders announce and the
+    // most common name (ties: smaller size, first name in byte order).
+    int64_t size = 0;
+    const std::string* name = nullptr;
+    void Refresh();
+  };
+
   // A distinct (cid, name) pair, shared by every peer using that name.
   struct Doc {
     std::string cid;
@@ -112,17 +125,10 @@ class InvertedIndex {
     std::string extension;
     // Distinct words of the name.
     std::vector<WordId> words;
+    // The cid's record (node_hash_map values do not move).
+    const CidInfo* info = nullptr;
     // How many peers' entries use it.
     int refs = 0;
-  };
-
-  // What is known of a cid over all its holders.
-  struct CidInfo {
-    absl::flat_hash_set<std::string> peers;
-    std::map<std::string, int> names;
-    std::map<int64_t, int> sizes;
-    int64_t size() const;
-    const std::string& name() const;
   };
 
   // A peer's entry.
@@ -156,7 +162,7 @@ class InvertedIndex {
   // cid + '\0' + name -> doc.
   absl::flat_hash_map<std::string, DocId> doc_ids_;
 
-  absl::flat_hash_map<std::string, CidInfo> cids_;
+  absl::node_hash_map<std::string, CidInfo> cids_;
   absl::flat_hash_map<std::string, absl::flat_hash_map<std::string, Entry>>
       peers_;
   size_t entry_count_ = 0;

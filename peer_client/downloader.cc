@@ -195,14 +195,13 @@ void Download::Tick(bool final_message) {
       }
       absl::Time now = Now();
       for (auto& [ctx, stream] : streams_) {
-        if (!stream.source->failed &&
-            now - stream.last_activity > options_.stall_timeout) {
-          FailSource(stream.source,
-                     absl::DeadlineExceededError(absl::StrCat(
-                         "sent nothing for ",
-                         absl::FormatDuration(options_.stall_timeout))),
-                     false);
-        }
+        if (now - stream.last_activity <= options_.stall_timeout) continue;
+        ctx->TryCancel();
+        FailSource(stream.source,
+                   absl::DeadlineExceededError(absl::StrCat(
+                       "sent nothing for ",
+                       absl::FormatDuration(options_.stall_timeout))),
+                   false);
       }
     }
     p = Snapshot();
@@ -291,6 +290,8 @@ void Download::Worker(SourceState* s) {
     {
       absl::MutexLock lock(&mu_);
       streams_[&ctx] = Stream{s, Now()};
+      // Dropped since the batch was assigned: do not wait on it.
+      if (s->failed || !fatal_.ok()) ctx.TryCancel();
     }
     GetChunksRequest req;
     req.set_cid(request_.cid);

@@ -339,7 +339,7 @@ const char* VerbHelp(const std::string& verb) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
-  // The verb is the first argument that is not a flag.
+  // For --help: the verb is the first argument that is not a flag.
   std::string verb;
   for (int i = 1; i < argc; ++i) {
     if (argv[i][0] != '-') {
@@ -355,10 +355,6 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  if (verb == "daemon") {
-    // Before any thread starts, so that every thread inherits the mask.
-    trove::BlockShutdownSignals();
-  }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() < 2) {
     std::cerr << kUsage;
@@ -373,6 +369,9 @@ int main(int argc, char** argv) {
   }
   if (verb == "daemon") {
     if (!args.empty()) return UsageError(verb, "unexpected argument " + args[0]);
+    // Before any thread starts (flag parsing starts none), so that every
+    // thread inherits the mask and SIGINT/SIGTERM reach WaitForShutdownSignal.
+    trove::BlockShutdownSignals();
     return RunDaemon();
   }
   if (verb == "search") return RunSearchVerb(args);

@@ -14,9 +14,19 @@
 namespace trove {
 namespace testing {
 
-TempDir::TempDir() {
+namespace {
+
+std::string DefaultBase() {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/peer_XXXXXX");
+  return base != nullptr ? base : "/tmp";
+}
+
+}  // namespace
+
+TempDir::TempDir() : TempDir(DefaultBase()) {}
+
+TempDir::TempDir(const std::string& base) {
+  std::string tmpl = absl::StrCat(base, "/peer_XXXXXX");
   if (::mkdtemp(tmpl.data()) == nullptr) {
     std::perror("mkdtemp");
     std::abort();

@@ -14,6 +14,9 @@ namespace testing {
 class TempDir {
  public:
   TempDir();
+  // Under `base` instead (e.g. "/tmp" where a Unix socket path must stay
+  // short).
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;

@@ -111,8 +111,9 @@ class Supernode {
   // listen nor an advertise address.
   absl::Status Start();
 
-  // Stops serving (in-flight calls get until `timeout`), then sends what is
-  // pending to the index within the rest of `timeout`. Idempotent.
+  // Stops serving (in-flight calls get half of `timeout`), then sends what
+  // is pending to the index within the rest. Idempotent. When service() is
+  // registered on the caller's own server, shut that server down first.
   void Stop(absl::Duration timeout);
 
   // The address leaves should use (advertise_address, else the bound

@@ -16,6 +16,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -88,9 +90,14 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> ConnectWithRetry(
     absl::StatusOr<std::unique_ptr<PgIndexStore>> store =
         PgIndexStore::Connect(options);
     if (store.ok()) return store;
-    if (store.status().code() != absl::StatusCode::kUnavailable ||
-        absl::Now() + backoff > deadline) {
+    if (store.status().code() != absl::StatusCode::kUnavailable) {
       return store.status();
+    }
+    if (absl::Now() + backoff > deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          store.status().message(), " (gave up after ", attempt,
+          " attempts in ", absl::FormatDuration(patience),
+          "; see --db_connect_timeout_seconds)"));
     }
     TROVE_LOG(WARNING) << "PostgreSQL not reachable yet (attempt " << attempt
                        << "): " << store.status().message() << "; retrying in "
@@ -226,6 +233,14 @@ int Main() {
 
 int main(int argc, char** argv) {
   trove::BlockShutdownSignals();
+  absl::FlagsUsageConfig usage_config;
+  // --help lists this server's flags and the shared server flags (TLS).
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "index_server/") ||
+           absl::StrContains(file, "common/");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "The Trove index server: supernode directory and leases, and the "
       "catalog of files and their sources, stored in PostgreSQL.\n"

@@ -195,10 +195,8 @@ auto PgIndexStore::Run(absl::string_view what, Fn&& fn) {
     if (conn != nullptr) pool_->Return(nullptr);
     if (!retry) break;
   }
-  if (failure.code() != absl::StatusCode::kInvalidArgument) {
-    TROVE_LOG(WARNING) << what << ": " << failure;
-  }
-  return Result(failure);
+  return Result(absl::Status(failure.code(),
+                             absl::StrCat(what, ": ", failure.message())));
 }
 
 PgIndexStore::PgIndexStore(const PgStoreOptions& options,

@@ -78,7 +78,8 @@ class PgIndexStore final : public IndexStore {
                std::unique_ptr<PgConnectionPool> pool);
 
   // Runs `fn` on a borrowed connection, turning libpqxx exceptions into a
-  // status and retrying what is safe to retry. `fn` returns absl::Status or
+  // status (its message prefixed by `what`) and retrying what is safe to
+  // retry. `fn` returns absl::Status or
   // absl::StatusOr<T> and must be safe to run more than once.
   template <typename Fn>
   auto Run(absl::string_view what, Fn&& fn);

@@ -35,6 +35,22 @@ absl::Status ValidateCapacity(const Capacity& c) {
   return absl::OkStatus();
 }
 
+// A store failure as a gRPC status; failures that are the server's
+// problem rather than the caller's are logged.
+grpc::Status StoreFailure(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDeadlineExceeded:
+      TROVE_LOG(WARNING) << status;
+      break;
+    default:
+      break;
+  }
+  return ToGrpcStatus(status);
+}
+
 // `requested` when positive, `fallback` when 0, capped at `max`.
 int EffectiveLimit(int requested, int fallback, int max) {
   return std::max(1, std::min(requested > 0 ? requested : fallback, max));
@@ -109,7 +125,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   reg.address = request->address();
   reg.capacity = request->capacity();
   s = store_->RegisterSupernode(reg, options_.lease);
-  if (!s.ok()) return ToGrpcStatus(s);
+  if (!s.ok()) return StoreFailure(s);
   TROVE_LOG(INFO) << "supernode " << reg.supernode_id.substr(0, 12)
                   << "... registered at " << reg.address;
   FillLease(response);
@@ -126,7 +142,7 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext*,
   if (!s.ok()) return ToGrpcStatus(s);
   s = store_->RenewLease(request->supernode_id(), request->leaf_count(),
                          options_.lease);
-  if (!s.ok()) return ToGrpcStatus(s);
+  if (!s.ok()) return StoreFailure(s);
   FillLease(response);
   return grpc::Status::OK;
 }
@@ -143,7 +159,7 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   }
   absl::StatusOr<index::PublishDeltasResponse> result =
       store_->ApplyDeltas(*request);
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
@@ -167,7 +183,7 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext*,
   int limit = EffectiveLimit(query.limit(), options_.search_default_limit,
                              options_.search_max_limit);
   absl::StatusOr<std::vector<SearchHit>> hits = store_->Search(query, limit);
-  if (!hits.ok()) return ToGrpcStatus(hits.status());
+  if (!hits.ok()) return StoreFailure(hits.status());
   for (SearchHit& hit : *hits) *response->add_hits() = std::move(hit);
   return grpc::Status::OK;
 }
@@ -184,7 +200,7 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext*,
                              options_.locate_max_limit);
   absl::StatusOr<index::LocateResponse> result =
       store_->Locate(request->cid(), limit);
-  if (!result.ok()) return ToGrpcStatus(result.status());
+  if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
@@ -194,7 +210,7 @@ grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext*,
                                          index::BootstrapResponse* response) {
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(std::max(1, options_.bootstrap_limit));
-  if (!live.ok()) return ToGrpcStatus(live.status());
+  if (!live.ok()) return StoreFailure(live.status());
   for (index::SupernodeInfo& info : *live) {
     *response->add_supernodes() = std::move(info);
   }

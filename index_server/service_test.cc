@@ -132,11 +132,9 @@ class ServiceTest : public ::testing::Test {
   // A batch whose first delta is good and whose second delta carries `bad`
   // after a good file: refused with INVALID_ARGUMENT naming the entry, and
   // neither good file is stored. The handler is checked both directly and
-  // over gRPC. `transport_refuses`: the bad value is not valid UTF-8, which
-  // protobuf refuses to parse from a proto3 string field, so over gRPC the
-  // call fails with INTERNAL before reaching the service.
-  void ExpectRefused(const FileEntry& bad, const std::string& message_part,
-                     bool transport_refuses = false) {
+  // over gRPC (text fields are bytes on the wire, so even a name that is not
+  // UTF-8 reaches validation and gets the same message).
+  void ExpectRefused(const FileEntry& bad, const std::string& message_part) {
     SCOPED_TRACE(absl::StrCat("bad entry: ", bad.ShortDebugString()));
     index::PublishDeltasRequest request;
     request.set_supernode_id(kNode);
@@ -156,13 +154,9 @@ class ServiceTest : public ::testing::Test {
     index::PublishDeltasResponse ignored;
     grpc::ClientContext ctx;
     grpc::Status s = stub_->PublishDeltas(&ctx, request, &ignored);
-    if (transport_refuses) {
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL) << s.error_message();
-    } else {
-      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
-          << s.error_message();
-      EXPECT_EQ(s.error_message(), direct.error_message());
-    }
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << s.error_message();
+    EXPECT_EQ(s.error_message(), direct.error_message());
     ExpectNothingStored();
   }
 
@@ -231,12 +225,9 @@ TEST_F(ServiceTest, RefusesBadFileNames) {
   ExpectRefused(File(Cid(3), std::string("nul\0byte.txt", 12)), "control");
   ExpectRefused(File(Cid(3), "bell\x07.txt"), "control");
   ExpectRefused(File(Cid(3), "new\nline.txt"), "control");
-  ExpectRefused(File(Cid(3), "bad\xff\xfeutf8.txt"), "UTF-8",
-                /*transport_refuses=*/true);
-  ExpectRefused(File(Cid(3), "overlong\xc0\xaf.txt"), "UTF-8",
-                /*transport_refuses=*/true);
-  ExpectRefused(File(Cid(3), "surrogate\xed\xa0\x80.txt"), "UTF-8",
-                /*transport_refuses=*/true);
+  ExpectRefused(File(Cid(3), "bad\xff\xfeutf8.txt"), "UTF-8");
+  ExpectRefused(File(Cid(3), "overlong\xc0\xaf.txt"), "UTF-8");
+  ExpectRefused(File(Cid(3), "surrogate\xed\xa0\x80.txt"), "UTF-8");
   ExpectRefused(File(Cid(3), ""), "empty");
   ExpectRefused(File(Cid(3), std::string(256, 'x')), "256 bytes");
 }
@@ -433,7 +424,7 @@ TEST_F(ServiceTest, RefusesBadQueries) {
         << query.ShortDebugString();
     EXPECT_FALSE(s.error_message().empty());
   }
-  // Invalid UTF-8: the handler refuses it; over gRPC protobuf already does.
+  // Invalid UTF-8: refused by the handler, also over gRPC.
   {
     index::SearchRequest request;
     request.mutable_query()->set_text("bad\xff");
@@ -441,8 +432,9 @@ TEST_F(ServiceTest, RefusesBadQueries) {
     index::SearchResponse response;
     EXPECT_EQ(service_->Search(&server_context, &request, &response).error_code(),
               grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_EQ(Search(request.query(), &response).error_code(),
-              grpc::StatusCode::INTERNAL);
+    grpc::Status over_wire = Search(request.query(), &response);
+    EXPECT_EQ(over_wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(over_wire.error_message(), HasSubstr("UTF-8"));
   }
   // 256 bytes is still fine.
   index::SearchResponse response;

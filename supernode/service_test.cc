@@ -284,9 +284,10 @@ TEST_F(ServiceTest, BadUtf8IsRefused) {
   JoinResponse leaf = JoinNew("127.0.0.1:7001");
   PublishRequest req = FullList(
       leaf.session(), {File(1, "good one.mp3"), File(2, "bad \xff.mp3")});
-  // Over gRPC, protobuf itself refuses a proto3 string that is not UTF-8
-  // before the service sees it.
-  EXPECT_FALSE(Publish(req).ok());
+  // Over gRPC (names are bytes on the wire) the service's check answers.
+  grpc::Status wire = Publish(req);
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(wire.error_message(), HasSubstr("UTF-8"));
   // In process, the service's own check names the entry.
   PublishResponse resp;
   absl::Status s = service_->DoPublish(req, &resp);

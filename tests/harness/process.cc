@@ -19,7 +19,7 @@
 #include "absl/time/clock.h"
 
 namespace trove {
-namespace testing {
+namespace testutil {
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(
     const std::vector<std::string>& argv, const std::string& log_path) {
@@ -211,5 +211,5 @@ std::string RunfilePath(const std::string& relative) {
   return absl::StrCat(srcdir, "/", ws ? ws : "trove", "/", relative);
 }
 
-}  // namespace testing
+}  // namespace testutil
 }  // namespace trove

@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 
 namespace trove {
-namespace testing {
+namespace testutil {
 
 class ChildProcess {
  public:
@@ -91,7 +91,7 @@ std::string Slurp(const std::string& path);
 // "index_server/index_server".
 std::string RunfilePath(const std::string& relative);
 
-}  // namespace testing
+}  // namespace testutil
 }  // namespace trove
 
 #endif  // TROVE_TESTS_HARNESS_PROCESS_H_

@@ -1,0 +1,107 @@
+// Upload slots and their queue: at most N requesters are served at once,
+// the others wait in arrival order and are told their place.
+//
+// Pure bookkeeping (no sockets, no files), keyed by requester peer id, with
+// an injected clock:
+// - A requester holds a slot while it keeps asking: every Request or
+//   Acquire refreshes it, and a slot in use by a running stream (between
+//   Acquire and Release) never goes idle. A slot not used for `slot_idle`
+//   is freed.
+// - A requester that finds no free slot is queued and told its 1-based
+//   place; it keeps the place by asking again (every `retry_after`, which it
+//   is advised). A place not asked about for `queue_stale` is dropped and the
+//   ones behind move up.
+// - A request is granted when the requester already holds a slot, or when
+//   its place (the end of the queue for a newcomer) is within the free slots,
+//   so nobody overtakes the queue.
+//
+// Thread-safe.
+#ifndef TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_
+#define TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_
+
+#include <functional>
+#include <list>
+#include <map>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace trove {
+
+class UploadSlots {
+ public:
+  struct Options {
+    // Requesters served at once.
+    int max_slots = 32;
+    // A slot without activity for this long is freed.
+    absl::Duration slot_idle = absl::Seconds(2);
+    // A queued requester that does not ask again for this long loses its
+    // place.
+    absl::Duration queue_stale = absl::Seconds(3);
+    // How soon a queued requester is told to ask again.
+    absl::Duration retry_after = absl::Seconds(1);
+    // Most requesters queued; further ones are refused (place 0).
+    int max_queue = 1000;
+  };
+
+  // The answer to one request.
+  struct Decision {
+    // The requester may download now.
+    bool granted = false;
+    // When not granted: its 1-based place in the queue, or 0 when the queue
+    // is full and it was not queued.
+    int queue_position = 0;
+    // When not granted: ask again after this long.
+    absl::Duration retry_after;
+  };
+
+  // `now` may be empty (absl::Now).
+  explicit UploadSlots(Options options,
+                       std::function<absl::Time()> now = nullptr);
+
+  // A RequestSlot: grants, refreshes or queues `requester` as above.
+  Decision Request(const std::string& requester);
+
+  // Like Request; when granted the slot is also marked in use until the
+  // matching Release, so it cannot go idle during a long stream.
+  Decision Acquire(const std::string& requester);
+
+  // Ends one use begun by a granted Acquire; the idle time starts again.
+  void Release(const std::string& requester);
+
+  // Slots held and requesters queued now (after dropping expired ones).
+  int active();
+  int queued();
+
+  const Options& options() const { return options_; }
+
+ private:
+  struct Holder {
+    absl::Time last_active;
+    int in_use = 0;
+  };
+  struct Waiter {
+    std::string requester;
+    absl::Time last_seen;
+  };
+
+  Decision RequestLocked(const std::string& requester, bool use)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees idle slots and drops stale queue places.
+  void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  const std::function<absl::Time()> now_;
+
+  absl::Mutex mu_;
+  std::map<std::string, Holder> holders_ ABSL_GUARDED_BY(mu_);
+  // In arrival order; `waiting_` indexes it.
+  std::list<Waiter> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::list<Waiter>::iterator> waiting_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace trove
+
+#endif  // TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_

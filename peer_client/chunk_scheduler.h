@@ -1,11 +1,36 @@
 // Which chunk to ask of which source: the download engine's bookkeeping, with
 // no sockets, files or clocks, so it can be tested on its own.
 //
-// Every chunk is wanted, in flight (asked of exactly one source), or done.
-// A source gets the lowest-indexed wanted chunks it holds, up to its window
-// of chunks in flight. When a source fails, its chunks in flight are wanted
-// again, so another source picks them up. Sources may be partial (a bitmap
-// of the chunks they hold, as in Manifest.have).
+// Every chunk is wanted, in flight (asked of one source, or of two in the
+// endgame), or done. The policy:
+//
+// - Rarest first, ties by lowest index. A chunk's availability is how many
+//   known sources hold it (sources may be partial: a bitmap of the chunks
+//   they hold, as in Manifest.have). A source is given the wanted chunks it
+//   holds in order of (availability, index). When every source holds the
+//   whole file, which is the common case, all chunks are equally available
+//   and this is plain in-order: each source gets runs of consecutive
+//   chunks, the file is written nearly sequentially (good for the disk and
+//   for the sources' read-ahead) and this peer's verified part is a prefix,
+//   which is what other downloaders ask for first too. When partial sources
+//   are around, the chunks that few sources hold are taken first, so that
+//   the full sources are not spent on what the partial ones could give, and
+//   this peer soon holds (and shares) what is scarce.
+// - A window per source: at most window(source) chunks in flight. It starts
+//   at initial_window and then follows the rate measured by the caller
+//   (SetRate): about window_seconds' worth of chunks, within [min_window,
+//   max_window]. A slow source holds few chunks, so it cannot hold back the
+//   end of the download; a fast one keeps its pipe full.
+// - A source that fails or vanishes gives its chunks in flight back (they are
+//   wanted again, first in line by index).
+// - Endgame: once no wanted chunk is available from any source (everything
+//   that can be asked is in flight), a source with room is also given chunks
+//   in flight at another source (the last ones first: a source sends its
+//   chunks in the order asked, so those come last), at most
+//   max_requests_per_chunk sources per chunk. When one copy arrives
+//   (MarkDone), the other requests are cancelled: the chunk leaves the other
+//   sources' windows, and MarkDone names those sources so that the caller can
+//   stop their transfers.
 //
 // Not thread-safe: the downloader calls it under its own lock.
 #ifndef TROVE_PEER_CLIENT_CHUNK_SCHEDULER_H_
@@ -15,6 +40,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace trove {
@@ -24,59 +50,114 @@ class ChunkScheduler {
   using SourceId = int;
 
   struct Options {
-    // Most chunks in flight per source at once.
-    int window = 16;
+    // Chunks in flight per source before its rate is known.
+    int initial_window = 8;
+    // Bounds of the window once the rate is known.
+    int min_window = 2;
+    int max_window = 32;
+    // The window covers this many seconds of the source's rate.
+    double window_seconds = 0.5;
+    // Endgame: most sources one chunk is asked of at the same time.
+    int max_requests_per_chunk = 2;
   };
 
   // A file of `chunk_count` chunks (at least 1), all wanted.
   ChunkScheduler(int64_t chunk_count, Options options);
 
+  // Marks chunk `index` done before any source is asked (a resumed
+  // download). Ignored for an index past the end or not wanted.
+  void SetDone(uint32_t index);
+
   // Adds a source. `have` is its bitmap (bit i of byte i/8, least
   // significant first); empty means it holds every chunk. Re-adding a known
-  // source replaces its bitmap.
+  // source replaces its bitmap and keeps its chunks in flight.
   void AddSource(SourceId source, const std::string& have = "");
 
-  // Forgets a source; its chunks in flight are wanted again and returned.
+  // Forgets a source. Its chunks in flight that no other source is fetching
+  // are wanted again; they are returned.
   std::vector<uint32_t> RemoveSource(SourceId source);
 
-  // Up to `max` chunks to ask `source` for now, lowest index first, within
-  // its free window, among wanted chunks it holds; they become in flight for
-  // it. Empty when there is nothing for it (or it is unknown).
+  // Tells the measured rate of `source` in chunks per second; its window
+  // becomes ceil(rate * window_seconds) within [min_window, max_window].
+  void SetRate(SourceId source, double chunks_per_second);
+
+  // Up to `max` chunks to ask `source` for now, within its free window:
+  // wanted chunks it holds, rarest first then lowest index; in the endgame,
+  // chunks in flight elsewhere (see the class comment). They become in
+  // flight for it. Empty when there is nothing for it (or it is unknown).
   std::vector<uint32_t> Assign(SourceId source, int max);
 
-  // Chunk `index` from `source` arrived and was verified. False (and no
-  // change) when it was not in flight for that source.
-  bool MarkDone(SourceId source, uint32_t index);
+  // What MarkDone did.
+  struct Arrival {
+    // False (and nothing changed) when `index` was not in flight for the
+    // source: it was done meanwhile by another, or never asked of it.
+    bool accepted = false;
+    // Other sources the chunk was also asked of (endgame); it is no longer
+    // in flight for them.
+    std::vector<SourceId> cancelled;
+  };
 
-  // Chunk `index` asked of `source` did not arrive; it is wanted again.
-  // False when it was not in flight for that source.
+  // Chunk `index` from `source` arrived and was verified.
+  Arrival MarkDone(SourceId source, uint32_t index);
+
+  // Chunk `index` asked of `source` did not arrive; unless another source
+  // is fetching it, it is wanted again. False when it was not in flight for
+  // that source.
   bool MarkFailed(SourceId source, uint32_t index);
 
-  int64_t chunk_count() const { return static_cast<int64_t>(state_.size()); }
+  int64_t chunk_count() const { return static_cast<int64_t>(chunks_.size()); }
   int64_t done_count() const { return done_count_; }
   bool complete() const { return done_count_ == chunk_count(); }
   bool IsDone(uint32_t index) const;
+  // Whether chunk `index` is in flight for `source`.
+  bool IsInFlight(SourceId source, uint32_t index) const;
   // Chunks neither done nor in flight.
   int64_t wanted_count() const { return static_cast<int64_t>(wanted_.size()); }
+  // Chunks in flight (each counted once, however many sources fetch it).
+  int64_t in_flight_count() const {
+    return static_cast<int64_t>(in_flight_.size());
+  }
   // Chunks in flight for `source` (0 for an unknown source).
   int in_flight(SourceId source) const;
+  // The window of `source` (0 for an unknown source).
+  int window(SourceId source) const;
   // Wanted chunks that no known source holds: if any, and nothing is in
   // flight, the download cannot finish with the sources known now.
   int64_t UnavailableCount() const;
+  // Whether every wanted chunk that some source holds is in flight.
+  bool InEndgame() const;
   int source_count() const { return static_cast<int>(sources_.size()); }
 
  private:
   enum class State : uint8_t { kWanted, kInFlight, kDone };
+  struct Chunk {
+    State state = State::kWanted;
+    int availability = 0;
+    // Sources fetching it (kInFlight only); at most max_requests_per_chunk.
+    std::vector<SourceId> requesters;
+  };
   struct SourceState {
     std::string have;  // Empty: holds everything.
     std::set<uint32_t> in_flight;
+    int window = 0;
   };
 
   static bool Has(const SourceState& s, uint32_t index);
+  void AddWanted(uint32_t index);
+  void RemoveWanted(uint32_t index);
+  // Adds `delta` to the availability of chunk `index`.
+  void ChangeAvailability(uint32_t index, int delta);
+  // `source` no longer fetches `index`; the chunk is wanted again when
+  // nobody else fetches it. True when it became wanted.
+  bool DropRequest(SourceId source, uint32_t index);
+  void StartRequest(SourceId source, SourceState& s, uint32_t index);
 
   const Options options_;
-  std::vector<State> state_;
-  std::set<uint32_t> wanted_;
+  std::vector<Chunk> chunks_;
+  // Wanted chunks ordered by (availability, index).
+  std::set<std::pair<int, uint32_t>> wanted_;
+  // Chunks in flight, by index.
+  std::set<uint32_t> in_flight_;
   int64_t done_count_ = 0;
   std::map<SourceId, SourceState> sources_;
 };

@@ -3,128 +3,305 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 
 namespace trove {
 namespace {
 
-using Indexes = std::vector<uint32_t>;
+// Scenarios with sources named 'A', 'B', ... and pictures of the file, one
+// letter per chunk: '.' wanted, 'd' done, 'A'/'B'/... in flight at that
+// source, '2' in flight at two sources.
+class Scenario {
+ public:
+  explicit Scenario(int chunks, ChunkScheduler::Options options = Window(4))
+      : s(chunks, options) {}
 
-// The scheduler's state as a string, one letter per chunk: 'd' done,
-// 'a'/'b'/... in flight for source 0/1/..., '.' wanted.
-std::string Picture(const ChunkScheduler& s, int sources,
-                    const std::vector<Indexes>& flights) {
-  std::string out(s.chunk_count(), '.');
-  for (int64_t i = 0; i < s.chunk_count(); ++i) {
-    if (s.IsDone(static_cast<uint32_t>(i))) out[i] = 'd';
+  static ChunkScheduler::Options Window(int w) {
+    ChunkScheduler::Options o;
+    o.initial_window = w;
+    o.max_window = w;
+    return o;
   }
-  for (int src = 0; src < sources; ++src) {
-    for (uint32_t i : flights[src]) {
-      if (!s.IsDone(i)) out[i] = static_cast<char>('a' + src);
+
+  // Adds a source; `have` marks the chunks it holds with 'x' ("" = all).
+  void Source(char name, const std::string& have = "") {
+    std::string bits((have.size() + 7) / 8, '\0');
+    for (size_t i = 0; i < have.size(); ++i) {
+      if (have[i] == 'x') bits[i / 8] |= static_cast<char>(1 << (i % 8));
     }
+    s.AddSource(name, bits);
   }
-  return out;
+
+  // What `name` is given, as "0 1 2".
+  std::string Ask(char name, int max = 100) {
+    return absl::StrJoin(s.Assign(name, max), " ");
+  }
+
+  bool Done(char name, uint32_t index) {
+    return s.MarkDone(name, index).accepted;
+  }
+
+  // Sources whose request for `index` a delivery by `name` cancelled.
+  std::string DoneCancelling(char name, uint32_t index) {
+    std::string out;
+    for (int id : s.MarkDone(name, index).cancelled) out += static_cast<char>(id);
+    return out;
+  }
+
+  std::string Picture() const {
+    std::string out;
+    for (uint32_t i = 0; i < s.chunk_count(); ++i) {
+      if (s.IsDone(i)) {
+        out += 'd';
+        continue;
+      }
+      std::string at;
+      for (char c = 'A'; c <= 'Z'; ++c) {
+        if (s.IsInFlight(c, i)) at += c;
+      }
+      out += at.empty() ? '.' : at.size() == 1 ? at[0] : '2';
+    }
+    return out;
+  }
+
+  ChunkScheduler s;
+};
+
+TEST(ChunkSchedulerTest, InOrderWhenEverySourceHoldsTheWholeFile) {
+  Scenario f(10);
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0 1 2 3");
+  EXPECT_EQ(f.Ask('B'), "4 5 6 7");
+  EXPECT_EQ(f.Picture(), "AAAABBBB..");
+  EXPECT_EQ(f.Ask('A'), "");  // Its window of 4 is full.
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_TRUE(f.Done('A', 1));
+  EXPECT_EQ(f.Ask('A'), "8 9");
+  EXPECT_EQ(f.Picture(), "ddAABBBBAA");
 }
 
-// A bitmap with the chunks marked 'x' in `pattern` set.
-std::string Have(const std::string& pattern) {
-  std::string out((pattern.size() + 7) / 8, '\0');
-  for (size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == 'x') out[i / 8] |= static_cast<char>(1 << (i % 8));
-  }
-  return out;
+TEST(ChunkSchedulerTest, AskIsLimitedByMaxAndWindow) {
+  Scenario f(10);
+  f.Source('A');
+  EXPECT_EQ(f.Ask('A', 3), "0 1 2");
+  EXPECT_EQ(f.Ask('A', 3), "3");
+  EXPECT_EQ(f.s.in_flight('A'), 4);
 }
 
-ChunkScheduler::Options Window(int w) {
+TEST(ChunkSchedulerTest, RarestChunksFirst) {
+  Scenario f(8, Scenario::Window(2));
+  f.Source('A');              // Holds everything.
+  f.Source('B', "xxxx....");  // Holds the first half.
+  // Only A holds 4..7: A is given those, B what it holds.
+  EXPECT_EQ(f.Ask('A'), "4 5");
+  EXPECT_EQ(f.Ask('B'), "0 1");
+  EXPECT_EQ(f.Picture(), "BB..AA..");
+  EXPECT_TRUE(f.Done('A', 4));
+  EXPECT_TRUE(f.Done('A', 5));
+  EXPECT_EQ(f.Ask('A'), "6 7");
+  EXPECT_TRUE(f.Done('A', 6));
+  EXPECT_TRUE(f.Done('A', 7));
+  EXPECT_EQ(f.Ask('A'), "2 3");  // Now the common ones.
+  EXPECT_EQ(f.Picture(), "BBAAdddd");
+}
+
+TEST(ChunkSchedulerTest, PartialSourceGetsOnlyWhatItHolds) {
+  Scenario f(6, Scenario::Window(8));
+  f.Source('A', ".x.x.x");
+  EXPECT_EQ(f.s.UnavailableCount(), 3);
+  EXPECT_EQ(f.Ask('A'), "1 3 5");
+  EXPECT_EQ(f.Picture(), ".A.A.A");
+  f.Source('B');
+  EXPECT_EQ(f.s.UnavailableCount(), 0);
+  EXPECT_EQ(f.Ask('B', 3), "0 2 4");
+}
+
+TEST(ChunkSchedulerTest, PartialSourceThatGainsChunksIsGivenThem) {
+  Scenario f(4, Scenario::Window(8));
+  f.Source('A', "x...");
+  EXPECT_EQ(f.Ask('A'), "0");
+  EXPECT_EQ(f.Ask('A'), "");
+  f.Source('A', "xxx.");  // Its manifest, asked again, shows more.
+  EXPECT_EQ(f.Ask('A'), "1 2");
+  EXPECT_EQ(f.Picture(), "AAA.");
+  EXPECT_EQ(f.s.UnavailableCount(), 1);
+}
+
+TEST(ChunkSchedulerTest, SlowSourceGetsASmallWindowFastOneALargeOne) {
   ChunkScheduler::Options o;
-  o.window = w;
-  return o;
+  o.initial_window = 4;
+  o.min_window = 2;
+  o.max_window = 16;
+  o.window_seconds = 0.5;
+  Scenario f(40, o);
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.s.window('A'), 4);  // Before any rate is known.
+  f.s.SetRate('A', 100);          // 100 chunks/s: 50 wanted, 16 at most.
+  f.s.SetRate('B', 1);            // 1 chunk/s: 1 wanted, 2 at least.
+  EXPECT_EQ(f.s.window('A'), 16);
+  EXPECT_EQ(f.s.window('B'), 2);
+  EXPECT_EQ(f.Ask('B'), "0 1");
+  EXPECT_EQ(f.Ask('A').size(), std::string("2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17").size());
+  EXPECT_EQ(f.s.in_flight('A'), 16);
+  f.s.SetRate('A', 12);  // 6 chunks' worth: the window shrinks...
+  EXPECT_EQ(f.s.window('A'), 6);
+  EXPECT_TRUE(f.Done('A', 2));
+  EXPECT_EQ(f.Ask('A'), "");  // ... and nothing more until it drains.
+  f.s.SetRate('B', 0);
+  EXPECT_EQ(f.s.window('B'), 2);
 }
 
-TEST(ChunkSchedulerTest, OneSourceLowestFirstWithinItsWindow) {
-  ChunkScheduler s(6, Window(4));
-  s.AddSource(0);
-  Indexes a = s.Assign(0, 3);
-  EXPECT_EQ(a, (Indexes{0, 1, 2}));
-  EXPECT_EQ(s.Assign(0, 3), (Indexes{3}));  // Window of 4 is full.
-  EXPECT_EQ(s.Assign(0, 3), Indexes{});
-  EXPECT_EQ(s.in_flight(0), 4);
-  EXPECT_TRUE(s.MarkDone(0, 0));
-  EXPECT_TRUE(s.MarkDone(0, 1));
-  EXPECT_EQ(Picture(s, 1, {{0, 1, 2, 3}}), "ddaa..");
-  EXPECT_EQ(s.Assign(0, 8), (Indexes{4, 5}));
-  for (uint32_t i : {2, 3, 4, 5}) EXPECT_TRUE(s.MarkDone(0, i));
-  EXPECT_TRUE(s.complete());
-  EXPECT_EQ(s.done_count(), 6);
-  EXPECT_EQ(s.Assign(0, 8), Indexes{});
-}
-
-TEST(ChunkSchedulerTest, EmptyFileHasOneChunk) {
-  ChunkScheduler s(0, Window(4));
-  EXPECT_EQ(s.chunk_count(), 1);
-  s.AddSource(7);
-  EXPECT_EQ(s.Assign(7, 8), Indexes{0});
-  EXPECT_TRUE(s.MarkDone(7, 0));
-  EXPECT_TRUE(s.complete());
+TEST(ChunkSchedulerTest, VanishedSourceGivesItsChunksBack) {
+  Scenario f(6, Scenario::Window(2));
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0 1");
+  EXPECT_EQ(f.Ask('B'), "2 3");
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_EQ(f.s.RemoveSource('A'), std::vector<uint32_t>{1});
+  EXPECT_EQ(f.Picture(), "d.BB..");
+  EXPECT_FALSE(f.Done('A', 1));  // A is gone: its late chunk is not taken.
+  EXPECT_TRUE(f.Done('B', 2));
+  EXPECT_EQ(f.Ask('B'), "1");  // The returned chunk first.
+  EXPECT_EQ(f.s.source_count(), 1);
 }
 
 TEST(ChunkSchedulerTest, FailedChunkIsWantedAgainFirst) {
-  ChunkScheduler s(4, Window(8));
-  s.AddSource(0);
-  EXPECT_EQ(s.Assign(0, 2), (Indexes{0, 1}));
-  EXPECT_TRUE(s.MarkDone(0, 0));
-  EXPECT_TRUE(s.MarkFailed(0, 1));
-  EXPECT_EQ(s.wanted_count(), 3);
-  EXPECT_EQ(s.Assign(0, 1), Indexes{1});
+  Scenario f(4, Scenario::Window(8));
+  f.Source('A');
+  EXPECT_EQ(f.Ask('A', 2), "0 1");
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_TRUE(f.s.MarkFailed('A', 1));
+  EXPECT_FALSE(f.s.MarkFailed('A', 1));
+  EXPECT_EQ(f.Picture(), "d...");
+  EXPECT_EQ(f.Ask('A', 1), "1");
 }
 
-TEST(ChunkSchedulerTest, RemovedSourceHandsItsChunksToAnother) {
-  ChunkScheduler s(5, Window(2));
-  s.AddSource(0);
-  s.AddSource(1);
-  EXPECT_EQ(s.Assign(0, 8), (Indexes{0, 1}));
-  EXPECT_EQ(s.Assign(1, 8), (Indexes{2, 3}));
-  EXPECT_EQ(Picture(s, 2, {{0, 1}, {2, 3}}), "aabb.");
-  EXPECT_TRUE(s.MarkDone(0, 0));
-  EXPECT_EQ(s.RemoveSource(0), Indexes{1});
-  EXPECT_EQ(s.source_count(), 1);
-  EXPECT_TRUE(s.MarkDone(1, 2));
-  EXPECT_EQ(s.Assign(1, 8), Indexes{1});  // Window 2: {3, 1}.
-  EXPECT_FALSE(s.MarkDone(0, 1));         // Source 0 is gone.
-  EXPECT_TRUE(s.MarkDone(1, 1));
-  EXPECT_TRUE(s.MarkDone(1, 3));
-  EXPECT_EQ(s.Assign(1, 8), Indexes{4});
-  EXPECT_TRUE(s.MarkDone(1, 4));
+TEST(ChunkSchedulerTest, EndgameAsksTheLastChunksOfASecondSource) {
+  Scenario f(6, Scenario::Window(3));
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0 1 2");
+  EXPECT_EQ(f.Ask('B'), "3 4 5");
+  EXPECT_FALSE(f.s.InEndgame() && f.s.wanted_count() > 0);
+  for (uint32_t i : {0, 1, 2}) EXPECT_TRUE(f.Done('A', i));
+  // Everything left is in flight at B: A is given B's chunks, last first.
+  EXPECT_TRUE(f.s.InEndgame());
+  EXPECT_EQ(f.Ask('A'), "5 4 3");
+  EXPECT_EQ(f.Picture(), "ddd222");
+  // A's copy of 5 arrives first: B's request for it is cancelled.
+  EXPECT_EQ(f.DoneCancelling('A', 5), "B");
+  EXPECT_EQ(f.Picture(), "ddd22d");
+  EXPECT_EQ(f.s.in_flight('B'), 2);
+  EXPECT_FALSE(f.Done('B', 5));  // B's late copy is not needed.
+  EXPECT_EQ(f.DoneCancelling('B', 3), "A");
+  EXPECT_EQ(f.DoneCancelling('B', 4), "A");
+  EXPECT_TRUE(f.s.complete());
+  EXPECT_EQ(f.s.in_flight('A'), 0);
+  EXPECT_EQ(f.s.in_flight('B'), 0);
+}
+
+TEST(ChunkSchedulerTest, NoEndgameWhileAnyWantedChunkCanBeAsked) {
+  Scenario f(6, Scenario::Window(2));
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0 1");
+  EXPECT_EQ(f.Ask('B'), "2 3");
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_TRUE(f.Done('A', 1));
+  EXPECT_EQ(f.Ask('A'), "4 5");  // Plain chunks, no duplicates.
+  EXPECT_TRUE(f.Done('A', 4));
+  EXPECT_EQ(f.Ask('A'), "3");    // Endgame: B's last chunk.
+  EXPECT_EQ(f.Picture(), "ddB2dA");
+}
+
+TEST(ChunkSchedulerTest, EndgameAsksAtMostTwoSourcesPerChunk) {
+  Scenario f(2, Scenario::Window(4));
+  f.Source('A');
+  f.Source('B');
+  f.Source('C');
+  EXPECT_EQ(f.Ask('A'), "0 1");
+  EXPECT_EQ(f.Ask('B'), "1 0");
+  EXPECT_EQ(f.Ask('C'), "");  // Both chunks are asked of two sources.
+  EXPECT_EQ(f.Picture(), "22");
+}
+
+TEST(ChunkSchedulerTest, EndgameDuplicateOnlyFromASourceHoldingTheChunk) {
+  Scenario f(4, Scenario::Window(4));
+  f.Source('A');
+  f.Source('B', "xx..");
+  EXPECT_EQ(f.Ask('A'), "2 3 0 1");
+  EXPECT_EQ(f.Ask('B'), "1 0");
+  EXPECT_EQ(f.Picture(), "22AA");
+}
+
+TEST(ChunkSchedulerTest, LosingOneOfTwoRequestersKeepsTheChunkInFlight) {
+  Scenario f(1, Scenario::Window(4));
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0");
+  EXPECT_EQ(f.Ask('B'), "0");
+  EXPECT_EQ(f.s.RemoveSource('B'), std::vector<uint32_t>{});  // A has it.
+  EXPECT_EQ(f.Picture(), "A");
+  EXPECT_TRUE(f.s.MarkFailed('A', 0));
+  EXPECT_EQ(f.Picture(), ".");
+}
+
+TEST(ChunkSchedulerTest, ResumedChunksAreNeverAsked) {
+  Scenario f(5, Scenario::Window(8));
+  f.s.SetDone(0);
+  f.s.SetDone(2);
+  f.s.SetDone(2);   // Twice counts once.
+  f.s.SetDone(99);  // Past the end: ignored.
+  EXPECT_EQ(f.s.done_count(), 2);
+  f.Source('A');
+  EXPECT_EQ(f.Ask('A'), "1 3 4");
+  EXPECT_EQ(f.Picture(), "dAdAA");
+}
+
+TEST(ChunkSchedulerTest, SourceArrivingLateMakesTheRestAvailable) {
+  Scenario f(4, Scenario::Window(8));
+  f.Source('A', "xx..");
+  EXPECT_EQ(f.Ask('A'), "0 1");
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_TRUE(f.Done('A', 1));
+  EXPECT_EQ(f.s.UnavailableCount(), 2);  // Stuck until someone has 2 and 3.
+  EXPECT_EQ(f.Ask('A'), "");
+  f.Source('C');
+  EXPECT_EQ(f.Ask('C'), "2 3");
+}
+
+TEST(ChunkSchedulerTest, EmptyFileHasOneChunk) {
+  ChunkScheduler s(0, ChunkScheduler::Options());
+  EXPECT_EQ(s.chunk_count(), 1);
+  s.AddSource(7);
+  EXPECT_EQ(s.Assign(7, 8), std::vector<uint32_t>{0});
+  EXPECT_TRUE(s.MarkDone(7, 0).accepted);
   EXPECT_TRUE(s.complete());
 }
 
-TEST(ChunkSchedulerTest, PartialSourceGetsOnlyWhatItHas) {
-  ChunkScheduler s(6, Window(8));
-  s.AddSource(0, Have(".x.x.x"));
-  EXPECT_EQ(s.Assign(0, 8), (Indexes{1, 3, 5}));
-  EXPECT_EQ(s.UnavailableCount(), 3);
-  s.AddSource(1);
-  EXPECT_EQ(s.UnavailableCount(), 0);
-  EXPECT_EQ(s.Assign(1, 8), (Indexes{0, 2, 4}));
-}
-
 TEST(ChunkSchedulerTest, MarkDoneTwiceOrFromTheWrongSourceIsIgnored) {
-  ChunkScheduler s(2, Window(8));
-  s.AddSource(0);
-  s.AddSource(1);
-  EXPECT_EQ(s.Assign(0, 1), Indexes{0});
-  EXPECT_FALSE(s.MarkDone(1, 0));
-  EXPECT_TRUE(s.MarkDone(0, 0));
-  EXPECT_FALSE(s.MarkDone(0, 0));
-  EXPECT_FALSE(s.MarkFailed(0, 0));
-  EXPECT_EQ(s.done_count(), 1);
+  Scenario f(2, Scenario::Window(1));
+  f.Source('A');
+  f.Source('B');
+  EXPECT_EQ(f.Ask('A'), "0");
+  EXPECT_FALSE(f.Done('B', 0));
+  EXPECT_TRUE(f.Done('A', 0));
+  EXPECT_FALSE(f.Done('A', 0));
+  EXPECT_FALSE(f.s.MarkFailed('A', 0));
+  EXPECT_EQ(f.s.done_count(), 1);
 }
 
 TEST(ChunkSchedulerTest, UnknownSourceGetsNothing) {
-  ChunkScheduler s(3, Window(8));
-  EXPECT_EQ(s.Assign(42, 8), Indexes{});
-  EXPECT_EQ(s.RemoveSource(42), Indexes{});
+  ChunkScheduler s(3, ChunkScheduler::Options());
+  EXPECT_EQ(s.Assign(42, 8), std::vector<uint32_t>{});
+  EXPECT_EQ(s.RemoveSource(42), std::vector<uint32_t>{});
   EXPECT_EQ(s.in_flight(42), 0);
+  EXPECT_EQ(s.window(42), 0);
+  EXPECT_FALSE(s.MarkDone(42, 0).accepted);
 }
 
 }  // namespace

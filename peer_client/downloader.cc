@@ -326,7 +326,7 @@ void Download::Worker(SourceState* s) {
       if (!local.ok()) break;
       {
         absl::MutexLock lock(&mu_);
-        if (scheduler_->MarkDone(s->id, index)) done_bytes_ += length;
+        if (scheduler_->MarkDone(s->id, index).accepted) done_bytes_ += length;
       }
       ++got;
     }

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -30,54 +32,115 @@ absl::Status CheckUnchanged(int fd, const SharedFile& file) {
   return absl::OkStatus();
 }
 
-// Opens a shared file for reading, refusing a symlink put in its place.
-absl::StatusOr<int> OpenShared(const SharedFile& file) {
-  int fd = ::open(file.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("file ", file.cid, " is no longer available"));
-  }
-  absl::Status st = CheckUnchanged(fd, file);
-  if (!st.ok()) {
-    ::close(fd);
-    return st;
-  }
-  return fd;
-}
-
-// Closes a file descriptor when it goes out of scope.
-class FdCloser {
+// An open file descriptor, closed when it goes out of scope.
+class Fd {
  public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() { ::close(fd_); }
-  FdCloser(const FdCloser&) = delete;
-  FdCloser& operator=(const FdCloser&) = delete;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(Fd&& other) : fd_(std::exchange(other.fd_, -1)) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
 
  private:
   int fd_;
 };
 
-// Counts a running upload while in scope.
-class UploadSlot {
- public:
-  UploadSlot(std::atomic<int>* counter, int max) : counter_(counter) {
-    acquired_ = counter_->fetch_add(1) < max;
+// Opens a file for reading, refusing a symlink put in its place and a
+// complete file that changed since it was hashed. (A partial entry's part
+// file is being written: only its held chunks are read, and receivers
+// verify them.)
+absl::StatusOr<Fd> OpenShared(const SharedFile& file) {
+  Fd fd(::open(file.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("file ", file.cid, " is no longer available"));
   }
-  ~UploadSlot() { counter_->fetch_sub(1); }
-  UploadSlot(const UploadSlot&) = delete;
-  UploadSlot& operator=(const UploadSlot&) = delete;
-  bool acquired() const { return acquired_; }
+  if (file.have == nullptr) {
+    absl::Status st = CheckUnchanged(fd.get(), file);
+    if (!st.ok()) return st;
+  }
+  return fd;
+}
+
+// Reads exactly `length` bytes at `offset` into `out`. NOT_FOUND when the
+// file got shorter or unreadable.
+absl::Status ReadFully(int fd, const SharedFile& file, int64_t offset,
+                       int64_t length, char* out) {
+  int64_t got = 0;
+  while (got < length) {
+    ssize_t r = ::pread(fd, out + got, length - got, offset + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      return absl::NotFoundError(absl::StrCat(
+          "file ", file.cid, " changed or became unreadable while serving"));
+    }
+    got += r;
+  }
+  return absl::OkStatus();
+}
+
+// Marks one use of an upload slot; released when it goes out of scope.
+class SlotUse {
+ public:
+  SlotUse(UploadSlots* slots, std::string requester)
+      : slots_(slots), requester_(std::move(requester)) {}
+  ~SlotUse() { slots_->Release(requester_); }
+  SlotUse(const SlotUse&) = delete;
+  SlotUse& operator=(const SlotUse&) = delete;
 
  private:
-  std::atomic<int>* counter_;
-  bool acquired_;
+  UploadSlots* const slots_;
+  const std::string requester_;
 };
+
+// Counts a running stream while in scope.
+class StreamCount {
+ public:
+  explicit StreamCount(std::atomic<int>* counter) : counter_(counter) {
+    counter_->fetch_add(1);
+  }
+  ~StreamCount() { counter_->fetch_sub(1); }
+  StreamCount(const StreamCount&) = delete;
+  StreamCount& operator=(const StreamCount&) = delete;
+
+ private:
+  std::atomic<int>* const counter_;
+};
+
+absl::Status NoSlot(const UploadSlots::Decision& d, int max_queue) {
+  if (d.queue_position == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no upload slot and the upload queue is full (", max_queue,
+        " waiting); retry in ", absl::ToInt64Milliseconds(d.retry_after),
+        " ms"));
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "no upload slot: call RequestSlot; you are queued at position ",
+      d.queue_position, " (ask again within ",
+      absl::ToInt64Milliseconds(d.retry_after), " ms to keep it)"));
+}
+
+UploadSlots::Options SlotOptions(const PeerServiceImpl::Options& o) {
+  UploadSlots::Options s;
+  s.max_slots = o.max_uploads;
+  s.slot_idle = o.slot_idle;
+  s.queue_stale = o.queue_stale;
+  s.retry_after = o.retry_after;
+  s.max_queue = o.max_queue;
+  return s;
+}
 
 }  // namespace
 
 PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
                                  std::string peer_id, Options options)
-    : catalog_(catalog), peer_id_(std::move(peer_id)), options_(options) {}
+    : catalog_(catalog),
+      peer_id_(std::move(peer_id)),
+      options_(options),
+      slots_(SlotOptions(options), options.now) {}
 
 absl::StatusOr<std::shared_ptr<const SharedFile>> PeerServiceImpl::Find(
     const std::string& cid) const {
@@ -95,18 +158,39 @@ grpc::Status PeerServiceImpl::GetManifest(
     trove::peer::Manifest* response) {
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());
-  absl::StatusOr<int> fd = OpenShared(**file);
+  absl::StatusOr<Fd> fd = OpenShared(**file);
   if (!fd.ok()) return ToGrpcStatus(fd.status());
-  ::close(*fd);
   const SharedFile& f = **file;
   response->set_cid(f.cid);
   response->set_size(f.size);
   response->set_chunk_size(static_cast<int32_t>(kChunkSize));
   response->set_name(f.name);
   response->set_peer_id(peer_id_);
+  if (f.have != nullptr) response->set_have(f.have->Bitmap());
   auto* hashes = response->mutable_chunk_hashes();
   hashes->Reserve(static_cast<int>(f.chunk_hashes.size()));
   for (const Hash& h : f.chunk_hashes) *hashes->Add() = HashToBytes(h);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerServiceImpl::RequestSlot(
+    grpc::ServerContext* context, const trove::peer::SlotRequest* request,
+    trove::peer::SlotResponse* response) {
+  absl::Status valid = ValidateHexId(request->requester_id(), "requester_id");
+  if (!valid.ok()) return ToGrpcStatus(valid);
+  // No place in the queue for a file this peer cannot serve.
+  absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
+  if (!file.ok()) return ToGrpcStatus(file.status());
+  UploadSlots::Decision d = slots_.Request(request->requester_id());
+  if (!d.granted && d.queue_position == 0) {
+    return ToGrpcStatus(NoSlot(d, options_.max_queue));
+  }
+  response->set_granted(d.granted);
+  if (!d.granted) {
+    response->set_queue_position(d.queue_position);
+    response->set_retry_after_ms(
+        static_cast<int32_t>(absl::ToInt64Milliseconds(d.retry_after)));
+  }
   return grpc::Status::OK;
 }
 
@@ -116,6 +200,8 @@ grpc::Status PeerServiceImpl::GetChunks(
   absl::StatusOr<std::shared_ptr<const SharedFile>> found =
       Find(request->cid());
   if (!found.ok()) return ToGrpcStatus(found.status());
+  absl::Status valid = ValidateHexId(request->requester_id(), "requester_id");
+  if (!valid.ok()) return ToGrpcStatus(valid);
   const SharedFile& file = **found;
   if (request->indexes_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("no chunk indexes asked"));
@@ -133,49 +219,88 @@ grpc::Status PeerServiceImpl::GetChunks(
           absl::StrCat("chunk ", index, " is past the end: ", file.cid,
                        " has ", chunk_count, " chunks")));
     }
+    // A download in progress serves only its verified chunks (the map only
+    // grows, so checking once here is enough).
+    if (file.have != nullptr && !file.have->Has(index)) {
+      return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
+          "chunk ", index, " of ", file.cid, " not held yet")));
+    }
   }
-  UploadSlot slot(&active_uploads_, options_.max_uploads);
-  if (!slot.acquired()) {
-    return ToGrpcStatus(
-        absl::ResourceExhaustedError("all upload slots are taken; retry later"));
-  }
-  absl::StatusOr<int> opened = OpenShared(file);
-  if (!opened.ok()) return ToGrpcStatus(opened.status());
-  const int fd = *opened;
-  FdCloser closer(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  UploadSlots::Decision slot = slots_.Acquire(request->requester_id());
+  if (!slot.granted) return ToGrpcStatus(NoSlot(slot, options_.max_queue));
+  SlotUse use(&slots_, request->requester_id());
+  StreamCount streams(&active_streams_);
+  return ToGrpcStatus(StreamChunks(context, *request, file, writer));
+}
 
-  // One message reused for every chunk, so its buffer is allocated once.
+absl::Status PeerServiceImpl::StreamChunks(
+    grpc::ServerContext* context, const trove::peer::GetChunksRequest& request,
+    const SharedFile& file, grpc::ServerWriter<trove::peer::Chunk>* writer) {
+  absl::StatusOr<Fd> opened = OpenShared(file);
+  if (!opened.ok()) return opened.status();
+  const int fd = opened->get();
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  // Start reading the whole asked span ahead when it is compact (the usual
+  // case: a run of consecutive chunks).
+  {
+    auto [lo, hi] = std::minmax_element(request.indexes().begin(),
+                                        request.indexes().end());
+    const int64_t span = (static_cast<int64_t>(*hi) - *lo + 1) * kChunkSize;
+    if (span <= 2 * request.indexes_size() * kChunkSize) {
+      ::posix_fadvise(fd, static_cast<int64_t>(*lo) * kChunkSize, span,
+                      POSIX_FADV_WILLNEED);
+    }
+  }
+
+  std::shared_ptr<RateLimiter> limiter;
+  if (options_.upload_limiter != nullptr &&
+      !options_.upload_limiter->unlimited()) {
+    limiter = options_.upload_limiter->ForPeer(request.requester_id());
+  }
+  const absl::Time deadline = absl::FromChrono(context->deadline());
+  auto cancelled = [context] { return context->IsCancelled(); };
+
+  // One message reused for every chunk, so its buffer is allocated once and
+  // each chunk is read straight into it.
   trove::peer::Chunk chunk;
   std::string* data = chunk.mutable_data();
-  data->reserve(static_cast<size_t>(kChunkSize));
-  for (uint32_t index : request->indexes()) {
-    if (context->IsCancelled()) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    }
+  data->reserve(static_cast<size_t>(
+      std::min<int64_t>(kChunkSize, std::max<int64_t>(file.size, 1))));
+  const int count = request.indexes_size();
+  for (int i = 0; i < count; ++i) {
+    const uint32_t index = request.indexes(i);
+    if (context->IsCancelled()) return absl::CancelledError("cancelled");
     const int64_t length = ChunkLength(file.size, index);
-    const int64_t offset = static_cast<int64_t>(index) * kChunkSize;
-    data->resize(static_cast<size_t>(length));
-    int64_t got = 0;
-    while (got < length) {
-      ssize_t r = ::pread(fd, &(*data)[got], length - got, offset + got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
-            "file ", file.cid, " changed or became unreadable while serving")));
-      }
-      got += r;
+    if (limiter != nullptr) {
+      absl::Status waited = limiter->Acquire(length, deadline, cancelled);
+      if (!waited.ok()) return waited;
     }
-    // The bytes read are only the hashed ones if the file did not change.
-    absl::Status unchanged = CheckUnchanged(fd, file);
-    if (!unchanged.ok()) return ToGrpcStatus(unchanged);
+    data->resize(static_cast<size_t>(length));
+    absl::Status read = ReadFully(fd, file, static_cast<int64_t>(index) *
+                                                kChunkSize,
+                                  length, data->data());
+    if (!read.ok()) return read;
+    if (i == count - 1 && file.have == nullptr) {
+      // The bytes read are the hashed ones only if the file did not change
+      // (checked at open and once more here, not per chunk; receivers verify
+      // every chunk anyway).
+      absl::Status unchanged = CheckUnchanged(fd, file);
+      if (!unchanged.ok()) return unchanged;
+    }
+    if (options_.testonly_corrupt_chunks) {
+      if (data->empty()) {
+        data->push_back('\xff');
+      } else {
+        (*data)[data->size() / 2] ^= 0x5a;
+      }
+    }
     chunk.set_index(index);
     if (!writer->Write(chunk)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "receiver went away");
+      return absl::CancelledError("receiver went away");
     }
     bytes_served_.fetch_add(length);
   }
-  return grpc::Status::OK;
+  return absl::OkStatus();
 }
 
 }  // namespace trove

@@ -4,16 +4,31 @@
 // no longer match what was hashed is not served (NOT_FOUND) until it is
 // hashed again.
 //
+// Uploads go through UploadSlots: a requester (identified by the peer id it
+// sends) is served only while it holds a slot; the others are queued and told
+// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks). Chunks sent
+// are paced by an optional PeerRateLimiter (total and per requester).
+//
+// GetChunks is the hot path: per request it opens the file once, checks it
+// against its hashing once at the start and once more before the last chunk,
+// hints sequential readahead, then preads each 1 MiB chunk straight into the
+// reused message buffer.
+//
 // Thread-safe (gRPC calls it from many threads).
 #ifndef TROVE_PEER_CLIENT_PEER_SERVICE_H_
 #define TROVE_PEER_CLIENT_PEER_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "peer_client/file_catalog.h"
+#include "peer_client/rate_limiter.h"
+#include "peer_client/upload_slots.h"
 #include "protos/peer.grpc.pb.h"
 
 namespace trove {
@@ -21,10 +36,26 @@ namespace trove {
 class PeerServiceImpl final : public trove::peer::PeerService::Service {
  public:
   struct Options {
-    // GetChunks streams served at once; more get RESOURCE_EXHAUSTED.
+    // Requesters served at once; more are queued.
     int max_uploads = 32;
+    // A slot unused for this long is freed.
+    absl::Duration slot_idle = absl::Seconds(2);
+    // A queue place not asked about for this long is dropped.
+    absl::Duration queue_stale = absl::Seconds(3);
+    // How soon a queued requester is told to ask again.
+    absl::Duration retry_after = absl::Seconds(1);
+    // Most requesters queued; more get RESOURCE_EXHAUSTED without a place.
+    int max_queue = 1000;
     // Most chunk indexes one GetChunks may ask for.
     int max_indexes_per_request = 4096;
+    // Upload limits (total and per requester); null: unlimited. Not owned;
+    // must outlive the service.
+    PeerRateLimiter* upload_limiter = nullptr;
+    // FOR TESTS ONLY: flip one byte of every chunk sent, to play a hostile
+    // source.
+    bool testonly_corrupt_chunks = false;
+    // Clock for the slots; absl::Now when empty.
+    std::function<absl::Time()> now;
   };
 
   // `catalog` must outlive the service. `peer_id` is put in manifests.
@@ -35,24 +66,38 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
                            const trove::peer::GetManifestRequest* request,
                            trove::peer::Manifest* response) override;
 
+  grpc::Status RequestSlot(grpc::ServerContext* context,
+                           const trove::peer::SlotRequest* request,
+                           trove::peer::SlotResponse* response) override;
+
   grpc::Status GetChunks(
       grpc::ServerContext* context,
       const trove::peer::GetChunksRequest* request,
       grpc::ServerWriter<trove::peer::Chunk>* writer) override;
 
-  // Uploads running now and bytes served since start.
-  int active_uploads() const { return active_uploads_.load(); }
+  // Upload slots held and requesters queued now.
+  int active_uploads() { return slots_.active(); }
+  int queued_uploads() { return slots_.queued(); }
+  // GetChunks streams running now.
+  int active_streams() const { return active_streams_.load(); }
+  // Chunk bytes sent since start.
   int64_t bytes_served() const { return bytes_served_.load(); }
 
  private:
   // The file for `cid` if the cid is well-formed and the file is held.
   absl::StatusOr<std::shared_ptr<const SharedFile>> Find(
       const std::string& cid) const;
+  // Streams the chunks of `file`; `request` was validated.
+  absl::Status StreamChunks(grpc::ServerContext* context,
+                            const trove::peer::GetChunksRequest& request,
+                            const SharedFile& file,
+                            grpc::ServerWriter<trove::peer::Chunk>* writer);
 
   const FileCatalog* const catalog_;
   const std::string peer_id_;
   const Options options_;
-  std::atomic<int> active_uploads_{0};
+  UploadSlots slots_;
+  std::atomic<int> active_streams_{0};
   std::atomic<int64_t> bytes_served_{0};
 };
 

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
 #include "common/server_util.h"
 #include "gtest/gtest.h"
@@ -22,9 +24,64 @@ using trove::peer::Chunk;
 using trove::peer::GetChunksRequest;
 using trove::peer::GetManifestRequest;
 using trove::peer::Manifest;
+using trove::peer::SlotRequest;
+using trove::peer::SlotResponse;
 
 constexpr char kPeerId[] =
     "1111111111111111111111111111111111111111111111111111111111111111";
+// Requesters.
+const std::string kAlice(64, 'a');
+const std::string kBob(64, 'b');
+const std::string kCarol(64, 'c');
+
+// Downloads in progress, by cid.
+class FakePartials : public FileCatalog {
+ public:
+  void Add(std::shared_ptr<const SharedFile> file) {
+    absl::MutexLock lock(&mu_);
+    files_[file->cid] = std::move(file);
+  }
+  std::shared_ptr<const SharedFile> FindByCid(
+      absl::string_view cid) const override {
+    absl::MutexLock lock(&mu_);
+    auto it = files_.find(std::string(cid));
+    return it == files_.end() ? nullptr : it->second;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<const SharedFile>> files_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// A clock that moves only when told to or slept on. Thread-safe.
+class FakeTime {
+ public:
+  absl::Time Now() {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+    slept_ += d;
+  }
+  absl::Duration slept() {
+    absl::MutexLock lock(&mu_);
+    return slept_;
+  }
+  std::function<absl::Time()> now() {
+    return [this] { return Now(); };
+  }
+  LimiterClock limiter_clock() {
+    return LimiterClock{now(), [this](absl::Duration d) { Advance(d); }};
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
+  absl::Duration slept_ ABSL_GUARDED_BY(mu_);
+};
 
 class PeerServiceTest : public ::testing::Test {
  protected:
@@ -43,8 +100,9 @@ class PeerServiceTest : public ::testing::Test {
 
   void StartWith(PeerServiceImpl::Options options) {
     if (server_.server) server_.server->Shutdown();
-    service_ = std::make_unique<PeerServiceImpl>(scanner_.get(), kPeerId,
-                                                 options);
+    if (!options.now) options.now = time_.now();
+    service_ = std::make_unique<PeerServiceImpl>(
+        catalog_ != nullptr ? catalog_ : scanner_.get(), kPeerId, options);
     absl::StatusOr<RunningServer> s = StartServer(
         "127.0.0.1:0", {service_.get()}, grpc::InsecureServerCredentials());
     ASSERT_TRUE(s.ok()) << s.status();
@@ -64,13 +122,27 @@ class PeerServiceTest : public ::testing::Test {
     return m;
   }
 
+  absl::StatusOr<SlotResponse> RequestSlot(const std::string& requester,
+                                           const std::string& cid) {
+    grpc::ClientContext ctx;
+    SlotRequest req;
+    req.set_requester_id(requester);
+    req.set_cid(cid);
+    SlotResponse r;
+    grpc::Status st = stub_->RequestSlot(&ctx, req, &r);
+    if (!st.ok()) return FromGrpcStatus(st);
+    return r;
+  }
+
   // Streams the asked chunks; the status of the call and what arrived.
   absl::Status GetChunks(const std::string& cid,
                          const std::vector<uint32_t>& indexes,
-                         std::vector<Chunk>* out) {
+                         std::vector<Chunk>* out,
+                         const std::string& requester = kAlice) {
     grpc::ClientContext ctx;
     GetChunksRequest req;
     req.set_cid(cid);
+    req.set_requester_id(requester);
     for (uint32_t i : indexes) req.add_indexes(i);
     auto reader = stub_->GetChunks(&ctx, req);
     Chunk c;
@@ -78,10 +150,13 @@ class PeerServiceTest : public ::testing::Test {
     return FromGrpcStatus(reader->Finish());
   }
 
+  FakeTime time_;
   TempDir dir_;
   std::string share_;
   std::string big_;
   std::unique_ptr<ShareScanner> scanner_;
+  // What the service serves from; the scanner when null.
+  const FileCatalog* catalog_ = nullptr;
   std::unique_ptr<PeerServiceImpl> service_;
   RunningServer server_;
   std::unique_ptr<trove::peer::PeerService::Stub> stub_;
@@ -203,13 +278,222 @@ TEST_F(PeerServiceTest, SymlinkSwappedInIsNotFollowed) {
   EXPECT_TRUE(chunks.empty());
 }
 
-TEST_F(PeerServiceTest, NoFreeUploadSlotIsResourceExhausted) {
+TEST_F(PeerServiceTest, NoFreeUploadSlotIsResourceExhaustedWithAPosition) {
   PeerServiceImpl::Options options;
   options.max_uploads = 0;
   StartWith(options);
   std::vector<Chunk> chunks;
-  EXPECT_EQ(GetChunks(HashBuffer(big_).cid, {0}, &chunks).code(),
-            absl::StatusCode::kResourceExhausted);
+  absl::Status st = GetChunks(HashBuffer(big_).cid, {0}, &chunks);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(st.message().find("call RequestSlot"), absl::string_view::npos)
+      << st;
+  EXPECT_NE(st.message().find("queued at position 1"), absl::string_view::npos)
+      << st;
+  EXPECT_TRUE(chunks.empty());
+  EXPECT_EQ(service_->active_uploads(), 0);
+  EXPECT_EQ(service_->queued_uploads(), 1);
+  for (int i = 0; i < 2; ++i) {  // Asking again keeps the place.
+    st = GetChunks(HashBuffer(big_).cid, {0}, &chunks, kBob);
+    EXPECT_NE(st.message().find("queued at position 2"),
+              absl::string_view::npos)
+        << st;
+  }
+  EXPECT_EQ(service_->queued_uploads(), 2);
+}
+
+TEST_F(PeerServiceTest, OneSlotTwoRequesters) {
+  PeerServiceImpl::Options options;
+  options.max_uploads = 1;
+  options.slot_idle = absl::Seconds(2);
+  options.retry_after = absl::Milliseconds(700);
+  options.queue_stale = absl::Seconds(3);
+  StartWith(options);
+  const std::string cid = HashBuffer(big_).cid;
+
+  absl::StatusOr<SlotResponse> a = RequestSlot(kAlice, cid);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->granted());
+  EXPECT_EQ(a->queue_position(), 0);
+  absl::StatusOr<SlotResponse> b = RequestSlot(kBob, cid);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->granted());
+  EXPECT_EQ(b->queue_position(), 1);
+  EXPECT_EQ(b->retry_after_ms(), 700);
+  EXPECT_EQ(RequestSlot(kCarol, cid)->queue_position(), 2);
+  EXPECT_EQ(service_->active_uploads(), 1);
+  EXPECT_EQ(service_->queued_uploads(), 2);
+
+  // The holder downloads; Bob, without a slot, is told his place.
+  std::vector<Chunk> chunks;
+  EXPECT_TRUE(GetChunks(cid, {0}, &chunks, kAlice).ok());
+  absl::Status st = GetChunks(cid, {0}, &chunks, kBob);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(st.message().find("queued at position 1"), absl::string_view::npos)
+      << st;
+
+  // Alice goes idle; Bob and Carol keep asking.
+  time_.Advance(absl::Seconds(1));
+  EXPECT_FALSE(RequestSlot(kBob, cid)->granted());
+  EXPECT_EQ(RequestSlot(kCarol, cid)->queue_position(), 2);
+  time_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(RequestSlot(kBob, cid)->granted());
+  EXPECT_EQ(RequestSlot(kCarol, cid)->queue_position(), 1);
+  chunks.clear();
+  EXPECT_TRUE(GetChunks(cid, {1}, &chunks, kBob).ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].data(), big_.substr(kChunkSize, kChunkSize));
+  // Alice comes back to the end of the queue.
+  st = GetChunks(cid, {0}, &chunks, kAlice);
+  EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(st.message().find("queued at position 2"), absl::string_view::npos)
+      << st;
+}
+
+TEST_F(PeerServiceTest, BadRequesterIdIsInvalidArgument) {
+  const std::string cid = HashBuffer(big_).cid;
+  for (std::string bad : {std::string(""), std::string("abc"),
+                          std::string(64, 'G'), std::string(65, 'a')}) {
+    EXPECT_EQ(RequestSlot(bad, cid).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+    std::vector<Chunk> chunks;
+    EXPECT_EQ(GetChunks(cid, {0}, &chunks, bad).code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
+  }
+  EXPECT_EQ(service_->queued_uploads(), 0);
+  EXPECT_EQ(service_->active_uploads(), 0);
+}
+
+TEST_F(PeerServiceTest, RequestSlotForAFileNotHeldIsNotFound) {
+  EXPECT_EQ(RequestSlot(kAlice, HashBuffer("nobody").cid).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(RequestSlot(kAlice, "zz").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->active_uploads(), 0);
+}
+
+TEST_F(PeerServiceTest, CorruptChunksFlagFlipsEveryChunk) {
+  PeerServiceImpl::Options options;
+  options.testonly_corrupt_chunks = true;
+  StartWith(options);
+  FileHashes h = HashBuffer(big_);
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(GetChunks(h.cid, {0, 1, 2}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 3u);
+  for (const Chunk& c : chunks) {
+    EXPECT_EQ(c.data().size(),
+              static_cast<size_t>(ChunkLength(h.size, c.index())));
+    EXPECT_NE(Sha256(c.data()), h.chunk_hashes[c.index()]) << c.index();
+  }
+  // The manifest itself is left intact.
+  absl::StatusOr<Manifest> m = GetManifest(h.cid);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->chunk_hashes(0), HashToBytes(h.chunk_hashes[0]));
+  // Even the empty file's one empty chunk.
+  FileHashes e = HashBuffer("");
+  chunks.clear();
+  ASSERT_TRUE(GetChunks(e.cid, {0}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_NE(Sha256(chunks[0].data()), e.chunk_hashes[0]);
+}
+
+TEST_F(PeerServiceTest, UploadLimitPacesTheChunks) {
+  // One chunk per second per requester, one chunk of burst; total unlimited.
+  PeerRateLimiter limiter({/*total=*/0, /*per_peer=*/kChunkSize},
+                          time_.limiter_clock());
+  PeerServiceImpl::Options options;
+  options.upload_limiter = &limiter;
+  StartWith(options);
+  const std::string cid = HashBuffer(big_).cid;
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(GetChunks(cid, {0, 1, 2}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[2].data(), big_.substr(2 * kChunkSize));
+  // The burst paid chunk 0; chunk 1 waited 1 s, chunk 2 (12345 bytes) its
+  // share of a second.
+  const absl::Duration want =
+      absl::Seconds(1) + absl::Seconds(12345.0 / kChunkSize);
+  EXPECT_LE(absl::AbsDuration(time_.slept() - want), absl::Microseconds(1))
+      << time_.slept();
+  // Another requester has its own bucket.
+  absl::Duration before = time_.slept();
+  chunks.clear();
+  ASSERT_TRUE(GetChunks(cid, {0}, &chunks, kBob).ok());
+  EXPECT_EQ(time_.slept(), before);
+}
+
+TEST_F(PeerServiceTest, PartialEntryServesOnlyHeldChunks) {
+  // A download in progress of a 3-chunk file that is not shared: its part
+  // file has chunk 1 so far.
+  const std::string other = testing::RandomBytes(2 * kChunkSize + 99, 11);
+  const FileHashes h = HashBuffer(other);
+  const std::string part = dir_.Sub(".other.bin.trove-part");
+  std::string on_disk(other.size(), '\0');
+  on_disk.replace(kChunkSize, kChunkSize, other.substr(kChunkSize, kChunkSize));
+  WriteTestFile(part, on_disk);
+  auto have = std::make_shared<ChunkHaveMap>(3);
+  have->Set(1);
+  auto entry = std::make_shared<SharedFile>();
+  entry->cid = h.cid;
+  entry->path = part;
+  entry->name = "other.bin";
+  entry->size = h.size;
+  entry->chunk_hashes = h.chunk_hashes;
+  entry->have = have;
+  FakePartials partials;
+  partials.Add(entry);
+  LayeredCatalog layered({scanner_.get(), &partials});
+  catalog_ = &layered;
+  StartWith(PeerServiceImpl::Options());
+
+  absl::StatusOr<Manifest> m = GetManifest(h.cid);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->have(), std::string("\x02", 1));
+  EXPECT_EQ(m->size(), h.size);
+  EXPECT_EQ(m->chunk_hashes_size(), 3);
+  EXPECT_EQ(m->name(), "other.bin");
+
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(GetChunks(h.cid, {1}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(Sha256(chunks[0].data()), h.chunk_hashes[1]);
+
+  chunks.clear();
+  absl::Status st = GetChunks(h.cid, {1, 0}, &chunks);
+  EXPECT_EQ(st.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(st.message().find("chunk 0"), absl::string_view::npos) << st;
+  EXPECT_NE(st.message().find("not held yet"), absl::string_view::npos) << st;
+  EXPECT_TRUE(chunks.empty());  // Checked before anything is sent.
+  EXPECT_EQ(GetChunks(h.cid, {3}, &chunks).code(),
+            absl::StatusCode::kOutOfRange);
+
+  // The download verifies chunk 2 and writes it: now it is served, and the
+  // part file's changing size and mtime do not matter.
+  on_disk.replace(2 * kChunkSize, 99, other.substr(2 * kChunkSize));
+  WriteTestFile(part, on_disk);
+  have->Set(2);
+  EXPECT_EQ(GetManifest(h.cid)->have(), std::string("\x06", 1));
+  chunks.clear();
+  ASSERT_TRUE(GetChunks(h.cid, {2, 1}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].data(), other.substr(2 * kChunkSize));
+  EXPECT_EQ(chunks[1].data(), other.substr(kChunkSize, kChunkSize));
+
+  // Complete files are still served from the same catalog, without a map.
+  EXPECT_TRUE(GetManifest(HashBuffer(big_).cid)->have().empty());
+  server_.server->Shutdown();
+  catalog_ = nullptr;
+}
+
+TEST_F(PeerServiceTest, CountsBytesServed) {
+  const std::string cid = HashBuffer(big_).cid;
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(GetChunks(cid, {0, 2}, &chunks).ok());
+  EXPECT_EQ(service_->bytes_served(), kChunkSize + 12345);
+  EXPECT_EQ(service_->active_streams(), 0);
+  EXPECT_EQ(service_->active_uploads(), 1);  // Held until idle.
+  time_.Advance(absl::Seconds(2));
   EXPECT_EQ(service_->active_uploads(), 0);
 }
 

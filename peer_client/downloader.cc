@@ -270,7 +270,8 @@ absl::Status Download::Prepare(SourceState* s) {
   if (options_.keep_partial_on_failure) part_->Keep();
   prepared_ = true;
   ChunkScheduler::Options so;
-  so.window = options_.chunks_per_request * options_.streams_per_source;
+  so.initial_window = so.max_window =
+      options_.chunks_per_request * options_.streams_per_source;
   absl::MutexLock lock(&mu_);
   scheduler_ = std::make_unique<ChunkScheduler>(ChunkCount(manifest_.size), so);
   scheduler_->AddSource(s->id, manifest_.have);

@@ -17,6 +17,7 @@ struct Working {
   bool replace = false;
   // cid -> entry, in cid order so output is deterministic.
   std::map<std::string, FileEntry> upserts;
+  std::map<std::string, FileEntry> partials;
   std::set<std::string> removals;
 };
 
@@ -42,13 +43,23 @@ std::vector<PeerChange> FoldDeltas(
       w.gone = false;
       w.replace = true;
       w.removals.clear();
-      if (delta.full()) w.upserts.clear();
+      if (delta.full()) {
+        w.upserts.clear();
+        w.partials.clear();
+      }
     }
     for (const std::string& cid : delta.removed()) {
       w.upserts.erase(cid);
+      w.partials.erase(cid);
       if (!w.replace) w.removals.insert(cid);
     }
+    for (const FileEntry& entry : delta.partial()) {
+      w.upserts.erase(entry.cid());
+      w.partials[entry.cid()] = entry;
+      w.removals.erase(entry.cid());
+    }
     for (const FileEntry& entry : delta.added()) {
+      w.partials.erase(entry.cid());
       w.upserts[entry.cid()] = entry;
       w.removals.erase(entry.cid());
     }
@@ -63,6 +74,9 @@ std::vector<PeerChange> FoldDeltas(
     change.replace = w.replace;
     if (!w.gone) change.address = std::move(w.address);
     for (auto& [cid, entry] : w.upserts) change.upserts.push_back(std::move(entry));
+    for (auto& [cid, entry] : w.partials) {
+      change.partials.push_back(std::move(entry));
+    }
     change.removals.assign(w.removals.begin(), w.removals.end());
     out.push_back(std::move(change));
   }

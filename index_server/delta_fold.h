@@ -22,19 +22,29 @@ struct PeerChange {
   std::string address;
   // The peer left: withdraw all its sources and forget it.
   bool gone = false;
-  // Every stored source of the peer that is not in `upserts` goes away
-  // (a full list, or changes after the peer was gone in the same batch).
+  // Every stored source of the peer that is not in `upserts` or `partials`
+  // goes away (a full list, or changes after the peer was gone in the same
+  // batch).
   bool replace = false;
-  // Files to add or update, one per cid (the last announcement wins).
+  // Files to store as complete sources, one per cid (the last announcement
+  // wins), in cid order.
   std::vector<FileEntry> upserts;
-  // Cids to withdraw; disjoint from `upserts`. Empty when `replace`.
+  // Files to store as partial sources (downloads in progress), one per cid,
+  // in cid order; disjoint from `upserts`.
+  std::vector<FileEntry> partials;
+  // Cids to withdraw, whole or partial; disjoint from `upserts` and
+  // `partials`. Empty when `replace`.
   std::vector<std::string> removals;
 };
 
 // Folds `deltas`, applied in order, into one PeerChange per peer (in order
 // of each peer's first delta). Within one delta, `removed` is applied
-// before `added`, so a cid in both stays shared. A delta with `gone` ignores
-// its other fields; a `full` delta replaces everything before it.
+// first, then `partial`, then `added`: a cid removed and re-announced stays
+// shared, and a cid both partial and added is complete. For one cid the
+// last announcement wins, so a partial entry after an added one makes the
+// source partial again (a supernode only sends that after a removal). A
+// delta with `gone` ignores its other fields; a `full` delta replaces
+// everything before it, partial sources included.
 // REQUIRES: nothing; works on unvalidated input (validation is separate).
 std::vector<PeerChange> FoldDeltas(
     const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas);

@@ -37,6 +37,20 @@ class Batch {
     for (const std::string& cid : cids) d->add_removed(cid);
     return *this;
   }
+  Batch& Partial(const std::string& peer, std::vector<std::string> cids,
+                 bool full = false) {
+    index::PeerDelta* d = deltas_.Add();
+    d->set_peer_id(peer);
+    d->set_address(peer + ":3");
+    d->set_full(full);
+    for (const std::string& cid : cids) {
+      FileEntry* e = d->add_partial();
+      e->set_cid(cid);
+      e->set_name(cid + ".part");
+      e->set_size(cid.size());
+    }
+    return *this;
+  }
   Batch& Gone(const std::string& peer) {
     index::PeerDelta* d = deltas_.Add();
     d->set_peer_id(peer);
@@ -54,6 +68,12 @@ class Batch {
 std::vector<std::string> Cids(const PeerChange& c) {
   std::vector<std::string> out;
   for (const FileEntry& e : c.upserts) out.push_back(e.cid());
+  return out;
+}
+
+std::vector<std::string> PartialCids(const PeerChange& c) {
+  std::vector<std::string> out;
+  for (const FileEntry& e : c.partials) out.push_back(e.cid());
   return out;
 }
 
@@ -128,6 +148,60 @@ TEST(FoldDeltasTest, DuplicateCidLastWins) {
   std::vector<PeerChange> out = FoldDeltas(deltas);
   ASSERT_EQ(out[0].upserts.size(), 1u);
   EXPECT_EQ(out[0].upserts[0].name(), "new.txt");
+}
+
+TEST(FoldDeltasTest, PartialsAreKeptApartFromCompleteFiles) {
+  std::vector<PeerChange> out =
+      Batch().Partial("p", {"b", "a"}).Add("p", {"c"}).Fold();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_THAT(PartialCids(out[0]), ElementsAre("a", "b"));
+  EXPECT_THAT(Cids(out[0]), ElementsAre("c"));
+  EXPECT_EQ(out[0].partials[0].name(), "a.part");
+  EXPECT_FALSE(out[0].replace);
+}
+
+TEST(FoldDeltasTest, CompletedDownloadMovesFromPartialToAdded) {
+  std::vector<PeerChange> out =
+      Batch().Partial("p", {"a", "b"}).Add("p", {"a"}).Fold();
+  EXPECT_THAT(PartialCids(out[0]), ElementsAre("b"));
+  EXPECT_THAT(Cids(out[0]), ElementsAre("a"));
+}
+
+TEST(FoldDeltasTest, AddedWinsOverPartialInOneDelta) {
+  google::protobuf::RepeatedPtrField<index::PeerDelta> deltas;
+  index::PeerDelta* d = deltas.Add();
+  d->set_peer_id("p");
+  d->add_added()->set_cid("a");
+  d->add_partial()->set_cid("a");
+  d->add_partial()->set_cid("b");
+  std::vector<PeerChange> out = FoldDeltas(deltas);
+  EXPECT_THAT(Cids(out[0]), ElementsAre("a"));
+  EXPECT_THAT(PartialCids(out[0]), ElementsAre("b"));
+}
+
+TEST(FoldDeltasTest, RemovalWithdrawsAPartial) {
+  std::vector<PeerChange> out =
+      Batch().Partial("p", {"a"}).Remove("p", {"a"}).Fold();
+  EXPECT_THAT(out[0].partials, IsEmpty());
+  EXPECT_THAT(out[0].removals, ElementsAre("a"));
+  // Removed, then partial again (a re-download): partial, not removed.
+  out = Batch().Add("p", {"a"}).Remove("p", {"a"}).Partial("p", {"a"}).Fold();
+  EXPECT_THAT(out[0].upserts, IsEmpty());
+  EXPECT_THAT(PartialCids(out[0]), ElementsAre("a"));
+  EXPECT_THAT(out[0].removals, IsEmpty());
+}
+
+TEST(FoldDeltasTest, FullListReplacesEarlierPartials) {
+  std::vector<PeerChange> out = Batch()
+                                    .Partial("p", {"a", "b"})
+                                    .Partial("p", {"c"}, /*full=*/true)
+                                    .Fold();
+  EXPECT_TRUE(out[0].replace);
+  EXPECT_THAT(PartialCids(out[0]), ElementsAre("c"));
+  EXPECT_THAT(out[0].upserts, IsEmpty());
+  out = Batch().Partial("p", {"a"}).Gone("p").Fold();
+  EXPECT_TRUE(out[0].gone);
+  EXPECT_THAT(out[0].partials, IsEmpty());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <exception>
 #include <map>
+#include <set>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -291,18 +293,19 @@ absl::Status PgIndexStore::RegisterSupernode(const SupernodeRegistration& reg,
                                              absl::Duration lease) {
   return Run("register supernode", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    pqxx::result prev = tx.exec_params(
-        "SELECT lease_expires > now() FROM supernodes WHERE supernode_id = $1 "
-        "FOR UPDATE",
+    // Waits for this supernode's batches in flight (they hold the row FOR
+    // KEY SHARE).
+    tx.exec_params(
+        "SELECT 1 FROM supernodes WHERE supernode_id = $1 FOR UPDATE",
         reg.supernode_id);
-    if (!prev.empty() && !prev[0][0].as<bool>()) {
-      // Its lease ended: what it published then is gone, as expiry would
-      // have done.
-      tx.exec_params("DELETE FROM sources WHERE supernode_id = $1",
-                     reg.supernode_id);
-      tx.exec_params("DELETE FROM peers WHERE supernode_id = $1",
-                     reg.supernode_id);
-    }
+    // A registration starts the supernode afresh: whatever it published
+    // before goes, whether its lease ended or not (a supernode that
+    // restarted within its lease no longer has those leaves, or will hear
+    // from them again). It sends every leaf's full list after registering.
+    tx.exec_params("DELETE FROM sources WHERE supernode_id = $1",
+                   reg.supernode_id);
+    tx.exec_params("DELETE FROM peers WHERE supernode_id = $1",
+                   reg.supernode_id);
     const Capacity& cap = reg.capacity;
     tx.exec_params(
         "INSERT INTO supernodes (supernode_id, address, lease_expires,"
@@ -346,6 +349,82 @@ absl::Status PgIndexStore::RenewLease(const std::string& supernode_id,
   });
 }
 
+namespace {
+
+// The statement parameters of one batch, built from its folded changes
+// minus the peers whose changes are stale (see ApplyDeltas).
+struct BatchArrays {
+  // Peers that left (their rows under the sending supernode go).
+  std::vector<std::string> gone_peers;
+  // Peers whose stored sources are replaced by what the batch announces.
+  std::vector<std::string> replace_peers;
+  // Peers still here, and their addresses.
+  std::vector<std::string> live_peers, live_addresses;
+  // (cid, peer) pairs to withdraw.
+  std::vector<std::string> rm_cids, rm_peers;
+  // Sources to store, sorted by (cid, peer).
+  std::vector<std::string> up_cids, up_peers, up_addresses, up_names,
+      up_norms, up_exts, up_partial;
+  // Files to create or touch, sorted by cid.
+  std::vector<std::string> file_cids;
+  std::vector<int64_t> file_sizes;
+};
+
+BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
+                             const std::set<std::string>& stale) {
+  BatchArrays a;
+  struct Upsert {
+    const FileEntry* entry;
+    const PeerChange* peer;
+    bool partial;
+  };
+  std::vector<Upsert> upserts;
+  std::map<std::string, int64_t> file_sizes;
+  for (const PeerChange& change : changes) {
+    if (change.gone) {
+      a.gone_peers.push_back(change.peer_id);
+      continue;
+    }
+    if (stale.count(change.peer_id)) continue;
+    a.live_peers.push_back(change.peer_id);
+    a.live_addresses.push_back(change.address);
+    if (change.replace) a.replace_peers.push_back(change.peer_id);
+    for (const std::string& cid : change.removals) {
+      a.rm_peers.push_back(change.peer_id);
+      a.rm_cids.push_back(cid);
+    }
+    for (const FileEntry& entry : change.upserts) {
+      upserts.push_back({&entry, &change, false});
+      file_sizes.emplace(entry.cid(), entry.size());
+    }
+    for (const FileEntry& entry : change.partials) {
+      upserts.push_back({&entry, &change, true});
+      file_sizes.emplace(entry.cid(), entry.size());
+    }
+  }
+  std::sort(upserts.begin(), upserts.end(),
+            [](const Upsert& a, const Upsert& b) {
+              return std::tie(a.entry->cid(), a.peer->peer_id) <
+                     std::tie(b.entry->cid(), b.peer->peer_id);
+            });
+  for (const Upsert& u : upserts) {
+    a.up_cids.push_back(u.entry->cid());
+    a.up_peers.push_back(u.peer->peer_id);
+    a.up_addresses.push_back(u.peer->address);
+    a.up_names.push_back(u.entry->name());
+    a.up_norms.push_back(NormalizeName(u.entry->name()));
+    a.up_exts.push_back(FileExtension(u.entry->name()));
+    a.up_partial.push_back(u.partial ? "true" : "false");
+  }
+  for (const auto& [cid, size] : file_sizes) {
+    a.file_cids.push_back(cid);
+    a.file_sizes.push_back(size);
+  }
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
     const index::PublishDeltasRequest& request) {
   std::vector<PeerChange> changes = FoldDeltas(request.deltas());
@@ -355,59 +434,19 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
             [](const PeerChange& a, const PeerChange& b) {
               return a.peer_id < b.peer_id;
             });
-  std::vector<std::string> live_peers, live_addresses, gone_peers, wipe_peers;
-  std::vector<std::string> rm_peers, rm_cids;
-  struct Upsert {
-    const FileEntry* entry;
-    const PeerChange* peer;
-  };
-  std::vector<Upsert> upserts;
-  std::map<std::string, int64_t> file_sizes;
+  // Peers whose changes are plain deltas (no full list): only those may
+  // turn out stale.
+  std::vector<std::string> delta_peers;
   for (const PeerChange& change : changes) {
-    if (change.gone) {
-      gone_peers.push_back(change.peer_id);
-      wipe_peers.push_back(change.peer_id);
-      continue;
-    }
-    live_peers.push_back(change.peer_id);
-    live_addresses.push_back(change.address);
-    if (change.replace) wipe_peers.push_back(change.peer_id);
-    for (const std::string& cid : change.removals) {
-      rm_peers.push_back(change.peer_id);
-      rm_cids.push_back(cid);
-    }
-    for (const FileEntry& entry : change.upserts) {
-      upserts.push_back({&entry, &change});
-      file_sizes.emplace(entry.cid(), entry.size());
-    }
-  }
-  std::sort(upserts.begin(), upserts.end(),
-            [](const Upsert& a, const Upsert& b) {
-              return std::tie(a.entry->cid(), a.peer->peer_id) <
-                     std::tie(b.entry->cid(), b.peer->peer_id);
-            });
-  std::vector<std::string> up_cids, up_peers, up_addresses, up_names,
-      up_norms, up_exts;
-  for (const Upsert& u : upserts) {
-    up_cids.push_back(u.entry->cid());
-    up_peers.push_back(u.peer->peer_id);
-    up_addresses.push_back(u.peer->address);
-    up_names.push_back(u.entry->name());
-    up_norms.push_back(NormalizeName(u.entry->name()));
-    up_exts.push_back(FileExtension(u.entry->name()));
-  }
-  std::vector<std::string> file_cids;
-  std::vector<int64_t> file_size_values;
-  for (const auto& [cid, size] : file_sizes) {
-    file_cids.push_back(cid);
-    file_size_values.push_back(size);
+    if (!change.gone && !change.replace) delta_peers.push_back(change.peer_id);
   }
   const std::string& sn = request.supernode_id();
 
   return Run("publish deltas", [&](pqxx::connection& c)
                                    -> absl::StatusOr<index::PublishDeltasResponse> {
     pqxx::work tx(c);
-    // KEY SHARE: concurrent renewals proceed; expiry waits for this batch.
+    // KEY SHARE: concurrent renewals proceed; expiry and re-registration
+    // wait for this batch.
     if (tx.exec_params("SELECT 1 FROM supernodes WHERE supernode_id = $1"
                        " AND lease_expires > now() FOR KEY SHARE",
                        sn)
@@ -415,33 +454,61 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       return absl::FailedPreconditionError(absl::StrCat(
           "supernode ", sn, " holds no live lease; register first"));
     }
+    // A peer belongs to the supernode that last sent its full list. Plain
+    // deltas from another supernode while that one holds a live lease are
+    // stale (sent late by the supernode the peer left) and are skipped, so
+    // they cannot pull the peer back. The peers rows stay locked until
+    // commit, so a concurrent takeover is seen here or waits.
+    std::set<std::string> stale;
+    if (!delta_peers.empty()) {
+      for (const pqxx::row& row : tx.exec_params(
+               "SELECT p.peer_id FROM peers p"
+               " JOIN supernodes o ON o.supernode_id = p.supernode_id"
+               " WHERE p.peer_id = ANY($1::text[]) AND p.supernode_id <> $2"
+               " AND o.lease_expires > now()"
+               " ORDER BY p.peer_id FOR UPDATE OF p",
+               PgTextArray(delta_peers), sn)) {
+        stale.insert(row[0].as<std::string>());
+      }
+    }
+    const BatchArrays a = BuildBatchArrays(changes, stale);
     int64_t removed = 0;
     int64_t added = 0;
-    if (!wipe_peers.empty()) {
-      // Gone peers lose everything; replaced peers keep what they re-announce.
+    if (!a.gone_peers.empty()) {
+      // Only what this supernode published goes: a peer that moved to
+      // another supernode keeps what it published there.
+      removed += tx.exec_params(
+                       "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
+                       " AND supernode_id = $2",
+                       PgTextArray(a.gone_peers), sn)
+                     .affected_rows();
+      tx.exec_params(
+          "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
+          " AND supernode_id = $2",
+          PgTextArray(a.gone_peers), sn);
+    }
+    if (!a.replace_peers.empty()) {
+      // Replaced peers keep only what they re-announce, whichever
+      // supernode published it before.
       removed += tx.exec_params(
                        "DELETE FROM sources s"
                        " WHERE s.peer_id = ANY($1::text[])"
                        " AND NOT EXISTS (SELECT 1 FROM unnest($2::text[],"
                        "   $3::text[]) AS k(cid, peer_id)"
                        "   WHERE k.cid = s.cid AND k.peer_id = s.peer_id)",
-                       PgTextArray(wipe_peers), PgTextArray(up_cids),
-                       PgTextArray(up_peers))
+                       PgTextArray(a.replace_peers), PgTextArray(a.up_cids),
+                       PgTextArray(a.up_peers))
                      .affected_rows();
     }
-    if (!gone_peers.empty()) {
-      tx.exec_params("DELETE FROM peers WHERE peer_id = ANY($1::text[])",
-                     PgTextArray(gone_peers));
-    }
-    if (!rm_cids.empty()) {
+    if (!a.rm_cids.empty()) {
       removed += tx.exec_params(
                        "DELETE FROM sources s"
                        " USING unnest($1::text[], $2::text[]) AS r(cid, peer_id)"
                        " WHERE s.cid = r.cid AND s.peer_id = r.peer_id",
-                       PgTextArray(rm_cids), PgTextArray(rm_peers))
+                       PgTextArray(a.rm_cids), PgTextArray(a.rm_peers))
                      .affected_rows();
     }
-    if (!live_peers.empty()) {
+    if (!a.live_peers.empty()) {
       tx.exec_params(
           "INSERT INTO peers (peer_id, address, supernode_id, last_seen)"
           " SELECT u.peer_id, u.address, $3, now()"
@@ -449,30 +516,31 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           " ON CONFLICT (peer_id) DO UPDATE SET address = EXCLUDED.address,"
           "  supernode_id = EXCLUDED.supernode_id,"
           "  last_seen = EXCLUDED.last_seen",
-          PgTextArray(live_peers), PgTextArray(live_addresses), sn);
+          PgTextArray(a.live_peers), PgTextArray(a.live_addresses), sn);
       // A peer that moved here, or changed address, takes all its sources.
       tx.exec_params(
           "UPDATE sources s SET supernode_id = $3, address = u.address"
           " FROM unnest($1::text[], $2::text[]) AS u(peer_id, address)"
           " WHERE s.peer_id = u.peer_id"
           " AND (s.supernode_id <> $3 OR s.address <> u.address)",
-          PgTextArray(live_peers), PgTextArray(live_addresses), sn);
+          PgTextArray(a.live_peers), PgTextArray(a.live_addresses), sn);
     }
-    if (!file_cids.empty()) {
+    if (!a.file_cids.empty()) {
       tx.exec_params(
           "INSERT INTO files (cid, size)"
           " SELECT u.cid, u.size FROM unnest($1::text[], $2::bigint[])"
           "  AS u(cid, size) ORDER BY u.cid"
           " ON CONFLICT (cid) DO UPDATE SET last_seen = now()",
-          PgTextArray(file_cids), PgBigintArray(file_size_values));
+          PgTextArray(a.file_cids), PgBigintArray(a.file_sizes));
       added += tx.exec_params(
                      "INSERT INTO sources (cid, peer_id, supernode_id, address,"
-                     "  name, norm_name, ext)"
+                     "  name, norm_name, ext, partial)"
                      " SELECT u.cid, u.peer_id, $7, u.address, u.name,"
-                     "  lower(u.norm_name), lower(u.ext)"
+                     "  lower(u.norm_name), lower(u.ext), u.partial"
                      " FROM unnest($1::text[], $2::text[], $3::text[],"
-                     "  $4::text[], $5::text[], $6::text[])"
-                     "  AS u(cid, peer_id, address, name, norm_name, ext)"
+                     "  $4::text[], $5::text[], $6::text[], $8::boolean[])"
+                     "  AS u(cid, peer_id, address, name, norm_name, ext,"
+                     "   partial)"
                      " ON CONFLICT (cid, peer_id) DO UPDATE SET"
                      "  supernode_id = EXCLUDED.supernode_id,"
                      "  address = EXCLUDED.address, name = EXCLUDED.name,"
@@ -480,9 +548,10 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                      "  partial = EXCLUDED.partial, updated_at = now()"
                      " WHERE (sources.name, sources.partial)"
                      "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.partial)",
-                     PgTextArray(up_cids), PgTextArray(up_peers),
-                     PgTextArray(up_addresses), PgTextArray(up_names),
-                     PgTextArray(up_norms), PgTextArray(up_exts), sn)
+                     PgTextArray(a.up_cids), PgTextArray(a.up_peers),
+                     PgTextArray(a.up_addresses), PgTextArray(a.up_names),
+                     PgTextArray(a.up_norms), PgTextArray(a.up_exts), sn,
+                     absl::StrCat("{", absl::StrJoin(a.up_partial, ","), "}"))
                    .affected_rows();
     }
     tx.commit();
@@ -545,7 +614,7 @@ absl::StatusOr<std::vector<SearchHit>> PgIndexStore::Search(
       "WITH matched AS ("
       "  SELECT s.cid, s.name, s.norm_name, (", exact, ") AS exact"
       "  FROM sources s JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-      "  WHERE sn.lease_expires > now()", match,
+      "  WHERE NOT s.partial AND sn.lease_expires > now()", match,
       "), hits AS ("
       "  SELECT m.cid, f.size, bool_or(m.exact) AS exact,"
       "   max(similarity(lower(", q, "), m.norm_name)) AS sim"
@@ -556,7 +625,8 @@ absl::StatusOr<std::vector<SearchHit>> PgIndexStore::Search(
       "  SELECT h.cid, h.size, h.exact, h.sim,"
       "   (SELECT count(*) FROM sources s2 JOIN supernodes sn2"
       "     ON sn2.supernode_id = s2.supernode_id"
-      "    WHERE s2.cid = h.cid AND sn2.lease_expires > now()) AS n"
+      "    WHERE s2.cid = h.cid AND NOT s2.partial"
+      "     AND sn2.lease_expires > now()) AS n"
       "  FROM hits h"
       "  ORDER BY h.exact DESC, n DESC, h.sim DESC, h.cid"
       "  LIMIT ", lim, "::bigint"
@@ -606,7 +676,9 @@ absl::StatusOr<index::LocateResponse> PgIndexStore::Locate(
         "SELECT s.name FROM sources s"
         " JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
         " WHERE s.cid = $1 AND sn.lease_expires > now()"
-        " GROUP BY s.name ORDER BY count(*) DESC, s.name LIMIT 1",
+        " GROUP BY s.name"
+        " ORDER BY count(*) FILTER (WHERE NOT s.partial) DESC,"
+        "  count(*) DESC, s.name LIMIT 1",
         cid);
     index::LocateResponse response;
     response.set_size(file[0][0].as<int64_t>());

@@ -46,6 +46,14 @@ index::PeerDelta Delta(int peer, std::vector<FileEntry> added,
   return d;
 }
 
+// A delta announcing `partial` files (downloads in progress) of `peer`.
+index::PeerDelta PartialDelta(int peer, std::vector<FileEntry> partial,
+                              bool full = false) {
+  index::PeerDelta d = Delta(peer, {}, {}, full);
+  for (FileEntry& e : partial) *d.add_partial() = e;
+  return d;
+}
+
 index::PeerDelta Gone(int peer) {
   index::PeerDelta d;
   d.set_peer_id(Peer(peer));
@@ -532,16 +540,36 @@ TEST_F(PgStoreTest, ReRegisteringAfterLeaseEndedDropsOldSources) {
   EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
 }
 
-TEST_F(PgStoreTest, ReRegisteringLiveSupernodeKeepsSources) {
-  MustPublish(1, {Delta(1, {File(1, "a.txt")})});
+TEST_F(PgStoreTest, ReRegisteringWithinTheLeaseDropsOldSources) {
+  // A supernode that restarts (same id) while its lease still runs: what its
+  // earlier leaves published goes at once; it re-sends its current leaves'
+  // lists after registering.
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "alpha.txt")}),
+                  PartialDelta(2, {File(2, "beta.txt")})});
+  MustPublish(2, {Delta(3, {File(1, "alpha.txt")})});
   ASSERT_TRUE(Register(1).ok());
-  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_EQ(loc->sources(0).peer_id(), Peer(3));  // other supernode's leaf
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Search("alpha")[0].source_count(), 1);
+  // Its lease is live: it publishes again at once, and the peer is its own.
+  MustPublish(1, {Delta(1, {File(1, "alpha.txt")}, {}, /*full=*/true)});
+  EXPECT_EQ(Search("alpha")[0].source_count(), 2);
+  absl::StatusOr<index::PublishDeltasResponse> r = Publish(1, {Gone(1)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 1);
 }
 
 TEST_F(PgStoreTest, PeerMovingToAnotherSupernodeTakesItsSources) {
   ASSERT_TRUE(Register(2).ok());
   MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")})});
-  index::PeerDelta moved = Delta(1, {File(3, "c.txt")});
+  // A peer that moved sends its full list through its new supernode.
+  index::PeerDelta moved =
+      Delta(1, {File(1, "a.txt"), File(2, "b.txt"), File(3, "c.txt")}, {},
+            /*full=*/true);
   moved.set_address("10.9.9.9:7000");
   MustPublish(2, {moved});
   EndLease(1);
@@ -551,6 +579,164 @@ TEST_F(PgStoreTest, PeerMovingToAnotherSupernodeTakesItsSources) {
     ASSERT_TRUE(loc.ok()) << cid << ": " << loc.status();
     EXPECT_EQ(loc->sources(0).address(), "10.9.9.9:7000");
   }
+}
+
+TEST_F(PgStoreTest, GoneFromTheOldSupernodeSparesAMovedPeer) {
+  // P published via S1, then (failover) its full list via S2; S1's session
+  // for P then times out and S1 sends `gone`.
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")}),
+                  Delta(2, {File(1, "a.txt")})});
+  index::PeerDelta moved =
+      Delta(1, {File(1, "a.txt"), File(3, "c.txt")}, {}, /*full=*/true);
+  moved.set_address("10.9.9.9:7000");
+  absl::StatusOr<index::PublishDeltasResponse> r = Publish(2, {moved});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 1);  // b.txt, not in the new full list
+  r = Publish(1, {Gone(1)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 0);
+  for (int cid : {1, 3}) {
+    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10);
+    ASSERT_TRUE(loc.ok()) << cid << ": " << loc.status();
+    bool found = false;
+    for (const Source& src : loc->sources()) {
+      if (src.peer_id() != Peer(1)) continue;
+      found = true;
+      EXPECT_EQ(src.address(), "10.9.9.9:7000");
+    }
+    EXPECT_TRUE(found) << cid;
+  }
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  // The sources are S2's now: S1's lease ending does not touch them...
+  EndLease(1);
+  ASSERT_TRUE(store_->ExpireDeadSupernodes().ok());
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kOk);
+  // ...and S2's own `gone` withdraws them.
+  r = Publish(2, {Gone(1)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 2);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, StaleDeltaFromTheOldSupernodeIsSkipped) {
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "a.txt")})});
+  MustPublish(2, {Delta(1, {File(1, "a.txt")}, {}, /*full=*/true)});
+  // S1 sends, late, a change P made before it moved: S2 holds P now.
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(2, "b.txt")}, {1}), Delta(2, {File(3, "c.txt")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 1);  // only peer 2's
+  EXPECT_EQ(r->sources_removed(), 0);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kOk);
+  // S1's later gone does not reach P under S2 either.
+  MustPublish(1, {Gone(1)});
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
+  // Once S2's lease ends, a plain delta from S1 takes P back.
+  EndLease(2);
+  MustPublish(1, {Delta(1, {File(2, "b.txt")})});
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+}
+
+TEST_F(PgStoreTest, PartialSourcesAreLocatedAfterCompleteOnes) {
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {PartialDelta(1, {File(1, "movie.mkv", 5000)}),
+                  Delta(2, {File(1, "movie.mkv", 5000)}),
+                  PartialDelta(3, {File(1, "film.mkv", 5000)})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 3);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->size(), 5000);
+  EXPECT_EQ(loc->name(), "movie.mkv");  // complete sources' name first
+  ASSERT_EQ(loc->sources_size(), 3);
+  EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
+  EXPECT_FALSE(loc->sources(0).partial());
+  EXPECT_TRUE(loc->sources(1).partial());
+  EXPECT_TRUE(loc->sources(2).partial());
+  EXPECT_EQ(loc->sources(1).address().substr(0, 7), "10.0.0.");
+  // Search counts complete sources only, and shows a complete one's name.
+  std::vector<SearchHit> hits = Search("mkv");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].source_count(), 1);
+  EXPECT_EQ(hits[0].name(), "movie.mkv");
+  EXPECT_THAT(Search("film"), IsEmpty());  // only a partial source's name
+}
+
+TEST_F(PgStoreTest, PartialOnlyCidIsLocatedButNotSearched) {
+  MustPublish(1, {PartialDelta(1, {File(7, "half.iso", 9)})});
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(7), 10);
+  ASSERT_TRUE(loc.ok()) << loc.status();
+  EXPECT_EQ(loc->name(), "half.iso");
+  EXPECT_EQ(loc->size(), 9);
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_TRUE(loc->sources(0).partial());
+  EXPECT_THAT(Search("half"), IsEmpty());
+  // Cancelling the download withdraws it.
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {}, {7})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 1);
+  EXPECT_EQ(LocateCode(7), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, CompletedDownloadBecomesACompleteSource) {
+  MustPublish(1, {PartialDelta(1, {File(1, "song.ogg")})});
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(1, "song.ogg")})});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_added(), 1);  // the row changed from partial
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  ASSERT_TRUE(loc.ok());
+  ASSERT_EQ(loc->sources_size(), 1);
+  EXPECT_FALSE(loc->sources(0).partial());
+  ASSERT_EQ(Search("song").size(), 1u);
+  EXPECT_EQ(Search("song")[0].source_count(), 1);
+  // Announced again in the same state: nothing changes.
+  r = Publish(1, {Delta(1, {File(1, "song.ogg")})});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->sources_added(), 0);
+}
+
+TEST_F(PgStoreTest, FullListReplacesPartials) {
+  MustPublish(1, {PartialDelta(1, {File(1, "a.bin"), File(2, "b.bin")}),
+                  Delta(1, {File(3, "c.bin")})});
+  index::PeerDelta full = PartialDelta(1, {File(2, "b.bin")}, /*full=*/true);
+  *full.add_added() = File(4, "d.bin");
+  absl::StatusOr<index::PublishDeltasResponse> r = Publish(1, {full});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->sources_removed(), 2);  // a.bin (partial), c.bin
+  EXPECT_EQ(r->sources_added(), 1);    // d.bin; b.bin is unchanged
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LocateCode(3), absl::StatusCode::kNotFound);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_TRUE(loc->sources(0).partial());
+  loc = store_->Locate(Cid(4), 10);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_FALSE(loc->sources(0).partial());
+  // `gone` withdraws partial sources too.
+  MustPublish(1, {Gone(1)});
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PgStoreTest, BatchWithBadPartialStoresNothing) {
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      Publish(1, {Delta(1, {File(1, "good.txt")}),
+                  PartialDelta(2, {File(2, "ok.txt"), File(3, "bad.txt", -5)})});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
+      << r.status();
+  for (int cid : {1, 2, 3}) {
+    EXPECT_EQ(LocateCode(cid), absl::StatusCode::kNotFound) << cid;
+  }
+  index::PeerDelta bad_cid = PartialDelta(1, {File(1, "x.txt")});
+  bad_cid.mutable_partial(0)->set_cid("not-a-cid");
+  EXPECT_EQ(Publish(1, {Delta(2, {File(2, "y.txt")}), bad_cid}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
 }
 
 TEST_F(PgStoreTest, OrphanFilesAreCollected) {

@@ -85,6 +85,11 @@ absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
           where, ": ", d.removed_size(), " removed cids; the limit is ",
           options.max_files_per_delta));
     }
+    if (d.partial_size() > options.max_files_per_delta) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": ", d.partial_size(), " partial files; the limit is ",
+          options.max_files_per_delta));
+    }
     if (static_cast<int>(d.signature().size()) > options.max_signature_bytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": signature is ", d.signature().size(),
@@ -93,6 +98,10 @@ absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
     for (int j = 0; j < d.added_size(); ++j) {
       s = ValidateFileEntry(d.added(j));
       if (!s.ok()) return At(absl::StrCat(where, ": added[", j, "]"), s);
+    }
+    for (int j = 0; j < d.partial_size(); ++j) {
+      s = ValidateFileEntry(d.partial(j));
+      if (!s.ok()) return At(absl::StrCat(where, ": partial[", j, "]"), s);
     }
     for (int j = 0; j < d.removed_size(); ++j) {
       s = ValidateHexId(d.removed(j), "cid");

@@ -21,7 +21,8 @@ struct IndexServiceOptions {
   absl::Duration renew_every = absl::Seconds(20);
   // Most deltas in one PublishDeltas batch.
   int max_deltas_per_batch = 1000;
-  // Most added files, and most removed cids, in one delta.
+  // Most added files, most partial files, and most removed cids, in one
+  // delta.
   int max_files_per_delta = 100000;
   // Most bytes in a delta's signature.
   int max_signature_bytes = 1024;

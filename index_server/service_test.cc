@@ -44,6 +44,12 @@ index::PeerDelta Delta(int peer, std::vector<FileEntry> added) {
   return d;
 }
 
+index::PeerDelta PartialDelta(int peer, std::vector<FileEntry> partial) {
+  index::PeerDelta d = Delta(peer, {});
+  for (FileEntry& e : partial) *d.add_partial() = e;
+  return d;
+}
+
 class ServiceTest : public ::testing::Test {
  protected:
   static constexpr int kMaxFiles = 10;
@@ -86,6 +92,15 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.error_message();
     EXPECT_EQ(lease.lease_seconds(), 30);
     EXPECT_EQ(lease.renew_every_seconds(), 10);
+  }
+
+  grpc::Status Register(const std::string& node) {
+    index::RegisterSupernodeRequest reg;
+    reg.set_supernode_id(node);
+    reg.set_address("127.0.0.1:7200");
+    index::LeaseResponse lease;
+    grpc::ClientContext ctx;
+    return stub_->RegisterSupernode(&ctx, reg, &lease);
   }
 
   void TearDown() override {
@@ -447,6 +462,95 @@ TEST_F(ServiceTest, LocateCodes) {
   EXPECT_EQ(Locate(std::string(64, 'F')).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Locate(Cid(77), -1).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, PartialSourcesAreLocatedNotSearched) {
+  ASSERT_TRUE(Publish({PartialDelta(1, {File(Cid(1), "movie.mkv", 5000)}),
+                       Delta(2, {File(Cid(1), "movie.mkv", 5000)}),
+                       PartialDelta(3, {File(Cid(2), "half.iso", 700)})})
+                  .ok());
+  index::SearchResponse found;
+  ASSERT_TRUE(SearchText("movie", &found).ok());
+  ASSERT_EQ(found.hits_size(), 1);
+  EXPECT_EQ(found.hits(0).source_count(), 1);  // complete sources only
+  found.Clear();
+  ASSERT_TRUE(SearchText("half", &found).ok());
+  EXPECT_EQ(found.hits_size(), 0);  // only partial sources hold it
+
+  index::LocateResponse where;
+  ASSERT_TRUE(Locate(Cid(1), 0, &where).ok());
+  ASSERT_EQ(where.sources_size(), 2);
+  EXPECT_EQ(where.sources(0).peer_id(), Peer(2));
+  EXPECT_FALSE(where.sources(0).partial());
+  EXPECT_EQ(where.sources(1).peer_id(), Peer(1));
+  EXPECT_TRUE(where.sources(1).partial());
+  EXPECT_EQ(where.sources(1).address(), "127.0.0.1:7001");
+  where.Clear();
+  ASSERT_TRUE(Locate(Cid(2), 0, &where).ok());
+  EXPECT_EQ(where.name(), "half.iso");
+  ASSERT_EQ(where.sources_size(), 1);
+  EXPECT_TRUE(where.sources(0).partial());
+
+  // The download completes: the source is whole and now counts.
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "movie.mkv", 5000)})}).ok());
+  found.Clear();
+  ASSERT_TRUE(SearchText("movie", &found).ok());
+  ASSERT_EQ(found.hits_size(), 1);
+  EXPECT_EQ(found.hits(0).source_count(), 2);
+}
+
+TEST_F(ServiceTest, RefusesBadPartialEntries) {
+  struct Case {
+    FileEntry entry;
+    std::string message_part;
+  };
+  for (const Case& c : {Case{File(Cid(3), "dir/file.txt"), "path separator"},
+                        Case{File(Cid(3), "bad\xff.txt"), "UTF-8"},
+                        Case{File(Cid(3), "neg.txt", -1), "negative"},
+                        Case{File("abc", "short.txt"), "cid"}}) {
+    SCOPED_TRACE(c.entry.ShortDebugString());
+    grpc::Status s =
+        Publish({Delta(1, {File(Cid(1), "good one.txt")}),
+                 PartialDelta(2, {File(Cid(2), "good two.txt"), c.entry})});
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("deltas[1]"));
+    EXPECT_THAT(s.error_message(), HasSubstr("partial[1]"));
+    EXPECT_THAT(s.error_message(), HasSubstr(c.message_part));
+    ExpectNothingStored();
+  }
+  std::vector<FileEntry> files;
+  for (int i = 0; i <= kMaxFiles; ++i) {
+    files.push_back(File(Cid(100 + i), absl::StrCat("good ", i, ".txt")));
+  }
+  grpc::Status s = Publish(
+      {Delta(1, {File(Cid(1), "good one.txt")}), PartialDelta(2, files)});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("partial files"));
+  ExpectNothingStored();
+}
+
+TEST_F(ServiceTest, GoneFromTheOldSupernodeSparesAMovedPeer) {
+  const std::string other = Id('a', 2);
+  ASSERT_TRUE(Register(other).ok());
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "good one.txt")})}).ok());
+  index::PeerDelta full = Delta(1, {File(Cid(1), "good one.txt")});
+  full.set_full(true);
+  ASSERT_TRUE(Publish({full}, other).ok());
+  index::PeerDelta gone;
+  gone.set_peer_id(Peer(1));
+  gone.set_gone(true);
+  ASSERT_TRUE(Publish({gone}).ok());  // from the supernode P left
+  EXPECT_TRUE(Locate(Cid(1)).ok());
+  ASSERT_TRUE(Publish({gone}, other).ok());
+  EXPECT_EQ(Locate(Cid(1)).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, RegisteringAgainDropsWhatTheSupernodePublished) {
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "good one.txt")})}).ok());
+  ASSERT_TRUE(Register(kNode).ok());  // restarted within its lease
+  EXPECT_EQ(Locate(Cid(1)).error_code(), grpc::StatusCode::NOT_FOUND);
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "good one.txt")})}).ok());
+  EXPECT_TRUE(Locate(Cid(1)).ok());
 }
 
 TEST_F(ServiceTest, KeepsServingAfterBadInput) {

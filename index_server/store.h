@@ -52,9 +52,11 @@ class IndexStore {
   virtual ~IndexStore() = default;
 
   // Creates the supernode, or updates its address and capacity, and sets its
-  // lease to end `lease` from now. If its previous lease had already ended,
-  // the sources and peers it published before are dropped first (as expiry
-  // would have done).
+  // lease to end `lease` from now. A registration starts the supernode
+  // afresh: the sources and peers it published before are dropped, whether
+  // its lease had ended or not (a supernode registers when it starts, which
+  // may be a restart within its old lease, and when it lost its lease; it
+  // then publishes every leaf's full list again).
   virtual absl::Status RegisterSupernode(const SupernodeRegistration& reg,
                                          absl::Duration lease) = 0;
 
@@ -65,9 +67,16 @@ class IndexStore {
                                   int32_t leaf_count, absl::Duration lease) = 0;
 
   // Applies the deltas of `request`, in order, as one transaction: all or
-  // nothing. Sources take the supernode of the request (a peer that moved
-  // to another supernode moves with all its sources). Returns how many
-  // source rows were added or changed, and removed.
+  // nothing. `partial` entries are stored as partial sources (partial=true);
+  // for one (peer, cid) the last announcement wins, and a cid both added and
+  // partial in one delta is complete. A peer belongs to the supernode that
+  // sent its changes: a `full` list takes the peer over with all its
+  // sources, wherever they were published. A `gone` withdraws only what the
+  // requesting supernode holds for the peer (a peer that moved on keeps
+  // what it published through its new supernode), and a plain delta (no
+  // `full`) for a peer that another supernode with a live lease holds is
+  // stale and skipped. Returns how many source rows were added or changed,
+  // and removed.
   // FAILED_PRECONDITION when the supernode holds no live lease;
   // INVALID_ARGUMENT when the store itself rejects a value (nothing stored).
   virtual absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
@@ -79,15 +88,19 @@ class IndexStore {
   // contain every word exactly before those matched only by misspelling;
   // then most live sources; then name closest to the query. At most `limit`
   // hits. The hit's name is the most common name among the cid's matching
-  // live sources; source_count counts all its live sources.
+  // live sources; source_count counts all its live sources. Only complete
+  // sources count here: partial ones (downloads in progress) neither match
+  // nor count, so a cid that only partial sources hold is not found (they
+  // show in Locate).
   // REQUIRES: limit > 0. INVALID_ARGUMENT when the text has no word or more
   // than kMaxQueryWords words.
   virtual absl::StatusOr<std::vector<SearchHit>> Search(const SearchQuery& query,
                                                        int limit) = 0;
 
-  // Size, the most common name, and up to `limit` live sources of `cid`,
-  // complete ones first. NOT_FOUND when the cid is unknown or has no live
-  // source. REQUIRES: limit > 0.
+  // Size, the most common name (among complete sources when there are
+  // any), and up to `limit` live sources of `cid`, complete ones first,
+  // then partial ones (flagged partial). NOT_FOUND when the cid is unknown
+  // or has no live source, complete or partial. REQUIRES: limit > 0.
   virtual absl::StatusOr<index::LocateResponse> Locate(const std::string& cid,
                                                        int limit) = 0;
 

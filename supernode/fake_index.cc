@@ -28,6 +28,16 @@ absl::StatusOr<index::LeaseResponse> FakeIndexClient::RegisterSupernode(
   }
   registered_.insert(request.supernode_id());
   last_register_ = request;
+  // Like the real index: a registration drops what the supernode published.
+  for (auto it = owner_.begin(); it != owner_.end();) {
+    if (it->second == request.supernode_id()) {
+      catalog_.erase(it->first);
+      partials_.erase(it->first);
+      it = owner_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   index::LeaseResponse lease;
   lease.set_lease_seconds(30);
   lease.set_renew_every_seconds(10);
@@ -64,23 +74,44 @@ absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
     }
   }
   index::PublishDeltasResponse response;
+  const std::string& sn = request.supernode_id();
   for (const index::PeerDelta& d : request.deltas()) {
+    auto owner = owner_.find(d.peer_id());
+    const bool other = owner != owner_.end() && owner->second != sn;
+    // A `gone` only withdraws what this supernode holds; a plain delta for
+    // a peer another live supernode holds is stale. (Unlike the real index,
+    // this checks delta by delta rather than per folded batch.)
+    if (other && d.gone()) continue;
+    if (other && !d.full() && registered_.count(owner->second)) continue;
     auto& files = catalog_[d.peer_id()];
+    auto& partial = partials_[d.peer_id()];
     if (d.gone() || d.full()) {
-      response.set_sources_removed(response.sources_removed() + files.size());
+      response.set_sources_removed(response.sources_removed() + files.size() +
+                                   partial.size());
       files.clear();
+      partial.clear();
     }
-    if (!d.gone()) {
+    if (d.gone()) {
+      owner_.erase(d.peer_id());
+    } else {
+      owner_[d.peer_id()] = sn;
       for (const std::string& cid : d.removed()) {
         response.set_sources_removed(response.sources_removed() +
-                                     files.erase(cid));
+                                     files.erase(cid) + partial.erase(cid));
+      }
+      for (const FileEntry& e : d.partial()) {
+        files.erase(e.cid());
+        partial[e.cid()] = e;
+        response.set_sources_added(response.sources_added() + 1);
       }
       for (const FileEntry& e : d.added()) {
+        partial.erase(e.cid());
         files[e.cid()] = e;
         response.set_sources_added(response.sources_added() + 1);
       }
     }
     if (files.empty()) catalog_.erase(d.peer_id());
+    if (partial.empty()) partials_.erase(d.peer_id());
   }
   published_.push_back(request);
   return response;
@@ -133,6 +164,8 @@ void FakeIndexClient::ForgetEverything() {
   absl::MutexLock lock(&mu_);
   registered_.clear();
   catalog_.clear();
+  partials_.clear();
+  owner_.clear();
 }
 
 void FakeIndexClient::SetSearchHits(std::vector<SearchHit> hits) {
@@ -167,6 +200,12 @@ std::map<std::string, std::map<std::string, FileEntry>>
 FakeIndexClient::catalog() const {
   absl::MutexLock lock(&mu_);
   return catalog_;
+}
+
+std::map<std::string, std::map<std::string, FileEntry>>
+FakeIndexClient::partials() const {
+  absl::MutexLock lock(&mu_);
+  return partials_;
 }
 
 std::set<std::string> FakeIndexClient::registered() const {

@@ -1,6 +1,8 @@
 // A small in-memory stand-in for the index, for the supernode's unit tests:
 // FakeIndexClient behaves like IndexService (leases, atomic batches, a
-// catalog per peer) and can be told to fail; FakeIndexService serves the
+// catalog per peer with its partial files, a registration dropping what the
+// supernode published before, `gone` only withdrawing what the sending
+// supernode holds) and can be told to fail; FakeIndexService serves the
 // same fake over gRPC. Thread-safe.
 #ifndef TROVE_SUPERNODE_FAKE_INDEX_H_
 #define TROVE_SUPERNODE_FAKE_INDEX_H_
@@ -58,6 +60,8 @@ class FakeIndexClient : public IndexClient {
   std::vector<index::PublishDeltasRequest> published() const;
   // The catalog: peer id -> cid -> entry.
   std::map<std::string, std::map<std::string, FileEntry>> catalog() const;
+  // Partial files (downloads in progress): peer id -> cid -> entry.
+  std::map<std::string, std::map<std::string, FileEntry>> partials() const;
   std::set<std::string> registered() const;
   // The last RegisterSupernode request.
   index::RegisterSupernodeRequest last_register() const;
@@ -73,6 +77,10 @@ class FakeIndexClient : public IndexClient {
   std::vector<index::PublishDeltasRequest> published_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, FileEntry>> catalog_
       ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::map<std::string, FileEntry>> partials_
+      ABSL_GUARDED_BY(mu_);
+  // Peer id -> the supernode that published it.
+  std::map<std::string, std::string> owner_ ABSL_GUARDED_BY(mu_);
   std::vector<SearchHit> hits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, index::LocateResponse> locate_ ABSL_GUARDED_BY(mu_);
   std::vector<index::SupernodeInfo> supernodes_ ABSL_GUARDED_BY(mu_);

@@ -19,7 +19,7 @@ constexpr absl::Duration kMinRenewEvery = absl::Milliseconds(10);
 
 size_t IndexForwarder::Pending::entries() const {
   if (kind == kGone) return 1;
-  return std::max<size_t>(1, added.size() + removed.size());
+  return std::max<size_t>(1, added.size() + partial.size() + removed.size());
 }
 
 IndexForwarder::Pending IndexForwarder::FromDelta(
@@ -34,8 +34,14 @@ IndexForwarder::Pending IndexForwarder::FromDelta(
   if (!delta.full()) {
     for (const std::string& cid : delta.removed()) p.removed.insert(cid);
   }
+  // As the index applies one delta: removed, then partial, then added.
+  for (const FileEntry& e : delta.partial()) {
+    p.removed.erase(e.cid());
+    p.partial[e.cid()] = e;
+  }
   for (const FileEntry& e : delta.added()) {
     p.removed.erase(e.cid());
+    p.partial.erase(e.cid());
     p.added[e.cid()] = e;
   }
   return p;
@@ -45,8 +51,9 @@ size_t IndexForwarder::DeltaCount(const Pending& pending) const {
   if (pending.kind == Pending::kGone) return 1;
   const size_t per = static_cast<size_t>(options_.max_files_per_delta);
   auto pieces = [per](size_t n) { return (n + per - 1) / per; };
-  return std::max<size_t>(1,
-                          pieces(pending.added.size() + pending.removed.size()));
+  return std::max<size_t>(
+      1, pieces(pending.added.size() + pending.partial.size() +
+                pending.removed.size()));
 }
 
 std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
@@ -65,8 +72,10 @@ std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
   const int per = options_.max_files_per_delta;
   if (pending.kind == Pending::kFull) next().set_full(true);
   auto room = [&] {
-    return !out.empty() &&
-           out.back().added_size() + out.back().removed_size() < per;
+    return !out.empty() && out.back().added_size() +
+                                   out.back().partial_size() +
+                                   out.back().removed_size() <
+                               per;
   };
   for (const std::string& cid : pending.removed) {
     if (!room()) next();
@@ -75,6 +84,10 @@ std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
   for (const auto& [cid, e] : pending.added) {
     if (!room()) next();
     *out.back().add_added() = e;
+  }
+  for (const auto& [cid, e] : pending.partial) {
+    if (!room()) next();
+    *out.back().add_partial() = e;
   }
   if (out.empty()) next();  // an empty delta: just the address
   return out;
@@ -92,19 +105,37 @@ void IndexForwarder::Merge(Pending& older, Pending newer) {
       // its whole list.
       older.kind = Pending::kFull;
       older.added = std::move(newer.added);
+      older.partial = std::move(newer.partial);
       older.removed.clear();
       return;
     case Pending::kFull:
-      for (const std::string& cid : newer.removed) older.added.erase(cid);
-      for (auto& [cid, e] : newer.added) older.added[cid] = std::move(e);
+      for (const std::string& cid : newer.removed) {
+        older.added.erase(cid);
+        older.partial.erase(cid);
+      }
+      for (auto& [cid, e] : newer.partial) {
+        older.added.erase(cid);
+        older.partial[cid] = std::move(e);
+      }
+      for (auto& [cid, e] : newer.added) {
+        older.partial.erase(cid);
+        older.added[cid] = std::move(e);
+      }
       return;
     case Pending::kDelta:
       for (const std::string& cid : newer.removed) {
         older.added.erase(cid);
+        older.partial.erase(cid);
         older.removed.insert(cid);
+      }
+      for (auto& [cid, e] : newer.partial) {
+        older.removed.erase(cid);
+        older.added.erase(cid);
+        older.partial[cid] = std::move(e);
       }
       for (auto& [cid, e] : newer.added) {
         older.removed.erase(cid);
+        older.partial.erase(cid);
         older.added[cid] = std::move(e);
       }
       return;
@@ -440,7 +471,8 @@ absl::Duration IndexForwarder::RunOnce() {
                    static_cast<size_t>(options_.batch_max_entries) ||
                now - first_pending_ >= options_.batch_max_delay);
   }
-  if (publish) PublishBatch(now, options_.rpc_timeout);
+  // A failure is logged and scheduled for retry inside.
+  if (publish) PublishBatch(now, options_.rpc_timeout).IgnoreError();
 
   // When is something next due?
   absl::MutexLock lock(&mu_);

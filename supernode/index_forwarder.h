@@ -3,8 +3,11 @@
 //
 // Changes arrive per peer (OnPeerDelta, from the LeafRegistry) and are
 // coalesced per peer while they wait: a full list replaces whatever was
-// pending for that peer, "gone" replaces everything, and deltas fold into
-// what is pending. A batch goes out as one PublishDeltas call when
+// pending for that peer (its partial list too), "gone" replaces everything,
+// and deltas fold into what is pending. Partial files (downloads in
+// progress, PeerDelta.partial) coalesce like added ones; for one cid the
+// last change wins, so a file that becomes complete moves from partial to
+// added, and a removal withdraws it either way. A batch goes out as one PublishDeltas call when
 // batch_max_entries files are pending or batch_max_delay has passed since
 // the first pending change, whichever comes first.
 //
@@ -12,11 +15,15 @@
 // as often as the index asks. When the index says the lease is gone
 // (RenewLease NOT_FOUND, PublishDeltas FAILED_PRECONDITION: it restarted or
 // this supernode was cut off too long) it registers again and sends every
-// leaf's full list again. When the index cannot be reached, changes stay
-// pending (coalesced; beyond max_pending_entries the pending lists are
-// replaced by fresh full lists, which are bounded by the leaves' files) and
-// are retried with exponential backoff. Nothing is dropped except a change
-// the index refuses as invalid.
+// leaf's full list again. A registration makes the index drop whatever this
+// supernode published before (also after a restart within the old lease),
+// so every registration is followed by every leaf's full list: after the
+// first one nothing was published yet and every change since start is
+// still pending; after later ones the registry re-sends all (resend_all).
+// When the index cannot be reached, changes stay pending (coalesced; beyond
+// max_pending_entries the pending lists are replaced by fresh full lists,
+// which are bounded by the leaves' files) and are retried with exponential
+// backoff. Nothing is dropped except a change the index refuses as invalid.
 //
 // All the work is done by RunOnce(), which Start() calls from a background
 // thread; tests call RunOnce() directly with a fake clock instead.
@@ -55,8 +62,8 @@ class IndexForwarder : public CatalogSink {
     std::string address;
     // Told to the index at registration.
     Capacity capacity;
-    // Flush when this many files (added + removed; a "gone" counts one) are
-    // pending.
+    // Flush when this many files (added + partial + removed; a "gone"
+    // counts one) are pending.
     int batch_max_entries = 1000;
     // Flush when the oldest pending change is this old.
     absl::Duration batch_max_delay = absl::Seconds(2);
@@ -143,7 +150,10 @@ class IndexForwarder : public CatalogSink {
     std::string address;
     // Cid -> entry; for kFull the whole list.
     std::map<std::string, FileEntry> added;
-    // For kDelta only.
+    // Cid -> entry of files held in part; for kFull the whole partial list.
+    // Disjoint from `added`.
+    std::map<std::string, FileEntry> partial;
+    // For kDelta only; disjoint from `added` and `partial`.
     std::set<std::string> removed;
     size_t entries() const;
   };

@@ -57,6 +57,15 @@ index::PeerDelta Full(int peer, std::vector<int> files) {
   return d;
 }
 
+// A delta announcing `partial` files held in part (and `added` whole).
+index::PeerDelta WithPartial(int peer, std::vector<int> added,
+                             std::vector<int> partial, bool full = false) {
+  index::PeerDelta d = Delta(peer, added);
+  d.set_full(full);
+  for (int c : partial) *d.add_partial() = File(c);
+  return d;
+}
+
 index::PeerDelta Gone(int peer) {
   index::PeerDelta d;
   d.set_peer_id(Peer(peer));
@@ -213,6 +222,121 @@ TEST_F(IndexForwarderTest, ChangesAfterGoneBecomeTheFullList) {
   EXPECT_TRUE(d.full());
   EXPECT_FALSE(d.gone());
   EXPECT_THAT(Cids(d.added()), ElementsAre(Cid(4)));
+}
+
+TEST_F(IndexForwarderTest, PartialFilesAreForwarded) {
+  Register();
+  forwarder_->OnPeerDelta(WithPartial(1, {1}, {2, 3}));
+  EXPECT_EQ(forwarder_->pending_entries(), 3u);
+  forwarder_->RunOnce();  // 3 entries: a full batch
+  ASSERT_THAT(index_.published(), SizeIs(1));
+  const index::PeerDelta d = index_.published()[0].deltas(0);
+  EXPECT_THAT(Cids(d.added()), ElementsAre(Cid(1)));
+  EXPECT_THAT(Cids(d.partial()), ElementsAre(Cid(2), Cid(3)));
+  EXPECT_THAT(index_.catalog(), ElementsAre(Pair(Peer(1), SizeIs(1))));
+  EXPECT_THAT(index_.partials(), ElementsAre(Pair(Peer(1), SizeIs(2))));
+}
+
+TEST_F(IndexForwarderTest, CompletedDownloadMovesFromPartialToAdded) {
+  Register();
+  forwarder_->OnPeerDelta(WithPartial(1, {}, {1, 2}));
+  forwarder_->OnPeerDelta(Delta(1, {1}));  // download of 1 finished
+  forwarder_->OnPeerDelta(Delta(1, {}, {2}));  // download of 2 cancelled
+  EXPECT_EQ(forwarder_->pending_peers(), 1u);
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  ASSERT_THAT(index_.published(), SizeIs(1));
+  const index::PeerDelta d = index_.published()[0].deltas(0);
+  EXPECT_THAT(Cids(d.added()), ElementsAre(Cid(1)));
+  EXPECT_THAT(d.partial(), IsEmpty());
+  EXPECT_THAT(d.removed(), ElementsAre(Cid(2)));
+  EXPECT_THAT(index_.partials(), IsEmpty());
+  EXPECT_THAT(index_.catalog(), ElementsAre(Pair(Peer(1), SizeIs(1))));
+
+  // Already sent: completing it later moves it too.
+  forwarder_->OnPeerDelta(WithPartial(1, {}, {3}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  EXPECT_THAT(index_.partials(), ElementsAre(Pair(Peer(1), SizeIs(1))));
+  forwarder_->OnPeerDelta(Delta(1, {3}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  EXPECT_THAT(index_.partials(), IsEmpty());
+  EXPECT_THAT(index_.catalog(), ElementsAre(Pair(Peer(1), SizeIs(2))));
+}
+
+TEST_F(IndexForwarderTest, FullListReplacesPendingPartials) {
+  Register();
+  forwarder_->OnPeerDelta(WithPartial(1, {}, {1, 2}));
+  forwarder_->OnPeerDelta(WithPartial(1, {3}, {4}, /*full=*/true));
+  forwarder_->OnPeerDelta(WithPartial(1, {}, {5}, /*full=*/false));
+  forwarder_->OnPeerDelta(Delta(1, {}, {4}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  ASSERT_THAT(index_.published(), SizeIs(1));
+  ASSERT_THAT(index_.published()[0].deltas(), SizeIs(1));
+  const index::PeerDelta d = index_.published()[0].deltas(0);
+  EXPECT_TRUE(d.full());
+  EXPECT_THAT(Cids(d.added()), ElementsAre(Cid(3)));
+  EXPECT_THAT(Cids(d.partial()), ElementsAre(Cid(5)));
+  EXPECT_THAT(d.removed(), IsEmpty());
+  // Gone drops pending partials too; changes after it become the full list.
+  forwarder_->OnPeerDelta(Gone(1));
+  forwarder_->OnPeerDelta(WithPartial(1, {}, {6}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  const index::PeerDelta d2 = index_.published().back().deltas(0);
+  EXPECT_TRUE(d2.full());
+  EXPECT_THAT(d2.added(), IsEmpty());
+  EXPECT_THAT(Cids(d2.partial()), ElementsAre(Cid(6)));
+  EXPECT_THAT(index_.partials(),
+              ElementsAre(Pair(Peer(1), ElementsAre(Pair(Cid(6), ::testing::_)))));
+  EXPECT_THAT(index_.catalog(), IsEmpty());
+}
+
+TEST_F(IndexForwarderTest, PartialFilesCountTowardsSplitting) {
+  IndexForwarder::Options options;
+  options.supernode_id = kSupernodeId;
+  options.address = "127.0.0.1:6000";
+  options.batch_max_entries = 100;
+  options.max_files_per_delta = 2;
+  Make(options);
+  Register();
+  forwarder_->OnPeerDelta(WithPartial(1, {1}, {2, 3}, /*full=*/true));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  ASSERT_THAT(index_.published(), SizeIs(1));
+  const index::PublishDeltasRequest sent = index_.published()[0];
+  ASSERT_THAT(sent.deltas(), SizeIs(2));
+  EXPECT_TRUE(sent.deltas(0).full());
+  EXPECT_THAT(Cids(sent.deltas(0).added()), ElementsAre(Cid(1)));
+  EXPECT_THAT(Cids(sent.deltas(0).partial()), ElementsAre(Cid(2)));
+  EXPECT_FALSE(sent.deltas(1).full());
+  EXPECT_THAT(Cids(sent.deltas(1).partial()), ElementsAre(Cid(3)));
+  EXPECT_THAT(index_.partials(), ElementsAre(Pair(Peer(1), SizeIs(2))));
+}
+
+TEST_F(IndexForwarderTest, RestartWithinTheLeaseStartsAfresh) {
+  // The first process publishes peer 1, then dies without a word.
+  Register();
+  forwarder_->OnPeerDelta(Full(1, {1}));
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  ASSERT_THAT(index_.catalog(), SizeIs(1));
+  // The same supernode (same id) starts again while its lease still runs:
+  // registering drops what it published; its leaves publish again.
+  IndexForwarder::Options options;
+  options.supernode_id = kSupernodeId;
+  options.address = "127.0.0.1:6000";
+  options.batch_max_delay = absl::Seconds(5);
+  Make(options);
+  forwarder_->OnPeerDelta(Full(2, {2}));  // a leaf joined before registering
+  Register();
+  EXPECT_EQ(resends_, 0);  // first registration: everything is pending
+  EXPECT_THAT(index_.catalog(), IsEmpty());
+  clock_.Advance(absl::Seconds(5));
+  forwarder_->RunOnce();
+  EXPECT_THAT(index_.catalog(), ElementsAre(Pair(Peer(2), SizeIs(1))));
 }
 
 TEST_F(IndexForwarderTest, RenewsOnTheIndexInterval) {

@@ -125,7 +125,9 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
     leaf.last_seen = now;
     if (leaf.address != request.listen_address()) {
       leaf.address = request.listen_address();
-      if (index_.FileCountOf(peer_id) > 0) EmitFullLocked(leaf);
+      if (index_.FileCountOf(peer_id) > 0 || !leaf.partial.empty()) {
+        EmitFullLocked(leaf);
+      }
     }
   } else {
     Leaf& leaf = leaves_[peer_id];
@@ -247,6 +249,23 @@ absl::StatusOr<int> LeafRegistry::Publish(
     if (!present && !partial.count(e.cid())) ++new_partials;
     partial[e.cid()] = &e;
   }
+  // What the index hears about partial files: new or renamed ones, and
+  // withdrawn ones (removed and not re-announced; a cid that became
+  // complete goes as `added`).
+  std::vector<const FileEntry*> partial_changed;
+  for (const auto& [cid, e] : partial) {
+    auto old = leaf->partial.find(cid);
+    if (old == leaf->partial.end() || old->second.name() != e->name() ||
+        old->second.size() != e->size()) {
+      partial_changed.push_back(e);
+    }
+  }
+  std::vector<std::string> partial_withdrawn;
+  for (const std::string& cid : cleared) {
+    if (!added.count(cid) && !partial.count(cid)) {
+      partial_withdrawn.push_back(cid);
+    }
+  }
   const size_t partial_count =
       leaf->partial.size() - cleared.size() + new_partials;
   if (partial_count > max_files) {
@@ -260,12 +279,15 @@ absl::StatusOr<int> LeafRegistry::Publish(
   for (const std::string& cid : cleared) ClearPartialLocked(*leaf, cid);
   for (const auto& [cid, e] : partial) SetPartialLocked(*leaf, *e);
 
-  if (!removed.empty() || !changed.empty()) {
+  if (!removed.empty() || !changed.empty() || !partial_changed.empty() ||
+      !partial_withdrawn.empty()) {
     index::PeerDelta delta;
     delta.set_peer_id(peer);
     delta.set_address(leaf->address);
     for (const FileEntry* e : changed) *delta.add_added() = *e;
     for (const std::string& cid : removed) delta.add_removed(cid);
+    for (const std::string& cid : partial_withdrawn) delta.add_removed(cid);
+    for (const FileEntry* e : partial_changed) *delta.add_partial() = *e;
     Emit(std::move(delta));
   }
   return static_cast<int>(index_.FileCountOf(peer));
@@ -389,6 +411,7 @@ void LeafRegistry::EmitFullLocked(const Leaf& leaf) {
   for (FileEntry& e : index_.FilesOf(leaf.peer_id)) {
     *delta.add_added() = std::move(e);
   }
+  for (const auto& [cid, e] : leaf.partial) *delta.add_partial() = e;
   Emit(std::move(delta));
 }
 

@@ -10,7 +10,9 @@
 // again replaces its earlier session (its files stay until it publishes).
 //
 // Every change to what leaves share is passed, in order, to a CatalogSink
-// (the index forwarder) as an index PeerDelta.
+// (the index forwarder) as an index PeerDelta: complete files in `added`,
+// files held in part (downloads in progress) in `partial`, withdrawn ones
+// (complete or partial) in `removed`; a full list carries both lists.
 //
 // Thread-safe.
 #ifndef TROVE_SUPERNODE_LEAF_REGISTRY_H_

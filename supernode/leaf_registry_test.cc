@@ -388,6 +388,68 @@ TEST_F(LeafRegistryTest, PartialOnlyCidIsLocated) {
   EXPECT_FALSE(registry_->Locate(Cid(7)).has_value());
 }
 
+TEST_F(LeafRegistryTest, PartialChangesGoToTheSink) {
+  std::unique_ptr<Identity> identity;
+  std::string s = JoinNew(&identity);
+  ASSERT_TRUE(Publish(s, true, {File(1, "whole.mkv")}, {},
+                      {File(2, "half.mkv"), File(1, "whole.mkv")})
+                  .ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  EXPECT_TRUE(sink_.deltas[0].full());
+  EXPECT_EQ(sink_.deltas[0].peer_id(), identity->peer_id());
+  EXPECT_THAT(Cids(sink_.deltas[0].added()), ElementsAre(Cid(1)));
+  // A cid held whole is not also partial.
+  EXPECT_THAT(Cids(sink_.deltas[0].partial()), ElementsAre(Cid(2)));
+
+  // A new partial file, and one announced again unchanged (not re-sent).
+  ASSERT_TRUE(
+      Publish(s, false, {}, {}, {File(2, "half.mkv"), File(3, "new.iso")}).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(2));
+  EXPECT_FALSE(sink_.deltas[1].full());
+  EXPECT_THAT(sink_.deltas[1].added(), IsEmpty());
+  EXPECT_THAT(Cids(sink_.deltas[1].partial()), ElementsAre(Cid(3)));
+  ASSERT_TRUE(Publish(s, false, {}, {}, {File(3, "new.iso")}).ok());
+  EXPECT_THAT(sink_.deltas, SizeIs(2));  // nothing changed
+
+  // The download of 2 completes: it goes as added, not partial.
+  ASSERT_TRUE(Publish(s, false, {File(2, "half.mkv")}).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(3));
+  EXPECT_THAT(Cids(sink_.deltas[2].added()), ElementsAre(Cid(2)));
+  EXPECT_THAT(sink_.deltas[2].partial(), IsEmpty());
+  EXPECT_THAT(sink_.deltas[2].removed(), IsEmpty());
+
+  // The download of 3 is cancelled: withdrawn with `removed`.
+  ASSERT_TRUE(Publish(s, false, {}, {Cid(3)}).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(4));
+  EXPECT_THAT(sink_.deltas[3].removed(), ElementsAre(Cid(3)));
+  EXPECT_THAT(sink_.deltas[3].partial(), IsEmpty());
+
+  // A file deleted and downloaded again: removed and partial.
+  ASSERT_TRUE(Publish(s, false, {}, {Cid(1)}, {File(1, "whole.mkv")}).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(5));
+  EXPECT_THAT(sink_.deltas[4].removed(), ElementsAre(Cid(1)));
+  EXPECT_THAT(Cids(sink_.deltas[4].partial()), ElementsAre(Cid(1)));
+
+  // Full lists re-sent carry the partial list.
+  sink_.deltas.clear();
+  EXPECT_EQ(registry_->ResendAll(), 1);
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  EXPECT_THAT(Cids(sink_.deltas[0].added()), ElementsAre(Cid(2)));
+  EXPECT_THAT(Cids(sink_.deltas[0].partial()), ElementsAre(Cid(1)));
+}
+
+TEST_F(LeafRegistryTest, RejoinAtNewAddressResendsPartials) {
+  std::unique_ptr<Identity> identity;
+  std::string s = JoinNew(&identity, "127.0.0.1:7001");
+  ASSERT_TRUE(Publish(s, false, {}, {}, {File(4, "part.bin")}).ok());
+  sink_.deltas.clear();
+  ASSERT_TRUE(registry_->Join(SignedJoin(*identity, "127.0.0.1:7009")).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  EXPECT_TRUE(sink_.deltas[0].full());
+  EXPECT_EQ(sink_.deltas[0].address(), "127.0.0.1:7009");
+  EXPECT_THAT(Cids(sink_.deltas[0].partial()), ElementsAre(Cid(4)));
+}
+
 TEST_F(LeafRegistryTest, LeaveWithdraws) {
   std::unique_ptr<Identity> identity;
   std::string s = JoinNew(&identity);

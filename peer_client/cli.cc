@@ -207,6 +207,8 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                 {"shared_files", r.shared_files()},
                 {"shared_bytes", r.shared_bytes()},
                 {"hashing", r.hashing()},
+                {"uploads_active", r.uploads_active()},
+                {"uploads_queued", r.uploads_queued()},
                 {"transfers", transfers}};
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     return 0;
@@ -223,6 +225,8 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
       << (r.shared_files() == 1 ? " file, " : " files, ")
       << HumanBytes(r.shared_bytes()) << (r.hashing() ? " (hashing...)" : "")
       << "\n";
+  out << "uploads     " << r.uploads_active() << " active, "
+      << r.uploads_queued() << " queued\n";
   if (r.transfers_size() == 0) {
     out << "transfers   none\n";
   } else {

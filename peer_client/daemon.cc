@@ -70,6 +70,12 @@ absl::Status PeerDaemon::Init() {
   so.progress_log_bytes = options_.hash_progress_bytes;
   scanner_ = std::make_unique<ShareScanner>(so, cache_.get());
 
+  rate_limiters_ = std::make_unique<RateLimiters>(options_.rates);
+  options_.peer.upload_limiter = &rate_limiters_->upload;
+  if (options_.peer.testonly_corrupt_chunks) {
+    TROVE_LOG(WARNING) << "--testonly_corrupt_chunks: every chunk served is "
+                          "corrupted on purpose (for tests only)";
+  }
   peer_service_ = std::make_unique<PeerServiceImpl>(
       scanner_.get(), identity_->peer_id(), options_.peer);
   absl::StatusOr<RunningServer> peer_server = StartServer(
@@ -185,6 +191,8 @@ control::StatusResponse PeerDaemon::Status() {
   r.set_shared_files(static_cast<int32_t>(scanner_->file_count()));
   r.set_shared_bytes(scanner_->total_bytes());
   r.set_hashing(scanner_->scanning());
+  r.set_uploads_active(peer_service_->active_uploads());
+  r.set_uploads_queued(peer_service_->queued_uploads());
   for (const DownloadProgress& p : downloader_->Transfers()) {
     control::Transfer* t = r.add_transfers();
     t->set_cid(p.cid);

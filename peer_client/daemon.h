@@ -21,6 +21,7 @@
 #include "peer_client/downloader.h"
 #include "peer_client/hash_cache.h"
 #include "peer_client/peer_service.h"
+#include "peer_client/rate_limiter.h"
 #include "peer_client/share_scanner.h"
 #include "peer_client/supernode_session.h"
 
@@ -41,7 +42,11 @@ struct DaemonOptions {
   absl::Duration first_publish_wait = absl::Seconds(10);
   // Files this big get hashing progress in the log.
   int64_t hash_progress_bytes = int64_t{256} << 20;
+  // Upload slots and queue, chunk request limits, test-only corruption.
+  // upload_limiter is filled in (from `rates`).
   PeerServiceImpl::Options peer;
+  // Bandwidth limits, up and down (bytes/s, 0: unlimited).
+  RateLimiters::Options rates;
   // own_peer_id is filled in.
   Downloader::Options download;
   // listen_address is filled in; supernodes / index_address say where to
@@ -69,6 +74,8 @@ class PeerDaemon : public ControlBackend {
   // unix:PATH of the ControlService.
   const std::string& control_address() const { return control_address_; }
   const std::string& peer_id() const { return identity_->peer_id(); }
+  // The bandwidth limits: uploads (PeerService) and downloads (Downloader).
+  RateLimiters* rate_limiters() { return rate_limiters_.get(); }
 
   // ControlBackend.
   control::StatusResponse Status() override;
@@ -94,6 +101,7 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<Identity> identity_;
   std::unique_ptr<HashCache> cache_;
   std::unique_ptr<ShareScanner> scanner_;
+  std::unique_ptr<RateLimiters> rate_limiters_;
   std::unique_ptr<PeerServiceImpl> peer_service_;
   std::unique_ptr<SupernodeSession> session_;
   std::unique_ptr<Downloader> downloader_;

@@ -3,11 +3,13 @@
 // through its Unix socket in the state folder.
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -45,7 +47,25 @@ ABSL_FLAG(std::string, advertise, "",
 ABSL_FLAG(std::string, ready_file, "",
           "write the serving address here once the daemon is ready");
 ABSL_FLAG(int, rescan_interval_ms, 5000, "how often shared folders are rescanned");
-ABSL_FLAG(int, max_uploads, 32, "uploads served at once");
+ABSL_FLAG(int, max_uploads, 32,
+          "peers served at once (upload slots); more wait in a queue");
+ABSL_FLAG(int, slot_idle_ms, 2000,
+          "free an upload slot after this long without a request from its peer");
+ABSL_FLAG(int, slot_retry_after_ms, 1000,
+          "how soon a queued peer is told to ask again");
+ABSL_FLAG(int, queue_stale_ms, 3000,
+          "drop a queued peer that has not asked again for this long");
+ABSL_FLAG(int, max_upload_queue, 1000, "most peers waiting for an upload slot");
+ABSL_FLAG(std::string, max_upload_rate, "0",
+          "upload limit, bytes/s over all peers (10M, 512k...; 0: unlimited)");
+ABSL_FLAG(std::string, max_upload_rate_per_peer, "0",
+          "upload limit per peer, bytes/s (0: unlimited)");
+ABSL_FLAG(std::string, max_download_rate, "0",
+          "download limit, bytes/s over all sources (0: unlimited)");
+ABSL_FLAG(std::string, max_download_rate_per_peer, "0",
+          "download limit per source, bytes/s (0: unlimited)");
+ABSL_FLAG(bool, testonly_corrupt_chunks, false,
+          "FOR TESTS ONLY: flip a byte in every chunk served (a hostile source)");
 ABSL_FLAG(int, max_indexes_per_request, 4096,
           "most chunks another peer may ask for in one request");
 ABSL_FLAG(int, chunks_per_request, 8, "chunks asked of a source per request");
@@ -117,7 +137,14 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --advertise=HOST:PORT        address to announce instead of the bound one
   --ready_file=PATH            write the serving address there when ready
   --rescan_interval_ms=N       rescan shares every N ms (default 5000)
-  --max_uploads=N              uploads at once (default 32)
+  --max_uploads=N              peers served at once (default 32); others
+                               wait in a queue and are told their place
+  --slot_idle_ms=N, --slot_retry_after_ms=N, --queue_stale_ms=N,
+  --max_upload_queue=N         upload slot and queue tuning
+  --max_upload_rate=RATE, --max_upload_rate_per_peer=RATE,
+  --max_download_rate=RATE, --max_download_rate_per_peer=RATE
+                               bandwidth limits in bytes/s (10M, 512k;
+                               default 0: unlimited)
   --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
   --manifest_timeout_ms=N, --max_sources_tried=N, --keep_partial
                                download tuning
@@ -158,7 +185,8 @@ constexpr char kStatusHelp[] =
     R"HELP(peer_client status: what the daemon is doing.
 
   --json         {"peer_id","supernode","listen_address","shares":[...],
-                  "shared_files","shared_bytes","hashing","transfers":[...]}
+                  "shared_files","shared_bytes","hashing","uploads_active",
+                  "uploads_queued","transfers":[...]}
   --state=DIR    the daemon's state folder
 )HELP";
 
@@ -219,7 +247,31 @@ int RunDaemon() {
   o.first_publish_wait =
       absl::Milliseconds(absl::GetFlag(FLAGS_first_publish_wait_ms));
   o.hash_progress_bytes = absl::GetFlag(FLAGS_hash_progress_bytes);
-  o.peer.max_uploads = absl::GetFlag(FLAGS_max_uploads);
+  o.peer.max_uploads = std::max(0, absl::GetFlag(FLAGS_max_uploads));
+  o.peer.slot_idle = absl::Milliseconds(absl::GetFlag(FLAGS_slot_idle_ms));
+  o.peer.retry_after =
+      absl::Milliseconds(absl::GetFlag(FLAGS_slot_retry_after_ms));
+  o.peer.queue_stale = absl::Milliseconds(absl::GetFlag(FLAGS_queue_stale_ms));
+  o.peer.max_queue = std::max(0, absl::GetFlag(FLAGS_max_upload_queue));
+  o.peer.testonly_corrupt_chunks = absl::GetFlag(FLAGS_testonly_corrupt_chunks);
+  for (auto [name, flag, field] : {
+           std::make_tuple("max_upload_rate", &FLAGS_max_upload_rate,
+                           &o.rates.max_upload_rate),
+           std::make_tuple("max_upload_rate_per_peer",
+                           &FLAGS_max_upload_rate_per_peer,
+                           &o.rates.max_upload_rate_per_peer),
+           std::make_tuple("max_download_rate", &FLAGS_max_download_rate,
+                           &o.rates.max_download_rate),
+           std::make_tuple("max_download_rate_per_peer",
+                           &FLAGS_max_download_rate_per_peer,
+                           &o.rates.max_download_rate_per_peer)}) {
+    absl::StatusOr<int64_t> rate = trove::ParseSize(absl::GetFlag(*flag));
+    if (!rate.ok()) {
+      return UsageError("daemon", absl::StrCat("bad --", name, ": ",
+                                               rate.status().message()));
+    }
+    *field = *rate;
+  }
   o.peer.max_indexes_per_request = absl::GetFlag(FLAGS_max_indexes_per_request);
   o.download.chunks_per_request =
       std::max(1, absl::GetFlag(FLAGS_chunks_per_request));

@@ -200,8 +200,15 @@ grpc::Status PeerServiceImpl::GetChunks(
   absl::StatusOr<std::shared_ptr<const SharedFile>> found =
       Find(request->cid());
   if (!found.ok()) return ToGrpcStatus(found.status());
-  absl::Status valid = ValidateHexId(request->requester_id(), "requester_id");
-  if (!valid.ok()) return ToGrpcStatus(valid);
+  // Who is asking: the peer id it gives, or for a peer that gives none (one
+  // that predates RequestSlot) its connection.
+  std::string requester = request->requester_id();
+  if (requester.empty()) {
+    requester = absl::StrCat("connection ", context->peer());
+  } else {
+    absl::Status valid = ValidateHexId(requester, "requester_id");
+    if (!valid.ok()) return ToGrpcStatus(valid);
+  }
   const SharedFile& file = **found;
   if (request->indexes_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("no chunk indexes asked"));
@@ -226,16 +233,18 @@ grpc::Status PeerServiceImpl::GetChunks(
           "chunk ", index, " of ", file.cid, " not held yet")));
     }
   }
-  UploadSlots::Decision slot = slots_.Acquire(request->requester_id());
+  UploadSlots::Decision slot = slots_.Acquire(requester);
   if (!slot.granted) return ToGrpcStatus(NoSlot(slot, options_.max_queue));
-  SlotUse use(&slots_, request->requester_id());
+  SlotUse use(&slots_, requester);
   StreamCount streams(&active_streams_);
-  return ToGrpcStatus(StreamChunks(context, *request, file, writer));
+  return ToGrpcStatus(
+      StreamChunks(context, *request, requester, file, writer));
 }
 
 absl::Status PeerServiceImpl::StreamChunks(
     grpc::ServerContext* context, const trove::peer::GetChunksRequest& request,
-    const SharedFile& file, grpc::ServerWriter<trove::peer::Chunk>* writer) {
+    const std::string& requester, const SharedFile& file,
+    grpc::ServerWriter<trove::peer::Chunk>* writer) {
   absl::StatusOr<Fd> opened = OpenShared(file);
   if (!opened.ok()) return opened.status();
   const int fd = opened->get();
@@ -255,7 +264,7 @@ absl::Status PeerServiceImpl::StreamChunks(
   std::shared_ptr<RateLimiter> limiter;
   if (options_.upload_limiter != nullptr &&
       !options_.upload_limiter->unlimited()) {
-    limiter = options_.upload_limiter->ForPeer(request.requester_id());
+    limiter = options_.upload_limiter->ForPeer(requester);
   }
   const absl::Time deadline = absl::FromChrono(context->deadline());
   auto cancelled = [context] { return context->IsCancelled(); };

@@ -6,7 +6,9 @@
 //
 // Uploads go through UploadSlots: a requester (identified by the peer id it
 // sends) is served only while it holds a slot; the others are queued and told
-// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks). Chunks sent
+// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks). A
+// malformed requester_id is INVALID_ARGUMENT; a GetChunks without one (a peer
+// that predates RequestSlot) is keyed by its connection instead. Chunks sent
 // are paced by an optional PeerRateLimiter (total and per requester).
 //
 // GetChunks is the hot path: per request it opens the file once, checks it
@@ -87,9 +89,11 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   // The file for `cid` if the cid is well-formed and the file is held.
   absl::StatusOr<std::shared_ptr<const SharedFile>> Find(
       const std::string& cid) const;
-  // Streams the chunks of `file`; `request` was validated.
+  // Streams the chunks of `file` to `requester` (its slot key); `request`
+  // was validated.
   absl::Status StreamChunks(grpc::ServerContext* context,
                             const trove::peer::GetChunksRequest& request,
+                            const std::string& requester,
                             const SharedFile& file,
                             grpc::ServerWriter<trove::peer::Chunk>* writer);
 

@@ -351,8 +351,10 @@ TEST_F(PeerServiceTest, OneSlotTwoRequesters) {
 
 TEST_F(PeerServiceTest, BadRequesterIdIsInvalidArgument) {
   const std::string cid = HashBuffer(big_).cid;
-  for (std::string bad : {std::string(""), std::string("abc"),
-                          std::string(64, 'G'), std::string(65, 'a')}) {
+  EXPECT_EQ(RequestSlot("", cid).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  for (std::string bad : {std::string("abc"), std::string(64, 'G'),
+                          std::string(65, 'a')}) {
     EXPECT_EQ(RequestSlot(bad, cid).status().code(),
               absl::StatusCode::kInvalidArgument)
         << bad;
@@ -363,6 +365,20 @@ TEST_F(PeerServiceTest, BadRequesterIdIsInvalidArgument) {
   }
   EXPECT_EQ(service_->queued_uploads(), 0);
   EXPECT_EQ(service_->active_uploads(), 0);
+}
+
+TEST_F(PeerServiceTest, GetChunksWithoutRequesterIdIsKeyedByConnection) {
+  PeerServiceImpl::Options options;
+  options.max_uploads = 1;
+  StartWith(options);
+  const std::string cid = HashBuffer(big_).cid;
+  std::vector<Chunk> chunks;
+  // A peer that predates RequestSlot: served, and it takes the slot.
+  ASSERT_TRUE(GetChunks(cid, {0}, &chunks, "").ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  ASSERT_TRUE(GetChunks(cid, {1}, &chunks, "").ok());
+  EXPECT_EQ(service_->active_uploads(), 1);
+  EXPECT_FALSE(RequestSlot(kAlice, cid)->granted());
 }
 
 TEST_F(PeerServiceTest, RequestSlotForAFileNotHeldIsNotFound) {

@@ -56,7 +56,8 @@ ABSL_FLAG(int, orphan_min_age_seconds, 3600,
           "a file must be unannounced this long before it is deleted");
 ABSL_FLAG(int, max_deltas_per_batch, 1000, "most deltas in one PublishDeltas");
 ABSL_FLAG(int, max_files_per_delta, 100000,
-          "most added files (and partial files, and removed cids) in one delta");
+          "most added files (and partial files, and removed cids) in one "
+          "delta");
 ABSL_FLAG(int, max_signature_bytes, 1024, "most bytes in a delta's signature");
 ABSL_FLAG(int, search_default_limit, 50, "search hits when a query asks for 0");
 ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");

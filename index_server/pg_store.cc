@@ -372,7 +372,7 @@ struct BatchArrays {
 
 BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
                              const std::set<std::string>& stale) {
-  BatchArrays a;
+  BatchArrays out;
   struct Upsert {
     const FileEntry* entry;
     const PeerChange* peer;
@@ -382,16 +382,16 @@ BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
   std::map<std::string, int64_t> file_sizes;
   for (const PeerChange& change : changes) {
     if (change.gone) {
-      a.gone_peers.push_back(change.peer_id);
+      out.gone_peers.push_back(change.peer_id);
       continue;
     }
     if (stale.count(change.peer_id)) continue;
-    a.live_peers.push_back(change.peer_id);
-    a.live_addresses.push_back(change.address);
-    if (change.replace) a.replace_peers.push_back(change.peer_id);
+    out.live_peers.push_back(change.peer_id);
+    out.live_addresses.push_back(change.address);
+    if (change.replace) out.replace_peers.push_back(change.peer_id);
     for (const std::string& cid : change.removals) {
-      a.rm_peers.push_back(change.peer_id);
-      a.rm_cids.push_back(cid);
+      out.rm_peers.push_back(change.peer_id);
+      out.rm_cids.push_back(cid);
     }
     for (const FileEntry& entry : change.upserts) {
       upserts.push_back({&entry, &change, false});
@@ -408,19 +408,19 @@ BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
                      std::tie(b.entry->cid(), b.peer->peer_id);
             });
   for (const Upsert& u : upserts) {
-    a.up_cids.push_back(u.entry->cid());
-    a.up_peers.push_back(u.peer->peer_id);
-    a.up_addresses.push_back(u.peer->address);
-    a.up_names.push_back(u.entry->name());
-    a.up_norms.push_back(NormalizeName(u.entry->name()));
-    a.up_exts.push_back(FileExtension(u.entry->name()));
-    a.up_partial.push_back(u.partial ? "true" : "false");
+    out.up_cids.push_back(u.entry->cid());
+    out.up_peers.push_back(u.peer->peer_id);
+    out.up_addresses.push_back(u.peer->address);
+    out.up_names.push_back(u.entry->name());
+    out.up_norms.push_back(NormalizeName(u.entry->name()));
+    out.up_exts.push_back(FileExtension(u.entry->name()));
+    out.up_partial.push_back(u.partial ? "true" : "false");
   }
   for (const auto& [cid, size] : file_sizes) {
-    a.file_cids.push_back(cid);
-    a.file_sizes.push_back(size);
+    out.file_cids.push_back(cid);
+    out.file_sizes.push_back(size);
   }
-  return a;
+  return out;
 }
 
 }  // namespace
@@ -471,23 +471,23 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
         stale.insert(row[0].as<std::string>());
       }
     }
-    const BatchArrays a = BuildBatchArrays(changes, stale);
+    const BatchArrays batch = BuildBatchArrays(changes, stale);
     int64_t removed = 0;
     int64_t added = 0;
-    if (!a.gone_peers.empty()) {
+    if (!batch.gone_peers.empty()) {
       // Only what this supernode published goes: a peer that moved to
       // another supernode keeps what it published there.
       removed += tx.exec_params(
                        "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
                        " AND supernode_id = $2",
-                       PgTextArray(a.gone_peers), sn)
+                       PgTextArray(batch.gone_peers), sn)
                      .affected_rows();
       tx.exec_params(
           "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
           " AND supernode_id = $2",
-          PgTextArray(a.gone_peers), sn);
+          PgTextArray(batch.gone_peers), sn);
     }
-    if (!a.replace_peers.empty()) {
+    if (!batch.replace_peers.empty()) {
       // Replaced peers keep only what they re-announce, whichever
       // supernode published it before.
       removed += tx.exec_params(
@@ -496,19 +496,20 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                        " AND NOT EXISTS (SELECT 1 FROM unnest($2::text[],"
                        "   $3::text[]) AS k(cid, peer_id)"
                        "   WHERE k.cid = s.cid AND k.peer_id = s.peer_id)",
-                       PgTextArray(a.replace_peers), PgTextArray(a.up_cids),
-                       PgTextArray(a.up_peers))
+                       PgTextArray(batch.replace_peers),
+                       PgTextArray(batch.up_cids), PgTextArray(batch.up_peers))
                      .affected_rows();
     }
-    if (!a.rm_cids.empty()) {
+    if (!batch.rm_cids.empty()) {
       removed += tx.exec_params(
                        "DELETE FROM sources s"
                        " USING unnest($1::text[], $2::text[]) AS r(cid, peer_id)"
                        " WHERE s.cid = r.cid AND s.peer_id = r.peer_id",
-                       PgTextArray(a.rm_cids), PgTextArray(a.rm_peers))
+                       PgTextArray(batch.rm_cids),
+                       PgTextArray(batch.rm_peers))
                      .affected_rows();
     }
-    if (!a.live_peers.empty()) {
+    if (!batch.live_peers.empty()) {
       tx.exec_params(
           "INSERT INTO peers (peer_id, address, supernode_id, last_seen)"
           " SELECT u.peer_id, u.address, $3, now()"
@@ -516,22 +517,24 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           " ON CONFLICT (peer_id) DO UPDATE SET address = EXCLUDED.address,"
           "  supernode_id = EXCLUDED.supernode_id,"
           "  last_seen = EXCLUDED.last_seen",
-          PgTextArray(a.live_peers), PgTextArray(a.live_addresses), sn);
+          PgTextArray(batch.live_peers), PgTextArray(batch.live_addresses),
+          sn);
       // A peer that moved here, or changed address, takes all its sources.
       tx.exec_params(
           "UPDATE sources s SET supernode_id = $3, address = u.address"
           " FROM unnest($1::text[], $2::text[]) AS u(peer_id, address)"
           " WHERE s.peer_id = u.peer_id"
           " AND (s.supernode_id <> $3 OR s.address <> u.address)",
-          PgTextArray(a.live_peers), PgTextArray(a.live_addresses), sn);
+          PgTextArray(batch.live_peers), PgTextArray(batch.live_addresses),
+          sn);
     }
-    if (!a.file_cids.empty()) {
+    if (!batch.file_cids.empty()) {
       tx.exec_params(
           "INSERT INTO files (cid, size)"
           " SELECT u.cid, u.size FROM unnest($1::text[], $2::bigint[])"
           "  AS u(cid, size) ORDER BY u.cid"
           " ON CONFLICT (cid) DO UPDATE SET last_seen = now()",
-          PgTextArray(a.file_cids), PgBigintArray(a.file_sizes));
+          PgTextArray(batch.file_cids), PgBigintArray(batch.file_sizes));
       added += tx.exec_params(
                      "INSERT INTO sources (cid, peer_id, supernode_id, address,"
                      "  name, norm_name, ext, partial)"
@@ -548,10 +551,12 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                      "  partial = EXCLUDED.partial, updated_at = now()"
                      " WHERE (sources.name, sources.partial)"
                      "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.partial)",
-                     PgTextArray(a.up_cids), PgTextArray(a.up_peers),
-                     PgTextArray(a.up_addresses), PgTextArray(a.up_names),
-                     PgTextArray(a.up_norms), PgTextArray(a.up_exts), sn,
-                     absl::StrCat("{", absl::StrJoin(a.up_partial, ","), "}"))
+                     PgTextArray(batch.up_cids), PgTextArray(batch.up_peers),
+                     PgTextArray(batch.up_addresses),
+                     PgTextArray(batch.up_names), PgTextArray(batch.up_norms),
+                     PgTextArray(batch.up_exts), sn,
+                     absl::StrCat("{", absl::StrJoin(batch.up_partial, ","),
+                                  "}"))
                    .affected_rows();
     }
     tx.commit();

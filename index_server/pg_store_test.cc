@@ -625,7 +625,8 @@ TEST_F(PgStoreTest, StaleDeltaFromTheOldSupernodeIsSkipped) {
   MustPublish(2, {Delta(1, {File(1, "a.txt")}, {}, /*full=*/true)});
   // S1 sends, late, a change P made before it moved: S2 holds P now.
   absl::StatusOr<index::PublishDeltasResponse> r =
-      Publish(1, {Delta(1, {File(2, "b.txt")}, {1}), Delta(2, {File(3, "c.txt")})});
+      Publish(1, {Delta(1, {File(2, "b.txt")}, {1}),
+                  Delta(2, {File(3, "c.txt")})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_added(), 1);  // only peer 2's
   EXPECT_EQ(r->sources_removed(), 0);
@@ -726,7 +727,8 @@ TEST_F(PgStoreTest, FullListReplacesPartials) {
 TEST_F(PgStoreTest, BatchWithBadPartialStoresNothing) {
   absl::StatusOr<index::PublishDeltasResponse> r =
       Publish(1, {Delta(1, {File(1, "good.txt")}),
-                  PartialDelta(2, {File(2, "ok.txt"), File(3, "bad.txt", -5)})});
+                  PartialDelta(2, {File(2, "ok.txt"),
+                                   File(3, "bad.txt", -5)})});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument)
       << r.status();
   for (int cid : {1, 2, 3}) {

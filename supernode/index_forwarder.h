@@ -7,9 +7,10 @@
 // and deltas fold into what is pending. Partial files (downloads in
 // progress, PeerDelta.partial) coalesce like added ones; for one cid the
 // last change wins, so a file that becomes complete moves from partial to
-// added, and a removal withdraws it either way. A batch goes out as one PublishDeltas call when
-// batch_max_entries files are pending or batch_max_delay has passed since
-// the first pending change, whichever comes first.
+// added, and a removal withdraws it either way. A batch goes out as one
+// PublishDeltas call when batch_max_entries files are pending or
+// batch_max_delay has passed since the first pending change, whichever
+// comes first.
 //
 // At start the forwarder registers with the index and then renews the lease
 // as often as the index asks. When the index says the lease is gone

@@ -14,6 +14,7 @@ namespace trove {
 namespace supernode {
 namespace {
 
+using ::testing::_;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
@@ -290,7 +291,7 @@ TEST_F(IndexForwarderTest, FullListReplacesPendingPartials) {
   EXPECT_THAT(d2.added(), IsEmpty());
   EXPECT_THAT(Cids(d2.partial()), ElementsAre(Cid(6)));
   EXPECT_THAT(index_.partials(),
-              ElementsAre(Pair(Peer(1), ElementsAre(Pair(Cid(6), ::testing::_)))));
+              ElementsAre(Pair(Peer(1), ElementsAre(Pair(Cid(6), _)))));
   EXPECT_THAT(index_.catalog(), IsEmpty());
 }
 

@@ -402,8 +402,9 @@ TEST_F(LeafRegistryTest, PartialChangesGoToTheSink) {
   EXPECT_THAT(Cids(sink_.deltas[0].partial()), ElementsAre(Cid(2)));
 
   // A new partial file, and one announced again unchanged (not re-sent).
-  ASSERT_TRUE(
-      Publish(s, false, {}, {}, {File(2, "half.mkv"), File(3, "new.iso")}).ok());
+  ASSERT_TRUE(Publish(s, false, {}, {},
+                      {File(2, "half.mkv"), File(3, "new.iso")})
+                  .ok());
   ASSERT_THAT(sink_.deltas, SizeIs(2));
   EXPECT_FALSE(sink_.deltas[1].full());
   EXPECT_THAT(sink_.deltas[1].added(), IsEmpty());

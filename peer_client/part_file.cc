@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -64,11 +67,32 @@ absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Create(
     const std::string& dir, const std::string& name, int64_t size) {
   std::string path = PartPath(dir, name);
   int fd = ::open(path.c_str(),
-                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+                  O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("create ", path));
   std::unique_ptr<PartFile> part(new PartFile(dir, name, path, fd));
   if (::ftruncate(fd, size) != 0) {
     return ErrnoToStatus(errno, absl::StrCat("size ", path));
+  }
+  // The new name must survive a crash too, or a journal would point at
+  // nothing.
+  SyncDir(dir);
+  return part;
+}
+
+absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Open(
+    const std::string& dir, const std::string& name, const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("open ", path));
+  std::unique_ptr<PartFile> part(new PartFile(dir, name, path, fd));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    part->Keep();
+    return ErrnoToStatus(errno, absl::StrCat("stat ", path));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    part->Keep();
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a regular file"));
   }
   return part;
 }
@@ -88,6 +112,78 @@ absl::Status PartFile::WriteAt(int64_t offset, absl::string_view data) {
     done += static_cast<size_t>(w);
   }
   return absl::OkStatus();
+}
+
+absl::Status PartFile::WriteAt(int64_t offset,
+                               absl::Span<const absl::string_view> pieces) {
+  std::vector<struct iovec> iov;
+  iov.reserve(pieces.size());
+  for (absl::string_view p : pieces) {
+    if (p.empty()) continue;
+    iov.push_back({const_cast<char*>(p.data()), p.size()});
+  }
+  size_t first = 0;  // The first iovec not fully written.
+  while (first < iov.size()) {
+    const int count =
+        static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
+    ssize_t w = ::pwritev(fd_, &iov[first], count, offset);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoToStatus(errno, absl::StrCat("write ", path_));
+    offset += w;
+    size_t left = static_cast<size_t>(w);
+    while (first < iov.size() && left >= iov[first].iov_len) {
+      left -= iov[first].iov_len;
+      ++first;
+    }
+    if (left > 0) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> PartFile::ReadAt(int64_t offset, int64_t length) {
+  std::string out(static_cast<size_t>(length), '\0');
+  int64_t got = 0;
+  while (got < length) {
+    ssize_t r = ::pread(fd_, &out[got], length - got, offset + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return ErrnoToStatus(errno, absl::StrCat("read ", path_));
+    if (r == 0) {
+      return absl::OutOfRangeError(absl::StrCat(
+          path_, " ends before byte ", offset + length));
+    }
+    got += r;
+  }
+  return out;
+}
+
+absl::Status PartFile::Resize(int64_t size) {
+  if (::ftruncate(fd_, size) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("size ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PartFile::SyncData() {
+  if (::fdatasync(fd_) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("fdatasync ", path_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FileStamp> PartFile::Stamp() {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) {
+    return ErrnoToStatus(errno, absl::StrCat("stat ", path_));
+  }
+  FileStamp out;
+  out.size = st.st_size;
+  out.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                 st.st_mtim.tv_nsec;
+  out.inode = st.st_ino;
+  return out;
 }
 
 absl::StatusOr<std::string> PartFile::Commit() {

@@ -3,9 +3,10 @@
 // then fsynced and renamed to OUT_DIR/NAME, or to "NAME (1)", "NAME (2)"...
 // when that name is taken: an existing file is never overwritten. Unless
 // committed or kept, the part file is removed when the object is destroyed.
+// A kept part file can be opened again (Open) to resume the download.
 //
-// Thread-safe for concurrent WriteAt calls; Commit/Keep are called once,
-// after all writes.
+// Thread-safe for concurrent WriteAt/ReadAt/SyncData/Stamp calls;
+// Commit/Keep are called once, after all writes.
 #ifndef TROVE_PEER_CLIENT_PART_FILE_H_
 #define TROVE_PEER_CLIENT_PART_FILE_H_
 
@@ -16,10 +17,36 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace trove {
 
-class PartFile {
+// What identifies a file's contents cheaply: if any of these changed, the
+// file was written (or replaced) since.
+struct FileStamp {
+  int64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+
+  bool operator==(const FileStamp& o) const {
+    return size == o.size && mtime_ns == o.mtime_ns && inode == o.inode;
+  }
+  bool operator!=(const FileStamp& o) const { return !(*this == o); }
+};
+
+// A file whose written data can be made durable: what the resume journal
+// needs of the part file (an interface so that tests can check the order of
+// syncs and journal records).
+class SyncableFile {
+ public:
+  virtual ~SyncableFile() = default;
+  // Makes every write that returned before this call durable (fdatasync).
+  virtual absl::Status SyncData() = 0;
+  // The file's stamp now.
+  virtual absl::StatusOr<FileStamp> Stamp() = 0;
+};
+
+class PartFile : public SyncableFile {
  public:
   // Creates (or truncates) the part file for `name` in `dir` and sizes it to
   // `size` bytes. REQUIRES: `name` passed ValidateFileName. Errors from the
@@ -27,15 +54,38 @@ class PartFile {
   static absl::StatusOr<std::unique_ptr<PartFile>> Create(
       const std::string& dir, const std::string& name, int64_t size);
 
+  // Opens an existing part file at `path` (to resume a download) without
+  // changing it. `dir` and `name` are where Commit puts it. NOT_FOUND when
+  // it is gone; FAILED_PRECONDITION when it is not a regular file.
+  static absl::StatusOr<std::unique_ptr<PartFile>> Open(
+      const std::string& dir, const std::string& name,
+      const std::string& path);
+
   // The part file's path for `name` in `dir`.
   static std::string PartPath(const std::string& dir, const std::string& name);
 
-  ~PartFile();
+  ~PartFile() override;
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;
 
   // Writes `data` at `offset`.
   absl::Status WriteAt(int64_t offset, absl::string_view data);
+  // Writes the pieces one after the other from `offset` (pwritev), without
+  // gathering them first.
+  absl::Status WriteAt(int64_t offset,
+                       absl::Span<const absl::string_view> pieces);
+
+  // Reads `length` bytes at `offset`. OUT_OF_RANGE when the file is
+  // shorter.
+  absl::StatusOr<std::string> ReadAt(int64_t offset, int64_t length);
+
+  // Sets the file's size (to repair a part file truncated or extended
+  // behind the downloader's back).
+  absl::Status Resize(int64_t size);
+
+  // SyncableFile.
+  absl::Status SyncData() override;
+  absl::StatusOr<FileStamp> Stamp() override;
 
   // Fsyncs, closes and renames the file to its final name without replacing
   // anything; returns the final path.

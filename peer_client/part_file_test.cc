@@ -1,5 +1,7 @@
 #include "peer_client/part_file.h"
 
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "peer_client/test_util.h"
 
@@ -55,6 +57,59 @@ TEST(PartFileTest, RemovedUnlessCommittedOrKept) {
     (*part)->Keep();
   }
   EXPECT_TRUE(PathExists(dir.Sub(".kept.trove-part")));
+}
+
+TEST(PartFileTest, WritesPiecesWithoutGatheringThem) {
+  TempDir dir;
+  auto part = PartFile::Create(dir.path(), "p", 10);
+  ASSERT_TRUE(part.ok());
+  std::vector<absl::string_view> pieces = {"ab", "", "cde", "f"};
+  ASSERT_TRUE((*part)->WriteAt(2, absl::MakeConstSpan(pieces)).ok());
+  absl::StatusOr<std::string> read = (*part)->ReadAt(0, 10);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, std::string("\0\0abcdef\0\0", 10));
+  EXPECT_EQ((*part)->ReadAt(8, 3).status().code(),
+            absl::StatusCode::kOutOfRange);
+}
+
+TEST(PartFileTest, ReopenedPartFileKeepsItsContents) {
+  TempDir dir;
+  std::string path;
+  {
+    auto part = PartFile::Create(dir.path(), "r.bin", 6);
+    ASSERT_TRUE(part.ok());
+    ASSERT_TRUE((*part)->WriteAt(0, "abc").ok());
+    ASSERT_TRUE((*part)->SyncData().ok());
+    path = (*part)->path();
+    (*part)->Keep();
+  }
+  auto part = PartFile::Open(dir.path(), "r.bin", path);
+  ASSERT_TRUE(part.ok()) << part.status();
+  absl::StatusOr<FileStamp> before = (*part)->Stamp();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->size, 6);
+  ASSERT_TRUE((*part)->WriteAt(3, "def").ok());
+  absl::StatusOr<std::string> path2 = (*part)->Commit();
+  ASSERT_TRUE(path2.ok()) << path2.status();
+  EXPECT_EQ(ReadTestFile(*path2), "abcdef");
+  EXPECT_EQ(PartFile::Open(dir.path(), "r.bin", path).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(PartFileTest, StampChangesWhenTheFileIsWrittenOrResized) {
+  TempDir dir;
+  auto part = PartFile::Create(dir.path(), "s", 4);
+  ASSERT_TRUE(part.ok());
+  absl::StatusOr<FileStamp> a = (*part)->Stamp();
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->size, 4);
+  EXPECT_NE(a->inode, 0u);
+  ASSERT_TRUE((*part)->Resize(8).ok());
+  absl::StatusOr<FileStamp> b = (*part)->Stamp();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->size, 8);
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(b->inode, a->inode);
 }
 
 TEST(PartFileTest, LongNamesGetAShortPartName) {

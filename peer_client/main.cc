@@ -68,9 +68,20 @@ ABSL_FLAG(bool, testonly_corrupt_chunks, false,
           "FOR TESTS ONLY: flip a byte in every chunk served (a hostile source)");
 ABSL_FLAG(int, max_indexes_per_request, 4096,
           "most chunks another peer may ask for in one request");
-ABSL_FLAG(int, chunks_per_request, 8, "chunks asked of a source per request");
-ABSL_FLAG(int, streams_per_source, 2, "requests in flight per source");
-ABSL_FLAG(int, max_sources_tried, 16, "most sources tried per download");
+ABSL_FLAG(int, chunks_per_request, 8, "most chunks asked of a source per request");
+ABSL_FLAG(int, streams_per_source, 4,
+          "requests in flight per source (most chunks in flight at one source: "
+          "chunks_per_request * streams_per_source)");
+ABSL_FLAG(int, max_sources, 16, "most sources used at once per download");
+ABSL_FLAG(int, relocate_interval_ms, 5000,
+          "how often a running download asks for new sources");
+ABSL_FLAG(int, source_retry_ms, 30000,
+          "try a source that failed again after this long (if still listed)");
+ABSL_FLAG(int, stuck_timeout_ms, 30000,
+          "fail a download when no source holds what it needs for this long");
+ABSL_FLAG(int, journal_batch_chunks, 16,
+          "resume journal: a record (after a data sync) every N chunks...");
+ABSL_FLAG(int, journal_max_delay_ms, 500, "... or after this delay");
 ABSL_FLAG(int, stall_timeout_ms, 30000,
           "drop a source that sends nothing for this long");
 ABSL_FLAG(int, manifest_timeout_ms, 10000, "time allowed for a manifest");
@@ -146,8 +157,11 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                bandwidth limits in bytes/s (10M, 512k;
                                default 0: unlimited)
   --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
-  --manifest_timeout_ms=N, --max_sources_tried=N, --keep_partial
+  --manifest_timeout_ms=N, --max_sources=N, --relocate_interval_ms=N,
+  --source_retry_ms=N, --stuck_timeout_ms=N, --keep_partial
                                download tuning
+  --journal_batch_chunks=N, --journal_max_delay_ms=N
+                               resume journal batching (STATE/transfers)
   --rpc_timeout_ms=N, --min_backoff_ms=N, --max_backoff_ms=N,
   --publish_batch=N, --first_publish_wait_ms=N
                                supernode session tuning
@@ -277,7 +291,15 @@ int RunDaemon() {
       std::max(1, absl::GetFlag(FLAGS_chunks_per_request));
   o.download.streams_per_source =
       std::max(1, absl::GetFlag(FLAGS_streams_per_source));
-  o.download.max_sources_tried = std::max(1, absl::GetFlag(FLAGS_max_sources_tried));
+  o.download.max_sources = std::max(1, absl::GetFlag(FLAGS_max_sources));
+  o.download.relocate_interval =
+      absl::Milliseconds(std::max(10, absl::GetFlag(FLAGS_relocate_interval_ms)));
+  o.download.source_retry = absl::Milliseconds(absl::GetFlag(FLAGS_source_retry_ms));
+  o.download.stuck_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stuck_timeout_ms));
+  o.download.journal_batch_chunks =
+      std::max(1, absl::GetFlag(FLAGS_journal_batch_chunks));
+  o.download.journal_max_delay =
+      absl::Milliseconds(std::max(1, absl::GetFlag(FLAGS_journal_max_delay_ms)));
   o.download.stall_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stall_timeout_ms));
   o.download.manifest_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_manifest_timeout_ms));

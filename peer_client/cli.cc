@@ -149,15 +149,20 @@ int RunGet(const CliOptions& options, const control::GetRequest& request,
                    {"done_bytes", p.done_bytes()},
                    {"size", p.size()},
                    {"sources", p.sources()},
-                   {"bytes_per_second", p.bytes_per_second()}};
+                   {"bytes_per_second", p.bytes_per_second()},
+                   {"queue_position", p.queue_position()},
+                   {"chunks_fetched", p.chunks_fetched()},
+                   {"chunks_resumed", p.chunks_resumed()},
+                   {"bad_sources", p.bad_sources()}};
       if (p.done()) line["path"] = p.path();
       out << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       out.flush();
       continue;
     }
     if (p.done()) continue;
-    std::string text = ProgressLine(p.name(), p.done_bytes(), p.size(),
-                                    p.bytes_per_second(), p.sources());
+    std::string text =
+        ProgressLine(p.name(), p.done_bytes(), p.size(), p.bytes_per_second(),
+                     p.sources(), p.queue_position());
     if (options.tty) {
       err << "\r" << text << "\x1b[K";
       err.flush();
@@ -197,7 +202,8 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                            {"name", t.name()},
                            {"done_bytes", t.done_bytes()},
                            {"size", t.size()},
-                           {"sources", t.sources()}});
+                           {"sources", t.sources()},
+                           {"queue_position", t.queue_position()}});
     }
     json doc = {{"peer_id", r.peer_id()},
                 {"supernode", r.supernode()},
@@ -238,6 +244,9 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                                           "%")
                            : std::string())
           << "  " << t.sources() << (t.sources() == 1 ? " source" : " sources")
+          << (t.queue_position() > 0
+                  ? absl::StrCat("  queued #", t.queue_position())
+                  : std::string())
           << "\n";
     }
   }

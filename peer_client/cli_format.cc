@@ -148,7 +148,8 @@ absl::StatusOr<TroveLink> ParseTroveLink(absl::string_view text) {
 }
 
 std::string ProgressLine(absl::string_view name, int64_t done, int64_t size,
-                         double bytes_per_second, int sources) {
+                         double bytes_per_second, int sources,
+                         int queue_position) {
   std::string pct =
       size > 0 ? absl::StrCat(done * 100 / size, "%") : std::string("0%");
   if (size == 0 && done == 0) pct = "";
@@ -159,7 +160,10 @@ std::string ProgressLine(absl::string_view name, int64_t done, int64_t size,
   return absl::StrCat(name.empty() ? "(waiting for a source)" : name, "  ",
                       HumanBytes(done), " / ", HumanBytes(size), "  ", pct,
                       "  ", HumanRate(bytes_per_second), "  ETA ", eta, "  ",
-                      sources, sources == 1 ? " source" : " sources");
+                      sources, sources == 1 ? " source" : " sources",
+                      queue_position > 0
+                          ? absl::StrCat("  queued #", queue_position)
+                          : std::string());
 }
 
 }  // namespace trove

@@ -44,9 +44,12 @@ std::string PercentEncode(absl::string_view s);
 absl::StatusOr<std::string> PercentDecode(absl::string_view s);
 
 // The progress of a download on one line:
-// "song.mp3  1.5 MiB / 3.0 MiB  50%  1.2 MiB/s  ETA 0:02  1 source".
+// "song.mp3  1.5 MiB / 3.0 MiB  50%  1.2 MiB/s  ETA 0:02  1 source", and
+// "  queued #3" when `queue_position` (the best place held in a source's
+// upload queue) is set.
 std::string ProgressLine(absl::string_view name, int64_t done, int64_t size,
-                         double bytes_per_second, int sources);
+                         double bytes_per_second, int sources,
+                         int queue_position = 0);
 
 }  // namespace trove
 

@@ -75,6 +75,8 @@ TEST(CliFormatTest, ProgressLine) {
             "song.mp3  1.5 MiB / 3.0 MiB  50%  1.0 MiB/s  ETA 0:02  1 source");
   EXPECT_EQ(ProgressLine("x", 0, 100, 0, 2),
             "x  0 B / 100 B  0%  0 B/s  ETA ?  2 sources");
+  EXPECT_EQ(ProgressLine("x", 0, 100, 0, 0, 3),
+            "x  0 B / 100 B  0%  0 B/s  ETA ?  0 sources  queued #3");
 }
 
 }  // namespace

@@ -16,6 +16,10 @@ control::GetProgress ToProto(const DownloadProgress& p) {
   out.set_done(p.done);
   out.set_path(p.path);
   out.set_name(p.name);
+  out.set_queue_position(p.queue_position);
+  out.set_chunks_fetched(p.chunks_fetched);
+  out.set_chunks_resumed(p.chunks_resumed);
+  out.set_bad_sources(p.bad_sources);
   return out;
 }
 

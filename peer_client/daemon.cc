@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -17,6 +18,21 @@
 
 namespace trove {
 namespace {
+
+// The downloads in progress as a catalog: empty until the downloader
+// exists (the PeerService starts before it).
+class DownloadsCatalog : public FileCatalog {
+ public:
+  void Set(const Downloader* d) { downloader_.store(d); }
+  std::shared_ptr<const SharedFile> FindByCid(
+      absl::string_view cid) const override {
+    const Downloader* d = downloader_.load();
+    return d == nullptr ? nullptr : d->FindByCid(cid);
+  }
+
+ private:
+  std::atomic<const Downloader*> downloader_{nullptr};
+};
 
 std::string Absolute(const std::string& path) {
   if (!path.empty() && path[0] == '/') return path;
@@ -76,8 +92,13 @@ absl::Status PeerDaemon::Init() {
     TROVE_LOG(WARNING) << "--testonly_corrupt_chunks: every chunk served is "
                           "corrupted on purpose (for tests only)";
   }
+  auto downloads = std::make_unique<DownloadsCatalog>();
+  DownloadsCatalog* downloads_catalog = downloads.get();
+  downloads_catalog_ = std::move(downloads);
+  catalog_ = std::make_unique<LayeredCatalog>(std::vector<const FileCatalog*>{
+      scanner_.get(), downloads_catalog_.get()});
   peer_service_ = std::make_unique<PeerServiceImpl>(
-      scanner_.get(), identity_->peer_id(), options_.peer);
+      catalog_.get(), identity_->peer_id(), options_.peer);
   absl::StatusOr<RunningServer> peer_server = StartServer(
       options_.listen, {peer_service_.get()}, ServerCredentialsFromFlags());
   if (!peer_server.ok()) return peer_server.status();
@@ -92,7 +113,14 @@ absl::Status PeerDaemon::Init() {
   options_.session.listen_address = listen_address_;
   session_ = std::make_unique<SupernodeSession>(identity_.get(), options_.session);
   options_.download.own_peer_id = identity_->peer_id();
+  options_.download.state_dir = absl::StrCat(state, "/transfers");
+  options_.download.limiter = &rate_limiters_->download;
   downloader_ = std::make_unique<Downloader>(session_.get(), options_.download);
+  // Downloads in progress are served, and announced as partial sources.
+  downloads_catalog->Set(downloader_.get());
+  downloader_->SetPartialFilesListener([this] {
+    session_->SetPartials(downloader_->PartialFiles());
+  });
 
   // The control socket. The lock above makes an existing socket stale.
   socket_path_ = absl::StrCat(state, "/daemon.sock");
@@ -121,6 +149,12 @@ absl::Status PeerDaemon::Init() {
   // Join first, so that searches and downloads work while the first scan
   // hashes; the session publishes once the scan gives it a list.
   session_->Start();
+  // Downloads that were running when the daemon stopped (or died) go on.
+  int resumed = downloader_->ResumeSaved();
+  if (resumed > 0) {
+    TROVE_LOG(INFO) << "resuming " << resumed << " download"
+                    << (resumed == 1 ? "" : "s");
+  }
   ScanResult first = ScanAndPublish();
   TROVE_LOG(INFO) << "shares scanned: " << first.file_count << " files, "
                   << first.total_bytes << " bytes (" << first.hashed
@@ -167,6 +201,8 @@ void PeerDaemon::Shutdown(absl::Duration deadline) {
     stopping_ = true;
   }
   if (rescan_thread_.joinable()) rescan_thread_.join();
+  // Downloads stop first: they flush their journals and stop announcing.
+  if (downloader_) downloader_->Shutdown();
   if (session_) session_->Stop();
   auto when = absl::ToChronoTime(absl::Now() + deadline);
   if (control_server_.server) control_server_.server->Shutdown(when);
@@ -200,6 +236,7 @@ control::StatusResponse PeerDaemon::Status() {
     t->set_done_bytes(p.done_bytes);
     t->set_size(p.size);
     t->set_sources(p.sources);
+    t->set_queue_position(p.queue_position);
   }
   return r;
 }

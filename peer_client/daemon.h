@@ -19,6 +19,7 @@
 #include "common/server_util.h"
 #include "peer_client/control_service.h"
 #include "peer_client/downloader.h"
+#include "peer_client/file_catalog.h"
 #include "peer_client/hash_cache.h"
 #include "peer_client/peer_service.h"
 #include "peer_client/rate_limiter.h"
@@ -28,7 +29,8 @@
 namespace trove {
 
 struct DaemonOptions {
-  // State folder: identity.pem, hashcache, daemon.sock, daemon.lock.
+  // State folder: identity.pem, hashcache, daemon.sock, daemon.lock, and
+  // transfers/ (downloads saved for resuming).
   std::string state_dir;
   // Shared folders.
   std::vector<std::string> shares;
@@ -47,7 +49,8 @@ struct DaemonOptions {
   PeerServiceImpl::Options peer;
   // Bandwidth limits, up and down (bytes/s, 0: unlimited).
   RateLimiters::Options rates;
-  // own_peer_id is filled in.
+  // own_peer_id, state_dir (STATE/transfers) and limiter (from `rates`)
+  // are filled in.
   Downloader::Options download;
   // listen_address is filled in; supernodes / index_address say where to
   // join.
@@ -77,6 +80,9 @@ class PeerDaemon : public ControlBackend {
   // The bandwidth limits: uploads (PeerService) and downloads (Downloader).
   RateLimiters* rate_limiters() { return rate_limiters_.get(); }
 
+  // The downloads running (resumed at start or asked for).
+  Downloader* downloader() { return downloader_.get(); }
+
   // ControlBackend.
   control::StatusResponse Status() override;
   absl::StatusOr<control::ControlSearchResponse> Search(
@@ -102,6 +108,10 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<HashCache> cache_;
   std::unique_ptr<ShareScanner> scanner_;
   std::unique_ptr<RateLimiters> rate_limiters_;
+  // What the PeerService serves: the shared folders, then the downloads in
+  // progress (their verified chunks).
+  std::unique_ptr<FileCatalog> downloads_catalog_;
+  std::unique_ptr<LayeredCatalog> catalog_;
   std::unique_ptr<PeerServiceImpl> peer_service_;
   std::unique_ptr<SupernodeSession> session_;
   std::unique_ptr<Downloader> downloader_;

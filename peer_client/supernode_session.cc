@@ -83,6 +83,24 @@ void SupernodeSession::SetFiles(const std::vector<FileEntry>& files) {
   std::map<std::string, FileEntry> desired;
   for (const FileEntry& f : files) desired[f.cid()] = f;
   desired_ = std::move(desired);
+  files_set_ = true;
+  ++desired_version_;
+}
+
+void SupernodeSession::SetPartials(const std::vector<FileEntry>& partials) {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, FileEntry> desired;
+  for (const FileEntry& f : partials) desired[f.cid()] = f;
+  if (desired.size() == desired_partials_.size() &&
+      std::equal(desired.begin(), desired.end(), desired_partials_.begin(),
+                 [](const auto& a, const auto& b) {
+                   return a.first == b.first &&
+                          a.second.name() == b.second.name() &&
+                          a.second.size() == b.second.size();
+                 })) {
+    return;  // Nothing changed.
+  }
+  desired_partials_ = std::move(desired);
   ++desired_version_;
 }
 
@@ -252,7 +270,8 @@ absl::Status SupernodeSession::Join(const std::string& address) {
 }
 
 absl::Status SupernodeSession::PublishFull(
-    const std::map<std::string, FileEntry>& files) {
+    const std::map<std::string, FileEntry>& files,
+    const std::map<std::string, FileEntry>& partials) {
   std::shared_ptr<Stub> s = stub();
   std::string session;
   {
@@ -278,13 +297,34 @@ absl::Status SupernodeSession::PublishFull(
     count = resp.file_count();
     first = false;
   }
+  // The full list cleared the partial entries: announce them again.
+  auto p = partials.begin();
+  while (p != partials.end()) {
+    supernode::PublishRequest req;
+    req.set_session(session);
+    for (int n = 0; p != partials.end() && n < options_.publish_batch; ++p) {
+      if (files.count(p->first)) continue;
+      *req.add_partial() = p->second;
+      ++n;
+    }
+    if (req.partial_size() == 0) break;
+    supernode::PublishResponse resp;
+    TrackedCall call(this);  // Cancelled by Stop().
+    grpc::Status st = s->Publish(&call.ctx, req, &resp);
+    if (!st.ok()) return FromGrpcStatus(st);
+  }
   TROVE_LOG(INFO) << "published " << files.size()
-                  << " files in full; the supernode holds " << count;
+                  << " files in full; the supernode holds " << count
+                  << (partials.empty()
+                          ? std::string()
+                          : absl::StrCat(" (and ", partials.size(),
+                                         " partial downloads)"));
   return absl::OkStatus();
 }
 
 absl::Status SupernodeSession::PublishDelta(
-    const std::map<std::string, FileEntry>& files) {
+    const std::map<std::string, FileEntry>& files,
+    const std::map<std::string, FileEntry>& partials) {
   std::vector<const FileEntry*> added;
   std::vector<std::string> removed;
   for (const auto& [cid, entry] : files) {
@@ -297,15 +337,35 @@ absl::Status SupernodeSession::PublishDelta(
   for (const auto& [cid, entry] : published_) {
     if (files.count(cid) == 0) removed.push_back(cid);
   }
-  if (added.empty() && removed.empty()) return absl::OkStatus();
+  // Partial entries: new or changed ones are announced; ones that ended are
+  // withdrawn (a cid now shared in full replaces its partial entry).
+  std::vector<const FileEntry*> partial_added;
+  for (const auto& [cid, entry] : partials) {
+    if (files.count(cid)) continue;
+    auto old = published_partials_.find(cid);
+    if (old == published_partials_.end() ||
+        old->second.name() != entry.name() ||
+        old->second.size() != entry.size()) {
+      partial_added.push_back(&entry);
+    }
+  }
+  for (const auto& [cid, entry] : published_partials_) {
+    if (partials.count(cid) == 0 && files.count(cid) == 0 &&
+        published_.count(cid) == 0) {
+      removed.push_back(cid);
+    }
+  }
+  if (added.empty() && removed.empty() && partial_added.empty()) {
+    return absl::OkStatus();
+  }
   std::shared_ptr<Stub> s = stub();
   std::string session;
   {
     absl::MutexLock lock(&mu_);
     session = session_;
   }
-  size_t a = 0, r = 0;
-  while (a < added.size() || r < removed.size()) {
+  size_t a = 0, r = 0, pa = 0;
+  while (a < added.size() || r < removed.size() || pa < partial_added.size()) {
     supernode::PublishRequest req;
     req.set_session(session);
     int n = 0;
@@ -315,6 +375,9 @@ absl::Status SupernodeSession::PublishDelta(
     for (; a < added.size() && n < options_.publish_batch; ++a, ++n) {
       *req.add_added() = *added[a];
     }
+    for (; pa < partial_added.size() && n < options_.publish_batch; ++pa, ++n) {
+      *req.add_partial() = *partial_added[pa];
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::ClientContext& ctx = call.ctx;
@@ -322,7 +385,11 @@ absl::Status SupernodeSession::PublishDelta(
     if (!st.ok()) return FromGrpcStatus(st);
   }
   TROVE_LOG(INFO) << "published changes: " << added.size() << " added, "
-                  << removed.size() << " removed";
+                  << removed.size() << " removed"
+                  << (partial_added.empty()
+                          ? std::string()
+                          : absl::StrCat(", ", partial_added.size(),
+                                         " partial announced"));
   return absl::OkStatus();
 }
 
@@ -436,11 +503,15 @@ void SupernodeSession::Run() {
     }
 
     std::map<std::string, FileEntry> files;
+    std::map<std::string, FileEntry> partials;
     int64_t version;
+    bool files_set;
     {
       absl::MutexLock lock(&mu_);
       files = desired_;
+      partials = desired_partials_;
       version = desired_version_;
+      files_set = files_set_;
     }
     bool publish_needed;
     {
@@ -449,9 +520,10 @@ void SupernodeSession::Run() {
     }
     // Nothing is published before the first list is known (the first scan
     // may take long; the session already serves searches meanwhile).
-    publish_needed = version > 0 && (publish_needed || need_full_);
+    publish_needed = files_set && (publish_needed || need_full_);
     if (publish_needed) {
-      absl::Status st = need_full_ ? PublishFull(files) : PublishDelta(files);
+      absl::Status st = need_full_ ? PublishFull(files, partials)
+                                   : PublishDelta(files, partials);
       if (!st.ok()) {
         HandleError(st, "publish");
         continue;
@@ -460,6 +532,7 @@ void SupernodeSession::Run() {
       rejoins_in_a_row_ = 0;
       backoff_ = options_.min_backoff;
       published_ = std::move(files);
+      published_partials_ = std::move(partials);
       absl::MutexLock lock(&mu_);
       published_version_ = version;
     }

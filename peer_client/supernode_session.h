@@ -71,6 +71,11 @@ class SupernodeSession : public SourceDirectory {
   // Nothing is published before the first call.
   void SetFiles(const std::vector<FileEntry>& files);
 
+  // The downloads in progress to announce as partial sources (each holds
+  // some verified chunks); the session publishes the difference. Published
+  // with the files, so only once SetFiles was called.
+  void SetPartials(const std::vector<FileEntry>& partials);
+
   // Waits until the latest SetFiles list is published, up to `timeout`.
   // True when it is.
   bool WaitPublished(absl::Duration timeout);
@@ -97,8 +102,10 @@ class SupernodeSession : public SourceDirectory {
   void Run();
   // One join attempt at `address`.
   absl::Status Join(const std::string& address);
-  absl::Status PublishFull(const std::map<std::string, FileEntry>& files);
-  absl::Status PublishDelta(const std::map<std::string, FileEntry>& files);
+  absl::Status PublishFull(const std::map<std::string, FileEntry>& files,
+                           const std::map<std::string, FileEntry>& partials);
+  absl::Status PublishDelta(const std::map<std::string, FileEntry>& files,
+                            const std::map<std::string, FileEntry>& partials);
   absl::Status Heartbeat();
   void Leave();
   // Reacts to a failed call: rejoin, or move to another supernode.
@@ -122,6 +129,7 @@ class SupernodeSession : public SourceDirectory {
 
   // Only the session thread touches these.
   std::map<std::string, FileEntry> published_;
+  std::map<std::string, FileEntry> published_partials_;
   bool need_full_ = true;
   absl::Duration backoff_;
   std::vector<std::string> candidates_;
@@ -133,6 +141,8 @@ class SupernodeSession : public SourceDirectory {
   bool started_thread_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, FileEntry> desired_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, FileEntry> desired_partials_ ABSL_GUARDED_BY(mu_);
+  bool files_set_ ABSL_GUARDED_BY(mu_) = false;
   int64_t desired_version_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t published_version_ ABSL_GUARDED_BY(mu_) = -1;
   std::string address_ ABSL_GUARDED_BY(mu_);  // "" when not joined.

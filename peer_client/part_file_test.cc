@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "common/merkle.h"
 #include "peer_client/test_util.h"
 
 namespace trove {
@@ -70,6 +71,34 @@ TEST(PartFileTest, WritesPiecesWithoutGatheringThem) {
   EXPECT_EQ(*read, std::string("\0\0abcdef\0\0", 10));
   EXPECT_EQ((*part)->ReadAt(8, 3).status().code(),
             absl::StatusCode::kOutOfRange);
+}
+
+TEST(PartFileTest, AlignedAndUnalignedWritesLandWhereAsked) {
+  TempDir dir;
+  const std::string data = testing::RandomBytes(2 * kChunkSize + 1000, 3);
+  auto part = PartFile::Create(dir.path(), "d.bin",
+                               static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(part.ok()) << part.status();
+  // Chunk 1 in odd-sized pieces (aligned as a whole: O_DIRECT where the
+  // file system allows it), then the short last chunk, then chunk 0.
+  absl::string_view d(data);
+  std::vector<absl::string_view> pieces = {d.substr(kChunkSize, 7),
+                                           d.substr(kChunkSize + 7, 70000),
+                                           d.substr(kChunkSize + 70007,
+                                                    kChunkSize - 70007)};
+  ASSERT_TRUE((*part)->WriteAt(kChunkSize, absl::MakeConstSpan(pieces)).ok());
+  std::vector<absl::string_view> tail = {d.substr(2 * kChunkSize)};
+  ASSERT_TRUE(
+      (*part)->WriteAt(2 * kChunkSize, absl::MakeConstSpan(tail)).ok());
+  std::vector<absl::string_view> head = {d.substr(0, kChunkSize)};
+  ASSERT_TRUE((*part)->WriteAt(0, absl::MakeConstSpan(head)).ok());
+  absl::StatusOr<std::string> read =
+      (*part)->ReadAt(0, static_cast<int64_t>(data.size()));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(*read == data);
+  absl::StatusOr<std::string> path = (*part)->Commit();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data);
 }
 
 TEST(PartFileTest, ReopenedPartFileKeepsItsContents) {

@@ -277,6 +277,7 @@ class Download : public std::enable_shared_from_this<Download> {
   int64_t done_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t resumed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t chunks_resumed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chunks_rehashed_ ABSL_GUARDED_BY(mu_) = 0;
   int bad_sources_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::unique_ptr<SourceState>> sources_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SourceState*> by_peer_ ABSL_GUARDED_BY(mu_);
@@ -584,6 +585,7 @@ DownloadProgress Download::SnapshotLocked() {
   p.done_bytes = done_bytes_;
   p.chunks_fetched = chunks_fetched_.load();
   p.chunks_resumed = chunks_resumed_;
+  p.chunks_rehashed = chunks_rehashed_;
   p.bad_sources = bad_sources_;
   for (const auto& s : sources_) {
     if (s->phase == Phase::kActive) ++p.sources;
@@ -924,7 +926,12 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
   if (options_.limiter != nullptr && !options_.limiter->unlimited()) {
     limiter = options_.limiter->ForPeer(s->source.peer_id());
   }
-  while (got < batch.size() && reader->Read(&buffer)) {
+  bool ended = false;  // The source ended the stream.
+  while (got < batch.size()) {
+    if (!reader->Read(&buffer)) {
+      ended = true;
+      break;
+    }
     chunks_fetched_.fetch_add(1);
     const uint32_t index = batch[got];
     const int64_t length = ChunkLength(manifest_.size, index);
@@ -995,7 +1002,8 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
     absl::MutexLock lock(&mu_);
     stream.next = got;
   }
-  if (got < batch.size()) ctx.TryCancel();
+  // Stopped reading early: end the call (its status is then CANCELLED).
+  if (got < batch.size() && !ended) ctx.TryCancel();
   grpc::Status finish = reader->Finish();
   absl::MutexLock lock(&mu_);
   streams_.erase(&ctx);
@@ -1154,8 +1162,10 @@ absl::Status Download::PrepareFromSaved() {
     if (!st.ok()) return st;
     changed = true;
   }
+  int64_t rehashed = 0;
   if (changed && !chunks.empty()) {
     const size_t before = chunks.size();
+    rehashed = static_cast<int64_t>(before);
     chunks = ReverifyChunks(part_.get(), m->hashes, m->size, chunks,
                             options_.verify_threads);
     TROVE_LOG(INFO) << "download " << cid.substr(0, 12) << ": part file "
@@ -1180,6 +1190,10 @@ absl::Status Download::PrepareFromSaved() {
                   << chunks.size() << " of " << count
                   << " chunks already verified";
   InitEngine(*m, chunks);
+  {
+    absl::MutexLock lock(&mu_);
+    chunks_rehashed_ = rehashed;
+  }
   prepared_ = true;
   return absl::OkStatus();
 }

@@ -93,6 +93,9 @@ struct DownloadProgress {
   // chunks found verified in the resume journal at start.
   int64_t chunks_fetched = 0;
   int64_t chunks_resumed = 0;
+  // Journaled chunks hashed again at start because the part file changed
+  // while the download was stopped.
+  int64_t chunks_rehashed = 0;
   // Sources dropped for sending data that failed verification.
   int bad_sources = 0;
   // Set once the file is complete at `path`.

@@ -1,6 +1,7 @@
 #include "peer_client/downloader.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,10 +12,13 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/server_util.h"
 #include "gtest/gtest.h"
 #include "peer_client/peer_service.h"
+#include "peer_client/rate_limiter.h"
+#include "peer_client/resume_journal.h"
 #include "peer_client/share_scanner.h"
 #include "peer_client/test_util.h"
 
@@ -29,6 +33,8 @@ using trove::peer::Chunk;
 using trove::peer::GetChunksRequest;
 using trove::peer::GetManifestRequest;
 using trove::peer::Manifest;
+using trove::peer::SlotRequest;
+using trove::peer::SlotResponse;
 
 std::string PeerId(char c) { return std::string(64, c); }
 
@@ -47,6 +53,7 @@ class FakeDirectory : public SourceDirectory {
                        const std::string& reason) override {
     absl::MutexLock lock(&mu_);
     reported.push_back(peer_id);
+    if (!reported_once.HasBeenNotified()) reported_once.Notify();
   }
 
   std::vector<std::string> Reported() {
@@ -66,6 +73,7 @@ class FakeDirectory : public SourceDirectory {
   absl::Status locate_status;
   std::vector<Source> sources;
   std::vector<std::string> reported;
+  absl::Notification reported_once;
 };
 
 // A peer serving one in-memory file, with ways to misbehave.
@@ -84,6 +92,39 @@ class FakePeer final : public trove::peer::PeerService::Service {
   int fail_after_chunks = -1;    // UNAVAILABLE after this many chunks.
   bool stall = false;            // Sends nothing until cancelled.
   int short_chunk = -1;          // Sends this chunk one byte short.
+  bool flip_all = false;         // Flips a byte of every chunk.
+  std::string have;              // Partial source: 'x' marks chunks held.
+  int lose_slot_times = 0;       // GetChunks says RESOURCE_EXHAUSTED so often.
+
+  // After this many chunks, sends nothing more until Release() or the call
+  // is cancelled (-1: never holds).
+  void HoldAfter(int chunks) {
+    absl::MutexLock lock(&mu_);
+    hold_after_ = chunks;
+  }
+  void Release() { HoldAfter(-1); }
+
+  // While denying, RequestSlot answers with queue place `place`, and
+  // GetChunks is refused.
+  void DenySlots(int place) {
+    absl::MutexLock lock(&mu_);
+    deny_place_ = place;
+  }
+
+  std::vector<std::string> Requesters() {
+    absl::MutexLock lock(&mu_);
+    return requesters_;
+  }
+
+  grpc::Status RequestSlot(grpc::ServerContext*, const SlotRequest* req,
+                           SlotResponse* resp) override {
+    absl::MutexLock lock(&mu_);
+    requesters_.push_back("slot:" + req->requester_id());
+    resp->set_granted(deny_place_ == 0);
+    resp->set_queue_position(deny_place_);
+    resp->set_retry_after_ms(5);
+    return grpc::Status::OK;
+  }
 
   grpc::Status GetManifest(grpc::ServerContext*, const GetManifestRequest* req,
                            Manifest* m) override {
@@ -97,6 +138,13 @@ class FakePeer final : public trove::peer::PeerService::Service {
     m->set_peer_id(manifest_peer_id.empty() ? peer_id_ : manifest_peer_id);
     for (const Hash& h : hashes_.chunk_hashes) m->add_chunk_hashes(HashToBytes(h));
     if (corrupt_manifest) (*m->mutable_chunk_hashes(0))[0] ^= 1;
+    if (!have.empty()) {
+      std::string bits((hashes_.chunk_hashes.size() + 7) / 8, '\0');
+      for (size_t i = 0; i < have.size(); ++i) {
+        if (have[i] == 'x') bits[i / 8] |= static_cast<char>(1 << (i % 8));
+      }
+      m->set_have(bits);
+    }
     return grpc::Status::OK;
   }
 
@@ -106,7 +154,33 @@ class FakePeer final : public trove::peer::PeerService::Service {
       while (!ctx->IsCancelled()) absl::SleepFor(absl::Milliseconds(5));
       return grpc::Status(grpc::StatusCode::CANCELLED, "stalled");
     }
+    {
+      absl::MutexLock lock(&mu_);
+      requesters_.push_back("chunks:" + req->requester_id());
+      if (deny_place_ != 0 || lose_slot_times > 0) {
+        if (deny_place_ == 0) --lose_slot_times;
+        return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no slot");
+      }
+    }
     for (uint32_t index : req->indexes()) {
+      if (!have.empty() && (index >= have.size() || have[index] != 'x')) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "not held");
+      }
+      // Holds while asked to (polling: the server cannot wait on its
+      // context being cancelled).
+      while (true) {
+        absl::MutexLock lock(&mu_);
+        if (hold_after_ < 0 || let_through_ < hold_after_) {
+          ++let_through_;
+          break;
+        }
+        if (ctx->IsCancelled()) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "held");
+        }
+        mu_.AwaitWithTimeout(absl::Condition(
+                                 +[](int* h) { return *h < 0; }, &hold_after_),
+                             absl::Milliseconds(5));
+      }
       if (fail_after_chunks >= 0 && served_.load() >= fail_after_chunks) {
         return grpc::Status(grpc::StatusCode::UNAVAILABLE, "going away");
       }
@@ -116,6 +190,7 @@ class FakePeer final : public trove::peer::PeerService::Service {
                                       ChunkLength(hashes_.size, index));
       if (static_cast<int>(index) == flip_chunk) data[data.size() / 2] ^= 0x20;
       if (static_cast<int>(index) == short_chunk) data.pop_back();
+      if (flip_all) data[0] ^= 0x01;
       c.set_data(data);
       if (!writer->Write(c)) break;
       ++served_;
@@ -131,6 +206,11 @@ class FakePeer final : public trove::peer::PeerService::Service {
   const FileHashes hashes_;
   const std::string peer_id_;
   std::atomic<int> served_{0};
+  absl::Mutex mu_;
+  int hold_after_ ABSL_GUARDED_BY(mu_) = -1;
+  int let_through_ ABSL_GUARDED_BY(mu_) = 0;  // Chunks past the hold check.
+  int deny_place_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> requesters_ ABSL_GUARDED_BY(mu_);
 };
 
 class DownloaderTest : public ::testing::Test {
@@ -169,6 +249,20 @@ class DownloaderTest : public ::testing::Test {
     o.streams_per_source = 2;
     o.progress_interval = absl::Milliseconds(20);
     return o;
+  }
+
+  // A bigger file: `chunks` full chunks and a short one.
+  void UseChunks(int chunks) {
+    data_ = testing::RandomBytes(chunks * kChunkSize + 777, 7);
+    cid_ = HashBuffer(data_).cid;
+  }
+  int64_t ChunkTotal() const { return ChunkCount(data_.size()); }
+
+  DownloadRequest Request() const {
+    DownloadRequest req;
+    req.cid = cid_;
+    req.out_dir = out_;
+    return req;
   }
 
   absl::StatusOr<std::string> Fetch(const std::string& name = "") {
@@ -299,10 +393,16 @@ TEST_F(DownloaderTest, BadChunkIsNeverWritten) {
             std::string(kChunkSize, '\0'));  // The bad chunk was not written.
 }
 
-TEST_F(DownloaderTest, BadSourceIsDroppedAndTheNextOneFinishes) {
-  AddFake(PeerId('b'))->flip_chunk = 2;
+TEST_F(DownloaderTest, BadSourceIsDroppedAndTheOtherOneFinishes) {
+  AddFake(PeerId('b'))->flip_all = true;
   FakePeer* good = AddFake(PeerId('c'));
+  good->HoldAfter(0);  // Until the liar was caught.
+  std::thread release([&] {
+    directory_.reported_once.WaitForNotification();
+    good->Release();
+  });
   absl::StatusOr<std::string> path = Fetch();
+  release.join();
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(ReadTestFile(*path), data_);
   EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
@@ -428,6 +528,363 @@ TEST_F(DownloaderTest, CancelledDownloadStops) {
   absl::StatusOr<std::string> path =
       downloader.Fetch(req, nullptr, [] { return true; });
   EXPECT_EQ(path.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(OutFiles().empty());
+}
+
+
+// ---- Swarming
+
+TEST_F(DownloaderTest, ManySourcesAtOnceTheLiarIsDroppedAndReported) {
+  UseChunks(12);
+  FakePeer* a = AddFake(PeerId('a'));
+  FakePeer* liar = AddFake(PeerId('b'));
+  liar->flip_all = true;
+  FakePeer* c = AddFake(PeerId('c'));
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  ASSERT_FALSE(progress_.empty());
+  EXPECT_EQ(progress_.back().bad_sources, 1);
+  EXPECT_GE(a->served() + c->served(), ChunkTotal());
+  EXPECT_EQ(progress_.back().chunks_resumed, 0);
+  EXPECT_GE(progress_.back().chunks_fetched, ChunkTotal());
+}
+
+TEST_F(DownloaderTest, SourceDyingMidTransferLeavesItsChunksToTheOthers) {
+  UseChunks(10);
+  FakePeer* dying = AddFake(PeerId('a'));
+  dying->fail_after_chunks = 2;
+  AddFake(PeerId('b'));
+  AddFake(PeerId('c'));
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_TRUE(directory_.Reported().empty());  // Dying is not lying.
+  EXPECT_EQ(progress_.back().bad_sources, 0);
+}
+
+TEST_F(DownloaderTest, PartialSourcesAreAskedOnlyForWhatTheyHold) {
+  UseChunks(9);  // 10 chunks.
+  FakePeer* even = AddFake(PeerId('a'));
+  even->have = "x.x.x.x.x.";
+  FakePeer* odd = AddFake(PeerId('b'));
+  odd->have = ".x.x.x.x.x";
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();  // A NOT_FOUND would drop one.
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_EQ(even->served(), 5);
+  EXPECT_EQ(odd->served(), 5);
+}
+
+TEST_F(DownloaderTest, NoSourceHoldingTheRestFailsAfterTheStuckTimeout) {
+  UseChunks(3);
+  AddFake(PeerId('a'))->have = "xx..";
+  Downloader::Options o = DefaultOptions();
+  o.stuck_timeout = absl::Milliseconds(100);
+  absl::StatusOr<std::string> path = FetchWith(o);
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kUnavailable)
+      << path.status();
+  EXPECT_NE(path.status().message().find("no source holds the 2 chunks"),
+            std::string::npos)
+      << path.status();
+  EXPECT_TRUE(OutFiles().empty());
+}
+
+TEST_F(DownloaderTest, QueuedSourceShowsItsPlaceThenServes) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->DenySlots(3);
+  Downloader downloader(&directory_, DefaultOptions());
+  int best_place = 0;
+  absl::StatusOr<std::string> path = downloader.Fetch(
+      Request(),
+      [&](const DownloadProgress& p) {
+        if (p.queue_position > 0) {
+          best_place = p.queue_position;
+          EXPECT_EQ(p.sources, 0);
+          peer->DenySlots(0);  // Our turn.
+        }
+      },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(best_place, 3);
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  // Our own id goes with every slot and chunk request.
+  for (const std::string& r : peer->Requesters()) {
+    EXPECT_TRUE(r == "slot:" + PeerId('0') || r == "chunks:" + PeerId('0'))
+        << r;
+  }
+}
+
+TEST_F(DownloaderTest, LostSlotIsAskedForAgain) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->lose_slot_times = 3;
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_TRUE(directory_.Reported().empty());
+}
+
+// A clock that only moves when a rate limiter sleeps.
+class FakeLimiterClock {
+ public:
+  LimiterClock clock() {
+    LimiterClock c;
+    c.now = [this] {
+      absl::MutexLock lock(&mu_);
+      return now_;
+    };
+    c.sleep = [this](absl::Duration d) {
+      absl::MutexLock lock(&mu_);
+      now_ += d;
+    };
+    return c;
+  }
+  absl::Duration elapsed() {
+    absl::MutexLock lock(&mu_);
+    return now_ - absl::UnixEpoch();
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::Time now_ = absl::UnixEpoch();
+};
+
+TEST_F(DownloaderTest, DownloadLimitIsTakenForEveryChunk) {
+  UseChunks(4);  // 4 MiB and a bit.
+  AddFake(PeerId('a'));
+  FakeLimiterClock fake;
+  PeerRateLimiter::Options lo;
+  lo.total_bytes_per_second = kChunkSize;  // 1 MiB/s, 1 MiB burst.
+  PeerRateLimiter limiter(lo, fake.clock());
+  Downloader::Options o = DefaultOptions();
+  o.limiter = &limiter;
+  absl::StatusOr<std::string> path = FetchWith(o);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  // Past the burst, every byte waited its turn: about 3 seconds.
+  EXPECT_GE(fake.elapsed(), absl::Seconds(3));
+}
+
+// ---- Resume, attach, partial sharing
+
+class ResumeTest : public DownloaderTest {
+ protected:
+  void SetUp() override {
+    DownloaderTest::SetUp();
+    UseChunks(11);  // 12 chunks.
+    state_ = dir_.Sub("state/transfers");
+  }
+
+  Downloader::Options Options() {
+    Downloader::Options o = DefaultOptions();
+    o.state_dir = state_;
+    o.journal_batch_chunks = 2;
+    return o;
+  }
+
+  // Starts fetching on another thread; `held` is notified once `chunks`
+  // chunks are verified.
+  void StartFetch(Downloader* d, int chunks) {
+    fetch_thread_ = std::thread([this, d, chunks] {
+      fetch_result_ = d->Fetch(
+          Request(),
+          [this, chunks](const DownloadProgress& p) {
+            if (p.done_bytes >= chunks * kChunkSize && !held_.HasBeenNotified()) {
+              held_.Notify();
+            }
+          },
+          nullptr);
+    });
+  }
+
+  void JoinFetch() {
+    if (fetch_thread_.joinable()) fetch_thread_.join();
+  }
+
+  void TearDown() override {
+    JoinFetch();
+    DownloaderTest::TearDown();
+  }
+
+  // Stops a download after `chunks` chunks by shutting its downloader down.
+  void DownloadPartlyThenShutDown(FakePeer* peer, int chunks) {
+    peer->HoldAfter(chunks);
+    Downloader first(&directory_, Options());
+    StartFetch(&first, chunks);
+    held_.WaitForNotification();
+    first.Shutdown();
+    JoinFetch();
+    EXPECT_EQ(fetch_result_.status().code(), absl::StatusCode::kUnavailable)
+        << fetch_result_.status();
+    peer->Release();
+  }
+
+  std::string part_path() const { return out_ + "/.file.bin.trove-part"; }
+
+  std::string state_;
+  std::thread fetch_thread_;
+  absl::Notification held_;
+  absl::StatusOr<std::string> fetch_result_;
+};
+
+TEST_F(ResumeTest, StoppedHalfWayResumesWithoutFetchingOrHashingAgain) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  DownloadPartlyThenShutDown(peer, 5);
+  EXPECT_TRUE(PathExists(part_path()));
+  EXPECT_TRUE(PathExists(state_ + "/" + cid_ + "/journal"));
+
+  Downloader second(&directory_, Options());
+  progress_.clear();
+  absl::StatusOr<std::string> path = second.Fetch(
+      Request(), [this](const DownloadProgress& p) { progress_.push_back(p); },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  const DownloadProgress& done = progress_.back();
+  EXPECT_EQ(done.chunks_resumed, 5);
+  EXPECT_EQ(done.chunks_rehashed, 0);  // Unchanged part file: trusted.
+  EXPECT_EQ(done.chunks_fetched, ChunkTotal() - 5);
+  EXPECT_EQ(done.done_bytes, static_cast<int64_t>(data_.size()));
+  // Done: nothing saved any more, no part file.
+  EXPECT_FALSE(PathExists(state_ + "/" + cid_));
+  EXPECT_EQ(OutFiles(), std::vector<std::string>{"file.bin"});
+}
+
+TEST_F(ResumeTest, PartFileTamperedWithWhileStoppedIsCaught) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  DownloadPartlyThenShutDown(peer, 5);
+  // Someone writes into chunk 1 while the download is stopped.
+  {
+    int fd = ::open(part_path().c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::pwrite(fd, "!", 1, kChunkSize + 10), 1);
+    ::close(fd);
+  }
+  Downloader second(&directory_, Options());
+  EXPECT_EQ(second.ResumeSaved(), 1);  // Goes on by itself...
+  progress_.clear();
+  absl::StatusOr<std::string> path = second.Fetch(  // ... and can be followed.
+      Request(), [this](const DownloadProgress& p) { progress_.push_back(p); },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  const DownloadProgress& done = progress_.back();
+  EXPECT_EQ(done.chunks_rehashed, 5);
+  EXPECT_EQ(done.chunks_resumed, 4);  // Chunk 1 was dropped...
+  EXPECT_EQ(done.chunks_fetched, ChunkTotal() - 4);  // ... and fetched again.
+}
+
+TEST_F(ResumeTest, TornJournalTailCostsOnlyItsChunks) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  DownloadPartlyThenShutDown(peer, 6);
+  // A crash tore the journal's last record.
+  const std::string journal = state_ + "/" + cid_ + "/journal";
+  std::string bytes = ReadTestFile(journal);
+  size_t valid = 0;
+  std::vector<JournalRecord> records = DecodeJournal(bytes, &valid);
+  ASSERT_GE(records.size(), 2u);
+  ASSERT_EQ(valid, bytes.size());
+  const size_t last = EncodeJournalRecord(records.back()).size();
+  WriteTestFile(journal, bytes.substr(0, bytes.size() - last / 2));
+  int64_t kept = 0;
+  for (size_t i = 0; i + 1 < records.size(); ++i) {
+    kept += static_cast<int64_t>(records[i].chunks.size());
+  }
+
+  Downloader second(&directory_, Options());
+  progress_.clear();
+  absl::StatusOr<std::string> path = second.Fetch(
+      Request(), [this](const DownloadProgress& p) { progress_.push_back(p); },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_EQ(progress_.back().chunks_resumed, kept);
+  EXPECT_EQ(progress_.back().chunks_fetched, ChunkTotal() - kept);
+}
+
+TEST_F(ResumeTest, SecondFetchAttachesAndThePartialFileIsServed) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(3);
+  Downloader downloader(&directory_, Options());
+  std::atomic<int> announced{0};
+  downloader.SetPartialFilesListener([&] { ++announced; });
+  StartFetch(&downloader, 3);
+  held_.WaitForNotification();
+
+  // While it runs, the verified chunks are served and announced.
+  std::shared_ptr<const SharedFile> partial = downloader.FindByCid(cid_);
+  ASSERT_NE(partial, nullptr);
+  EXPECT_EQ(partial->path, part_path());
+  EXPECT_EQ(partial->size, static_cast<int64_t>(data_.size()));
+  ASSERT_NE(partial->have, nullptr);
+  EXPECT_EQ(partial->have->count(), 3);
+  EXPECT_TRUE(partial->have->Has(0));
+  std::vector<FileEntry> files = downloader.PartialFiles();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].cid(), cid_);
+  EXPECT_EQ(files[0].name(), "file.bin");
+  EXPECT_GE(announced.load(), 1);
+  ASSERT_EQ(downloader.Transfers().size(), 1u);
+  EXPECT_EQ(downloader.Transfers()[0].cid, cid_);
+
+  // Another Fetch of the same cid (elsewhere) follows the same download.
+  DownloadRequest again = Request();
+  again.out_dir = dir_.Sub("elsewhere");
+  std::vector<DownloadProgress> followed;
+  absl::Notification attached;
+  std::thread second([&] {
+    absl::StatusOr<std::string> p = downloader.Fetch(
+        again,
+        [&](const DownloadProgress& p) {
+          followed.push_back(p);
+          if (!attached.HasBeenNotified()) attached.Notify();
+        },
+        nullptr);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) EXPECT_EQ(*p, out_ + "/file.bin");
+  });
+  attached.WaitForNotification();
+  peer->Release();
+  second.join();
+  JoinFetch();
+  ASSERT_TRUE(fetch_result_.ok()) << fetch_result_.status();
+  EXPECT_EQ(*fetch_result_, out_ + "/file.bin");
+  EXPECT_TRUE(ReadTestFile(*fetch_result_) == data_);
+  ASSERT_FALSE(followed.empty());
+  EXPECT_TRUE(followed.back().done);
+  EXPECT_FALSE(PathExists(dir_.Sub("elsewhere/file.bin")));
+  // Done: no longer partial, no longer announced.
+  EXPECT_EQ(downloader.FindByCid(cid_), nullptr);
+  EXPECT_TRUE(downloader.PartialFiles().empty());
+  EXPECT_TRUE(downloader.Transfers().empty());
+}
+
+TEST_F(ResumeTest, CancelledDownloadLeavesNoStateBehind) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(2);
+  Downloader downloader(&directory_, Options());
+  std::atomic<bool> cancel{false};
+  absl::StatusOr<std::string> path = downloader.Fetch(
+      Request(),
+      [&](const DownloadProgress& p) {
+        if (p.done_bytes >= 2 * kChunkSize) cancel = true;
+      },
+      [&] { return cancel.load(); });
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_TRUE(OutFiles().empty());
+  EXPECT_FALSE(PathExists(state_ + "/" + cid_));
+  peer->Release();
+}
+
+TEST_F(ResumeTest, MissingPartFileDropsTheSavedDownload) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  DownloadPartlyThenShutDown(peer, 2);
+  ASSERT_EQ(::unlink(part_path().c_str()), 0);
+  Downloader second(&directory_, Options());
+  EXPECT_EQ(second.ResumeSaved(), 1);
+  second.Shutdown();  // The resumed download ends by itself.
+  EXPECT_FALSE(PathExists(state_ + "/" + cid_));
   EXPECT_TRUE(OutFiles().empty());
 }
 

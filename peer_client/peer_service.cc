@@ -9,6 +9,11 @@
 #include <cstring>
 #include <utility>
 
+#include <grpc/slice.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/method_handler.h>
+#include <grpcpp/support/slice.h>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/validation.h"
@@ -82,6 +87,32 @@ absl::Status ReadFully(int fd, const SharedFile& file, int64_t offset,
   return absl::OkStatus();
 }
 
+// The most bytes before a Chunk's data: tag + varint index, tag + varint
+// length.
+constexpr size_t kChunkHeaderMax = 1 + 5 + 1 + 10;
+
+size_t PutVarint(uint64_t v, char* out) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out[n++] = static_cast<char>(v);
+  return n;
+}
+
+// Writes the wire form of a trove.peer.Chunk up to its data: field 1
+// (index, varint) and the tag and length of field 2 (data, bytes). Returns
+// its size. The data follows it to make the whole message.
+size_t EncodeChunkHeader(uint32_t index, int64_t data_size, char* out) {
+  size_t n = 0;
+  out[n++] = 0x08;  // Field 1, varint.
+  n += PutVarint(index, out + n);
+  out[n++] = 0x12;  // Field 2, length-delimited.
+  n += PutVarint(static_cast<uint64_t>(data_size), out + n);
+  return n;
+}
+
 // Marks one use of an upload slot; released when it goes out of scope.
 class SlotUse {
  public:
@@ -140,7 +171,18 @@ PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
     : catalog_(catalog),
       peer_id_(std::move(peer_id)),
       options_(options),
-      slots_(SlotOptions(options), options.now) {}
+      slots_(SlotOptions(options), options.now) {
+  // GetChunks is method 2 of PeerService (as in the generated
+  // WithSplitStreamingMethod_GetChunks); served with raw messages.
+  MarkMethodStreamed(
+      2, new grpc::internal::SplitServerStreamingHandler<
+             trove::peer::GetChunksRequest, grpc::ByteBuffer>(
+             [this](grpc::ServerContext* context,
+                    grpc::ServerSplitStreamer<trove::peer::GetChunksRequest,
+                                              grpc::ByteBuffer>* stream) {
+               return StreamedGetChunks(context, stream);
+             }));
+}
 
 absl::StatusOr<std::shared_ptr<const SharedFile>> PeerServiceImpl::Find(
     const std::string& cid) const {
@@ -194,9 +236,16 @@ grpc::Status PeerServiceImpl::RequestSlot(
   return grpc::Status::OK;
 }
 
-grpc::Status PeerServiceImpl::GetChunks(
-    grpc::ServerContext* context, const trove::peer::GetChunksRequest* request,
-    grpc::ServerWriter<trove::peer::Chunk>* writer) {
+grpc::Status PeerServiceImpl::StreamedGetChunks(
+    grpc::ServerContext* context,
+    grpc::ServerSplitStreamer<trove::peer::GetChunksRequest, grpc::ByteBuffer>*
+        stream) {
+  trove::peer::GetChunksRequest request_message;
+  if (!stream->Read(&request_message)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "GetChunks: no request (or one that does not parse)"));
+  }
+  const trove::peer::GetChunksRequest* request = &request_message;
   absl::StatusOr<std::shared_ptr<const SharedFile>> found =
       Find(request->cid());
   if (!found.ok()) return ToGrpcStatus(found.status());
@@ -238,13 +287,14 @@ grpc::Status PeerServiceImpl::GetChunks(
   SlotUse use(&slots_, requester);
   StreamCount streams(&active_streams_);
   return ToGrpcStatus(
-      StreamChunks(context, *request, requester, file, writer));
+      StreamChunks(context, *request, requester, file, stream));
 }
 
 absl::Status PeerServiceImpl::StreamChunks(
     grpc::ServerContext* context, const trove::peer::GetChunksRequest& request,
     const std::string& requester, const SharedFile& file,
-    grpc::ServerWriter<trove::peer::Chunk>* writer) {
+    grpc::ServerSplitStreamer<trove::peer::GetChunksRequest, grpc::ByteBuffer>*
+        stream) {
   absl::StatusOr<Fd> opened = OpenShared(file);
   if (!opened.ok()) return opened.status();
   const int fd = opened->get();
@@ -269,12 +319,6 @@ absl::Status PeerServiceImpl::StreamChunks(
   const absl::Time deadline = absl::FromChrono(context->deadline());
   auto cancelled = [context] { return context->IsCancelled(); };
 
-  // One message per serving thread, reused for every chunk of every request:
-  // its 1 MiB buffer is allocated once (not faulted in again per request) and
-  // each chunk is read straight into it.
-  thread_local trove::peer::Chunk chunk;
-  std::string* data = chunk.mutable_data();
-  data->reserve(static_cast<size_t>(kChunkSize));
   const int count = request.indexes_size();
   for (int i = 0; i < count; ++i) {
     const uint32_t index = request.indexes(i);
@@ -284,10 +328,21 @@ absl::Status PeerServiceImpl::StreamChunks(
       absl::Status waited = limiter->Acquire(length, deadline, cancelled);
       if (!waited.ok()) return waited;
     }
-    data->resize(static_cast<size_t>(length));
-    absl::Status read = ReadFully(fd, file, static_cast<int64_t>(index) *
-                                                kChunkSize,
-                                  length, data->data());
+    // The corrupt test mode sends one byte for an empty chunk.
+    const bool corrupt = options_.testonly_corrupt_chunks;
+    const int64_t sent = (corrupt && length == 0) ? 1 : length;
+    char header[kChunkHeaderMax];
+    const size_t header_size = EncodeChunkHeader(index, sent, header);
+    // A fresh slice (the transport may still hold the previous ones), owned
+    // by `slice` and written through it (small slices live inside it).
+    grpc::Slice slice(
+        grpc_slice_malloc(header_size + static_cast<size_t>(sent)),
+        grpc::Slice::STEAL_REF);
+    char* out = reinterpret_cast<char*>(const_cast<uint8_t*>(slice.begin()));
+    std::memcpy(out, header, header_size);
+    char* data = out + header_size;
+    absl::Status read = ReadFully(
+        fd, file, static_cast<int64_t>(index) * kChunkSize, length, data);
     if (!read.ok()) return read;
     if (i == count - 1 && file.have == nullptr) {
       // The bytes read are the hashed ones only if the file did not change
@@ -296,15 +351,15 @@ absl::Status PeerServiceImpl::StreamChunks(
       absl::Status unchanged = CheckUnchanged(fd, file);
       if (!unchanged.ok()) return unchanged;
     }
-    if (options_.testonly_corrupt_chunks) {
-      if (data->empty()) {
-        data->push_back('\xff');
+    if (corrupt) {
+      if (length == 0) {
+        data[0] = '\xff';
       } else {
-        (*data)[data->size() / 2] ^= 0x5a;
+        data[length / 2] ^= 0x5a;
       }
     }
-    chunk.set_index(index);
-    if (!writer->Write(chunk)) {
+    grpc::ByteBuffer message(&slice, 1);
+    if (!stream->Write(message)) {
       return absl::CancelledError("receiver went away");
     }
     bytes_served_.fetch_add(length);

@@ -194,6 +194,29 @@ TEST_F(PeerServiceTest, ChunksMatchTheFileInTheOrderAsked) {
   EXPECT_EQ(chunks[2].data(), big_.substr(kChunkSize, kChunkSize));
 }
 
+TEST_F(PeerServiceTest, IndexesThatTakeSeveralVarintBytes) {
+  // A sparse file of 130 chunks and a bit: indexes 128+ are two bytes on the
+  // wire.
+  const int64_t size = 130 * kChunkSize + 5;
+  const std::string path = share_ + "/sparse.bin";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, size), 0);
+  ::close(fd);
+  scanner_->Scan();
+  const std::string cid = HashBuffer(std::string(size, '\0')).cid;
+  std::vector<Chunk> chunks;
+  ASSERT_TRUE(GetChunks(cid, {130, 127, 128, 0}, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 4u);
+  EXPECT_EQ(chunks[0].index(), 130u);
+  EXPECT_EQ(chunks[0].data(), std::string(5, '\0'));
+  EXPECT_EQ(chunks[1].index(), 127u);
+  EXPECT_EQ(chunks[2].index(), 128u);
+  EXPECT_EQ(chunks[2].data(), std::string(kChunkSize, '\0'));
+  EXPECT_EQ(chunks[3].index(), 0u);
+  EXPECT_EQ(chunks[3].data().size(), static_cast<size_t>(kChunkSize));
+}
+
 TEST_F(PeerServiceTest, EmptyFileHasOneEmptyChunk) {
   FileHashes h = HashBuffer("");
   absl::StatusOr<Manifest> m = GetManifest(h.cid);

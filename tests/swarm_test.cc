@@ -241,9 +241,11 @@ TEST_F(SwarmTest, DownloaderKilledHalfWayResumesAndCatchesTampering) {
 }
 
 TEST_F(SwarmTest, OneUploadSlotQueuesTheOthers) {
-  ASSERT_TRUE(WriteRandomFile(original_, 16 * kMiB, 13).ok());
+  // 32 MiB at 8 MB/s (with one second of burst): each download takes a few
+  // seconds, so the others are still waiting while one is served.
+  ASSERT_TRUE(WriteRandomFile(original_, 32 * kMiB, 13).ok());
   PeerHandle* seeder =
-      StartSeeder("seeder", {"--max_uploads=1", "--max_upload_rate=16M"});
+      StartSeeder("seeder", {"--max_uploads=1", "--max_upload_rate=8M"});
   ASSERT_TRUE(seeder);
   std::vector<PeerHandle*> leeches;
   for (const char* name : {"first", "d1", "d2", "d3"}) {

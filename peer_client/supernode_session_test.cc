@@ -269,6 +269,63 @@ TEST_F(SupernodeSessionTest, ChangesArePublishedAsDeltas) {
   EXPECT_EQ(last.removed(0), Entry("b").cid());
 }
 
+TEST_F(SupernodeSessionTest, PartialDownloadsAreAnnouncedThenWithdrawn) {
+  FakeSupernode& sn = NewSupernode();
+  StartSession(Opts({Serve(&sn)}));
+  session_->SetPartials({Entry("p")});  // Waits for the first file list.
+  session_->SetFiles({Entry("a")});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  {
+    absl::MutexLock lock(&sn.mu);
+    ASSERT_FALSE(sn.publishes.empty());
+    EXPECT_TRUE(sn.publishes[0].full());
+    const supernode::PublishRequest& last = sn.publishes.back();
+    ASSERT_EQ(last.partial_size(), 1);
+    EXPECT_EQ(last.partial(0).cid(), Entry("p").cid());
+    EXPECT_EQ(last.partial(0).name(), "p");
+  }
+  session_->SetPartials({Entry("p")});  // No change: nothing sent.
+  session_->SetPartials({Entry("p"), Entry("q")});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  {
+    absl::MutexLock lock(&sn.mu);
+    const supernode::PublishRequest& last = sn.publishes.back();
+    EXPECT_FALSE(last.full());
+    ASSERT_EQ(last.partial_size(), 1);
+    EXPECT_EQ(last.partial(0).name(), "q");
+  }
+  // p completes into a shared file; q is abandoned.
+  session_->SetFiles({Entry("a"), Entry("p")});
+  session_->SetPartials({});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  absl::MutexLock lock(&sn.mu);
+  const supernode::PublishRequest& last = sn.publishes.back();
+  EXPECT_EQ(last.partial_size(), 0);
+  ASSERT_EQ(last.added_size(), 1);
+  EXPECT_EQ(last.added(0).name(), "p");
+  ASSERT_EQ(last.removed_size(), 1);
+  EXPECT_EQ(last.removed(0), Entry("q").cid());
+}
+
+TEST_F(SupernodeSessionTest, PartialDownloadsAreAnnouncedAgainAfterARejoin) {
+  FakeSupernode& sn = NewSupernode();
+  StartSession(Opts({Serve(&sn)}));
+  session_->SetFiles({Entry("a")});
+  session_->SetPartials({Entry("p")});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  sn.ExpireSession();
+  ASSERT_TRUE(sn.WaitFor([&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(sn.mu) {
+    if (sn.joins < 2) return false;
+    bool full_seen = false;
+    for (const supernode::PublishRequest& r : sn.publishes) {
+      if (r.session() != sn.session) continue;
+      full_seen |= r.full();
+      if (full_seen && r.partial_size() == 1) return true;
+    }
+    return false;
+  }));
+}
+
 TEST_F(SupernodeSessionTest, BigListsGoInBatches) {
   FakeSupernode& sn = NewSupernode();
   SupernodeSession::Options o = Opts({Serve(&sn)});

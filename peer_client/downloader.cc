@@ -282,6 +282,7 @@ class Download : public std::enable_shared_from_this<Download> {
   std::vector<std::unique_ptr<SourceState>> sources_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SourceState*> by_peer_ ABSL_GUARDED_BY(mu_);
   int live_ ABSL_GUARDED_BY(mu_) = 0;
+  int requests_ ABSL_GUARDED_BY(mu_) = 0;  // GetChunks calls running.
   int64_t locate_passes_ ABSL_GUARDED_BY(mu_) = 0;
   bool relocate_now_ ABSL_GUARDED_BY(mu_) = false;
   int64_t zero_pass_ ABSL_GUARDED_BY(mu_) = -1;
@@ -878,11 +879,16 @@ void Download::StreamLoop(SourceState* s) {
     {
       absl::MutexLock lock(&mu_);
       while (!StreamsShouldStopLocked(s)) {
-        const int window = scheduler_->window(s->id);
-        const int n = std::clamp(window / options_.streams_per_source, 1,
-                                 options_.chunks_per_request);
-        batch = scheduler_->Assign(s->id, n);
-        if (!batch.empty()) break;
+        if (requests_ < std::max(1, options_.max_requests)) {
+          const int window = scheduler_->window(s->id);
+          const int n = std::clamp(window / options_.streams_per_source, 1,
+                                   options_.chunks_per_request);
+          batch = scheduler_->Assign(s->id, n);
+          if (!batch.empty()) {
+            ++requests_;
+            break;
+          }
+        }
         work_cv_.WaitWithTimeout(&mu_, options_.progress_interval);
       }
       if (batch.empty()) {
@@ -1007,6 +1013,7 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
   grpc::Status finish = reader->Finish();
   absl::MutexLock lock(&mu_);
   streams_.erase(&ctx);
+  --requests_;
   for (size_t i = got; i < batch.size(); ++i) {
     scheduler_->MarkFailed(s->id, batch[i]);
   }

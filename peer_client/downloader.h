@@ -122,6 +122,9 @@ class Downloader : public FileCatalog {
     // GetChunks calls in flight per source. The most chunks in flight at
     // one source is chunks_per_request * streams_per_source.
     int streams_per_source = 4;
+    // GetChunks calls in flight per download, over all its sources (more
+    // concurrent streams only cost CPU once the link is full).
+    int max_requests = 8;
     // Fewest chunks in flight at a source, and how many seconds of a
     // source's measured rate its window of chunks in flight covers.
     int min_window = 2;

@@ -74,6 +74,8 @@ ABSL_FLAG(int, streams_per_source, 4,
           "requests in flight per source (most chunks in flight at one source: "
           "chunks_per_request * streams_per_source)");
 ABSL_FLAG(int, max_sources, 16, "most sources used at once per download");
+ABSL_FLAG(int, max_requests_per_download, 8,
+          "most requests in flight per download, over all its sources");
 ABSL_FLAG(int, relocate_interval_ms, 5000,
           "how often a running download asks for new sources");
 ABSL_FLAG(int, source_retry_ms, 30000,
@@ -158,7 +160,8 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                bandwidth limits in bytes/s (10M, 512k;
                                default 0: unlimited)
   --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
-  --manifest_timeout_ms=N, --max_sources=N, --relocate_interval_ms=N,
+  --manifest_timeout_ms=N, --max_sources=N, --max_requests_per_download=N,
+  --relocate_interval_ms=N,
   --source_retry_ms=N, --stuck_timeout_ms=N, --keep_partial
                                download tuning
   --journal_batch_chunks=N, --journal_max_delay_ms=N
@@ -299,6 +302,8 @@ int RunDaemon() {
   o.download.streams_per_source =
       std::max(1, absl::GetFlag(FLAGS_streams_per_source));
   o.download.max_sources = std::max(1, absl::GetFlag(FLAGS_max_sources));
+  o.download.max_requests =
+      std::max(1, absl::GetFlag(FLAGS_max_requests_per_download));
   o.download.relocate_interval =
       absl::Milliseconds(std::max(10, absl::GetFlag(FLAGS_relocate_interval_ms)));
   o.download.source_retry = absl::Milliseconds(absl::GetFlag(FLAGS_source_retry_ms));

@@ -1259,9 +1259,10 @@ void Download::Finish(absl::Status status) {
   }
   if (!result.ok() && part_ != nullptr) {
     // Shutting down, or a resumed download that cannot go on now: keep it
-    // for the next start. Failed or cancelled: nothing is left.
+    // for the next start (or the next get). A new download that failed, or
+    // any that was cancelled: nothing is left.
     const bool keep = stop == Stop::kShutdown ||
-                      (background_ && stop != Stop::kCancel) ||
+                      ((background_ || resume_) && stop != Stop::kCancel) ||
                       options_.keep_partial_on_failure;
     if (keep) {
       if (journal_) {

@@ -35,9 +35,10 @@
 // follows its progress (the first request's folder and name win). A
 // download started by Fetch ends, with nothing left at the final name and
 // no part file (unless keep_partial_on_failure), when it fails or its last
-// watcher cancels. A resumed download runs on its own: it keeps looking for
-// sources and keeps its saved state when it cannot finish. Shutdown() stops
-// every download and keeps their saved state.
+// watcher cancels. A download resumed by ResumeSaved runs on its own: it
+// keeps looking for sources. One resumed from saved state keeps that state
+// when it cannot finish (only a cancel removes it). Shutdown() stops every
+// download and keeps their saved state.
 //
 // Thread-safe.
 #ifndef TROVE_PEER_CLIENT_DOWNLOADER_H_

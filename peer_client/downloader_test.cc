@@ -564,6 +564,31 @@ TEST_F(DownloaderTest, SourceDyingMidTransferLeavesItsChunksToTheOthers) {
   EXPECT_EQ(progress_.back().bad_sources, 0);
 }
 
+TEST_F(DownloaderTest, SourcesListedLaterJoinTheRunningDownload) {
+  UseChunks(6);
+  FakePeer* stuck = AddFake(PeerId('a'));
+  stuck->HoldAfter(0);  // Sends nothing: only a newcomer can finish.
+  fakes_.push_back(std::make_unique<FakePeer>(data_, PeerId('b')));
+  FakePeer* late = fakes_.back().get();
+  Downloader::Options o = DefaultOptions();
+  o.relocate_interval = absl::Milliseconds(20);
+  Downloader downloader(&directory_, o);
+  bool listed = false;
+  absl::StatusOr<std::string> path = downloader.Fetch(
+      Request(),
+      [&](const DownloadProgress& p) {
+        if (!listed && p.size > 0) {
+          listed = true;
+          Serve(late, PeerId('b'));  // Located at the next look.
+        }
+      },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_EQ(late->served(), ChunkTotal());  // Including the endgame's.
+  stuck->Release();
+}
+
 TEST_F(DownloaderTest, PartialSourcesAreAskedOnlyForWhatTheyHold) {
   UseChunks(9);  // 10 chunks.
   FakePeer* even = AddFake(PeerId('a'));

@@ -998,7 +998,16 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
           have_->Set(index);
           if (journal_) journal_->Add(index);
           if (!a.cancelled.empty()) CancelFinishedStreamsLocked(a.cancelled);
-          work_cv_.SignalAll();
+          // The chunk left this source's window, which may let a waiting
+          // stream ask for more; but while every request of the download
+          // is taken no stream can, and the end of a request wakes them
+          // (below). Waking them all on every chunk regardless cost many
+          // context switches with several sources (more streams than
+          // requests).
+          if (requests_ < std::max(1, options_.max_requests) ||
+              scheduler_->complete()) {
+            work_cv_.SignalAll();
+          }
           if (scheduler_->complete()) main_cv_.SignalAll();
         }
       }

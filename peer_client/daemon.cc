@@ -98,7 +98,7 @@ absl::Status PeerDaemon::Init() {
   catalog_ = std::make_unique<LayeredCatalog>(std::vector<const FileCatalog*>{
       scanner_.get(), downloads_catalog_.get()});
   peer_service_ = std::make_unique<PeerServiceImpl>(
-      catalog_.get(), identity_->peer_id(), options_.peer);
+      catalog_.get(), identity_.get(), options_.peer);
   absl::StatusOr<RunningServer> peer_server = StartServer(
       options_.listen, {peer_service_.get()}, ServerCredentialsFromFlags());
   if (!peer_server.ok()) return peer_server.status();

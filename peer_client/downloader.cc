@@ -6,12 +6,16 @@
 #include <optional>
 #include <utility>
 
+#include <openssl/rand.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/file_util.h"
 #include "common/grpc_status.h"
+#include "common/identity.h"
 #include "common/log.h"
+#include "common/manifest_auth.h"
 #include "common/merkle.h"
 #include "common/server_util.h"
 #include "common/validation.h"
@@ -37,19 +41,61 @@ struct CheckedManifest {
   std::string have;
 };
 
+// Bytes of the nonce sent with each GetManifest.
+constexpr int kManifestNonceBytes = 32;
+
+// A fresh random nonce for a GetManifest.
+absl::StatusOr<std::string> NewManifestNonce() {
+  std::string nonce(kManifestNonceBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce.data()),
+                 kManifestNonceBytes) != 1) {
+    return absl::InternalError("RAND_bytes failed making a manifest nonce");
+  }
+  return nonce;
+}
+
+// OK when the manifest proves its sender holds the key of `peer_id`: its
+// public key hashes to `peer_id` and signs the proof over `nonce`, `cid` and
+// `peer_id`. UNAUTHENTICATED (or INVALID_ARGUMENT for a key or signature of
+// the wrong length) otherwise.
+absl::Status CheckProof(const Manifest& m, const std::string& cid,
+                        const std::string& peer_id, absl::string_view nonce) {
+  if (m.public_key().empty() || m.proof().empty()) {
+    return absl::UnauthenticatedError(
+        "source sent no proof of its identity with the manifest");
+  }
+  if (PeerIdFromPublicKey(m.public_key()) != peer_id) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "source's public key is not that of peer ", peer_id));
+  }
+  absl::Status st = VerifySignature(
+      m.public_key(), ManifestProofMessage(nonce, cid, peer_id), m.proof());
+  if (!st.ok()) {
+    return absl::Status(st.code(),
+                        absl::StrCat("source's identity proof does not verify: ",
+                                     st.message()));
+  }
+  return absl::OkStatus();
+}
+
 // Checks a manifest for `cid`; `peer_id`, when set, is the id the source
-// must answer as. DATA_LOSS, INVALID_ARGUMENT or UNAUTHENTICATED name what
-// was wrong.
+// must answer as, and then the manifest must prove it (CheckProof) over
+// `nonce`, the one sent. DATA_LOSS, INVALID_ARGUMENT or UNAUTHENTICATED name
+// what was wrong.
 absl::StatusOr<CheckedManifest> CheckManifest(
     const Manifest& m, const std::string& cid,
-    const std::optional<std::string>& peer_id) {
+    const std::optional<std::string>& peer_id, absl::string_view nonce = "") {
   if (m.cid() != cid) {
     return absl::DataLossError(
         absl::StrCat("manifest is for cid ", m.cid(), ", not ", cid));
   }
-  if (peer_id.has_value() && m.peer_id() != *peer_id) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "source answered as peer ", m.peer_id(), ", expected ", *peer_id));
+  if (peer_id.has_value()) {
+    if (m.peer_id() != *peer_id) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "source answered as peer ", m.peer_id(), ", expected ", *peer_id));
+    }
+    absl::Status proof = CheckProof(m, cid, *peer_id, nonce);
+    if (!proof.ok()) return proof;
   }
   if (m.chunk_size() != kChunkSize) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -734,15 +780,18 @@ void Download::SourceMain(SourceState* s) {
 absl::StatusOr<CheckedManifest> Download::FetchManifest(SourceState* s) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + options_.manifest_timeout));
+  absl::StatusOr<std::string> nonce = NewManifestNonce();
+  if (!nonce.ok()) return nonce.status();
   if (!TrackCall(&ctx)) return absl::CancelledError("download ended");
   GetManifestRequest req;
   req.set_cid(request_.cid);
+  req.set_nonce(*nonce);
   Manifest m;
   grpc::Status rpc = s->stub->GetManifest(&ctx, req, &m);
   UntrackCall(&ctx);
   if (!rpc.ok()) return FromGrpcStatus(rpc);
   absl::StatusOr<CheckedManifest> checked =
-      CheckManifest(m, request_.cid, s->source.peer_id());
+      CheckManifest(m, request_.cid, s->source.peer_id(), *nonce);
   if (!checked.ok()) {
     absl::MutexLock lock(&mu_);
     s->bad = true;

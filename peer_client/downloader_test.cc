@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -14,6 +17,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/identity.h"
+#include "common/manifest_auth.h"
 #include "common/server_util.h"
 #include "gtest/gtest.h"
 #include "peer_client/peer_service.h"
@@ -36,7 +41,21 @@ using trove::peer::Manifest;
 using trove::peer::SlotRequest;
 using trove::peer::SlotResponse;
 
-std::string PeerId(char c) { return std::string(64, c); }
+// The identity of test peer `c`, made on first use and kept for the run.
+const Identity& Key(char c) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* keys = new std::map<char, std::unique_ptr<Identity>>();
+  absl::MutexLock lock(&mu);
+  std::unique_ptr<Identity>& key = (*keys)[c];
+  if (key == nullptr) {
+    absl::StatusOr<std::unique_ptr<Identity>> made = Identity::Generate();
+    if (!made.ok()) std::abort();
+    key = std::move(*made);
+  }
+  return *key;
+}
+
+std::string PeerId(char c) { return Key(c).peer_id(); }
 
 // A SourceDirectory that answers from a list and records reports.
 class FakeDirectory : public SourceDirectory {
@@ -76,17 +95,21 @@ class FakeDirectory : public SourceDirectory {
   absl::Notification reported_once;
 };
 
-// A peer serving one in-memory file, with ways to misbehave.
+// A peer serving one in-memory file, with ways to misbehave. It proves its
+// identity with `key`.
 class FakePeer final : public trove::peer::PeerService::Service {
  public:
-  FakePeer(std::string data, std::string peer_id)
-      : data_(std::move(data)),
+  FakePeer(std::string data, const Identity* key)
+      : key(key),
+        data_(std::move(data)),
         hashes_(HashBuffer(data_)),
-        peer_id_(std::move(peer_id)) {}
+        peer_id_(key->peer_id()) {}
 
   // Knobs, set before use.
   std::string name = "file.bin";
   std::string manifest_peer_id;  // Overrides the id in the manifest.
+  const Identity* key;           // Sends this public key, signs with it...
+  const Identity* signer = nullptr;  // ...unless this one signs instead.
   int flip_chunk = -1;           // Flips a byte of this chunk.
   bool corrupt_manifest = false; // Sends a hash that does not fit the cid.
   int fail_after_chunks = -1;    // UNAVAILABLE after this many chunks.
@@ -136,6 +159,14 @@ class FakePeer final : public trove::peer::PeerService::Service {
     m->set_chunk_size(kChunkSize);
     m->set_name(name);
     m->set_peer_id(manifest_peer_id.empty() ? peer_id_ : manifest_peer_id);
+    if (!req->nonce().empty() && key != nullptr) {
+      const Identity* by = signer != nullptr ? signer : key;
+      absl::StatusOr<std::string> proof = by->Sign(
+          ManifestProofMessage(req->nonce(), hashes_.cid, m->peer_id()));
+      if (!proof.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "sign");
+      m->set_public_key(key->public_key());
+      m->set_proof(*proof);
+    }
     for (const Hash& h : hashes_.chunk_hashes) m->add_chunk_hashes(HashToBytes(h));
     if (corrupt_manifest) (*m->mutable_chunk_hashes(0))[0] ^= 1;
     if (!have.empty()) {
@@ -213,6 +244,9 @@ class FakePeer final : public trove::peer::PeerService::Service {
   std::vector<std::string> requesters_ ABSL_GUARDED_BY(mu_);
 };
 
+// The names of the test peers (Key, PeerId).
+constexpr char kPeerNames[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
 class DownloaderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -236,9 +270,20 @@ class DownloaderTest : public ::testing::Test {
     return address;
   }
 
+  // A fake peer with the identity of `peer_id` (made by PeerId), listed
+  // under that id.
   FakePeer* AddFake(const std::string& peer_id) {
-    fakes_.push_back(std::make_unique<FakePeer>(data_, peer_id));
-    Serve(fakes_.back().get(), peer_id);
+    for (char c : absl::string_view(kPeerNames)) {
+      if (PeerId(c) == peer_id) return AddFakeWith(&Key(c), peer_id);
+    }
+    ADD_FAILURE() << "no test key for " << peer_id;
+    return nullptr;
+  }
+
+  // A fake peer proving itself with `key`, listed under `listed_as`.
+  FakePeer* AddFakeWith(const Identity* key, const std::string& listed_as) {
+    fakes_.push_back(std::make_unique<FakePeer>(data_, key));
+    Serve(fakes_.back().get(), listed_as);
     return fakes_.back().get();
   }
 
@@ -315,7 +360,7 @@ TEST_F(DownloaderTest, DownloadsFromARealPeer) {
   so.roots = {share};
   ShareScanner scanner(so, nullptr);
   scanner.Scan();
-  PeerServiceImpl service(&scanner, PeerId('a'), PeerServiceImpl::Options());
+  PeerServiceImpl service(&scanner, &Key('a'), PeerServiceImpl::Options());
   Serve(&service, PeerId('a'));
 
   absl::StatusOr<std::string> path = Fetch();
@@ -455,6 +500,53 @@ TEST_F(DownloaderTest, ManifestFromTheWrongPeerIsRejected) {
   EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
 }
 
+TEST_F(DownloaderTest, ProofSignedByAnotherKeyIsRejected) {
+  AddFake(PeerId('b'))->signer = &Key('e');
+  absl::StatusOr<std::string> path = Fetch();
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(path.status().message().find("proof does not verify"),
+            std::string::npos)
+      << path.status();
+  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_TRUE(OutFiles().empty());
+}
+
+TEST_F(DownloaderTest, SourceClaimingAnotherPeersIdWithItsOwnKeyIsRejected) {
+  // Listed as 'b' and answering as 'b', but holding (and signing with) the
+  // key of 'e'.
+  FakePeer* impostor = AddFakeWith(&Key('e'), PeerId('b'));
+  impostor->manifest_peer_id = PeerId('b');
+  absl::StatusOr<std::string> path = Fetch();
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(path.status().message().find("public key is not that of peer"),
+            std::string::npos)
+      << path.status();
+  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_EQ(impostor->served(), 0);
+}
+
+TEST_F(DownloaderTest, ImpostorIsDroppedAndTheRealPeerFinishes) {
+  FakePeer* impostor = AddFakeWith(&Key('e'), PeerId('b'));
+  impostor->manifest_peer_id = PeerId('b');
+  FakePeer* real = AddFake(PeerId('c'));
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(ReadTestFile(*path), data_);
+  EXPECT_EQ(impostor->served(), 0);
+  EXPECT_GT(real->served(), 0);
+  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+}
+
+TEST_F(DownloaderTest, SourceWithoutAProofIsRejected) {
+  FakePeer* old = AddFake(PeerId('b'));
+  old->key = nullptr;  // Answers like a peer that predates the proof.
+  absl::StatusOr<std::string> path = Fetch();
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(path.status().message().find("no proof"), std::string::npos)
+      << path.status();
+  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+}
+
 TEST_F(DownloaderTest, FailingSourceHandsOverToTheNext) {
   FakePeer* flaky = AddFake(PeerId('b'));
   flaky->fail_after_chunks = 1;
@@ -568,7 +660,7 @@ TEST_F(DownloaderTest, SourcesListedLaterJoinTheRunningDownload) {
   UseChunks(6);
   FakePeer* stuck = AddFake(PeerId('a'));
   stuck->HoldAfter(0);  // Sends nothing: only a newcomer can finish.
-  fakes_.push_back(std::make_unique<FakePeer>(data_, PeerId('b')));
+  fakes_.push_back(std::make_unique<FakePeer>(data_, &Key('b')));
   FakePeer* late = fakes_.back().get();
   Downloader::Options o = DefaultOptions();
   o.relocate_interval = absl::Milliseconds(20);

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/manifest_auth.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -167,9 +168,9 @@ UploadSlots::Options SlotOptions(const PeerServiceImpl::Options& o) {
 }  // namespace
 
 PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
-                                 std::string peer_id, Options options)
+                                 const Identity* identity, Options options)
     : catalog_(catalog),
-      peer_id_(std::move(peer_id)),
+      identity_(identity),
       options_(options),
       slots_(SlotOptions(options), options.now) {
   // GetChunks is method 2 of PeerService (as in the generated
@@ -198,6 +199,13 @@ absl::StatusOr<std::shared_ptr<const SharedFile>> PeerServiceImpl::Find(
 grpc::Status PeerServiceImpl::GetManifest(
     grpc::ServerContext* context, const trove::peer::GetManifestRequest* request,
     trove::peer::Manifest* response) {
+  const std::string& nonce = request->nonce();
+  if (!nonce.empty() && (nonce.size() < kMinManifestNonce ||
+                         nonce.size() > kMaxManifestNonce)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "nonce is ", nonce.size(), " bytes; expected ", kMinManifestNonce,
+        " to ", kMaxManifestNonce)));
+  }
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());
   absl::StatusOr<Fd> fd = OpenShared(**file);
@@ -207,7 +215,14 @@ grpc::Status PeerServiceImpl::GetManifest(
   response->set_size(f.size);
   response->set_chunk_size(static_cast<int32_t>(kChunkSize));
   response->set_name(f.name);
-  response->set_peer_id(peer_id_);
+  response->set_peer_id(identity_->peer_id());
+  if (!nonce.empty()) {
+    absl::StatusOr<std::string> proof = identity_->Sign(
+        ManifestProofMessage(nonce, f.cid, identity_->peer_id()));
+    if (!proof.ok()) return ToGrpcStatus(proof.status());
+    response->set_public_key(identity_->public_key());
+    response->set_proof(*proof);
+  }
   if (f.have != nullptr) response->set_have(f.have->Bitmap());
   auto* hashes = response->mutable_chunk_hashes();
   hashes->Reserve(static_cast<int>(f.chunk_hashes.size()));

@@ -18,6 +18,11 @@
 // so the bytes are copied once (page cache to that buffer) before the
 // socket, not again by protobuf serialization.
 //
+// GetManifest proves who serves: when the request carries a nonce, the
+// manifest carries this peer's public key and its Identity's signature of
+// ManifestProofMessage(nonce, cid, peer_id), so a downloader can check that
+// the peer holds the key of the id the supernode named.
+//
 // Thread-safe (gRPC calls it from many threads).
 #ifndef TROVE_PEER_CLIENT_PEER_SERVICE_H_
 #define TROVE_PEER_CLIENT_PEER_SERVICE_H_
@@ -30,6 +35,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/identity.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/rate_limiter.h"
 #include "peer_client/upload_slots.h"
@@ -62,8 +68,9 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
     std::function<absl::Time()> now;
   };
 
-  // `catalog` must outlive the service. `peer_id` is put in manifests.
-  PeerServiceImpl(const FileCatalog* catalog, std::string peer_id,
+  // `catalog` and `identity` must outlive the service. The identity's peer
+  // id is put in manifests and its key signs their proofs.
+  PeerServiceImpl(const FileCatalog* catalog, const Identity* identity,
                   Options options);
 
   grpc::Status GetManifest(grpc::ServerContext* context,
@@ -104,7 +111,7 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
                                 grpc::ByteBuffer>* stream);
 
   const FileCatalog* const catalog_;
-  const std::string peer_id_;
+  const Identity* const identity_;
   const Options options_;
   UploadSlots slots_;
   std::atomic<int> active_streams_{0};

@@ -57,7 +57,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::shared_ptr<const trove::SharedFile> shared = scanner.FindByCid(cid);
-  trove::PeerServiceImpl service(&scanner, std::string(64, '1'),
+  absl::StatusOr<std::unique_ptr<trove::Identity>> identity =
+      trove::Identity::Generate();
+  if (!identity.ok()) {
+    std::cerr << identity.status() << "\n";
+    return 1;
+  }
+  trove::PeerServiceImpl service(&scanner, identity->get(),
                                  trove::PeerServiceImpl::Options());
   absl::StatusOr<trove::RunningServer> server =
       trove::StartServer("127.0.0.1:0", {&service},

@@ -10,6 +10,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/grpc_status.h"
+#include "common/identity.h"
+#include "common/manifest_auth.h"
 #include "common/server_util.h"
 #include "gtest/gtest.h"
 #include "peer_client/share_scanner.h"
@@ -27,8 +29,6 @@ using trove::peer::Manifest;
 using trove::peer::SlotRequest;
 using trove::peer::SlotResponse;
 
-constexpr char kPeerId[] =
-    "1111111111111111111111111111111111111111111111111111111111111111";
 // Requesters.
 const std::string kAlice(64, 'a');
 const std::string kBob(64, 'b');
@@ -101,8 +101,14 @@ class PeerServiceTest : public ::testing::Test {
   void StartWith(PeerServiceImpl::Options options) {
     if (server_.server) server_.server->Shutdown();
     if (!options.now) options.now = time_.now();
+    if (identity_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
+      ASSERT_TRUE(id.ok()) << id.status();
+      identity_ = std::move(*id);
+    }
     service_ = std::make_unique<PeerServiceImpl>(
-        catalog_ != nullptr ? catalog_ : scanner_.get(), kPeerId, options);
+        catalog_ != nullptr ? catalog_ : scanner_.get(), identity_.get(),
+        options);
     absl::StatusOr<RunningServer> s = StartServer(
         "127.0.0.1:0", {service_.get()}, grpc::InsecureServerCredentials());
     ASSERT_TRUE(s.ok()) << s.status();
@@ -112,10 +118,12 @@ class PeerServiceTest : public ::testing::Test {
 
   void TearDown() override { server_.server->Shutdown(); }
 
-  absl::StatusOr<Manifest> GetManifest(const std::string& cid) {
+  absl::StatusOr<Manifest> GetManifest(const std::string& cid,
+                                       const std::string& nonce = "") {
     grpc::ClientContext ctx;
     GetManifestRequest req;
     req.set_cid(cid);
+    req.set_nonce(nonce);
     Manifest m;
     grpc::Status st = stub_->GetManifest(&ctx, req, &m);
     if (!st.ok()) return FromGrpcStatus(st);
@@ -157,6 +165,8 @@ class PeerServiceTest : public ::testing::Test {
   std::unique_ptr<ShareScanner> scanner_;
   // What the service serves from; the scanner when null.
   const FileCatalog* catalog_ = nullptr;
+  // The serving peer's identity.
+  std::unique_ptr<Identity> identity_;
   std::unique_ptr<PeerServiceImpl> service_;
   RunningServer server_;
   std::unique_ptr<trove::peer::PeerService::Stub> stub_;
@@ -170,8 +180,11 @@ TEST_F(PeerServiceTest, ManifestVerifiesAgainstTheCid) {
   EXPECT_EQ(m->size(), static_cast<int64_t>(big_.size()));
   EXPECT_EQ(m->chunk_size(), kChunkSize);
   EXPECT_EQ(m->name(), "big.bin");
-  EXPECT_EQ(m->peer_id(), kPeerId);
+  EXPECT_EQ(m->peer_id(), identity_->peer_id());
   EXPECT_TRUE(m->have().empty());
+  // No nonce, no proof.
+  EXPECT_TRUE(m->public_key().empty());
+  EXPECT_TRUE(m->proof().empty());
   std::vector<Hash> hashes;
   for (const std::string& b : m->chunk_hashes()) {
     absl::StatusOr<Hash> hash = HashFromBytes(b);
@@ -179,6 +192,40 @@ TEST_F(PeerServiceTest, ManifestVerifiesAgainstTheCid) {
     hashes.push_back(*hash);
   }
   EXPECT_TRUE(VerifyManifest(m->cid(), m->size(), hashes).ok());
+}
+
+TEST_F(PeerServiceTest, ManifestProvesTheIdentityOverTheNonce) {
+  FileHashes h = HashBuffer(big_);
+  const std::string nonce(32, '\x5a');
+  absl::StatusOr<Manifest> m = GetManifest(h.cid, nonce);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->public_key(), identity_->public_key());
+  EXPECT_EQ(PeerIdFromPublicKey(m->public_key()), m->peer_id());
+  EXPECT_TRUE(VerifySignature(m->public_key(),
+                              ManifestProofMessage(nonce, h.cid, m->peer_id()),
+                              m->proof())
+                  .ok());
+  // The proof is bound to the nonce.
+  EXPECT_EQ(VerifySignature(m->public_key(),
+                            ManifestProofMessage(std::string(32, 'x'), h.cid,
+                                                 m->peer_id()),
+                            m->proof())
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  // The shortest and longest nonces are fine.
+  EXPECT_TRUE(GetManifest(h.cid, std::string(kMinManifestNonce, 'n')).ok());
+  EXPECT_TRUE(GetManifest(h.cid, std::string(kMaxManifestNonce, 'n')).ok());
+}
+
+TEST_F(PeerServiceTest, NonceOfABadLengthIsInvalidArgument) {
+  FileHashes h = HashBuffer(big_);
+  for (size_t n : {size_t{1}, kMinManifestNonce - 1, kMaxManifestNonce + 1,
+                   size_t{4096}}) {
+    absl::StatusOr<Manifest> m = GetManifest(h.cid, std::string(n, 'n'));
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << n;
+    EXPECT_NE(m.status().message().find("nonce"), std::string::npos)
+        << m.status();
+  }
 }
 
 TEST_F(PeerServiceTest, ChunksMatchTheFileInTheOrderAsked) {

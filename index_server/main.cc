@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -248,5 +249,9 @@ int main(int argc, char** argv) {
       "Usage: index_server --postgres=DSN [--listen=HOST:PORT] "
       "[--ready_file=PATH] [--lease_seconds=N] [--expire_interval_ms=N] ...");
   absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
+    std::cerr << "index_server: " << s.message() << "\n";
+    return 2;
+  }
   return trove::index_server::Main();
 }

@@ -343,6 +343,7 @@ int RunDaemon() {
     (*daemon)->Shutdown(absl::Seconds(1));
     return 1;
   }
+  trove::SetLogField("peer", (*daemon)->peer_id());
   TROVE_LOG(INFO) << "ready: serving on " << (*daemon)->listen_address()
                   << ", control at " << (*daemon)->control_address();
   int sig = trove::WaitForShutdownSignal();
@@ -442,6 +443,10 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
+    std::cerr << "peer_client: " << s.message() << "\n";
+    return kUsageError;
+  }
   if (positional.size() < 2) {
     std::cerr << kUsage;
     return kUsageError;

@@ -3,6 +3,7 @@
 // the flags.
 #include <algorithm>
 #include <cstdint>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -137,6 +138,7 @@ int Run() {
     (*supernode)->Stop(absl::ZeroDuration());
     return 1;
   }
+  trove::SetLogField("supernode", (*supernode)->supernode_id());
   TROVE_LOG(INFO) << "supernode " << (*supernode)->supernode_id()
                   << " listening on " << (*supernode)->bound_address()
                   << ", announced as " << (*supernode)->address()
@@ -168,5 +170,9 @@ int main(int argc, char** argv) {
       "[--advertise=HOST:PORT] [--ready_file=PATH] [--state_dir=DIR] ...");
   absl::ParseCommandLine(argc, argv);
   trove::SetLogTag("supernode");
+  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
+    std::cerr << "supernode: " << s.message() << "\n";
+    return 2;
+  }
   return Run();
 }

@@ -9,7 +9,7 @@
 #include <signal.h>
 
 #include <atomic>
-#include <iostream>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/server_util.h"
+#include "common/startup.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
 
@@ -249,9 +250,9 @@ int main(int argc, char** argv) {
       "Usage: index_server --postgres=DSN [--listen=HOST:PORT] "
       "[--ready_file=PATH] [--lease_seconds=N] [--expire_interval_ms=N] ...");
   absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
-    std::cerr << "index_server: " << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit = trove::Startup(
+          argc, argv, {"index_server", usage_config.contains_help_flags, ""})) {
+    return *exit;
   }
   return trove::index_server::Main();
 }

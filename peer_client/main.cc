@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -16,12 +17,14 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/server_util.h"
+#include "common/startup.h"
 #include "common/validation.h"
 #include "peer_client/cli.h"
 #include "peer_client/cli_format.h"
@@ -443,9 +446,17 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
-  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
-    std::cerr << "peer_client: " << s.message() << "\n";
-    return kUsageError;
+  // The daemon also reads STATE/config when it exists (--config wins).
+  const bool daemon = positional.size() >= 2 && std::string(positional[1]) == "daemon";
+  if (std::optional<int> exit = trove::Startup(
+          argc, argv,
+          {"peer",
+           [](absl::string_view file) {
+             return absl::StrContains(file, "peer_client/") ||
+                    absl::StrContains(file, "common/");
+           },
+           daemon ? StateDir() + "/config" : ""})) {
+    return *exit;
   }
   if (positional.size() < 2) {
     std::cerr << kUsage;

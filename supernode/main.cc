@@ -3,7 +3,7 @@
 // the flags.
 #include <algorithm>
 #include <cstdint>
-#include <iostream>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/log.h"
 #include "common/server_util.h"
+#include "common/startup.h"
 #include "supernode/supernode.h"
 
 ABSL_FLAG(std::string, index, "", "host:port of the index server (required)");
@@ -169,10 +170,9 @@ int main(int argc, char** argv) {
       "Usage: supernode --index=HOST:PORT [--listen=HOST:PORT] "
       "[--advertise=HOST:PORT] [--ready_file=PATH] [--state_dir=DIR] ...");
   absl::ParseCommandLine(argc, argv);
-  trove::SetLogTag("supernode");
-  if (absl::Status s = trove::InitLoggingFromFlags(); !s.ok()) {
-    std::cerr << "supernode: " << s.message() << "\n";
-    return 2;
+  if (std::optional<int> exit = trove::Startup(
+          argc, argv, {"supernode", usage_config.contains_help_flags, ""})) {
+    return *exit;
   }
   return Run();
 }

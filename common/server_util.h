@@ -1,6 +1,14 @@
 // What every Trove server binary does the same way: pick credentials, listen
 // (port 0 picks a free port), report the bound address, and stop cleanly on
-// SIGINT or SIGTERM.
+// SIGINT or SIGTERM. Every server started here also serves:
+//   - gRPC health checking (grpc.health.v1.Health): SERVING once started,
+//     for the whole server ("") and for each of its services by name;
+//     SetServing() changes it (e.g. NOT_SERVING while loading);
+//   - server reflection (grpc.reflection.v1alpha.ServerReflection), which
+//     can also describe the health service;
+// and refuses to share a port: a second server on a port in use fails to
+// start ("127.0.0.1:7401 is already in use") instead of splitting the
+// connections with the first (gRPC's SO_REUSEPORT is turned off).
 #ifndef TROVE_COMMON_SERVER_UTIL_H_
 #define TROVE_COMMON_SERVER_UTIL_H_
 
@@ -31,14 +39,28 @@ struct RunningServer {
   std::unique_ptr<grpc::Server> server;
   // host:port actually bound (the chosen port when the flag said 0).
   std::string address;
+  // Full names of the services served ("trove.index.IndexService", and the
+  // health and reflection services).
+  std::vector<std::string> services;
+};
+
+struct ServerOptions {
+  // Health status once started; false starts NOT_SERVING (until
+  // SetServing(..., true)), e.g. for a server that still loads its data.
+  bool serving = true;
 };
 
 // Registers `services` and listens on `listen` ("127.0.0.1:0" picks a free
 // port; "unix:PATH" a Unix socket). UNAVAILABLE when the address cannot be
-// bound.
+// bound: "HOST:PORT is already in use" when another socket holds it.
 absl::StatusOr<RunningServer> StartServer(
     const std::string& listen, const std::vector<grpc::Service*>& services,
-    std::shared_ptr<grpc::ServerCredentials> credentials);
+    std::shared_ptr<grpc::ServerCredentials> credentials,
+    const ServerOptions& options = {});
+
+// Sets the health status of `server` as a whole and of each of its
+// services: SERVING when `serving`, else NOT_SERVING. Thread-safe.
+void SetServing(const RunningServer& server, bool serving);
 
 // Writes `address` and a newline to `path` atomically (no-op for an empty
 // path), so that scripts and tests can find a server that picked its port.

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/text.h"
 
 namespace trove {
 namespace {
@@ -195,12 +196,25 @@ absl::Status ValidateSearchQuery(const SearchQuery& query) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateAddress(absl::string_view address) {
+namespace {
+
+// host:port with a port in min_port..65535, or unix:PATH.
+absl::Status ValidateAddressWithPorts(absl::string_view address, int min_port) {
   if (address.empty()) return absl::InvalidArgumentError("address is empty");
   if (address.size() > 255) {
     return absl::InvalidArgumentError("address is over 255 bytes");
   }
-  if (absl::StartsWith(address, "unix:")) return absl::OkStatus();
+  if (absl::StartsWith(address, "unix:")) {
+    absl::string_view path = address.substr(5);
+    if (path.empty()) {
+      return absl::InvalidArgumentError("unix: address has no path");
+    }
+    if (FindUnsafeText(path) != absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "address contains a control character: ", Quote(address)));
+    }
+    return absl::OkStatus();
+  }
   size_t colon = address.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
     return absl::InvalidArgumentError(
@@ -210,16 +224,27 @@ absl::Status ValidateAddress(absl::string_view address) {
     unsigned char c = static_cast<unsigned char>(ch);
     if (c <= 0x20 || c >= 0x7f) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "address contains a space or non-ASCII byte: ", Quote(address)));
+          "address contains a space, control character or non-ASCII byte: ",
+          Quote(address)));
     }
   }
   int port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 1 ||
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < min_port ||
       port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("address has no valid port: ", Quote(address)));
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateAddress(absl::string_view address) {
+  return ValidateAddressWithPorts(address, 1);
+}
+
+absl::Status ValidateListenAddress(absl::string_view address) {
+  return ValidateAddressWithPorts(address, 0);
 }
 
 std::string FileExtension(absl::string_view name) {

@@ -45,8 +45,13 @@ absl::Status ValidateFileEntry(const FileEntry& entry);
 // alphanumeric, limit not negative.
 absl::Status ValidateSearchQuery(const SearchQuery& query);
 
-// host:port with a port in 1..65535, or unix:PATH.
+// host:port with a port in 1..65535 (ASCII, no spaces or control
+// characters), or unix:PATH (no control characters).
 absl::Status ValidateAddress(absl::string_view address);
+
+// An address to listen on: as ValidateAddress, but port 0 (a free port) is
+// allowed too.
+absl::Status ValidateListenAddress(absl::string_view address);
 
 // Lowercase extension of a file name without the dot ("" when none).
 std::string FileExtension(absl::string_view name);

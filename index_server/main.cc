@@ -6,6 +6,7 @@
 // At start it waits (bounded) for PostgreSQL, applies the schema
 // migrations, then serves. A background thread drops the sources of
 // supernodes whose lease ended. SIGINT/SIGTERM stop it gracefully.
+#include <libpq-fe.h>
 #include <signal.h>
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -26,6 +28,7 @@
 #include "common/log.h"
 #include "common/server_util.h"
 #include "common/startup.h"
+#include "common/validation.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
 
@@ -82,6 +85,22 @@ bool SleepOrSignal(absl::Duration d) {
   sigaddset(&set, SIGTERM);
   timespec ts = absl::ToTimespec(d);
   return sigtimedwait(&set, nullptr, &ts) > 0;
+}
+
+// A connection string libpq cannot parse is a usage error, not a reason to
+// wait for PostgreSQL.
+absl::Status CheckDsnSyntax(const std::string& dsn) {
+  char* error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(dsn.c_str(), &error);
+  if (parsed != nullptr) {
+    PQconninfoFree(parsed);
+    return absl::OkStatus();
+  }
+  std::string message = error != nullptr ? error : "out of memory";
+  PQfreemem(error);
+  return absl::InvalidArgumentError(
+      absl::StrCat("--postgres is not a valid connection string: ",
+                   absl::StripTrailingAsciiWhitespace(message)));
 }
 
 // Connects to PostgreSQL, retrying with backoff until the deadline.
@@ -146,6 +165,15 @@ int Main() {
   if (dsn.empty()) {
     TROVE_LOG(ERROR) << "--postgres is required (a PostgreSQL connection "
                         "string); see --help";
+    return 2;
+  }
+  // Checked before anything touches the database.
+  if (absl::Status s = ValidateListenAddress(absl::GetFlag(FLAGS_listen)); !s.ok()) {
+    TROVE_LOG(ERROR) << "--listen: " << s.message();
+    return 2;
+  }
+  if (absl::Status s = CheckDsnSyntax(dsn); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
     return 2;
   }
   for (auto [name, value] :

@@ -158,11 +158,12 @@ void Write(LogSeverity severity, absl::string_view file, int line,
 
 // gRPC's own log lines (gpr_log) go through the same logger.
 void GprLog(gpr_log_func_args* args) {
+  // gRPC calls much of what is routine for a server an error ("No match
+  // found for server name", a peer that went away): a warning here. Its
+  // info lines are debugging detail.
   LogSeverity severity = args->severity == GPR_LOG_SEVERITY_ERROR
-                             ? LogSeverity::kError
-                             : args->severity == GPR_LOG_SEVERITY_INFO
-                                   ? LogSeverity::kInfo
-                                   : LogSeverity::kDebug;
+                             ? LogSeverity::kWarning
+                             : LogSeverity::kDebug;
   if (!LogEnabled(severity)) return;
   Write(severity, args->file != nullptr ? args->file : "grpc", args->line,
         args->message != nullptr ? args->message : "", {{"from", "grpc"}});
@@ -225,10 +226,8 @@ absl::Status InitLogging(const LogOptions& options) {
   min_severity.store(static_cast<int>(options.min_severity));
   gpr_set_log_function(GprLog);
   gpr_set_log_verbosity(options.min_severity == LogSeverity::kDebug
-                            ? GPR_LOG_SEVERITY_DEBUG
-                            : options.min_severity == LogSeverity::kInfo
-                                  ? GPR_LOG_SEVERITY_INFO
-                                  : GPR_LOG_SEVERITY_ERROR);
+                            ? GPR_LOG_SEVERITY_INFO
+                            : GPR_LOG_SEVERITY_ERROR);
   return absl::OkStatus();
 }
 

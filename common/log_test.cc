@@ -151,7 +151,7 @@ TEST_F(LogTest, GrpcLinesGoThroughTheSameLogger) {
   ASSERT_EQ(lines.size(), 1u);
   nlohmann::json j = nlohmann::json::parse(lines[0]);
   EXPECT_EQ(j["from"], "grpc");
-  EXPECT_EQ(j["level"], "error");
+  EXPECT_EQ(j["level"], "warning");
   EXPECT_EQ(j["msg"], "grpc says bad\nthing");
 }
 

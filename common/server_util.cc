@@ -5,17 +5,14 @@
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/impl/server_initializer.h>
-#include <netdb.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/metrics.h"
+#include "common/net_util.h"
 #include "grpc/health/v1/health.pb.h"
 
 ABSL_FLAG(std::string, tls_cert, "",
@@ -64,40 +61,6 @@ class ServiceListOption : public grpc::ServerBuilderOption {
  private:
   std::vector<std::string>* out_;
 };
-
-// True when `listen` (host:port, port not 0) cannot be bound because another
-// socket holds it. Asked after gRPC failed to listen, to say why.
-bool AddressInUse(const std::string& listen) {
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string host = listen.substr(0, colon);
-  std::string port = listen.substr(colon + 1);
-  if (port.empty() || port == "0") return false;
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints = {};
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints,
-                    &found) != 0) {
-    return false;
-  }
-  bool in_use = false;
-  for (addrinfo* a = found; a != nullptr && !in_use; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-    if (fd < 0) continue;
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE) {
-      in_use = true;
-    }
-    ::close(fd);
-  }
-  ::freeaddrinfo(found);
-  return in_use;
-}
 
 }  // namespace
 
@@ -150,6 +113,10 @@ absl::StatusOr<RunningServer> StartServer(
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.SetOption(std::make_unique<ServiceListOption>(&out.services));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(metrics::ServerMetricsInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   for (grpc::Service* s : services) builder.RegisterService(s);
   out.server = builder.BuildAndStart();
   if (out.server == nullptr || (port == 0 && !absl::StartsWith(listen, "unix:"))) {

@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "common/validation.h"
@@ -175,6 +176,10 @@ int Main() {
   if (absl::Status s = CheckDsnSyntax(dsn); !s.ok()) {
     TROVE_LOG(ERROR) << s.message();
     return 2;
+  }
+  if (absl::Status s = metrics::StartMetricsFromFlags().status(); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
+    return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   for (auto [name, value] :
        {std::pair<const char*, int>{"lease_seconds", absl::GetFlag(FLAGS_lease_seconds)},

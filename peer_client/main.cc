@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "common/validation.h"
@@ -176,6 +177,15 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                capacity reported for supernode election
   --tls_cert, --tls_key, --tls_ca
                                TLS for serving and for outgoing connections
+  --config=FILE                read settings from FILE (`name = value` lines;
+                               default STATE/config when it exists); a flag
+                               on the command line wins
+  --dump_config                print the effective settings as a config file
+  --log_format=text|json, --log_level=debug|info|warning|error,
+  --log_file=PATH              how, what and where to log (default: text,
+                               info, stderr)
+  --metrics_listen=HOST:PORT   serve Prometheus metrics at /metrics (off
+                               when empty; port 0 picks a free port)
 )HELP";
 
 constexpr char kSearchHelp[] =
@@ -263,6 +273,11 @@ int RunDaemon() {
   }
   if (!index.empty() && !trove::ValidateAddress(index).ok()) {
     return UsageError("daemon", absl::StrCat("bad --index address '", index, "'"));
+  }
+
+  if (absl::Status s = trove::metrics::StartMetricsFromFlags().status(); !s.ok()) {
+    std::cerr << "peer_client daemon: " << s.message() << "\n";
+    return s.code() == absl::StatusCode::kInvalidArgument ? kUsageError : 1;
   }
 
   trove::DaemonOptions o;

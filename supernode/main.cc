@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "supernode/supernode.h"
@@ -121,6 +122,10 @@ int Run() {
   if (o.listen_address.empty()) {
     TROVE_LOG(ERROR) << "--listen is required";
     return 2;
+  }
+  if (absl::Status s = trove::metrics::StartMetricsFromFlags().status(); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
+    return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
   absl::StatusOr<std::unique_ptr<Supernode>> supernode = Supernode::Create(o);
   if (!supernode.ok()) {

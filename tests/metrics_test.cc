@@ -1,0 +1,182 @@
+// Prometheus metrics of the real binaries: each role serves /metrics on
+// --metrics_listen, promtool accepts what it serves, and the call counters
+// move when peers search and download.
+
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "tests/harness/cluster.h"
+
+namespace trove {
+namespace {
+
+using testutil::Cluster;
+using testutil::CommandResult;
+using testutil::PeerHandle;
+using testutil::RunCommand;
+using testutil::SameFile;
+using testutil::Slurp;
+using testutil::WaitUntil;
+using testutil::WriteRandomFile;
+
+// The metrics address a server logged at start ("metrics=HOST:PORT").
+std::string MetricsAddress(const std::string& log_path) {
+  std::smatch m;
+  std::string log = Slurp(log_path);
+  static const std::regex re(R"(metrics=(127\.0\.0\.1:[0-9]+))");
+  return std::regex_search(log, m, re) ? m[1].str() : "";
+}
+
+std::string Scrape(const std::string& address) {
+  size_t colon = address.rfind(':');
+  httplib::Client client(address.substr(0, colon),
+                         std::stoi(address.substr(colon + 1)));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  httplib::Result res = client.Get("/metrics");
+  if (!res || res->status != 200) return "";
+  return res->body;
+}
+
+// Sum of the samples of `name` whose labels contain every `needles`.
+double Sum(const std::string& text, const std::string& name,
+           const std::vector<std::string>& needles) {
+  double total = 0;
+  size_t pos = 0;
+  while ((pos = text.find("\n" + name + "{", pos)) != std::string::npos) {
+    size_t end = text.find('\n', pos + 1);
+    std::string line = text.substr(pos + 1, end - pos - 1);
+    pos = end;
+    bool all = true;
+    for (const std::string& n : needles) all = all && line.find(n) != std::string::npos;
+    if (all) total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+std::string Promtool() {
+  for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "promtool";
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << cluster_->LogTails();
+  }
+  // promtool's verdict on `text`: "" when it passes, else its complaint.
+  std::string PromtoolProblems(const std::string& text) {
+    const std::string path = cluster_->work_dir() + "/scrape.txt";
+    std::ofstream(path) << text;
+    CommandResult r = RunCommand(
+        {"/bin/sh", "-c", Promtool() + " check metrics < " + path + " 2>&1"},
+        absl::Seconds(60));
+    return r.exit_code == 0 ? "" : absl::StrCat("exit ", r.exit_code, ": ", r.out);
+  }
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
+  const std::vector<std::string> flag = {"--metrics_listen=127.0.0.1:0"};
+  ASSERT_TRUE(cluster_->StartIndex(flag).ok());
+  ASSERT_TRUE(cluster_->StartSupernode(flag).ok());
+  absl::StatusOr<PeerHandle*> a = cluster_->StartPeer("a", flag);
+  ASSERT_TRUE(a.ok()) << a.status();
+  absl::StatusOr<PeerHandle*> b = cluster_->StartPeer("b");
+  ASSERT_TRUE(b.ok()) << b.status();
+
+  const std::string index = MetricsAddress(cluster_->index()->log_path());
+  const std::string supernode = MetricsAddress(cluster_->supernode()->log_path());
+  const std::string peer = MetricsAddress((*a)->process->log_path());
+  ASSERT_FALSE(index.empty());
+  ASSERT_FALSE(supernode.empty());
+  ASSERT_FALSE(peer.empty());
+
+  const std::string file = (*a)->share_dir + "/Counted Song.ogg";
+  ASSERT_TRUE(WriteRandomFile(file, 1048576 + 5, 11).ok());
+  std::string cid;
+  ASSERT_TRUE(WaitUntil([&] {
+    cid = cluster_->FindCid(**b, "counted", "Counted Song.ogg");
+    return !cid.empty();
+  }));
+
+  const std::vector<std::string> search = {"grpc_method=\"Search\"", "grpc_code=\"OK\""};
+  const double index_searches = Sum(Scrape(index), "grpc_server_handled_total",
+                                    {"trove.index.IndexService", search[0], search[1]});
+  const double sn_searches =
+      Sum(Scrape(supernode), "grpc_server_handled_total",
+          {"trove.supernode.SupernodeService", search[0], search[1]});
+  const double chunks_before = Sum(Scrape(peer), "grpc_server_handled_total",
+                                   {"trove.peer.PeerService", "GetChunks"});
+
+  // Three searches from b, then a download from a.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(cluster_->FindCid(**b, "counted", "Counted Song.ogg"), cid);
+  }
+  const std::string out = cluster_->work_dir() + "/dl";
+  ASSERT_EQ(::mkdir(out.c_str(), 0755), 0);
+  CommandResult got = cluster_->Cli(**b, {"get", cid, "-o", out});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  ASSERT_TRUE(SameFile(file, out + "/Counted Song.ogg"));
+
+  const std::string index_text = Scrape(index);
+  const std::string sn_text = Scrape(supernode);
+  const std::string peer_text = Scrape(peer);
+  EXPECT_EQ(Sum(sn_text, "grpc_server_handled_total",
+                {"trove.supernode.SupernodeService", search[0], search[1]}),
+            sn_searches + 3);
+  // The supernode asks the index for its part of each search.
+  EXPECT_GE(Sum(index_text, "grpc_server_handled_total",
+                {"trove.index.IndexService", search[0], search[1]}),
+            index_searches + 3);
+  EXPECT_GT(Sum(peer_text, "grpc_server_handled_total",
+                {"trove.peer.PeerService", "GetChunks", "grpc_code=\"OK\""}),
+            chunks_before);
+  EXPECT_GT(Sum(sn_text, "grpc_server_handling_seconds_count",
+                {"grpc_method=\"Join\""}),
+            0);
+  EXPECT_GT(Sum(peer_text, "grpc_server_started_total",
+                {"trove.peer.PeerService", "grpc_method=\"GetManifest\""}),
+            0);
+
+  for (const auto& [role, text] :
+       {std::make_pair("index", index_text), std::make_pair("supernode", sn_text),
+        std::make_pair("peer", peer_text)}) {
+    EXPECT_NE(text.find("process_start_time_seconds"), std::string::npos) << role;
+    EXPECT_EQ(PromtoolProblems(text), "") << role << ":\n" << text;
+  }
+}
+
+TEST_F(MetricsTest, UsedMetricsPortIsAClearStartError) {
+  ASSERT_TRUE(cluster_->StartIndex({"--metrics_listen=127.0.0.1:0"}).ok());
+  const std::string used = MetricsAddress(cluster_->index()->log_path());
+  ASSERT_FALSE(used.empty());
+  CommandResult r = RunCommand(
+      {testutil::RunfilePath("supernode/supernode"),
+       "--index=" + cluster_->index_address(), "--listen=127.0.0.1:0",
+       "--metrics_listen=" + used},
+      absl::Seconds(60));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, ::testing::HasSubstr("--metrics_listen: " + used +
+                                          " is already in use"));
+}
+
+}  // namespace
+}  // namespace trove

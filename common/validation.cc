@@ -6,67 +6,53 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/text.h"
 
 namespace trove {
 namespace {
 
-// Shortens untrusted text for an error message, escaping what is not
-// printable ASCII.
+// Shortens untrusted text for an error message, escaping what is not safe
+// to print (see common/text.h).
 std::string Quote(absl::string_view s) {
   std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < 64; ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += absl::StrCat("\\x", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
+  out += EscapeText(s.substr(0, 64));
   if (s.size() > 64) out += "...";
   out += "\"";
   return out;
 }
 
+// INVALID_ARGUMENT naming `what` when `s` is not UTF-8 or holds a control
+// or bidi formatting character.
+absl::Status CheckText(absl::string_view s, absl::string_view what) {
+  size_t bad = FindUnsafeText(s);
+  if (bad == absl::string_view::npos) return absl::OkStatus();
+  char32_t cp;
+  if (DecodeUtf8(s, bad, &cp) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not valid UTF-8: ", Quote(s)));
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      what,
+      cp > 0x9F ? " contains a bidi or line formatting character: "
+                : " contains a control character: ",
+      Quote(s)));
+}
+
 }  // namespace
 
 bool IsValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (int k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
+  char32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    size_t len = DecodeUtf8(s, i, &cp);
+    if (len == 0) return false;
     i += len;
   }
   return true;
+}
+
+absl::Status ValidateText(absl::string_view text, absl::string_view what) {
+  return CheckText(text, what);
 }
 
 absl::Status ValidateFileName(absl::string_view name) {
@@ -76,24 +62,16 @@ absl::Status ValidateFileName(absl::string_view name) {
         "file name is ", name.size(), " bytes; the limit is ", kMaxNameBytes,
         ": ", Quote(name)));
   }
-  if (!IsValidUtf8(name)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("file name is not valid UTF-8: ", Quote(name)));
+  if (name.find_first_of("/\\") != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "file name must not contain a path separator: ", Quote(name)));
   }
-  for (char ch : name) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '/' || c == '\\') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "file name must not contain a path separator: ", Quote(name)));
-    }
-    if (c < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "file name contains a control character: ", Quote(name)));
-    }
-  }
-  if (name == "." || name.find("..") != absl::string_view::npos) {
+  RETURN_IF_ERROR(CheckText(name, "file name"));
+  // Only the path components "." and ".." are dangerous; ".." inside a
+  // name ("AC-DC - T.N.T..mp3") is not.
+  if (name == "." || name == "..") {
     return absl::InvalidArgumentError(
-        absl::StrCat("file name must not contain \"..\": ", Quote(name)));
+        absl::StrCat("file name must not be \".\" or \"..\": ", Quote(name)));
   }
   return absl::OkStatus();
 }
@@ -149,16 +127,10 @@ absl::Status ValidateSearchQuery(const SearchQuery& query) {
         absl::StrCat("search query is ", text.size(), " bytes; the limit is ",
                      kMaxQueryBytes));
   }
-  if (!IsValidUtf8(text)) {
-    return absl::InvalidArgumentError("search query is not valid UTF-8");
-  }
+  RETURN_IF_ERROR(CheckText(text, "search query"));
   bool has_word = false;
   for (char ch : text) {
     unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) {
-      return absl::InvalidArgumentError(
-          "search query contains a control character");
-    }
     if (std::isalnum(c) || c >= 0x80) has_word = true;
   }
   if (!has_word) {

@@ -25,8 +25,16 @@ inline constexpr int64_t kMaxFileSize = int64_t{1} << 50;
 // True when `s` is well-formed UTF-8 (no overlongs, no surrogates).
 bool IsValidUtf8(absl::string_view s);
 
-// A file name: 1..255 bytes of UTF-8, no '/', '\\', NUL or other control
-// character, not "." or "..", not containing "..".
+// Text from the network that will be stored, logged or shown to others:
+// well-formed UTF-8 with no control character (C0, DEL, C1 such as U+009B)
+// and no bidi or line formatting character (U+061C, U+200E, U+200F,
+// U+202A..U+202E, U+2066..U+2069, U+2028, U+2029), which could forge or
+// disguise what others see. `what` names the field in the error.
+absl::Status ValidateText(absl::string_view text, absl::string_view what);
+
+// A file name: 1..255 bytes of clean text (ValidateText), no '/' or '\\',
+// and not the path components "." or "..". Dots inside a name are fine
+// ("AC-DC - T.N.T..mp3").
 absl::Status ValidateFileName(absl::string_view name);
 
 // A content id or peer id: exactly 64 lowercase hex digits. `what` names the
@@ -40,8 +48,8 @@ absl::Status ValidateFileSize(int64_t size);
 // cid so a user can find it.
 absl::Status ValidateFileEntry(const FileEntry& entry);
 
-// A search query: text of 1..kMaxQueryBytes UTF-8 bytes with at least one
-// letter or digit, sizes in range and min <= max, extensions short and
+// A search query: clean text (ValidateText) of 1..kMaxQueryBytes bytes
+// with at least one letter or digit, sizes in range and min <= max, extensions short and
 // alphanumeric, limit not negative.
 absl::Status ValidateSearchQuery(const SearchQuery& query);
 

@@ -1,17 +1,13 @@
 #include "common/metrics.h"
 
 #include <netinet/in.h>
-#include <stdio.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <fstream>
-#include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/ops_probe.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -30,32 +26,6 @@ double Sample(const std::string& text, const std::string& series) {
   size_t at = text.find("\n" + series + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + series.size() + 2));
-}
-
-// Where promtool is: tools/deps puts it on PATH.
-std::string Promtool() {
-  for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "promtool";
-}
-
-// Runs `promtool check metrics` on `text`; its exit code and output.
-std::pair<int, std::string> PromtoolCheck(const std::string& text) {
-  char tmpl[] = "/tmp/trove-metrics-test.XXXXXX";
-  int fd = ::mkstemp(tmpl);
-  EXPECT_GE(fd, 0);
-  ::close(fd);
-  std::ofstream(tmpl) << text;
-  std::string cmd = absl::StrCat(Promtool(), " check metrics < ", tmpl, " 2>&1");
-  FILE* p = ::popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while (p != nullptr && (n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = p != nullptr ? ::pclose(p) : -1;
-  ::unlink(tmpl);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 TEST(MetricsTest, SameNameAndLabelsGiveTheSameMetric) {
@@ -154,8 +124,7 @@ TEST(MetricsTest, ExposerServesTextThatPromtoolAccepts) {
   EXPECT_EQ(Sample(res->body, "test_exposed_total{name=\"quote\\\" back\\\\slash\"}"),
             4)
       << res->body;
-  auto [code, out] = PromtoolCheck(res->body);
-  EXPECT_EQ(code, 0) << "promtool check metrics: " << out << "\n" << res->body;
+  EXPECT_EQ(testing::PromtoolProblems(res->body), "") << res->body;
 }
 
 }  // namespace

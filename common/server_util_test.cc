@@ -1,6 +1,5 @@
 #include "common/server_util.h"
 
-#include <google/protobuf/descriptor.pb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,56 +10,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/ops_probe.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "protos/peer.grpc.pb.h"
-#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
 
 namespace trove {
 namespace {
 
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
-using ::grpc::reflection::v1alpha::ServerReflection;
-using ::grpc::reflection::v1alpha::ServerReflectionRequest;
-using ::grpc::reflection::v1alpha::ServerReflectionResponse;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::trove::testing::HealthStatus;
+using ::trove::testing::ReflectedServices;
 
 constexpr char kPeerService[] = "trove.peer.PeerService";
-
-std::unique_ptr<grpc::ClientContext> Context() {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  return ctx;
-}
-
-// The health status the server reports for `service`, or the call's error.
-std::string Health(const std::string& address, const std::string& service) {
-  auto stub = Health::NewStub(MakeChannel(address));
-  HealthCheckRequest request;
-  request.set_service(service);
-  HealthCheckResponse response;
-  grpc::Status s = stub->Check(Context().get(), request, &response);
-  if (!s.ok()) return absl::StrCat("error ", s.error_code());
-  return HealthCheckResponse::ServingStatus_Name(response.status());
-}
-
-// Sends one reflection request and returns the answer.
-ServerReflectionResponse Reflect(const std::string& address,
-                                 const ServerReflectionRequest& request) {
-  auto stub = ServerReflection::NewStub(MakeChannel(address));
-  auto ctx = Context();
-  auto stream = stub->ServerReflectionInfo(ctx.get());
-  ServerReflectionResponse response;
-  EXPECT_TRUE(stream->Write(request));
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Read(&response));
-  EXPECT_TRUE(stream->Finish().ok());
-  return response;
-}
 
 class ServerUtilTest : public ::testing::Test {
  protected:
@@ -80,57 +44,34 @@ class ServerUtilTest : public ::testing::Test {
 TEST_F(ServerUtilTest, HealthIsServingOnceStartedAndCanBeTurnedOff) {
   Start();
   EXPECT_THAT(server_.services, Contains(kPeerService));
-  EXPECT_EQ(Health(server_.address, ""), "SERVING");
-  EXPECT_EQ(Health(server_.address, kPeerService), "SERVING");
-  EXPECT_EQ(Health(server_.address, "no.such.Service"),
-            absl::StrCat("error ", grpc::StatusCode::NOT_FOUND));
+  EXPECT_EQ(HealthStatus(server_.address, ""), "SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, kPeerService), "SERVING");
+  EXPECT_THAT(HealthStatus(server_.address, "no.such.Service"),
+              ::testing::StartsWith(absl::StrCat("error ", grpc::StatusCode::NOT_FOUND)));
 
   SetServing(server_, false);
-  EXPECT_EQ(Health(server_.address, ""), "NOT_SERVING");
-  EXPECT_EQ(Health(server_.address, kPeerService), "NOT_SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, ""), "NOT_SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, kPeerService), "NOT_SERVING");
   SetServing(server_, true);
-  EXPECT_EQ(Health(server_.address, kPeerService), "SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, kPeerService), "SERVING");
 }
 
 TEST_F(ServerUtilTest, CanStartNotServing) {
   ServerOptions options;
   options.serving = false;
   Start(options);
-  EXPECT_EQ(Health(server_.address, ""), "NOT_SERVING");
-  EXPECT_EQ(Health(server_.address, kPeerService), "NOT_SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, ""), "NOT_SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, kPeerService), "NOT_SERVING");
 }
 
 TEST_F(ServerUtilTest, ReflectionListsAndDescribesEveryService) {
   Start();
-  ServerReflectionRequest list;
-  list.set_list_services("*");
-  ServerReflectionResponse listed = Reflect(server_.address, list);
-  std::vector<std::string> names;
-  for (const auto& s : listed.list_services_response().service()) {
-    names.push_back(s.name());
-  }
+  std::vector<std::string> undescribed;
+  std::vector<std::string> names = ReflectedServices(server_.address, &undescribed);
   EXPECT_THAT(names, Contains(kPeerService));
   EXPECT_THAT(names, Contains("grpc.health.v1.Health"));
   EXPECT_THAT(names, Contains("grpc.reflection.v1alpha.ServerReflection"));
-
-  for (const std::string& symbol : {std::string("grpc.health.v1.Health"),
-                                    std::string(kPeerService)}) {
-    ServerReflectionRequest describe;
-    describe.set_file_containing_symbol(symbol);
-    ServerReflectionResponse described = Reflect(server_.address, describe);
-    ASSERT_TRUE(described.has_file_descriptor_response())
-        << symbol << ": " << described.error_response().error_message();
-    bool found = false;
-    for (const std::string& bytes :
-         described.file_descriptor_response().file_descriptor_proto()) {
-      google::protobuf::FileDescriptorProto file;
-      ASSERT_TRUE(file.ParseFromString(bytes));
-      for (const auto& service : file.service()) {
-        found = found || absl::StrCat(file.package(), ".", service.name()) == symbol;
-      }
-    }
-    EXPECT_TRUE(found) << symbol;
-  }
+  EXPECT_THAT(undescribed, IsEmpty());
 }
 
 TEST_F(ServerUtilTest, SecondServerOnAUsedPortFailsClearly) {
@@ -143,7 +84,7 @@ TEST_F(ServerUtilTest, SecondServerOnAUsedPortFailsClearly) {
   EXPECT_EQ(second.status().message(),
             absl::StrCat(server_.address, " is already in use"));
   // The first server still answers.
-  EXPECT_EQ(Health(server_.address, ""), "SERVING");
+  EXPECT_EQ(HealthStatus(server_.address, ""), "SERVING");
 }
 
 TEST(StartServerTest, PortHeldByAnotherProgramIsInUse) {

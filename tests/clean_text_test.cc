@@ -14,7 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protos/index.grpc.pb.h"
-#include "tests/harness/cluster.h"
+#include "tests/harness/cluster_fixture.h"
 
 namespace trove {
 namespace {
@@ -25,19 +25,14 @@ using testutil::PeerHandle;
 using testutil::Slurp;
 using testutil::WaitUntil;
 
-class CleanTextTest : public ::testing::Test {
+class CleanTextTest : public testutil::ClusterTest {
  protected:
   void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
+    ClusterTest::SetUp();
+    ASSERT_NE(cluster_, nullptr);
     ASSERT_TRUE(cluster_->StartIndex().ok());
     ASSERT_TRUE(cluster_->StartSupernode().ok());
   }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << cluster_->LogTails();
-  }
-  std::unique_ptr<Cluster> cluster_;
 };
 
 TEST_F(CleanTextTest, DotsInsideANameAreSharedAndBidiNamesAreNot) {

@@ -11,7 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/harness/cluster.h"
+#include "tests/harness/cluster_fixture.h"
 
 namespace trove {
 namespace {
@@ -25,22 +25,13 @@ using testutil::RunfilePath;
 using testutil::Slurp;
 using testutil::WaitUntil;
 
-class ConfigFileTest : public ::testing::Test {
+class ConfigFileTest : public testutil::ClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << cluster_->LogTails();
-  }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = absl::StrCat(cluster_->work_dir(), "/", name);
     std::ofstream(path) << text;
     return path;
   }
-  std::unique_ptr<Cluster> cluster_;
 };
 
 TEST_F(ConfigFileTest, DumpShowsFileValuesUnderTheCommandLine) {

@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/harness/cluster.h"
+#include "tests/harness/cluster_fixture.h"
 
 namespace trove {
 namespace {
@@ -34,20 +34,11 @@ std::vector<std::string> Lines(const std::string& path) {
   return absl::StrSplit(Slurp(path), '\n', absl::SkipEmpty());
 }
 
-class LoggingTest : public ::testing::Test {
+class LoggingTest : public testutil::ClusterTest {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << cluster_->LogTails();
-  }
   std::string Path(const std::string& name) {
     return absl::StrCat(cluster_->work_dir(), "/", name);
   }
-  std::unique_ptr<Cluster> cluster_;
 };
 
 TEST_F(LoggingTest, JsonLinesFromEveryRoleWithTheirIds) {

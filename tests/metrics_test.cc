@@ -2,20 +2,18 @@
 // --metrics_listen, promtool accepts what it serves, and the call counters
 // move when peers search and download.
 
-#include <stdio.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <regex>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/ops_probe.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
-#include "tests/harness/cluster.h"
+#include "tests/harness/cluster_fixture.h"
 
 namespace trove {
 namespace {
@@ -64,34 +62,7 @@ double Sum(const std::string& text, const std::string& name,
   return total;
 }
 
-std::string Promtool() {
-  for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "promtool";
-}
-
-class MetricsTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << cluster_->LogTails();
-  }
-  // promtool's verdict on `text`: "" when it passes, else its complaint.
-  std::string PromtoolProblems(const std::string& text) {
-    const std::string path = cluster_->work_dir() + "/scrape.txt";
-    std::ofstream(path) << text;
-    CommandResult r = RunCommand(
-        {"/bin/sh", "-c", Promtool() + " check metrics < " + path + " 2>&1"},
-        absl::Seconds(60));
-    return r.exit_code == 0 ? "" : absl::StrCat("exit ", r.exit_code, ": ", r.out);
-  }
-  std::unique_ptr<Cluster> cluster_;
-};
+class MetricsTest : public testutil::ClusterTest {};
 
 TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
   const std::vector<std::string> flag = {"--metrics_listen=127.0.0.1:0"};
@@ -160,7 +131,7 @@ TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
        {std::make_pair("index", index_text), std::make_pair("supernode", sn_text),
         std::make_pair("peer", peer_text)}) {
     EXPECT_NE(text.find("process_start_time_seconds"), std::string::npos) << role;
-    EXPECT_EQ(PromtoolProblems(text), "") << role << ":\n" << text;
+    EXPECT_EQ(trove::testing::PromtoolProblems(text), "") << role << ":\n" << text;
   }
 }
 

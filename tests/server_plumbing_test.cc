@@ -3,7 +3,6 @@
 // start-up checks that fail fast (a bad --listen before any migration, a
 // malformed PostgreSQL connection string without retrying).
 
-#include <google/protobuf/descriptor.pb.h>
 #include <libpq-fe.h>
 #include <unistd.h>
 
@@ -14,90 +13,27 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/server_util.h"
+#include "common/ops_probe.h"
 #include "gmock/gmock.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "src/proto/grpc/reflection/v1alpha/reflection.grpc.pb.h"
-#include "tests/harness/cluster.h"
+#include "tests/harness/cluster_fixture.h"
 #include "tests/testing/postgres.h"
 
 namespace trove {
 namespace {
 
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
-using ::grpc::reflection::v1alpha::ServerReflection;
-using ::grpc::reflection::v1alpha::ServerReflectionRequest;
-using ::grpc::reflection::v1alpha::ServerReflectionResponse;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::trove::testing::HealthStatus;
+using ::trove::testing::ReflectedServices;
 using testutil::Cluster;
 using testutil::CommandResult;
 using testutil::PeerHandle;
 using testutil::RunCommand;
 using testutil::RunfilePath;
 
-std::chrono::system_clock::time_point Deadline() {
-  return std::chrono::system_clock::now() + std::chrono::seconds(10);
-}
-
-std::string HealthOf(const std::string& address, const std::string& service) {
-  auto stub = grpc::health::v1::Health::NewStub(MakeChannel(address));
-  HealthCheckRequest request;
-  request.set_service(service);
-  HealthCheckResponse response;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  grpc::Status s = stub->Check(&ctx, request, &response);
-  if (!s.ok()) return absl::StrCat("error: ", s.error_message());
-  return HealthCheckResponse::ServingStatus_Name(response.status());
-}
-
-ServerReflectionResponse Reflect(const std::string& address,
-                                 const ServerReflectionRequest& request) {
-  auto stub = ServerReflection::NewStub(MakeChannel(address));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline());
-  auto stream = stub->ServerReflectionInfo(&ctx);
-  ServerReflectionResponse response;
-  stream->Write(request);
-  stream->WritesDone();
-  stream->Read(&response);
-  stream->Finish();
-  return response;
-}
-
-// Services listed by reflection, each checked to be describable.
-std::vector<std::string> ReflectedServices(const std::string& address) {
-  ServerReflectionRequest list;
-  list.set_list_services("*");
-  std::vector<std::string> names;
-  const ServerReflectionResponse listed = Reflect(address, list);
-  for (const auto& s : listed.list_services_response().service()) {
-    names.push_back(s.name());
-    ServerReflectionRequest describe;
-    describe.set_file_containing_symbol(s.name());
-    ServerReflectionResponse d = Reflect(address, describe);
-    EXPECT_GT(d.file_descriptor_response().file_descriptor_proto_size(), 0)
-        << address << " cannot describe " << s.name() << ": "
-        << d.error_response().error_message();
-  }
-  return names;
-}
-
-class ServerPlumbingTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
-    ASSERT_TRUE(c.ok()) << c.status();
-    cluster_ = std::move(*c);
-  }
-  void TearDown() override {
-    if (HasFailure()) std::cerr << cluster_->LogTails();
-  }
-  std::unique_ptr<Cluster> cluster_;
-};
+class ServerPlumbingTest : public testutil::ClusterTest {};
 
 TEST_F(ServerPlumbingTest, EveryRoleServesHealthAndReflection) {
   ASSERT_TRUE(cluster_->StartIndex().ok());
@@ -112,9 +48,11 @@ TEST_F(ServerPlumbingTest, EveryRoleServesHealthAndReflection) {
                         Role{cluster_->supernode_address(),
                              "trove.supernode.SupernodeService"},
                         Role{(*peer)->address, "trove.peer.PeerService"}}) {
-    EXPECT_EQ(HealthOf(r.address, ""), "SERVING") << r.address;
-    EXPECT_EQ(HealthOf(r.address, r.service), "SERVING") << r.address;
-    std::vector<std::string> services = ReflectedServices(r.address);
+    EXPECT_EQ(HealthStatus(r.address, ""), "SERVING") << r.address;
+    EXPECT_EQ(HealthStatus(r.address, r.service), "SERVING") << r.address;
+    std::vector<std::string> undescribed;
+    std::vector<std::string> services = ReflectedServices(r.address, &undescribed);
+    EXPECT_THAT(undescribed, IsEmpty()) << r.address;
     EXPECT_THAT(services, Contains(r.service));
     EXPECT_THAT(services, Contains("grpc.health.v1.Health"));
     EXPECT_THAT(services, Contains("grpc.reflection.v1alpha.ServerReflection"));
@@ -145,8 +83,8 @@ TEST_F(ServerPlumbingTest, SecondServerOnAUsedPortExitsWithAClearMessage) {
     EXPECT_THAT(r.err, HasSubstr(address + " is already in use")) << argv[0];
   }
   // The first servers are untouched.
-  EXPECT_EQ(HealthOf(cluster_->supernode_address(), ""), "SERVING");
-  EXPECT_EQ(HealthOf((*peer)->address, ""), "SERVING");
+  EXPECT_EQ(HealthStatus(cluster_->supernode_address(), ""), "SERVING");
+  EXPECT_EQ(HealthStatus((*peer)->address, ""), "SERVING");
 }
 
 TEST(IndexStartupTest, UsedPortAndBadListenFailBeforeMigrations) {
@@ -186,7 +124,7 @@ TEST(IndexStartupTest, UsedPortAndBadListenFailBeforeMigrations) {
                  absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr(*address + " is already in use"));
-  EXPECT_EQ(HealthOf(*address, ""), "SERVING");
+  EXPECT_EQ(HealthStatus(*address, ""), "SERVING");
   (*first)->Stop();
 }
 

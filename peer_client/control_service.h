@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "peer_client/downloader.h"
+#include "peer_client/transfer/downloader.h"
 #include "protos/control.grpc.pb.h"
 
 namespace trove {

@@ -18,11 +18,11 @@
 #include "common/identity.h"
 #include "common/server_util.h"
 #include "peer_client/control_service.h"
-#include "peer_client/downloader.h"
+#include "peer_client/transfer/downloader.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/hash_cache.h"
 #include "peer_client/peer_service.h"
-#include "peer_client/rate_limiter.h"
+#include "peer_client/transfer/rate_limiter.h"
 #include "peer_client/share_scanner.h"
 #include "peer_client/supernode_session.h"
 

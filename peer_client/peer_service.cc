@@ -172,7 +172,7 @@ PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
     : catalog_(catalog),
       identity_(identity),
       options_(options),
-      slots_(SlotOptions(options), options.now) {
+      slots_(SlotOptions(options), options.clock) {
   // GetChunks is method 2 of PeerService (as in the generated
   // WithSplitStreamingMethod_GetChunks); served with raw messages.
   MarkMethodStreamed(

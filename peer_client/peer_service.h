@@ -35,10 +35,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/identity.h"
 #include "peer_client/file_catalog.h"
-#include "peer_client/rate_limiter.h"
-#include "peer_client/upload_slots.h"
+#include "peer_client/transfer/rate_limiter.h"
+#include "peer_client/transfer/upload_slots.h"
 #include "protos/peer.grpc.pb.h"
 
 namespace trove {
@@ -64,8 +65,8 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
     // FOR TESTS ONLY: flip one byte of every chunk sent, to play a hostile
     // source.
     bool testonly_corrupt_chunks = false;
-    // Clock for the slots; absl::Now when empty.
-    std::function<absl::Time()> now;
+    // Clock for the slots; null: Clock::Real(). Must outlive the service.
+    Clock* clock = nullptr;
   };
 
   // `catalog` and `identity` must outlive the service. The identity's peer

@@ -1,4 +1,4 @@
-#include "peer_client/upload_slots.h"
+#include "peer_client/transfer/upload_slots.h"
 
 #include <string>
 
@@ -16,7 +16,7 @@ class UploadSlotsTest : public ::testing::Test {
     o.queue_stale = absl::Seconds(3);
     o.retry_after = absl::Seconds(1);
     o.max_queue = 3;
-    slots_ = std::make_unique<UploadSlots>(o, [this] { return now_; });
+    slots_ = std::make_unique<UploadSlots>(o, &clock_);
   }
 
   // "granted" or "queued N" (or "refused" for a full queue).
@@ -32,9 +32,9 @@ class UploadSlotsTest : public ::testing::Test {
     if (d.queue_position == 0) return "refused";
     return "queued " + std::to_string(d.queue_position);
   }
-  void Wait(absl::Duration d) { now_ += d; }
+  void Wait(absl::Duration d) { clock_.Advance(d); }
 
-  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  FakeClock clock_;
   std::unique_ptr<UploadSlots> slots_;
 };
 

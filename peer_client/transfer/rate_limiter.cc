@@ -1,36 +1,25 @@
-#include "peer_client/rate_limiter.h"
+#include "peer_client/transfer/rate_limiter.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace trove {
-namespace {
-
-LimiterClock WithDefaults(LimiterClock clock) {
-  if (!clock.now) clock.now = [] { return absl::Now(); };
-  if (!clock.sleep) clock.sleep = [](absl::Duration d) { absl::SleepFor(d); };
-  return clock;
-}
-
-}  // namespace
-
 RateLimiter::RateLimiter(Options options, RateLimiter* parent,
-                         LimiterClock clock)
+                         Clock* clock)
     : options_(options),
       burst_(options.burst_bytes > 0 ? options.burst_bytes
                                      : std::max<int64_t>(
                                            options.bytes_per_second, 1)),
       parent_(parent),
-      clock_(WithDefaults(std::move(clock))) {
+      clock_(clock != nullptr ? clock : Clock::Real()) {
   absl::MutexLock lock(&mu_);
   tokens_ = static_cast<double>(burst_);
-  last_ = clock_.now();
+  last_ = clock_->Now();
 }
 
-absl::Time RateLimiter::Now() const { return clock_.now(); }
+absl::Time RateLimiter::Now() const { return clock_->Now(); }
 
 bool RateLimiter::unlimited() const {
   return !limited() && (parent_ == nullptr || parent_->unlimited());
@@ -57,7 +46,7 @@ absl::Duration RateLimiter::Reserve(int64_t bytes) {
   absl::Duration wait = absl::ZeroDuration();
   if (limited()) {
     absl::MutexLock lock(&mu_);
-    wait = TakeLocked(bytes, clock_.now());
+    wait = TakeLocked(bytes, clock_->Now());
   }
   if (parent_ != nullptr) wait = std::max(wait, parent_->Reserve(bytes));
   return wait;
@@ -66,7 +55,7 @@ absl::Duration RateLimiter::Reserve(int64_t bytes) {
 void RateLimiter::Refund(int64_t bytes) {
   if (limited()) {
     absl::MutexLock lock(&mu_);
-    RefillLocked(clock_.now());
+    RefillLocked(clock_->Now());
     tokens_ = std::min(static_cast<double>(burst_),
                        tokens_ + static_cast<double>(bytes));
   }
@@ -75,13 +64,13 @@ void RateLimiter::Refund(int64_t bytes) {
 
 void RateLimiter::Acquire(int64_t bytes) {
   absl::Duration wait = Reserve(bytes);
-  if (wait > absl::ZeroDuration()) clock_.sleep(wait);
+  if (wait > absl::ZeroDuration()) clock_->SleepFor(wait);
 }
 
 absl::Status RateLimiter::Acquire(int64_t bytes, absl::Time deadline,
                                   const std::function<bool()>& cancelled) {
   if (unlimited()) return absl::OkStatus();
-  absl::Time now = clock_.now();
+  absl::Time now = clock_->Now();
   absl::Duration wait = Reserve(bytes);
   const absl::Time until = now + wait;
   if (until > deadline) {
@@ -95,16 +84,16 @@ absl::Status RateLimiter::Acquire(int64_t bytes, absl::Time deadline,
       Refund(bytes);
       return absl::CancelledError("cancelled while waiting for bandwidth");
     }
-    now = clock_.now();
+    now = clock_->Now();
     if (now >= until) return absl::OkStatus();
-    clock_.sleep(std::min(until - now, options_.poll_interval));
+    clock_->SleepFor(std::min(until - now, options_.poll_interval));
   }
 }
 
 bool RateLimiter::idle() const {
   if (!limited()) return true;
   absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_.now();
+  const absl::Time now = clock_->Now();
   double tokens = tokens_;
   if (now > last_) {
     tokens += absl::ToDoubleSeconds(now - last_) *
@@ -113,9 +102,9 @@ bool RateLimiter::idle() const {
   return tokens >= static_cast<double>(burst_);
 }
 
-PeerRateLimiter::PeerRateLimiter(Options options, LimiterClock clock)
+PeerRateLimiter::PeerRateLimiter(Options options, Clock* clock)
     : options_(options),
-      clock_(WithDefaults(std::move(clock))),
+      clock_(clock != nullptr ? clock : Clock::Real()),
       total_(RateLimiter::Options{options.total_bytes_per_second, 0,
                                   options.poll_interval},
              nullptr, clock_) {}
@@ -155,7 +144,7 @@ absl::Status PeerRateLimiter::Acquire(const std::string& peer_id,
   return ForPeer(peer_id)->Acquire(bytes, deadline, cancelled);
 }
 
-RateLimiters::RateLimiters(const Options& options, LimiterClock clock)
+RateLimiters::RateLimiters(const Options& options, Clock* clock)
     : upload(PeerRateLimiter::Options{options.max_upload_rate,
                                       options.max_upload_rate_per_peer},
              clock),

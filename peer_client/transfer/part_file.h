@@ -18,8 +18,8 @@
 //
 // Thread-safe for concurrent WriteAt/ReadAt/SyncData/Stamp calls;
 // Commit/Keep are called once, after all writes.
-#ifndef TROVE_PEER_CLIENT_PART_FILE_H_
-#define TROVE_PEER_CLIENT_PART_FILE_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_PART_FILE_H_
+#define TROVE_PEER_CLIENT_TRANSFER_PART_FILE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -142,4 +142,4 @@ absl::Status RenameNoReplace(const std::string& from, const std::string& to);
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_PART_FILE_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_PART_FILE_H_

@@ -1,4 +1,4 @@
-#include "peer_client/chunk_scheduler.h"
+#include "peer_client/transfer/chunk_scheduler.h"
 
 #include <algorithm>
 #include <cmath>

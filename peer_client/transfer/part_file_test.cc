@@ -1,4 +1,4 @@
-#include "peer_client/part_file.h"
+#include "peer_client/transfer/part_file.h"
 
 #include <vector>
 

@@ -33,8 +33,8 @@
 //   stop their transfers.
 //
 // Not thread-safe: the downloader calls it under its own lock.
-#ifndef TROVE_PEER_CLIENT_CHUNK_SCHEDULER_H_
-#define TROVE_PEER_CLIENT_CHUNK_SCHEDULER_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_CHUNK_SCHEDULER_H_
+#define TROVE_PEER_CLIENT_TRANSFER_CHUNK_SCHEDULER_H_
 
 #include <cstdint>
 #include <map>
@@ -164,4 +164,4 @@ class ChunkScheduler {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_CHUNK_SCHEDULER_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_CHUNK_SCHEDULER_H_

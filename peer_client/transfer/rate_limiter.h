@@ -12,10 +12,10 @@
 // PeerRateLimiter for uploads (PeerService) and one for downloads
 // (Downloader).
 //
-// Thread-safe. Time comes from an injected clock and sleeper, so tests run
-// without sleeping.
-#ifndef TROVE_PEER_CLIENT_RATE_LIMITER_H_
-#define TROVE_PEER_CLIENT_RATE_LIMITER_H_
+// Thread-safe. Time comes from an injected Clock (its SleepFor waits), so
+// tests run without sleeping.
+#ifndef TROVE_PEER_CLIENT_TRANSFER_RATE_LIMITER_H_
+#define TROVE_PEER_CLIENT_TRANSFER_RATE_LIMITER_H_
 
 #include <cstdint>
 #include <functional>
@@ -26,15 +26,9 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace trove {
-
-// Time for limiters: now() and a sleep. Empty members mean the real ones
-// (absl::Now, absl::SleepFor). A fake clock's sleep advances its now().
-struct LimiterClock {
-  std::function<absl::Time()> now;
-  std::function<void(absl::Duration)> sleep;
-};
 
 class RateLimiter {
  public:
@@ -49,9 +43,10 @@ class RateLimiter {
   };
 
   // `parent` (may be null) must outlive this limiter; every take is also
-  // taken from it. The bucket starts full.
+  // taken from it. `clock` (null: Clock::Real()) must outlive it too. The
+  // bucket starts full.
   RateLimiter(Options options, RateLimiter* parent = nullptr,
-              LimiterClock clock = {});
+              Clock* clock = nullptr);
 
   RateLimiter(const RateLimiter&) = delete;
   RateLimiter& operator=(const RateLimiter&) = delete;
@@ -94,7 +89,7 @@ class RateLimiter {
   const Options options_;
   const int64_t burst_;
   RateLimiter* const parent_;
-  const LimiterClock clock_;
+  Clock* const clock_;
 
   mutable absl::Mutex mu_;
   // May be negative (debt).
@@ -116,7 +111,8 @@ class PeerRateLimiter {
     int max_idle_peers = 64;
   };
 
-  explicit PeerRateLimiter(Options options, LimiterClock clock = {});
+  // `clock`: null for Clock::Real(); must outlive the limiter.
+  explicit PeerRateLimiter(Options options, Clock* clock = nullptr);
 
   // The limiter for one peer; it takes from the total too. Keep it for the
   // length of a transfer.
@@ -139,7 +135,7 @@ class PeerRateLimiter {
 
  private:
   const Options options_;
-  const LimiterClock clock_;
+  Clock* const clock_;
   RateLimiter total_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<RateLimiter>> peers_
@@ -155,7 +151,7 @@ struct RateLimiters {
     int64_t max_download_rate = 0;
     int64_t max_download_rate_per_peer = 0;
   };
-  explicit RateLimiters(const Options& options, LimiterClock clock = {});
+  explicit RateLimiters(const Options& options, Clock* clock = nullptr);
 
   PeerRateLimiter upload;
   PeerRateLimiter download;
@@ -163,4 +159,4 @@ struct RateLimiters {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_RATE_LIMITER_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_RATE_LIMITER_H_

@@ -1,7 +1,7 @@
 // Where a downloader learns who holds a cid and reports sources that sent
 // bad data. The daemon's supernode session implements it; tests use fakes.
-#ifndef TROVE_PEER_CLIENT_SOURCE_DIRECTORY_H_
-#define TROVE_PEER_CLIENT_SOURCE_DIRECTORY_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_SOURCE_DIRECTORY_H_
+#define TROVE_PEER_CLIENT_TRANSFER_SOURCE_DIRECTORY_H_
 
 #include <cstdint>
 #include <string>
@@ -40,4 +40,4 @@ class SourceDirectory {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_SOURCE_DIRECTORY_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_SOURCE_DIRECTORY_H_

@@ -1,4 +1,4 @@
-#include "peer_client/rate_limiter.h"
+#include "peer_client/transfer/rate_limiter.h"
 
 #include <atomic>
 #include <thread>
@@ -10,26 +10,15 @@
 namespace trove {
 namespace {
 
-// A clock that moves only when slept on; records the sleeps.
-class FakeTime {
+// A fake clock that records the sleeps (which advance it).
+class FakeTime : public FakeClock {
  public:
-  LimiterClock clock() {
-    return LimiterClock{[this] { return Now(); },
-                        [this](absl::Duration d) { Sleep(d); }};
-  }
-  absl::Time Now() {
+  Clock* clock() { return this; }
+  void SleepFor(absl::Duration d) override {
+    FakeClock::SleepFor(d);
     absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Sleep(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
     slept_ += d;
     ++sleeps_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
   }
   absl::Duration slept() {
     absl::MutexLock lock(&mu_);
@@ -42,7 +31,6 @@ class FakeTime {
 
  private:
   absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
   absl::Duration slept_ ABSL_GUARDED_BY(mu_);
   int sleeps_ ABSL_GUARDED_BY(mu_) = 0;
 };

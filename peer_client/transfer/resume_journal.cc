@@ -1,4 +1,4 @@
-#include "peer_client/resume_journal.h"
+#include "peer_client/transfer/resume_journal.h"
 
 #include <dirent.h>
 #include <fcntl.h>

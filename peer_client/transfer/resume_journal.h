@@ -28,8 +28,8 @@
 // syncs the part file and appends one record for all of them. After a
 // crash, at most the chunks in flight plus one unflushed batch are fetched
 // again.
-#ifndef TROVE_PEER_CLIENT_RESUME_JOURNAL_H_
-#define TROVE_PEER_CLIENT_RESUME_JOURNAL_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_RESUME_JOURNAL_H_
+#define TROVE_PEER_CLIENT_TRANSFER_RESUME_JOURNAL_H_
 
 #include <cstdint>
 #include <memory>
@@ -44,7 +44,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/merkle.h"
-#include "peer_client/part_file.h"
+#include "peer_client/transfer/part_file.h"
 #include "protos/peer.pb.h"
 
 namespace trove {
@@ -219,4 +219,4 @@ std::vector<uint32_t> ReverifyChunks(PartFile* part,
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_RESUME_JOURNAL_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_RESUME_JOURNAL_H_

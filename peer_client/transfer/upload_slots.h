@@ -16,16 +16,16 @@
 //   so nobody overtakes the queue.
 //
 // Thread-safe.
-#ifndef TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_
-#define TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_
+#define TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_
 
-#include <functional>
 #include <list>
 #include <map>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 
 namespace trove {
 
@@ -56,9 +56,8 @@ class UploadSlots {
     absl::Duration retry_after;
   };
 
-  // `now` may be empty (absl::Now).
-  explicit UploadSlots(Options options,
-                       std::function<absl::Time()> now = nullptr);
+  // `clock`: null for Clock::Real(); must outlive the slots.
+  explicit UploadSlots(Options options, Clock* clock = nullptr);
 
   // A RequestSlot: grants, refreshes or queues `requester` as above.
   Decision Request(const std::string& requester);
@@ -92,7 +91,7 @@ class UploadSlots {
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  const std::function<absl::Time()> now_;
+  Clock* const clock_;
 
   absl::Mutex mu_;
   std::map<std::string, Holder> holders_ ABSL_GUARDED_BY(mu_);
@@ -104,4 +103,4 @@ class UploadSlots {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_UPLOAD_SLOTS_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_

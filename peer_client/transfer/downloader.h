@@ -41,8 +41,8 @@
 // download and keeps their saved state.
 //
 // Thread-safe.
-#ifndef TROVE_PEER_CLIENT_DOWNLOADER_H_
-#define TROVE_PEER_CLIENT_DOWNLOADER_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_DOWNLOADER_H_
+#define TROVE_PEER_CLIENT_TRANSFER_DOWNLOADER_H_
 
 #include <cstdint>
 #include <functional>
@@ -58,55 +58,14 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "peer_client/file_catalog.h"
-#include "peer_client/rate_limiter.h"
-#include "peer_client/source_directory.h"
+#include "peer_client/transfer/download_types.h"
+#include "peer_client/transfer/rate_limiter.h"
+#include "peer_client/transfer/source_directory.h"
 #include "protos/types.pb.h"
 
 namespace trove {
-
-struct DownloadRequest {
-  // The content id to fetch.
-  std::string cid;
-  // Absolute folder to write into; made when missing.
-  std::string out_dir;
-  // Name to give the file; empty: the name the source uses.
-  std::string name;
-};
-
-// Where a download stands.
-struct DownloadProgress {
-  std::string cid;
-  // The file's name (empty until a manifest arrived).
-  std::string name;
-  // Bytes verified and written (including those resumed), and the file
-  // size (0 until known).
-  int64_t done_bytes = 0;
-  int64_t size = 0;
-  // Sources sending now (holding an upload slot).
-  int sources = 0;
-  // Recent rate, bytes per second (on the final message: the average).
-  double bytes_per_second = 0;
-  // Best (lowest) queue place held at a source that has not granted a slot
-  // yet; 0 when none is queued.
-  int queue_position = 0;
-  // Chunks received from the network by this run (verified or not), and
-  // chunks found verified in the resume journal at start.
-  int64_t chunks_fetched = 0;
-  int64_t chunks_resumed = 0;
-  // Journaled chunks hashed again at start because the part file changed
-  // while the download was stopped.
-  int64_t chunks_rehashed = 0;
-  // Sources dropped for sending data that failed verification.
-  int bad_sources = 0;
-  // Set once the file is complete at `path`.
-  bool done = false;
-  std::string path;
-};
-
-// Makes a channel to a peer's address.
-using ChannelFactory =
-    std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
 
 class Download;
 
@@ -164,8 +123,9 @@ class Downloader : public FileCatalog {
     // Download bandwidth limits (total and per source); null: unlimited.
     // Not owned; must outlive the downloader.
     PeerRateLimiter* limiter = nullptr;
-    // The clock for rates, stalls and timeouts; absl::Now when empty.
-    std::function<absl::Time()> now;
+    // The clock for rates, stalls and timeouts; null: Clock::Real(). Must
+    // outlive the downloader.
+    Clock* clock = nullptr;
   };
 
   // `directory` must outlive the downloader.
@@ -252,4 +212,4 @@ class Downloader : public FileCatalog {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_DOWNLOADER_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_DOWNLOADER_H_

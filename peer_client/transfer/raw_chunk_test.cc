@@ -1,4 +1,4 @@
-#include "peer_client/raw_chunk.h"
+#include "peer_client/transfer/raw_chunk.h"
 
 #include <string>
 #include <vector>

@@ -1,15 +1,12 @@
-#include "peer_client/upload_slots.h"
+#include "peer_client/transfer/upload_slots.h"
 
 #include <utility>
 
-#include "absl/time/clock.h"
 
 namespace trove {
 
-UploadSlots::UploadSlots(Options options, std::function<absl::Time()> now)
-    : options_(options),
-      now_(now ? std::move(now)
-               : std::function<absl::Time()>([] { return absl::Now(); })) {}
+UploadSlots::UploadSlots(Options options, Clock* clock)
+    : options_(options), clock_(clock != nullptr ? clock : Clock::Real()) {}
 
 void UploadSlots::ExpireLocked(absl::Time now) {
   for (auto it = holders_.begin(); it != holders_.end();) {
@@ -32,7 +29,7 @@ void UploadSlots::ExpireLocked(absl::Time now) {
 
 UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
                                                  bool use) {
-  const absl::Time now = now_();
+  const absl::Time now = clock_->Now();
   ExpireLocked(now);
   Decision d;
   auto held = holders_.find(requester);
@@ -91,18 +88,18 @@ void UploadSlots::Release(const std::string& requester) {
   auto it = holders_.find(requester);
   if (it == holders_.end()) return;
   if (it->second.in_use > 0) --it->second.in_use;
-  it->second.last_active = now_();
+  it->second.last_active = clock_->Now();
 }
 
 int UploadSlots::active() {
   absl::MutexLock lock(&mu_);
-  ExpireLocked(now_());
+  ExpireLocked(clock_->Now());
   return static_cast<int>(holders_.size());
 }
 
 int UploadSlots::queued() {
   absl::MutexLock lock(&mu_);
-  ExpireLocked(now_());
+  ExpireLocked(clock_->Now());
   return static_cast<int>(queue_.size());
 }
 

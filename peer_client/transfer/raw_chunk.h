@@ -7,8 +7,8 @@
 // part of the receiver's CPU.
 //
 // Thread-compatible: one RawChunk per thread; RawChunkStub is thread-safe.
-#ifndef TROVE_PEER_CLIENT_RAW_CHUNK_H_
-#define TROVE_PEER_CLIENT_RAW_CHUNK_H_
+#ifndef TROVE_PEER_CLIENT_TRANSFER_RAW_CHUNK_H_
+#define TROVE_PEER_CLIENT_TRANSFER_RAW_CHUNK_H_
 
 #include <cstdint>
 #include <memory>
@@ -69,4 +69,4 @@ class RawChunkStub {
 
 }  // namespace trove
 
-#endif  // TROVE_PEER_CLIENT_RAW_CHUNK_H_
+#endif  // TROVE_PEER_CLIENT_TRANSFER_RAW_CHUNK_H_

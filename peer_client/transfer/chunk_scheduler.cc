@@ -2,32 +2,65 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace trove {
+namespace {
+
+bool BitSet(const std::string& bits, uint32_t index) {
+  const size_t byte = index / 8;
+  if (byte >= bits.size()) return false;
+  return (static_cast<uint8_t>(bits[byte]) >> (index % 8)) & 1;
+}
+
+}  // namespace
 
 ChunkScheduler::ChunkScheduler(int64_t chunk_count, Options options)
     : options_(options),
       chunks_(static_cast<size_t>(std::max<int64_t>(chunk_count, 1))) {
-  for (uint32_t i = 0; i < chunks_.size(); ++i) {
-    wanted_.emplace_hint(wanted_.end(), 0, i);
+  const size_t per = static_cast<size_t>(std::max(options_.extent_chunks, 1));
+  const size_t extents = (chunks_.size() + per - 1) / per;
+  extent_rank_.resize(extents);
+  for (size_t e = 0; e < extents; ++e) extent_rank_[e] = static_cast<uint32_t>(e);
+  // Fisher-Yates with the standard engine, so that a seed gives the same
+  // order on every platform.
+  std::mt19937_64 rng(options_.seed);
+  for (size_t e = extents; e > 1; --e) {
+    const size_t j = static_cast<size_t>(rng() % e);
+    std::swap(extent_rank_[e - 1], extent_rank_[j]);
   }
+  for (uint32_t i = 0; i < chunks_.size(); ++i) wanted_.insert(KeyOf(i));
+}
+
+ChunkScheduler::Key ChunkScheduler::KeyOf(uint32_t index) const {
+  return Key{chunks_[index].availability, extent_rank(index), index};
+}
+
+uint32_t ChunkScheduler::extent_rank(uint32_t index) const {
+  const size_t per = static_cast<size_t>(std::max(options_.extent_chunks, 1));
+  const size_t e = index / per;
+  return e < extent_rank_.size() ? extent_rank_[e] : 0;
+}
+
+int ChunkScheduler::availability(uint32_t index) const {
+  return index < chunks_.size() ? chunks_[index].availability : 0;
 }
 
 bool ChunkScheduler::Has(const SourceState& s, uint32_t index) {
-  if (s.have.empty()) return true;
-  size_t byte = index / 8;
-  if (byte >= s.have.size()) return false;
-  return (static_cast<uint8_t>(s.have[byte]) >> (index % 8)) & 1;
+  return s.have.empty() || BitSet(s.have, index);
+}
+
+bool ChunkScheduler::MayAsk(const SourceState& s, uint32_t index) {
+  return Has(s, index) && (!s.restricted || BitSet(s.unsent, index));
 }
 
 void ChunkScheduler::AddWanted(uint32_t index) {
-  Chunk& c = chunks_[index];
-  c.state = State::kWanted;
-  wanted_.emplace(c.availability, index);
+  chunks_[index].state = State::kWanted;
+  wanted_.insert(KeyOf(index));
 }
 
 void ChunkScheduler::RemoveWanted(uint32_t index) {
-  wanted_.erase({chunks_[index].availability, index});
+  wanted_.erase(KeyOf(index));
 }
 
 void ChunkScheduler::ChangeAvailability(uint32_t index, int delta) {
@@ -35,7 +68,7 @@ void ChunkScheduler::ChangeAvailability(uint32_t index, int delta) {
   if (c.state == State::kWanted) {
     RemoveWanted(index);
     c.availability += delta;
-    wanted_.emplace(c.availability, index);
+    wanted_.insert(KeyOf(index));
   } else {
     c.availability += delta;
   }
@@ -58,12 +91,51 @@ void ChunkScheduler::AddSource(SourceId source, const std::string& have) {
   }
   for (uint32_t i = 0; i < chunks_.size(); ++i) {
     const bool before = !added && Has(s, i);
-    const bool after = have.empty() ||
-                       (i / 8 < have.size() &&
-                        ((static_cast<uint8_t>(have[i / 8]) >> (i % 8)) & 1));
+    const bool after = have.empty() || BitSet(have, i);
     if (before != after) ChangeAvailability(i, after ? 1 : -1);
   }
   s.have = have;
+}
+
+void ChunkScheduler::AddHave(SourceId source, uint32_t index) {
+  auto it = sources_.find(source);
+  if (it == sources_.end() || index >= chunks_.size()) return;
+  SourceState& s = it->second;
+  if (Has(s, index)) return;  // Also: holds everything.
+  const size_t byte = index / 8;
+  if (s.have.size() <= byte) s.have.resize(byte + 1, '\0');
+  s.have[byte] = static_cast<char>(static_cast<uint8_t>(s.have[byte]) |
+                                   (1u << (index % 8)));
+  ChangeAvailability(index, 1);
+}
+
+void ChunkScheduler::SetUnsent(SourceId source, const std::string& unsent) {
+  auto it = sources_.find(source);
+  if (it == sources_.end()) return;
+  it->second.restricted = true;
+  it->second.unsent = unsent;
+}
+
+void ChunkScheduler::DropUnsent(SourceId source, uint32_t index) {
+  auto it = sources_.find(source);
+  if (it == sources_.end()) return;
+  if (!it->second.restricted) {
+    it->second.restricted = true;
+    it->second.unsent.assign((chunks_.size() + 7) / 8, '\xff');
+  }
+  std::string& bits = it->second.unsent;
+  const size_t byte = index / 8;
+  if (byte < bits.size()) {
+    bits[byte] = static_cast<char>(static_cast<uint8_t>(bits[byte]) &
+                                   ~(1u << (index % 8)));
+  }
+}
+
+void ChunkScheduler::ClearUnsent(SourceId source) {
+  auto it = sources_.find(source);
+  if (it == sources_.end()) return;
+  it->second.restricted = false;
+  it->second.unsent.clear();
 }
 
 bool ChunkScheduler::DropRequest(SourceId source, uint32_t index) {
@@ -123,22 +195,29 @@ std::vector<uint32_t> ChunkScheduler::Assign(SourceId source, int max) {
   int room = std::min<int>(max, s.window - static_cast<int>(s.in_flight.size()));
   if (room <= 0) return out;
   // Wanted chunks nobody holds (availability 0) are skipped.
-  for (auto w = wanted_.lower_bound({1, 0}); w != wanted_.end() && room > 0;) {
-    const uint32_t index = w->second;
+  for (auto w = wanted_.lower_bound(Key{1, 0, 0});
+       w != wanted_.end() && room > 0;) {
+    const uint32_t index = w->index;
     ++w;  // StartRequest erases the current entry.
-    if (!Has(s, index)) continue;
+    if (!MayAsk(s, index)) continue;
     StartRequest(source, s, index);
     out.push_back(index);
     --room;
   }
   if (room == 0 || !InEndgame()) return out;
-  // Endgame: the last chunks in flight elsewhere.
-  for (auto f = in_flight_.rbegin(); f != in_flight_.rend() && room > 0; ++f) {
+  // Endgame: the last chunks in flight elsewhere: the ones given out last
+  // (latest extent, then highest index), which a source sends last.
+  std::vector<uint32_t> last(in_flight_.begin(), in_flight_.end());
+  std::sort(last.begin(), last.end(), [this](uint32_t a, uint32_t b) {
+    const uint32_t ra = extent_rank(a), rb = extent_rank(b);
+    return ra != rb ? ra > rb : a > b;
+  });
+  for (auto f = last.begin(); f != last.end() && room > 0; ++f) {
     const uint32_t index = *f;
     const Chunk& c = chunks_[index];
     if (static_cast<int>(c.requesters.size()) >=
             options_.max_requests_per_chunk ||
-        s.in_flight.count(index) || !Has(s, index)) {
+        s.in_flight.count(index) || !MayAsk(s, index)) {
       continue;
     }
     StartRequest(source, s, index);
@@ -199,11 +278,11 @@ int ChunkScheduler::window(SourceId source) const {
 
 int64_t ChunkScheduler::UnavailableCount() const {
   return static_cast<int64_t>(
-      std::distance(wanted_.begin(), wanted_.lower_bound({1, 0})));
+      std::distance(wanted_.begin(), wanted_.lower_bound(Key{1, 0, 0})));
 }
 
 bool ChunkScheduler::InEndgame() const {
-  return wanted_.lower_bound({1, 0}) == wanted_.end();
+  return wanted_.lower_bound(Key{1, 0, 0}) == wanted_.end();
 }
 
 }  // namespace trove

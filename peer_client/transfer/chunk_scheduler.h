@@ -4,18 +4,24 @@
 // Every chunk is wanted, in flight (asked of one source, or of two in the
 // endgame), or done. The policy:
 //
-// - Rarest first, ties by lowest index. A chunk's availability is how many
-//   known sources hold it (sources may be partial: a bitmap of the chunks
-//   they hold, as in Manifest.have). A source is given the wanted chunks it
-//   holds in order of (availability, index). When every source holds the
-//   whole file, which is the common case, all chunks are equally available
-//   and this is plain in-order: each source gets runs of consecutive
-//   chunks, the file is written nearly sequentially (good for the disk and
-//   for the sources' read-ahead) and this peer's verified part is a prefix,
-//   which is what other downloaders ask for first too. When partial sources
-//   are around, the chunks that few sources hold are taken first, so that
-//   the full sources are not spent on what the partial ones could give, and
-//   this peer soon holds (and shares) what is scarce.
+// - Rarest first. A chunk's availability is how many known sources hold it
+//   (sources may be partial: a bitmap of the chunks they hold, as in
+//   Manifest.have, growing as they verify more: AddHave). A source is given
+//   the wanted chunks it holds, fewest holders first, so that this peer soon
+//   holds (and shares) what is scarce and full sources are not spent on
+//   what partial ones can give.
+// - Among equally rare chunks, extents: the file is cut into extents of
+//   extent_chunks consecutive chunks, and each download ranks the extents
+//   in its own random order (from Options::seed). Chunks are taken extent by
+//   extent in that order, in index order within an extent. Writes stay
+//   mostly sequential (a few MiB at a time), while downloaders that start
+//   together from one seed ask for different extents and soon hold
+//   different chunks to trade (libtorrent's piece_extent_affinity, in
+//   spirit). An extent begun stays first in line until it is taken.
+// - Initial seeding: a source that says which of its chunks it has not sent
+//   to anyone yet (SetUnsent; a seed does that while a crowd downloads a new
+//   file) is asked only for those, so its upload is not spent on duplicates
+//   that the crowd can trade. ClearUnsent lifts it.
 // - A window per source: at most window(source) chunks in flight. It starts
 //   at initial_window and then follows the rate measured by the caller
 //   (SetRate): about window_seconds' worth of chunks, within [min_window,
@@ -25,8 +31,8 @@
 //   wanted again, first in line by index).
 // - Endgame: once no wanted chunk is available from any source (everything
 //   that can be asked is in flight), a source with room is also given chunks
-//   in flight at another source (the last ones first: a source sends its
-//   chunks in the order asked, so those come last), at most
+//   in flight at another source (the last ones given out first: a source
+//   sends its chunks in the order asked, so those come last), at most
 //   max_requests_per_chunk sources per chunk. When one copy arrives
 //   (MarkDone), the other requests are cancelled: the chunk leaves the other
 //   sources' windows, and MarkDone names those sources so that the caller can
@@ -59,6 +65,11 @@ class ChunkScheduler {
     double window_seconds = 0.5;
     // Endgame: most sources one chunk is asked of at the same time.
     int max_requests_per_chunk = 2;
+    // Chunks per extent (at least 1); one extent covering the file gives
+    // plain index order among equally rare chunks.
+    int extent_chunks = 4;
+    // Seeds the random order of the extents.
+    uint64_t seed = 0;
   };
 
   // A file of `chunk_count` chunks (at least 1), all wanted.
@@ -73,6 +84,21 @@ class ChunkScheduler {
   // source replaces its bitmap and keeps its chunks in flight.
   void AddSource(SourceId source, const std::string& have = "");
 
+  // Source `source`, partial, now holds chunk `index` too. Ignored for an
+  // unknown source, one that holds everything, or an index past the end.
+  void AddHave(SourceId source, uint32_t index);
+
+  // Initial seeding: `source` is asked only for the chunks set in `unsent`
+  // (a bitmap as in AddSource), until ClearUnsent. Ignored for an unknown
+  // source.
+  void SetUnsent(SourceId source, const std::string& unsent);
+  // Chunk `index` is no longer among `source`'s unsent ones (it refused it:
+  // another peer got it first). A source without an unsent set gets one:
+  // every chunk but `index`.
+  void DropUnsent(SourceId source, uint32_t index);
+  // `source` may be asked for any chunk it holds again.
+  void ClearUnsent(SourceId source);
+
   // Forgets a source. Its chunks in flight that no other source is fetching
   // are wanted again; they are returned.
   std::vector<uint32_t> RemoveSource(SourceId source);
@@ -82,7 +108,8 @@ class ChunkScheduler {
   void SetRate(SourceId source, double chunks_per_second);
 
   // Up to `max` chunks to ask `source` for now, within its free window:
-  // wanted chunks it holds, rarest first then lowest index; in the endgame,
+  // wanted chunks it holds (only unsent ones when it has an unsent set),
+  // rarest first, then by extent rank and index; in the endgame,
   // chunks in flight elsewhere (see the class comment). They become in
   // flight for it. Empty when there is nothing for it (or it is unknown).
   std::vector<uint32_t> Assign(SourceId source, int max);
@@ -127,6 +154,11 @@ class ChunkScheduler {
   // Whether every wanted chunk that some source holds is in flight.
   bool InEndgame() const;
   int source_count() const { return static_cast<int>(sources_.size()); }
+  // How many known sources hold chunk `index` (0 past the end).
+  int availability(uint32_t index) const;
+  // The rank of the extent of chunk `index` in this download's order (0 is
+  // taken first).
+  uint32_t extent_rank(uint32_t index) const;
 
  private:
   enum class State : uint8_t { kWanted, kInFlight, kDone };
@@ -140,9 +172,27 @@ class ChunkScheduler {
     std::string have;  // Empty: holds everything.
     std::set<uint32_t> in_flight;
     int window = 0;
+    // Initial seeding: only these may be asked (when `restricted`).
+    bool restricted = false;
+    std::string unsent;
+  };
+  // Order of the wanted chunks: rarest first, then extent rank, then index.
+  struct Key {
+    int availability;
+    uint32_t rank;
+    uint32_t index;
+    bool operator<(const Key& o) const {
+      if (availability != o.availability) return availability < o.availability;
+      if (rank != o.rank) return rank < o.rank;
+      return index < o.index;
+    }
   };
 
   static bool Has(const SourceState& s, uint32_t index);
+  // Whether `source` may be asked for `index` (holds it, and it is unsent
+  // when the source is restricted).
+  static bool MayAsk(const SourceState& s, uint32_t index);
+  Key KeyOf(uint32_t index) const;
   void AddWanted(uint32_t index);
   void RemoveWanted(uint32_t index);
   // Adds `delta` to the availability of chunk `index`.
@@ -154,8 +204,10 @@ class ChunkScheduler {
 
   const Options options_;
   std::vector<Chunk> chunks_;
-  // Wanted chunks ordered by (availability, index).
-  std::set<std::pair<int, uint32_t>> wanted_;
+  // Rank of each extent.
+  std::vector<uint32_t> extent_rank_;
+  // Wanted chunks in the order they are given out.
+  std::set<Key> wanted_;
   // Chunks in flight, by index.
   std::set<uint32_t> in_flight_;
   int64_t done_count_ = 0;

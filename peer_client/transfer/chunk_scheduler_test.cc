@@ -1,5 +1,6 @@
 #include "peer_client/transfer/chunk_scheduler.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -14,23 +15,34 @@ namespace {
 // source, '2' in flight at two sources.
 class Scenario {
  public:
-  explicit Scenario(int chunks, ChunkScheduler::Options options = Window(4))
+  explicit Scenario(int chunks,
+                    ChunkScheduler::Options options = Window(4, 1 << 20, 0))
       : s(chunks, options) {}
 
-  static ChunkScheduler::Options Window(int w) {
+  // A window of `w` at every source, and one extent covering the file
+  // (plain index order among equally rare chunks) unless `extent` is set.
+  static ChunkScheduler::Options Window(int w, int extent = 1 << 20,
+                                        uint64_t seed = 0) {
     ChunkScheduler::Options o;
     o.initial_window = w;
     o.max_window = w;
+    o.extent_chunks = extent;
+    o.seed = seed;
     return o;
+  }
+
+  // Bitmap from a picture: 'x' marks a set bit.
+  static std::string Bits(const std::string& marks) {
+    std::string bits((marks.size() + 7) / 8, '\0');
+    for (size_t i = 0; i < marks.size(); ++i) {
+      if (marks[i] == 'x') bits[i / 8] |= static_cast<char>(1 << (i % 8));
+    }
+    return bits;
   }
 
   // Adds a source; `have` marks the chunks it holds with 'x' ("" = all).
   void Source(char name, const std::string& have = "") {
-    std::string bits((have.size() + 7) / 8, '\0');
-    for (size_t i = 0; i < have.size(); ++i) {
-      if (have[i] == 'x') bits[i / 8] |= static_cast<char>(1 << (i % 8));
-    }
-    s.AddSource(name, bits);
+    s.AddSource(name, Bits(have));
   }
 
   // What `name` is given, as "0 1 2".
@@ -135,6 +147,7 @@ TEST(ChunkSchedulerTest, SlowSourceGetsASmallWindowFastOneALargeOne) {
   o.min_window = 2;
   o.max_window = 16;
   o.window_seconds = 0.5;
+  o.extent_chunks = 1 << 20;  // Plain index order.
   Scenario f(40, o);
   f.Source('A');
   f.Source('B');
@@ -302,6 +315,166 @@ TEST(ChunkSchedulerTest, UnknownSourceGetsNothing) {
   EXPECT_EQ(s.in_flight(42), 0);
   EXPECT_EQ(s.window(42), 0);
   EXPECT_FALSE(s.MarkDone(42, 0).accepted);
+}
+
+
+// ---- Extents: random order among equally rare chunks, in order within.
+
+// The extents (index / extent) in the order `chunks` visits them, each once.
+std::vector<uint32_t> ExtentOrder(const std::vector<uint32_t>& chunks,
+                                  uint32_t extent) {
+  std::vector<uint32_t> out;
+  for (uint32_t c : chunks) {
+    if (out.empty() || out.back() != c / extent) out.push_back(c / extent);
+  }
+  return out;
+}
+
+TEST(ChunkSchedulerExtentTest, ExtentsInRandomOrderChunksInOrderWithin) {
+  ChunkScheduler s(18, Scenario::Window(18, 4, 7));  // Extents 4,4,4,4,2.
+  s.AddSource('A');
+  std::vector<uint32_t> got = s.Assign('A', 100);
+  ASSERT_EQ(got.size(), 18u);
+  // Each extent is taken whole, its chunks ascending, before the next one.
+  std::vector<uint32_t> extents = ExtentOrder(got, 4);
+  ASSERT_EQ(extents.size(), 5u) << absl::StrJoin(got, " ");
+  std::vector<uint32_t> sorted = extents;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<uint32_t>{0, 1, 2, 3, 4}));
+  for (size_t i = 1; i < got.size(); ++i) {
+    if (got[i] / 4 == got[i - 1] / 4) {
+      EXPECT_EQ(got[i], got[i - 1] + 1);
+    }
+  }
+  // The order is the extents' ranks.
+  for (size_t i = 0; i < extents.size(); ++i) {
+    EXPECT_EQ(s.extent_rank(extents[i] * 4), i);
+  }
+}
+
+TEST(ChunkSchedulerExtentTest, TheSeedFixesTheOrder) {
+  auto order = [](uint64_t seed) {
+    ChunkScheduler s(64, Scenario::Window(64, 4, seed));
+    s.AddSource('A');
+    return ExtentOrder(s.Assign('A', 100), 4);
+  };
+  EXPECT_EQ(order(42), order(42));
+  EXPECT_NE(order(42), order(43));
+}
+
+TEST(ChunkSchedulerExtentTest, TwoDownloadersOfOneSeedStartOnDifferentExtents) {
+  // Two downloaders, each with its own scheduler (and seed), one seed
+  // holding the whole file: their first requests are for different
+  // extents, so they soon hold different chunks to trade.
+  Scenario d1(64, Scenario::Window(4, 4, 1001));
+  Scenario d2(64, Scenario::Window(4, 4, 2002));
+  d1.Source('S');
+  d2.Source('S');
+  std::vector<uint32_t> a = d1.s.Assign('S', 4);
+  std::vector<uint32_t> b = d2.s.Assign('S', 4);
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(ExtentOrder(a, 4).size(), 1u);  // One whole extent each...
+  EXPECT_EQ(a[3], a[0] + 3);
+  EXPECT_NE(a[0] / 4, b[0] / 4);            // ...not the same one.
+
+  // Over many pairs of downloaders, the first extents rarely coincide (1 in
+  // 16 by chance; in-order picking would make every pair coincide).
+  int same = 0;
+  for (uint64_t seed = 0; seed < 200; seed += 2) {
+    ChunkScheduler x(64, Scenario::Window(4, 4, seed));
+    ChunkScheduler y(64, Scenario::Window(4, 4, seed + 1));
+    x.AddSource('S');
+    y.AddSource('S');
+    if (x.Assign('S', 1)[0] / 4 == y.Assign('S', 1)[0] / 4) ++same;
+  }
+  EXPECT_LE(same, 20);
+}
+
+TEST(ChunkSchedulerExtentTest, PartialSourcesNewChunksRaiseTheirAvailability) {
+  Scenario f(8, Scenario::Window(3));
+  f.Source('S');               // The seed: everything.
+  f.Source('P', "........");   // A downloader: nothing yet.
+  EXPECT_EQ(f.s.availability(0), 1);
+  f.s.AddHave('P', 0);
+  f.s.AddHave('P', 1);
+  f.s.AddHave('P', 1);         // Twice: counted once.
+  EXPECT_EQ(f.s.availability(0), 2);
+  EXPECT_EQ(f.s.availability(1), 2);
+  EXPECT_EQ(f.s.availability(2), 1);
+  // The seed is asked for what only it holds; the partial source for what
+  // it has verified since.
+  EXPECT_EQ(f.Ask('S'), "2 3 4");
+  EXPECT_EQ(f.Ask('P'), "0 1");
+  EXPECT_EQ(f.Picture(), "PPSSS...");
+  // A source that completes holds everything.
+  f.s.AddSource('P');
+  EXPECT_EQ(f.s.availability(7), 2);
+}
+
+TEST(ChunkSchedulerExtentTest, TwoDownloadersTradeWhatTheSeedGaveEach) {
+  // Downloaders X and Y of one seed S; each also sees the other as a
+  // partial source as soon as it holds something.
+  Scenario x(16, Scenario::Window(4, 4, 11));
+  Scenario y(16, Scenario::Window(4, 4, 12));
+  x.Source('S');
+  y.Source('S');
+  x.Source('Y', std::string(16, '.'));
+  y.Source('X', std::string(16, '.'));
+  std::vector<uint32_t> from_seed_x = x.s.Assign('S', 4);
+  std::vector<uint32_t> from_seed_y = y.s.Assign('S', 4);
+  ASSERT_NE(from_seed_x[0] / 4, from_seed_y[0] / 4);
+  for (uint32_t c : from_seed_x) {
+    ASSERT_TRUE(x.Done('S', c));
+    y.s.AddHave('X', c);  // X tells Y.
+  }
+  // Y asks X for exactly what X got, and the seed for none of it.
+  std::vector<uint32_t> from_x = y.s.Assign('X', 4);
+  std::sort(from_x.begin(), from_x.end());
+  EXPECT_EQ(from_x, from_seed_x);
+  for (uint32_t c : y.s.Assign('S', 100)) {
+    EXPECT_EQ(std::count(from_seed_x.begin(), from_seed_x.end(), c), 0) << c;
+  }
+}
+
+TEST(ChunkSchedulerExtentTest, InitialSeedingAsksOnlyUnsentChunks) {
+  Scenario f(8, Scenario::Window(8));
+  f.Source('S');
+  f.s.SetUnsent('S', Scenario::Bits("..xx.x.."));
+  EXPECT_EQ(f.Ask('S'), "2 3 5");
+  f.s.DropUnsent('S', 6);  // Not in the set: nothing changes.
+  EXPECT_EQ(f.Ask('S'), "");
+  f.s.ClearUnsent('S');    // Initial seeding over: the rest.
+  EXPECT_EQ(f.Ask('S'), "0 1 4 6 7");
+}
+
+TEST(ChunkSchedulerExtentTest, RefusedChunkIsNotAskedAgainOfThatSource) {
+  Scenario f(4, Scenario::Window(4));
+  f.Source('S');
+  f.Source('T');
+  EXPECT_EQ(f.Ask('S', 2), "0 1");
+  // S refused chunk 1 (another downloader has it): asked elsewhere.
+  EXPECT_TRUE(f.s.MarkFailed('S', 1));
+  f.s.MarkFailed('S', 0);
+  f.s.DropUnsent('S', 1);
+  EXPECT_EQ(f.Ask('S'), "0 2 3");
+  EXPECT_EQ(f.Ask('T', 1), "1");
+}
+
+TEST(ChunkSchedulerExtentTest, EndgameDuplicatesTheChunksGivenOutLast) {
+  Scenario f(8, Scenario::Window(8, 2, 5));
+  f.Source('A');
+  f.Source('B');
+  std::vector<uint32_t> a = f.s.Assign('A', 8);
+  ASSERT_EQ(a.size(), 8u);
+  EXPECT_TRUE(f.s.InEndgame());
+  // B duplicates the last two A was given (A sends them last).
+  std::vector<uint32_t> b = f.s.Assign('B', 2);
+  EXPECT_EQ(b, (std::vector<uint32_t>{a[7], a[6]}));
+  EXPECT_EQ(f.DoneCancelling('B', a[7]), "A");
+  EXPECT_FALSE(f.Done('A', a[7]));  // Already arrived from B.
+  for (int i = 0; i < 7; ++i) f.Done('A', a[i]);
+  EXPECT_TRUE(f.s.complete());
 }
 
 }  // namespace

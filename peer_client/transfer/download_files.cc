@@ -3,12 +3,27 @@
 #include <algorithm>
 #include <utility>
 
+#include <openssl/rand.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 
 namespace trove {
+namespace {
+
+// A seed for the order of a download's extents: different downloaders of
+// one file should not pick the same one.
+uint64_t RandomSeed() {
+  uint64_t seed = 0;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&seed), sizeof(seed)) != 1) {
+    seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  }
+  return seed;
+}
+
+}  // namespace
 
 // ---- Files
 
@@ -74,6 +89,9 @@ void Download::InitEngine(const CheckedManifest& m,
   so.initial_window = std::min(so.max_window, 8);
   so.min_window = std::min(options_.min_window, so.max_window);
   so.window_seconds = options_.window_seconds;
+  so.extent_chunks = std::max(1, options_.extent_chunks);
+  so.seed = options_.scheduler_seed.has_value() ? *options_.scheduler_seed
+                                                : RandomSeed();
   {
     absl::MutexLock lock(&mu_);
     scheduler_ = std::make_unique<ChunkScheduler>(count, so);

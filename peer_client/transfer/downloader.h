@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -89,6 +90,12 @@ class Downloader : public FileCatalog {
     // source's measured rate its window of chunks in flight covers.
     int min_window = 2;
     double window_seconds = 0.5;
+    // Chunks per extent: among equally rare chunks, each download takes
+    // extents of this many consecutive chunks in its own random order
+    // (chunk_scheduler.h).
+    int extent_chunks = 4;
+    // Seeds that order; empty: a fresh random seed per download.
+    std::optional<uint64_t> scheduler_seed;
     // Most sources used at once by one download.
     int max_sources = 16;
     // Time allowed for a manifest or a slot request.

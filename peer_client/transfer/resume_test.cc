@@ -37,6 +37,9 @@ class ResumeTest : public DownloaderTest {
     Downloader::Options o = DefaultOptions();
     o.state_dir = state_;
     o.journal_batch_chunks = 2;
+    // One extent: chunks in index order, so that a test knows which ones
+    // are verified when it stops the download.
+    o.extent_chunks = 1 << 20;
     return o;
   }
 
@@ -47,7 +50,10 @@ class ResumeTest : public DownloaderTest {
       fetch_result_ = d->Fetch(
           Request(),
           [this, chunks](const DownloadProgress& p) {
-            if (p.done_bytes >= chunks * kChunkSize && !held_.HasBeenNotified()) {
+            // More than chunks - 1 full chunks' worth: `chunks` chunks,
+            // one of which may be the short last one.
+            if (p.done_bytes > (chunks - 1) * kChunkSize &&
+                !held_.HasBeenNotified()) {
               held_.Notify();
             }
           },

@@ -87,7 +87,9 @@ absl::Status PeerDaemon::Init() {
   scanner_ = std::make_unique<ShareScanner>(so, cache_.get());
 
   rate_limiters_ = std::make_unique<RateLimiters>(options_.rates);
+  ledger_ = std::make_unique<TransferLedger>();
   options_.peer.upload_limiter = &rate_limiters_->upload;
+  options_.peer.ledger = ledger_.get();
   if (options_.peer.testonly_corrupt_chunks) {
     TROVE_LOG(WARNING) << "--testonly_corrupt_chunks: every chunk served is "
                           "corrupted on purpose (for tests only)";
@@ -115,6 +117,7 @@ absl::Status PeerDaemon::Init() {
   options_.download.own_peer_id = identity_->peer_id();
   options_.download.state_dir = absl::StrCat(state, "/transfers");
   options_.download.limiter = &rate_limiters_->download;
+  options_.download.ledger = ledger_.get();
   downloader_ = std::make_unique<Downloader>(session_.get(), options_.download);
   // Downloads in progress are served, and announced as partial sources.
   downloads_catalog->Set(downloader_.get());
@@ -204,6 +207,7 @@ void PeerDaemon::Shutdown(absl::Duration deadline) {
   // Downloads stop first: they flush their journals and stop announcing.
   if (downloader_) downloader_->Shutdown();
   if (session_) session_->Stop();
+  if (peer_service_) peer_service_->StopWatches();
   auto when = absl::ToChronoTime(absl::Now() + deadline);
   if (control_server_.server) control_server_.server->Shutdown(when);
   if (peer_server_.server) peer_server_.server->Shutdown(when);

@@ -23,6 +23,7 @@
 #include "peer_client/hash_cache.h"
 #include "peer_client/peer_service.h"
 #include "peer_client/transfer/rate_limiter.h"
+#include "peer_client/transfer/transfer_ledger.h"
 #include "peer_client/share_scanner.h"
 #include "peer_client/supernode_session.h"
 
@@ -108,6 +109,8 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<HashCache> cache_;
   std::unique_ptr<ShareScanner> scanner_;
   std::unique_ptr<RateLimiters> rate_limiters_;
+  // Bytes sent to and received from each peer.
+  std::unique_ptr<TransferLedger> ledger_;
   // What the PeerService serves: the shared folders, then the downloads in
   // progress (their verified chunks).
   std::unique_ptr<FileCatalog> downloads_catalog_;

@@ -192,7 +192,10 @@ std::vector<uint32_t> ChunkScheduler::Assign(SourceId source, int max) {
   auto it = sources_.find(source);
   if (it == sources_.end()) return out;
   SourceState& s = it->second;
-  int room = std::min<int>(max, s.window - static_cast<int>(s.in_flight.size()));
+  const int window =
+      s.restricted ? std::min(s.window, std::max(1, options_.seeding_window))
+                   : s.window;
+  int room = std::min<int>(max, window - static_cast<int>(s.in_flight.size()));
   if (room <= 0) return out;
   // Wanted chunks nobody holds (availability 0) are skipped.
   for (auto w = wanted_.lower_bound(Key{1, 0, 0});

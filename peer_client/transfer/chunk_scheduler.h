@@ -21,7 +21,9 @@
 // - Initial seeding: a source that says which of its chunks it has not sent
 //   to anyone yet (SetUnsent; a seed does that while a crowd downloads a new
 //   file) is asked only for those, so its upload is not spent on duplicates
-//   that the crowd can trade. ClearUnsent lifts it.
+//   that the crowd can trade, and for at most seeding_window of them at a
+//   time, so that the seed's chunks are spread over the crowd (each
+//   downloader gets some to trade). ClearUnsent lifts it.
 // - A window per source: at most window(source) chunks in flight. It starts
 //   at initial_window and then follows the rate measured by the caller
 //   (SetRate): about window_seconds' worth of chunks, within [min_window,
@@ -70,6 +72,8 @@ class ChunkScheduler {
     int extent_chunks = 4;
     // Seeds the random order of the extents.
     uint64_t seed = 0;
+    // Most chunks in flight at a source while it is initial seeding.
+    int seeding_window = 2;
   };
 
   // A file of `chunk_count` chunks (at least 1), all wanted.

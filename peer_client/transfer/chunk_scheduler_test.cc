@@ -438,7 +438,9 @@ TEST(ChunkSchedulerExtentTest, TwoDownloadersTradeWhatTheSeedGaveEach) {
 }
 
 TEST(ChunkSchedulerExtentTest, InitialSeedingAsksOnlyUnsentChunks) {
-  Scenario f(8, Scenario::Window(8));
+  ChunkScheduler::Options o = Scenario::Window(8);
+  o.seeding_window = 8;
+  Scenario f(8, o);
   f.Source('S');
   f.s.SetUnsent('S', Scenario::Bits("..xx.x.."));
   EXPECT_EQ(f.Ask('S'), "2 3 5");
@@ -448,8 +450,24 @@ TEST(ChunkSchedulerExtentTest, InitialSeedingAsksOnlyUnsentChunks) {
   EXPECT_EQ(f.Ask('S'), "0 1 4 6 7");
 }
 
+TEST(ChunkSchedulerExtentTest, AnInitialSeedIsAskedForAFewChunksAtATime) {
+  ChunkScheduler::Options o = Scenario::Window(8);
+  o.seeding_window = 2;
+  Scenario f(8, o);
+  f.Source('S');
+  f.s.SetUnsent('S', Scenario::Bits("xxxxxxxx"));
+  EXPECT_EQ(f.Ask('S'), "0 1");  // Not 8: the others get some too.
+  EXPECT_EQ(f.Ask('S'), "");
+  EXPECT_TRUE(f.Done('S', 0));
+  EXPECT_EQ(f.Ask('S'), "2");
+  f.s.ClearUnsent('S');
+  EXPECT_EQ(f.Ask('S'), "3 4 5 6 7");  // Its whole window again.
+}
+
 TEST(ChunkSchedulerExtentTest, RefusedChunkIsNotAskedAgainOfThatSource) {
-  Scenario f(4, Scenario::Window(4));
+  ChunkScheduler::Options o = Scenario::Window(4);
+  o.seeding_window = 4;
+  Scenario f(4, o);
   f.Source('S');
   f.Source('T');
   EXPECT_EQ(f.Ask('S', 2), "0 1");

@@ -150,10 +150,14 @@ void Download::LocatorLoop() {
   absl::MutexLock lock(&mu_);
   absl::Time last = absl::Now();
   while (!end_) {
-    // Without any source, look again sooner.
-    absl::Duration every = live_ == 0 ? std::min(options_.relocate_interval,
-                                                 absl::Seconds(1))
-                                      : options_.relocate_interval;
+    // Early on (other downloaders of a new file announce themselves as
+    // partial sources within a second or two) and without any source, look
+    // again sooner.
+    const bool early = locate_passes_ <= options_.fast_relocates;
+    absl::Duration every =
+        live_ == 0 || early
+            ? std::min(options_.relocate_interval, options_.fast_relocate_interval)
+            : options_.relocate_interval;
     absl::Time due = last + every;
     while (!end_ && !relocate_now_ && absl::Now() < due) {
       main_cv_.WaitWithTimeout(&mu_, due - absl::Now());
@@ -290,6 +294,25 @@ absl::Status Download::FailureLocked() {
   return bad == tried ? absl::DataLossError(why) : absl::UnavailableError(why);
 }
 
+std::vector<SourceBytes> Download::ReceivedLocked() const {
+  std::map<std::string, SourceBytes> by_peer;
+  for (const auto& s : sources_) {
+    if (s->bytes == 0 && !s->added) continue;
+    SourceBytes& b = by_peer[s->source.peer_id()];
+    b.peer_id = s->source.peer_id();
+    b.address = s->source.address();
+    b.bytes += s->bytes;
+    b.partial |= s->was_partial;
+  }
+  std::vector<SourceBytes> out;
+  for (auto& [peer, b] : by_peer) out.push_back(std::move(b));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const SourceBytes& a, const SourceBytes& b) {
+                     return a.bytes > b.bytes;
+                   });
+  return out;
+}
+
 DownloadProgress Download::SnapshotLocked() {
   DownloadProgress p;
   p.cid = request_.cid;
@@ -300,6 +323,7 @@ DownloadProgress Download::SnapshotLocked() {
   p.chunks_resumed = chunks_resumed_;
   p.chunks_rehashed = chunks_rehashed_;
   p.bad_sources = bad_sources_;
+  p.received = ReceivedLocked();
   for (const auto& s : sources_) {
     if (s->phase == Phase::kActive) ++p.sources;
     if (s->phase == Phase::kQueued && s->queue_position > 0 &&

@@ -7,6 +7,8 @@
 //   loop, progress, failure and the end: commit or cleanup);
 // - source_streams.cc: one thread per source (manifest, upload slot,
 //   GetChunks streams receiving, verifying and writing chunks);
+// - have_watch.cc: following what each source holds (WatchHaves: partial
+//   sources' new chunks, seeds' initial seeding hints);
 // - download_files.cc: the part file, the resume journal and the scheduler
 //   set up for a new download or from saved state.
 //
@@ -107,7 +109,13 @@ class Download : public std::enable_shared_from_this<Download> {
     // Guarded by the download's mu_.
     Phase phase = Phase::kManifest;
     bool added = false;       // Known to the scheduler.
-    bool partial = false;     // Its manifest has a have map.
+    bool partial = false;     // Holds only part of the file (now).
+    bool was_partial = false; // Held only part of it when it joined.
+    int64_t bytes = 0;        // Verified bytes received from it.
+    // Its WatchHaves call while one runs, and whether it answers them.
+    grpc::ClientContext* watch_ctx = nullptr;
+    bool watch_stop = false;
+    bool watch_supported = true;
     bool failed = false;      // Dropped; its threads stop.
     bool bad = false;         // Dropped for sending bad data.
     absl::Status failure;     // Why it was dropped.
@@ -155,6 +163,9 @@ class Download : public std::enable_shared_from_this<Download> {
 
   void SourceMain(SourceState* s);
   absl::Status SourceBody(SourceState* s);
+  // Asks for an upload slot and runs the streams while it is held, until
+  // the source or the download ends.
+  absl::Status SlotLoop(SourceState* s);
   absl::StatusOr<CheckedManifest> FetchManifest(SourceState* s);
   struct SlotAnswer {
     bool granted = true;
@@ -167,6 +178,14 @@ class Download : public std::enable_shared_from_this<Download> {
   void AwaitStreams(SourceState* s);
   void StreamLoop(SourceState* s);
   void RunRequest(SourceState* s, std::vector<uint32_t> batch);
+  // Follows what `s` holds (WatchHaves) while the source is in use
+  // (have_watch.cc).
+  void WatchLoop(SourceState* s);
+  void ApplyHaveUpdateLocked(SourceState* s, const peer::HaveUpdate& u)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Aggregates the bytes received per peer for progress.
+  std::vector<SourceBytes> ReceivedLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The first good manifest fixes the file: part file, saved state,
   // scheduler. Later calls return at once.
@@ -233,6 +252,8 @@ class Download : public std::enable_shared_from_this<Download> {
   std::map<std::string, SourceState*> by_peer_ ABSL_GUARDED_BY(mu_);
   int live_ ABSL_GUARDED_BY(mu_) = 0;
   int requests_ ABSL_GUARDED_BY(mu_) = 0;  // GetChunks calls running.
+  // GetChunks calls refused by initial seeding.
+  int64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t locate_passes_ ABSL_GUARDED_BY(mu_) = 0;
   bool relocate_now_ ABSL_GUARDED_BY(mu_) = false;
   int64_t zero_pass_ ABSL_GUARDED_BY(mu_) = -1;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -19,6 +20,16 @@ struct DownloadRequest {
   std::string out_dir;
   // Name to give the file; empty: the name the source uses.
   std::string name;
+};
+
+// What one peer gave a download.
+struct SourceBytes {
+  std::string peer_id;
+  std::string address;
+  // Verified bytes received from it (by this run of the daemon).
+  int64_t bytes = 0;
+  // It held only part of the file when it joined (another downloader).
+  bool partial = false;
 };
 
 // Where a download stands.
@@ -46,6 +57,8 @@ struct DownloadProgress {
   int64_t chunks_rehashed = 0;
   // Sources dropped for sending data that failed verification.
   int bad_sources = 0;
+  // Bytes received from each peer used so far, most first.
+  std::vector<SourceBytes> received;
   // Set once the file is complete at `path`.
   bool done = false;
   std::string path;

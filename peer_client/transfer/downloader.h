@@ -64,6 +64,7 @@
 #include "peer_client/transfer/download_types.h"
 #include "peer_client/transfer/rate_limiter.h"
 #include "peer_client/transfer/source_directory.h"
+#include "peer_client/transfer/transfer_ledger.h"
 #include "protos/types.pb.h"
 
 namespace trove {
@@ -105,8 +106,12 @@ class Downloader : public FileCatalog {
     // How often progress is reported.
     absl::Duration progress_interval = absl::Milliseconds(250);
     // How often sources are located again while downloading (and partial
-    // sources' manifests asked again).
+    // sources' manifests asked again, for peers that do not answer
+    // WatchHaves); the first `fast_relocates` times, and while no source is
+    // left, every fast_relocate_interval instead.
     absl::Duration relocate_interval = absl::Seconds(5);
+    int fast_relocates = 10;
+    absl::Duration fast_relocate_interval = absl::Seconds(1);
     // A source that failed (not one that lied) is tried again after this,
     // if it is still listed.
     absl::Duration source_retry = absl::Seconds(30);
@@ -130,6 +135,9 @@ class Downloader : public FileCatalog {
     // Download bandwidth limits (total and per source); null: unlimited.
     // Not owned; must outlive the downloader.
     PeerRateLimiter* limiter = nullptr;
+    // Counts the bytes received per peer; null: not counted. Not owned;
+    // must outlive the downloader.
+    TransferLedger* ledger = nullptr;
     // The clock for rates, stalls and timeouts; null: Clock::Real(). Must
     // outlive the downloader.
     Clock* clock = nullptr;

@@ -105,8 +105,8 @@ bool RateLimiter::idle() const {
 PeerRateLimiter::PeerRateLimiter(Options options, Clock* clock)
     : options_(options),
       clock_(clock != nullptr ? clock : Clock::Real()),
-      total_(RateLimiter::Options{options.total_bytes_per_second, 0,
-                                  options.poll_interval},
+      total_(RateLimiter::Options{options.total_bytes_per_second,
+                                  options.burst_bytes, options.poll_interval},
              nullptr, clock_) {}
 
 std::shared_ptr<RateLimiter> PeerRateLimiter::ForPeer(
@@ -130,8 +130,8 @@ std::shared_ptr<RateLimiter> PeerRateLimiter::ForPeer(
     }
   }
   auto limiter = std::make_shared<RateLimiter>(
-      RateLimiter::Options{options_.per_peer_bytes_per_second, 0,
-                           options_.poll_interval},
+      RateLimiter::Options{options_.per_peer_bytes_per_second,
+                           options_.burst_bytes, options_.poll_interval},
       &total_, clock_);
   peers_.emplace(peer_id, limiter);
   return limiter;

@@ -107,6 +107,9 @@ class PeerRateLimiter {
     // Each peer; 0: unlimited.
     int64_t per_peer_bytes_per_second = 0;
     absl::Duration poll_interval = absl::Milliseconds(50);
+    // Bytes let through at once after an idle time, for each limiter; 0:
+    // one second's worth of its rate.
+    int64_t burst_bytes = 0;
     // Idle per-peer limiters are dropped when there are more than this.
     int max_idle_peers = 64;
   };

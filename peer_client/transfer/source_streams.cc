@@ -115,8 +115,24 @@ absl::Status Download::SourceBody(SourceState* s) {
     scheduler_->AddSource(s->id, m->have);
     s->added = true;
     s->partial = !m->have.empty();
+    s->was_partial = s->partial;
+    s->watch_stop = false;
     work_cv_.SignalAll();
   }
+  // Learn what it holds as that changes, while its chunks are fetched.
+  std::thread watcher(&Download::WatchLoop, this, s);
+  st = SlotLoop(s);
+  {
+    absl::MutexLock lock(&mu_);
+    s->watch_stop = true;
+    if (s->watch_ctx != nullptr) s->watch_ctx->TryCancel();
+    main_cv_.SignalAll();
+  }
+  watcher.join();
+  return st;
+}
+
+absl::Status Download::SlotLoop(SourceState* s) {
   absl::Duration backoff = absl::Milliseconds(250);
   while (true) {
     {
@@ -181,10 +197,11 @@ void Download::AwaitStreams(SourceState* s) {
         main_cv_.WaitWithTimeout(&mu_, until - absl::Now());
       }
       if (s->streams_running == 0) return;
-      refresh = s->partial && !end_ && !s->failed;
+      refresh = s->partial && !s->watch_supported && !end_ && !s->failed;
     }
     if (!refresh) continue;
-    // A partial source holds more as time goes: ask what it holds now.
+    // A partial source that does not answer WatchHaves holds more as time
+    // goes: ask what it holds now.
     absl::StatusOr<CheckedManifest> m = FetchManifest(s);
     absl::MutexLock lock(&mu_);
     if (m.ok() && s->added && !end_ && m->hashes == manifest_.hashes) {
@@ -310,11 +327,14 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
                              absl::MakeConstSpan(chunk.pieces()));
       if (!local.ok()) break;
       bool first_chunk = false;
+      bool accepted = false;
       {
         absl::MutexLock lock(&mu_);
         ChunkScheduler::Arrival a = scheduler_->MarkDone(s->id, index);
         if (a.accepted) {
           done_bytes_ += length;
+          s->bytes += length;
+          accepted = true;
           ++s->chunks_this_slot;
           first_chunk = have_->count() == 0;
           have_->Set(index);
@@ -334,6 +354,9 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
         }
       }
       if (first_chunk) owner_->PartialsChanged();
+      if (accepted && options_.ledger != nullptr) {
+        options_.ledger->AddReceived(s->source.peer_id(), request_.cid, length);
+      }
     }
     ++got;
     absl::MutexLock lock(&mu_);
@@ -357,6 +380,15 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
              !end_) {
     if (finish.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
       s->slot_lost = true;
+      work_cv_.SignalAll();
+    } else if (finish.error_code() == grpc::StatusCode::ABORTED) {
+      // Initial seeding: refused before the first chunk, these went to
+      // other downloaders (get them from the peers, and ask this source for
+      // its unsent chunks only); after some, the rest is left to others.
+      if (got == 0) {
+        for (uint32_t index : batch) scheduler_->DropUnsent(s->id, index);
+      }
+      ++refusals_;
       work_cv_.SignalAll();
     } else {
       FailSourceLocked(

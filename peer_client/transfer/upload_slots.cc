@@ -1,12 +1,67 @@
 #include "peer_client/transfer/upload_slots.h"
 
+#include <algorithm>
 #include <utility>
 
 
 namespace trove {
+namespace {
 
-UploadSlots::UploadSlots(Options options, Clock* clock)
-    : options_(options), clock_(clock != nullptr ? clock : Clock::Real()) {}
+// A requester waiting for a slot and its credit.
+struct Waiting {
+  const std::string* requester;
+  int64_t credit;
+};
+
+// Most credit first; among equals, in arrival order.
+std::vector<std::string> SortedByCredit(std::vector<Waiting> waiting) {
+  std::stable_sort(waiting.begin(), waiting.end(),
+                   [](const Waiting& a, const Waiting& b) {
+                     return a.credit > b.credit;
+                   });
+  std::vector<std::string> out;
+  out.reserve(waiting.size());
+  for (const Waiting& w : waiting) out.push_back(*w.requester);
+  return out;
+}
+
+}  // namespace
+
+UploadSlots::UploadSlots(Options options, Clock* clock, CreditFunction credit)
+    : options_(options),
+      clock_(clock != nullptr ? clock : Clock::Real()),
+      credit_(std::move(credit)) {}
+
+std::vector<std::string> UploadSlots::RankLocked(const std::string& newcomer,
+                                                 std::string* optimistic) {
+  std::vector<Waiting> waiting;
+  waiting.reserve(queue_.size() + 1);
+  for (const Waiter& w : queue_) waiting.push_back({&w.requester, 0});
+  if (!newcomer.empty()) waiting.push_back({&newcomer, 0});
+  if (credit_) {
+    for (Waiting& w : waiting) w.credit = credit_(*w.requester);
+  }
+  optimistic->clear();
+  bool optimistic_free = options_.optimistic_slot && options_.max_slots >= 2;
+  for (const auto& [requester, h] : holders_) {
+    if (h.optimistic) optimistic_free = false;
+  }
+  std::vector<std::string> order;
+  order.reserve(waiting.size());
+  if (optimistic_free) {
+    // The longest-waiting one that gave nothing yet.
+    auto pick = std::find_if(waiting.begin(), waiting.end(),
+                             [](const Waiting& w) { return w.credit == 0; });
+    if (pick == waiting.end()) return SortedByCredit(std::move(waiting));
+    *optimistic = *pick->requester;
+    order.push_back(*pick->requester);
+    waiting.erase(pick);
+  }
+  for (std::string& r : SortedByCredit(std::move(waiting))) {
+    order.push_back(std::move(r));
+  }
+  return order;
+}
 
 void UploadSlots::ExpireLocked(absl::Time now) {
   for (auto it = holders_.begin(); it != holders_.end();) {
@@ -42,13 +97,11 @@ UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
   const int free_slots =
       options_.max_slots - static_cast<int>(holders_.size());
   auto waiting = waiting_.find(requester);
-  int position = 0;
-  if (waiting != waiting_.end()) {
-    position = 1;
-    for (auto it = queue_.begin(); it != waiting->second; ++it) ++position;
-  } else {
-    position = static_cast<int>(queue_.size()) + 1;
-  }
+  std::string optimistic;
+  std::vector<std::string> order = RankLocked(
+      waiting != waiting_.end() ? std::string() : requester, &optimistic);
+  int position = static_cast<int>(
+      std::find(order.begin(), order.end(), requester) - order.begin() + 1);
   if (position <= free_slots) {
     if (waiting != waiting_.end()) {
       queue_.erase(waiting->second);
@@ -57,6 +110,7 @@ UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
     Holder& h = holders_[requester];
     h.last_active = now;
     h.in_use = use ? 1 : 0;
+    h.optimistic = requester == optimistic;
     d.granted = true;
     return d;
   }

@@ -1,5 +1,5 @@
 // Upload slots and their queue: at most N requesters are served at once,
-// the others wait in arrival order and are told their place.
+// the others wait and are told their place.
 //
 // Pure bookkeeping (no sockets, no files), keyed by requester peer id, with
 // an injected clock:
@@ -11,17 +11,26 @@
 //   place; it keeps the place by asking again (every `retry_after`, which it
 //   is advised). A place not asked about for `queue_stale` is dropped and the
 //   ones behind move up.
+// - Who is served first when slots are short (tit-for-tat, in spirit): the
+//   queue is ordered by credit, the bytes this peer received from each
+//   requester (peers that upload back come first), then by arrival. One
+//   slot is optimistic: when no holder has it, the longest-waiting
+//   requester that gave nothing yet comes first (and holds it once
+//   granted), so newcomers get started and can earn credit. Without credit (all zero) the queue is plain
+//   first come, first served.
 // - A request is granted when the requester already holds a slot, or when
-//   its place (the end of the queue for a newcomer) is within the free slots,
-//   so nobody overtakes the queue.
+//   its place is within the free slots, so nobody overtakes the queue's
+//   order.
 //
 // Thread-safe.
 #ifndef TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_
 #define TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_
 
+#include <functional>
 #include <list>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -43,7 +52,13 @@ class UploadSlots {
     absl::Duration retry_after = absl::Seconds(1);
     // Most requesters queued; further ones are refused (place 0).
     int max_queue = 1000;
+    // Keep one slot for newcomers (see above); needs max_slots >= 2.
+    bool optimistic_slot = true;
   };
+
+  // The credit of a requester: bytes received from it. Thread-safe; called
+  // under the slots' lock, so it must not call back into them.
+  using CreditFunction = std::function<int64_t(const std::string& requester)>;
 
   // The answer to one request.
   struct Decision {
@@ -56,8 +71,10 @@ class UploadSlots {
     absl::Duration retry_after;
   };
 
-  // `clock`: null for Clock::Real(); must outlive the slots.
-  explicit UploadSlots(Options options, Clock* clock = nullptr);
+  // `clock`: null for Clock::Real(); must outlive the slots. `credit` may be
+  // empty (every requester has none).
+  explicit UploadSlots(Options options, Clock* clock = nullptr,
+                       CreditFunction credit = nullptr);
 
   // A RequestSlot: grants, refreshes or queues `requester` as above.
   Decision Request(const std::string& requester);
@@ -79,6 +96,7 @@ class UploadSlots {
   struct Holder {
     absl::Time last_active;
     int in_use = 0;
+    bool optimistic = false;  // Holds the optimistic slot.
   };
   struct Waiter {
     std::string requester;
@@ -89,9 +107,16 @@ class UploadSlots {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees idle slots and drops stale queue places.
   void ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The waiters (and `newcomer`, when not empty, as if queued last) in the
+  // order they are served. Sets `*optimistic` to the one that would take the
+  // optimistic slot ("" when none).
+  std::vector<std::string> RankLocked(const std::string& newcomer,
+                                      std::string* optimistic)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   Clock* const clock_;
+  const CreditFunction credit_;
 
   absl::Mutex mu_;
   std::map<std::string, Holder> holders_ ABSL_GUARDED_BY(mu_);

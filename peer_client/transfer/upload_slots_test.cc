@@ -1,5 +1,6 @@
 #include "peer_client/transfer/upload_slots.h"
 
+#include <map>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -9,14 +10,18 @@ namespace {
 
 class UploadSlotsTest : public ::testing::Test {
  protected:
-  void Make(int slots) {
+  void Make(int slots, int max_queue = 3) {
     UploadSlots::Options o;
     o.max_slots = slots;
     o.slot_idle = absl::Seconds(2);
     o.queue_stale = absl::Seconds(3);
     o.retry_after = absl::Seconds(1);
-    o.max_queue = 3;
-    slots_ = std::make_unique<UploadSlots>(o, &clock_);
+    o.max_queue = max_queue;
+    slots_ = std::make_unique<UploadSlots>(
+        o, &clock_, [this](const std::string& who) {
+          auto it = credit_.find(who);
+          return it == credit_.end() ? int64_t{0} : it->second;
+        });
   }
 
   // "granted" or "queued N" (or "refused" for a full queue).
@@ -35,6 +40,8 @@ class UploadSlotsTest : public ::testing::Test {
   void Wait(absl::Duration d) { clock_.Advance(d); }
 
   FakeClock clock_;
+  // Bytes received from each requester.
+  std::map<std::string, int64_t> credit_;
   std::unique_ptr<UploadSlots> slots_;
 };
 
@@ -167,6 +174,69 @@ TEST_F(UploadSlotsTest, ReleaseOfAnUnknownRequesterIsHarmless) {
   Make(1);
   slots_->Release("nobody");
   EXPECT_EQ(Ask("a"), "granted");
+}
+
+// ---- Who is served first when slots are short.
+
+TEST_F(UploadSlotsTest, PeersThatUploadBackAreServedFirst) {
+  Make(1, 10);
+  credit_["giver"] = 5 << 20;
+  EXPECT_EQ(Ask("a"), "granted");
+  EXPECT_EQ(Ask("b"), "queued 1");
+  EXPECT_EQ(Ask("c"), "queued 2");
+  // A peer that sent this one data overtakes those that did not.
+  EXPECT_EQ(Ask("giver"), "queued 1");
+  EXPECT_EQ(Ask("b"), "queued 2");
+  credit_["c"] = 10 << 20;  // Gives more.
+  EXPECT_EQ(Ask("c"), "queued 1");
+  EXPECT_EQ(Ask("giver"), "queued 2");
+  Wait(absl::Seconds(2));  // a goes idle.
+  EXPECT_EQ(Ask("b"), "queued 3");
+  EXPECT_EQ(Ask("giver"), "queued 2");
+  EXPECT_EQ(Ask("c"), "granted");
+}
+
+TEST_F(UploadSlotsTest, OneOptimisticSlotLetsANewcomerIn) {
+  Make(2, 10);
+  credit_["g1"] = 100;
+  credit_["g2"] = 200;
+  EXPECT_EQ(Use("g1"), "granted");  // Free slots: anyone.
+  EXPECT_EQ(Use("g2"), "granted");
+  EXPECT_EQ(Ask("new1"), "queued 1");  // The optimistic slot's candidate.
+  EXPECT_EQ(Ask("new2"), "queued 2");
+  credit_["g3"] = 300;
+  EXPECT_EQ(Ask("g3"), "queued 2");   // Behind the optimistic newcomer only.
+  EXPECT_EQ(Ask("new2"), "queued 3");
+  slots_->Release("g1");
+  Wait(absl::Seconds(2));             // g1 goes idle; g2 is still streaming.
+  for (const char* who : {"g3", "new2"}) EXPECT_NE(Ask(who), "granted");
+  EXPECT_EQ(Ask("new1"), "granted");  // Optimistic: the newcomer goes first.
+  // With the optimistic slot taken, credit decides again.
+  slots_->Release("g2");
+  Wait(absl::Seconds(1));
+  EXPECT_EQ(Ask("g3"), "queued 1");
+  EXPECT_EQ(Ask("new2"), "queued 2");
+  EXPECT_EQ(Ask("new1"), "granted");
+  Wait(absl::Seconds(1.5));
+  EXPECT_EQ(Ask("new1"), "granted");
+  EXPECT_EQ(Ask("g3"), "granted");    // g2 went idle: the giver.
+  EXPECT_EQ(Ask("new2"), "queued 1");
+}
+
+TEST_F(UploadSlotsTest, WithoutCreditTheQueueIsFirstComeFirstServed) {
+  Make(2, 10);
+  EXPECT_EQ(Use("a"), "granted");
+  EXPECT_EQ(Use("b"), "granted");
+  EXPECT_EQ(Ask("c"), "queued 1");
+  EXPECT_EQ(Ask("d"), "queued 2");
+  EXPECT_EQ(Ask("e"), "queued 3");
+  slots_->Release("a");
+  slots_->Release("b");
+  Wait(absl::Seconds(2));
+  EXPECT_EQ(Ask("e"), "queued 3");
+  EXPECT_EQ(Ask("d"), "granted");  // Places 1 and 2 within 2 free slots.
+  EXPECT_EQ(Ask("c"), "granted");
+  EXPECT_EQ(Ask("e"), "queued 1");
 }
 
 }  // namespace

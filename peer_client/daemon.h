@@ -35,6 +35,12 @@ struct DaemonOptions {
   std::string state_dir;
   // Shared folders.
   std::vector<std::string> shares;
+  // Where downloads are saved unless a `get` names a folder (made when
+  // missing); empty: STATE/downloads. Shared (added to `shares`) unless
+  // share_downloads is false. A completed download inside a shared folder
+  // is shared at once, without waiting for a rescan.
+  std::string download_dir;
+  bool share_downloads = true;
   // Where the PeerService listens ("127.0.0.1:0": a free port) and the
   // address to announce instead of the bound one (empty: the bound one).
   std::string listen = "127.0.0.1:0";
@@ -83,6 +89,8 @@ class PeerDaemon : public ControlBackend {
 
   // The downloads running (resumed at start or asked for).
   Downloader* downloader() { return downloader_.get(); }
+  // The folder downloads go to by default (absolute).
+  const std::string& download_dir() const { return download_dir_; }
 
   // ControlBackend.
   control::StatusResponse Status() override;
@@ -100,6 +108,10 @@ class PeerDaemon : public ControlBackend {
   absl::Status Init();
   // Scans and hands the list to the session.
   ScanResult ScanAndPublish();
+  // Hands the scanner's list to the session.
+  void PublishFiles();
+  // Shares a download that completed inside a shared folder.
+  void ShareCompleted(const CompletedDownload& done);
   void RescanLoop();
 
   DaemonOptions options_;
@@ -125,7 +137,11 @@ class PeerDaemon : public ControlBackend {
   std::string control_address_;
   std::thread rescan_thread_;
 
+  std::string download_dir_;
   absl::Mutex scan_mu_;  // Held across ScanAndPublish.
+  // Held across reading the scanner's list and handing it to the session,
+  // so that the latest list is the one published.
+  absl::Mutex publish_mu_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool rescan_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -178,9 +178,12 @@ TEST_F(SwarmTest, DownloaderKilledHalfWayResumesAndCatchesTampering) {
   constexpr int64_t kChunks = 64;
   ASSERT_TRUE(WriteRandomFile(original_, kChunks * kMiB, 12).ok());
   PeerHandle* seeder = StartSeeder("seeder", {"--max_upload_rate=8M"});
-  // A small, known in-flight window: 2 requests of 4 chunks.
-  const std::vector<std::string> leech_flags = {"--chunks_per_request=4",
-                                                "--streams_per_source=2"};
+  // A small, known in-flight window: 2 requests of 4 chunks; chunks in
+  // index order (one extent), so that the tampered chunks below are among
+  // the verified ones.
+  const std::vector<std::string> leech_flags = {
+      "--chunks_per_request=4", "--streams_per_source=2",
+      "--extent_chunks=1024"};
   PeerHandle* leech = StartPeer("leech", leech_flags);
   ASSERT_TRUE(seeder && leech);
   std::string cid = WaitForSources(*leech, 1);

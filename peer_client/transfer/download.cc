@@ -476,10 +476,14 @@ void Download::Finish(absl::Status status) {
   }
   absl::StatusOr<std::string> result =
       status.ok() ? Commit() : absl::StatusOr<std::string>(status);
-  if (status.ok()) {
-    if (result.ok()) {
-      TROVE_LOG(INFO) << "downloaded " << cid.substr(0, 12) << " to " << *result;
-    }
+  if (status.ok() && result.ok()) {
+    TROVE_LOG(INFO) << "downloaded " << cid.substr(0, 12) << " to " << *result;
+    CompletedDownload done;
+    done.path = *result;
+    done.hashes.cid = cid;
+    done.hashes.size = manifest_.size;
+    done.hashes.chunk_hashes = manifest_.hashes;
+    owner_->NotifyCompleted(done);
   }
   if (!result.ok() && part_ != nullptr) {
     // Shutting down, or a resumed download that cannot go on now: keep it

@@ -11,6 +11,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/merkle.h"
+
 namespace trove {
 
 struct DownloadRequest {
@@ -62,6 +64,14 @@ struct DownloadProgress {
   // Set once the file is complete at `path`.
   bool done = false;
   std::string path;
+};
+
+// A download that completed.
+struct CompletedDownload {
+  // Where the file is now, and its size and verified chunk hashes (cid
+  // included).
+  std::string path;
+  FileHashes hashes;
 };
 
 // Makes a channel to a peer's address.

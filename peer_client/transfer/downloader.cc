@@ -149,6 +149,21 @@ void Downloader::SetPartialFilesListener(std::function<void()> listener) {
   partials_listener_ = std::move(listener);
 }
 
+void Downloader::SetCompletedListener(
+    std::function<void(const CompletedDownload&)> listener) {
+  absl::MutexLock lock(&mu_);
+  completed_listener_ = std::move(listener);
+}
+
+void Downloader::NotifyCompleted(const CompletedDownload& done) {
+  std::function<void(const CompletedDownload&)> listener;
+  {
+    absl::MutexLock lock(&mu_);
+    listener = completed_listener_;
+  }
+  if (listener) listener(done);
+}
+
 std::shared_ptr<const SharedFile> Downloader::FindByCid(
     absl::string_view cid) const {
   absl::MutexLock lock(&mu_);

@@ -188,6 +188,13 @@ class Downloader : public FileCatalog {
   // changes. Set before the first download.
   void SetPartialFilesListener(std::function<void()> listener);
 
+  // Called on a download's thread, without the downloader's locks, when a
+  // download completed, before its partial entry is withdrawn (so that a
+  // listener that shares the file leaves no moment when it is not served).
+  // Set before the first download.
+  void SetCompletedListener(
+      std::function<void(const CompletedDownload&)> listener);
+
   // FileCatalog: the partial entry of a download in progress that holds at
   // least one verified chunk.
   std::shared_ptr<const SharedFile> FindByCid(
@@ -205,6 +212,7 @@ class Downloader : public FileCatalog {
   void Finished(Download* d);
   void SetPartial(const std::string& cid, std::shared_ptr<const SharedFile> f);
   void PartialsChanged();
+  void NotifyCompleted(const CompletedDownload& done);
   void JoinFinishedThreads();
 
   SourceDirectory* const directory_;
@@ -223,6 +231,8 @@ class Downloader : public FileCatalog {
   // Threads of downloads that ended, to join.
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   std::function<void()> partials_listener_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const CompletedDownload&)> completed_listener_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trove

@@ -279,6 +279,11 @@ int ChunkScheduler::window(SourceId source) const {
   return it == sources_.end() ? 0 : it->second.window;
 }
 
+bool ChunkScheduler::restricted(SourceId source) const {
+  auto it = sources_.find(source);
+  return it != sources_.end() && it->second.restricted;
+}
+
 int64_t ChunkScheduler::UnavailableCount() const {
   return static_cast<int64_t>(
       std::distance(wanted_.begin(), wanted_.lower_bound(Key{1, 0, 0})));

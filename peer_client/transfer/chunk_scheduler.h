@@ -152,6 +152,8 @@ class ChunkScheduler {
   int in_flight(SourceId source) const;
   // The window of `source` (0 for an unknown source).
   int window(SourceId source) const;
+  // Whether `source` has an unsent set (SetUnsent, DropUnsent) now.
+  bool restricted(SourceId source) const;
   // Wanted chunks that no known source holds: if any, and nothing is in
   // flight, the download cannot finish with the sources known now.
   int64_t UnavailableCount() const;

@@ -455,12 +455,15 @@ TEST(ChunkSchedulerExtentTest, AnInitialSeedIsAskedForAFewChunksAtATime) {
   o.seeding_window = 2;
   Scenario f(8, o);
   f.Source('S');
+  EXPECT_FALSE(f.s.restricted('S'));
   f.s.SetUnsent('S', Scenario::Bits("xxxxxxxx"));
+  EXPECT_TRUE(f.s.restricted('S'));
   EXPECT_EQ(f.Ask('S'), "0 1");  // Not 8: the others get some too.
   EXPECT_EQ(f.Ask('S'), "");
   EXPECT_TRUE(f.Done('S', 0));
   EXPECT_EQ(f.Ask('S'), "2");
   f.s.ClearUnsent('S');
+  EXPECT_FALSE(f.s.restricted('S'));
   EXPECT_EQ(f.Ask('S'), "3 4 5 6 7");  // Its whole window again.
 }
 

@@ -68,12 +68,19 @@ absl::StatusOr<std::string> Download::Watch(
 void Download::RequestStop(Stop why) {
   absl::MutexLock lock(&mu_);
   if (stop_ == Stop::kNone) stop_ = why;
+  EndLocked();
+}
+
+void Download::EndLocked() {
   end_ = true;
   for (auto& [ctx, stream] : streams_) {
     stream->cancelled_by_us = true;
     ctx->TryCancel();
   }
   for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
+  for (const auto& s : sources_) {
+    if (s->watch_ctx != nullptr) s->watch_ctx->TryCancel();
+  }
   work_cv_.SignalAll();
   main_cv_.SignalAll();
 }
@@ -381,14 +388,7 @@ void Download::Tick() {
 
 void Download::SetFatalLocked(absl::Status st) {
   if (fatal_.ok()) fatal_ = std::move(st);
-  end_ = true;
-  for (auto& [ctx, stream] : streams_) {
-    stream->cancelled_by_us = true;
-    ctx->TryCancel();
-  }
-  for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
-  work_cv_.SignalAll();
-  main_cv_.SignalAll();
+  EndLocked();
 }
 
 void Download::FailSourceLocked(SourceState* s, absl::Status why, bool bad) {
@@ -432,14 +432,7 @@ void Download::CancelFinishedStreamsLocked(const std::vector<int>& sources) {
 void Download::StopAll() {
   {
     absl::MutexLock lock(&mu_);
-    end_ = true;
-    for (auto& [ctx, stream] : streams_) {
-      stream->cancelled_by_us = true;
-      ctx->TryCancel();
-    }
-    for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
-    work_cv_.SignalAll();
-    main_cv_.SignalAll();
+    EndLocked();
   }
   if (locator_.joinable()) locator_.join();
   std::vector<SourceState*> sources;

@@ -177,7 +177,9 @@ class Download : public std::enable_shared_from_this<Download> {
   // manifest again now and then.
   void AwaitStreams(SourceState* s);
   void StreamLoop(SourceState* s);
-  void RunRequest(SourceState* s, std::vector<uint32_t> batch);
+  // One GetChunks call for `batch`; `counted`: it counts against
+  // max_requests.
+  void RunRequest(SourceState* s, std::vector<uint32_t> batch, bool counted);
   // Follows what `s` holds (WatchHaves) while the source is in use
   // (have_watch.cc).
   void WatchLoop(SourceState* s);
@@ -196,6 +198,9 @@ class Download : public std::enable_shared_from_this<Download> {
   void FailSourceLocked(SourceState* s, absl::Status why, bool bad)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetFatalLocked(absl::Status st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the download: every call it made (streams, unary calls, watches)
+  // is cancelled and every waiting thread woken.
+  void EndLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelFinishedStreamsLocked(const std::vector<int>& sources)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool StreamsShouldStopLocked(const SourceState* s) const

@@ -215,16 +215,22 @@ void Download::AwaitStreams(SourceState* s) {
 void Download::StreamLoop(SourceState* s) {
   while (true) {
     std::vector<uint32_t> batch;
+    bool counted = false;
     {
       absl::MutexLock lock(&mu_);
       while (!StreamsShouldStopLocked(s)) {
-        if (requests_ < std::max(1, options_.max_requests)) {
+        // Requests to a seed in initial seeding (a chunk or two at a time,
+        // waiting on its upload cap) cost no CPU here: they do not count
+        // against the download's cap, which is for fast sources.
+        const bool seeding = scheduler_->restricted(s->id);
+        if (seeding || requests_ < std::max(1, options_.max_requests)) {
           const int window = scheduler_->window(s->id);
           const int n = std::clamp(window / options_.streams_per_source, 1,
                                    options_.chunks_per_request);
           batch = scheduler_->Assign(s->id, n);
           if (!batch.empty()) {
-            ++requests_;
+            counted = !seeding;
+            if (counted) ++requests_;
             break;
           }
         }
@@ -236,11 +242,12 @@ void Download::StreamLoop(SourceState* s) {
         return;
       }
     }
-    RunRequest(s, std::move(batch));
+    RunRequest(s, std::move(batch), counted);
   }
 }
 
-void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
+void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch,
+                          bool counted) {
   grpc::ClientContext ctx;
   Stream stream;
   stream.source = s;
@@ -367,7 +374,7 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch) {
   grpc::Status finish = reader->Finish();
   absl::MutexLock lock(&mu_);
   streams_.erase(&ctx);
-  --requests_;
+  if (counted) --requests_;
   for (size_t i = got; i < batch.size(); ++i) {
     scheduler_->MarkFailed(s->id, batch[i]);
   }

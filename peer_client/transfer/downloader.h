@@ -3,16 +3,20 @@
 // crash without fetching verified chunks again.
 //
 // One download (a transfer) runs on its own threads:
-// - Sources: Locate names them; every few seconds (relocate_interval) Locate
-//   is asked again and new sources join in. Each source gets its manifest
+// - Sources: Locate names them; Locate is asked again (every second at
+//   first, then every relocate_interval) and new sources, other
+//   downloaders among them, join in. Each source gets its manifest
 //   checked (against the cid, its peer id, a safe name; a source whose
 //   manifest differs from the file's is dropped), then asks the source for
 //   an upload slot (RequestSlot; while queued it asks again when told and
 //   its queue place is shown; UNIMPLEMENTED counts as granted), then runs
 //   streams_per_source GetChunks calls at once, each for several chunks, so
-//   that one source keeps its link full. The ChunkScheduler decides which
-//   chunks each source is asked for (rarest first, a window per source that
-//   follows its rate, an endgame with duplicates).
+//   that one source keeps its link full, and is followed with WatchHaves
+//   (what it holds as it verifies more; a seed's initial seeding hints).
+//   The ChunkScheduler decides which chunks each source is asked for
+//   (rarest first, extents in a random order per download among equals, a
+//   window per source that follows its rate, only unsent chunks of a seed
+//   in initial seeding, an endgame with duplicates).
 // - Chunks are received without a copy (raw_chunk.h), hashed on the
 //   receiving thread, checked against the manifest and written at their
 //   offset into OUT_DIR/.NAME.trove-part, never under the engine's lock. A
@@ -29,7 +33,10 @@
 //   entries, see file_catalog.h), and PartialFiles() lists them for the
 //   supernode.
 // - When every chunk is verified the part file is fsynced and renamed to
-//   OUT_DIR/NAME (or "NAME (1)"..., never replacing a file).
+//   OUT_DIR/NAME (or "NAME (1)"..., never replacing a file), and the
+//   completed listener is told (before the partial entry is withdrawn).
+// - Bytes received are counted per source (DownloadProgress::received) and,
+//   with Options::ledger, per peer for the upload slots' credit.
 //
 // A Fetch for a cid already being downloaded attaches to that download and
 // follows its progress (the first request's folder and name win). A

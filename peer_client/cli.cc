@@ -48,6 +48,19 @@ absl::Status Explain(const grpc::Status& st, const std::string& state_dir) {
   return s;
 }
 
+// Bytes received per peer, as JSON.
+json Received(
+    const google::protobuf::RepeatedPtrField<control::SourceTraffic>& r) {
+  json out = json::array();
+  for (const control::SourceTraffic& t : r) {
+    out.push_back({{"peer_id", t.peer_id()},
+                   {"address", t.address()},
+                   {"bytes", t.bytes()},
+                   {"partial", t.partial()}});
+  }
+  return out;
+}
+
 std::chrono::system_clock::time_point Deadline(const CliOptions& options) {
   return absl::ToChronoTime(absl::Now() + options.timeout);
 }
@@ -153,7 +166,8 @@ int RunGet(const CliOptions& options, const control::GetRequest& request,
                    {"queue_position", p.queue_position()},
                    {"chunks_fetched", p.chunks_fetched()},
                    {"chunks_resumed", p.chunks_resumed()},
-                   {"bad_sources", p.bad_sources()}};
+                   {"bad_sources", p.bad_sources()},
+                   {"received", Received(p.received())}};
       if (p.done()) line["path"] = p.path();
       out << line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
       out.flush();
@@ -203,7 +217,14 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                            {"done_bytes", t.done_bytes()},
                            {"size", t.size()},
                            {"sources", t.sources()},
-                           {"queue_position", t.queue_position()}});
+                           {"queue_position", t.queue_position()},
+                           {"received", Received(t.received())}});
+    }
+    json uploads = json::array();
+    for (const control::UploadTraffic& u : r.uploads()) {
+      uploads.push_back({{"peer_id", u.peer_id()},
+                         {"cid", u.cid()},
+                         {"bytes_sent", u.bytes_sent()}});
     }
     json doc = {{"peer_id", r.peer_id()},
                 {"supernode", r.supernode()},
@@ -215,6 +236,9 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                 {"hashing", r.hashing()},
                 {"uploads_active", r.uploads_active()},
                 {"uploads_queued", r.uploads_queued()},
+                {"uploads", uploads},
+                {"download_dir", r.download_dir()},
+                {"downloads_shared", r.downloads_shared()},
                 {"transfers", transfers}};
     out << doc.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     return 0;
@@ -231,8 +255,15 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
       << (r.shared_files() == 1 ? " file, " : " files, ")
       << HumanBytes(r.shared_bytes()) << (r.hashing() ? " (hashing...)" : "")
       << "\n";
+  out << "downloads   " << r.download_dir()
+      << (r.downloads_shared() ? " (shared)" : " (not shared)") << "\n";
   out << "uploads     " << r.uploads_active() << " active, "
       << r.uploads_queued() << " queued\n";
+  for (const control::UploadTraffic& u : r.uploads()) {
+    out << "  sent " << HumanBytes(u.bytes_sent()) << " of "
+        << u.cid().substr(0, 12) << " to peer " << u.peer_id().substr(0, 12)
+        << "\n";
+  }
   if (r.transfers_size() == 0) {
     out << "transfers   none\n";
   } else {
@@ -248,6 +279,11 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                   ? absl::StrCat("  queued #", t.queue_position())
                   : std::string())
           << "\n";
+      for (const control::SourceTraffic& f : t.received()) {
+        out << "    " << HumanBytes(f.bytes()) << " from peer "
+            << f.peer_id().substr(0, 12) << " at " << f.address()
+            << (f.partial() ? " (downloading too)" : " (complete)") << "\n";
+      }
     }
   }
   return 0;

@@ -20,6 +20,13 @@ control::GetProgress ToProto(const DownloadProgress& p) {
   out.set_chunks_fetched(p.chunks_fetched);
   out.set_chunks_resumed(p.chunks_resumed);
   out.set_bad_sources(p.bad_sources);
+  for (const SourceBytes& b : p.received) {
+    control::SourceTraffic* t = out.add_received();
+    t->set_peer_id(b.peer_id);
+    t->set_address(b.address);
+    t->set_bytes(b.bytes);
+    t->set_partial(b.partial);
+  }
   return out;
 }
 
@@ -48,9 +55,12 @@ grpc::Status ControlServiceImpl::Get(
     grpc::ServerContext* context, const control::GetRequest* request,
     grpc::ServerWriter<control::GetProgress>* writer) {
   absl::Status valid = ValidateHexId(request->cid(), "cid");
-  if (valid.ok() && (request->out_dir().empty() || request->out_dir()[0] != '/')) {
+  if (valid.ok() && !request->out_dir().empty() &&
+      request->out_dir()[0] != '/') {
     valid = absl::InvalidArgumentError(absl::StrCat(
-        "out_dir must be an absolute folder, got '", request->out_dir(), "'"));
+        "out_dir must be an absolute folder (or empty for the daemon's "
+        "download folder), got '",
+        request->out_dir(), "'"));
   }
   if (valid.ok() && !request->name().empty()) {
     valid = ValidateFileName(request->name());

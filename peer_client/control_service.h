@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "peer_client/downloader.h"
+#include "peer_client/transfer/downloader.h"
 #include "protos/control.grpc.pb.h"
 
 namespace trove {
@@ -26,7 +26,8 @@ class ControlBackend {
   // Searches the network. REQUIRES: `query` passed ValidateSearchQuery.
   virtual absl::StatusOr<control::ControlSearchResponse> Search(
       const SearchQuery& query) = 0;
-  // Downloads a file (see Downloader::Fetch). REQUIRES: validated request.
+  // Downloads a file (see Downloader::Fetch); an empty request.out_dir is
+  // the daemon's download folder. REQUIRES: validated request.
   virtual absl::StatusOr<std::string> Get(
       const DownloadRequest& request,
       const std::function<void(const DownloadProgress&)>& progress,
@@ -46,8 +47,9 @@ class ControlServiceImpl final : public control::ControlService::Service {
   // INVALID_ARGUMENT for a bad query.
   grpc::Status Search(grpc::ServerContext* context, const SearchQuery* request,
                       control::ControlSearchResponse* response) override;
-  // INVALID_ARGUMENT for a malformed cid, a relative folder or a bad name;
-  // otherwise the download's own error.
+  // INVALID_ARGUMENT for a malformed cid, a relative folder or a bad name
+  // (an empty folder means the daemon's download folder); otherwise the
+  // download's own error.
   grpc::Status Get(grpc::ServerContext* context,
                    const control::GetRequest* request,
                    grpc::ServerWriter<control::GetProgress>* writer) override;

@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -79,15 +80,31 @@ absl::Status PeerDaemon::Init() {
   TROVE_LOG(INFO) << "peer id " << identity_->peer_id();
 
   cache_ = HashCache::Load(absl::StrCat(state, "/hashcache"));
+  download_dir_ = options_.download_dir.empty()
+                      ? absl::StrCat(state, "/downloads")
+                      : Absolute(options_.download_dir);
+  st = MakeDirs(download_dir_);
+  if (!st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("download folder ",
+                                                download_dir_, ": ",
+                                                st.message()));
+  }
   ShareScanner::Options so;
   for (const std::string& share : options_.shares) {
     so.roots.push_back(Absolute(share));
+  }
+  if (options_.share_downloads &&
+      std::find(so.roots.begin(), so.roots.end(), download_dir_) ==
+          so.roots.end()) {
+    so.roots.push_back(download_dir_);
   }
   so.progress_log_bytes = options_.hash_progress_bytes;
   scanner_ = std::make_unique<ShareScanner>(so, cache_.get());
 
   rate_limiters_ = std::make_unique<RateLimiters>(options_.rates);
+  ledger_ = std::make_unique<TransferLedger>();
   options_.peer.upload_limiter = &rate_limiters_->upload;
+  options_.peer.ledger = ledger_.get();
   if (options_.peer.testonly_corrupt_chunks) {
     TROVE_LOG(WARNING) << "--testonly_corrupt_chunks: every chunk served is "
                           "corrupted on purpose (for tests only)";
@@ -115,12 +132,16 @@ absl::Status PeerDaemon::Init() {
   options_.download.own_peer_id = identity_->peer_id();
   options_.download.state_dir = absl::StrCat(state, "/transfers");
   options_.download.limiter = &rate_limiters_->download;
+  options_.download.ledger = ledger_.get();
   downloader_ = std::make_unique<Downloader>(session_.get(), options_.download);
   // Downloads in progress are served, and announced as partial sources.
   downloads_catalog->Set(downloader_.get());
   downloader_->SetPartialFilesListener([this] {
     session_->SetPartials(downloader_->PartialFiles());
   });
+  // A completed download is a full source at once.
+  downloader_->SetCompletedListener(
+      [this](const CompletedDownload& done) { ShareCompleted(done); });
 
   // The control socket. The lock above makes an existing socket stale.
   socket_path_ = absl::StrCat(state, "/daemon.sock");
@@ -141,11 +162,13 @@ absl::Status PeerDaemon::Init() {
   control_address_ = control_server_.address;
   TROVE_LOG(INFO) << "control socket " << socket_path_;
 
-  if (options_.shares.empty()) {
-    TROVE_LOG(INFO) << "sharing nothing (no --share)";
+  if (scanner_->roots().empty()) {
+    TROVE_LOG(INFO) << "sharing nothing (no --share, downloads not shared)";
   } else {
     TROVE_LOG(INFO) << "sharing " << absl::StrJoin(scanner_->roots(), ", ");
   }
+  TROVE_LOG(INFO) << "downloads go to " << download_dir_
+                  << (options_.share_downloads ? " (shared)" : " (not shared)");
   // Join first, so that searches and downloads work while the first scan
   // hashes; the session publishes once the scan gives it a list.
   session_->Start();
@@ -174,8 +197,28 @@ ScanResult PeerDaemon::ScanAndPublish() {
     TROVE_LOG(INFO) << "shares changed: " << r.added.size() << " added, "
                     << r.removed.size() << " removed";
   }
-  session_->SetFiles(scanner_->Files());
+  PublishFiles();
   return r;
+}
+
+void PeerDaemon::PublishFiles() {
+  absl::MutexLock lock(&publish_mu_);
+  session_->SetFiles(scanner_->Files());
+}
+
+void PeerDaemon::ShareCompleted(const CompletedDownload& done) {
+  absl::StatusOr<FileEntry> entry =
+      scanner_->AddVerifiedFile(done.path, done.hashes);
+  if (!entry.ok()) {
+    if (!absl::IsFailedPrecondition(entry.status())) {
+      TROVE_LOG(WARNING) << "cannot share the download " << done.path << ": "
+                         << entry.status();
+    }
+    return;  // Not in a shared folder: not shared.
+  }
+  TROVE_LOG(INFO) << "sharing " << done.path << " (downloaded, "
+                  << done.hashes.cid.substr(0, 12) << ")";
+  PublishFiles();
 }
 
 void PeerDaemon::RescanLoop() {
@@ -204,6 +247,7 @@ void PeerDaemon::Shutdown(absl::Duration deadline) {
   // Downloads stop first: they flush their journals and stop announcing.
   if (downloader_) downloader_->Shutdown();
   if (session_) session_->Stop();
+  if (peer_service_) peer_service_->StopWatches();
   auto when = absl::ToChronoTime(absl::Now() + deadline);
   if (control_server_.server) control_server_.server->Shutdown(when);
   if (peer_server_.server) peer_server_.server->Shutdown(when);
@@ -229,6 +273,14 @@ control::StatusResponse PeerDaemon::Status() {
   r.set_hashing(scanner_->scanning());
   r.set_uploads_active(peer_service_->active_uploads());
   r.set_uploads_queued(peer_service_->queued_uploads());
+  for (const TransferLedger::Entry& e : ledger_->Uploads()) {
+    control::UploadTraffic* u = r.add_uploads();
+    u->set_peer_id(e.peer_id);
+    u->set_cid(e.cid);
+    u->set_bytes_sent(e.bytes_sent);
+  }
+  r.set_download_dir(download_dir_);
+  r.set_downloads_shared(options_.share_downloads);
   for (const DownloadProgress& p : downloader_->Transfers()) {
     control::Transfer* t = r.add_transfers();
     t->set_cid(p.cid);
@@ -237,6 +289,13 @@ control::StatusResponse PeerDaemon::Status() {
     t->set_size(p.size);
     t->set_sources(p.sources);
     t->set_queue_position(p.queue_position);
+    for (const SourceBytes& b : p.received) {
+      control::SourceTraffic* st = t->add_received();
+      st->set_peer_id(b.peer_id);
+      st->set_address(b.address);
+      st->set_bytes(b.bytes);
+      st->set_partial(b.partial);
+    }
   }
   return r;
 }
@@ -255,9 +314,10 @@ absl::StatusOr<std::string> PeerDaemon::Get(
     const DownloadRequest& request,
     const std::function<void(const DownloadProgress&)>& progress,
     const std::function<bool()>& cancelled) {
-  TROVE_LOG(INFO) << "download " << request.cid << " into " << request.out_dir;
-  absl::StatusOr<std::string> path =
-      downloader_->Fetch(request, progress, cancelled);
+  DownloadRequest req = request;
+  if (req.out_dir.empty()) req.out_dir = download_dir_;
+  TROVE_LOG(INFO) << "download " << req.cid << " into " << req.out_dir;
+  absl::StatusOr<std::string> path = downloader_->Fetch(req, progress, cancelled);
   if (!path.ok()) {
     TROVE_LOG(WARNING) << "download " << request.cid.substr(0, 12)
                        << " failed: " << path.status();

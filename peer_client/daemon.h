@@ -18,11 +18,12 @@
 #include "common/identity.h"
 #include "common/server_util.h"
 #include "peer_client/control_service.h"
-#include "peer_client/downloader.h"
+#include "peer_client/transfer/downloader.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/hash_cache.h"
 #include "peer_client/peer_service.h"
-#include "peer_client/rate_limiter.h"
+#include "peer_client/transfer/rate_limiter.h"
+#include "peer_client/transfer/transfer_ledger.h"
 #include "peer_client/share_scanner.h"
 #include "peer_client/supernode_session.h"
 
@@ -34,6 +35,12 @@ struct DaemonOptions {
   std::string state_dir;
   // Shared folders.
   std::vector<std::string> shares;
+  // Where downloads are saved unless a `get` names a folder (made when
+  // missing); empty: STATE/downloads. Shared (added to `shares`) unless
+  // share_downloads is false. A completed download inside a shared folder
+  // is shared at once, without waiting for a rescan.
+  std::string download_dir;
+  bool share_downloads = true;
   // Where the PeerService listens ("127.0.0.1:0": a free port) and the
   // address to announce instead of the bound one (empty: the bound one).
   std::string listen = "127.0.0.1:0";
@@ -82,6 +89,8 @@ class PeerDaemon : public ControlBackend {
 
   // The downloads running (resumed at start or asked for).
   Downloader* downloader() { return downloader_.get(); }
+  // The folder downloads go to by default (absolute).
+  const std::string& download_dir() const { return download_dir_; }
 
   // ControlBackend.
   control::StatusResponse Status() override;
@@ -99,6 +108,10 @@ class PeerDaemon : public ControlBackend {
   absl::Status Init();
   // Scans and hands the list to the session.
   ScanResult ScanAndPublish();
+  // Hands the scanner's list to the session.
+  void PublishFiles();
+  // Shares a download that completed inside a shared folder.
+  void ShareCompleted(const CompletedDownload& done);
   void RescanLoop();
 
   DaemonOptions options_;
@@ -108,6 +121,8 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<HashCache> cache_;
   std::unique_ptr<ShareScanner> scanner_;
   std::unique_ptr<RateLimiters> rate_limiters_;
+  // Bytes sent to and received from each peer.
+  std::unique_ptr<TransferLedger> ledger_;
   // What the PeerService serves: the shared folders, then the downloads in
   // progress (their verified chunks).
   std::unique_ptr<FileCatalog> downloads_catalog_;
@@ -122,7 +137,11 @@ class PeerDaemon : public ControlBackend {
   std::string control_address_;
   std::thread rescan_thread_;
 
+  std::string download_dir_;
   absl::Mutex scan_mu_;  // Held across ScanAndPublish.
+  // Held across reading the scanner's list and handing it to the session,
+  // so that the latest list is the one published.
+  absl::Mutex publish_mu_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool rescan_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "common/identity.h"
 #include "common/merkle.h"
 #include "common/server_util.h"
@@ -222,7 +223,11 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
   EXPECT_EQ(status["listen_address"], a->listen_address());
   EXPECT_EQ(status["shared_files"], 2);
   EXPECT_EQ(status["shared_bytes"], static_cast<int64_t>(song_.size()));
-  EXPECT_EQ(status["shares"].size(), 1u);
+  // The share and the download folder.
+  ASSERT_EQ(status["shares"].size(), 2u);
+  EXPECT_EQ(status["shares"][1], a->download_dir());
+  EXPECT_EQ(status["download_dir"], dir_.Sub("a/state/downloads"));
+  EXPECT_EQ(status["downloads_shared"], true);
   EXPECT_EQ(status["hashing"], false);
   EXPECT_TRUE(status["transfers"].is_array());
 
@@ -269,6 +274,72 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
   ASSERT_EQ(RunGet(Cli("b", false), get, out, err), 0) << err.str();
   EXPECT_EQ(out.str(),
             absl::StrCat("saved ", path, " (1) (2.0 MiB)\n"));
+}
+
+TEST_F(DaemonTest, DownloadGoesToTheDownloadFolderAndIsSharedAtOnce) {
+  PeerDaemon* a = StartDaemon("a", true);
+  PeerDaemon* b = StartDaemon("b", false);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(supernode_.FilesOf(b->peer_id()), 0);
+  std::ostringstream out, err;
+  control::GetRequest get;
+  get.set_cid(HashBuffer(song_).cid);  // No folder: the daemon's.
+  ASSERT_EQ(RunGet(Cli("b", true), get, out, err), 0) << err.str();
+  std::vector<std::string> lines =
+      absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
+  json done = json::parse(lines.back());
+  ASSERT_EQ(done["event"], "done");
+  EXPECT_EQ(done["path"],
+            dir_.Sub("b/state/downloads/Queen - Bohemian Rhapsody.mp3"));
+  // Who gave it: all of it from a, a complete source.
+  ASSERT_EQ(done["received"].size(), 1u);
+  EXPECT_EQ(done["received"][0]["peer_id"], a->peer_id());
+  EXPECT_EQ(done["received"][0]["address"], a->listen_address());
+  EXPECT_EQ(done["received"][0]["bytes"], static_cast<int64_t>(song_.size()));
+  EXPECT_EQ(done["received"][0]["partial"], false);
+
+  // Shared and published by b at once, without a rescan (an hour away).
+  out.str("");
+  ASSERT_EQ(RunStatus(Cli("b", true), out, err), 0) << err.str();
+  EXPECT_EQ(json::parse(out.str())["shared_files"], 1);
+  bool published = false;
+  for (int i = 0; i < 200 && !published; ++i) {
+    published = supernode_.FilesOf(b->peer_id()) == 1;
+    if (!published) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(published);
+
+  // a counts what it sent to b.
+  out.str("");
+  ASSERT_EQ(RunStatus(Cli("a", true), out, err), 0) << err.str();
+  json sa = json::parse(out.str());
+  ASSERT_EQ(sa["uploads"].size(), 1u);
+  EXPECT_EQ(sa["uploads"][0]["peer_id"], b->peer_id());
+  EXPECT_EQ(sa["uploads"][0]["cid"], HashBuffer(song_).cid);
+  EXPECT_EQ(sa["uploads"][0]["bytes_sent"], static_cast<int64_t>(song_.size()));
+}
+
+TEST_F(DaemonTest, DownloadFolderNotSharedWhenAskedNotTo) {
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  DaemonOptions o = Options("b", false);
+  o.share_downloads = false;
+  o.download_dir = dir_.Sub("b/incoming");
+  absl::StatusOr<std::unique_ptr<PeerDaemon>> b = PeerDaemon::Start(o);
+  ASSERT_TRUE(b.ok()) << b.status();
+  daemons_.push_back(std::move(*b));
+  std::ostringstream out, err;
+  control::GetRequest get;
+  get.set_cid(HashBuffer(song_).cid);
+  ASSERT_EQ(RunGet(Cli("b", false), get, out, err), 0) << err.str();
+  EXPECT_EQ(out.str(), absl::StrCat("saved ", dir_.Sub("b/incoming"),
+                                    "/Queen - Bohemian Rhapsody.mp3 (2.0 MiB)\n"));
+  out.str("");
+  ASSERT_EQ(RunStatus(Cli("b", true), out, err), 0) << err.str();
+  json st = json::parse(out.str());
+  EXPECT_EQ(st["shared_files"], 0);
+  EXPECT_EQ(st["downloads_shared"], false);
+  EXPECT_TRUE(st["shares"].empty());
 }
 
 TEST_F(DaemonTest, GetOfAnUnknownCidFailsClearly) {

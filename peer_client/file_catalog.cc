@@ -35,6 +35,17 @@ std::string ChunkHaveMap::Bitmap() const {
   return bits_;
 }
 
+std::string ChunkHaveMap::WaitForMore(int64_t count, absl::Duration timeout,
+                                      int64_t* now) const {
+  absl::MutexLock lock(&mu_);
+  auto more = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return count_ > count;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
+  *now = count_;
+  return bits_;
+}
+
 std::shared_ptr<const SharedFile> LayeredCatalog::FindByCid(
     absl::string_view cid) const {
   for (const FileCatalog* layer : layers_) {

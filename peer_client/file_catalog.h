@@ -20,6 +20,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/merkle.h"
 
 namespace trove {
@@ -41,6 +42,10 @@ class ChunkHaveMap {
   // The map in Manifest.have form: bit i of byte i/8, least significant
   // first, (chunk_count + 7) / 8 bytes.
   std::string Bitmap() const;
+  // Blocks until more than `count` chunks are held or `timeout` (real
+  // time) passes; returns the Bitmap() then and sets `*now` to the count.
+  std::string WaitForMore(int64_t count, absl::Duration timeout,
+                          int64_t* now) const;
 
  private:
   const int64_t chunk_count_;

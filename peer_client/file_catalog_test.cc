@@ -2,7 +2,9 @@
 
 #include <map>
 #include <string>
+#include <thread>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace trove {
@@ -55,6 +57,24 @@ std::shared_ptr<SharedFile> File(const std::string& cid,
   f->cid = cid;
   f->path = path;
   return f;
+}
+
+TEST(ChunkHaveMapTest, WaitForMoreWakesOnANewChunk) {
+  ChunkHaveMap m(10);
+  m.Set(1);
+  int64_t now = -1;
+  // Nothing new: waits out the timeout.
+  std::string bits = m.WaitForMore(1, absl::Milliseconds(10), &now);
+  EXPECT_EQ(now, 1);
+  EXPECT_EQ(bits, m.Bitmap());
+  std::thread setter([&m] {
+    absl::SleepFor(absl::Milliseconds(20));
+    m.Set(9);
+  });
+  bits = m.WaitForMore(1, absl::Seconds(30), &now);
+  setter.join();
+  EXPECT_EQ(now, 2);
+  EXPECT_EQ(static_cast<uint8_t>(bits[1]) & 0x02, 0x02);
 }
 
 TEST(LayeredCatalogTest, FirstLayerHoldingTheCidAnswers) {

@@ -52,6 +52,16 @@ ABSL_FLAG(std::string, advertise, "",
 ABSL_FLAG(std::string, ready_file, "",
           "write the serving address here once the daemon is ready");
 ABSL_FLAG(int, rescan_interval_ms, 5000, "how often shared folders are rescanned");
+ABSL_FLAG(std::string, download_dir, "",
+          "daemon: where downloads are saved (default STATE/downloads)");
+ABSL_FLAG(bool, share_downloads, true,
+          "daemon: share the download folder (--noshare_downloads: do not)");
+ABSL_FLAG(int, extent_chunks, 4,
+          "daemon: chunks per extent of the random chunk order among equally "
+          "rare chunks");
+ABSL_FLAG(bool, initial_seeding, true,
+          "daemon: while a crowd downloads a file held in full, send each "
+          "chunk to one downloader until every chunk went out once");
 ABSL_FLAG(int, max_uploads, 32,
           "peers served at once (upload slots); more wait in a queue");
 ABSL_FLAG(int, slot_idle_ms, 2000,
@@ -117,7 +127,8 @@ ABSL_FLAG(std::vector<std::string>, ext, {},
 ABSL_FLAG(int, limit, 0, "search: most results (0: the supernode's default)");
 
 // get
-ABSL_FLAG(std::string, o, ".", "get: folder to save into");
+ABSL_FLAG(std::string, o, "",
+          "get: folder to save into (default: the daemon's download folder)");
 ABSL_FLAG(std::string, name, "", "get: file name to save as");
 
 ABSL_FLAG(int, timeout_ms, 30000, "search/status/rescan: deadline");
@@ -150,6 +161,10 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --index=HOST:PORT            or: ask this index server for a supernode
   --share=DIR[,DIR...]         folders to share, recursively (hidden files,
                                temp files and symlinks are skipped)
+  --download_dir=DIR           where `get` saves by default (default
+                               STATE/downloads); shared, and each completed
+                               download announced at once, unless
+                               --noshare_downloads
   --state=DIR                  state folder (default $HOME/.trove)
   --listen=HOST:PORT           where to serve files (default 127.0.0.1:0)
   --advertise=HOST:PORT        address to announce instead of the bound one
@@ -159,13 +174,15 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                wait in a queue and are told their place
   --slot_idle_ms=N, --slot_retry_after_ms=N, --queue_stale_ms=N,
   --max_upload_queue=N         upload slot and queue tuning
+  --noinitial_seeding          serve any chunk to anyone even while a crowd
+                               downloads a file this peer holds in full
   --max_upload_rate=RATE, --max_upload_rate_per_peer=RATE,
   --max_download_rate=RATE, --max_download_rate_per_peer=RATE
                                bandwidth limits in bytes/s (10M, 512k;
                                default 0: unlimited)
   --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
   --manifest_timeout_ms=N, --max_sources=N, --max_requests_per_download=N,
-  --relocate_interval_ms=N,
+  --relocate_interval_ms=N, --extent_chunks=N,
   --source_retry_ms=N, --stuck_timeout_ms=N, --keep_partial
                                download tuning
   --journal_batch_chunks=N, --journal_max_delay_ms=N
@@ -204,9 +221,11 @@ constexpr char kGetHelp[] =
 the daemon, verifying every chunk. Shows progress; prints the saved path.
 An existing file is never overwritten ("NAME (1)" is used instead).
 
-  -o DIR         folder to save into (default: the current folder)
+  -o DIR         folder to save into (default: the daemon's download
+                 folder, see `status`)
   --name=NAME    file name to use (default: the link's or the source's)
-  --json         one JSON object per line: {"event":"progress",...},
+  --json         one JSON object per line: {"event":"progress",...,
+                 "received":[{"peer_id","address","bytes","partial"}]},
                  then {"event":"done",...,"path"} or
                  {"event":"error","code","message"}
   --state=DIR    the daemon's state folder
@@ -217,7 +236,9 @@ constexpr char kStatusHelp[] =
 
   --json         {"peer_id","supernode","listen_address","shares":[...],
                   "shared_files","shared_bytes","hashing","uploads_active",
-                  "uploads_queued","transfers":[...]}
+                  "uploads_queued","uploads":[{"peer_id","cid",
+                  "bytes_sent"}],"download_dir","downloads_shared",
+                  "transfers":[{...,"received":[...]}]}
   --state=DIR    the daemon's state folder
 )HELP";
 
@@ -283,6 +304,10 @@ int RunDaemon() {
   trove::DaemonOptions o;
   o.state_dir = StateDir();
   o.shares = absl::GetFlag(FLAGS_share);
+  o.download_dir = absl::GetFlag(FLAGS_download_dir);
+  o.share_downloads = absl::GetFlag(FLAGS_share_downloads);
+  o.peer.initial_seeding = absl::GetFlag(FLAGS_initial_seeding);
+  o.download.extent_chunks = std::max(1, absl::GetFlag(FLAGS_extent_chunks));
   o.listen = absl::GetFlag(FLAGS_listen);
   o.advertise = absl::GetFlag(FLAGS_advertise);
   o.rescan_interval = absl::Milliseconds(absl::GetFlag(FLAGS_rescan_interval_ms));
@@ -418,10 +443,11 @@ int RunGetVerb(const std::vector<std::string>& args) {
     if (!valid.ok()) return UsageError("get", std::string(valid.message()));
   }
   req.set_name(name);
+  // Empty: the daemon's download folder.
   std::string out = absl::GetFlag(FLAGS_o);
-  if (out.empty()) out = ".";
   char real[PATH_MAX];
-  if (::realpath(out.c_str(), real) != nullptr) {
+  if (out.empty()) {
+  } else if (::realpath(out.c_str(), real) != nullptr) {
     out = real;
   } else if (out[0] != '/') {
     char cwd[PATH_MAX];

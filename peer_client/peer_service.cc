@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include <grpc/slice.h>
 #include <grpcpp/support/byte_buffer.h>
@@ -15,6 +16,7 @@
 #include <grpcpp/support/slice.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/manifest_auth.h"
 #include "common/validation.h"
@@ -172,7 +174,13 @@ PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
     : catalog_(catalog),
       identity_(identity),
       options_(options),
-      slots_(SlotOptions(options), options.now) {
+      slots_(SlotOptions(options), options.clock,
+             options.ledger == nullptr
+                 ? UploadSlots::CreditFunction()
+                 : [ledger = options.ledger](const std::string& requester) {
+                     return ledger->ReceivedFrom(requester);
+                   }),
+      seeding_(options.seeding, options.clock) {
   // GetChunks is method 2 of PeerService (as in the generated
   // WithSplitStreamingMethod_GetChunks); served with raw messages.
   MarkMethodStreamed(
@@ -238,6 +246,10 @@ grpc::Status PeerServiceImpl::RequestSlot(
   // No place in the queue for a file this peer cannot serve.
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());
+  if (options_.initial_seeding && (*file)->have == nullptr) {
+    seeding_.Seen((*file)->cid, ChunkCount((*file)->size),
+                  request->requester_id());
+  }
   UploadSlots::Decision d = slots_.Request(request->requester_id());
   if (!d.granted && d.queue_position == 0) {
     return ToGrpcStatus(NoSlot(d, options_.max_queue));
@@ -300,9 +312,19 @@ grpc::Status PeerServiceImpl::StreamedGetChunks(
   UploadSlots::Decision slot = slots_.Acquire(requester);
   if (!slot.granted) return ToGrpcStatus(NoSlot(slot, options_.max_queue));
   SlotUse use(&slots_, requester);
+  // Initial seeding: each chunk to one downloader while a crowd is around.
+  const bool seeding = options_.initial_seeding && file.have == nullptr;
+  const std::vector<uint32_t> indexes(request->indexes().begin(),
+                                      request->indexes().end());
+  if (seeding) {
+    absl::Status reserved =
+        seeding_.Reserve(file.cid, chunk_count, requester, indexes);
+    if (!reserved.ok()) return ToGrpcStatus(reserved);
+  }
   StreamCount streams(&active_streams_);
-  return ToGrpcStatus(
-      StreamChunks(context, *request, requester, file, stream));
+  absl::Status st = StreamChunks(context, *request, requester, file, stream);
+  if (seeding) seeding_.Release(file.cid, requester, indexes);
+  return ToGrpcStatus(st);
 }
 
 absl::Status PeerServiceImpl::StreamChunks(
@@ -335,9 +357,15 @@ absl::Status PeerServiceImpl::StreamChunks(
   auto cancelled = [context] { return context->IsCancelled(); };
 
   const int count = request.indexes_size();
+  const bool seeding = options_.initial_seeding && file.have == nullptr;
   for (int i = 0; i < count; ++i) {
     const uint32_t index = request.indexes(i);
     if (context->IsCancelled()) return absl::CancelledError("cancelled");
+    if (seeding && i > 0 && seeding_.ShouldYield(file.cid, requester, count - i)) {
+      return absl::AbortedError(absl::StrCat(
+          "initial seeding: other downloaders get the remaining ", count - i,
+          " chunks of this request first; ask again for unsent chunks"));
+    }
     const int64_t length = ChunkLength(file.size, index);
     if (limiter != nullptr) {
       absl::Status waited = limiter->Acquire(length, deadline, cancelled);
@@ -378,8 +406,144 @@ absl::Status PeerServiceImpl::StreamChunks(
       return absl::CancelledError("receiver went away");
     }
     bytes_served_.fetch_add(length);
+    if (seeding) seeding_.Sent(file.cid, requester, index);
+    if (options_.ledger != nullptr) {
+      options_.ledger->AddSent(requester, file.cid, length);
+    }
   }
   return absl::OkStatus();
+}
+
+void PeerServiceImpl::StopWatches() { stop_watches_.store(true); }
+
+PeerServiceImpl::~PeerServiceImpl() {
+  // WatchHaves streams run until told: end them before this object goes.
+  StopWatches();
+  const absl::Time until = absl::Now() + 10 * options_.watch_poll;
+  while (watchers_.load() > 0 && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+bool PeerServiceImpl::WatchOver(grpc::ServerContext* context) const {
+  return stop_watches_.load() || context->IsCancelled();
+}
+
+grpc::Status PeerServiceImpl::WatchHaves(
+    grpc::ServerContext* context, const trove::peer::WatchHavesRequest* request,
+    grpc::ServerWriter<trove::peer::HaveUpdate>* writer) {
+  const std::string& requester = request->requester_id();
+  if (!requester.empty()) {
+    absl::Status valid = ValidateHexId(requester, "requester_id");
+    if (!valid.ok()) return ToGrpcStatus(valid);
+  }
+  absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
+  if (!file.ok()) return ToGrpcStatus(file.status());
+  StreamCount watching(&watchers_);
+  if (watchers_.load() > options_.max_watchers) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "this peer follows ", options_.max_watchers,
+        " WatchHaves streams already; ask again later")));
+  }
+  absl::Status st = (*file)->have != nullptr
+                        ? WatchPartial(context, requester, *file, writer)
+                        : WatchComplete(context, requester, *file, writer);
+  return ToGrpcStatus(st);
+}
+
+absl::Status PeerServiceImpl::WatchPartial(
+    grpc::ServerContext* context, const std::string& requester,
+    std::shared_ptr<const SharedFile> file,
+    grpc::ServerWriter<trove::peer::HaveUpdate>* writer) {
+  const ChunkHaveMap& have = *file->have;
+  int64_t count = 0;
+  std::string bits = have.WaitForMore(-1, absl::ZeroDuration(), &count);
+  trove::peer::HaveUpdate first;
+  first.set_complete(count == have.chunk_count());
+  if (!first.complete()) first.set_have(bits);
+  if (!writer->Write(first)) return absl::CancelledError("watcher went away");
+  while (count < have.chunk_count()) {
+    if (WatchOver(context)) return absl::CancelledError("watch ended");
+    int64_t now_count = 0;
+    std::string now_bits =
+        have.WaitForMore(count, options_.watch_poll, &now_count);
+    if (now_count == count) {
+      // Nothing new: is the download still there (it may have been
+      // cancelled, or completed and become a shared file)?
+      std::shared_ptr<const SharedFile> current = catalog_->FindByCid(file->cid);
+      if (current == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat("this peer no longer holds ", file->cid));
+      }
+      if (current->have == nullptr) {
+        trove::peer::HaveUpdate done;
+        done.set_complete(true);
+        writer->Write(done);
+        return absl::OkStatus();
+      }
+      continue;
+    }
+    trove::peer::HaveUpdate update;
+    for (size_t byte = 0; byte < now_bits.size(); ++byte) {
+      const uint8_t added = static_cast<uint8_t>(now_bits[byte]) &
+                            ~static_cast<uint8_t>(bits[byte]);
+      for (int bit = 0; bit < 8; ++bit) {
+        if ((added >> bit) & 1) {
+          update.add_added(static_cast<uint32_t>(byte * 8 + bit));
+        }
+      }
+    }
+    bits = std::move(now_bits);
+    count = now_count;
+    update.set_complete(count == have.chunk_count());
+    if (!writer->Write(update)) return absl::CancelledError("watcher went away");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PeerServiceImpl::WatchComplete(
+    grpc::ServerContext* context, const std::string& requester,
+    std::shared_ptr<const SharedFile> file,
+    grpc::ServerWriter<trove::peer::HaveUpdate>* writer) {
+  const int64_t chunk_count = ChunkCount(file->size);
+  auto seen = [&] {
+    if (options_.initial_seeding && !requester.empty()) {
+      seeding_.Seen(file->cid, chunk_count, requester);
+    }
+  };
+  seen();
+  InitialSeeding::Hint hint = options_.initial_seeding
+                                  ? seeding_.Current(file->cid)
+                                  : InitialSeeding::Hint();
+  trove::peer::HaveUpdate first;
+  first.set_complete(true);
+  first.set_initial_seeding(hint.active);
+  if (hint.active) first.set_unsent(hint.unsent);
+  if (!writer->Write(first)) return absl::CancelledError("watcher went away");
+  bool sent_active = hint.active;
+  std::string sent_unsent = hint.unsent;
+  int64_t version = hint.version;
+  while (true) {
+    if (WatchOver(context)) return absl::CancelledError("watch ended");
+    seen();  // Watching is downloading: keeps this requester counted.
+    if (!options_.initial_seeding) {
+      absl::SleepFor(options_.watch_poll);
+    } else {
+      hint = seeding_.WaitForChange(file->cid, version, options_.watch_poll);
+      version = hint.version;
+    }
+    if (catalog_->FindByCid(file->cid) == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("this peer no longer holds ", file->cid));
+    }
+    if (hint.active == sent_active && hint.unsent == sent_unsent) continue;
+    trove::peer::HaveUpdate update;
+    update.set_initial_seeding(hint.active);
+    if (hint.active) update.set_unsent(hint.unsent);
+    if (!writer->Write(update)) return absl::CancelledError("watcher went away");
+    sent_active = hint.active;
+    sent_unsent = hint.unsent;
+  }
 }
 
 }  // namespace trove

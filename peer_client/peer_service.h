@@ -6,8 +6,10 @@
 //
 // Uploads go through UploadSlots: a requester (identified by the peer id it
 // sends) is served only while it holds a slot; the others are queued and told
-// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks). A
-// malformed requester_id is INVALID_ARGUMENT; a GetChunks without one (a peer
+// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks); when
+// slots are short, peers that uploaded to this one are served first (their
+// credit is what the ledger counts as received from them). A malformed
+// requester_id is INVALID_ARGUMENT; a GetChunks without one (a peer
 // that predates RequestSlot) is keyed by its connection instead. Chunks sent
 // are paced by an optional PeerRateLimiter (total and per requester).
 //
@@ -17,6 +19,17 @@
 // buffer: the few header bytes, then the chunk preaded straight behind them,
 // so the bytes are copied once (page cache to that buffer) before the
 // socket, not again by protobuf serialization.
+//
+// Initial seeding (transfer/initial_seeding.h): for a file held in full,
+// while a crowd downloads it and not every chunk has gone out once, a chunk
+// already sent to another downloader is refused (ABORTED), and WatchHaves
+// tells the downloaders which chunks are still unsent.
+//
+// WatchHaves streams what this peer holds of a file: the have-map of a
+// download in progress as it grows, and the initial seeding hints of a file
+// held in full.
+//
+// Bytes sent are counted per requester and file in a TransferLedger.
 //
 // GetManifest proves who serves: when the request carries a nonce, the
 // manifest carries this peer's public key and its Identity's signature of
@@ -35,10 +48,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/identity.h"
 #include "peer_client/file_catalog.h"
-#include "peer_client/rate_limiter.h"
-#include "peer_client/upload_slots.h"
+#include "peer_client/transfer/initial_seeding.h"
+#include "peer_client/transfer/rate_limiter.h"
+#include "peer_client/transfer/transfer_ledger.h"
+#include "peer_client/transfer/upload_slots.h"
 #include "protos/peer.grpc.pb.h"
 
 namespace trove {
@@ -64,14 +80,29 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
     // FOR TESTS ONLY: flip one byte of every chunk sent, to play a hostile
     // source.
     bool testonly_corrupt_chunks = false;
-    // Clock for the slots; absl::Now when empty.
-    std::function<absl::Time()> now;
+    // Clock for the slots and initial seeding; null: Clock::Real(). Must
+    // outlive the service.
+    Clock* clock = nullptr;
+    // Initial seeding of files held in full (see above).
+    bool initial_seeding = true;
+    InitialSeeding::Options seeding;
+    // WatchHaves streams followed at once; more get RESOURCE_EXHAUSTED.
+    int max_watchers = 256;
+    // How often a WatchHaves stream checks for a cancelled call or a file
+    // no longer held.
+    absl::Duration watch_poll = absl::Milliseconds(200);
+    // Counts the bytes sent per requester, and gives the credit of upload
+    // slots (bytes received from a requester); null: neither. Not owned;
+    // must outlive the service.
+    TransferLedger* ledger = nullptr;
   };
 
   // `catalog` and `identity` must outlive the service. The identity's peer
   // id is put in manifests and its key signs their proofs.
   PeerServiceImpl(const FileCatalog* catalog, const Identity* identity,
                   Options options);
+  // Ends the WatchHaves streams (StopWatches) and waits briefly for them.
+  ~PeerServiceImpl() override;
 
   grpc::Status GetManifest(grpc::ServerContext* context,
                            const trove::peer::GetManifestRequest* request,
@@ -80,6 +111,15 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   grpc::Status RequestSlot(grpc::ServerContext* context,
                            const trove::peer::SlotRequest* request,
                            trove::peer::SlotResponse* response) override;
+
+  grpc::Status WatchHaves(
+      grpc::ServerContext* context,
+      const trove::peer::WatchHavesRequest* request,
+      grpc::ServerWriter<trove::peer::HaveUpdate>* writer) override;
+
+  // Ends every WatchHaves stream soon (at shutdown, before the server
+  // stops). Later WatchHaves calls end at once.
+  void StopWatches();
 
   // GetChunks, served as a split stream writing raw (pre-encoded) Chunk
   // messages; installed in place of the generated GetChunks handler.
@@ -95,6 +135,8 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   int active_streams() const { return active_streams_.load(); }
   // Chunk bytes sent since start.
   int64_t bytes_served() const { return bytes_served_.load(); }
+  // WatchHaves streams running now.
+  int watchers() const { return watchers_.load(); }
 
  private:
   // The file for `cid` if the cid is well-formed and the file is held.
@@ -110,12 +152,29 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
                                 trove::peer::GetChunksRequest,
                                 grpc::ByteBuffer>* stream);
 
+  // Follows a download in progress (`file.have` set) until it completes
+  // or the file is no longer held.
+  absl::Status WatchPartial(grpc::ServerContext* context,
+                            const std::string& requester,
+                            std::shared_ptr<const SharedFile> file,
+                            grpc::ServerWriter<trove::peer::HaveUpdate>* writer);
+  // Sends the initial seeding hints of a file held in full as they change.
+  absl::Status WatchComplete(grpc::ServerContext* context,
+                             const std::string& requester,
+                             std::shared_ptr<const SharedFile> file,
+                             grpc::ServerWriter<trove::peer::HaveUpdate>* writer);
+  // Whether a WatchHaves stream should end: cancelled or stopping.
+  bool WatchOver(grpc::ServerContext* context) const;
+
   const FileCatalog* const catalog_;
   const Identity* const identity_;
   const Options options_;
   UploadSlots slots_;
+  InitialSeeding seeding_;
   std::atomic<int> active_streams_{0};
   std::atomic<int64_t> bytes_served_{0};
+  std::atomic<int> watchers_{0};
+  std::atomic<bool> stop_watches_{false};
 };
 
 }  // namespace trove

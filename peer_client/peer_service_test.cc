@@ -54,32 +54,22 @@ class FakePartials : public FileCatalog {
       ABSL_GUARDED_BY(mu_);
 };
 
-// A clock that moves only when told to or slept on. Thread-safe.
-class FakeTime {
+// A fake clock that also counts the time slept on it. Thread-safe.
+class FakeTime : public FakeClock {
  public:
-  absl::Time Now() {
+  void SleepFor(absl::Duration d) override {
+    FakeClock::SleepFor(d);
     absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
     slept_ += d;
   }
   absl::Duration slept() {
     absl::MutexLock lock(&mu_);
     return slept_;
   }
-  std::function<absl::Time()> now() {
-    return [this] { return Now(); };
-  }
-  LimiterClock limiter_clock() {
-    return LimiterClock{now(), [this](absl::Duration d) { Advance(d); }};
-  }
+  Clock* clock() { return this; }
 
  private:
   absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1700000000);
   absl::Duration slept_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -100,7 +90,7 @@ class PeerServiceTest : public ::testing::Test {
 
   void StartWith(PeerServiceImpl::Options options) {
     if (server_.server) server_.server->Shutdown();
-    if (!options.now) options.now = time_.now();
+    if (options.clock == nullptr) options.clock = time_.clock();
     if (identity_ == nullptr) {
       absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
       ASSERT_TRUE(id.ok()) << id.status();
@@ -487,7 +477,7 @@ TEST_F(PeerServiceTest, CorruptChunksFlagFlipsEveryChunk) {
 TEST_F(PeerServiceTest, UploadLimitPacesTheChunks) {
   // One chunk per second per requester, one chunk of burst; total unlimited.
   PeerRateLimiter limiter({/*total=*/0, /*per_peer=*/kChunkSize},
-                          time_.limiter_clock());
+                          time_.clock());
   PeerServiceImpl::Options options;
   options.upload_limiter = &limiter;
   StartWith(options);

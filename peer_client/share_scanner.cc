@@ -242,6 +242,22 @@ ScanResult ShareScanner::Scan() {
   }
   {
     absl::MutexLock lock(&mu_);
+    // Files shared by AddVerifiedFile while this scan ran stay shared.
+    for (const auto& [path, file] : added_) {
+      if (by_path.count(path) != 0) continue;
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0 || st.st_size != file->size ||
+          MtimeNs(st) != file->mtime_ns) {
+        continue;
+      }
+      by_path[path] = file;
+      if (by_cid.emplace(file->cid, file).second) {
+        total += file->size;
+        result.file_count = static_cast<int64_t>(by_cid.size());
+        result.total_bytes = total;
+      }
+    }
+    added_.clear();
     by_path_ = std::move(by_path);
     by_cid_ = std::move(by_cid);
     total_bytes_ = total;
@@ -249,6 +265,66 @@ ScanResult ShareScanner::Scan() {
   }
   scanning_ = false;
   return result;
+}
+
+absl::StatusOr<FileEntry> ShareScanner::AddVerifiedFile(
+    const std::string& path, const FileHashes& hashes) {
+  char real[PATH_MAX];
+  if (::realpath(path.c_str(), real) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot share ", path, ": ",
+                                            std::strerror(errno)));
+  }
+  const std::string real_path = real;
+  bool inside = false;
+  for (const std::string& root : options_.roots) {
+    char real_root[PATH_MAX];
+    if (::realpath(root.c_str(), real_root) == nullptr) continue;
+    const std::string prefix = JoinPath(real_root, "");
+    if (absl::StartsWith(real_path, prefix)) inside = true;
+  }
+  if (!inside) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not inside a shared folder"));
+  }
+  const std::string name = real_path.substr(real_path.rfind('/') + 1);
+  if (IsHiddenOrTemp(name) || !ValidateFileName(name).ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " has a name that is not shared"));
+  }
+  struct stat st;
+  if (::lstat(real_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::NotFoundError(absl::StrCat(path, " is not a regular file"));
+  }
+  if (st.st_size != hashes.size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " has ", st.st_size, " bytes, its hashes ", hashes.size));
+  }
+  auto file = std::make_shared<SharedFile>();
+  file->cid = hashes.cid;
+  file->path = real_path;
+  file->name = name;
+  file->size = hashes.size;
+  file->mtime_ns = MtimeNs(st);
+  file->chunk_hashes = hashes.chunk_hashes;
+  if (cache_ != nullptr) {
+    cache_->Put(real_path, file->size, file->mtime_ns, hashes);
+    absl::Status saved = cache_->Save();
+    if (!saved.ok()) {
+      TROVE_LOG(WARNING) << "cannot save the hash cache: " << saved;
+    }
+  }
+  FileEntry entry;
+  entry.set_cid(file->cid);
+  entry.set_size(file->size);
+  entry.set_name(file->name);
+  std::shared_ptr<const SharedFile> shared = std::move(file);
+  absl::MutexLock lock(&mu_);
+  if (scanning_) added_[real_path] = shared;
+  by_path_[real_path] = shared;
+  if (by_cid_.emplace(shared->cid, shared).second) {
+    total_bytes_ += shared->size;
+  }
+  return entry;
 }
 
 std::shared_ptr<const SharedFile> ShareScanner::FindByCid(

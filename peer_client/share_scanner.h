@@ -77,6 +77,15 @@ class ShareScanner : public FileCatalog {
   // skipped with a warning).
   ScanResult Scan();
 
+  // Shares the file at `path` at once, with hashes already verified (a
+  // download that just completed), without hashing it or waiting for a
+  // scan; it is kept by later scans as long as it is unchanged. Returns the
+  // entry to publish. FAILED_PRECONDITION when `path` is not inside a
+  // shared folder or is a name the scanner skips; NOT_FOUND when it is not
+  // a regular file; INVALID_ARGUMENT when its size is not the hashes'.
+  absl::StatusOr<FileEntry> AddVerifiedFile(const std::string& path,
+                                            const FileHashes& hashes);
+
   // FileCatalog.
   std::shared_ptr<const SharedFile> FindByCid(
       absl::string_view cid) const override;
@@ -118,6 +127,9 @@ class ShareScanner : public FileCatalog {
   int64_t total_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t scans_completed_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<std::string> warned_ ABSL_GUARDED_BY(mu_);
+  // Files added by AddVerifiedFile since the running scan began; the scan
+  // keeps them (its walk may have passed before they appeared).
+  FileMap added_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trove

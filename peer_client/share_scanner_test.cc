@@ -206,5 +206,59 @@ TEST_F(ShareScannerTest, FilesListsEveryCid) {
             (std::vector<std::string>{"a.txt", "b.txt"}));
 }
 
+TEST_F(ShareScannerTest, VerifiedFileIsSharedAtOnceWithoutHashing) {
+  WriteTestFile(share_ + "/a.txt", "alpha");
+  scanner_->Scan();
+  ASSERT_EQ(hash_calls_.load(), 1);
+  // A download completes into the shared folder.
+  const std::string data = std::string(kChunkSize + 3, 'd');
+  WriteTestFile(share_ + "/got.bin", data);
+  const FileHashes h = HashBuffer(data);
+  absl::StatusOr<FileEntry> e =
+      scanner_->AddVerifiedFile(share_ + "/got.bin", h);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->cid(), h.cid);
+  EXPECT_EQ(e->name(), "got.bin");
+  std::shared_ptr<const SharedFile> f = scanner_->FindByCid(h.cid);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->size, static_cast<int64_t>(data.size()));
+  EXPECT_EQ(scanner_->file_count(), 2);
+  EXPECT_EQ(Names(scanner_->Files()),
+            (std::vector<std::string>{"a.txt", "got.bin"}));
+  // The next scan keeps it, hashes nothing and reports nothing new.
+  ScanResult r = scanner_->Scan();
+  EXPECT_EQ(hash_calls_.load(), 1);
+  EXPECT_TRUE(r.added.empty());
+  EXPECT_NE(scanner_->FindByCid(h.cid), nullptr);
+  // Nor does a restart (the hash cache has it).
+  std::unique_ptr<HashCache> cache = HashCache::Load(state_.Sub("hashcache"));
+  std::unique_ptr<ShareScanner> again = MakeScanner(cache.get());
+  again->Scan();
+  EXPECT_EQ(hash_calls_.load(), 1);
+  EXPECT_NE(again->FindByCid(h.cid), nullptr);
+}
+
+TEST_F(ShareScannerTest, VerifiedFileOutsideTheSharesIsNotShared) {
+  const std::string outside = state_.Sub("elsewhere") + "/x.bin";
+  WriteTestFile(outside, "x");
+  EXPECT_EQ(scanner_->AddVerifiedFile(outside, HashBuffer("x")).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  WriteTestFile(share_ + "/.hidden", "x");
+  EXPECT_EQ(scanner_->AddVerifiedFile(share_ + "/.hidden", HashBuffer("x"))
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  WriteTestFile(share_ + "/y.bin", "yy");
+  EXPECT_EQ(scanner_->AddVerifiedFile(share_ + "/y.bin", HashBuffer("x"))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scanner_->AddVerifiedFile(share_ + "/none", HashBuffer("x"))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(scanner_->file_count(), 0);
+}
+
 }  // namespace
 }  // namespace trove

@@ -24,8 +24,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/identity.h"
-#include "peer_client/downloader.h"
-#include "peer_client/source_directory.h"
+#include "peer_client/transfer/downloader.h"
+#include "peer_client/transfer/source_directory.h"
 #include "protos/supernode.grpc.pb.h"
 #include "protos/types.pb.h"
 

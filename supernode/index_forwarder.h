@@ -47,7 +47,7 @@
 #include "absl/time/time.h"
 #include "protos/index.pb.h"
 #include "protos/types.pb.h"
-#include "supernode/clock.h"
+#include "common/clock.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
 

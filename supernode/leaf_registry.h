@@ -34,7 +34,7 @@
 #include "protos/index.pb.h"
 #include "protos/supernode.pb.h"
 #include "protos/types.pb.h"
-#include "supernode/clock.h"
+#include "common/clock.h"
 #include "supernode/inverted_index.h"
 
 namespace trove {

@@ -26,7 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "protos/types.pb.h"
-#include "supernode/clock.h"
+#include "common/clock.h"
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
 #include "supernode/leaf_registry.h"

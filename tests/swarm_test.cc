@@ -1,12 +1,15 @@
 // Swarming downloads over the real binaries: many sources at once, a source
 // that dies, a source that sends corrupt data, a downloader killed half way
-// and resumed, and upload slots with a queue.
+// and resumed, upload slots with a queue, and a flash crowd of downloaders
+// of one capped seed trading chunks among themselves.
 
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -178,9 +181,12 @@ TEST_F(SwarmTest, DownloaderKilledHalfWayResumesAndCatchesTampering) {
   constexpr int64_t kChunks = 64;
   ASSERT_TRUE(WriteRandomFile(original_, kChunks * kMiB, 12).ok());
   PeerHandle* seeder = StartSeeder("seeder", {"--max_upload_rate=8M"});
-  // A small, known in-flight window: 2 requests of 4 chunks.
-  const std::vector<std::string> leech_flags = {"--chunks_per_request=4",
-                                                "--streams_per_source=2"};
+  // A small, known in-flight window: 2 requests of 4 chunks; chunks in
+  // index order (one extent), so that the tampered chunks below are among
+  // the verified ones.
+  const std::vector<std::string> leech_flags = {
+      "--chunks_per_request=4", "--streams_per_source=2",
+      "--extent_chunks=1024"};
   PeerHandle* leech = StartPeer("leech", leech_flags);
   ASSERT_TRUE(seeder && leech);
   std::string cid = WaitForSources(*leech, 1);
@@ -292,6 +298,91 @@ TEST_F(SwarmTest, OneUploadSlotQueuesTheOthers) {
     }
     EXPECT_GE(best, 1) << leeches[i]->name << " never saw a queue place";
   }
+}
+
+TEST_F(SwarmTest, FlashCrowdTradesAmongItselfWhatTheCappedSeedSent) {
+  // 24 MiB from a seed capped at 4 MiB/s: six seconds for one copy, so the
+  // seed alone could not serve three downloaders in less than eighteen.
+  constexpr int64_t kSize = 24 * kMiB;
+  ASSERT_TRUE(WriteRandomFile(original_, kSize, 14).ok());
+  PeerHandle* seeder = StartSeeder("seeder", {"--max_upload_rate=4M"});
+  ASSERT_TRUE(seeder);
+  const std::vector<std::string> names = {"d1", "d2", "d3"};
+  std::vector<PeerHandle*> crowd;
+  std::map<std::string, std::string> ids;  // peer id -> name
+  for (const std::string& name : names) {
+    crowd.push_back(StartPeer(name));
+    ASSERT_TRUE(crowd.back());
+    ids[PeerId(*crowd.back())] = name;
+  }
+  ASSERT_EQ(ids.size(), 3u);
+  std::string cid = WaitForSources(*crowd[0], 1);
+  ASSERT_FALSE(cid.empty());
+
+  // All three start together, each into its daemon's download folder.
+  std::vector<std::unique_ptr<ChildProcess>> gets;
+  std::vector<std::string> logs;
+  for (PeerHandle* peer : crowd) {
+    logs.push_back(cluster_->work_dir() + "/get-" + peer->name + ".log");
+    absl::StatusOr<std::unique_ptr<ChildProcess>> p = ChildProcess::Start(
+        {RunfilePath("peer_client/peer_client"), "get", cid, "--json",
+         "--state=" + peer->state_dir},
+        logs.back());
+    ASSERT_TRUE(p.ok()) << p.status();
+    gets.push_back(std::move(*p));
+  }
+  for (size_t i = 0; i < gets.size(); ++i) {
+    absl::StatusOr<int> status = gets[i]->Wait(absl::Seconds(180));
+    ASSERT_TRUE(status.ok()) << names[i] << " did not finish";
+    ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        << Slurp(logs[i]);
+  }
+  for (size_t i = 0; i < crowd.size(); ++i) {
+    std::vector<nlohmann::json> lines = JsonLines(logs[i]);
+    ASSERT_FALSE(lines.empty());
+    const nlohmann::json& done = lines.back();
+    ASSERT_EQ(done.value("event", ""), "done") << done.dump();
+    const std::string path = done.value("path", "");
+    EXPECT_EQ(path, crowd[i]->state_dir + "/downloads/" + kName);
+    EXPECT_TRUE(SameFile(original_, path)) << names[i];
+    // Who gave what, from the per-source byte counts.
+    int64_t from_crowd = 0, from_seed = 0, total = 0;
+    for (const auto& r : done["received"]) {
+      const int64_t bytes = r.value("bytes", int64_t{0});
+      const std::string peer = r.value("peer_id", "");
+      total += bytes;
+      if (ids.count(peer) != 0 && ids[peer] != names[i]) {
+        from_crowd += bytes;
+        EXPECT_TRUE(r.value("partial", false)) << r.dump();
+      } else if (peer == PeerId(*seeder)) {
+        from_seed += bytes;
+        EXPECT_FALSE(r.value("partial", true)) << r.dump();
+      }
+    }
+    std::cerr << names[i] << ": " << from_seed << " bytes from the seed, "
+              << from_crowd << " from the other downloaders\n";
+    EXPECT_EQ(total, kSize) << done.dump();
+    EXPECT_EQ(from_seed + from_crowd, kSize) << done.dump();
+    EXPECT_GE(from_crowd, kSize / 4)
+        << names[i] << " got only " << from_crowd
+        << " bytes from the other downloaders: " << done.dump();
+  }
+  // The seed's own count of what it sent, per downloader.
+  CommandResult st = cluster_->Cli(*seeder, {"status", "--json"});
+  ASSERT_EQ(st.exit_code, 0) << st.err;
+  nlohmann::json seed_status = nlohmann::json::parse(st.out, nullptr, false);
+  int64_t seed_sent = 0;
+  for (const auto& u : seed_status["uploads"]) {
+    EXPECT_EQ(u.value("cid", ""), cid);
+    EXPECT_EQ(ids.count(u.value("peer_id", "")), 1u) << u.dump();
+    seed_sent += u.value("bytes_sent", int64_t{0});
+  }
+  std::cerr << "the seed sent " << seed_sent << " bytes\n";
+  EXPECT_GE(seed_sent, kSize);  // At least one copy left the seed...
+  EXPECT_LT(seed_sent, 2 * kSize) << "...but not one per downloader";
+  // Each completed copy is a full source at once (its download folder is
+  // shared): the seed and the three.
+  EXPECT_FALSE(WaitForSources(*seeder, 4).empty());
 }
 
 }  // namespace

@@ -1,0 +1,284 @@
+// One download (a transfer) inside the Downloader: its threads, its sources
+// and its files. Internal to the download engine; see downloader.h for the
+// behaviour and the public API.
+//
+// The class is defined over several files, one concern each:
+// - download.cc: the download's own thread (locating sources, the main
+//   loop, progress, failure and the end: commit or cleanup);
+// - source_streams.cc: one thread per source (manifest, upload slot,
+//   GetChunks streams receiving, verifying and writing chunks);
+// - have_watch.cc: following what each source holds (WatchHaves: partial
+//   sources' new chunks, seeds' initial seeding hints);
+// - download_files.cc: the part file, the resume journal and the scheduler
+//   set up for a new download or from saved state.
+//
+// Thread-safe: mu_ guards the shared state; chunks are hashed and written
+// outside it.
+#ifndef TROVE_PEER_CLIENT_TRANSFER_DOWNLOAD_H_
+#define TROVE_PEER_CLIENT_TRANSFER_DOWNLOAD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "peer_client/file_catalog.h"
+#include "peer_client/transfer/chunk_scheduler.h"
+#include "peer_client/transfer/download_types.h"
+#include "peer_client/transfer/downloader.h"
+#include "peer_client/transfer/manifest_check.h"
+#include "peer_client/transfer/part_file.h"
+#include "peer_client/transfer/raw_chunk.h"
+#include "peer_client/transfer/resume_journal.h"
+#include "protos/peer.grpc.pb.h"
+
+namespace trove {
+
+class Download : public std::enable_shared_from_this<Download> {
+ public:
+  enum class Stop { kNone, kCancel, kShutdown };
+
+  // A new download of `request`, or (`resume`) the saved download of
+  // request.cid. A `background` download has no watcher to fail to.
+  Download(Downloader* owner, DownloadRequest request, bool resume,
+           bool background)
+      : owner_(owner),
+        options_(owner->options_),
+        request_(std::move(request)),
+        resume_(resume),
+        background_(background),
+        started_(Now()) {
+    if (!options_.state_dir.empty()) {
+      store_ = std::make_unique<TransferStore>(options_.state_dir);
+    }
+    latest_.cid = request_.cid;
+    latest_.name = request_.name;
+  }
+
+  ~Download() = default;
+
+  const std::string& cid() const { return request_.cid; }
+
+  // Starts the download's thread. REQUIRES: owner's mu_ held.
+  void Start() {
+    std::shared_ptr<Download> self = shared_from_this();
+    thread_ = std::thread([self] { self->Run(); });
+  }
+  std::thread TakeThread() { return std::move(thread_); }
+
+  void AddWatcher() {
+    absl::MutexLock lock(&watch_mu_);
+    ++watchers_;
+  }
+
+  // Follows the download until it ends (see Downloader::Fetch).
+  absl::StatusOr<std::string> Watch(
+      const std::function<void(const DownloadProgress&)>& progress,
+      const std::function<bool()>& cancelled);
+
+  // Asks the download to stop.
+  void RequestStop(Stop why);
+
+  DownloadProgress Latest() const {
+    absl::MutexLock lock(&watch_mu_);
+    return latest_;
+  }
+
+ private:
+  enum class Phase { kManifest, kQueued, kActive, kDone };
+
+  struct SourceState {
+    int id = 0;
+    Source source;
+    std::unique_ptr<peer::PeerService::Stub> stub;
+    std::unique_ptr<RawChunkStub> raw;
+    std::thread thread;
+    // Guarded by the download's mu_.
+    Phase phase = Phase::kManifest;
+    bool added = false;       // Known to the scheduler.
+    bool partial = false;     // Holds only part of the file (now).
+    bool was_partial = false; // Held only part of it when it joined.
+    int64_t bytes = 0;        // Verified bytes received from it.
+    // Its WatchHaves call while one runs, and whether it answers them.
+    grpc::ClientContext* watch_ctx = nullptr;
+    bool watch_stop = false;
+    bool watch_supported = true;
+    bool failed = false;      // Dropped; its threads stop.
+    bool bad = false;         // Dropped for sending bad data.
+    absl::Status failure;     // Why it was dropped.
+    absl::Time failed_at;
+    int queue_position = 0;   // While queued.
+    bool slot_lost = false;   // GetChunks said RESOURCE_EXHAUSTED.
+    int streams_running = 0;
+    int64_t chunks_this_slot = 0;
+    int64_t tick_bytes = 0;   // Received since the last rate update.
+    double rate = 0;          // Bytes per second, smoothed.
+  };
+
+  // One GetChunks call.
+  struct Stream {
+    SourceState* source = nullptr;
+    std::vector<uint32_t> batch;
+    size_t next = 0;          // Index in batch of the next chunk expected.
+    absl::Time last_activity;
+    bool throttled = false;   // Waiting for the rate limiter.
+    bool cancelled_by_us = false;
+  };
+
+  // "peer 0123456789ab at host:port", for messages.
+  static std::string Describe(const Source& s);
+
+  absl::Time Now() const {
+    return options_.clock != nullptr ? options_.clock->Now() : absl::Now();
+  }
+
+  void Run();
+  // Everything up to a complete download (OK) or the reason it ends.
+  absl::Status Execute();
+  absl::Status MainLoop();
+  // Stops every thread of the download but the caller's.
+  void StopAll();
+  void Finish(absl::Status status);
+  absl::StatusOr<std::string> Commit();
+
+  absl::Status InitialLocate();
+  void LocatorLoop();
+  // Starts sources not known yet. Returns how many started; sets
+  // `only_self` when this peer was listed.
+  int AddSourcesLocked(const std::vector<Source>& sources, bool* only_self)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void SourceMain(SourceState* s);
+  absl::Status SourceBody(SourceState* s);
+  // Asks for an upload slot and runs the streams while it is held, until
+  // the source or the download ends.
+  absl::Status SlotLoop(SourceState* s);
+  absl::StatusOr<CheckedManifest> FetchManifest(SourceState* s);
+  struct SlotAnswer {
+    bool granted = true;
+    int queue_position = 0;
+    absl::Duration retry_after;
+  };
+  absl::StatusOr<SlotAnswer> RequestSlot(SourceState* s);
+  // Waits for `s`'s streams to end, asking a partial source for its
+  // manifest again now and then.
+  void AwaitStreams(SourceState* s);
+  void StreamLoop(SourceState* s);
+  // One GetChunks call for `batch`; `counted`: it counts against
+  // max_requests.
+  void RunRequest(SourceState* s, std::vector<uint32_t> batch, bool counted);
+  // Follows what `s` holds (WatchHaves) while the source is in use
+  // (have_watch.cc).
+  void WatchLoop(SourceState* s);
+  void ApplyHaveUpdateLocked(SourceState* s, const peer::HaveUpdate& u)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Aggregates the bytes received per peer for progress.
+  std::vector<SourceBytes> ReceivedLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // The first good manifest fixes the file: part file, saved state,
+  // scheduler. Later calls return at once.
+  absl::Status EnsurePrepared(const CheckedManifest& m);
+  absl::Status PrepareFromSaved();
+  void InitEngine(const CheckedManifest& m, const std::vector<uint32_t>& done);
+
+  void FailSourceLocked(SourceState* s, absl::Status why, bool bad)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SetFatalLocked(absl::Status st) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the download: every call it made (streams, unary calls, watches)
+  // is cancelled and every waiting thread woken.
+  void EndLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CancelFinishedStreamsLocked(const std::vector<int>& sources)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool StreamsShouldStopLocked(const SourceState* s) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return end_ || s->failed || s->slot_lost;
+  }
+  absl::Status FailureLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void Tick();
+  DownloadProgress SnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Publish(const DownloadProgress& p);
+
+  // Registers a unary call so that StopAll can cancel it. False when the
+  // download is ending (the call should not be made).
+  bool TrackCall(grpc::ClientContext* ctx);
+  void UntrackCall(grpc::ClientContext* ctx);
+
+  Downloader* const owner_;
+  const Downloader::Options& options_;
+  DownloadRequest request_;
+  const bool resume_;
+  const bool background_;
+  const absl::Time started_;
+  std::unique_ptr<TransferStore> store_;
+  std::thread thread_;
+  std::thread locator_;
+  std::atomic<int64_t> chunks_fetched_{0};
+
+  // Set once under prepare_mu_ before any stream starts; read-only after.
+  absl::Mutex prepare_mu_;
+  bool prepared_ = false;
+  CheckedManifest manifest_;
+  std::string name_;
+  std::string reserved_part_;
+  std::unique_ptr<PartFile> part_;
+  std::unique_ptr<JournalFile> journal_file_;
+  std::unique_ptr<JournalWriter> journal_;
+  std::shared_ptr<ChunkHaveMap> have_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar work_cv_;  // Streams wait for chunks to ask for.
+  absl::CondVar main_cv_;  // Everything else waits for events.
+  bool end_ ABSL_GUARDED_BY(mu_) = false;
+  Stop stop_ ABSL_GUARDED_BY(mu_) = Stop::kNone;
+  absl::Status fatal_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<ChunkScheduler> scheduler_ ABSL_GUARDED_BY(mu_);
+  int64_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t done_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t resumed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chunks_resumed_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chunks_rehashed_ ABSL_GUARDED_BY(mu_) = 0;
+  int bad_sources_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::unique_ptr<SourceState>> sources_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SourceState*> by_peer_ ABSL_GUARDED_BY(mu_);
+  int live_ ABSL_GUARDED_BY(mu_) = 0;
+  int requests_ ABSL_GUARDED_BY(mu_) = 0;  // GetChunks calls running.
+  // GetChunks calls refused by initial seeding.
+  int64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t locate_passes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool relocate_now_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t zero_pass_ ABSL_GUARDED_BY(mu_) = -1;
+  absl::Time stuck_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool announce_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<grpc::ClientContext*, Stream*> streams_ ABSL_GUARDED_BY(mu_);
+  std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<absl::Time, int64_t>> samples_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_tick_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The file's name once known.
+  std::string shown_name_ ABSL_GUARDED_BY(mu_);
+
+  mutable absl::Mutex watch_mu_;
+  int watchers_ ABSL_GUARDED_BY(watch_mu_) = 0;
+  DownloadProgress latest_ ABSL_GUARDED_BY(watch_mu_);
+  int64_t seq_ ABSL_GUARDED_BY(watch_mu_) = 0;
+  bool finished_ ABSL_GUARDED_BY(watch_mu_) = false;
+  absl::StatusOr<std::string> result_ ABSL_GUARDED_BY(watch_mu_);
+  DownloadProgress final_ ABSL_GUARDED_BY(watch_mu_);
+};
+}  // namespace trove
+
+#endif  // TROVE_PEER_CLIENT_TRANSFER_DOWNLOAD_H_

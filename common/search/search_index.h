@@ -1,0 +1,260 @@
+// SearchIndex: the in-memory search index that the index server and every
+// supernode keep over the files they know, so that a query gives the same
+// hits whoever answers it (the rules are those of matcher.h; the order and
+// pages those of query.h).
+//
+// What it holds: for each cid, its size and the names its complete sources
+// use, each with how many sources use it ("holders"). A hit is one cid: its
+// size, the name most of its sources use (ties: first in CompareNames
+// order), its number of sources, and how well its best name matched.
+//
+// How it answers: the words of all names form a vocabulary with, per word,
+// the names holding it; beside it, a trigram index (parts of words) and an
+// index of one-character deletions (misspellings), so a query word finds
+// its matching words without looking at others. The cids are also kept in
+// three orders (most sources, largest, by name). A query picks, per match
+// quality, the cheaper of two plans: walk the names holding the rarest
+// query word, or walk the cids in the order asked for and stop once the
+// page is full (what makes common words cheap).
+//
+// Thread-compatible: const methods may run concurrently; the owner locks
+// around Add and Remove. Not movable (its orders point back at it).
+#ifndef TROVE_COMMON_SEARCH_SEARCH_INDEX_H_
+#define TROVE_COMMON_SEARCH_SEARCH_INDEX_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/search/matcher.h"
+#include "common/search/query.h"
+
+namespace trove {
+namespace search {
+
+class SearchIndex {
+ public:
+  // A (cid, name) pair held by one or more sources.
+  using DocId = uint32_t;
+
+  struct Options {
+    MatchOptions match;
+  };
+
+  // What the index knows of one cid.
+  struct CidView {
+    int64_t size = 0;
+    std::string name;
+    int sources = 0;
+  };
+
+  struct Stats {
+    size_t cids = 0;
+    size_t names = 0;
+    size_t words = 0;
+    size_t holders = 0;
+  };
+
+  SearchIndex() : SearchIndex(Options()) {}
+  explicit SearchIndex(Options options);
+  ~SearchIndex();
+  SearchIndex(const SearchIndex&) = delete;
+  SearchIndex& operator=(const SearchIndex&) = delete;
+
+  // Records one more source of `cid` (32 raw bytes) using `name`. `size`
+  // counts only when the cid is new to the index (a cid binds its size).
+  // Returns the (cid, name) document, for Remove.
+  // REQUIRES: cid.size() == 32; name valid (ValidateFileName).
+  DocId Add(absl::string_view cid, int64_t size, absl::string_view name);
+
+  // One source of `doc` fewer; the document, and the cid, go when none is
+  // left. REQUIRES: `doc` came from Add and has a source left.
+  void Remove(DocId doc);
+
+  // The page `query` asks for. DEADLINE_EXCEEDED when `deadline` passes
+  // first.
+  absl::StatusOr<SearchPage> Search(
+      const ParsedQuery& query,
+      absl::Time deadline = absl::InfiniteFuture()) const;
+
+  // The cid (32 raw bytes), or nullopt when no source holds it.
+  std::optional<CidView> Lookup(absl::string_view cid) const;
+
+  // The name of a live document.
+  absl::string_view NameOf(DocId doc) const;
+
+  Stats stats() const;
+
+ private:
+  using CidId = uint32_t;
+  using WordId = uint32_t;
+  static constexpr uint32_t kNone = ~uint32_t{0};
+
+  struct CidRec {
+    char key[32];
+    int64_t size = 0;
+    // Sources over all its names; 0 for a free slot.
+    uint32_t sources = 0;
+    DocId first_doc = kNone;
+    // The document whose name is shown.
+    DocId display = kNone;
+  };
+
+  struct DocRec {
+    CidId cid = kNone;
+    // Sources using this name; 0 for a free slot.
+    uint32_t refs = 0;
+    DocId next = kNone;
+    uint32_t ext = 0;
+    uint16_t name_len = 0;
+    uint8_t word_count = 0;
+    // word_count WordIds (in name order, repeats kept), then the name.
+    std::unique_ptr<uint32_t[]> data;
+    const WordId* words() const { return data.get(); }
+    absl::string_view name() const {
+      return absl::string_view(
+          reinterpret_cast<const char*>(data.get() + word_count), name_len);
+    }
+  };
+
+  struct WordRec {
+    std::string text;
+    int chars = 0;
+    // Documents holding the word.
+    absl::flat_hash_set<DocId> docs;
+  };
+
+  struct ExtRec {
+    std::string text;
+    uint32_t refs = 0;
+  };
+
+  // A cid in one of the three orders. `primary` sorts first (ascending):
+  // ~sources, ~size, or 0 for the name order; then the display name, then
+  // the cid's bytes.
+  struct OrderEntry {
+    uint64_t primary;
+    uint64_t name_key;
+    CidId cid;
+  };
+  // Where a cursor points in an order.
+  struct OrderProbe {
+    uint64_t primary;
+    uint64_t name_key;
+    absl::string_view name;
+    absl::string_view cid_key;  // 32 raw bytes
+  };
+  struct OrderLess {
+    using is_transparent = void;
+    const SearchIndex* index;
+    bool operator()(const OrderEntry& a, const OrderEntry& b) const;
+    bool operator()(const OrderEntry& a, const OrderProbe& b) const;
+    bool operator()(const OrderProbe& a, const OrderEntry& b) const;
+  };
+  using Order = absl::btree_set<OrderEntry, OrderLess>;
+  enum OrderKind { kBySources = 0, kBySize = 1, kByName = 2 };
+
+  struct CidHash {
+    using is_transparent = void;
+    const std::vector<CidRec>* cids;
+    size_t operator()(CidId id) const;
+    size_t operator()(absl::string_view key) const;
+  };
+  struct CidEq {
+    using is_transparent = void;
+    const std::vector<CidRec>* cids;
+    bool operator()(CidId a, CidId b) const { return a == b; }
+    bool operator()(CidId a, absl::string_view b) const;
+    bool operator()(absl::string_view a, CidId b) const { return (*this)(b, a); }
+  };
+
+  // How one query word matches the vocabulary.
+  struct TermMatch {
+    absl::flat_hash_map<WordId, SearchMatch> words;
+    // Documents (with repeats over words) per match quality.
+    size_t docs[3] = {0, 0, 0};
+    SearchMatch best = SEARCH_MATCH_MISSPELLED;
+    size_t DocsUpTo(SearchMatch m) const;
+  };
+
+  // A query prepared against the vocabulary.
+  struct Plan;
+  // One hit being assembled.
+  struct Candidate {
+    CidId cid;
+    SearchMatch match;
+  };
+
+  // --- updates
+  CidId AcquireCid(absl::string_view key, int64_t size);
+  DocId AcquireDoc(CidId cid, absl::string_view name);
+  void ReleaseDoc(DocId doc);
+  WordId AcquireWord(const std::string& text);
+  void ReleaseWord(WordId id);
+  uint32_t AcquireExt(const std::string& ext);
+  void ReleaseExt(uint32_t ext);
+  void RefreshDisplay(CidRec& cid);
+  OrderEntry EntryFor(CidId cid, OrderKind kind) const;
+  void InsertOrders(CidId cid, bool all);
+  void EraseOrders(CidId cid, bool all);
+
+  // --- search
+  TermMatch MatchTerm(const QueryTerm& term) const;
+  std::optional<SearchMatch> DocMatch(const Plan& plan, DocId doc) const;
+  // Best match over the cid's documents that pass the filters, capped at
+  // `worst` (nullopt when none is at most that).
+  std::optional<SearchMatch> CidMatch(const Plan& plan, CidId cid,
+                                      SearchMatch worst) const;
+  HitKey KeyOf(const Plan& plan, const Candidate& c) const;
+  SearchHit HitOf(const Candidate& c) const;
+  // Cids whose best match is in [lo, hi], found from the documents of the
+  // rarest term; in result order, after the cursor, at most `want`.
+  absl::Status CollectByWords(const Plan& plan, SearchMatch lo, SearchMatch hi,
+                              size_t want, std::vector<Candidate>* out) const;
+  // The same by walking an order; false when `budget` steps were not enough.
+  absl::StatusOr<bool> CollectByOrder(const Plan& plan, SearchMatch lo,
+                                      SearchMatch hi, size_t want,
+                                      size_t budget,
+                                      std::vector<Candidate>* out) const;
+  absl::Status Collect(const Plan& plan, SearchMatch lo, SearchMatch hi,
+                       size_t want, std::vector<Candidate>* out) const;
+
+  const Options options_;
+
+  std::vector<CidRec> cids_;
+  std::vector<CidId> free_cids_;
+  absl::flat_hash_set<CidId, CidHash, CidEq> cid_index_;
+
+  std::vector<DocRec> docs_;
+  std::vector<DocId> free_docs_;
+
+  std::vector<WordRec> words_;
+  std::vector<WordId> free_words_;
+  absl::btree_map<std::string, WordId, std::less<>> vocabulary_;
+  // Hash of a trigram -> words holding it.
+  absl::flat_hash_map<uint64_t, std::vector<WordId>> trigrams_;
+  // Hash of a word with one character deleted -> words it came from.
+  absl::flat_hash_map<uint64_t, absl::InlinedVector<WordId, 1>> deletions_;
+
+  std::vector<ExtRec> exts_;
+  std::vector<uint32_t> free_exts_;
+  absl::flat_hash_map<std::string, uint32_t> ext_ids_;
+
+  Order orders_[3];
+  size_t holders_ = 0;
+};
+
+}  // namespace search
+}  // namespace trove
+
+#endif  // TROVE_COMMON_SEARCH_SEARCH_INDEX_H_

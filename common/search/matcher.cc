@@ -23,13 +23,13 @@ std::optional<SearchMatch> MatchWord(absl::string_view term,
     return SEARCH_MATCH_PARTIAL;
   }
   if (term_chars < options.min_fuzzy_chars ||
-      term_chars > options.max_fuzzy_chars || !HasNonDigit(term)) {
+      term_chars > options.max_fuzzy_chars || HasDigit(term)) {
     return std::nullopt;
   }
   const int word_chars = CharCount(word);
   if (word_chars < options.min_fuzzy_chars ||
       word_chars > options.max_fuzzy_chars ||
-      std::abs(word_chars - term_chars) > 1) {
+      std::abs(word_chars - term_chars) > 1 || HasDigit(word)) {
     return std::nullopt;
   }
   if (BoundedEditDistance(term, word, 1) <= 1) return SEARCH_MATCH_MISSPELLED;

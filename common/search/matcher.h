@@ -8,8 +8,9 @@
 //   exactly      the same word;
 //   in part      the word begins with it, or (query words of 3 characters
 //                or more) holds it anywhere: "rhaps", "psody" -> rhapsody;
-//   misspelt     query words of 3 to 32 characters that are not all digits,
-//                against name words of 3 to 32 characters: one edit apart
+//   misspelt     query words of 3 to 32 characters without digits, against
+//                name words of 3 to 32 characters without digits (so "mp3"
+//                never finds mp4, nor "2001" 2011): one edit apart
 //                (a character added, dropped or changed, or two neighbours
 //                swapped): "rapsody", "pel" -> perl, "drneg" -> dreng.
 // Words of a quoted phrase match only exactly. A name matches when every

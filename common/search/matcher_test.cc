@@ -45,8 +45,10 @@ TEST(MatchWordTest, Kinds) {
   EXPECT_EQ(MatchWord("rh", "rhapsody", false, o), SEARCH_MATCH_PARTIAL);
   EXPECT_EQ(MatchWord("ps", "rhapsody", false, o), std::nullopt);
   EXPECT_EQ(MatchWord("ca", "cb", false, o), std::nullopt);
-  // Numbers are not misspelt.
+  // Words with digits are not misspelt.
   EXPECT_EQ(MatchWord("2001", "2011", false, o), std::nullopt);
+  EXPECT_EQ(MatchWord("mp3", "mp4", false, o), std::nullopt);
+  EXPECT_EQ(MatchWord("mpa", "mp4", false, o), std::nullopt);
   // Phrase words match only whole words.
   EXPECT_EQ(MatchWord("rhaps", "rhapsody", true, o), std::nullopt);
   EXPECT_EQ(MatchWord("rhapsody", "rhapsody", true, o), SEARCH_MATCH_EXACT);

@@ -125,20 +125,6 @@ SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
   return e;
 }
 
-void SearchIndex::InsertOrders(CidId id, bool all) {
-  orders_[kBySources].insert(EntryFor(id, kBySources));
-  if (!all) return;
-  orders_[kBySize].insert(EntryFor(id, kBySize));
-  orders_[kByName].insert(EntryFor(id, kByName));
-}
-
-void SearchIndex::EraseOrders(CidId id, bool all) {
-  orders_[kBySources].erase(EntryFor(id, kBySources));
-  if (!all) return;
-  orders_[kBySize].erase(EntryFor(id, kBySize));
-  orders_[kByName].erase(EntryFor(id, kByName));
-}
-
 SearchIndex::CidId SearchIndex::AcquireCid(absl::string_view key,
                                            int64_t size) {
   auto it = cid_index_.find(key);
@@ -208,7 +194,8 @@ SearchIndex::WordId SearchIndex::AcquireWord(const std::string& text) {
     trigrams_[HashOf(t)].push_back(id);
   }
   const MatchOptions& mo = options_.match;
-  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars) {
+  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
+      !HasDigit(text)) {
     for (const std::string& d : OneDeletions(text)) {
       deletions_[HashOf(d)].push_back(id);
     }
@@ -225,7 +212,8 @@ void SearchIndex::ReleaseWord(WordId id) {
     if (it->second.empty()) trigrams_.erase(it);
   }
   const MatchOptions& mo = options_.match;
-  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars) {
+  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
+      !HasDigit(w.text)) {
     for (const std::string& d : OneDeletions(w.text)) {
       auto it = deletions_.find(HashOf(d));
       if (it == deletions_.end()) continue;
@@ -300,52 +288,98 @@ void SearchIndex::ReleaseDoc(DocId id) {
   free_docs_.push_back(id);
 }
 
-void SearchIndex::RefreshDisplay(CidRec& c) {
+SearchIndex::DocId SearchIndex::BestDisplay(const CidRec& c) const {
   DocId best = kNone;
   for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    if (docs_[d].refs == 0) continue;
     if (best == kNone || docs_[d].refs > docs_[best].refs ||
         (docs_[d].refs == docs_[best].refs &&
          CompareNames(docs_[d].name(), docs_[best].name()) < 0)) {
       best = d;
     }
   }
-  c.display = best;
+  return best;
 }
 
 SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
                                     absl::string_view name) {
-  CidId id = AcquireCid(cid, size);
-  const bool listed = cids_[id].sources > 0;
+  const CidId id = AcquireCid(cid, size);
+  const bool listed = !bulk_ && cids_[id].sources > 0;
   const DocId old_display = cids_[id].display;
-  if (listed) EraseOrders(id, /*all=*/true);
-  DocId doc = AcquireDoc(id, name);
+  if (listed) orders_[kBySources].erase(EntryFor(id, kBySources));
+  const DocId doc = AcquireDoc(id, name);
   ++docs_[doc].refs;
-  CidRec& c = cids_[id];
-  ++c.sources;
+  ++cids_[id].sources;
   ++holders_;
-  RefreshDisplay(c);
-  (void)old_display;
-  InsertOrders(id, /*all=*/true);
+  const DocId display = BestDisplay(cids_[id]);
+  if (bulk_) {
+    cids_[id].display = display;
+    return doc;
+  }
+  if (listed && display != old_display) {
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+  }
+  cids_[id].display = display;
+  orders_[kBySources].insert(EntryFor(id, kBySources));
+  if (!listed || display != old_display) {
+    orders_[kBySize].insert(EntryFor(id, kBySize));
+    orders_[kByName].insert(EntryFor(id, kByName));
+  }
   return doc;
 }
 
-void SearchIndex::Remove(DocId doc) {
+bool SearchIndex::Remove(DocId doc) {
   const CidId id = docs_[doc].cid;
-  EraseOrders(id, /*all=*/true);
+  const DocId old_display = cids_[id].display;
+  orders_[kBySources].erase(EntryFor(id, kBySources));
   --docs_[doc].refs;
   --cids_[id].sources;
   --holders_;
-  if (docs_[doc].refs == 0) ReleaseDoc(doc);
-  CidRec& c = cids_[id];
-  if (c.sources == 0) {
+  if (cids_[id].sources == 0) {
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+    ReleaseDoc(doc);
+    CidRec& c = cids_[id];
     cid_index_.erase(id);
     c.display = kNone;
     c.first_doc = kNone;
     free_cids_.push_back(id);
-    return;
+    return true;
   }
-  RefreshDisplay(c);
-  InsertOrders(id, /*all=*/true);
+  const DocId display = BestDisplay(cids_[id]);
+  if (display != old_display) {
+    // Erased under the old name while it still exists.
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+    cids_[id].display = display;
+    orders_[kBySize].insert(EntryFor(id, kBySize));
+    orders_[kByName].insert(EntryFor(id, kByName));
+  }
+  if (docs_[doc].refs == 0) ReleaseDoc(doc);
+  orders_[kBySources].insert(EntryFor(id, kBySources));
+  return false;
+}
+
+void SearchIndex::BeginBulkLoad() { bulk_ = true; }
+
+void SearchIndex::EndBulkLoad() {
+  bulk_ = false;
+  for (OrderKind kind : {kBySources, kBySize, kByName}) {
+    std::vector<OrderEntry> entries;
+    entries.reserve(cid_index_.size());
+    for (CidId id : cid_index_) entries.push_back(EntryFor(id, kind));
+    OrderLess less{this};
+    std::sort(entries.begin(), entries.end(), less);
+    orders_[kind] = Order(entries.begin(), entries.end(), less);
+  }
+}
+
+std::optional<SearchIndex::CidId> SearchIndex::FindCid(
+    absl::string_view cid) const {
+  auto it = cid_index_.find(cid);
+  if (it == cid_index_.end()) return std::nullopt;
+  return *it;
 }
 
 std::optional<SearchIndex::CidView> SearchIndex::Lookup(
@@ -438,7 +472,7 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
     // Words one edit away: they are a deletion of the term, or share a
     // deletion with it, or the term is a deletion of them.
     if (chars >= mo.min_fuzzy_chars && chars <= mo.max_fuzzy_chars &&
-        HasNonDigit(term.word)) {
+        !HasDigit(term.word)) {
       auto from_deletions = [&](absl::string_view s) {
         auto it = deletions_.find(HashOf(s));
         if (it == deletions_.end()) return;

@@ -46,6 +46,9 @@ class SearchIndex {
  public:
   // A (cid, name) pair held by one or more sources.
   using DocId = uint32_t;
+  // A cid held by at least one source. Stable while it is held; reused
+  // after.
+  using CidId = uint32_t;
 
   struct Options {
     MatchOptions match;
@@ -78,8 +81,25 @@ class SearchIndex {
   DocId Add(absl::string_view cid, int64_t size, absl::string_view name);
 
   // One source of `doc` fewer; the document, and the cid, go when none is
-  // left. REQUIRES: `doc` came from Add and has a source left.
-  void Remove(DocId doc);
+  // left. Returns true when the cid went. REQUIRES: `doc` came from Add and
+  // has a source left.
+  bool Remove(DocId doc);
+
+  // Between these, Add does not keep the three orders of cids current;
+  // EndBulkLoad builds them at once (faster when loading a whole catalog).
+  // Search and Remove are not allowed in between.
+  void BeginBulkLoad();
+  void EndBulkLoad();
+
+  // The cid of 32 raw bytes, when some source holds it.
+  std::optional<CidId> FindCid(absl::string_view cid) const;
+  // Facts of a held cid or document.
+  CidId CidOfDoc(DocId doc) const { return docs_[doc].cid; }
+  int64_t SizeOfCid(CidId cid) const { return cids_[cid].size; }
+  // 32 raw bytes.
+  absl::string_view KeyOfCid(CidId cid) const {
+    return absl::string_view(cids_[cid].key, 32);
+  }
 
   // The page `query` asks for. DEADLINE_EXCEEDED when `deadline` passes
   // first.
@@ -96,7 +116,6 @@ class SearchIndex {
   Stats stats() const;
 
  private:
-  using CidId = uint32_t;
   using WordId = uint32_t;
   static constexpr uint32_t kNone = ~uint32_t{0};
 
@@ -203,10 +222,9 @@ class SearchIndex {
   void ReleaseWord(WordId id);
   uint32_t AcquireExt(const std::string& ext);
   void ReleaseExt(uint32_t ext);
-  void RefreshDisplay(CidRec& cid);
+  // The document whose name a cid shows (see the class comment).
+  DocId BestDisplay(const CidRec& cid) const;
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
-  void InsertOrders(CidId cid, bool all);
-  void EraseOrders(CidId cid, bool all);
 
   // --- search
   TermMatch MatchTerm(const QueryTerm& term) const;
@@ -252,6 +270,7 @@ class SearchIndex {
 
   Order orders_[3];
   size_t holders_ = 0;
+  bool bulk_ = false;
 };
 
 }  // namespace search

@@ -100,10 +100,13 @@ std::vector<Variation> Variations() {
   return out;
 }
 
-class SearchIndexReferenceTest : public ::testing::Test {
+// Parameter: whether the catalog is loaded in bulk (BeginBulkLoad) or one
+// source at a time.
+class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     catalog_ = MakeTestCatalog(/*seed=*/20261201, /*files=*/3000);
+    if (GetParam()) index_.BeginBulkLoad();
     for (const ReferenceFile& f : catalog_.files) {
       for (const auto& [name, count] : f.names) {
         for (int i = 0; i < count; ++i) {
@@ -111,6 +114,7 @@ class SearchIndexReferenceTest : public ::testing::Test {
         }
       }
     }
+    if (GetParam()) index_.EndBulkLoad();
   }
 
   // Compares up to `pages` pages of `text` under `v` with the reference;
@@ -175,11 +179,11 @@ class SearchIndexReferenceTest : public ::testing::Test {
       docs_;
 };
 
-TEST_F(SearchIndexReferenceTest, EveryShapeAndFilterMatchesTheReference) {
+TEST_P(SearchIndexReferenceTest, EveryShapeAndFilterMatchesTheReference) {
   CompareAll(/*seed=*/7, /*per_shape=*/6);
 }
 
-TEST_F(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
+TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
   std::mt19937_64 rng(99);
   // Withdraw about a third of the holders, names and whole files included,
   // then add some back under new names.
@@ -202,10 +206,12 @@ TEST_F(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
   CompareAll(/*seed=*/8, /*per_shape=*/4);
 }
 
-TEST_F(SearchIndexReferenceTest, EmptiesCompletely) {
+TEST_P(SearchIndexReferenceTest, EmptiesCompletely) {
+  size_t cids_gone = 0;
   for (auto& [key, docs] : docs_) {
-    for (SearchIndex::DocId d : docs) index_.Remove(d);
+    for (SearchIndex::DocId d : docs) cids_gone += index_.Remove(d) ? 1 : 0;
   }
+  EXPECT_EQ(cids_gone, catalog_.files.size());
   SearchIndex::Stats s = index_.stats();
   EXPECT_EQ(s.cids, 0u);
   EXPECT_EQ(s.names, 0u);
@@ -217,6 +223,11 @@ TEST_F(SearchIndexReferenceTest, EmptiesCompletely) {
   ASSERT_TRUE(page.ok());
   EXPECT_TRUE(page->hits.empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Loading, SearchIndexReferenceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Bulk" : "OneByOne";
+                         });
 
 TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
   SearchIndex index;

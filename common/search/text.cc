@@ -93,9 +93,9 @@ int CharCount(absl::string_view word) {
   return static_cast<int>(Utf8Chars(word).size());
 }
 
-bool HasNonDigit(absl::string_view word) {
+bool HasDigit(absl::string_view word) {
   for (char c : word) {
-    if (c < '0' || c > '9') return true;
+    if (c >= '0' && c <= '9') return true;
   }
   return false;
 }

@@ -35,8 +35,8 @@ std::vector<absl::string_view> Utf8Chars(absl::string_view word);
 // Number of characters of `word` (as Utf8Chars counts them).
 int CharCount(absl::string_view word);
 
-// True when `word` has a character that is not an ASCII digit.
-bool HasNonDigit(absl::string_view word);
+// True when `word` holds an ASCII digit.
+bool HasDigit(absl::string_view word);
 
 // The distinct trigrams of `word` over characters, without padding, sorted;
 // empty for words of fewer than three characters.

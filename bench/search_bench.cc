@@ -98,7 +98,8 @@ std::pair<double, double> MemoryMiB(pid_t pid) {
   std::string line;
   double rss = 0, hwm = 0;
   while (std::getline(in, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::vector<std::string> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (f.size() < 2) continue;
     if (f[0] == "VmRSS:") rss = std::stod(f[1]) / 1024;
     if (f[0] == "VmHWM:") hwm = std::stod(f[1]) / 1024;

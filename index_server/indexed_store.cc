@@ -63,9 +63,37 @@ absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
   return r;
 }
 
+std::shared_ptr<const absl::flat_hash_set<std::string>>
+IndexedStore::EndedLeases() {
+  {
+    absl::MutexLock lock(&ended_mu_);
+    if (ended_ != nullptr &&
+        (ended_checking_ || absl::Now() < ended_checked_ + options_.lease_check)) {
+      return ended_;
+    }
+    ended_checking_ = true;
+  }
+  // One caller asks; the others use what was known.
+  absl::StatusOr<std::vector<std::string>> ended = pg_->EndedLeases();
+  absl::MutexLock lock(&ended_mu_);
+  ended_checking_ = false;
+  if (ended.ok()) {
+    ended_ = std::make_shared<const absl::flat_hash_set<std::string>>(
+        ended->begin(), ended->end());
+    ended_checked_ = absl::Now();
+  } else if (ended_ == nullptr) {
+    ended_ = std::make_shared<const absl::flat_hash_set<std::string>>();
+  }
+  return ended_;
+}
+
 absl::StatusOr<index::LocateResponse> IndexedStore::Locate(
     const std::string& cid, int limit, const CallContext& call) {
-  return pg_->Locate(cid, limit, call);
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
+  if (catalog == nullptr || !follower_.ready()) {
+    return pg_->Locate(cid, limit, call);
+  }
+  return catalog->Locate(cid, limit, *EndedLeases());
 }
 
 absl::StatusOr<std::vector<index::SupernodeInfo>> IndexedStore::LiveSupernodes(

@@ -1,7 +1,7 @@
 // IndexedStore: the IndexStore of a running index server. Everything
-// stored goes to PostgreSQL (PgIndexStore); Search is answered from this
-// replica's MemoryCatalog, which a CatalogFollower keeps current with the
-// change log. A write returns once this replica's memory shows it (or a
+// stored goes to PostgreSQL (PgIndexStore); Search and Locate are answered
+// from this replica's MemoryCatalog, which a CatalogFollower keeps current
+// with the change log (Locate asks PostgreSQL while the catalog loads). A write returns once this replica's memory shows it (or a
 // short wait ran out; it is durable either way), so a client that
 // published sees its files in the next search.
 //
@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "index_server/catalog_follower.h"
 #include "index_server/pg_store.h"
@@ -27,6 +29,9 @@ class IndexedStore final : public IndexStore {
     CatalogFollower::Options follower;
     // Longest a write waits for this replica's memory to show it.
     absl::Duration apply_wait = absl::Seconds(2);
+    // How often Locate learns which leases ended (their sources are left
+    // out until the expiry pass drops them).
+    absl::Duration lease_check = absl::Seconds(1);
   };
 
   // `pg` must outlive the store. Sets pg's change sink.
@@ -68,11 +73,19 @@ class IndexedStore final : public IndexStore {
   // Waits (bounded) until this replica applied what this thread just
   // committed.
   void AwaitOwnCommit(const CallContext& call);
+  // Supernodes whose lease ended, as of at most lease_check ago.
+  std::shared_ptr<const absl::flat_hash_set<std::string>> EndedLeases();
 
   PgIndexStore* const pg_;
   const Options options_;
   PgChangeFeed feed_;
   CatalogFollower follower_;
+
+  absl::Mutex ended_mu_;
+  std::shared_ptr<const absl::flat_hash_set<std::string>> ended_
+      ABSL_GUARDED_BY(ended_mu_);
+  absl::Time ended_checked_ ABSL_GUARDED_BY(ended_mu_) = absl::InfinitePast();
+  bool ended_checking_ ABSL_GUARDED_BY(ended_mu_) = false;
 };
 
 }  // namespace index_server

@@ -1,12 +1,14 @@
 // MemoryCatalog: an index replica's in-memory copy of the catalog, for
-// search. It holds every complete source (peer, cid, name, supernode) in a
-// SearchIndex, plus the sizes of files no complete source holds, and is
-// kept current by replaying the change log (catalog_change.proto) in
-// order, exactly as PostgreSQL applied those changes. Two catalogs that
-// loaded the same snapshot and replayed the same entries hold the same.
+// Search and Locate. It holds every source (peer, cid, name, supernode,
+// complete or partial) and every peer's address: the complete sources'
+// names in a SearchIndex, plus the sizes of files no complete source
+// holds. It is kept current by replaying the change log
+// (catalog_change.proto) in order, exactly as PostgreSQL applied those
+// changes. Two catalogs that loaded the same snapshot and replayed the
+// same entries hold the same.
 //
 // Partial sources (downloads in progress) neither match nor count in
-// search, so only their effect on the files table is kept.
+// search; Locate lists them after the complete ones.
 //
 // Thread-safe: Search and the accessors may run while a change is applied
 // (a large batch is applied in slices, so searches can run between them
@@ -16,6 +18,7 @@
 #define TROVE_INDEX_SERVER_MEMORY_CATALOG_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,7 @@
 #include "common/search/query.h"
 #include "common/search/search_index.h"
 #include "index_server/catalog_change.pb.h"
+#include "protos/index.pb.h"
 
 namespace trove {
 namespace index_server {
@@ -42,7 +46,9 @@ class MemoryCatalog {
   };
 
   struct Stats {
+    // Complete sources, and partial ones.
     size_t sources = 0;
+    size_t partial_sources = 0;
     size_t cids = 0;
     size_t names = 0;
     size_t words = 0;
@@ -57,13 +63,13 @@ class MemoryCatalog {
   MemoryCatalog(const MemoryCatalog&) = delete;
   MemoryCatalog& operator=(const MemoryCatalog&) = delete;
 
-  // Loading a snapshot: BeginLoad, then every complete source and every
-  // files row that no complete source holds, then EndLoad. Ids are 32 raw
-  // bytes; `size` is the size the files table holds for the cid.
+  // Loading a snapshot: BeginLoad, then every source and every files row
+  // that no complete source holds, then EndLoad. Ids are 32 raw bytes;
+  // `size` is the size the files table holds for the cid.
   void BeginLoad();
   void LoadSource(absl::string_view cid, absl::string_view peer,
                   absl::string_view supernode, absl::string_view name,
-                  int64_t size);
+                  int64_t size, absl::string_view address, bool partial);
   void LoadFile(absl::string_view cid, int64_t size);
   void EndLoad();
 
@@ -73,6 +79,15 @@ class MemoryCatalog {
   // See IndexStore::Search.
   absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery& query,
                                             absl::Time deadline) const;
+
+  // See CatalogStore::Locate: the size the files table holds, the name
+  // most complete sources use (else most partial ones), and up to `limit`
+  // sources, complete ones first, each group by peer id; sources held
+  // through a supernode in `dead` (32-byte ids whose lease ended) are left
+  // out. NOT_FOUND when no source is left. `cid` is 64 hex digits.
+  absl::StatusOr<index::LocateResponse> Locate(
+      const std::string& cid, int limit,
+      const absl::flat_hash_set<std::string>& dead) const;
 
   Stats stats() const;
 
@@ -91,10 +106,17 @@ class MemoryCatalog {
     DocId doc;
     SnId sn;
   };
+  struct PartialRec {
+    std::string name;
+    SnId sn;
+  };
   struct PeerRec {
     std::string key;
+    std::string address;
     // Complete sources by cid.
     absl::flat_hash_map<CidId, SourceRec> sources;
+    // Partial sources by cid (32 raw bytes).
+    absl::flat_hash_map<std::string, PartialRec> partials;
     // Supernodes whose peer sets list this peer.
     absl::InlinedVector<SnId, 2> sns;
   };
@@ -113,7 +135,14 @@ class MemoryCatalog {
   // no row (one is made).
   int64_t ResolveSize(absl::string_view cid, int64_t announced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RemoveSource(PeerRec& peer, CidId cid)
+  void RemoveSource(PeerId peer, CidId cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemovePartial(PeerId peer, absl::string_view cid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes every source of `peer` (complete and partial) that `drop`
+  // says to, given its supernode and cid (32 raw bytes).
+  void RemoveSourcesIf(
+      PeerId peer,
+      const std::function<bool(SnId, absl::string_view)>& drop)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreSource(PeerId peer, SnId sn, absl::string_view cid,
                    absl::string_view name, int64_t size, bool partial)
@@ -135,7 +164,14 @@ class MemoryCatalog {
   absl::flat_hash_map<std::string, SnId> sn_ids_ ABSL_GUARDED_BY(mu_);
   // Files rows that no complete source holds: cid -> size.
   absl::flat_hash_map<std::string, int64_t> other_files_ ABSL_GUARDED_BY(mu_);
+  // Complete sources of each cid.
+  absl::flat_hash_map<CidId, absl::InlinedVector<PeerId, 2>> holders_
+      ABSL_GUARDED_BY(mu_);
+  // Partial sources of each cid (32 raw bytes).
+  absl::flat_hash_map<std::string, absl::InlinedVector<PeerId, 1>>
+      partial_holders_ ABSL_GUARDED_BY(mu_);
   size_t sources_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t partials_ ABSL_GUARDED_BY(mu_) = 0;
   int slice_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -104,6 +104,35 @@ TEST(MemoryCatalogTest, FullListKeepsOnlyWhatItNames) {
   EXPECT_TRUE(Find(m, "drop").empty());
   EXPECT_TRUE(Find(m, "new").empty());  // partial sources are not searched
   EXPECT_EQ(m.stats().other_files, 2u);  // cid 2 (orphan) and cid 3 (partial)
+  EXPECT_EQ(m.stats().partial_sources, 1u);
+}
+
+TEST(MemoryCatalogTest, LocateListsCompleteThenPartialSources) {
+  MemoryCatalog m;
+  CatalogChange a = Batch(1);
+  a.mutable_batch()->add_moved_peers(Id('p', 1));
+  a.mutable_batch()->add_moved_addresses("10.0.0.1:7000");
+  a.mutable_batch()->add_moved_peers(Id('p', 2));
+  a.mutable_batch()->add_moved_addresses("10.0.0.2:7000");
+  Store(a.mutable_batch(), 2, 1, "movie.mkv", 500, /*partial=*/true);
+  Store(a.mutable_batch(), 1, 1, "movie.mkv", 500);
+  m.Apply(a);
+  const std::string cid = search::RawToHex(Id('c', 1));
+  absl::StatusOr<index::LocateResponse> r = m.Locate(cid, 10, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->size(), 500);
+  EXPECT_EQ(r->name(), "movie.mkv");
+  ASSERT_EQ(r->sources_size(), 2);
+  EXPECT_EQ(r->sources(0).peer_id(), search::RawToHex(Id('p', 1)));
+  EXPECT_EQ(r->sources(0).address(), "10.0.0.1:7000");
+  EXPECT_FALSE(r->sources(0).partial());
+  EXPECT_TRUE(r->sources(1).partial());
+  EXPECT_EQ(m.Locate(cid, 1, {})->sources_size(), 1);
+  // A supernode whose lease ended: its sources are left out.
+  absl::flat_hash_set<std::string> dead = {Id('s', 1)};
+  EXPECT_EQ(m.Locate(cid, 10, dead).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(m.Locate(search::RawToHex(Id('c', 9)), 10, {}).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST(MemoryCatalogTest, SizeIsTheFirstAnnouncedUntilTheRowIsCollected) {
@@ -138,12 +167,13 @@ TEST(MemoryCatalogTest, LoadedEqualsReplayed) {
   loaded.BeginLoad();
   for (int i = 0; i < 50; ++i) {
     loaded.LoadSource(Id('c', i), Id('p', i % 7), Id('s', 1),
-                      absl::StrCat("file ", i % 9, ".txt"), i);
+                      absl::StrCat("file ", i % 9, ".txt"), i, "", false);
   }
   loaded.EndLoad();
   EXPECT_EQ(replayed.Digest(), loaded.Digest());
   MemoryCatalog other;
-  other.LoadSource(Id('c', 1), Id('p', 1), Id('s', 1), "file 1.txt", 1);
+  other.LoadSource(Id('c', 1), Id('p', 1), Id('s', 1), "file 1.txt", 1, "",
+                   false);
   EXPECT_NE(replayed.Digest(), other.Digest());
 }
 

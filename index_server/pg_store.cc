@@ -226,6 +226,13 @@ absl::Status StatusFromSqlState(const std::string& sqlstate,
   return absl::InternalError(message);
 }
 
+// `ms` rounded up to the next of 20, 24, 29, 35, ... (steps of 20%).
+int64_t RoundUpTimeout(int64_t ms) {
+  double step = 20;
+  while (step < static_cast<double>(ms)) step *= 1.2;
+  return static_cast<int64_t>(step + 0.5);
+}
+
 // Why a call stops: its caller went away or its deadline passed.
 absl::Status GaveUpStatus(const CallContext& call) {
   if (call.cancelled && call.cancelled()) {
@@ -333,16 +340,20 @@ auto PgIndexStore::Run(PoolKind kind, absl::string_view what,
             "until the caller's deadline");
         break;
       }
-      // Each statement ends by the caller's deadline at the latest.
+      // Each statement ends by the caller's deadline, or a little after it:
+      // the limit is rounded up to a step of about 20%, so callers with
+      // similar deadlines reuse a connection's setting instead of paying a
+      // round trip to change it.
       int64_t timeout_ms = absl::ToInt64Milliseconds(options_.statement_timeout);
       if (call.deadline != absl::InfiniteFuture()) {
-        timeout_ms = std::min(
-            timeout_ms, absl::ToInt64Milliseconds(call.deadline - absl::Now()));
-        if (timeout_ms <= 0) {
+        const int64_t left =
+            absl::ToInt64Milliseconds(call.deadline - absl::Now());
+        if (left <= 0) {
           p->Return(std::move(conn));
           failure = GaveUpStatus(call);
           break;
         }
+        timeout_ms = std::min(timeout_ms, RoundUpTimeout(left));
       }
       if (conn->timeout_ms != timeout_ms) {
         pqxx::nontransaction tx(*conn->conn);
@@ -658,6 +669,7 @@ CatalogChange BuildChange(const std::string& supernode_id,
       for (const std::string& cid : c.removals) *cids += Raw(cid);
     }
     b->add_moved_peers(peer);
+    b->add_moved_addresses(c.address);
     if (c.upserts.empty() && c.partials.empty()) continue;
     PeerFiles* stored = b->add_stored();
     stored->set_peer_id(peer);
@@ -850,38 +862,49 @@ absl::StatusOr<index::LocateResponse> PgIndexStore::Locate(
     const std::string& cid, int limit, const CallContext& call) {
   return Run(PoolKind::kRead, "locate", call, [&](pqxx::connection& c)
                                               -> absl::StatusOr<index::LocateResponse> {
-    pqxx::read_transaction tx(c);
-    pqxx::result file =
-        tx.exec_params("SELECT size FROM files WHERE cid = $1", cid);
-    pqxx::result sources = tx.exec_params(
-        "SELECT s.peer_id, s.address, s.partial FROM sources s"
-        " JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-        " WHERE s.cid = $1 AND sn.lease_expires > now()"
-        " ORDER BY s.partial, s.updated_at DESC, s.peer_id LIMIT $2",
+    // One statement, one round trip.
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(
+        "WITH live AS ("
+        "  SELECT s.peer_id, s.address, s.partial, s.name FROM sources s"
+        "  JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
+        "  WHERE s.cid = $1 AND sn.lease_expires > now())"
+        " SELECT f.size,"
+        "  (SELECT name FROM live GROUP BY name"
+        "   ORDER BY count(*) FILTER (WHERE NOT partial) DESC, count(*) DESC,"
+        "   name LIMIT 1),"
+        "  l.peer_id, l.address, l.partial"
+        " FROM files f JOIN LATERAL (SELECT * FROM live"
+        "  ORDER BY partial, peer_id LIMIT $2) l ON true"
+        " WHERE f.cid = $1",
         cid, limit);
-    if (file.empty() || sources.empty()) {
+    if (r.empty()) {
       return absl::NotFoundError(
           absl::StrCat("no live source has cid ", cid));
     }
-    pqxx::result name = tx.exec_params(
-        "SELECT s.name FROM sources s"
-        " JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-        " WHERE s.cid = $1 AND sn.lease_expires > now()"
-        " GROUP BY s.name"
-        " ORDER BY count(*) FILTER (WHERE NOT s.partial) DESC,"
-        "  count(*) DESC, s.name LIMIT 1",
-        cid);
     index::LocateResponse response;
-    response.set_size(file[0][0].as<int64_t>());
-    if (!name.empty()) response.set_name(name[0][0].as<std::string>());
-    for (const pqxx::row& row : sources) {
+    response.set_size(r[0][0].as<int64_t>());
+    response.set_name(r[0][1].as<std::string>());
+    for (const pqxx::row& row : r) {
       Source* source = response.add_sources();
-      source->set_peer_id(row[0].as<std::string>());
-      source->set_address(row[1].as<std::string>());
-      source->set_partial(row[2].as<bool>());
+      source->set_peer_id(row[2].as<std::string>());
+      source->set_address(row[3].as<std::string>());
+      source->set_partial(row[4].as<bool>());
     }
-    tx.commit();
     return response;
+  });
+}
+
+absl::StatusOr<std::vector<std::string>> PgIndexStore::EndedLeases() {
+  return Run(PoolKind::kRead, "list ended leases", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
+    pqxx::nontransaction tx(c);
+    std::vector<std::string> out;
+    for (const pqxx::row& row :
+         tx.exec("SELECT supernode_id FROM supernodes WHERE lease_expires <= now()")) {
+      out.push_back(Raw(row[0].c_str()));
+    }
+    return out;
   });
 }
 
@@ -1024,8 +1047,9 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
     }
     tx.exec(
         "DECLARE trove_sources NO SCROLL CURSOR FOR"
-        " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size"
-        " FROM sources s JOIN files f ON f.cid = s.cid WHERE NOT s.partial");
+        " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size, s.address,"
+        "  s.partial"
+        " FROM sources s JOIN files f ON f.cid = s.cid");
     int64_t next_report = 500000;
     while (true) {
       pqxx::result r =
@@ -1039,7 +1063,9 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
         }
         catalog->LoadSource(cid, peer, sn,
                             absl::string_view(row[3].c_str(), row[3].size()),
-                            row[4].as<int64_t>());
+                            row[4].as<int64_t>(),
+                            absl::string_view(row[5].c_str(), row[5].size()),
+                            row[6].c_str()[0] == 't');
       }
       p.sources += static_cast<int64_t>(r.size());
       if (p.sources >= next_report) {

@@ -106,7 +106,7 @@ class PgIndexStore final : public CatalogStore {
 
   // The change log.
 
-  // Loads every complete source and every file no complete source holds
+  // Loads every source and every file no complete source holds
   // into `catalog` (BeginLoad ... EndLoad), from one consistent snapshot,
   // on a connection of its own. Returns the log position the snapshot
   // reflects. `progress` is called now and then, and once at the end.
@@ -126,6 +126,10 @@ class PgIndexStore final : public CatalogStore {
   // passes; returns true for a NOTIFY. Uses a connection of its own that
   // listens; reconnects as needed. Call from one thread at a time.
   bool WaitForChanges(absl::Duration timeout);
+
+  // Supernodes (32-byte ids) whose lease ended and that the expiry pass has
+  // not dropped yet.
+  absl::StatusOr<std::vector<std::string>> EndedLeases();
 
   // Deletes log entries older than `keep` (the newest always stays).
   // Returns how many.

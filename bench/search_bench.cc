@@ -641,7 +641,8 @@ int Main() {
     index::LocateResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    return FromGrpc(index_stubs[c]->Locate(&ctx, req, &resp), resp.sources_size());
+    grpc::Status st = index_stubs[c]->Locate(&ctx, req, &resp);
+    return FromGrpc(st, resp.sources_size());
   });
   std::vector<std::unique_ptr<pqxx::connection>> pg_trove;
   for (int c = 0; c < clients; ++c) {

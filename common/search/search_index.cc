@@ -1,10 +1,12 @@
 #include "common/search/search_index.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/numeric/bits.h"
 #include "absl/strings/match.h"
 #include "common/search/kinds.h"
 #include "common/search/text.h"
@@ -14,13 +16,71 @@ namespace trove {
 namespace search {
 namespace {
 
-// Below this many documents to look at, a query always walks the documents
-// of its rarest word.
-constexpr size_t kSmallWalk = 1024;
 // How often (in steps) a search looks at the clock.
 constexpr size_t kStepsPerClockCheck = 4096;
 
 uint64_t HashOf(absl::string_view s) { return absl::Hash<absl::string_view>()(s); }
+
+// The two bits a word sets in a signature (within the low 56).
+uint64_t WordBits(uint32_t word) {
+  const uint64_t mix = (static_cast<uint64_t>(word) + 1) * 0x9E3779B97F4A7C15ull;
+  return (uint64_t{1} << ((mix >> 58) % 56)) |
+         (uint64_t{1} << (((mix >> 52) & 63) % 56));
+}
+
+// The bit a document's kind sets in a signature (the top 8 bits).
+uint64_t KindBit(int kind) { return uint64_t{1} << (56 + (kind & 7)); }
+
+// The bit a word sets in a posting's 32-bit signature (within the low 24).
+uint32_t WordBit(uint32_t word) {
+  const uint64_t mix = (static_cast<uint64_t>(word) + 1) * 0x9E3779B97F4A7C15ull;
+  return uint32_t{1} << ((mix >> 40) % 24);
+}
+
+// Share of a posting signature's word bits a typical document sets.
+constexpr double kPostingDensity = 0.25;
+
+// Per-thread scratch for a walk: the best match seen per cid, stamped with
+// the walk's number so that nothing needs clearing between walks.
+class CidMarks {
+ public:
+  // Starts a walk over cids below `count`.
+  void Begin(size_t count) {
+    if (marks_.size() < count) marks_.resize(count, 0);
+    if (++epoch_ >= (1u << 14)) {
+      std::fill(marks_.begin(), marks_.end(), 0);
+      epoch_ = 1;
+    }
+  }
+  // Records `match` for `cid`; true the first time the cid is seen.
+  bool Note(uint32_t cid, int match) {
+    uint16_t& m = marks_[cid];
+    if ((m >> 2) != epoch_) {
+      m = static_cast<uint16_t>(epoch_ << 2 | match);
+      return true;
+    }
+    if ((m & 3) > match) m = static_cast<uint16_t>(epoch_ << 2 | match);
+    return false;
+  }
+  int Best(uint32_t cid) const { return marks_[cid] & 3; }
+
+ private:
+  std::vector<uint16_t> marks_;
+  uint32_t epoch_ = 0;
+};
+
+CidMarks& ThreadMarks() {
+  thread_local CidMarks marks;
+  return marks;
+}
+
+// Cost of looking at one order entry, and at one posting, relative to
+// examining one cid.
+constexpr double kEntryCost = 0.02;
+constexpr double kPostingCost = 0.05;
+// Share of signature bits a typical cid sets (two bits for each of its
+// words, about seven).
+constexpr double kSignatureDensity = 0.2;
 
 // Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
@@ -121,8 +181,26 @@ SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
       break;
   }
   e.name_key = NamePrefixKey(docs_[c.display].name());
+  e.signature = c.signature;
   e.cid = id;
   return e;
+}
+
+void SearchIndex::RefreshSignature(CidRec& c) {
+  uint64_t signature = 0;
+  for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    if (docs_[d].refs > 0) signature |= docs_[d].signature;
+  }
+  c.signature = signature;
+}
+
+void SearchIndex::UpdateEntries(CidId id) {
+  const CidRec& c = cids_[id];
+  for (OrderKind kind : {kBySize, kByName}) {
+    auto it = orders_[kind].find(EntryFor(id, kind));
+    if (it == orders_[kind].end()) continue;
+    it->signature = c.signature;
+  }
 }
 
 SearchIndex::CidId SearchIndex::AcquireCid(absl::string_view key,
@@ -223,7 +301,7 @@ void SearchIndex::ReleaseWord(WordId id) {
   }
   vocabulary_.erase(w.text);
   w.text.clear();
-  w.docs = absl::flat_hash_set<DocId>();
+  w.docs = absl::flat_hash_map<DocId, Posting>();
   free_words_.push_back(id);
 }
 
@@ -236,7 +314,10 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   std::vector<WordId> ids;
   ids.reserve(tokens.size());
   for (const std::string& t : tokens) ids.push_back(AcquireWord(t));
-  const uint32_t ext = AcquireExt(FileExtension(name));
+  const std::string extension = FileExtension(name);
+  const uint32_t ext = AcquireExt(extension);
+  const uint8_t kind = static_cast<uint8_t>(KindOfExtension(extension));
+  ++docs_of_kind_[kind & 7];
 
   DocId id;
   if (!free_docs_.empty()) {
@@ -250,14 +331,21 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   doc.cid = cid;
   doc.refs = 0;
   doc.ext = ext;
+  doc.kind = kind;
   doc.word_count = static_cast<uint8_t>(ids.size());
   doc.name_len = static_cast<uint16_t>(name.size());
   doc.data.reset(new uint32_t[ids.size() + (name.size() + 3) / 4]);
   std::copy(ids.begin(), ids.end(), doc.data.get());
   std::memcpy(doc.data.get() + ids.size(), name.data(), name.size());
+  uint64_t signature = KindBit(kind);
+  for (WordId w : ids) signature |= WordBits(w);
+  doc.signature = signature;
   doc.next = cids_[cid].first_doc;
   cids_[cid].first_doc = id;
-  for (WordId w : ids) words_[w].docs.insert(id);
+  uint32_t posting_signature = uint32_t{1} << (24 + (kind & 7));
+  for (WordId w : ids) posting_signature |= WordBit(w);
+  const Posting posting{cid, posting_signature};
+  for (WordId w : ids) words_[w].docs.emplace(id, posting);
   return id;
 }
 
@@ -280,6 +368,7 @@ void SearchIndex::ReleaseDoc(DocId id) {
     if (word.docs.erase(id) > 0 && word.docs.empty()) ReleaseWord(w);
   }
   ReleaseExt(doc.ext);
+  --docs_of_kind_[doc.kind & 7];
   doc.data.reset();
   doc.cid = kNone;
   doc.next = kNone;
@@ -308,6 +397,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
   const DocId old_display = cids_[id].display;
   if (listed) orders_[kBySources].erase(EntryFor(id, kBySources));
   const DocId doc = AcquireDoc(id, name);
+  const bool new_doc = docs_[doc].refs == 0;
   ++docs_[doc].refs;
   ++cids_[id].sources;
   ++holders_;
@@ -321,10 +411,13 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
     orders_[kByName].erase(EntryFor(id, kByName));
   }
   cids_[id].display = display;
+  if (new_doc) RefreshSignature(cids_[id]);
   orders_[kBySources].insert(EntryFor(id, kBySources));
   if (!listed || display != old_display) {
     orders_[kBySize].insert(EntryFor(id, kBySize));
     orders_[kByName].insert(EntryFor(id, kByName));
+  } else if (new_doc) {
+    UpdateEntries(id);
   }
   return doc;
 }
@@ -344,6 +437,7 @@ bool SearchIndex::Remove(DocId doc) {
     cid_index_.erase(id);
     c.display = kNone;
     c.first_doc = kNone;
+    c.signature = 0;
     free_cids_.push_back(id);
     return true;
   }
@@ -352,12 +446,20 @@ bool SearchIndex::Remove(DocId doc) {
     // Erased under the old name while it still exists.
     orders_[kBySize].erase(EntryFor(id, kBySize));
     orders_[kByName].erase(EntryFor(id, kByName));
-    cids_[id].display = display;
+  }
+  cids_[id].display = display;
+  const bool doc_gone = docs_[doc].refs == 0;
+  if (doc_gone) {
+    ReleaseDoc(doc);
+    RefreshSignature(cids_[id]);
+  }
+  orders_[kBySources].insert(EntryFor(id, kBySources));
+  if (display != old_display) {
     orders_[kBySize].insert(EntryFor(id, kBySize));
     orders_[kByName].insert(EntryFor(id, kByName));
+  } else if (doc_gone) {
+    UpdateEntries(id);
   }
-  if (docs_[doc].refs == 0) ReleaseDoc(doc);
-  orders_[kBySources].insert(EntryFor(id, kBySources));
   return false;
 }
 
@@ -365,6 +467,7 @@ void SearchIndex::BeginBulkLoad() { bulk_ = true; }
 
 void SearchIndex::EndBulkLoad() {
   bulk_ = false;
+  for (CidId id : cid_index_) RefreshSignature(cids_[id]);
   for (OrderKind kind : {kBySources, kBySize, kByName}) {
     std::vector<OrderEntry> entries;
     entries.reserve(cid_index_.size());
@@ -410,6 +513,16 @@ SearchIndex::Stats SearchIndex::stats() const {
 // ---------------------------------------------------------------------------
 // Search
 
+struct SearchIndex::TermFilter {
+  // 0: nothing to check; 1: one of `pairs` fully set; 2: a bit of `mask`.
+  int mode = 0;
+  uint64_t pairs[4] = {0, 0, 0, 0};
+  int count = 0;
+  uint64_t mask = 0;
+  // Share of cids expected to pass.
+  double pass = 1;
+};
+
 struct SearchIndex::Plan {
   const ParsedQuery* query = nullptr;
   std::vector<TermMatch> terms;
@@ -419,6 +532,16 @@ struct SearchIndex::Plan {
   absl::flat_hash_set<uint32_t> exts;
   absl::Time deadline;
   mutable size_t steps = 0;
+  // Signature checks for matches of quality up to `filter_tier`: on cids,
+  // and on documents (each term: one of `doc_masks` fully set, or any of
+  // `doc_any`; none when both are empty).
+  mutable std::vector<TermFilter> filters;
+  mutable std::vector<std::vector<uint32_t>> doc_masks;
+  mutable std::vector<uint32_t> doc_any;
+  mutable int filter_tier = -1;
+  // Kinds a name must have (bit per FileKind); 0: any.
+  uint8_t kinds = 0;
+  double kind_share = 1;
 
   // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
   absl::Status Step() const {
@@ -560,10 +683,95 @@ SearchHit SearchIndex::HitOf(const Candidate& cand) const {
   return hit;
 }
 
+bool SearchIndex::MayMatchDoc(const Plan& plan, uint32_t signature) {
+  if (plan.kinds != 0 && ((signature >> 24) & plan.kinds) == 0) return false;
+  for (size_t t = 0; t < plan.doc_masks.size(); ++t) {
+    const std::vector<uint32_t>& masks = plan.doc_masks[t];
+    if (!masks.empty()) {
+      bool any = false;
+      for (uint32_t m : masks) {
+        if ((signature & m) == m) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) return false;
+    } else if (plan.doc_any[t] != 0 && (signature & plan.doc_any[t]) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SearchIndex::MayMatch(const Plan& plan, uint64_t signature) {
+  if (plan.kinds != 0 && ((signature >> 56) & plan.kinds) == 0) return false;
+  for (const TermFilter& f : plan.filters) {
+    if (f.mode == 1) {
+      bool any = false;
+      for (int i = 0; i < f.count && !any; ++i) {
+        any = (signature & f.pairs[i]) == f.pairs[i];
+      }
+      if (!any) return false;
+    } else if (f.mode == 2 && (signature & f.mask) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// The signature checks for matches of quality up to `hi`, once per plan
+// and tier range.
+template <typename Plan, typename TermFilter>
+void EnsureFilters(const Plan& plan, int hi) {
+  if (plan.filter_tier == hi) return;
+  plan.filter_tier = hi;
+  plan.filters.clear();
+  plan.doc_masks.clear();
+  plan.doc_any.clear();
+  for (const auto& tm : plan.terms) {
+    TermFilter f;
+    std::vector<uint64_t> bits;
+    std::vector<uint32_t> doc_bits;
+    uint32_t any = 0;
+    for (const auto& [w, m] : tm.words) {
+      if (m > hi) continue;
+      bits.push_back(WordBits(w));
+      doc_bits.push_back(WordBit(w));
+      any |= WordBit(w);
+      if (bits.size() > 64) break;
+    }
+    if (doc_bits.size() <= 4) {
+      plan.doc_masks.push_back(doc_bits);
+      plan.doc_any.push_back(0);
+    } else {
+      plan.doc_masks.emplace_back();
+      // Nearly every document sets one of many bits: no check then.
+      plan.doc_any.push_back(doc_bits.size() <= 8 ? any : 0);
+    }
+    if (bits.size() <= 4) {
+      f.mode = 1;
+      f.count = static_cast<int>(bits.size());
+      for (size_t i = 0; i < bits.size(); ++i) f.pairs[i] = bits[i];
+      f.pass = std::min(1.0, static_cast<double>(bits.size()) *
+                                 kSignatureDensity * kSignatureDensity);
+    } else if (bits.size() <= 64) {
+      f.mode = 2;
+      for (uint64_t b : bits) f.mask |= b;
+      f.pass = 1 - std::pow(1 - kSignatureDensity, absl::popcount(f.mask));
+    }
+    plan.filters.push_back(f);
+  }
+}
+
+}  // namespace
+
 absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
                                          SearchMatch hi, size_t want,
                                          std::vector<Candidate>* out) const {
   const ParsedQuery& q = *plan.query;
+  EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t driver = 0;
   for (size_t t = 1; t < plan.terms.size(); ++t) {
     if (plan.terms[t].DocsUpTo(hi) < plan.terms[driver].DocsUpTo(hi)) {
@@ -629,23 +837,39 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     return c > 0;
   };
 
-  std::vector<Candidate> found;
-  absl::flat_hash_set<CidId> evaluated;
+  // A document of a word of the only term matches as well as that word
+  // does, unless exclusions, phrases or extensions need a closer look (the
+  // signature's kind bit is exact).
+  const bool simple = plan.terms.size() == 1 && plan.phrases.empty() &&
+                      plan.excluded.empty() && plan.excluded_phrases.empty() &&
+                      q.extensions.empty();
+  CidMarks& marks = ThreadMarks();
+  marks.Begin(cids_.size());
+  std::vector<CidId> seen;
   const TermMatch& tm = plan.terms[driver];
-  evaluated.reserve(std::min<size_t>(tm.DocsUpTo(hi), 1 << 14));
   for (const auto& [w, m] : tm.words) {
     if (m > hi) continue;
-    for (DocId d : words_[w].docs) {
+    for (const auto& [d, posting] : words_[w].docs) {
       absl::Status s = plan.Step();
       if (!s.ok()) return s;
-      const CidId cid = docs_[d].cid;
-      if (!evaluated.insert(cid).second) continue;
-      std::optional<SearchMatch> best = CidMatch(plan, cid, hi);
-      if (!best.has_value() || *best < lo) continue;
-      Candidate cand{cid, *best};
-      if (!after_cursor(cand)) continue;
-      found.push_back(cand);
+      if (!MayMatchDoc(plan, posting.signature)) continue;
+      int match = m;
+      if (!simple) {
+        std::optional<SearchMatch> dm = DocMatch(plan, d);
+        if (!dm.has_value() || *dm > hi) continue;
+        match = *dm;
+      }
+      if (marks.Note(posting.cid, match)) seen.push_back(posting.cid);
     }
+  }
+  std::vector<Candidate> found;
+  found.reserve(seen.size());
+  for (CidId cid : seen) {
+    const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
+    if (best < lo || !SizePasses(q, cids_[cid].size)) continue;
+    Candidate cand{cid, best};
+    if (!after_cursor(cand)) continue;
+    found.push_back(cand);
   }
   auto less = [&](const Candidate& a, const Candidate& b) {
     return compare(a, b) < 0;
@@ -689,36 +913,44 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
     probe.cid_key = cid_key;
   }
   const size_t start_size = out->size();
-  size_t steps = 0;
-  auto visit = [&](CidId cid) -> absl::StatusOr<bool> {
+  // `budget` counts cids examined; entries passed over cost far less and
+  // get a budget of their own.
+  size_t touched = 0;
+  size_t entries = 0;
+  const size_t entry_budget =
+      static_cast<size_t>(static_cast<double>(budget) / kEntryCost);
+  auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
+    if (++entries > entry_budget) return -1;
+    if (!MayMatch(plan, e.signature)) return 0;
+    if (++touched > budget) return -1;
     absl::Status s = plan.Step();
     if (!s.ok()) return s;
-    std::optional<SearchMatch> best = CidMatch(plan, cid, hi);
-    if (best.has_value() && *best >= lo) out->push_back({cid, *best});
-    return out->size() - start_size >= want;
+    std::optional<SearchMatch> best = CidMatch(plan, e.cid, hi);
+    if (best.has_value() && *best >= lo) out->push_back({e.cid, *best});
+    return out->size() - start_size >= want ? 1 : 0;
   };
   if (!q.reverse) {
     auto it = seek ? order.upper_bound(probe) : order.begin();
     for (; it != order.end(); ++it) {
-      if (++steps > budget) {
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      if (*r < 0) {
         out->resize(start_size);
         return false;
       }
-      absl::StatusOr<bool> full = visit(it->cid);
-      if (!full.ok()) return full.status();
-      if (*full) return true;
+      if (*r > 0) return true;
     }
   } else {
     auto it = seek ? order.lower_bound(probe) : order.end();
     while (it != order.begin()) {
       --it;
-      if (++steps > budget) {
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      if (*r < 0) {
         out->resize(start_size);
         return false;
       }
-      absl::StatusOr<bool> full = visit(it->cid);
-      if (!full.ok()) return full.status();
-      if (*full) return true;
+      if (*r > 0) return true;
     }
   }
   return true;
@@ -727,20 +959,40 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
 absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
                                   SearchMatch hi, size_t want,
                                   std::vector<Candidate>* out) const {
+  // An order holds no tiers: several at once are gathered from the words.
+  if (plan.query->sort == SEARCH_SORT_RELEVANCE && lo != hi) {
+    return CollectByWords(plan, lo, hi, want, out);
+  }
+  EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
   for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
-  if (walk > kSmallWalk) {
-    // Walking the order finds a hit about every cids/walk steps when the
-    // hits are spread evenly.
-    const double live = static_cast<double>(cid_index_.size());
-    const double expected =
-        static_cast<double>(want) * live / static_cast<double>(walk);
-    if (expected * 2 < static_cast<double>(walk)) {
-      absl::StatusOr<bool> done =
-          CollectByOrder(plan, lo, hi, want, walk / 2 + want, out);
-      if (!done.ok()) return done.status();
-      if (*done) return absl::OkStatus();
-    }
+  // Walking the words costs about a look at each of their documents'
+  // postings, most passed over by signature. Walking an order finds a hit
+  // about every cids/matches entries when the hits are spread evenly; of
+  // those entries, the signature lets through about `pass` to be examined.
+  const double live = static_cast<double>(cid_index_.size());
+  const double matches =
+      std::max(1.0, static_cast<double>(walk) * plan.kind_share);
+  const double entries = static_cast<double>(want) * live / matches;
+  double pass = plan.kind_share;
+  for (const TermFilter& f : plan.filters) pass *= f.pass;
+  const double examined =
+      entries * std::min(1.0, pass) + static_cast<double>(want);
+  const double by_order = entries * kEntryCost + examined;
+  double doc_pass = plan.kind_share;
+  for (size_t t = 0; t < plan.doc_masks.size(); ++t) {
+    if (plan.doc_masks[t].empty()) continue;
+    doc_pass *= std::min(1.0, static_cast<double>(plan.doc_masks[t].size()) *
+                                  kPostingDensity);
+  }
+  const double by_words = static_cast<double>(walk) * kPostingCost +
+                          static_cast<double>(walk) * std::min(1.0, doc_pass);
+  if (4 * by_order < by_words) {
+    absl::StatusOr<bool> done = CollectByOrder(
+        plan, lo, hi, want,
+        static_cast<size_t>(std::max(by_words / 2, 2 * examined)), out);
+    if (!done.ok()) return done.status();
+    if (*done) return absl::OkStatus();
   }
   return CollectByWords(plan, lo, hi, want, out);
 }
@@ -789,25 +1041,43 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
       if (it != ext_ids_.end()) plan.exts.insert(it->second);
     }
     if (plan.exts.empty()) return page;
+    if (query.kind != FILE_KIND_ANY) plan.kinds |= 1u << query.kind;
+    for (const std::string& e : query.extensions) {
+      plan.kinds |= 1u << KindOfExtension(e);
+    }
+    size_t of_kinds = 0, all = 0;
+    for (int k = 0; k < 8; ++k) {
+      all += docs_of_kind_[k];
+      if (plan.kinds & (1u << k)) of_kinds += docs_of_kind_[k];
+    }
+    plan.kind_share =
+        all == 0 ? 1.0 : static_cast<double>(of_kinds) / static_cast<double>(all);
   }
 
   const size_t need = static_cast<size_t>(query.limit) + 1;
   std::vector<Candidate> hits;
   if (query.sort == SEARCH_SORT_RELEVANCE) {
-    // Each match quality in turn (worst first when reversed).
+    // The best match quality first (the worst when reversed); when it
+    // does not fill the page, the others in one walk.
     std::vector<SearchMatch> tiers;
     for (int t = floor; t <= SEARCH_MATCH_MISSPELLED; ++t) {
       tiers.push_back(static_cast<SearchMatch>(t));
     }
     if (query.reverse) std::reverse(tiers.begin(), tiers.end());
-    for (SearchMatch t : tiers) {
+    for (size_t k = 0; k < tiers.size(); ++k) {
+      const SearchMatch t = tiers[k];
       if (query.after.has_value() &&
           (query.reverse ? t > query.after->match : t < query.after->match)) {
         continue;
       }
       absl::Status s = Collect(plan, t, t, need - hits.size(), &hits);
       if (!s.ok()) return s;
-      if (hits.size() >= need) break;
+      if (hits.size() >= need || k + 1 == tiers.size()) break;
+      const SearchMatch a = tiers[k + 1], b = tiers.back();
+      s = Collect(plan, std::min(a, b), std::max(a, b), need - hits.size(),
+                  &hits);
+      if (!s.ok()) return s;
+      break;
     }
   } else {
     absl::Status s =

@@ -127,6 +127,9 @@ class SearchIndex {
     DocId first_doc = kNone;
     // The document whose name is shown.
     DocId display = kNone;
+    // The union of its documents' signatures: what an order walk checks
+    // before looking closer.
+    uint64_t signature = 0;
   };
 
   struct DocRec {
@@ -137,6 +140,11 @@ class SearchIndex {
     uint32_t ext = 0;
     uint16_t name_len = 0;
     uint8_t word_count = 0;
+    // FileKind of its extension.
+    uint8_t kind = 0;
+    // Two bits per word in the low 56 bits, one bit for its kind in the top
+    // 8.
+    uint64_t signature = 0;
     // word_count WordIds (in name order, repeats kept), then the name.
     std::unique_ptr<uint32_t[]> data;
     const WordId* words() const { return data.get(); }
@@ -146,11 +154,20 @@ class SearchIndex {
     }
   };
 
+  // What a word's list of documents keeps of each, so that a walk over it
+  // can pass over most documents without looking at them.
+  struct Posting {
+    CidId cid;
+    // One bit per word of the document in the low 24 bits (WordBit), one
+    // bit for its kind in the top 8.
+    uint32_t signature;
+  };
+
   struct WordRec {
     std::string text;
     int chars = 0;
     // Documents holding the word.
-    absl::flat_hash_set<DocId> docs;
+    absl::flat_hash_map<DocId, Posting> docs;
   };
 
   struct ExtRec {
@@ -164,6 +181,9 @@ class SearchIndex {
   struct OrderEntry {
     uint64_t primary;
     uint64_t name_key;
+    // A copy of the cid's signature; not part of the order, so it is
+    // updated in place.
+    mutable uint64_t signature;
     CidId cid;
   };
   // Where a cursor points in an order.
@@ -208,6 +228,8 @@ class SearchIndex {
 
   // A query prepared against the vocabulary.
   struct Plan;
+  // What an order walk checks first for one term.
+  struct TermFilter;
   // One hit being assembled.
   struct Candidate {
     CidId cid;
@@ -224,6 +246,10 @@ class SearchIndex {
   void ReleaseExt(uint32_t ext);
   // The document whose name a cid shows (see the class comment).
   DocId BestDisplay(const CidRec& cid) const;
+  // A cid's signature, from its documents'.
+  void RefreshSignature(CidRec& cid);
+  // Copies a cid's signature into its order entries.
+  void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
 
   // --- search
@@ -234,6 +260,11 @@ class SearchIndex {
   std::optional<SearchMatch> CidMatch(const Plan& plan, CidId cid,
                                       SearchMatch worst) const;
   HitKey KeyOf(const Plan& plan, const Candidate& c) const;
+  // Whether a cid with `signature`, or a document with posting signature
+  // `doc_signature`, may match what the plan's filters were made for
+  // (false: certainly not).
+  static bool MayMatch(const Plan& plan, uint64_t signature);
+  static bool MayMatchDoc(const Plan& plan, uint32_t doc_signature);
   SearchHit HitOf(const Candidate& c) const;
   // Cids whose best match is in [lo, hi], found from the documents of the
   // rarest term; in result order, after the cursor, at most `want`.
@@ -270,6 +301,8 @@ class SearchIndex {
 
   Order orders_[3];
   size_t holders_ = 0;
+  // Documents per FileKind, for estimating how selective a kind filter is.
+  size_t docs_of_kind_[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   bool bulk_ = false;
 };
 

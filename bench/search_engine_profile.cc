@@ -5,6 +5,7 @@
 //
 //   bazel run -c opt //bench:search_engine_profile -- --files=1000000
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -30,6 +31,8 @@ ABSL_FLAG(int64_t, peers, 100000, "peers sharing them");
 ABSL_FLAG(int64_t, sources, 2500000, "about this many sources");
 ABSL_FLAG(int, queries, 2000, "queries per shape");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
+ABSL_FLAG(int, repeat, 1, "run each shape's queries this many times");
+ABSL_FLAG(std::string, shape, "", "run only this query shape (e.g. \"word\")");
 
 namespace trove {
 namespace bench {
@@ -44,6 +47,14 @@ double RssMiB() {
     if (f.size() >= 2 && f[0] == "VmRSS:") return std::stod(f[1]) / 1024;
   }
   return 0;
+}
+
+// CPU time of this thread, in microseconds: unlike wall time, it leaves
+// out the time other processes had the CPU.
+double ThreadCpuMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
 bool Letters(const std::string& w) {
@@ -61,6 +72,7 @@ int Main() {
   Catalog c = gen.Generate();
   const double before = RssMiB();
   absl::Time t = absl::Now();
+  const double cpu0 = ThreadCpuMicros();
   index_server::MemoryCatalog m;
   m.BeginLoad();
   std::string cid, peer, sn;
@@ -74,13 +86,15 @@ int Main() {
   }
   m.EndLoad();
   const double load = absl::ToDoubleSeconds(absl::Now() - t);
+  const double load_cpu = (ThreadCpuMicros() - cpu0) / 1e6;
   const double after = RssMiB();
   index_server::MemoryCatalog::Stats st = m.stats();
   std::printf(
-      "loaded %zu sources of %zu files (%zu names, %zu words) in %.2f s; "
-      "memory %.0f MiB (process %.0f MiB before, %.0f after)\n",
-      st.sources, st.cids, st.names, st.words, load, after - before, before,
-      after);
+      "loaded %zu sources of %zu files (%zu names, %zu words) in %.2f s "
+      "(%.2f s of CPU); memory %.0f MiB (process %.0f MiB before, %.0f "
+      "after)\n",
+      st.sources, st.cids, st.names, st.words, load, load_cpu, after - before,
+      before, after);
 
   std::mt19937_64 rng(co.seed ^ 0x5eedULL);
   std::vector<std::pair<std::string, std::vector<SearchQuery>>> shapes = {
@@ -119,27 +133,38 @@ int Main() {
       shapes[3].second.push_back(q);
     }
   }
+  std::printf("per query: wall time | thread CPU time (leaves out time the "
+              "machine gave other processes)\n");
   for (const auto& [name, queries] : shapes) {
-    std::vector<double> us;
+    if (!absl::GetFlag(FLAGS_shape).empty() && name != absl::GetFlag(FLAGS_shape)) {
+      continue;
+    }
+    std::vector<double> us, cpu;
     int64_t hits = 0;
+    for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r)
     for (const SearchQuery& q : queries) {
       absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(q, 50, 500);
       if (!parsed.ok()) continue;
       const absl::Time t0 = absl::Now();
+      const double c0 = ThreadCpuMicros();
       absl::StatusOr<search::SearchPage> page =
           m.Search(*parsed, absl::InfiniteFuture());
+      cpu.push_back(ThreadCpuMicros() - c0);
       us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
       if (page.ok()) hits += static_cast<int64_t>(page->hits.size());
     }
-    std::sort(us.begin(), us.end());
-    double sum = 0;
-    for (double x : us) sum += x;
-    std::printf(
-        "%-18s %5zu queries: mean %7.1f us, p50 %7.1f us, p99 %8.1f us, max "
-        "%8.1f us, %.1f hits per query\n",
-        name.c_str(), us.size(), sum / us.size(), us[us.size() / 2],
-        us[us.size() * 99 / 100], us.back(),
-        static_cast<double>(hits) / us.size());
+    auto stats = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      double sum = 0;
+      for (double x : v) sum += x;
+      return absl::StrFormat("mean %6.0f p50 %6.0f p99 %6.0f max %6.0f us",
+                             sum / v.size(), v[v.size() / 2],
+                             v[v.size() * 99 / 100], v.back());
+    };
+    std::printf("%-18s %5zu queries, %4.1f hits: wall %s | cpu %s\n",
+                name.c_str(), us.size(),
+                static_cast<double>(hits) / us.size(), stats(us).c_str(),
+                stats(cpu).c_str());
   }
   return 0;
 }

@@ -110,11 +110,11 @@ MemoryCatalog::SnId MemoryCatalog::InternSn(absl::string_view key) {
 }
 
 void MemoryCatalog::LinkPeerToSn(PeerId peer, SnId sn) {
-  if (!sns_[sn].peers.insert(peer).second) return;
   PeerRec& p = peers_[peer];
-  if (std::find(p.sns.begin(), p.sns.end(), sn) == p.sns.end()) {
-    p.sns.push_back(sn);
-  }
+  // The peer's own list is short and names every set that lists it.
+  if (std::find(p.sns.begin(), p.sns.end(), sn) != p.sns.end()) return;
+  p.sns.push_back(sn);
+  sns_[sn].peers.insert(peer);
 }
 
 int64_t MemoryCatalog::ResolveSize(absl::string_view cid, int64_t announced) {
@@ -230,7 +230,7 @@ void MemoryCatalog::LoadSource(absl::string_view cid, absl::string_view peer,
   absl::MutexLock lock(&mu_);
   const PeerId p = InternPeer(peer);
   const SnId sn = InternSn(supernode);
-  peers_[p].address = std::string(address);
+  if (peers_[p].address != address) peers_[p].address = std::string(address);
   LinkPeerToSn(p, sn);
   if (partial) {
     auto [it, inserted] = peers_[p].partials.try_emplace(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <map>
 #include <set>
@@ -1050,28 +1051,67 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
         " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size, s.address,"
         "  s.partial"
         " FROM sources s JOIN files f ON f.cid = s.cid");
-    int64_t next_report = 500000;
+    // This thread fetches; another builds the catalog from what was
+    // fetched, so that PostgreSQL and the building run side by side.
+    absl::Mutex queue_mu;
+    std::deque<pqxx::result> queue;
+    bool fetched_all = false;
+    std::thread builder([&] {
+      std::string cid, peer, sn;
+      int64_t next_report = 500000;
+      while (true) {
+        pqxx::result r;
+        {
+          absl::MutexLock lock(&queue_mu);
+          auto ready = [&]() { return !queue.empty() || fetched_all; };
+          queue_mu.Await(absl::Condition(&ready));
+          if (queue.empty()) return;
+          r = std::move(queue.front());
+          queue.pop_front();
+        }
+        for (const pqxx::row& row : r) {
+          if (!search::HexToRaw(row[0].c_str(), &cid) ||
+              !search::HexToRaw(row[1].c_str(), &peer) ||
+              !search::HexToRaw(row[2].c_str(), &sn)) {
+            continue;
+          }
+          catalog->LoadSource(cid, peer, sn,
+                              absl::string_view(row[3].c_str(), row[3].size()),
+                              row[4].as<int64_t>(),
+                              absl::string_view(row[5].c_str(), row[5].size()),
+                              row[6].c_str()[0] == 't');
+        }
+        p.sources += static_cast<int64_t>(r.size());
+        if (p.sources >= next_report) {
+          next_report += 500000;
+          if (progress) progress(p);
+        }
+      }
+    });
+    struct Join {
+      std::thread* t;
+      absl::Mutex* mu;
+      bool* done;
+      ~Join() {
+        {
+          absl::MutexLock lock(mu);
+          *done = true;
+        }
+        if (t->joinable()) t->join();
+      }
+    } join{&builder, &queue_mu, &fetched_all};
     while (true) {
       pqxx::result r =
           tx.exec(absl::StrCat("FETCH ", kLoadFetchRows, " FROM trove_sources"));
-      if (r.empty()) break;
-      for (const pqxx::row& row : r) {
-        if (!search::HexToRaw(row[0].c_str(), &cid) ||
-            !search::HexToRaw(row[1].c_str(), &peer) ||
-            !search::HexToRaw(row[2].c_str(), &sn)) {
-          continue;
-        }
-        catalog->LoadSource(cid, peer, sn,
-                            absl::string_view(row[3].c_str(), row[3].size()),
-                            row[4].as<int64_t>(),
-                            absl::string_view(row[5].c_str(), row[5].size()),
-                            row[6].c_str()[0] == 't');
+      absl::MutexLock lock(&queue_mu);
+      if (r.empty()) {
+        fetched_all = true;
+        break;
       }
-      p.sources += static_cast<int64_t>(r.size());
-      if (p.sources >= next_report) {
-        next_report += 500000;
-        if (progress) progress(p);
-      }
+      // At most two batches wait, to bound memory.
+      auto room = [&]() { return queue.size() < 2; };
+      queue_mu.Await(absl::Condition(&room));
+      queue.push_back(std::move(r));
     }
     tx.commit();
     catalog->EndLoad();

@@ -1,6 +1,7 @@
 #include "common/search/query.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -91,15 +92,27 @@ int HexValue(char c) {
 }  // namespace
 
 bool HexToRaw(absl::string_view hex, std::string* raw) {
+  // Lowercase hex digits -> value; 0xff for anything else.
+  static const auto* const kTable = [] {
+    auto* t = new std::array<uint8_t, 256>();
+    t->fill(0xff);
+    for (int c = 0; c < 256; ++c) {
+      int v = HexValue(static_cast<char>(c));
+      if (v >= 0) (*t)[c] = static_cast<uint8_t>(v);
+    }
+    return t;
+  }();
   if (hex.size() != 64) return false;
   raw->resize(32);
+  char* out = raw->data();
+  uint8_t bad = 0;
   for (size_t i = 0; i < 32; ++i) {
-    int hi = HexValue(hex[2 * i]);
-    int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    (*raw)[i] = static_cast<char>(hi << 4 | lo);
+    const uint8_t hi = (*kTable)[static_cast<unsigned char>(hex[2 * i])];
+    const uint8_t lo = (*kTable)[static_cast<unsigned char>(hex[2 * i + 1])];
+    bad |= hi | lo;
+    out[i] = static_cast<char>(hi << 4 | (lo & 15));
   }
-  return true;
+  return (bad & 0xf0) == 0;
 }
 
 std::string RawToHex(absl::string_view raw) {

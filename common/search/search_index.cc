@@ -180,7 +180,7 @@ SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
       e.primary = 0;
       break;
   }
-  e.name_key = NamePrefixKey(docs_[c.display].name());
+  e.name_key = c.name_key;
   e.signature = c.signature;
   e.cid = id;
   return e;
@@ -252,9 +252,9 @@ void SearchIndex::ReleaseExt(uint32_t id) {
   free_exts_.push_back(id);
 }
 
-SearchIndex::WordId SearchIndex::AcquireWord(const std::string& text) {
-  auto it = vocabulary_.find(text);
-  if (it != vocabulary_.end()) return it->second;
+SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
+  auto it = word_ids_.find(text);
+  if (it != word_ids_.end()) return it->second;
   WordId id;
   if (!free_words_.empty()) {
     id = free_words_.back();
@@ -264,10 +264,11 @@ SearchIndex::WordId SearchIndex::AcquireWord(const std::string& text) {
     words_.emplace_back();
   }
   WordRec& w = words_[id];
-  w.text = text;
+  w.text = std::string(text);
   w.chars = CharCount(text);
   w.docs.clear();
-  vocabulary_.emplace(text, id);
+  vocabulary_.emplace(w.text, id);
+  word_ids_.emplace(w.text, id);
   for (const std::string& t : InnerTrigrams(text)) {
     trigrams_[HashOf(t)].push_back(id);
   }
@@ -300,6 +301,7 @@ void SearchIndex::ReleaseWord(WordId id) {
     }
   }
   vocabulary_.erase(w.text);
+  word_ids_.erase(w.text);
   w.text.clear();
   w.docs = absl::flat_hash_map<DocId, Posting>();
   free_words_.push_back(id);
@@ -309,12 +311,32 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   for (DocId d = cids_[cid].first_doc; d != kNone; d = docs_[d].next) {
     if (docs_[d].name() == name) return d;
   }
-  std::vector<std::string> tokens = Tokenize(name);
-  if (tokens.size() > 255) tokens.resize(255);
+  // The words of the name (as Tokenize cuts them), as views into one
+  // lowercased copy of it.
+  thread_local std::string lower;
+  lower.assign(name.data(), name.size());
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   std::vector<WordId> ids;
-  ids.reserve(tokens.size());
-  for (const std::string& t : tokens) ids.push_back(AcquireWord(t));
-  const std::string extension = FileExtension(name);
+  ids.reserve(8);
+  for (size_t i = 0; i < lower.size() && ids.size() < 255;) {
+    if (!IsWordByte(static_cast<unsigned char>(lower[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < lower.size() && IsWordByte(static_cast<unsigned char>(lower[j]))) {
+      ++j;
+    }
+    ids.push_back(AcquireWord(absl::string_view(lower).substr(i, j - i)));
+    i = j;
+  }
+  std::string extension;
+  const size_t dot = name.rfind('.');
+  if (dot != absl::string_view::npos && dot != 0 && dot + 1 < name.size()) {
+    extension.assign(lower, dot + 1, std::string::npos);
+  }
   const uint32_t ext = AcquireExt(extension);
   const uint8_t kind = static_cast<uint8_t>(KindOfExtension(extension));
   ++docs_of_kind_[kind & 7];
@@ -404,6 +426,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
   const DocId display = BestDisplay(cids_[id]);
   if (bulk_) {
     cids_[id].display = display;
+    cids_[id].name_key = NamePrefixKey(docs_[display].name());
     return doc;
   }
   if (listed && display != old_display) {
@@ -411,6 +434,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
     orders_[kByName].erase(EntryFor(id, kByName));
   }
   cids_[id].display = display;
+  cids_[id].name_key = NamePrefixKey(docs_[display].name());
   if (new_doc) RefreshSignature(cids_[id]);
   orders_[kBySources].insert(EntryFor(id, kBySources));
   if (!listed || display != old_display) {
@@ -448,6 +472,7 @@ bool SearchIndex::Remove(DocId doc) {
     orders_[kByName].erase(EntryFor(id, kByName));
   }
   cids_[id].display = display;
+  cids_[id].name_key = NamePrefixKey(docs_[display].name());
   const bool doc_gone = docs_[doc].refs == 0;
   if (doc_gone) {
     ReleaseDoc(doc);
@@ -468,13 +493,29 @@ void SearchIndex::BeginBulkLoad() { bulk_ = true; }
 void SearchIndex::EndBulkLoad() {
   bulk_ = false;
   for (CidId id : cid_index_) RefreshSignature(cids_[id]);
-  for (OrderKind kind : {kBySources, kBySize, kByName}) {
-    std::vector<OrderEntry> entries;
-    entries.reserve(cid_index_.size());
-    for (CidId id : cid_index_) entries.push_back(EntryFor(id, kind));
-    OrderLess less{this};
-    std::sort(entries.begin(), entries.end(), less);
-    orders_[kind] = Order(entries.begin(), entries.end(), less);
+  // One sort by name (then cid) settles every tie; the other two orders
+  // are that one sorted again, stably, by their integer key only.
+  std::vector<OrderEntry> entries;
+  entries.reserve(cid_index_.size());
+  for (CidId id : cid_index_) entries.push_back(EntryFor(id, kByName));
+  OrderLess less{this};
+  std::sort(entries.begin(), entries.end(), less);
+  auto build = [&](OrderKind kind) {
+    Order order(less);
+    for (OrderEntry e : entries) {
+      e.primary = EntryFor(e.cid, kind).primary;
+      order.insert(order.end(), e);
+    }
+    orders_[kind] = std::move(order);
+  };
+  build(kByName);
+  for (OrderKind kind : {kBySources, kBySize}) {
+    for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const OrderEntry& a, const OrderEntry& b) {
+                       return a.primary < b.primary;
+                     });
+    build(kind);
   }
 }
 
@@ -563,8 +604,8 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
     if (m.has_value()) tm.words.emplace(w, *m);
   };
   if (term.exact_only) {
-    auto it = vocabulary_.find(term.word);
-    if (it != vocabulary_.end()) tm.words.emplace(it->second, SEARCH_MATCH_EXACT);
+    auto it = word_ids_.find(term.word);
+    if (it != word_ids_.end()) tm.words.emplace(it->second, SEARCH_MATCH_EXACT);
   } else {
     const int chars = CharCount(term.word);
     // The word itself and the words it begins.
@@ -589,7 +630,13 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
         }
       }
       if (rarest != nullptr) {
-        for (WordId w : *rarest) consider(w);
+        // Only the part test here: misspellings come from the deletions.
+        for (WordId w : *rarest) {
+          if (!tm.words.contains(w) &&
+              absl::StrContains(words_[w].text, term.word)) {
+            tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
+          }
+        }
       }
     }
     // Words one edit away: they are a deletion of the term, or share a
@@ -603,8 +650,8 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
       };
       from_deletions(term.word);
       for (const std::string& d : OneDeletions(term.word)) {
-        auto it = vocabulary_.find(d);
-        if (it != vocabulary_.end()) consider(it->second);
+        auto it = word_ids_.find(d);
+        if (it != word_ids_.end()) consider(it->second);
         from_deletions(d);
       }
     }
@@ -788,49 +835,37 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   const bool by_size = q.sort == SEARCH_SORT_SIZE;
   // Negative when candidate a comes first in the query's order.
   auto compare = [&](const Candidate& a, const Candidate& b) {
-    const CidRec& ca = cids_[a.cid];
-    const CidRec& cb = cids_[b.cid];
     int c = 0;
     if (q.sort == SEARCH_SORT_RELEVANCE && a.match != b.match) {
       c = a.match < b.match ? -1 : 1;
-    } else if (q.sort != SEARCH_SORT_NAME &&
-               (by_size ? ca.size != cb.size : ca.sources != cb.sources)) {
-      c = (by_size ? ca.size > cb.size : ca.sources > cb.sources) ? -1 : 1;
-    } else {
-      absl::string_view na = docs_[ca.display].name();
-      absl::string_view nb = docs_[cb.display].name();
-      uint64_t ka = NamePrefixKey(na), kb = NamePrefixKey(nb);
-      if (ka != kb) {
-        c = ka < kb ? -1 : 1;
-      } else {
-        c = CompareNames(na, nb);
-        if (c == 0) c = std::memcmp(ca.key, cb.key, 32) < 0 ? -1 : 1;
-        if (a.cid == b.cid) c = 0;
-      }
+    } else if (q.sort != SEARCH_SORT_NAME && a.value != b.value) {
+      c = a.value > b.value ? -1 : 1;
+    } else if (a.name_key != b.name_key) {
+      c = a.name_key < b.name_key ? -1 : 1;
+    } else if (a.cid != b.cid) {
+      const CidRec& ca = cids_[a.cid];
+      const CidRec& cb = cids_[b.cid];
+      c = CompareNames(docs_[ca.display].name(), docs_[cb.display].name());
+      if (c == 0) c = std::memcmp(ca.key, cb.key, 32) < 0 ? -1 : 1;
     }
     return q.reverse ? -c : c;
   };
   auto after_cursor = [&](const Candidate& a) {
     if (!q.after.has_value()) return true;
     const HitKey& k = *q.after;
-    const CidRec& ca = cids_[a.cid];
     int c = 0;
-    const int64_t value = by_size ? ca.size : static_cast<int64_t>(ca.sources);
     if (q.sort == SEARCH_SORT_RELEVANCE && a.match != k.match) {
       c = a.match < k.match ? -1 : 1;
-    } else if (q.sort != SEARCH_SORT_NAME && value != k.value) {
-      c = value > k.value ? -1 : 1;
+    } else if (q.sort != SEARCH_SORT_NAME && a.value != k.value) {
+      c = a.value > k.value ? -1 : 1;
+    } else if (a.name_key != after_name_key) {
+      c = a.name_key < after_name_key ? -1 : 1;
     } else {
-      absl::string_view na = docs_[ca.display].name();
-      uint64_t ka = NamePrefixKey(na);
-      if (ka != after_name_key) {
-        c = ka < after_name_key ? -1 : 1;
-      } else {
-        c = CompareNames(na, k.name);
-        if (c == 0) {
-          int m = absl::string_view(ca.key, 32).compare(after_cid);
-          c = m < 0 ? -1 : (m > 0 ? 1 : 0);
-        }
+      const CidRec& ca = cids_[a.cid];
+      c = CompareNames(docs_[ca.display].name(), k.name);
+      if (c == 0) {
+        int m = absl::string_view(ca.key, 32).compare(after_cid);
+        c = m < 0 ? -1 : (m > 0 ? 1 : 0);
       }
     }
     if (q.reverse) c = -c;
@@ -866,8 +901,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   found.reserve(seen.size());
   for (CidId cid : seen) {
     const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
-    if (best < lo || !SizePasses(q, cids_[cid].size)) continue;
-    Candidate cand{cid, best};
+    if (best < lo) continue;
+    const CidRec& c = cids_[cid];
+    if (!SizePasses(q, c.size)) continue;
+    Candidate cand{cid, best, by_size ? c.size : static_cast<int64_t>(c.sources),
+                   c.name_key};
     if (!after_cursor(cand)) continue;
     found.push_back(cand);
   }
@@ -926,7 +964,12 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
     absl::Status s = plan.Step();
     if (!s.ok()) return s;
     std::optional<SearchMatch> best = CidMatch(plan, e.cid, hi);
-    if (best.has_value() && *best >= lo) out->push_back({e.cid, *best});
+    if (best.has_value() && *best >= lo) {
+      const CidRec& c = cids_[e.cid];
+      out->push_back({e.cid, *best,
+                      kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
+                      c.name_key});
+    }
     return out->size() - start_size >= want ? 1 : 0;
   };
   if (!q.reverse) {
@@ -957,12 +1000,11 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
 }
 
 absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
-                                  SearchMatch hi, size_t want,
-                                  std::vector<Candidate>* out) const {
-  // An order holds no tiers: several at once are gathered from the words.
-  if (plan.query->sort == SEARCH_SORT_RELEVANCE && lo != hi) {
-    return CollectByWords(plan, lo, hi, want, out);
-  }
+                                  SearchMatch hi, SearchMatch rest, size_t want,
+                                  std::vector<Candidate>* out,
+                                  SearchMatch* covered) const {
+  *covered = hi;
+  const bool relevance = plan.query->sort == SEARCH_SORT_RELEVANCE;
   EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
   for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
@@ -985,14 +1027,30 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
     doc_pass *= std::min(1.0, static_cast<double>(plan.doc_masks[t].size()) *
                                   kPostingDensity);
   }
+  // Ranking what a walk over the words finds costs a look at each cid.
   const double by_words = static_cast<double>(walk) * kPostingCost +
-                          static_cast<double>(walk) * std::min(1.0, doc_pass);
-  if (4 * by_order < by_words) {
+                          matches * std::min(1.0, doc_pass);
+  // The estimates take words and kinds as independent, which they often
+  // are not ("pack" and "rar"): so the order is tried first, with a budget
+  // of a part of the other plan's cost unless it looks clearly better.
+  {
+    const double budget =
+        2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
+                                : by_words / 4;
     absl::StatusOr<bool> done = CollectByOrder(
-        plan, lo, hi, want,
-        static_cast<size_t>(std::max(by_words / 2, 2 * examined)), out);
+        plan, lo, hi, want, static_cast<size_t>(budget), out);
     if (!done.ok()) return done.status();
     if (*done) return absl::OkStatus();
+  }
+  // The later qualities too, when their words add little to the walk.
+  if (relevance && rest != hi) {
+    const SearchMatch far = std::max(hi, rest);
+    size_t more = ~size_t{0};
+    for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
+    if (more <= 2 * walk + 1000) {
+      *covered = rest;
+      return CollectByWords(plan, std::min(lo, rest), far, want, out);
+    }
   }
   return CollectByWords(plan, lo, hi, want, out);
 }
@@ -1010,14 +1068,14 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
     floor = std::max(floor, plan.terms.back().best);
   }
   for (const std::string& w : query.excluded_words) {
-    auto it = vocabulary_.find(w);
-    if (it != vocabulary_.end()) plan.excluded.push_back(it->second);
+    auto it = word_ids_.find(w);
+    if (it != word_ids_.end()) plan.excluded.push_back(it->second);
   }
   auto phrase_ids = [&](const std::vector<std::string>& phrase,
                         std::vector<WordId>* ids) {
     for (const std::string& w : phrase) {
-      auto it = vocabulary_.find(w);
-      if (it == vocabulary_.end()) return false;
+      auto it = word_ids_.find(w);
+      if (it == word_ids_.end()) return false;
       ids->push_back(it->second);
     }
     return true;
@@ -1070,18 +1128,16 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
           (query.reverse ? t > query.after->match : t < query.after->match)) {
         continue;
       }
-      absl::Status s = Collect(plan, t, t, need - hits.size(), &hits);
+      SearchMatch covered = t;
+      absl::Status s = Collect(plan, t, t, tiers.back(), need - hits.size(),
+                               &hits, &covered);
       if (!s.ok()) return s;
-      if (hits.size() >= need || k + 1 == tiers.size()) break;
-      const SearchMatch a = tiers[k + 1], b = tiers.back();
-      s = Collect(plan, std::min(a, b), std::max(a, b), need - hits.size(),
-                  &hits);
-      if (!s.ok()) return s;
-      break;
+      if (hits.size() >= need || covered != t) break;
     }
   } else {
-    absl::Status s =
-        Collect(plan, SEARCH_MATCH_EXACT, SEARCH_MATCH_MISSPELLED, need, &hits);
+    SearchMatch covered;
+    absl::Status s = Collect(plan, SEARCH_MATCH_EXACT, SEARCH_MATCH_MISSPELLED,
+                             SEARCH_MATCH_MISSPELLED, need, &hits, &covered);
     if (!s.ok()) return s;
   }
   const size_t shown = std::min(hits.size(), static_cast<size_t>(query.limit));

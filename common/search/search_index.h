@@ -130,6 +130,8 @@ class SearchIndex {
     // The union of its documents' signatures: what an order walk checks
     // before looking closer.
     uint64_t signature = 0;
+    // NamePrefixKey of the shown name.
+    uint64_t name_key = 0;
   };
 
   struct DocRec {
@@ -230,17 +232,20 @@ class SearchIndex {
   struct Plan;
   // What an order walk checks first for one term.
   struct TermFilter;
-  // One hit being assembled.
+  // One hit being assembled, with what orders it.
   struct Candidate {
     CidId cid;
     SearchMatch match;
+    // Sources or size, as the query orders; and the name's prefix key.
+    int64_t value = 0;
+    uint64_t name_key = 0;
   };
 
   // --- updates
   CidId AcquireCid(absl::string_view key, int64_t size);
   DocId AcquireDoc(CidId cid, absl::string_view name);
   void ReleaseDoc(DocId doc);
-  WordId AcquireWord(const std::string& text);
+  WordId AcquireWord(absl::string_view text);
   void ReleaseWord(WordId id);
   uint32_t AcquireExt(const std::string& ext);
   void ReleaseExt(uint32_t ext);
@@ -275,8 +280,13 @@ class SearchIndex {
                                       SearchMatch hi, size_t want,
                                       size_t budget,
                                       std::vector<Candidate>* out) const;
+  // Hits of quality `lo`..`hi` in result order (the best `want`). For a
+  // relevance order and one quality (lo == hi), it may also gather the
+  // qualities up to `rest` when that costs little more; `*covered` says
+  // how far it went.
   absl::Status Collect(const Plan& plan, SearchMatch lo, SearchMatch hi,
-                       size_t want, std::vector<Candidate>* out) const;
+                       SearchMatch rest, size_t want,
+                       std::vector<Candidate>* out, SearchMatch* covered) const;
 
   const Options options_;
 
@@ -289,6 +299,8 @@ class SearchIndex {
 
   std::vector<WordRec> words_;
   std::vector<WordId> free_words_;
+  // Every word, for exact look-ups; and the same sorted, for beginnings.
+  absl::flat_hash_map<std::string, WordId> word_ids_;
   absl::btree_map<std::string, WordId, std::less<>> vocabulary_;
   // Hash of a trigram -> words holding it.
   absl::flat_hash_map<uint64_t, std::vector<WordId>> trigrams_;

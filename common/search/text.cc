@@ -136,8 +136,55 @@ std::vector<std::string> OneDeletions(absl::string_view word) {
   return out;
 }
 
+namespace {
+
+bool Ascii(absl::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// BoundedEditDistance for ASCII words of at most 63 characters, without
+// allocating.
+int AsciiEditDistance(absl::string_view a, absl::string_view b, int limit) {
+  const int n = static_cast<int>(a.size());
+  const int m = static_cast<int>(b.size());
+  if (std::abs(n - m) > limit) return limit + 1;
+  int rows[3][64];
+  int* prev2 = rows[0];
+  int* prev = rows[1];
+  int* cur = rows[2];
+  for (int j = 0; j <= m; ++j) prev[j] = j;
+  for (int i = 1; i <= n; ++i) {
+    cur[0] = i;
+    int row_min = cur[0];
+    for (int j = 1; j <= m; ++j) {
+      int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      int v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        v = std::min(v, prev2[j - 2] + 1);
+      }
+      cur[j] = v;
+      row_min = std::min(row_min, v);
+    }
+    if (row_min > limit) return limit + 1;
+    int* t = prev2;
+    prev2 = prev;
+    prev = cur;
+    cur = t;
+  }
+  return std::min(prev[m], limit + 1);
+}
+
+}  // namespace
+
 int BoundedEditDistance(absl::string_view a_text, absl::string_view b_text,
                         int limit) {
+  if (a_text.size() < 64 && b_text.size() < 64 && Ascii(a_text) &&
+      Ascii(b_text)) {
+    return AsciiEditDistance(a_text, b_text, limit);
+  }
   std::vector<absl::string_view> a = Utf8Chars(a_text);
   std::vector<absl::string_view> b = Utf8Chars(b_text);
   const int n = static_cast<int>(a.size());

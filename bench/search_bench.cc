@@ -284,8 +284,10 @@ std::vector<Shape> MakeShapes(const Catalog& c, int count, uint64_t seed) {
     auto [words, kind] = words_of_random_name();
     if (words.empty()) continue;
     const std::string& w = words[rng() % words.size()];
+    // Every shape asks for pages of 50, at the index and at the supernode.
     if (shapes[0].queries.size() < static_cast<size_t>(count)) {
       Query q;
+      q.trove.set_limit(50);
       q.trove.set_text(w);
       q.sql_params = {w};
       shapes[0].queries.push_back(q);
@@ -295,6 +297,7 @@ std::vector<Shape> MakeShapes(const Catalog& c, int count, uint64_t seed) {
       const size_t start = rng() % 2;
       std::string part = w.substr(start, len);
       Query q;
+      q.trove.set_limit(50);
       q.trove.set_text(part);
       q.sql_params = {absl::StrCat("%", part, "%")};
       shapes[1].queries.push_back(q);
@@ -302,6 +305,7 @@ std::vector<Shape> MakeShapes(const Catalog& c, int count, uint64_t seed) {
     if (w.size() >= 5 && shapes[2].queries.size() < static_cast<size_t>(count)) {
       std::string typo = Misspell(w, rng);
       Query q;
+      q.trove.set_limit(50);
       q.trove.set_text(typo);
       q.sql_params = {typo};
       shapes[2].queries.push_back(q);
@@ -311,6 +315,7 @@ std::vector<Shape> MakeShapes(const Catalog& c, int count, uint64_t seed) {
       std::string a = words[0], b = words[1 + rng() % (words.size() - 1)];
       if (a == b) continue;
       Query q;
+      q.trove.set_limit(50);
       q.trove.set_text(absl::StrCat(a, " ", b));
       q.trove.set_kind(kind);
       std::vector<std::string> exts = search::ExtensionsOfKind(kind);

@@ -70,7 +70,7 @@ class CatalogFollower {
     // Longest single wait, so that Stop() is prompt.
     absl::Duration listen_slice = absl::Milliseconds(250);
     // Log entries read at a time.
-    int read_batch = 64;
+    int read_batch = 16;
     // Wait after a failed load or read.
     absl::Duration retry = absl::Seconds(1);
   };

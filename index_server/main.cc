@@ -8,6 +8,7 @@
 // search (gRPC health says NOT_SERVING until that is done). A background
 // thread drops the sources of supernodes whose lease ended and trims the
 // change log. SIGINT/SIGTERM stop it gracefully.
+#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
@@ -288,6 +289,9 @@ int Main() {
 }  // namespace trove
 
 int main(int argc, char** argv) {
+  // Few malloc arenas: batches are decoded and applied by many threads, and
+  // memory they free would otherwise stay with each thread's own arena.
+  mallopt(M_ARENA_MAX, 2);
   trove::BlockShutdownSignals();
   absl::FlagsUsageConfig usage_config;
   // --help lists this server's flags and the shared server flags (TLS).

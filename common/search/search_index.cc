@@ -40,6 +40,18 @@ uint32_t WordBit(uint32_t word) {
 // Share of a posting signature's word bits a typical document sets.
 constexpr double kPostingDensity = 0.25;
 
+// The bit a trigram sets in a trigram signature.
+uint64_t TrigramBit(absl::string_view trigram) {
+  return uint64_t{1} << (absl::Hash<absl::string_view>()(trigram) % 64);
+}
+
+// Share of trigram bits a typical cid sets.
+constexpr double kTrigramDensity = 0.4;
+
+// Documents matched by look-ups in the terms' hash maps before a query
+// builds arrays over all word ids instead.
+constexpr size_t kDenseAfter = 512;
+
 // Per-thread scratch for a walk: the best match seen per cid, stamped with
 // the walk's number so that nothing needs clearing between walks.
 class CidMarks {
@@ -182,16 +194,21 @@ SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
   }
   e.name_key = c.name_key;
   e.signature = c.signature;
+  e.trigrams = c.trigrams;
   e.cid = id;
   return e;
 }
 
 void SearchIndex::RefreshSignature(CidRec& c) {
   uint64_t signature = 0;
+  uint64_t trigrams = 0;
   for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
-    if (docs_[d].refs > 0) signature |= docs_[d].signature;
+    if (docs_[d].refs == 0) continue;
+    signature |= docs_[d].signature;
+    trigrams |= docs_[d].trigrams;
   }
   c.signature = signature;
+  c.trigrams = trigrams;
 }
 
 void SearchIndex::UpdateEntries(CidId id) {
@@ -200,6 +217,7 @@ void SearchIndex::UpdateEntries(CidId id) {
     auto it = orders_[kind].find(EntryFor(id, kind));
     if (it == orders_[kind].end()) continue;
     it->signature = c.signature;
+    it->trigrams = c.trigrams;
   }
 }
 
@@ -269,8 +287,10 @@ SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
   w.docs.clear();
   vocabulary_.emplace(w.text, id);
   word_ids_.emplace(w.text, id);
+  w.trigrams = 0;
   for (const std::string& t : InnerTrigrams(text)) {
     trigrams_[HashOf(t)].push_back(id);
+    w.trigrams |= TrigramBit(t);
   }
   const MatchOptions& mo = options_.match;
   if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
@@ -360,8 +380,13 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   std::copy(ids.begin(), ids.end(), doc.data.get());
   std::memcpy(doc.data.get() + ids.size(), name.data(), name.size());
   uint64_t signature = KindBit(kind);
-  for (WordId w : ids) signature |= WordBits(w);
+  uint64_t trigrams = 0;
+  for (WordId w : ids) {
+    signature |= WordBits(w);
+    trigrams |= words_[w].trigrams;
+  }
   doc.signature = signature;
+  doc.trigrams = trigrams;
   doc.next = cids_[cid].first_doc;
   cids_[cid].first_doc = id;
   uint32_t posting_signature = uint32_t{1} << (24 + (kind & 7));
@@ -462,6 +487,7 @@ bool SearchIndex::Remove(DocId doc) {
     c.display = kNone;
     c.first_doc = kNone;
     c.signature = 0;
+    c.trigrams = 0;
     free_cids_.push_back(id);
     return true;
   }
@@ -579,6 +605,13 @@ struct SearchIndex::Plan {
   mutable std::vector<TermFilter> filters;
   mutable std::vector<std::vector<uint32_t>> doc_masks;
   mutable std::vector<uint32_t> doc_any;
+  // Trigram bits a cid's names must all hold (0: none), for matches of
+  // quality up to PARTIAL only: a misspelling may miss a trigram.
+  mutable uint64_t trigram_need = 0;
+  // Once many documents were matched: per term, the match of every word
+  // id (3: none), for look-ups without hashing.
+  mutable std::vector<std::vector<uint8_t>> dense;
+  mutable size_t doc_matches = 0;
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
   uint8_t kinds = 0;
@@ -680,12 +713,27 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   for (const auto& p : plan.phrases) {
     if (!HoldsIds(words, n, p)) return std::nullopt;
   }
+  if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
+    plan.dense.resize(plan.terms.size());
+    for (size_t t = 0; t < plan.terms.size(); ++t) {
+      plan.dense[t].assign(words_.size(), 3);
+      for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
+    }
+  }
   SearchMatch worst = SEARCH_MATCH_EXACT;
-  for (const TermMatch& tm : plan.terms) {
+  for (size_t t = 0; t < plan.terms.size(); ++t) {
     int best = 3;
-    for (size_t i = 0; i < n && best > 0; ++i) {
-      auto it = tm.words.find(words[i]);
-      if (it != tm.words.end()) best = std::min<int>(best, it->second);
+    if (!plan.dense.empty()) {
+      const uint8_t* tiers = plan.dense[t].data();
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        best = std::min<int>(best, tiers[words[i]]);
+      }
+    } else {
+      const TermMatch& tm = plan.terms[t];
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        auto it = tm.words.find(words[i]);
+        if (it != tm.words.end()) best = std::min<int>(best, it->second);
+      }
     }
     if (best == 3) return std::nullopt;
     worst = std::max(worst, static_cast<SearchMatch>(best));
@@ -750,8 +798,10 @@ bool SearchIndex::MayMatchDoc(const Plan& plan, uint32_t signature) {
   return true;
 }
 
-bool SearchIndex::MayMatch(const Plan& plan, uint64_t signature) {
+bool SearchIndex::MayMatch(const Plan& plan, uint64_t signature,
+                           uint64_t trigrams) {
   if (plan.kinds != 0 && ((signature >> 56) & plan.kinds) == 0) return false;
+  if ((trigrams & plan.trigram_need) != plan.trigram_need) return false;
   for (const TermFilter& f : plan.filters) {
     if (f.mode == 1) {
       bool any = false;
@@ -777,6 +827,15 @@ void EnsureFilters(const Plan& plan, int hi) {
   plan.filters.clear();
   plan.doc_masks.clear();
   plan.doc_any.clear();
+  plan.trigram_need = 0;
+  if (hi <= SEARCH_MATCH_PARTIAL) {
+    // A word holding the query word holds its trigrams.
+    for (const QueryTerm& term : plan.query->terms) {
+      for (const std::string& t : InnerTrigrams(term.word)) {
+        plan.trigram_need |= TrigramBit(t);
+      }
+    }
+  }
   for (const auto& tm : plan.terms) {
     TermFilter f;
     std::vector<uint64_t> bits;
@@ -890,6 +949,10 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
       if (!MayMatchDoc(plan, posting.signature)) continue;
       int match = m;
       if (!simple) {
+        // Its trigrams first: one look instead of two.
+        if ((docs_[d].trigrams & plan.trigram_need) != plan.trigram_need) {
+          continue;
+        }
         std::optional<SearchMatch> dm = DocMatch(plan, d);
         if (!dm.has_value() || *dm > hi) continue;
         match = *dm;
@@ -959,7 +1022,7 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
       static_cast<size_t>(static_cast<double>(budget) / kEntryCost);
   auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
     if (++entries > entry_budget) return -1;
-    if (!MayMatch(plan, e.signature)) return 0;
+    if (!MayMatch(plan, e.signature, e.trigrams)) return 0;
     if (++touched > budget) return -1;
     absl::Status s = plan.Step();
     if (!s.ok()) return s;
@@ -1018,6 +1081,8 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   const double entries = static_cast<double>(want) * live / matches;
   double pass = plan.kind_share;
   for (const TermFilter& f : plan.filters) pass *= f.pass;
+  pass = std::min(pass, plan.kind_share * std::pow(kTrigramDensity,
+                                                   absl::popcount(plan.trigram_need)));
   const double examined =
       entries * std::min(1.0, pass) + static_cast<double>(want);
   const double by_order = entries * kEntryCost + examined;

@@ -127,9 +127,10 @@ class SearchIndex {
     DocId first_doc = kNone;
     // The document whose name is shown.
     DocId display = kNone;
-    // The union of its documents' signatures: what an order walk checks
-    // before looking closer.
+    // The union of its documents' signatures and trigram bits: what an
+    // order walk checks before looking closer.
     uint64_t signature = 0;
+    uint64_t trigrams = 0;
     // NamePrefixKey of the shown name.
     uint64_t name_key = 0;
   };
@@ -147,6 +148,8 @@ class SearchIndex {
     // Two bits per word in the low 56 bits, one bit for its kind in the top
     // 8.
     uint64_t signature = 0;
+    // One bit per trigram of its words (TrigramBit).
+    uint64_t trigrams = 0;
     // word_count WordIds (in name order, repeats kept), then the name.
     std::unique_ptr<uint32_t[]> data;
     const WordId* words() const { return data.get(); }
@@ -168,6 +171,8 @@ class SearchIndex {
   struct WordRec {
     std::string text;
     int chars = 0;
+    // One bit per trigram of the word (TrigramBit).
+    uint64_t trigrams = 0;
     // Documents holding the word.
     absl::flat_hash_map<DocId, Posting> docs;
   };
@@ -183,9 +188,10 @@ class SearchIndex {
   struct OrderEntry {
     uint64_t primary;
     uint64_t name_key;
-    // A copy of the cid's signature; not part of the order, so it is
-    // updated in place.
+    // Copies of the cid's signature and trigram bits; not part of the
+    // order, so they are updated in place.
     mutable uint64_t signature;
+    mutable uint64_t trigrams;
     CidId cid;
   };
   // Where a cursor points in an order.
@@ -265,10 +271,10 @@ class SearchIndex {
   std::optional<SearchMatch> CidMatch(const Plan& plan, CidId cid,
                                       SearchMatch worst) const;
   HitKey KeyOf(const Plan& plan, const Candidate& c) const;
-  // Whether a cid with `signature`, or a document with posting signature
-  // `doc_signature`, may match what the plan's filters were made for
-  // (false: certainly not).
-  static bool MayMatch(const Plan& plan, uint64_t signature);
+  // Whether a cid with `signature` and `trigrams`, or a document with
+  // posting signature `doc_signature`, may match what the plan's filters
+  // were made for (false: certainly not).
+  static bool MayMatch(const Plan& plan, uint64_t signature, uint64_t trigrams);
   static bool MayMatchDoc(const Plan& plan, uint32_t doc_signature);
   SearchHit HitOf(const Candidate& c) const;
   // Cids whose best match is in [lo, hi], found from the documents of the

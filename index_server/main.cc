@@ -10,6 +10,7 @@
 // change log. SIGINT/SIGTERM stop it gracefully.
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -41,7 +42,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7400",
           "host:port to serve IndexService on (port 0 picks a free port), "
           "or unix:PATH");
 ABSL_FLAG(std::string, ready_file, "",
-          "once serving, write the bound host:port to this file");
+          "once the catalog is in memory and searches are answered, write "
+          "the bound host:port to this file");
 ABSL_FLAG(int, db_pool_size, 4,
           "PostgreSQL connections for catalog writes (publishes, "
           "registrations, expiry)");
@@ -163,15 +165,23 @@ void Housekeeping(IndexedStore* store, absl::Duration interval,
   }
 }
 
-// Says SERVING on gRPC health once the catalog is in memory.
+// Once the catalog is in memory: says SERVING on gRPC health and writes
+// --ready_file (stopping the server, by SIGTERM, when it cannot).
 void ReportReadiness(IndexedStore* store, grpc::Server* server,
-                     absl::Notification* stop) {
+                     std::string address, absl::Notification* stop) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   while (!stop->HasBeenNotified()) {
-    if (store->follower()->WaitReady(absl::Now() + absl::Milliseconds(200))) {
-      if (health != nullptr) health->SetServingStatus(true);
-      return;
+    if (!store->follower()->WaitReady(absl::Now() + absl::Milliseconds(200))) {
+      continue;
     }
+    if (health != nullptr) health->SetServingStatus(true);
+    absl::Status ready =
+        WriteReadyFile(absl::GetFlag(FLAGS_ready_file), address);
+    if (!ready.ok()) {
+      TROVE_LOG(ERROR) << "cannot write --ready_file: " << ready;
+      kill(getpid(), SIGTERM);
+    }
+    return;
   }
 }
 
@@ -249,13 +259,6 @@ int Main() {
     TROVE_LOG(ERROR) << server.status().message();
     return 1;
   }
-  absl::Status ready =
-      WriteReadyFile(absl::GetFlag(FLAGS_ready_file), server->address);
-  if (!ready.ok()) {
-    TROVE_LOG(ERROR) << "cannot write --ready_file: " << ready;
-    server->server->Shutdown();
-    return 1;
-  }
   if (grpc::HealthCheckServiceInterface* health =
           server->server->GetHealthCheckService()) {
     health->SetServingStatus(indexed.ready());
@@ -263,7 +266,8 @@ int Main() {
   TROVE_LOG(INFO) << "serving IndexService on " << server->address;
 
   absl::Notification stop;
-  std::thread readiness(ReportReadiness, &indexed, server->server.get(), &stop);
+  std::thread readiness(ReportReadiness, &indexed, server->server.get(),
+                        server->address, &stop);
   std::thread housekeeping(
       Housekeeping, &indexed,
       absl::Milliseconds(absl::GetFlag(FLAGS_expire_interval_ms)),

@@ -81,6 +81,18 @@ class CidMarks {
   uint32_t epoch_ = 0;
 };
 
+// A free slot of `slots` (reused from `free`, or a new one at the end).
+template <typename Rec, typename Id>
+Id TakeSlot(std::vector<Rec>& slots, std::vector<Id>& free) {
+  if (!free.empty()) {
+    Id id = free.back();
+    free.pop_back();
+    return id;
+  }
+  slots.emplace_back();
+  return static_cast<Id>(slots.size() - 1);
+}
+
 CidMarks& ThreadMarks() {
   thread_local CidMarks marks;
   return marks;
@@ -225,14 +237,7 @@ SearchIndex::CidId SearchIndex::AcquireCid(absl::string_view key,
                                            int64_t size) {
   auto it = cid_index_.find(key);
   if (it != cid_index_.end()) return *it;
-  CidId id;
-  if (!free_cids_.empty()) {
-    id = free_cids_.back();
-    free_cids_.pop_back();
-  } else {
-    id = static_cast<CidId>(cids_.size());
-    cids_.emplace_back();
-  }
+  const CidId id = TakeSlot(cids_, free_cids_);
   CidRec& c = cids_[id];
   std::memcpy(c.key, key.data(), 32);
   c.size = size;
@@ -249,14 +254,7 @@ uint32_t SearchIndex::AcquireExt(const std::string& ext) {
     ++exts_[it->second].refs;
     return it->second;
   }
-  uint32_t id;
-  if (!free_exts_.empty()) {
-    id = free_exts_.back();
-    free_exts_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(exts_.size());
-    exts_.emplace_back();
-  }
+  const uint32_t id = TakeSlot(exts_, free_exts_);
   exts_[id].text = ext;
   exts_[id].refs = 1;
   ext_ids_.emplace(ext, id);
@@ -273,14 +271,7 @@ void SearchIndex::ReleaseExt(uint32_t id) {
 SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
   auto it = word_ids_.find(text);
   if (it != word_ids_.end()) return it->second;
-  WordId id;
-  if (!free_words_.empty()) {
-    id = free_words_.back();
-    free_words_.pop_back();
-  } else {
-    id = static_cast<WordId>(words_.size());
-    words_.emplace_back();
-  }
+  const WordId id = TakeSlot(words_, free_words_);
   WordRec& w = words_[id];
   w.text = std::string(text);
   w.chars = CharCount(text);
@@ -361,14 +352,7 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   const uint8_t kind = static_cast<uint8_t>(KindOfExtension(extension));
   ++docs_of_kind_[kind & 7];
 
-  DocId id;
-  if (!free_docs_.empty()) {
-    id = free_docs_.back();
-    free_docs_.pop_back();
-  } else {
-    id = static_cast<DocId>(docs_.size());
-    docs_.emplace_back();
-  }
+  const DocId id = TakeSlot(docs_, free_docs_);
   DocRec& doc = docs_[id];
   doc.cid = cid;
   doc.refs = 0;

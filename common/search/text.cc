@@ -145,16 +145,17 @@ bool Ascii(absl::string_view s) {
   return true;
 }
 
-// BoundedEditDistance for ASCII words of at most 63 characters, without
-// allocating.
-int AsciiEditDistance(absl::string_view a, absl::string_view b, int limit) {
+// Optimal string alignment distance between sequences `a` and `b` (of
+// bytes, or of UTF-8 characters), capped at limit + 1. `rows` holds
+// 3 * (b.size() + 1) ints.
+template <typename Seq>
+int OsaDistance(const Seq& a, const Seq& b, int limit, int* rows) {
   const int n = static_cast<int>(a.size());
   const int m = static_cast<int>(b.size());
   if (std::abs(n - m) > limit) return limit + 1;
-  int rows[3][64];
-  int* prev2 = rows[0];
-  int* prev = rows[1];
-  int* cur = rows[2];
+  int* prev2 = rows;
+  int* prev = rows + (m + 1);
+  int* cur = rows + 2 * (m + 1);
   for (int j = 0; j <= m; ++j) prev[j] = j;
   for (int i = 1; i <= n; ++i) {
     cur[0] = i;
@@ -181,35 +182,17 @@ int AsciiEditDistance(absl::string_view a, absl::string_view b, int limit) {
 
 int BoundedEditDistance(absl::string_view a_text, absl::string_view b_text,
                         int limit) {
+  // ASCII words of usual length: bytes are characters, and the table fits
+  // on the stack.
   if (a_text.size() < 64 && b_text.size() < 64 && Ascii(a_text) &&
       Ascii(b_text)) {
-    return AsciiEditDistance(a_text, b_text, limit);
+    int rows[3 * 64];
+    return OsaDistance(a_text, b_text, limit, rows);
   }
   std::vector<absl::string_view> a = Utf8Chars(a_text);
   std::vector<absl::string_view> b = Utf8Chars(b_text);
-  const int n = static_cast<int>(a.size());
-  const int m = static_cast<int>(b.size());
-  if (std::abs(n - m) > limit) return limit + 1;
-  // Three rows of the optimal-string-alignment table.
-  std::vector<int> prev2(m + 1), prev(m + 1), cur(m + 1);
-  for (int j = 0; j <= m; ++j) prev[j] = j;
-  for (int i = 1; i <= n; ++i) {
-    cur[0] = i;
-    int row_min = cur[0];
-    for (int j = 1; j <= m; ++j) {
-      int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      int v = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        v = std::min(v, prev2[j - 2] + 1);
-      }
-      cur[j] = v;
-      row_min = std::min(row_min, v);
-    }
-    if (row_min > limit) return limit + 1;
-    std::swap(prev2, prev);
-    std::swap(prev, cur);
-  }
-  return std::min(prev[m], limit + 1);
+  std::vector<int> rows(3 * (b.size() + 1));
+  return OsaDistance(a, b, limit, rows.data());
 }
 
 int CompareNames(absl::string_view a, absl::string_view b) {

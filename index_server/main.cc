@@ -31,6 +31,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
@@ -39,6 +40,7 @@
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
+#include "index_server/supernode_keys_file.h"
 
 ABSL_FLAG(std::string, postgres, "",
           "PostgreSQL connection string (libpq keyword=value or "
@@ -70,6 +72,17 @@ ABSL_FLAG(int, change_log_keep_seconds, 900,
 ABSL_FLAG(int, apply_wait_ms, 2000,
           "a write waits at most this long for this replica's memory to "
           "show it before answering");
+ABSL_FLAG(std::string, enrol_supernode_keys, "",
+          "a file of supernodes' public keys (64 hex digits a line, as "
+          "`supernode --print_key` prints them) to enrol at start, for "
+          "bootstrapping a community; keys already enrolled stay, revoked "
+          "ones in the file are enrolled again");
+ABSL_FLAG(bool, testonly_unenrolled_supernodes, false,
+          "TESTS ONLY: accept RegisterSupernode without an enrolled key and "
+          "calls without a session");
+ABSL_FLAG(bool, testonly_unverified_changes, false,
+          "TESTS AND BENCHMARKS ONLY: accept leaves' changes without "
+          "verifying their signatures or order");
 ABSL_FLAG(int, lease_seconds, 60, "lease granted to supernodes");
 ABSL_FLAG(int, renew_every_seconds, 20, "how often supernodes should renew");
 ABSL_FLAG(int, expire_interval_ms, 5000,
@@ -206,6 +219,24 @@ void ReportReadiness(IndexedStore* store, const RunningServer* server,
   }
 }
 
+// Enrols the keys listed in the file at `path`.
+absl::Status EnrolKeysFromFile(PgIndexStore* store, const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::vector<std::string>> keys = ParseSupernodeKeys(*text);
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", keys.status().message()));
+  }
+  for (const std::string& key : *keys) {
+    absl::StatusOr<std::string> id =
+        store->EnrolSupernodeKey(key, "enrolled", true, "--enrol_supernode_keys");
+    if (!id.ok()) return id.status();
+    TROVE_LOG(INFO) << "supernode key " << id->substr(0, 12) << "... enrolled";
+  }
+  return absl::OkStatus();
+}
+
 int Main() {
   SetLogTag("index_server");
   const std::string dsn = absl::GetFlag(FLAGS_postgres);
@@ -265,6 +296,14 @@ int Main() {
     return 1;
   }
   TROVE_LOG(INFO) << "schema up to date (" << *migrated << " migrations applied now)";
+  if (const std::string path = absl::GetFlag(FLAGS_enrol_supernode_keys);
+      !path.empty()) {
+    absl::Status s = EnrolKeysFromFile(store->get(), path);
+    if (!s.ok()) {
+      TROVE_LOG(ERROR) << "--enrol_supernode_keys: " << s.message();
+      return 2;
+    }
+  }
 
   IndexServiceOptions options;
   options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
@@ -283,7 +322,10 @@ int Main() {
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
   IndexedStore indexed(store->get(), indexed_options);
   indexed.Start();
-  IndexServiceImpl service(&indexed, options);
+  options.require_supernode_keys =
+      !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
+  options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
+  IndexServiceImpl service(&indexed, store->get(), options);
 
   // NOT_SERVING on gRPC health until the catalog is in memory.
   ServerOptions server_options;

@@ -11,7 +11,9 @@ namespace trove {
 namespace index_server {
 namespace {
 
+constexpr size_t kRandomBytes = 16;
 constexpr size_t kMacBytes = 32;
+constexpr size_t kHeadBytes = 8 + kRandomBytes;
 
 int64_t WindowOf(absl::Time now, absl::Duration window) {
   return absl::ToUnixNanos(now) / absl::ToInt64Nanoseconds(window);
@@ -24,24 +26,26 @@ ChallengeIssuer::ChallengeIssuer(absl::Duration window)
   RAND_bytes(reinterpret_cast<unsigned char*>(&secret_[0]), secret_.size());
 }
 
-std::string ChallengeIssuer::Mac(int64_t window) const {
-  unsigned char message[8];
-  absl::big_endian::Store64(message, static_cast<uint64_t>(window));
+std::string ChallengeIssuer::Mac(absl::string_view head) const {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
   HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       message, sizeof message, out, &out_len);
-  std::string nonce(reinterpret_cast<const char*>(message), sizeof message);
-  nonce.append(reinterpret_cast<const char*>(out), kMacBytes);
-  return nonce;
+       reinterpret_cast<const unsigned char*>(head.data()), head.size(), out,
+       &out_len);
+  return std::string(reinterpret_cast<const char*>(out), kMacBytes);
 }
 
 std::string ChallengeIssuer::Issue(absl::Time now) const {
-  return Mac(WindowOf(now, window_));
+  unsigned char head[kHeadBytes];
+  absl::big_endian::Store64(head,
+                            static_cast<uint64_t>(WindowOf(now, window_)));
+  RAND_bytes(head + 8, kRandomBytes);
+  std::string nonce(reinterpret_cast<const char*>(head), sizeof head);
+  return nonce + Mac(nonce);
 }
 
 absl::Status ChallengeIssuer::Redeem(const std::string& nonce, absl::Time now) {
-  if (nonce.size() != 8 + kMacBytes) {
+  if (nonce.size() != kHeadBytes + kMacBytes) {
     return absl::UnauthenticatedError(
         "the nonce is not one this index issued; ask SupernodeChallenge");
   }
@@ -52,8 +56,10 @@ absl::Status ChallengeIssuer::Redeem(const std::string& nonce, absl::Time now) {
     return absl::UnauthenticatedError(
         "the nonce expired; ask SupernodeChallenge for a new one");
   }
-  const std::string expected = Mac(window);
-  if (CRYPTO_memcmp(expected.data(), nonce.data(), expected.size()) != 0) {
+  const std::string expected =
+      Mac(absl::string_view(nonce).substr(0, kHeadBytes));
+  if (CRYPTO_memcmp(expected.data(), nonce.data() + kHeadBytes,
+                    expected.size()) != 0) {
     return absl::UnauthenticatedError(
         "the nonce is not one this index issued; ask SupernodeChallenge");
   }

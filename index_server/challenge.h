@@ -1,5 +1,6 @@
 // Nonces for SupernodeChallenge, kept without per-caller state: a nonce is
-// its time window's number and a MAC of the index's secret over it, so a
+// its time window's number, random bytes, and a MAC of the index's secret
+// over both, so a
 // flood of challenges costs the index nothing and cannot crowd out an
 // honest supernode's nonce. A nonce is good in its window and the next
 // (so for one to two windows) and, to stop a captured registration from
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -33,7 +35,7 @@ class ChallengeIssuer {
   absl::Status Redeem(const std::string& nonce, absl::Time now);
 
  private:
-  std::string Mac(int64_t window) const;
+  std::string Mac(absl::string_view head) const;
 
   const absl::Duration window_;
   std::string secret_;

@@ -16,6 +16,15 @@ TEST(ChallengeTest, IssuedNonceIsRedeemedOnce) {
             absl::StatusCode::kUnauthenticated);
 }
 
+TEST(ChallengeTest, NoncesOfOneWindowDiffer) {
+  ChallengeIssuer issuer(absl::Seconds(30));
+  std::string a = issuer.Issue(kStart);
+  std::string b = issuer.Issue(kStart);
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(issuer.Redeem(a, kStart).ok());
+  EXPECT_TRUE(issuer.Redeem(b, kStart).ok());
+}
+
 TEST(ChallengeTest, NonceExpiresAfterTwoWindows) {
   ChallengeIssuer issuer(absl::Seconds(30));
   std::string nonce = issuer.Issue(kStart);

@@ -966,17 +966,21 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       }
       tx.exec_params(
           "INSERT INTO peer_chains (peer_id, supernode_id, last_seq,"
-          "  full_floor, withdrawn)"
-          " SELECT u.peer_id, $5, u.last_seq, u.full_floor, u.withdrawn"
+          "  full_floor, withdrawn, presence_until)"
+          " SELECT u.peer_id, $5, u.last_seq, u.full_floor, u.withdrawn,"
+          "  now() + $6::bigint * interval '1 millisecond'"
           " FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
           "  $4::boolean[]) AS u(peer_id, last_seq, full_floor, withdrawn)"
           " ON CONFLICT (peer_id) DO UPDATE SET"
           "  supernode_id = EXCLUDED.supernode_id,"
           "  last_seq = EXCLUDED.last_seq,"
           "  full_floor = EXCLUDED.full_floor,"
-          "  withdrawn = EXCLUDED.withdrawn, updated_at = now()",
+          "  withdrawn = EXCLUDED.withdrawn,"
+          "  presence_until = GREATEST(peer_chains.presence_until,"
+          "   EXCLUDED.presence_until),"
+          "  updated_at = now()",
           PgTextArray(peers), PgTextArray(last), PgTextArray(floors),
-          PgTextArray(withdrawn), sn);
+          PgTextArray(withdrawn), sn, Millis(options_.presence_grace));
     }
     auto change =
         std::make_shared<CatalogChange>(BuildChange(sn, changes, stale));
@@ -1067,7 +1071,8 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
 }
 
 absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
-  return Run(PoolKind::kWrite, "expire supernodes", CallContext(),
+  absl::StatusOr<ExpiryStats> result =
+      Run(PoolKind::kWrite, "expire supernodes", CallContext(),
              [&](pqxx::connection& c) -> absl::StatusOr<ExpiryStats> {
     pqxx::work tx(c);
     ExpiryStats stats;
@@ -1117,6 +1122,78 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
     }
     tx.commit();
     return stats;
+  });
+  if (!result.ok() || !result->ran) return result;
+  // Leaves whose signed presence ran out: the index withdraws them itself
+  // (a supernode cannot withdraw a leaf that signs its changes).
+  absl::StatusOr<int64_t> lapsed = Run(
+      PoolKind::kWrite, "withdraw lapsed peers", CallContext(),
+      [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    if (tx.exec("SELECT 1 FROM peer_chains WHERE NOT withdrawn"
+                " AND presence_until <= now() LIMIT 1")
+            .empty()) {
+      tx.commit();
+      return int64_t{0};
+    }
+    TakeWriterTurn(tx);
+    std::map<std::string, std::vector<std::string>> by_supernode;
+    for (const pqxx::row& row :
+         tx.exec("UPDATE peer_chains SET withdrawn = true"
+                 " WHERE NOT withdrawn AND presence_until <= now()"
+                 " RETURNING peer_id, supernode_id")) {
+      by_supernode[row[1].as<std::string>()].push_back(
+          row[0].as<std::string>());
+    }
+    int64_t removed = 0;
+    std::vector<std::pair<int64_t, std::shared_ptr<CatalogChange>>> logged;
+    for (const auto& [sn, peers] : by_supernode) {
+      removed += tx.exec_params(
+                       "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
+                       " AND supernode_id = $2",
+                       PgTextArray(peers), sn)
+                     .affected_rows();
+      tx.exec_params(
+          "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
+          " AND supernode_id = $2",
+          PgTextArray(peers), sn);
+      auto change = std::make_shared<CatalogChange>();
+      change->mutable_batch()->set_supernode_id(Raw(sn));
+      for (const std::string& peer : peers) {
+        change->mutable_batch()->add_gone_peers(Raw(peer));
+      }
+      logged.emplace_back(AppendToLog(tx, *change), change);
+    }
+    tx.commit();
+    for (auto& [seq, change] : logged) Committed(seq, std::move(change));
+    return removed;
+  });
+  if (!lapsed.ok()) return lapsed.status();
+  result->sources += *lapsed;
+  return result;
+}
+
+absl::Status PgIndexStore::RecordPresences(
+    const std::string& supernode_id,
+    const std::vector<std::pair<std::string, absl::Time>>& presences,
+    const CallContext& call) {
+  if (presences.empty()) return absl::OkStatus();
+  std::vector<std::string> peers, until;
+  for (const auto& [peer, time] : presences) {
+    peers.push_back(peer);
+    until.push_back(absl::StrCat(absl::ToUnixMillis(time)));
+  }
+  return Run(PoolKind::kLease, "record presences", call,
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE peer_chains p SET presence_until = GREATEST(p.presence_until,"
+        "  to_timestamp(u.until_ms / 1000.0))"
+        " FROM unnest($1::text[], $2::bigint[]) AS u(peer_id, until_ms)"
+        " WHERE p.peer_id = u.peer_id AND p.supernode_id = $3",
+        PgTextArray(peers), PgTextArray(until), supernode_id);
+    tx.commit();
+    return absl::OkStatus();
   });
 }
 

@@ -36,6 +36,9 @@ struct PgStoreOptions {
   // Connections for lease renewals only, so that renewals never wait
   // behind anything else.
   int lease_pool_size = 2;
+  // How long a leaf's full list keeps its sources before a signed presence
+  // must vouch for it.
+  absl::Duration presence_grace = absl::Seconds(120);
   // Connections for reads (Locate, Bootstrap, the change log).
   int read_pool_size = 4;
   // Each statement is cancelled after this long (DEADLINE_EXCEEDED), or
@@ -115,6 +118,10 @@ class PgIndexStore final : public CatalogStore, public TrustStore {
   absl::Status RevokeSupernodeKey(const std::string& supernode_id,
                                   const std::string& revoked_by) override;
   absl::StatusOr<std::vector<SupernodeKey>> ListSupernodeKeys() override;
+  absl::Status RecordPresences(
+      const std::string& supernode_id,
+      const std::vector<std::pair<std::string, absl::Time>>& presences,
+      const CallContext& call) override;
 
   // The change log.
 

@@ -307,6 +307,28 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
       request->session().empty() ? "" : SessionHash(request->session()),
       request->leaf_count(), options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
+  if (trust_ != nullptr && request->presences_size() > 0) {
+    // Leaves' presences: only those the leaf signed for this supernode, and
+    // never further ahead than the leaf could mean.
+    std::vector<std::pair<std::string, absl::Time>> presences;
+    const absl::Time latest = absl::Now() + options_.max_presence;
+    for (const index::SignedPresence& signed_presence : request->presences()) {
+      absl::StatusOr<Presence> p = VerifyPresence(signed_presence.presence(),
+                                                  signed_presence.signature());
+      if (!p.ok() || p->supernode_id() != request->supernode_id()) {
+        TROVE_LOG(WARNING) << "supernode "
+                           << request->supernode_id().substr(0, 12)
+                           << "... forwarded a presence that does not verify";
+        continue;
+      }
+      presences.emplace_back(
+          p->peer_id(),
+          std::min(latest, absl::FromUnixMillis(p->valid_until_ms())));
+    }
+    s = trust_->RecordPresences(request->supernode_id(), presences,
+                                CallOf(context));
+    if (!s.ok()) return StoreFailure(s);
+  }
   FillLease(response);
   return grpc::Status::OK;
 }

@@ -49,6 +49,8 @@ struct IndexServiceOptions {
   bool verify_leaf_changes = true;
   // Signed changes of one batch are verified on up to this many threads.
   int verify_threads = 4;
+  // The furthest ahead a leaf's presence is believed.
+  absl::Duration max_presence = absl::Minutes(10);
   // How long a SupernodeChallenge nonce is good for (one to two of these).
   absl::Duration challenge_window = absl::Seconds(30);
 };

@@ -5,6 +5,7 @@
 #define TROVE_INDEX_SERVER_TRUST_STORE_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -58,6 +59,14 @@ class TrustStore {
 
   // Every key, oldest first.
   virtual absl::StatusOr<std::vector<SupernodeKey>> ListSupernodeKeys() = 0;
+
+  // Records verified presences forwarded by `supernode_id`: each moves the
+  // peer's presence_until to `valid_until` (never back), for peers whose
+  // chain is held through that supernode (others are ignored).
+  virtual absl::Status RecordPresences(
+      const std::string& supernode_id,
+      const std::vector<std::pair<std::string, absl::Time>>& presences,
+      const CallContext& call) = 0;
 };
 
 }  // namespace index_server

@@ -233,7 +233,7 @@ TEST_F(LeafRegistryTest, RejoinReplacesSession) {
       registry_->Join(SignedJoin(*identity));
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->session, old_session);
-  EXPECT_EQ(registry_->Heartbeat(old_session).code(),
+  EXPECT_EQ(registry_->Heartbeat(old_session).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(registry_->Heartbeat(again->session).ok());
   EXPECT_EQ(registry_->leaf_count(), 1);
@@ -269,7 +269,7 @@ TEST_F(LeafRegistryTest, TimeoutDropsLeafAndWithdrawsFiles) {
   EXPECT_EQ(registry_->leaf_count(), 0);
   EXPECT_THAT(Search("song"), IsEmpty());
   EXPECT_FALSE(registry_->Locate(Cid(1)).has_value());
-  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->Heartbeat(s).status().code(), absl::StatusCode::kNotFound);
   ASSERT_FALSE(sink_.deltas.empty());
   EXPECT_TRUE(sink_.deltas.back().gone());
   EXPECT_EQ(sink_.deltas.back().peer_id(), identity->peer_id());
@@ -279,7 +279,7 @@ TEST_F(LeafRegistryTest, ExpiredSessionIsRefusedBeforeTheSweep) {
   std::string s = JoinNew();
   ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
   clock_.Advance(absl::Seconds(31));
-  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->Heartbeat(s).status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Search("song"), IsEmpty());
   EXPECT_TRUE(sink_.deltas.back().gone());
 }

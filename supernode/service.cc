@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/signed_change.h"
 #include "common/search/query.h"
 #include "common/validation.h"
 
@@ -113,6 +114,7 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   if (!joined.ok()) return joined.status();
   response->set_peer_id(joined->peer_id);
   response->set_session(joined->session);
+  response->set_supernode_id(options_.supernode_id);
   response->set_heartbeat_interval_ms(static_cast<int32_t>(
       absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   response->set_session_timeout_ms(static_cast<int32_t>(
@@ -129,14 +131,51 @@ grpc::Status SupernodeServiceImpl::Join(grpc::ServerContext*,
   return ToGrpcStatus(DoJoin(*request, response));
 }
 
+namespace {
+
+LeafRegistry::SignedChange SignedOf(const LeafChange& change,
+                                    const std::string& bytes,
+                                    const std::string& signature) {
+  LeafRegistry::SignedChange out;
+  out.peer_id = change.peer_id();
+  out.supernode_id = change.supernode_id();
+  out.seq = change.seq();
+  out.prev_seq = change.prev_seq();
+  out.full = change.full();
+  out.gone = change.gone();
+  out.bytes = bytes;
+  out.signature = signature;
+  return out;
+}
+
+}  // namespace
+
 absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
                                              PublishResponse* response) {
   if (!PlausibleSession(request.session())) {
     return absl::UnauthenticatedError("unknown session; join first");
   }
-  absl::Status s = ValidatePublish(request, options_.max_files_per_publish);
+  const PublishRequest* effective = &request;
+  PublishRequest from_signed;
+  LeafRegistry::SignedChange signed_change;
+  if (!request.signed_change().empty()) {
+    // The change as the leaf signed it; the plain fields are ignored.
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(request.signed_change(), request.signature());
+    if (!change.ok()) return change.status();
+    signed_change = SignedOf(*change, request.signed_change(),
+                             request.signature());
+    from_signed.set_session(request.session());
+    from_signed.set_full(change->full());
+    from_signed.mutable_added()->Swap(change->mutable_added());
+    from_signed.mutable_removed()->Swap(change->mutable_removed());
+    from_signed.mutable_partial()->Swap(change->mutable_partial());
+    effective = &from_signed;
+  }
+  absl::Status s = ValidatePublish(*effective, options_.max_files_per_publish);
   if (!s.ok()) return s;
-  absl::StatusOr<int> count = registry_->Publish(request);
+  absl::StatusOr<int> count = registry_->Publish(
+      *effective, request.signed_change().empty() ? nullptr : &signed_change);
   if (!count.ok()) return count.status();
   response->set_file_count(*count);
   return absl::OkStatus();
@@ -150,11 +189,32 @@ grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext*,
 
 grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext*,
                                              const HeartbeatRequest* request,
-                                             HeartbeatResponse*) {
+                                             HeartbeatResponse* response) {
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session; join again"));
   }
-  return ToGrpcStatus(registry_->Heartbeat(request->session()));
+  if (!request->presence().empty()) {
+    // Checked here so that only a presence the index will accept is kept.
+    absl::StatusOr<Presence> presence =
+        VerifyPresence(request->presence(), request->presence_signature());
+    if (!presence.ok()) return ToGrpcStatus(presence.status());
+    if (!options_.supernode_id.empty() &&
+        presence->supernode_id() != options_.supernode_id) {
+      return ToGrpcStatus(absl::PermissionDeniedError(
+          "the presence is bound to another supernode"));
+    }
+    absl::StatusOr<std::string> peer =
+        registry_->PeerOfSession(request->session());
+    if (peer.ok() && *peer != presence->peer_id()) {
+      return ToGrpcStatus(absl::PermissionDeniedError(
+          "the presence is another peer's, not this session's"));
+    }
+  }
+  absl::StatusOr<bool> resend = registry_->Heartbeat(
+      request->session(), request->presence(), request->presence_signature());
+  if (!resend.ok()) return ToGrpcStatus(resend.status());
+  response->set_resend_full(*resend);
+  return grpc::Status::OK;
 }
 
 grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
@@ -162,6 +222,14 @@ grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
                                          LeaveResponse*) {
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session"));
+  }
+  if (!request->signed_change().empty()) {
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(request->signed_change(), request->signature());
+    if (!change.ok()) return ToGrpcStatus(change.status());
+    LeafRegistry::SignedChange gone = SignedOf(
+        *change, request->signed_change(), request->signature());
+    return ToGrpcStatus(registry_->Leave(request->session(), &gone));
   }
   return ToGrpcStatus(registry_->Leave(request->session()));
 }

@@ -45,6 +45,9 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
     int locate_limit = 0;
     // Most distinct peers whose bad-source reports are counted.
     size_t max_reported_peers = 100000;
+    // This supernode's id, told to leaves at Join (they bind their signed
+    // changes to it).
+    std::string supernode_id;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:

@@ -34,6 +34,10 @@ CREATE TABLE peer_chains (
   last_seq bigint NOT NULL,
   full_floor bigint NOT NULL,
   withdrawn boolean NOT NULL DEFAULT false,
+  -- Until when the peer's latest signed presence vouches for it; its
+  -- sources are withdrawn by the index after that. A full list sets it to
+  -- a grace period ahead when it is earlier.
+  presence_until timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX peer_chains_supernode_id ON peer_chains (supernode_id);

@@ -329,7 +329,7 @@ absl::StatusOr<std::string> IssueCertificate(
                                "serverAuth,clientAuth"));
   RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
                                NID_authority_key_identifier, "keyid:always"));
-  std::vector<std::string> names;
+  std::vector<std::string> names = {absl::StrCat("DNS:", kTlsServerName)};
   for (const std::string& host : hosts) {
     if (host.empty()) continue;
     unsigned char buf[16];
@@ -341,11 +341,8 @@ absl::StatusOr<std::string> IssueCertificate(
     }
     names.push_back(absl::StrCat(ip ? "IP:" : "DNS:", host));
   }
-  if (!names.empty()) {
-    RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
-                                 NID_subject_alt_name,
-                                 absl::StrJoin(names, ",")));
-  }
+  RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert.get(),
+                               NID_subject_alt_name, absl::StrJoin(names, ",")));
   RETURN_IF_ERROR(Sign(cert.get(), ca_key.get()));
   return ToPem(cert.get());
 }
@@ -362,6 +359,8 @@ absl::StatusOr<std::string> SelfSignedCertificate(const Identity& identity,
                                "critical,CA:FALSE"));
   RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_ext_key_usage,
                                "serverAuth,clientAuth"));
+  RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_subject_alt_name,
+                               absl::StrCat("DNS:", kTlsServerName)));
   RETURN_IF_ERROR(Sign(cert.get(), key.get()));
   return ToPem(cert.get());
 }

@@ -10,6 +10,9 @@
 //
 // Every certificate names its role in the subject (O=Trove, OU=ROLE,
 // CN=ID) so that a supernode's certificate cannot pass for the index's.
+// Certificates of servers also carry the DNS name kTlsServerName, the
+// name clients send (SNI) whatever address they dial: who is at the other
+// end is decided by key and role, not by names.
 // All functions are thread-safe.
 #ifndef TROVE_COMMON_TLS_H_
 #define TROVE_COMMON_TLS_H_
@@ -24,6 +27,10 @@
 #include "common/identity.h"
 
 namespace trove {
+
+// The server name in every Trove server certificate and in every client's
+// handshake.
+inline constexpr char kTlsServerName[] = "trove";
 
 // What a certificate says its holder is.
 enum class CertRole { kCa, kIndex, kSupernode, kPeer };

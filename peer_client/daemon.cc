@@ -117,7 +117,7 @@ absl::Status PeerDaemon::Init() {
   peer_service_ = std::make_unique<PeerServiceImpl>(
       catalog_.get(), identity_.get(), options_.peer);
   absl::StatusOr<RunningServer> peer_server = StartServer(
-      options_.listen, {peer_service_.get()}, ServerCredentialsFromFlags());
+      options_.listen, {peer_service_.get()}, DefaultServerCredentials());
   if (!peer_server.ok()) return peer_server.status();
   peer_server_ = std::move(*peer_server);
   listen_address_ =

@@ -187,7 +187,7 @@ absl::Status Supernode::Start() {
   if (!options_.listen_address.empty()) {
     ASSIGN_OR_RETURN(RunningServer running,
                      StartServer(options_.listen_address, {service_.get()},
-                                 ServerCredentialsFromFlags()));
+                                 DefaultServerCredentials()));
     server_ = std::move(running.server);
     bound = running.address;
     if (address.empty()) address = bound;

@@ -131,4 +131,28 @@ absl::StatusOr<std::string> LoadOrFetchCommunityCa(const CommunityLink& link,
   return ca;
 }
 
+absl::StatusOr<std::string> ResolveCommunityCa(const std::string& tls_ca_path,
+                                               const CommunityLink* link,
+                                               const std::string& cache_path,
+                                               const TlsContext& client,
+                                               absl::Duration timeout) {
+  if (!tls_ca_path.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(tls_ca_path);
+    if (!ca.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls_ca: cannot read ", tls_ca_path, ": ", ca.status().message()));
+    }
+    return ca;
+  }
+  if (link != nullptr) {
+    return LoadOrFetchCommunityCa(*link, cache_path, client, timeout);
+  }
+  absl::StatusOr<std::string> kept = ReadFile(cache_path);
+  if (kept.ok()) return kept;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "no community CA known: give --join=LINK (the community's link) or "
+      "--tls_ca=FILE, or --insecure for plaintext in tests (looked for ",
+      cache_path, ")"));
+}
+
 }  // namespace trove

@@ -36,6 +36,17 @@ absl::StatusOr<std::string> LoadOrFetchCommunityCa(const CommunityLink& link,
                                                    const TlsContext& client,
                                                    absl::Duration timeout);
 
+// The community CA for a binary that joins a community, in this order:
+// the file `tls_ca_path` (--tls_ca) when set; else, with a `link` (--join),
+// LoadOrFetchCommunityCa(link, cache_path, ...); else the CA kept in
+// `cache_path` by an earlier join (or by `index_server enrol-supernode`).
+// INVALID_ARGUMENT when none of them gives one; the errors of each step.
+absl::StatusOr<std::string> ResolveCommunityCa(const std::string& tls_ca_path,
+                                               const CommunityLink* link,
+                                               const std::string& cache_path,
+                                               const TlsContext& client,
+                                               absl::Duration timeout);
+
 }  // namespace trove
 
 #endif  // TROVE_COMMON_COMMUNITY_CA_H_

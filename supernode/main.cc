@@ -142,9 +142,10 @@ absl::StatusOr<std::shared_ptr<const trove::TlsContext>> SupernodeTls(
   }
   absl::StatusOr<std::string> key_pem = (*key)->PrivateKeyPem();
   if (!key_pem.ok()) return key_pem.status();
-  // The CA is learned presenting this supernode's own certificate.
+  // The CA is learned with a throw-away client certificate (the index
+  // asks for one): this supernode's own is checked against the CA after.
   absl::StatusOr<std::shared_ptr<const TlsContext>> bare =
-      TlsContext::Create(*key_pem, *cert, "");
+      TlsContext::Ephemeral("");
   if (!bare.ok()) return bare.status();
   absl::StatusOr<std::string> ca = trove::ResolveCommunityCa(
       flags.ca, link,

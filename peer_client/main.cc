@@ -84,6 +84,14 @@ ABSL_FLAG(int, slot_retry_after_ms, 1000,
 ABSL_FLAG(int, queue_stale_ms, 3000,
           "drop a queued peer that has not asked again for this long");
 ABSL_FLAG(int, max_upload_queue, 1000, "most peers waiting for an upload slot");
+ABSL_FLAG(int, slot_turn_ms, 5000,
+          "while others wait, a peer keeps an upload slot this long at most, "
+          "then queues again (0: no limit)");
+ABSL_FLAG(int, max_streams_per_peer, 16,
+          "chunk streams served to one peer at once");
+ABSL_FLAG(int, upload_stall_ms, 60000,
+          "a chunk stream whose peer takes no data for this long is cancelled "
+          "and the peer loses its upload slot for as long (0: never)");
 ABSL_FLAG(std::string, max_upload_rate, "0",
           "upload limit, bytes/s over all peers (10M, 512k...; 0: unlimited)");
 ABSL_FLAG(std::string, max_upload_rate_per_peer, "0",
@@ -190,6 +198,12 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                wait in a queue and are told their place
   --slot_idle_ms=N, --slot_retry_after_ms=N, --queue_stale_ms=N,
   --max_upload_queue=N         upload slot and queue tuning
+  --slot_turn_ms=N             while others wait, a peer keeps a slot this
+                               long at most (default 5000), then queues
+  --max_streams_per_peer=N     chunk streams served to one peer at once
+                               (default 16)
+  --upload_stall_ms=N          a peer that takes no data for N ms (default
+                               60000) loses its streams and upload slot
   --noinitial_seeding          serve any chunk to anyone even while a crowd
                                downloads a file this peer holds in full
   --max_upload_rate=RATE, --max_upload_rate_per_peer=RATE,
@@ -388,6 +402,12 @@ int RunDaemon() {
       absl::Milliseconds(absl::GetFlag(FLAGS_slot_retry_after_ms));
   o.peer.queue_stale = absl::Milliseconds(absl::GetFlag(FLAGS_queue_stale_ms));
   o.peer.max_queue = std::max(0, absl::GetFlag(FLAGS_max_upload_queue));
+  o.peer.slot_turn =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_slot_turn_ms)));
+  o.peer.max_streams_per_peer =
+      std::max(1, absl::GetFlag(FLAGS_max_streams_per_peer));
+  o.peer.upload_stall =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_upload_stall_ms)));
   o.peer.testonly_corrupt_chunks = absl::GetFlag(FLAGS_testonly_corrupt_chunks);
   for (auto [name, flag, field] : {
            std::make_tuple("max_upload_rate", &FLAGS_max_upload_rate,

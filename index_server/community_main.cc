@@ -70,7 +70,7 @@ int RunInit(const std::vector<std::string>& args, const std::string& listen,
             << "...)\n"
             << "  " << kIndexConfigFile << "                  settings: edit "
             << "`postgres` and `listen`, then run\n"
-            << "                          index_server --config=" << r->config_path
+            << "                         index_server --config=" << r->config_path
             << "\n\nPeers and supernodes join with this link (also in "
             << kLinkFile << "):\n\n  " << r->link << "\n";
   return 0;

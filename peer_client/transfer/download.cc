@@ -24,6 +24,19 @@ absl::StatusOr<std::string> Download::Watch(
   int64_t seen = 0;
   bool detached = false;
   while (true) {
+    // Checked before waiting, so a watcher that is already cancelled does
+    // not let a short download finish first.
+    if (!detached && cancelled && cancelled()) {
+      detached = true;
+      bool last;
+      {
+        absl::MutexLock lock(&watch_mu_);
+        last = --watchers_ == 0 && !background_;
+      }
+      if (!last) return absl::CancelledError("stopped following the download");
+      // Nobody else wants it: stop it, and wait until its files are gone.
+      RequestStop(Stop::kCancel);
+    }
     DownloadProgress p;
     bool report = false;
     {
@@ -41,17 +54,6 @@ absl::StatusOr<std::string> Download::Watch(
       }
     }
     if (report && progress) progress(p);
-    if (!detached && cancelled && cancelled()) {
-      detached = true;
-      bool last;
-      {
-        absl::MutexLock lock(&watch_mu_);
-        last = --watchers_ == 0 && !background_;
-      }
-      if (!last) return absl::CancelledError("stopped following the download");
-      // Nobody else wants it: stop it, and wait until its files are gone.
-      RequestStop(Stop::kCancel);
-    }
   }
   absl::StatusOr<std::string> result;
   DownloadProgress final_progress;

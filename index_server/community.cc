@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
 #include <memory>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/community_files.h"
 #include "common/community_link.h"
@@ -201,6 +203,68 @@ absl::StatusOr<EnrolResult> EnrolSupernode(const EnrolOptions& options) {
     RETURN_IF_ERROR(
         WriteFileAtomic(In(out_dir, kCommunityCaFile), ca.cert_pem, 0644));
   }
+  return out;
+}
+
+absl::StatusOr<RenewResult> RenewIndexCertificate(
+    const std::string& community_dir, absl::Duration validity) {
+  if (community_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "give the community folder: renew-index DIR");
+  }
+  const std::string dir = Absolute(community_dir);
+  std::map<const char*, std::string> files;
+  for (const char* file :
+       {kCaKeyFile, kCaCertFile, kIndexKeyFile, kIndexCertFile, kLinkFile}) {
+    absl::StatusOr<std::string> data = ReadFile(In(dir, file));
+    if (!data.ok()) {
+      return absl::Status(data.status().code(),
+                          absl::StrCat(dir, " is not a community folder: ",
+                                       data.status().message()));
+    }
+    files[file] = std::move(*data);
+  }
+  KeyAndCert ca{files[kCaKeyFile], files[kCaCertFile]};
+  absl::StatusOr<std::unique_ptr<Identity>> key =
+      Identity::FromPem(files[kIndexKeyFile]);
+  if (!key.ok()) {
+    return absl::DataLossError(absl::StrCat(In(dir, kIndexKeyFile),
+                                            " does not read: ",
+                                            key.status().message()));
+  }
+  absl::StatusOr<CertInfo> old = InspectCertificate(files[kIndexCertFile]);
+  if (!old.ok()) {
+    return absl::DataLossError(absl::StrCat(In(dir, kIndexCertFile),
+                                            " does not read: ",
+                                            old.status().message()));
+  }
+  if (old->id != (*key)->peer_id()) {
+    return absl::DataLossError(absl::StrCat(
+        In(dir, kIndexCertFile), " is not the certificate of ",
+        In(dir, kIndexKeyFile)));
+  }
+  std::string link_text(absl::StripAsciiWhitespace(files[kLinkFile]));
+  absl::StatusOr<CommunityLink> link = ParseCommunityLink(link_text);
+  if (!link.ok()) {
+    return absl::DataLossError(absl::StrCat(In(dir, kLinkFile), ": ",
+                                            link.status().message()));
+  }
+  absl::StatusOr<std::string> cert =
+      IssueCertificate(ca, (*key)->public_key(), CertRole::kIndex, validity,
+                       {link->host});
+  if (!cert.ok()) {
+    return absl::Status(cert.status().code(),
+                        absl::StrCat("cannot issue the certificate: ",
+                                     cert.status().message()));
+  }
+  ASSIGN_OR_RETURN(CertInfo fresh, InspectCertificate(*cert));
+  RenewResult out;
+  out.index_id = (*key)->peer_id();
+  out.old_not_after = old->not_after;
+  out.new_not_after = fresh.not_after;
+  out.cert_path = In(dir, kIndexCertFile);
+  RETURN_IF_ERROR(WriteFileAtomic(out.cert_path,
+                                  absl::StrCat(*cert, ca.cert_pem), 0644));
   return out;
 }
 

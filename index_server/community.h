@@ -7,6 +7,8 @@
 // - EnrolSupernode: a CA-issued certificate for a supernode's Ed25519 key
 //   (`index_server enrol-supernode DIR ...`). The index issues the same
 //   certificates online for supernodes it promotes, with IssueCertificate.
+// - RenewIndexCertificate: a new certificate for the index's same key
+//   (`index_server renew-index DIR`), before the old one expires.
 //
 // Thread-compatible (they write files; run one at a time per folder).
 #ifndef TROVE_INDEX_SERVER_COMMUNITY_H_
@@ -87,6 +89,24 @@ struct EnrolResult {
 // NOT_FOUND / DATA_LOSS when the community folder lacks its CA or it does
 // not read.
 absl::StatusOr<EnrolResult> EnrolSupernode(const EnrolOptions& options);
+
+struct RenewResult {
+  // The index's id (unchanged: the key stays).
+  std::string index_id;
+  // When the old and the new certificate expire.
+  absl::Time old_not_after;
+  absl::Time new_not_after;
+  // DIR/index.pem, rewritten (the new certificate, then the CA).
+  std::string cert_path;
+};
+
+// Issues the index a new certificate for its key in `community_dir`, valid
+// for `validity` from an hour ago, with the host of the community's link,
+// and replaces index.pem atomically (the index reads it at start: restart
+// it). NOT_FOUND / DATA_LOSS when the folder lacks a file or one does not
+// read; the old certificate need not be valid any more.
+absl::StatusOr<RenewResult> RenewIndexCertificate(
+    const std::string& community_dir, absl::Duration validity);
 
 }  // namespace index_server
 }  // namespace trove

@@ -1,10 +1,12 @@
 #include "index_server/community_main.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/community_files.h"
 #include "common/file_util.h"
 #include "common/merkle.h"
@@ -27,8 +29,8 @@ ABSL_FLAG(std::vector<std::string>, cert_hosts, {},
           "enrol-supernode: host names or addresses the supernode is reached "
           "at, put in its certificate (informational)");
 ABSL_FLAG(int, cert_days, 825,
-          "init, enrol-supernode: days the index's or supernode's "
-          "certificate is valid");
+          "init, enrol-supernode, renew-index: days the index's or "
+          "supernode's certificate is valid");
 
 namespace trove {
 namespace index_server {
@@ -127,6 +129,27 @@ int RunEnrolSupernode(const std::vector<std::string>& args) {
             << "  certificate  " << r->cert_path << "\n"
             << "Start it with: supernode --state_dir=" << o.out_dir
             << " --join=LINK\n";
+  return 0;
+}
+
+int RunRenewIndex(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    return Usage("renew-index", "give exactly one community folder");
+  }
+  absl::StatusOr<RenewResult> r = RenewIndexCertificate(
+      args[0], absl::Hours(24) * std::max(1, absl::GetFlag(FLAGS_cert_days)));
+  if (!r.ok()) {
+    std::cerr << "index_server renew-index: " << r.status().message() << "\n";
+    return absl::IsInvalidArgument(r.status()) ? 2 : 1;
+  }
+  std::cout << "Renewed the certificate of index " << r->index_id << "\n"
+            << "  " << r->cert_path << "\n"
+            << "  was valid until " << absl::FormatTime(r->old_not_after)
+            << "\n"
+            << "  now valid until  " << absl::FormatTime(r->new_not_after)
+            << "\n"
+            << "Restart the index server to use it. The link and the CA are "
+               "unchanged.\n";
   return 0;
 }
 

@@ -1,4 +1,4 @@
-// The `init` and `enrol-supernode` commands of index_server (community.h
+// The `init`, `enrol-supernode` and `renew-index` commands of index_server (community.h
 // does the work; this reads their flags and prints the outcome).
 #ifndef TROVE_INDEX_SERVER_COMMUNITY_MAIN_H_
 #define TROVE_INDEX_SERVER_COMMUNITY_MAIN_H_
@@ -25,6 +25,10 @@ int RunInit(const std::vector<std::string>& args, const std::string& listen,
 // `index_server enrol-supernode DIR (--public_key=HEX | --key_file=PEM |
 // --out=STATE_DIR) [--out=STATE_DIR] [--cert_hosts=...]`.
 int RunEnrolSupernode(const std::vector<std::string>& args);
+
+// `index_server renew-index DIR [--cert_days=N]`: a new certificate for the
+// index's key, written over DIR/index.pem.
+int RunRenewIndex(const std::vector<std::string>& args);
 
 }  // namespace index_server
 }  // namespace trove

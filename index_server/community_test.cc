@@ -143,6 +143,57 @@ TEST_F(CommunityTest, EnrolMakesKeyAndCertificateInTheStateFolder) {
   EXPECT_EQ(again->supernode_id, r->supernode_id);
 }
 
+TEST_F(CommunityTest, RenewIndexKeepsTheKeyAndExtendsTheCertificate) {
+  InitOptions o = Options();
+  o.cert_validity = absl::Hours(24 * 10);
+  absl::StatusOr<InitResult> init = InitCommunity(o);
+  ASSERT_TRUE(init.ok()) << init.status();
+  const std::string before = *ReadFile(File(kIndexCertFile));
+  const std::string key = *ReadFile(File(kIndexKeyFile));
+  const std::string link = *ReadFile(File(kLinkFile));
+
+  absl::StatusOr<RenewResult> r =
+      RenewIndexCertificate(root_ + "/community", absl::Hours(24 * 400));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->index_id, init->index_id);
+  EXPECT_LT(r->old_not_after, absl::Now() + absl::Hours(24 * 11));
+  EXPECT_GT(r->new_not_after, absl::Now() + absl::Hours(24 * 399));
+  const std::string after = *ReadFile(File(kIndexCertFile));
+  EXPECT_NE(after, before);
+  // The same key, role and CA; the chain still ends with the CA; the key
+  // and the link are untouched.
+  absl::StatusOr<CertInfo> info = InspectCertificate(after);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->role, CertRole::kIndex);
+  EXPECT_EQ(info->id, init->index_id);
+  EXPECT_EQ(info->not_after, r->new_not_after);
+  const std::string ca = *ReadFile(File(kCaCertFile));
+  EXPECT_TRUE(VerifyIssuedBy(after, ca, absl::Now()).ok());
+  absl::StatusOr<std::vector<std::string>> chain = SplitPemCertificates(after);
+  ASSERT_TRUE(chain.ok());
+  ASSERT_EQ(chain->size(), 2u);
+  EXPECT_EQ(*CertificateFingerprint((*chain)[1]), init->ca_fingerprint);
+  EXPECT_EQ(*ReadFile(File(kIndexKeyFile)), key);
+  EXPECT_EQ(*ReadFile(File(kLinkFile)), link);
+}
+
+TEST_F(CommunityTest, RenewIndexRefusesWhatIsNotACommunity) {
+  absl::StatusOr<RenewResult> r =
+      RenewIndexCertificate(root_ + "/nothing", absl::Hours(24));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound) << r.status();
+  EXPECT_TRUE(absl::StrContains(r.status().message(), "not a community folder"))
+      << r.status();
+  ASSERT_TRUE(InitCommunity(Options()).ok());
+  // An index.pem of another key is not replaced.
+  ASSERT_TRUE(WriteFileAtomic(File(kIndexKeyFile),
+                              *(*Identity::Generate())->PrivateKeyPem(), 0600)
+                  .ok());
+  const std::string before = *ReadFile(File(kIndexCertFile));
+  r = RenewIndexCertificate(root_ + "/community", absl::Hours(24));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << r.status();
+  EXPECT_EQ(*ReadFile(File(kIndexCertFile)), before);
+}
+
 TEST_F(CommunityTest, EnrolByPublicKeyAndRefusals) {
   ASSERT_TRUE(InitCommunity(Options()).ok());
   std::unique_ptr<Identity> key = *Identity::Generate();

@@ -2,6 +2,7 @@
 //
 //   index_server init DIR [--advertise=HOST:PORT]      (a new community)
 //   index_server enrol-supernode DIR --out=STATE_DIR   (a supernode's cert)
+//   index_server renew-index DIR                        (the index's cert)
 //   index_server --config=DIR/config
 //   index_server --postgres="host=db user=trove dbname=trove"
 //       --listen=0.0.0.0:7400 --tls_cert=... --tls_key=... --tls_ca=...
@@ -415,7 +416,8 @@ int main(int argc, char** argv) {
       "  index_server enrol-supernode DIR (--out=STATE_DIR | "
       "--public_key=HEX | --key_file=PEM)\n"
       "      issues a supernode's certificate\n"
-
+      "  index_server renew-index DIR [--cert_days=N]\n"
+      "      a new certificate for the index's key (restart the index)\n"
       "  index_server --config=DIR/config\n"
       "  index_server --postgres=DSN [--listen=HOST:PORT] --tls_cert=FILE "
       "--tls_key=FILE --tls_ca=FILE [--ready_file=PATH] ...");
@@ -437,8 +439,12 @@ int main(int argc, char** argv) {
     if (command == "enrol-supernode") {
       return trove::index_server::RunEnrolSupernode(args);
     }
+    if (command == "renew-index") {
+      return trove::index_server::RunRenewIndex(args);
+    }
     std::cerr << "index_server: unknown command '" << command
-              << "' (init, enrol-supernode, or none to serve); see --help\n";
+              << "' (init, enrol-supernode, renew-index, or none to serve); "
+                 "see --help\n";
     return 2;
   }
   if (std::optional<int> exit = trove::Startup(

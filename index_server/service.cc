@@ -12,6 +12,7 @@
 #include "common/identity.h"
 #include "common/log.h"
 #include "common/signed_change.h"
+#include "common/tls_credentials.h"
 #include "common/search/query.h"
 #include "common/validation.h"
 
@@ -59,6 +60,22 @@ grpc::Status StoreFailure(const absl::Status& status) {
 // `requested` when positive, `fallback` when 0, capped at `max`.
 int EffectiveLimit(int requested, int fallback, int max) {
   return std::max(1, std::min(requested > 0 ? requested : fallback, max));
+}
+
+// With TLS, a supernode's calls must come over a connection proven by its
+// own key (a leaf or another supernode cannot use its session). OK on
+// plaintext.
+absl::Status CheckSupernodeCaller(const grpc::ServerContext* context,
+                                  const std::string& supernode_id) {
+  if (context == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> caller = CallerId(context);
+  if (!caller.ok()) return absl::OkStatus();  // plaintext
+  if (*caller != supernode_id) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the connection is proven by key ", caller->substr(0, 12),
+        "..., not supernode ", supernode_id.substr(0, 12), "...'s"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -268,7 +285,8 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   SupernodeRegistration reg;
   std::string session;
   if (options_.require_supernode_keys) {
-    s = CheckRegistration(*request, context);
+    s = CheckSupernodeCaller(context, request->supernode_id());
+    if (s.ok()) s = CheckRegistration(*request, context);
     if (!s.ok()) {
       TROVE_LOG(WARNING) << "refused registration of supernode "
                          << request->supernode_id().substr(0, 12) << "...: "
@@ -300,6 +318,9 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
   absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
   if (s.ok() && request->leaf_count() < 0) {
     s = absl::InvalidArgumentError("leaf_count is negative");
+  }
+  if (s.ok() && options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
   }
   if (!s.ok()) return ToGrpcStatus(s);
   s = store_->RenewLease(
@@ -337,6 +358,9 @@ grpc::Status IndexServiceImpl::PublishDeltas(
     grpc::ServerContext* context, const index::PublishDeltasRequest* request,
     index::PublishDeltasResponse* response) {
   absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
+  if (s.ok() && options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
+  }
   index::PublishDeltasRequest verified;
   if (s.ok() && options_.verify_leaf_changes) {
     if (request->deltas_size() > options_.max_deltas_per_batch) {

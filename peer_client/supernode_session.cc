@@ -5,11 +5,15 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/join_auth.h"
+#include "common/file_util.h"
 #include "common/log.h"
+#include "common/signed_change.h"
 #include "common/server_util.h"
 #include "common/validation.h"
 #include "protos/index.grpc.pb.h"
@@ -139,9 +143,8 @@ std::shared_ptr<SupernodeSession::Stub> SupernodeSession::stub() const {
 }
 
 std::shared_ptr<grpc::ChannelInterface> SupernodeSession::Channel(
-    const std::string& address) {
-  return options_.channel_factory ? options_.channel_factory(address)
-                                  : MakeChannel(address);
+    const std::string& address, const Expected& expected) {
+  return MakeChannel(address, expected, options_.tls.get());
 }
 
 std::chrono::system_clock::time_point SupernodeSession::Deadline() const {
@@ -156,7 +159,8 @@ bool SupernodeSession::Pause(absl::Duration d) {
 
 void SupernodeSession::Bootstrap() {
   if (options_.index_address.empty()) return;
-  auto index = index::IndexService::NewStub(Channel(options_.index_address));
+  auto index = index::IndexService::NewStub(
+      Channel(options_.index_address, Expected::Index()));
   TrackedCall call(this);  // Cancelled by Stop().
   grpc::ClientContext& ctx = call.ctx;
   index::BootstrapRequest req;
@@ -169,7 +173,12 @@ void SupernodeSession::Bootstrap() {
   }
   std::vector<std::string> found;
   for (const index::SupernodeInfo& sn : resp.supernodes()) {
-    if (ValidateAddress(sn.address()).ok()) found.push_back(sn.address());
+    if (!ValidateAddress(sn.address()).ok()) continue;
+    found.push_back(sn.address());
+    // TLS then accepts only that supernode at that address.
+    if (ValidateHexId(sn.supernode_id(), "supernode_id").ok()) {
+      supernode_ids_[sn.address()] = sn.supernode_id();
+    }
     if (found.size() == 2) break;  // A primary and a backup.
   }
   if (found.empty()) {
@@ -211,8 +220,10 @@ bool SupernodeSession::CandidateFailed() {
 }
 
 absl::Status SupernodeSession::Join(const std::string& address) {
-  std::shared_ptr<Stub> stub =
-      supernode::SupernodeService::NewStub(Channel(address));
+  auto id = supernode_ids_.find(address);
+  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(
+      Channel(address, Expected::Supernode(
+                           id != supernode_ids_.end() ? id->second : "")));
   supernode::ChallengeResponse challenge;
   {
     TrackedCall call(this);  // Cancelled by Stop().
@@ -247,6 +258,7 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   }
   absl::Duration interval = absl::Milliseconds(resp.heartbeat_interval_ms());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(30);
+  supernode_id_ = resp.supernode_id();
   absl::MutexLock lock(&mu_);
   address_ = address;
   session_ = resp.session();
@@ -289,6 +301,9 @@ absl::Status SupernodeSession::PublishFull(
     for (int n = 0; it != files.end() && n < options_.publish_batch; ++it, ++n) {
       *req.add_added() = it->second;
     }
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::ClientContext& ctx = call.ctx;
@@ -308,6 +323,9 @@ absl::Status SupernodeSession::PublishFull(
       ++n;
     }
     if (req.partial_size() == 0) break;
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::Status st = s->Publish(&call.ctx, req, &resp);
@@ -378,6 +396,9 @@ absl::Status SupernodeSession::PublishDelta(
     for (; pa < partial_added.size() && n < options_.publish_batch; ++pa, ++n) {
       *req.add_partial() = *partial_added[pa];
     }
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::ClientContext& ctx = call.ctx;
@@ -400,10 +421,65 @@ absl::Status SupernodeSession::Heartbeat() {
     absl::MutexLock lock(&mu_);
     req.set_session(session_);
   }
+  if (!supernode_id_.empty()) {
+    Presence presence;
+    presence.set_supernode_id(supernode_id_);
+    presence.set_valid_until_ms(
+        absl::ToUnixMillis(absl::Now() + options_.presence_validity));
+    absl::StatusOr<Signed> signed_presence =
+        SignPresence(*identity_, presence);
+    if (!signed_presence.ok()) return signed_presence.status();
+    req.set_presence(signed_presence->bytes);
+    req.set_presence_signature(signed_presence->signature);
+  }
   supernode::HeartbeatResponse resp;
   TrackedCall call(this);  // Cancelled by Stop().
   grpc::ClientContext& ctx = call.ctx;
-  return FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
+  absl::Status st = FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
+  if (st.ok() && resp.resend_full()) {
+    TROVE_LOG(INFO) << "the supernode asks for the full list again";
+    need_full_ = true;
+  }
+  return st;
+}
+
+int64_t SupernodeSession::NextSeq() {
+  if (last_seq_ == 0 && !options_.seq_path.empty()) {
+    absl::StatusOr<std::string> saved = ReadFile(options_.seq_path);
+    int64_t value = 0;
+    if (saved.ok() &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(*saved), &value)) {
+      last_seq_ = value;
+    }
+  }
+  last_seq_ = std::max(last_seq_ + 1, absl::ToUnixMicros(absl::Now()));
+  if (!options_.seq_path.empty()) {
+    absl::Status s = WriteFileAtomic(options_.seq_path,
+                                     absl::StrCat(last_seq_, "\n"));
+    if (!s.ok()) {
+      TROVE_LOG(WARNING) << "cannot save the change seq: " << s;
+    }
+  }
+  return last_seq_;
+}
+
+absl::Status SupernodeSession::SignPublish(supernode::PublishRequest* req) {
+  LeafChange change;
+  change.set_supernode_id(supernode_id_);
+  change.set_prev_seq(last_seq_);
+  change.set_seq(NextSeq());
+  change.set_full(req->full());
+  change.set_address(options_.listen_address);
+  change.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+  change.mutable_added()->Swap(req->mutable_added());
+  change.mutable_removed()->Swap(req->mutable_removed());
+  change.mutable_partial()->Swap(req->mutable_partial());
+  absl::StatusOr<Signed> signed_change =
+      SignLeafChange(*identity_, std::move(change));
+  if (!signed_change.ok()) return signed_change.status();
+  req->set_signed_change(std::move(signed_change->bytes));
+  req->set_signature(std::move(signed_change->signature));
+  return absl::OkStatus();
 }
 
 void SupernodeSession::Leave() {
@@ -415,6 +491,20 @@ void SupernodeSession::Leave() {
     absl::MutexLock lock(&mu_);
     req.set_session(session_);
     address = address_;
+  }
+  if (!supernode_id_.empty()) {
+    LeafChange gone;
+    gone.set_supernode_id(supernode_id_);
+    gone.set_prev_seq(last_seq_);
+    gone.set_seq(NextSeq());
+    gone.set_gone(true);
+    gone.set_address(options_.listen_address);
+    gone.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+    absl::StatusOr<Signed> signed_gone = SignLeafChange(*identity_, gone);
+    if (signed_gone.ok()) {
+      req.set_signed_change(signed_gone->bytes);
+      req.set_signature(signed_gone->signature);
+    }
   }
   supernode::LeaveResponse resp;
   grpc::ClientContext ctx;
@@ -524,6 +614,13 @@ void SupernodeSession::Run() {
     if (publish_needed) {
       absl::Status st = need_full_ ? PublishFull(files, partials)
                                    : PublishDelta(files, partials);
+      if (absl::IsFailedPrecondition(st) && !need_full_) {
+        // A change of ours went missing on the way: start the chain afresh.
+        TROVE_LOG(INFO) << "the supernode asks for the full list: "
+                        << st.message();
+        need_full_ = true;
+        continue;
+      }
       if (!st.ok()) {
         HandleError(st, "publish");
         continue;
@@ -546,6 +643,7 @@ void SupernodeSession::Run() {
       rejoins_in_a_row_ = 0;
       backoff_ = options_.min_backoff;
       next_heartbeat = absl::Now() + HeartbeatInterval();
+      if (need_full_) continue;
     }
 
     absl::MutexLock lock(&mu_);

@@ -10,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/signed_change.h"
+#include "common/tls_credentials.h"
 #include "common/search/query.h"
 #include "common/validation.h"
 
@@ -133,6 +134,23 @@ grpc::Status SupernodeServiceImpl::Join(grpc::ServerContext*,
 
 namespace {
 
+// With TLS, the caller's proven id must be the session's peer, so that a
+// leaf cannot use another leaf's session. OK on plaintext.
+absl::Status CheckSessionCaller(const grpc::ServerContext* context,
+                                LeafRegistry* registry,
+                                const std::string& session) {
+  if (context == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> caller = CallerId(context);
+  if (!caller.ok()) return absl::OkStatus();  // plaintext
+  absl::StatusOr<std::string> peer = registry->PeerOfSession(session);
+  if (!peer.ok()) return absl::OkStatus();  // the call itself says so
+  if (*peer != *caller) {
+    return absl::PermissionDeniedError(
+        "this session belongs to another peer than the one calling");
+  }
+  return absl::OkStatus();
+}
+
 LeafRegistry::SignedChange SignedOf(const LeafChange& change,
                                     const std::string& bytes,
                                     const std::string& signature) {
@@ -181,15 +199,22 @@ absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext* context,
                                            const PublishRequest* request,
                                            PublishResponse* response) {
+  absl::Status s = CheckSessionCaller(context, registry_, request->session());
+  if (!s.ok()) return ToGrpcStatus(s);
   return ToGrpcStatus(DoPublish(*request, response));
 }
 
-grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext* context,
                                              const HeartbeatRequest* request,
                                              HeartbeatResponse* response) {
+  if (absl::Status s =
+          CheckSessionCaller(context, registry_, request->session());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session; join again"));
   }
@@ -217,9 +242,14 @@ grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext* context,
                                          const LeaveRequest* request,
                                          LeaveResponse*) {
+  if (absl::Status s =
+          CheckSessionCaller(context, registry_, request->session());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session"));
   }

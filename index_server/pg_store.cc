@@ -976,8 +976,11 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           "  last_seq = EXCLUDED.last_seq,"
           "  full_floor = EXCLUDED.full_floor,"
           "  withdrawn = EXCLUDED.withdrawn,"
-          "  presence_until = GREATEST(peer_chains.presence_until,"
-          "   EXCLUDED.presence_until),"
+          // A peer coming back gets the grace period again; otherwise its
+          // presences decide.
+          "  presence_until = CASE WHEN peer_chains.withdrawn"
+          "   THEN EXCLUDED.presence_until ELSE peer_chains.presence_until"
+          "   END,"
           "  updated_at = now()",
           PgTextArray(peers), PgTextArray(last), PgTextArray(floors),
           PgTextArray(withdrawn), sn, Millis(options_.presence_grace));
@@ -1187,8 +1190,8 @@ absl::Status PgIndexStore::RecordPresences(
              [&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
     tx.exec_params(
-        "UPDATE peer_chains p SET presence_until = GREATEST(p.presence_until,"
-        "  to_timestamp(u.until_ms / 1000.0))"
+        "UPDATE peer_chains p SET presence_until ="
+        "  to_timestamp(u.until_ms / 1000.0)"
         " FROM unnest($1::text[], $2::bigint[]) AS u(peer_id, until_ms)"
         " WHERE p.peer_id = u.peer_id AND p.supernode_id = $3",
         PgTextArray(peers), PgTextArray(until), supernode_id);

@@ -60,9 +60,9 @@ class TrustStore {
   // Every key, oldest first.
   virtual absl::StatusOr<std::vector<SupernodeKey>> ListSupernodeKeys() = 0;
 
-  // Records verified presences forwarded by `supernode_id`: each moves the
-  // peer's presence_until to `valid_until` (never back), for peers whose
-  // chain is held through that supernode (others are ignored).
+  // Records verified presences forwarded by `supernode_id`: each sets the
+  // peer's presence_until to `valid_until` (the leaf's latest word), for
+  // peers whose chain is held through that supernode (others are ignored).
   virtual absl::Status RecordPresences(
       const std::string& supernode_id,
       const std::vector<std::pair<std::string, absl::Time>>& presences,

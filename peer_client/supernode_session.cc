@@ -259,6 +259,9 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   absl::Duration interval = absl::Milliseconds(resp.heartbeat_interval_ms());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(30);
   supernode_id_ = resp.supernode_id();
+  presence_validity_ = resp.presence_validity_ms() > 0
+                           ? absl::Milliseconds(resp.presence_validity_ms())
+                           : options_.presence_validity;
   absl::MutexLock lock(&mu_);
   address_ = address;
   session_ = resp.session();
@@ -425,7 +428,7 @@ absl::Status SupernodeSession::Heartbeat() {
     Presence presence;
     presence.set_supernode_id(supernode_id_);
     presence.set_valid_until_ms(
-        absl::ToUnixMillis(absl::Now() + options_.presence_validity));
+        absl::ToUnixMillis(absl::Now() + presence_validity_));
     absl::StatusOr<Signed> signed_presence =
         SignPresence(*identity_, presence);
     if (!signed_presence.ok()) return signed_presence.status();

@@ -158,6 +158,7 @@ class SupernodeSession : public SourceDirectory {
   // The seq of the last change signed, and the supernode joined now.
   int64_t last_seq_ = 0;
   std::string supernode_id_;
+  absl::Duration presence_validity_;
   absl::Duration backoff_;
   std::vector<std::string> candidates_;
   // Supernode ids by address, as Bootstrap named them.

@@ -679,6 +679,11 @@ std::vector<index::SupernodeInfo> IndexForwarder::other_supernodes() const {
   return others_;
 }
 
+absl::Duration IndexForwarder::renew_every() const {
+  absl::MutexLock lock(&mu_);
+  return renew_every_;
+}
+
 IndexForwarder::Stats IndexForwarder::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;

@@ -174,6 +174,8 @@ class IndexForwarder : public CatalogSink {
   // Other live supernodes, from the index's Bootstrap at the last renewal.
   std::vector<index::SupernodeInfo> other_supernodes() const;
   Stats stats() const;
+  // How often the lease is renewed (as the index said, or the option).
+  absl::Duration renew_every() const;
 
  private:
   // What is pending for one peer.

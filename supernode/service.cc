@@ -116,6 +116,10 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   response->set_peer_id(joined->peer_id);
   response->set_session(joined->session);
   response->set_supernode_id(options_.supernode_id);
+  if (options_.presence_validity) {
+    response->set_presence_validity_ms(static_cast<int32_t>(
+        absl::ToInt64Milliseconds(options_.presence_validity())));
+  }
   response->set_heartbeat_interval_ms(static_cast<int32_t>(
       absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   response->set_session_timeout_ms(static_cast<int32_t>(

@@ -48,6 +48,9 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
     // This supernode's id, told to leaves at Join (they bind their signed
     // changes to it).
     std::string supernode_id;
+    // How long leaves' presences should be valid (JoinResponse); empty:
+    // not said.
+    std::function<absl::Duration()> presence_validity;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:

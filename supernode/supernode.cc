@@ -180,6 +180,17 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   so.search_max_limit = options_.search_max_limit;
   so.locate_limit = options_.locate_limit;
   so.supernode_id = supernode_id_;
+  {
+    IndexForwarder* fwd = forwarder_.get();
+    const absl::Duration session_timeout = options_.session_timeout;
+    const absl::Duration renew = options_.renew_interval;
+    // Three renewals and a session timeout: a live leaf's presence always
+    // reaches the index before it runs out; a dead one's runs out soon.
+    so.presence_validity = [fwd, session_timeout, renew] {
+      return 3 * (renew > absl::ZeroDuration() ? renew : fwd->renew_every()) +
+             session_timeout;
+    };
+  }
   IndexForwarder* forwarder = forwarder_.get();
   service_ = std::make_unique<SupernodeServiceImpl>(
       so, registry_.get(), index_.get(), [forwarder]() -> std::string {

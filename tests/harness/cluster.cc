@@ -125,6 +125,9 @@ absl::Status Cluster::StartSupernode(
       "--batch_max_delay_ms=100",
       "--session_timeout_ms=2000",
       "--heartbeat_interval_ms=300",
+      // Leaves' presences reach the index with each renewal: renewing
+      // often lets a dead leaf's presence run out within seconds.
+      "--renew_interval_ms=1000",
   };
   if (options_.tls) {
     // The operator's step: a certificate for the supernode's key (made in

@@ -152,12 +152,30 @@ absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
 }
 
 absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
-                                int threads) {
+                                int threads, bool check) {
   const int n = request->deltas_size();
   std::vector<absl::Status> results(n);
-  auto verify = [request, &results](int i) {
+  auto verify = [request, &results, check](int i) {
     index::PeerDelta* d = request->mutable_deltas(i);
     const std::string where = absl::StrCat("deltas[", i, "]");
+    if (!check) {
+      LeafChange change;
+      if (d->signed_change().empty()) return;
+      if (!change.ParseFromString(d->signed_change())) {
+        results[i] = absl::InvalidArgumentError(
+            absl::StrCat(where, ": the signed change does not parse"));
+        return;
+      }
+      d->Clear();
+      d->set_peer_id(change.peer_id());
+      d->set_address(change.address());
+      d->set_full(change.full());
+      d->set_gone(change.gone());
+      d->mutable_added()->Swap(change.mutable_added());
+      d->mutable_removed()->Swap(change.mutable_removed());
+      d->mutable_partial()->Swap(change.mutable_partial());
+      return;
+    }
     if (d->signed_change().empty()) {
       results[i] = absl::InvalidArgumentError(absl::StrCat(
           where, ": the change is not signed by its peer (signed_change is "
@@ -362,14 +380,19 @@ grpc::Status IndexServiceImpl::PublishDeltas(
     s = CheckSupernodeCaller(context, request->supernode_id());
   }
   index::PublishDeltasRequest verified;
-  if (s.ok() && options_.verify_leaf_changes) {
+  bool signed_deltas = false;
+  for (const index::PeerDelta& d : request->deltas()) {
+    signed_deltas = signed_deltas || !d.signed_change().empty();
+  }
+  if (s.ok() && (options_.verify_leaf_changes || signed_deltas)) {
     if (request->deltas_size() > options_.max_deltas_per_batch) {
       s = absl::InvalidArgumentError(absl::StrCat(
           "batch has ", request->deltas_size(), " deltas; the limit is ",
           options_.max_deltas_per_batch));
     } else {
       verified = *request;
-      s = VerifySignedDeltas(&verified, options_.verify_threads);
+      s = VerifySignedDeltas(&verified, options_.verify_threads,
+                             options_.verify_leaf_changes);
       request = &verified;
     }
   }

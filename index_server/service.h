@@ -61,8 +61,11 @@ struct IndexServiceOptions {
 // INVALID_ARGUMENT for a delta without a signed change or one that does
 // not parse; UNAUTHENTICATED for a bad signature; PERMISSION_DENIED for a
 // change bound to another supernode. Uses up to `threads` threads.
+// With `verify` false (a test-only setting), deltas carrying a signed
+// change are only decoded (no signature or binding check) and the others
+// are kept as they are.
 absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
-                                int threads);
+                                int threads, bool verify = true);
 
 // What a gRPC caller allows a store call: its deadline, and whether it went
 // away.

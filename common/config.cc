@@ -271,6 +271,19 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> EffectiveSettings(
+    const FlagFilter& owns_flag) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (owns_flag(flag->Filename()) && !CommandLineOnly(flag->Name())) {
+      out.emplace_back(std::string(flag->Name()),
+                       FormatConfigValue(flag->CurrentValue()));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 absl::Status LoadConfigFromFlags(int argc, char* const* argv,
                                  const ConfigOptions& options) {
   std::string path = absl::GetFlag(FLAGS_config);

@@ -23,6 +23,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -69,6 +70,11 @@ absl::Status ApplyConfig(const std::vector<ConfigSetting>& settings,
 // comments, sorted by name, after a header naming `program`. Parsing the
 // result gives back the same values.
 std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag);
+
+// The current value of every flag of this binary that a config file can
+// set, as (name, value as a config file writes it), sorted by name.
+std::vector<std::pair<std::string, std::string>> EffectiveSettings(
+    const FlagFilter& owns_flag);
 
 struct ConfigOptions {
   std::string program;  // "index_server", for messages and the dump header

@@ -86,6 +86,11 @@ class UploadSlots {
   // Ends one use begun by a granted Acquire; the idle time starts again.
   void Release(const std::string& requester);
 
+  // Changes the number of slots now. Holders beyond a lower number keep
+  // their slot until they leave it; nobody new is let in meanwhile.
+  void SetMaxSlots(int max_slots);
+  int max_slots();
+
   // Slots held and requesters queued now (after dropping expired ones).
   int active();
   int queued();
@@ -119,6 +124,7 @@ class UploadSlots {
   const CreditFunction credit_;
 
   absl::Mutex mu_;
+  int max_slots_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Holder> holders_ ABSL_GUARDED_BY(mu_);
   // In arrival order; `waiting_` indexes it.
   std::list<Waiter> queue_ ABSL_GUARDED_BY(mu_);

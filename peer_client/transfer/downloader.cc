@@ -326,6 +326,11 @@ absl::StatusOr<std::string> Downloader::Watch(
   }
   int64_t seen = -1;
   while (true) {
+    // Checked before waiting too: a caller gone already is let go at once.
+    if (seen >= 0 && cancelled && cancelled()) {
+      return absl::CancelledError(
+          "stopped following the download; it goes on in the daemon");
+    }
     DownloadProgress p;
     bool ended = false;
     absl::StatusOr<std::string> result;
@@ -334,10 +339,6 @@ absl::StatusOr<std::string> Downloader::Watch(
       progress(p);
     }
     if (ended) return result;
-    if (cancelled && cancelled()) {
-      return absl::CancelledError(
-          "stopped following the download; it goes on in the daemon");
-    }
   }
 }
 

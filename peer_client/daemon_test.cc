@@ -486,7 +486,8 @@ TEST_F(DaemonTest, CancelAsksBeforeDeletingVerifiedData) {
   ASSERT_NE(StartDaemon("b", false), nullptr);
   std::ostringstream out, err;
   control::LimitsRequest slow;
-  slow.set_max_download_rate(128 << 10);
+  // A chunk every two seconds: the first is verified well before the last.
+  slow.set_max_download_rate(512 << 10);
   ASSERT_EQ(RunLimits(Cli("b", true), slow, out, err), 0) << err.str();
   const std::string cid = HashBuffer(song_).cid;
   GetArgs add;
@@ -496,7 +497,7 @@ TEST_F(DaemonTest, CancelAsksBeforeDeletingVerifiedData) {
   ASSERT_EQ(RunGet(Cli("b", true), add, out, err), 0) << err.str();
   // Until something is verified.
   bool some = false;
-  for (int i = 0; i < 300 && !some; ++i) {
+  for (int i = 0; i < 500 && !some; ++i) {
     out.str("");
     RunList(Cli("b", true), out, err);
     some = LastLine(out.str())["downloads"][0]["done_bytes"] > 0;

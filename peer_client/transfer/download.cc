@@ -303,8 +303,10 @@ DownloadProgress Download::SnapshotLocked() {
   p.cid = request_.cid;
   p.state = StateLocked(&p.detail);
   p.out_dir = request_.out_dir;
-  p.name = shown_name_.empty() ? request_.name : shown_name_;
-  p.size = size_;
+  p.name = !shown_name_.empty()  ? shown_name_
+           : !request_.name.empty() ? request_.name
+                                    : hint_name_;
+  p.size = size_ > 0 ? size_ : hint_size_;
   p.done_bytes = done_bytes_;
   p.chunks_fetched = chunks_fetched_.load();
   p.chunks_resumed = chunks_resumed_;

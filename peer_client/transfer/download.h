@@ -131,13 +131,17 @@ class Download : public std::enable_shared_from_this<Download> {
 
   // A run of `entry`'s download of `request`: new, or (`resume`) from the
   // saved state of request.cid.
+  // `hint` (name and size as the network reports them, informational)
+  // is shown until the manifest is known.
   Download(Downloader* owner, std::shared_ptr<DownloadEntry> entry,
-           DownloadRequest request, bool resume)
+           DownloadRequest request, bool resume, const DownloadProgress& hint)
       : owner_(owner),
         options_(owner->options_),
         entry_(std::move(entry)),
         request_(std::move(request)),
         resume_(resume),
+        hint_name_(hint.name),
+        hint_size_(hint.size),
         started_(Now()) {
     if (!options_.state_dir.empty()) {
       store_ = std::make_unique<TransferStore>(options_.state_dir);
@@ -304,6 +308,8 @@ class Download : public std::enable_shared_from_this<Download> {
   const std::shared_ptr<DownloadEntry> entry_;
   DownloadRequest request_;
   const bool resume_;
+  const std::string hint_name_;
+  const int64_t hint_size_;
   const absl::Time started_;
   Outcome outcome_;
   std::unique_ptr<TransferStore> store_;

@@ -57,12 +57,13 @@ std::shared_ptr<DownloadEntry> Downloader::FindLocked(
 }
 
 void Downloader::StartRunLocked(const std::shared_ptr<DownloadEntry>& entry,
-                                bool resume) {
-  auto run = std::make_shared<Download>(this, entry, entry->request, resume);
-  entry->run = run;
+                                bool resume, DownloadState state,
+                                const std::string& detail) {
   DownloadProgress p = entry->Latest();
-  p.state = DownloadState::kLocating;
-  p.detail.clear();
+  auto run = std::make_shared<Download>(this, entry, entry->request, resume, p);
+  entry->run = run;
+  p.state = state;
+  p.detail = detail;
   p.done = false;
   entry->Update(p);
   run->Start();
@@ -244,11 +245,17 @@ absl::StatusOr<Downloader::AddResult> Downloader::Add(
     saved = s.ok();
     saved_manifest = saved && s->has_manifest;
   }
+  // What the network says of the file, shown until a source answers.
+  DownloadProgress hint;
+  DownloadState first_state = DownloadState::kLocating;
+  std::string first_detail;
   if (!saved) {
     // Ask the network first: a cid nobody holds is refused, and a link
     // that disagrees with the network about the file is too.
     absl::StatusOr<LocatedSources> located = directory_->Locate(request.cid);
     if (located.ok()) {
+      hint.name = located->name;
+      hint.size = located->size;
       bool only_self = false;
       int others = 0;
       for (const Source& s : located->sources) {
@@ -283,8 +290,11 @@ absl::StatusOr<Downloader::AddResult> Downloader::Add(
       }
     } else if (absl::IsNotFound(located.status())) {
       return absl::NotFoundError(absl::StrCat("no peer shares ", request.cid));
+    } else {
+      // The network cannot be asked now: the download waits for it.
+      first_state = DownloadState::kWaitingForNetwork;
+      first_detail = std::string(located.status().message());
     }
-    // Otherwise the network cannot be asked now: the download waits for it.
   }
   if (request.name.empty() && !asked.expected_name.empty()) {
     request.name = asked.expected_name;
@@ -299,11 +309,17 @@ absl::StatusOr<Downloader::AddResult> Downloader::Add(
   }
   auto entry = std::make_shared<DownloadEntry>(request, next_order_++);
   entries_[request.cid] = entry;
+  {
+    DownloadProgress p = entry->Latest();
+    if (p.name.empty()) p.name = hint.name;
+    p.size = hint.size;
+    entry->Update(p);
+  }
   if (!saved) SaveMeta(*entry, request.paused);
   if (request.paused) {
     entry->SetState(DownloadState::kPaused, "");
   } else {
-    StartRunLocked(entry, saved_manifest);
+    StartRunLocked(entry, saved_manifest, first_state, first_detail);
   }
   TROVE_LOG(INFO) << "download " << request.cid.substr(0, 12) << " added"
                   << (request.name.empty() ? "" : " as " + request.name)

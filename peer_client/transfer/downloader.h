@@ -261,9 +261,12 @@ class Downloader : public FileCatalog {
  private:
   friend class Download;
 
-  // Starts a run of `entry` (from its saved state when `resume`).
-  void StartRunLocked(const std::shared_ptr<DownloadEntry>& entry,
-                      bool resume) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts a run of `entry` (from its saved state when `resume`), shown in
+  // `state` until the run says more.
+  void StartRunLocked(const std::shared_ptr<DownloadEntry>& entry, bool resume,
+                      DownloadState state = DownloadState::kLocating,
+                      const std::string& detail = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Called by a run's thread at its very end.
   void RunEnded(Download* run);
   // Stops the run of `entry` for `why` and waits until it ended.

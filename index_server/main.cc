@@ -4,16 +4,22 @@
 //       --listen=0.0.0.0:7400 [--ready_file=PATH] [--lease_seconds=60] ...
 //
 // At start it waits (bounded) for PostgreSQL, applies the schema
-// migrations, then serves. A background thread drops the sources of
-// supernodes whose lease ended. SIGINT/SIGTERM stop it gracefully.
+// migrations, then serves while it loads the catalog into memory for
+// search (gRPC health says NOT_SERVING until that is done). A background
+// thread drops the sources of supernodes whose lease ended and trims the
+// change log. SIGINT/SIGTERM stop it gracefully.
 #include <libpq-fe.h>
+#include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <optional>
 #include <memory>
 #include <string>
 #include <thread>
+
+#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -30,6 +36,7 @@
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
 
@@ -40,18 +47,29 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7400",
           "host:port to serve IndexService on (port 0 picks a free port), "
           "or unix:PATH");
 ABSL_FLAG(std::string, ready_file, "",
-          "once serving, write the bound host:port to this file");
-ABSL_FLAG(int, db_pool_size, 8, "PostgreSQL connections kept open at most");
+          "once the catalog is in memory and searches are answered, write "
+          "the bound host:port to this file");
+ABSL_FLAG(int, db_pool_size, 4,
+          "PostgreSQL connections for catalog writes (publishes, "
+          "registrations, expiry)");
+ABSL_FLAG(int, lease_db_pool_size, 2,
+          "PostgreSQL connections kept for lease renewals alone");
+ABSL_FLAG(int, read_db_pool_size, 4,
+          "PostgreSQL connections for Locate, Bootstrap and the change log");
 ABSL_FLAG(int, db_connect_timeout_seconds, 60,
           "at start, keep retrying an unreachable PostgreSQL this long, then "
           "exit with an error");
 ABSL_FLAG(int, db_statement_timeout_ms, 30000,
           "cancel any single SQL statement after this long");
-ABSL_FLAG(double, word_similarity_threshold, 0.5,
-          "pg_trgm word similarity (0..1) at which a query word matches a "
-          "misspelt name word; lower finds more");
-ABSL_FLAG(int, min_fuzzy_word_length, 4,
-          "query words shorter than this many bytes must match exactly");
+ABSL_FLAG(int, max_concurrent_searches, 32,
+          "searches answered at once; more are refused with "
+          "RESOURCE_EXHAUSTED instead of queued");
+ABSL_FLAG(int, change_log_keep_seconds, 900,
+          "keep change log entries this long: a replica that falls further "
+          "behind loads the whole catalog again");
+ABSL_FLAG(int, apply_wait_ms, 2000,
+          "a write waits at most this long for this replica's memory to "
+          "show it before answering");
 ABSL_FLAG(int, lease_seconds, 60, "lease granted to supernodes");
 ABSL_FLAG(int, renew_every_seconds, 20, "how often supernodes should renew");
 ABSL_FLAG(int, expire_interval_ms, 5000,
@@ -132,12 +150,13 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> ConnectWithRetry(
   }
 }
 
-// Runs expiry every `interval` and orphan collection every `gc_interval`
-// until `stop` is notified.
-void Housekeeping(IndexStore* store, absl::Duration interval,
+// Runs expiry every `interval`, and orphan collection and change log
+// trimming every `gc_interval`, until `stop` is notified.
+void Housekeeping(IndexedStore* store, absl::Duration interval,
                   absl::Duration gc_interval, absl::Duration orphan_min_age,
-                  absl::Notification* stop) {
+                  absl::Duration log_keep, absl::Notification* stop) {
   absl::Time next_gc = absl::Now() + gc_interval;
+  absl::Time next_trim = absl::Now() + std::min(gc_interval, log_keep / 4);
   while (!stop->WaitForNotificationWithTimeout(interval)) {
     absl::StatusOr<ExpiryStats> stats = store->ExpireDeadSupernodes();
     if (!stats.ok()) {
@@ -157,6 +176,33 @@ void Housekeeping(IndexStore* store, absl::Duration interval,
         TROVE_LOG(INFO) << "deleted " << *orphans << " files nobody shares";
       }
     }
+    if (absl::Now() >= next_trim) {
+      next_trim = absl::Now() + std::min(gc_interval, log_keep / 4);
+      absl::StatusOr<int64_t> trimmed = store->pg()->TrimChangeLog(log_keep);
+      if (!trimmed.ok()) {
+        TROVE_LOG(WARNING) << "trimming the change log failed: "
+                           << trimmed.status();
+      }
+    }
+  }
+}
+
+// Once the catalog is in memory: says SERVING on gRPC health and writes
+// --ready_file (stopping the server, by SIGTERM, when it cannot).
+void ReportReadiness(IndexedStore* store, const RunningServer* server,
+                     absl::Notification* stop) {
+  while (!stop->HasBeenNotified()) {
+    if (!store->follower()->WaitReady(absl::Now() + absl::Milliseconds(200))) {
+      continue;
+    }
+    SetServing(*server, true);
+    absl::Status ready =
+        WriteReadyFile(absl::GetFlag(FLAGS_ready_file), server->address);
+    if (!ready.ok()) {
+      TROVE_LOG(ERROR) << "cannot write --ready_file: " << ready;
+      kill(getpid(), SIGTERM);
+    }
+    return;
   }
 }
 
@@ -186,6 +232,10 @@ int Main() {
         {"renew_every_seconds", absl::GetFlag(FLAGS_renew_every_seconds)},
         {"expire_interval_ms", absl::GetFlag(FLAGS_expire_interval_ms)},
         {"db_pool_size", absl::GetFlag(FLAGS_db_pool_size)},
+        {"lease_db_pool_size", absl::GetFlag(FLAGS_lease_db_pool_size)},
+        {"read_db_pool_size", absl::GetFlag(FLAGS_read_db_pool_size)},
+        {"max_concurrent_searches", absl::GetFlag(FLAGS_max_concurrent_searches)},
+        {"change_log_keep_seconds", absl::GetFlag(FLAGS_change_log_keep_seconds)},
         {"max_deltas_per_batch", absl::GetFlag(FLAGS_max_deltas_per_batch)},
         {"max_files_per_delta", absl::GetFlag(FLAGS_max_files_per_delta)},
         {"search_max_limit", absl::GetFlag(FLAGS_search_max_limit)},
@@ -199,11 +249,10 @@ int Main() {
   PgStoreOptions store_options;
   store_options.dsn = dsn;
   store_options.pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  store_options.lease_pool_size = absl::GetFlag(FLAGS_lease_db_pool_size);
+  store_options.read_pool_size = absl::GetFlag(FLAGS_read_db_pool_size);
   store_options.statement_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_db_statement_timeout_ms));
-  store_options.word_similarity_threshold =
-      absl::GetFlag(FLAGS_word_similarity_threshold);
-  store_options.min_fuzzy_word_length = absl::GetFlag(FLAGS_min_fuzzy_word_length);
   absl::StatusOr<std::unique_ptr<PgIndexStore>> store = ConnectWithRetry(
       store_options, absl::Seconds(absl::GetFlag(FLAGS_db_connect_timeout_seconds)));
   if (!store.ok()) {
@@ -228,29 +277,34 @@ int Main() {
   options.locate_default_limit = absl::GetFlag(FLAGS_locate_default_limit);
   options.locate_max_limit = absl::GetFlag(FLAGS_locate_max_limit);
   options.bootstrap_limit = absl::GetFlag(FLAGS_bootstrap_limit);
-  IndexServiceImpl service(store->get(), options);
+  options.max_concurrent_searches = absl::GetFlag(FLAGS_max_concurrent_searches);
+  IndexedStore::Options indexed_options;
+  indexed_options.apply_wait =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
+  IndexedStore indexed(store->get(), indexed_options);
+  indexed.Start();
+  IndexServiceImpl service(&indexed, options);
 
-  absl::StatusOr<RunningServer> server = StartServer(
-      absl::GetFlag(FLAGS_listen), {&service}, ServerCredentialsFromFlags());
+  // NOT_SERVING on gRPC health until the catalog is in memory.
+  ServerOptions server_options;
+  server_options.serving = indexed.ready();
+  absl::StatusOr<RunningServer> server =
+      StartServer(absl::GetFlag(FLAGS_listen), {&service},
+                  ServerCredentialsFromFlags(), server_options);
   if (!server.ok()) {
     TROVE_LOG(ERROR) << server.status().message();
-    return 1;
-  }
-  absl::Status ready =
-      WriteReadyFile(absl::GetFlag(FLAGS_ready_file), server->address);
-  if (!ready.ok()) {
-    TROVE_LOG(ERROR) << "cannot write --ready_file: " << ready;
-    server->server->Shutdown();
     return 1;
   }
   TROVE_LOG(INFO) << "serving IndexService on " << server->address;
 
   absl::Notification stop;
+  std::thread readiness(ReportReadiness, &indexed, &*server, &stop);
   std::thread housekeeping(
-      Housekeeping, store->get(),
+      Housekeeping, &indexed,
       absl::Milliseconds(absl::GetFlag(FLAGS_expire_interval_ms)),
       absl::Seconds(std::max(1, absl::GetFlag(FLAGS_orphan_gc_interval_seconds))),
-      absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)), &stop);
+      absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
+      absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)), &stop);
 
   int sig = WaitForShutdownSignal();
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
@@ -258,7 +312,9 @@ int Main() {
       absl::ToChronoTime(absl::Now() +
                          absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms))));
   stop.Notify();
+  readiness.join();
   housekeeping.join();
+  indexed.Stop();
   TROVE_LOG(INFO) << "stopped";
   return 0;
 }
@@ -268,6 +324,9 @@ int Main() {
 }  // namespace trove
 
 int main(int argc, char** argv) {
+  // Few malloc arenas: batches are decoded and applied by many threads, and
+  // memory they free would otherwise stay with each thread's own arena.
+  mallopt(M_ARENA_MAX, 2);
   trove::BlockShutdownSignals();
   absl::FlagsUsageConfig usage_config;
   // --help lists this server's flags and the shared server flags (TLS).
@@ -279,7 +338,8 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage_config);
   absl::SetProgramUsageMessage(
       "The Trove index server: supernode directory and leases, and the "
-      "catalog of files and their sources, stored in PostgreSQL.\n"
+      "catalog of files and their sources, stored in PostgreSQL and searched "
+      "in memory.\n"
       "Usage: index_server --postgres=DSN [--listen=HOST:PORT] "
       "[--ready_file=PATH] [--lease_seconds=N] [--expire_interval_ms=N] ...");
   absl::ParseCommandLine(argc, argv);

@@ -1,9 +1,12 @@
 #include "index_server/pg_store.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <map>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -16,17 +19,24 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/search/query.h"
 #include "common/status_macros.h"
 #include "common/validation.h"
 #include "index_server/delta_fold.h"
+#include "index_server/memory_catalog.h"
 #include "index_server/migrations.h"
-#include "index_server/text_norm.h"
 
 namespace trove {
 namespace index_server {
 
 // ---------------------------------------------------------------------------
 // Connection pool
+
+// A pooled connection and the statement_timeout it was last given.
+struct PgConnection {
+  std::unique_ptr<pqxx::connection> conn;
+  int64_t timeout_ms = -1;
+};
 
 // Up to `size` open connections, lent one at a time. Connections are made
 // lazily and configured with `setup` statements. Borrow and Connect throw
@@ -36,20 +46,27 @@ class PgConnectionPool {
   PgConnectionPool(std::string dsn, int size, std::vector<std::string> setup)
       : dsn_(std::move(dsn)), size_(std::max(1, size)), setup_(std::move(setup)) {}
 
-  // Waits for a free slot and returns an open connection.
-  std::unique_ptr<pqxx::connection> Borrow() {
+  // Waits until `deadline` for a free slot; returns an open connection, or
+  // nullptr when none was free in time.
+  std::unique_ptr<PgConnection> Borrow(absl::Time deadline) {
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &PgConnectionPool::HasFreeSlot));
+      if (!mu_.AwaitWithDeadline(
+              absl::Condition(this, &PgConnectionPool::HasFreeSlot),
+              deadline)) {
+        return nullptr;
+      }
       ++lent_;
       if (!idle_.empty()) {
-        std::unique_ptr<pqxx::connection> c = std::move(idle_.back());
+        std::unique_ptr<PgConnection> c = std::move(idle_.back());
         idle_.pop_back();
         return c;
       }
     }
     try {
-      return Connect();
+      auto c = std::make_unique<PgConnection>();
+      c->conn = Connect();
+      return c;
     } catch (...) {
       absl::MutexLock lock(&mu_);
       --lent_;
@@ -59,13 +76,13 @@ class PgConnectionPool {
 
   // Gives a borrowed connection back; nullptr when it was dropped (broken,
   // or in an unknown state after an error).
-  void Return(std::unique_ptr<pqxx::connection> c) {
+  void Return(std::unique_ptr<PgConnection> c) {
     absl::MutexLock lock(&mu_);
     --lent_;
     if (c != nullptr) idle_.push_back(std::move(c));
   }
 
-  // A new connection outside the pool (for the migration lock).
+  // A new connection outside the pool.
   std::unique_ptr<pqxx::connection> Connect() {
     auto c = std::make_unique<pqxx::connection>(dsn_);
     pqxx::nontransaction tx(*c);
@@ -82,8 +99,95 @@ class PgConnectionPool {
   const int size_;
   const std::vector<std::string> setup_;
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int lent_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Cancelling statements of callers that went away
+
+// Watches calls in flight and cancels the running statement of each whose
+// caller went away (CallContext::cancelled). Deadlines need no watching:
+// each statement carries them as its statement_timeout. Thread-safe.
+class PgCanceller {
+ public:
+  explicit PgCanceller(absl::Duration poll) : poll_(poll) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  ~PgCanceller() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+
+  // Watches `call` while `conn` runs its statements; returns a token for
+  // Unwatch. Both must outlive the watch.
+  int Watch(pqxx::connection* conn, const CallContext* call) {
+    absl::MutexLock lock(&mu_);
+    int token = next_token_++;
+    watched_.emplace(token, Entry{conn, call, false});
+    return token;
+  }
+
+  // Ends a watch. After it returns no cancel for it is in flight.
+  void Unwatch(int token) {
+    absl::MutexLock lock(&mu_);
+    watched_.erase(token);
+  }
+
+ private:
+  struct Entry {
+    pqxx::connection* conn;
+    const CallContext* call;
+    bool fired;
+  };
+
+  bool Wake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !watched_.empty();
+  }
+
+  void Loop() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      mu_.Await(absl::Condition(this, &PgCanceller::Wake));
+      if (stopping_) break;
+      for (auto& [token, e] : watched_) {
+        if (e.fired || !e.call->cancelled || !e.call->cancelled()) continue;
+        e.fired = true;
+        try {
+          e.conn->cancel_query();
+        } catch (const std::exception&) {
+          // The statement ends anyway; its transaction is not committed
+          // because the caller is gone (checked before every commit).
+        }
+      }
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_), poll_);
+    }
+  }
+
+  const absl::Duration poll_;
+  absl::Mutex mu_;
+  std::map<int, Entry> watched_ ABSL_GUARDED_BY(mu_);
+  int next_token_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// LISTEN
+
+struct PgIndexStore::Listener {
+  class Receiver final : public pqxx::notification_receiver {
+   public:
+    Receiver(pqxx::connection_base& c, const std::string& channel)
+        : pqxx::notification_receiver(c, channel) {}
+    void operator()(const std::string&, int) override {}
+  };
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<Receiver> receiver;
 };
 
 namespace {
@@ -91,6 +195,13 @@ namespace {
 // Advisory lock keys (any constants unique to Trove).
 constexpr int64_t kMigrationLockKey = 0x54726f7665000001;  // "Trove" 1
 constexpr int64_t kExpiryLockKey = 0x54726f7665000002;     // "Trove" 2
+// Held by every transaction that writes to the change log, from its start
+// to its commit: such transactions run one at a time, so the log's order
+// is the order in which their changes were made and committed.
+constexpr int64_t kCatalogWriterLockKey = 0x54726f7665000003;  // "Trove" 3
+constexpr char kChangeChannel[] = "trove_catalog";
+// Rows per FETCH when loading a snapshot.
+constexpr int kLoadFetchRows = 50000;
 
 // One line of a libpqxx error, without PostgreSQL's "ERROR:  " prefix.
 std::string Describe(const std::exception& e) {
@@ -116,6 +227,22 @@ absl::Status StatusFromSqlState(const std::string& sqlstate,
   return absl::InternalError(message);
 }
 
+// `ms` rounded up to the next of 20, 24, 29, 35, ... (steps of 20%).
+int64_t RoundUpTimeout(int64_t ms) {
+  double step = 20;
+  while (step < static_cast<double>(ms)) step *= 1.2;
+  return static_cast<int64_t>(step + 0.5);
+}
+
+// Why a call stops: its caller went away or its deadline passed.
+absl::Status GaveUpStatus(const CallContext& call) {
+  if (call.cancelled && call.cancelled()) {
+    return absl::CancelledError("the caller went away; nothing was stored");
+  }
+  return absl::DeadlineExceededError(
+      "the caller's deadline passed; nothing was stored");
+}
+
 std::string QuoteArrayElement(absl::string_view v) {
   std::string out = "\"";
   for (char c : v) {
@@ -130,22 +257,35 @@ std::string PgBigintArray(const std::vector<int64_t>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
 }
 
-// Statement parameters collected while building SQL: Add returns "$n".
-class Params {
- public:
-  std::string Add(std::string value) {
-    values_.push_back(std::move(value));
-    return absl::StrCat("$", values_.size());
-  }
-  const std::vector<std::string>& values() const { return values_; }
-
- private:
-  std::vector<std::string> values_;
-};
-
 // A duration as whole milliseconds for "now() + $n * interval '1 ms'".
 std::string Millis(absl::Duration d) {
   return absl::StrCat(absl::ToInt64Milliseconds(d));
+}
+
+// 32 raw bytes of a 64-hex id (ids are validated before they get here).
+std::string Raw(absl::string_view hex) {
+  std::string raw;
+  if (!search::HexToRaw(hex, &raw)) raw.assign(32, '\0');
+  return raw;
+}
+
+// Takes this transaction's turn among the change log's writers. Must be a
+// writer's first statement.
+void TakeWriterTurn(pqxx::work& tx) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", kCatalogWriterLockKey);
+}
+
+// Appends `change` to the log and wakes the followers (at commit). Returns
+// its position. REQUIRES: TakeWriterTurn in this transaction.
+int64_t AppendToLog(pqxx::work& tx, const CatalogChange& change) {
+  const std::string bytes = change.SerializeAsString();
+  pqxx::result r = tx.exec_params(
+      "WITH h AS (UPDATE catalog_head SET seq = seq + 1 RETURNING seq)"
+      " INSERT INTO catalog_log (seq, change) SELECT seq, $1 FROM h"
+      " RETURNING seq",
+      pqxx::binarystring(bytes));
+  tx.exec(absl::StrCat("NOTIFY ", kChangeChannel));
+  return r[0][0].as<int64_t>();
 }
 
 }  // namespace
@@ -163,17 +303,68 @@ std::string PgTextArray(const std::vector<std::string>& values) {
 // ---------------------------------------------------------------------------
 // PgIndexStore
 
+PgConnectionPool* PgIndexStore::pool(PoolKind kind) {
+  switch (kind) {
+    case PoolKind::kLease:
+      return lease_pool_.get();
+    case PoolKind::kRead:
+      return read_pool_.get();
+    case PoolKind::kWrite:
+      break;
+  }
+  return write_pool_.get();
+}
+
 template <typename Fn>
-auto PgIndexStore::Run(absl::string_view what, Fn&& fn) {
+auto PgIndexStore::Run(PoolKind kind, absl::string_view what,
+                       const CallContext& call, Fn&& fn) {
   using Result = std::invoke_result_t<Fn&, pqxx::connection&>;
   absl::Status failure;
+  PgConnectionPool* p = pool(kind);
   for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
-    std::unique_ptr<pqxx::connection> conn;
+    if (call.GaveUp()) {
+      failure = GaveUpStatus(call);
+      break;
+    }
+    std::unique_ptr<PgConnection> conn;
     bool retry = false;
+    int token = -1;
+    auto unwatch = [&] {
+      if (token >= 0) canceller_->Unwatch(token);
+      token = -1;
+    };
     try {
-      conn = pool_->Borrow();
-      Result result = fn(*conn);
-      pool_->Return(std::move(conn));
+      conn = p->Borrow(call.deadline);
+      if (conn == nullptr) {
+        failure = absl::UnavailableError(
+            "every database connection for this kind of call stayed busy "
+            "until the caller's deadline");
+        break;
+      }
+      // Each statement ends by the caller's deadline, or a little after it:
+      // the limit is rounded up to a step of about 20%, so callers with
+      // similar deadlines reuse a connection's setting instead of paying a
+      // round trip to change it.
+      int64_t timeout_ms = absl::ToInt64Milliseconds(options_.statement_timeout);
+      if (call.deadline != absl::InfiniteFuture()) {
+        const int64_t left =
+            absl::ToInt64Milliseconds(call.deadline - absl::Now());
+        if (left <= 0) {
+          p->Return(std::move(conn));
+          failure = GaveUpStatus(call);
+          break;
+        }
+        timeout_ms = std::min(timeout_ms, RoundUpTimeout(left));
+      }
+      if (conn->timeout_ms != timeout_ms) {
+        pqxx::nontransaction tx(*conn->conn);
+        tx.exec(absl::StrCat("SET statement_timeout = ", timeout_ms));
+        conn->timeout_ms = timeout_ms;
+      }
+      if (call.cancelled) token = canceller_->Watch(conn->conn.get(), &call);
+      Result result = fn(*conn->conn);
+      unwatch();
+      p->Return(std::move(conn));
       return result;
     } catch (const pqxx::in_doubt_error& e) {
       failure = absl::UnavailableError(absl::StrCat(
@@ -190,47 +381,58 @@ auto PgIndexStore::Run(absl::string_view what, Fn&& fn) {
       retry = true;
     } catch (const pqxx::sql_error& e) {
       failure = StatusFromSqlState(e.sqlstate(), Describe(e));
+      if (e.sqlstate() == "57014" && call.GaveUp()) failure = GaveUpStatus(call);
     } catch (const std::exception& e) {
       failure = absl::InternalError(Describe(e));
     }
+    unwatch();
     // The connection may be mid-transaction or broken: drop it.
-    if (conn != nullptr) pool_->Return(nullptr);
+    if (conn != nullptr) p->Return(nullptr);
     if (!retry) break;
   }
   return Result(absl::Status(failure.code(),
                              absl::StrCat(what, ": ", failure.message())));
 }
 
-PgIndexStore::PgIndexStore(const PgStoreOptions& options,
-                           std::unique_ptr<PgConnectionPool> pool)
-    : options_(options), pool_(std::move(pool)) {}
+PgIndexStore::PgIndexStore(const PgStoreOptions& options) : options_(options) {
+  std::vector<std::string> setup = {
+      "SET client_min_messages = warning",
+      absl::StrCat("SET statement_timeout = ",
+                   absl::ToInt64Milliseconds(options.statement_timeout)),
+  };
+  write_pool_ = std::make_unique<PgConnectionPool>(options.dsn,
+                                                   options.pool_size, setup);
+  lease_pool_ = std::make_unique<PgConnectionPool>(
+      options.dsn, options.lease_pool_size, setup);
+  read_pool_ = std::make_unique<PgConnectionPool>(
+      options.dsn, options.read_pool_size, setup);
+  canceller_ = std::make_unique<PgCanceller>(options.cancel_poll);
+}
 
 PgIndexStore::~PgIndexStore() = default;
 
 absl::StatusOr<std::unique_ptr<PgIndexStore>> PgIndexStore::Connect(
     const PgStoreOptions& options) {
-  std::vector<std::string> setup = {
-      "SET client_min_messages = warning",
-      absl::StrCat("SET statement_timeout = ",
-                   absl::ToInt64Milliseconds(options.statement_timeout)),
-      // A placeholder until pg_trgm loads in the session, which adopts it.
-      absl::StrCat("SET pg_trgm.word_similarity_threshold = ",
-                   options.word_similarity_threshold),
-  };
-  auto pool = std::make_unique<PgConnectionPool>(options.dsn, options.pool_size,
-                                                 std::move(setup));
-  auto store =
-      absl::WrapUnique(new PgIndexStore(options, std::move(pool)));
-  absl::Status reachable = store->Run(
-      "connect", [](pqxx::connection&) { return absl::OkStatus(); });
+  auto store = absl::WrapUnique(new PgIndexStore(options));
+  absl::Status reachable =
+      store->Run(PoolKind::kRead, "connect", CallContext(),
+                 [](pqxx::connection&) { return absl::OkStatus(); });
   if (!reachable.ok()) return reachable;
   return store;
+}
+
+void PgIndexStore::SetChangeSink(ChangeSink sink) { sink_ = std::move(sink); }
+
+void PgIndexStore::Committed(int64_t seq,
+                             std::shared_ptr<const CatalogChange> change) {
+  if (sink_) sink_(seq, std::move(change));
 }
 
 absl::StatusOr<int> PgIndexStore::Migrate() {
   ASSIGN_OR_RETURN(std::vector<Migration> migrations,
                    OrderMigrations(EmbeddedMigrationFiles()));
-  return Run("migrate", [&](pqxx::connection& c) -> absl::StatusOr<int> {
+  return Run(PoolKind::kWrite, "migrate", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int> {
     // Session-level lock: held across the transactions below, released by
     // the unlock or, on any failure, by dropping the connection.
     {
@@ -289,10 +491,13 @@ absl::StatusOr<int> PgIndexStore::Migrate() {
   });
 }
 
-absl::Status PgIndexStore::RegisterSupernode(const SupernodeRegistration& reg,
-                                             absl::Duration lease) {
-  return Run("register supernode", [&](pqxx::connection& c) {
+absl::StatusOr<int64_t> PgIndexStore::RegisterSupernode(
+    const SupernodeRegistration& reg, absl::Duration lease,
+    const CallContext& call) {
+  return Run(PoolKind::kWrite, "register supernode", call,
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
+    TakeWriterTurn(tx);
     // Waits for this supernode's batches in flight (they hold the row FOR
     // KEY SHARE).
     tx.exec_params(
@@ -324,14 +529,31 @@ absl::Status PgIndexStore::RegisterSupernode(const SupernodeRegistration& reg,
         reg.supernode_id, reg.address, Millis(lease),
         cap.upload_bytes_per_second(), cap.uptime_seconds(), cap.reachable(),
         cap.free_memory_bytes());
+    // A new generation: batches of the earlier ones are refused from now.
+    const int64_t generation =
+        tx.exec_params(
+              "INSERT INTO supernode_batches (supernode_id, generation)"
+              " VALUES ($1, 1) ON CONFLICT (supernode_id) DO UPDATE SET"
+              "  generation = supernode_batches.generation + 1,"
+              "  last_batch = 0"
+              " RETURNING generation",
+              reg.supernode_id)[0][0]
+            .as<int64_t>();
+    auto change = std::make_shared<CatalogChange>();
+    change->mutable_dropped_supernodes()->add_supernode_ids(
+        Raw(reg.supernode_id));
+    const int64_t seq = AppendToLog(tx, *change);
+    if (call.GaveUp()) return GaveUpStatus(call);
     tx.commit();
-    return absl::OkStatus();
+    Committed(seq, std::move(change));
+    return generation;
   });
 }
 
 absl::Status PgIndexStore::RenewLease(const std::string& supernode_id,
-                                      int32_t leaf_count, absl::Duration lease) {
-  return Run("renew lease", [&](pqxx::connection& c) {
+                                      int32_t leaf_count, absl::Duration lease,
+                                      const CallContext& call) {
+  return Run(PoolKind::kLease, "renew lease", call, [&](pqxx::connection& c) {
     pqxx::work tx(c);
     pqxx::result r = tx.exec_params(
         "UPDATE supernodes SET"
@@ -364,7 +586,7 @@ struct BatchArrays {
   std::vector<std::string> rm_cids, rm_peers;
   // Sources to store, sorted by (cid, peer).
   std::vector<std::string> up_cids, up_peers, up_addresses, up_names,
-      up_norms, up_exts, up_partial;
+      up_partial;
   // Files to create or touch, sorted by cid.
   std::vector<std::string> file_cids;
   std::vector<int64_t> file_sizes;
@@ -412,8 +634,6 @@ BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
     out.up_peers.push_back(u.peer->peer_id);
     out.up_addresses.push_back(u.peer->address);
     out.up_names.push_back(u.entry->name());
-    out.up_norms.push_back(NormalizeName(u.entry->name()));
-    out.up_exts.push_back(FileExtension(u.entry->name()));
     out.up_partial.push_back(u.partial ? "true" : "false");
   }
   for (const auto& [cid, size] : file_sizes) {
@@ -423,13 +643,57 @@ BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
   return out;
 }
 
+
+// The change log entry of one batch: what the statements of ApplyDeltas
+// do, in their order, for MemoryCatalog to replay. Stored sources are
+// listed per peer in peer order, complete ones before partial ones, which
+// is the order in which the batch's first announcement of a new cid sets
+// its size.
+CatalogChange BuildChange(const std::string& supernode_id,
+                          const std::vector<PeerChange>& changes,
+                          const std::set<std::string>& stale) {
+  CatalogChange change;
+  AppliedBatch* b = change.mutable_batch();
+  b->set_supernode_id(Raw(supernode_id));
+  for (const PeerChange& c : changes) {
+    if (c.gone) {
+      b->add_gone_peers(Raw(c.peer_id));
+      continue;
+    }
+    if (stale.count(c.peer_id)) continue;
+    const std::string peer = Raw(c.peer_id);
+    if (c.replace) b->add_replace_peers(peer);
+    if (!c.removals.empty()) {
+      PeerFiles* removed = b->add_removed();
+      removed->set_peer_id(peer);
+      std::string* cids = removed->mutable_cids();
+      for (const std::string& cid : c.removals) *cids += Raw(cid);
+    }
+    b->add_moved_peers(peer);
+    b->add_moved_addresses(c.address);
+    if (c.upserts.empty() && c.partials.empty()) continue;
+    PeerFiles* stored = b->add_stored();
+    stored->set_peer_id(peer);
+    std::string* cids = stored->mutable_cids();
+    for (const auto* list : {&c.upserts, &c.partials}) {
+      const bool partial = list == &c.partials;
+      for (const FileEntry& e : *list) {
+        *cids += Raw(e.cid());
+        stored->add_names(e.name());
+        stored->add_sizes(e.size());
+        stored->add_partial(partial);
+      }
+    }
+  }
+  return change;
+}
+
 }  // namespace
 
 absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
-    const index::PublishDeltasRequest& request) {
+    const index::PublishDeltasRequest& request, const CallContext& call) {
   std::vector<PeerChange> changes = FoldDeltas(request.deltas());
-  // Everything is sorted by key so that concurrent batches lock rows in
-  // the same order.
+  // Everything is sorted by key so that batches lock rows in one order.
   std::sort(changes.begin(), changes.end(),
             [](const PeerChange& a, const PeerChange& b) {
               return a.peer_id < b.peer_id;
@@ -442,9 +706,11 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
   }
   const std::string& sn = request.supernode_id();
 
-  return Run("publish deltas", [&](pqxx::connection& c)
-                                   -> absl::StatusOr<index::PublishDeltasResponse> {
+  return Run(PoolKind::kWrite, "publish deltas", call,
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<index::PublishDeltasResponse> {
     pqxx::work tx(c);
+    TakeWriterTurn(tx);
     // KEY SHARE: concurrent renewals proceed; expiry and re-registration
     // wait for this batch.
     if (tx.exec_params("SELECT 1 FROM supernodes WHERE supernode_id = $1"
@@ -454,11 +720,33 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       return absl::FailedPreconditionError(absl::StrCat(
           "supernode ", sn, " holds no live lease; register first"));
     }
+    if (request.generation() != 0) {
+      // Only the newest attempt of the current registration may land.
+      if (tx.exec_params("UPDATE supernode_batches SET last_batch = $3"
+                         " WHERE supernode_id = $1 AND generation = $2"
+                         " AND last_batch < $3",
+                         sn, request.generation(), request.batch())
+              .affected_rows() == 0) {
+        pqxx::result now = tx.exec_params(
+            "SELECT generation, last_batch FROM supernode_batches"
+            " WHERE supernode_id = $1",
+            sn);
+        if (now.empty() || now[0][0].as<int64_t>() != request.generation()) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "batch ", request.batch(), " belongs to registration ",
+              request.generation(),
+              ", which is over; register again and send full lists"));
+        }
+        return absl::AbortedError(absl::StrCat(
+            "batch ", request.batch(), " arrived after batch ",
+            now[0][1].as<int64_t>(),
+            " of the same supernode was applied; not applied"));
+      }
+    }
     // A peer belongs to the supernode that last sent its full list. Plain
     // deltas from another supernode while that one holds a live lease are
     // stale (sent late by the supernode the peer left) and are skipped, so
-    // they cannot pull the peer back. The peers rows stay locked until
-    // commit, so a concurrent takeover is seen here or waits.
+    // they cannot pull the peer back.
     std::set<std::string> stale;
     if (!delta_peers.empty()) {
       for (const pqxx::row& row : tx.exec_params(
@@ -537,29 +825,33 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           PgTextArray(batch.file_cids), PgBigintArray(batch.file_sizes));
       added += tx.exec_params(
                      "INSERT INTO sources (cid, peer_id, supernode_id, address,"
-                     "  name, norm_name, ext, partial)"
-                     " SELECT u.cid, u.peer_id, $7, u.address, u.name,"
-                     "  lower(u.norm_name), lower(u.ext), u.partial"
+                     "  name, partial)"
+                     " SELECT u.cid, u.peer_id, $5, u.address, u.name,"
+                     "  u.partial"
                      " FROM unnest($1::text[], $2::text[], $3::text[],"
-                     "  $4::text[], $5::text[], $6::text[], $8::boolean[])"
-                     "  AS u(cid, peer_id, address, name, norm_name, ext,"
-                     "   partial)"
+                     "  $4::text[], $6::boolean[])"
+                     "  AS u(cid, peer_id, address, name, partial)"
                      " ON CONFLICT (cid, peer_id) DO UPDATE SET"
                      "  supernode_id = EXCLUDED.supernode_id,"
                      "  address = EXCLUDED.address, name = EXCLUDED.name,"
-                     "  norm_name = EXCLUDED.norm_name, ext = EXCLUDED.ext,"
                      "  partial = EXCLUDED.partial, updated_at = now()"
                      " WHERE (sources.name, sources.partial)"
                      "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.partial)",
                      PgTextArray(batch.up_cids), PgTextArray(batch.up_peers),
                      PgTextArray(batch.up_addresses),
-                     PgTextArray(batch.up_names), PgTextArray(batch.up_norms),
-                     PgTextArray(batch.up_exts), sn,
+                     PgTextArray(batch.up_names), sn,
                      absl::StrCat("{", absl::StrJoin(batch.up_partial, ","),
                                   "}"))
                    .affected_rows();
     }
+    auto change =
+        std::make_shared<CatalogChange>(BuildChange(sn, changes, stale));
+    const int64_t seq = AppendToLog(tx, *change);
+    // Never commit for a caller that gave up: it will send these changes
+    // again, merged with what followed.
+    if (call.GaveUp()) return GaveUpStatus(call);
     tx.commit();
+    Committed(seq, std::move(change));
     index::PublishDeltasResponse response;
     response.set_sources_added(added);
     response.set_sources_removed(removed);
@@ -567,142 +859,61 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
   });
 }
 
-absl::StatusOr<std::vector<SearchHit>> PgIndexStore::Search(
-    const SearchQuery& query, int limit) {
-  std::vector<std::string> words = QueryWords(query.text());
-  if (words.empty()) {
-    return absl::InvalidArgumentError(
-        "search query has no letter or digit to search for");
-  }
-  if (words.size() > kMaxQueryWords) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("search query has ", words.size(),
-                     " words; the limit is ", kMaxQueryWords));
-  }
-  Params p;
-  const std::string q = p.Add(absl::StrJoin(words, " "));
-  std::string match, exact;
-  for (const std::string& w : words) {
-    const std::string like = p.Add(absl::StrCat("%", w, "%"));
-    const std::string prefix = p.Add(absl::StrCat("'", w, "':*"));
-    std::string any = absl::StrCat(
-        "s.norm_name LIKE lower(", like, ")",
-        " OR to_tsvector('simple'::regconfig, s.norm_name) @@"
-        " to_tsquery('simple'::regconfig, lower(",
-        prefix, "))");
-    if (static_cast<int>(w.size()) >= options_.min_fuzzy_word_length) {
-      absl::StrAppend(&any, " OR lower(", p.Add(w), ") <% s.norm_name");
-    }
-    absl::StrAppend(&match, " AND (", any, ")");
-    absl::StrAppend(&exact, exact.empty() ? "" : " AND ",
-                    "s.norm_name LIKE lower(", like, ")");
-  }
-  if (query.extensions_size() > 0) {
-    std::vector<std::string> exts;
-    for (const std::string& e : query.extensions()) {
-      exts.push_back(absl::AsciiStrToLower(e));
-    }
-    absl::StrAppend(&match, " AND s.ext = ANY(lower(", p.Add(PgTextArray(exts)),
-                    ")::text[])");
-  }
-  std::string size_filter;
-  if (query.min_size() > 0) {
-    absl::StrAppend(&size_filter, " AND f.size >= ",
-                    p.Add(absl::StrCat(query.min_size())), "::bigint");
-  }
-  if (query.max_size() > 0) {
-    absl::StrAppend(&size_filter, " AND f.size <= ",
-                    p.Add(absl::StrCat(query.max_size())), "::bigint");
-  }
-  const std::string lim = p.Add(absl::StrCat(limit));
-  const std::string sql = absl::StrCat(
-      "WITH matched AS ("
-      "  SELECT s.cid, s.name, s.norm_name, (", exact, ") AS exact"
-      "  FROM sources s JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-      "  WHERE NOT s.partial AND sn.lease_expires > now()", match,
-      "), hits AS ("
-      "  SELECT m.cid, f.size, bool_or(m.exact) AS exact,"
-      "   max(similarity(lower(", q, "), m.norm_name)) AS sim"
-      "  FROM matched m JOIN files f ON f.cid = m.cid"
-      "  WHERE true", size_filter,
-      "  GROUP BY m.cid, f.size"
-      "), ranked AS ("
-      "  SELECT h.cid, h.size, h.exact, h.sim,"
-      "   (SELECT count(*) FROM sources s2 JOIN supernodes sn2"
-      "     ON sn2.supernode_id = s2.supernode_id"
-      "    WHERE s2.cid = h.cid AND NOT s2.partial"
-      "     AND sn2.lease_expires > now()) AS n"
-      "  FROM hits h"
-      "  ORDER BY h.exact DESC, n DESC, h.sim DESC, h.cid"
-      "  LIMIT ", lim, "::bigint"
-      ")"
-      " SELECT r.cid, r.size, r.n,"
-      "  (SELECT m.name FROM matched m WHERE m.cid = r.cid GROUP BY m.name"
-      "   ORDER BY count(*) DESC, bool_or(m.exact) DESC, m.name LIMIT 1)"
-      " FROM ranked r ORDER BY r.exact DESC, r.n DESC, r.sim DESC, r.cid");
-  return Run("search", [&](pqxx::connection& c)
-                           -> absl::StatusOr<std::vector<SearchHit>> {
-    pqxx::read_transaction tx(c);
-    pqxx::result r =
-        tx.exec_params(sql, pqxx::prepare::make_dynamic_params(p.values()));
-    std::vector<SearchHit> hits;
-    hits.reserve(r.size());
-    for (const pqxx::row& row : r) {
-      SearchHit hit;
-      hit.set_cid(row[0].as<std::string>());
-      hit.set_size(row[1].as<int64_t>());
-      hit.set_source_count(static_cast<int32_t>(row[2].as<int64_t>()));
-      hit.set_name(row[3].as<std::string>());
-      hits.push_back(std::move(hit));
-    }
-    tx.commit();
-    return hits;
-  });
-}
-
 absl::StatusOr<index::LocateResponse> PgIndexStore::Locate(
-    const std::string& cid, int limit) {
-  return Run("locate", [&](pqxx::connection& c)
-                           -> absl::StatusOr<index::LocateResponse> {
-    pqxx::read_transaction tx(c);
-    pqxx::result file =
-        tx.exec_params("SELECT size FROM files WHERE cid = $1", cid);
-    pqxx::result sources = tx.exec_params(
-        "SELECT s.peer_id, s.address, s.partial FROM sources s"
-        " JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-        " WHERE s.cid = $1 AND sn.lease_expires > now()"
-        " ORDER BY s.partial, s.updated_at DESC, s.peer_id LIMIT $2",
+    const std::string& cid, int limit, const CallContext& call) {
+  return Run(PoolKind::kRead, "locate", call, [&](pqxx::connection& c)
+                                              -> absl::StatusOr<index::LocateResponse> {
+    // One statement, one round trip.
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(
+        "WITH live AS ("
+        "  SELECT s.peer_id, s.address, s.partial, s.name FROM sources s"
+        "  JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
+        "  WHERE s.cid = $1 AND sn.lease_expires > now())"
+        " SELECT f.size,"
+        "  (SELECT name FROM live GROUP BY name"
+        "   ORDER BY count(*) FILTER (WHERE NOT partial) DESC, count(*) DESC,"
+        "   name LIMIT 1),"
+        "  l.peer_id, l.address, l.partial"
+        " FROM files f JOIN LATERAL (SELECT * FROM live"
+        "  ORDER BY partial, peer_id LIMIT $2) l ON true"
+        " WHERE f.cid = $1",
         cid, limit);
-    if (file.empty() || sources.empty()) {
+    if (r.empty()) {
       return absl::NotFoundError(
           absl::StrCat("no live source has cid ", cid));
     }
-    pqxx::result name = tx.exec_params(
-        "SELECT s.name FROM sources s"
-        " JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-        " WHERE s.cid = $1 AND sn.lease_expires > now()"
-        " GROUP BY s.name"
-        " ORDER BY count(*) FILTER (WHERE NOT s.partial) DESC,"
-        "  count(*) DESC, s.name LIMIT 1",
-        cid);
     index::LocateResponse response;
-    response.set_size(file[0][0].as<int64_t>());
-    if (!name.empty()) response.set_name(name[0][0].as<std::string>());
-    for (const pqxx::row& row : sources) {
+    response.set_size(r[0][0].as<int64_t>());
+    response.set_name(r[0][1].as<std::string>());
+    for (const pqxx::row& row : r) {
       Source* source = response.add_sources();
-      source->set_peer_id(row[0].as<std::string>());
-      source->set_address(row[1].as<std::string>());
-      source->set_partial(row[2].as<bool>());
+      source->set_peer_id(row[2].as<std::string>());
+      source->set_address(row[3].as<std::string>());
+      source->set_partial(row[4].as<bool>());
     }
-    tx.commit();
     return response;
   });
 }
 
+absl::StatusOr<std::vector<std::string>> PgIndexStore::EndedLeases() {
+  return Run(PoolKind::kRead, "list ended leases", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<std::vector<std::string>> {
+    pqxx::nontransaction tx(c);
+    std::vector<std::string> out;
+    for (const pqxx::row& row :
+         tx.exec("SELECT supernode_id FROM supernodes WHERE lease_expires <= now()")) {
+      out.push_back(Raw(row[0].c_str()));
+    }
+    return out;
+  });
+}
+
 absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
-    int limit) {
-  return Run("list supernodes", [&](pqxx::connection& c)
-                                    -> absl::StatusOr<std::vector<index::SupernodeInfo>> {
+    int limit, const CallContext& call) {
+  return Run(PoolKind::kRead, "list supernodes", call,
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<index::SupernodeInfo>> {
     pqxx::read_transaction tx(c);
     pqxx::result r = tx.exec_params(
         "SELECT supernode_id, address, leaf_count FROM supernodes"
@@ -723,8 +934,8 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
 }
 
 absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
-  return Run("expire supernodes", [&](pqxx::connection& c)
-                                      -> absl::StatusOr<ExpiryStats> {
+  return Run(PoolKind::kWrite, "expire supernodes", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<ExpiryStats> {
     pqxx::work tx(c);
     ExpiryStats stats;
     // One replica at a time; the others skip this round.
@@ -733,6 +944,13 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
       return stats;
     }
     stats.ran = true;
+    // Nothing to do is the usual case: look before queueing with writers.
+    if (tx.exec("SELECT 1 FROM supernodes WHERE lease_expires <= now() LIMIT 1")
+            .empty()) {
+      tx.commit();
+      return stats;
+    }
+    TakeWriterTurn(tx);
     // Deleting the supernode rows first waits for batches that hold them
     // (FOR KEY SHARE); the deletes below then see those batches' rows.
     pqxx::result dead = tx.exec(
@@ -741,7 +959,11 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
     stats.supernodes = dead.size();
     if (!dead.empty()) {
       std::vector<std::string> ids;
-      for (const pqxx::row& row : dead) ids.push_back(row[0].as<std::string>());
+      auto change = std::make_shared<CatalogChange>();
+      for (const pqxx::row& row : dead) {
+        ids.push_back(row[0].as<std::string>());
+        change->mutable_dropped_supernodes()->add_supernode_ids(Raw(ids.back()));
+      }
       const std::string array = PgTextArray(ids);
       stats.sources = tx.exec_params(
                             "DELETE FROM sources WHERE supernode_id = ANY($1::text[])",
@@ -751,6 +973,10 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
                           "DELETE FROM peers WHERE supernode_id = ANY($1::text[])",
                           array)
                         .affected_rows();
+      const int64_t seq = AppendToLog(tx, *change);
+      tx.commit();
+      Committed(seq, std::move(change));
+      return stats;
     }
     tx.commit();
     return stats;
@@ -758,16 +984,220 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
 }
 
 absl::StatusOr<int64_t> PgIndexStore::DeleteOrphanFiles(absl::Duration min_age) {
-  return Run("delete orphan files", [&](pqxx::connection& c)
-                                        -> absl::StatusOr<int64_t> {
+  return Run(PoolKind::kWrite, "delete orphan files", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
     pqxx::work tx(c);
+    TakeWriterTurn(tx);
     // last_seen is re-checked on rows a concurrent announcement updated,
     // so a file being announced right now is never deleted.
+    pqxx::result gone = tx.exec_params(
+        "DELETE FROM files f"
+        " WHERE f.last_seen < now() - $1::bigint * interval '1 millisecond'"
+        " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.cid = f.cid)"
+        " RETURNING f.cid",
+        Millis(min_age));
+    if (gone.empty()) {
+      tx.commit();
+      return int64_t{0};
+    }
+    auto change = std::make_shared<CatalogChange>();
+    std::string* cids = change->mutable_dropped_files()->mutable_cids();
+    cids->reserve(gone.size() * 32);
+    for (const pqxx::row& row : gone) *cids += Raw(row[0].c_str());
+    const int64_t seq = AppendToLog(tx, *change);
+    tx.commit();
+    Committed(seq, std::move(change));
+    return static_cast<int64_t>(gone.size());
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The change log
+
+absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
+    MemoryCatalog* catalog,
+    const std::function<void(const LoadProgress&)>& progress) {
+  try {
+    // A connection of its own: the load runs for seconds and must not hold
+    // one the service needs.
+    pqxx::connection conn(options_.dsn);
+    pqxx::transaction<pqxx::isolation_level::repeatable_read,
+                      pqxx::readwrite_policy::read_only>
+        tx(conn);
+    tx.exec("SET LOCAL statement_timeout = 0");
+    // Plans for reading everything, not for the first rows fast.
+    tx.exec("SET LOCAL cursor_tuple_fraction = 1.0");
+    tx.exec("SET LOCAL client_min_messages = warning");
+    const int64_t seq = tx.exec("SELECT seq FROM catalog_head")[0][0].as<int64_t>();
+    LoadProgress p;
+    catalog->BeginLoad();
+    std::string cid, peer, sn;
+    tx.exec(
+        "DECLARE trove_files NO SCROLL CURSOR FOR"
+        " SELECT f.cid, f.size FROM files f WHERE NOT EXISTS"
+        "  (SELECT 1 FROM sources s WHERE s.cid = f.cid AND NOT s.partial)");
+    while (true) {
+      pqxx::result r =
+          tx.exec(absl::StrCat("FETCH ", kLoadFetchRows, " FROM trove_files"));
+      if (r.empty()) break;
+      for (const pqxx::row& row : r) {
+        if (!search::HexToRaw(row[0].c_str(), &cid)) continue;
+        catalog->LoadFile(cid, row[1].as<int64_t>());
+      }
+      p.files += static_cast<int64_t>(r.size());
+    }
+    tx.exec(
+        "DECLARE trove_sources NO SCROLL CURSOR FOR"
+        " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size, s.address,"
+        "  s.partial"
+        " FROM sources s JOIN files f ON f.cid = s.cid");
+    // This thread fetches; another builds the catalog from what was
+    // fetched, so that PostgreSQL and the building run side by side.
+    absl::Mutex queue_mu;
+    std::deque<pqxx::result> queue;
+    bool fetched_all = false;
+    std::thread builder([&] {
+      std::string cid, peer, sn;
+      int64_t next_report = 500000;
+      while (true) {
+        pqxx::result r;
+        {
+          absl::MutexLock lock(&queue_mu);
+          auto ready = [&]() { return !queue.empty() || fetched_all; };
+          queue_mu.Await(absl::Condition(&ready));
+          if (queue.empty()) return;
+          r = std::move(queue.front());
+          queue.pop_front();
+        }
+        for (const pqxx::row& row : r) {
+          if (!search::HexToRaw(row[0].c_str(), &cid) ||
+              !search::HexToRaw(row[1].c_str(), &peer) ||
+              !search::HexToRaw(row[2].c_str(), &sn)) {
+            continue;
+          }
+          catalog->LoadSource(cid, peer, sn,
+                              absl::string_view(row[3].c_str(), row[3].size()),
+                              row[4].as<int64_t>(),
+                              absl::string_view(row[5].c_str(), row[5].size()),
+                              row[6].c_str()[0] == 't');
+        }
+        p.sources += static_cast<int64_t>(r.size());
+        if (p.sources >= next_report) {
+          next_report += 500000;
+          if (progress) progress(p);
+        }
+      }
+    });
+    struct Join {
+      std::thread* t;
+      absl::Mutex* mu;
+      bool* done;
+      ~Join() {
+        {
+          absl::MutexLock lock(mu);
+          *done = true;
+        }
+        if (t->joinable()) t->join();
+      }
+    } join{&builder, &queue_mu, &fetched_all};
+    while (true) {
+      pqxx::result r =
+          tx.exec(absl::StrCat("FETCH ", kLoadFetchRows, " FROM trove_sources"));
+      absl::MutexLock lock(&queue_mu);
+      if (r.empty()) {
+        fetched_all = true;
+        break;
+      }
+      // At most two batches wait, to bound memory.
+      auto room = [&]() { return queue.size() < 2; };
+      queue_mu.Await(absl::Condition(&room));
+      queue.push_back(std::move(r));
+    }
+    tx.commit();
+    catalog->EndLoad();
+    p.done = true;
+    if (progress) progress(p);
+    return seq;
+  } catch (const pqxx::broken_connection& e) {
+    return absl::UnavailableError(
+        absl::StrCat("loading the catalog: database unavailable: ", Describe(e)));
+  } catch (const pqxx::sql_error& e) {
+    absl::Status s = StatusFromSqlState(e.sqlstate(), Describe(e));
+    return absl::Status(s.code(),
+                        absl::StrCat("loading the catalog: ", s.message()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("loading the catalog: ", Describe(e)));
+  }
+}
+
+absl::StatusOr<std::vector<LoggedChange>> PgIndexStore::ReadChanges(
+    int64_t after, int limit) {
+  return Run(PoolKind::kRead, "read change log", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<LoggedChange>> {
+    pqxx::read_transaction tx(c);
+    pqxx::result r = tx.exec_params(
+        "SELECT seq, change FROM catalog_log WHERE seq > $1"
+        " ORDER BY seq LIMIT $2",
+        after, limit);
+    std::vector<LoggedChange> out;
+    out.reserve(r.size());
+    for (const pqxx::row& row : r) {
+      LoggedChange lc;
+      lc.seq = row[0].as<int64_t>();
+      pqxx::binarystring bytes(row[1]);
+      auto change = std::make_shared<CatalogChange>();
+      if (!change->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return absl::DataLossError(
+            absl::StrCat("change log entry ", lc.seq, " does not parse"));
+      }
+      lc.change = std::move(change);
+      out.push_back(std::move(lc));
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+absl::StatusOr<int64_t> PgIndexStore::LastChange() {
+  return Run(PoolKind::kRead, "read change log head", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::read_transaction tx(c);
+    int64_t seq = tx.exec("SELECT seq FROM catalog_head")[0][0].as<int64_t>();
+    tx.commit();
+    return seq;
+  });
+}
+
+bool PgIndexStore::WaitForChanges(absl::Duration timeout) {
+  try {
+    if (listener_ == nullptr) {
+      auto l = std::make_unique<Listener>();
+      l->conn = std::make_unique<pqxx::connection>(options_.dsn);
+      l->receiver =
+          std::make_unique<Listener::Receiver>(*l->conn, kChangeChannel);
+      listener_ = std::move(l);
+    }
+    const int64_t us = std::max<int64_t>(0, absl::ToInt64Microseconds(timeout));
+    return listener_->conn->await_notification(us / 1000000, us % 1000000) > 0;
+  } catch (const std::exception& e) {
+    // Listen again next time; meanwhile the caller polls.
+    listener_.reset();
+    absl::SleepFor(timeout);
+    return false;
+  }
+}
+
+absl::StatusOr<int64_t> PgIndexStore::TrimChangeLog(absl::Duration keep) {
+  return Run(PoolKind::kWrite, "trim change log", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
     int64_t n = tx.exec_params(
-                      "DELETE FROM files f"
-                      " WHERE f.last_seen < now() - $1::bigint * interval '1 millisecond'"
-                      " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.cid = f.cid)",
-                      Millis(min_age))
+                      "DELETE FROM catalog_log"
+                      " WHERE logged_at < now() - $1::bigint * interval '1 millisecond'"
+                      " AND seq < (SELECT seq FROM catalog_head)",
+                      Millis(keep))
                     .affected_rows();
     tx.commit();
     return n;

@@ -1,9 +1,12 @@
-// PgIndexStore: the IndexStore on PostgreSQL (libpqxx), with its schema
-// migrations. The only place in Trove where libpqxx is used and its
-// exceptions are caught: every failure leaves here as an absl::Status.
+// PgIndexStore: the CatalogStore on PostgreSQL (libpqxx), with its schema
+// migrations and the change log that index replicas follow. The only
+// place in Trove where libpqxx is used and its exceptions are caught:
+// every failure leaves here as an absl::Status.
 #ifndef TROVE_INDEX_SERVER_PG_STORE_H_
 #define TROVE_INDEX_SERVER_PG_STORE_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,38 +15,61 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "index_server/catalog_change.pb.h"
 #include "index_server/store.h"
 
 namespace trove {
 namespace index_server {
 
 class PgConnectionPool;
+class PgCanceller;
+class MemoryCatalog;
 
 struct PgStoreOptions {
   // libpq connection string (keyword=value or postgresql:// URI). Add
   // connect_timeout=N to it to bound each connection attempt.
   std::string dsn;
-  // At most this many connections are open at once; callers beyond that
-  // wait for one to be free.
+  // Connections for catalog writes (PublishDeltas, registrations, expiry).
+  // Writers take turns on the change log, so more connections only queue.
   int pool_size = 4;
-  // pg_trgm word similarity at or above which a query word matches a name
-  // as a misspelling ("bohemain" vs "bohemian" is 0.56).
-  double word_similarity_threshold = 0.5;
-  // Query words shorter than this (in bytes) must occur exactly; longer ones
-  // may also match by misspelling ("mp3" must not find "mp4").
-  int min_fuzzy_word_length = 4;
-  // Each statement is cancelled after this long (DEADLINE_EXCEEDED).
+  // Connections for lease renewals only, so that renewals never wait
+  // behind anything else.
+  int lease_pool_size = 2;
+  // Connections for reads (Locate, Bootstrap, the change log).
+  int read_pool_size = 4;
+  // Each statement is cancelled after this long (DEADLINE_EXCEEDED), or
+  // sooner when the caller's deadline comes first.
   absl::Duration statement_timeout = absl::Seconds(30);
   // A transaction that loses a deadlock or serialization conflict, or finds
   // its pooled connection broken before it started, is retried this many
-  // times.
+  // times (while the caller still waits).
   int max_retries = 3;
+  // How often calls in flight are checked for callers that went away.
+  absl::Duration cancel_poll = absl::Milliseconds(20);
+};
+
+// One entry of the change log.
+struct LoggedChange {
+  int64_t seq = 0;
+  std::shared_ptr<const CatalogChange> change;
+};
+
+// What a snapshot load has done so far.
+struct LoadProgress {
+  int64_t sources = 0;
+  int64_t files = 0;
+  bool done = false;
 };
 
 // Thread-safe: methods may be called concurrently from any thread; each
 // call borrows one pooled connection for one transaction.
-class PgIndexStore final : public IndexStore {
+class PgIndexStore final : public CatalogStore {
  public:
+  // Called after each committed change with its log position, in commit
+  // order per replica only as far as commits are (see IndexedStore).
+  using ChangeSink =
+      std::function<void(int64_t seq, std::shared_ptr<const CatalogChange>)>;
+
   // Opens one connection to check that the database is reachable.
   // UNAVAILABLE (with libpq's message) when it is not.
   static absl::StatusOr<std::unique_ptr<PgIndexStore>> Connect(
@@ -58,34 +84,85 @@ class PgIndexStore final : public IndexStore {
   // many migrations were applied now.
   absl::StatusOr<int> Migrate();
 
-  absl::Status RegisterSupernode(const SupernodeRegistration& reg,
-                                 absl::Duration lease) override;
+  // REQUIRES: called before any write; `sink` must be thread-safe.
+  void SetChangeSink(ChangeSink sink);
+
+  absl::StatusOr<int64_t> RegisterSupernode(const SupernodeRegistration& reg,
+                                            absl::Duration lease,
+                                            const CallContext& call) override;
   absl::Status RenewLease(const std::string& supernode_id, int32_t leaf_count,
-                          absl::Duration lease) override;
+                          absl::Duration lease,
+                          const CallContext& call) override;
   absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
-      const index::PublishDeltasRequest& request) override;
-  absl::StatusOr<std::vector<SearchHit>> Search(const SearchQuery& query,
-                                               int limit) override;
+      const index::PublishDeltasRequest& request,
+      const CallContext& call) override;
   absl::StatusOr<index::LocateResponse> Locate(const std::string& cid,
-                                               int limit) override;
+                                               int limit,
+                                               const CallContext& call) override;
   absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
-      int limit) override;
+      int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
   absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) override;
 
- private:
-  PgIndexStore(const PgStoreOptions& options,
-               std::unique_ptr<PgConnectionPool> pool);
+  // The change log.
 
-  // Runs `fn` on a borrowed connection, turning libpqxx exceptions into a
-  // status (its message prefixed by `what`) and retrying what is safe to
-  // retry. `fn` returns absl::Status or
+  // Loads every source and every file no complete source holds
+  // into `catalog` (BeginLoad ... EndLoad), from one consistent snapshot,
+  // on a connection of its own. Returns the log position the snapshot
+  // reflects. `progress` is called now and then, and once at the end.
+  absl::StatusOr<int64_t> LoadCatalog(
+      MemoryCatalog* catalog,
+      const std::function<void(const LoadProgress&)>& progress);
+
+  // Up to `limit` log entries after `after`, in order. The first is not
+  // after+1 when the entries between were trimmed.
+  absl::StatusOr<std::vector<LoggedChange>> ReadChanges(int64_t after,
+                                                        int limit);
+
+  // The position of the last committed change.
+  absl::StatusOr<int64_t> LastChange();
+
+  // Blocks until a change may have been committed (NOTIFY), or `timeout`
+  // passes; returns true for a NOTIFY. Uses a connection of its own that
+  // listens; reconnects as needed. Call from one thread at a time.
+  bool WaitForChanges(absl::Duration timeout);
+
+  // Supernodes (32-byte ids) whose lease ended and that the expiry pass has
+  // not dropped yet.
+  absl::StatusOr<std::vector<std::string>> EndedLeases();
+
+  // Deletes log entries older than `keep` (the newest always stays).
+  // Returns how many.
+  absl::StatusOr<int64_t> TrimChangeLog(absl::Duration keep);
+
+ private:
+  enum class PoolKind { kWrite, kLease, kRead };
+
+  PgIndexStore(const PgStoreOptions& options);
+
+  // Runs `fn(connection)` on a connection of `pool`, with statements bound
+  // by the caller's deadline and cancelled when the caller goes away,
+  // turning libpqxx exceptions into a status (prefixed by `what`) and
+  // retrying what is safe to retry. `fn` returns absl::Status or
   // absl::StatusOr<T> and must be safe to run more than once.
   template <typename Fn>
-  auto Run(absl::string_view what, Fn&& fn);
+  auto Run(PoolKind pool, absl::string_view what, const CallContext& call,
+           Fn&& fn);
+
+  // Hands a committed change to the sink.
+  void Committed(int64_t seq, std::shared_ptr<const CatalogChange> change);
+
+  PgConnectionPool* pool(PoolKind kind);
 
   const PgStoreOptions options_;
-  const std::unique_ptr<PgConnectionPool> pool_;
+  std::unique_ptr<PgConnectionPool> write_pool_;
+  std::unique_ptr<PgConnectionPool> lease_pool_;
+  std::unique_ptr<PgConnectionPool> read_pool_;
+  std::unique_ptr<PgCanceller> canceller_;
+  ChangeSink sink_;
+  // The LISTEN connection (WaitForChanges only).
+  struct Listener;
+  std::unique_ptr<Listener> listener_;
 };
 
 // A PostgreSQL array literal ({"a","b"}) holding `values`, each quoted and

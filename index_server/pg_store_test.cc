@@ -5,10 +5,16 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/search/query.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "index_server/indexed_store.h"
+#include "index_server/memory_catalog.h"
+#include "index_server/migrations.h"
 #include "tests/testing/postgres.h"
 
 namespace trove {
@@ -67,12 +73,19 @@ class PgStoreTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = *std::move(db);
-    store_ = Open();
-    ASSERT_NE(store_, nullptr);
-    absl::StatusOr<int> applied = store_->Migrate();
+    pg_ = Open();
+    ASSERT_NE(pg_, nullptr);
+    absl::StatusOr<int> applied = pg_->Migrate();
     ASSERT_TRUE(applied.ok()) << applied.status();
     ASSERT_GE(*applied, 1);
+    store_ = std::make_unique<IndexedStore>(pg_.get(), IndexedStore::Options());
+    store_->Start();
+    ASSERT_TRUE(store_->follower()->WaitReady(absl::Now() + absl::Seconds(60)));
     ASSERT_TRUE(Register(1).ok());
+  }
+
+  void TearDown() override {
+    if (store_ != nullptr) store_->Stop();
   }
 
   std::unique_ptr<PgIndexStore> Open() {
@@ -90,12 +103,12 @@ class PgStoreTest : public ::testing::Test {
     reg.supernode_id = Node(node);
     reg.address = absl::StrCat("10.1.0.", node, ":7100");
     reg.capacity.set_reachable(true);
-    return store_->RegisterSupernode(reg, lease);
+    return store_->RegisterSupernode(reg, lease, {}).status();
   }
 
   // Ends the supernode's lease now.
   void EndLease(int node) {
-    ASSERT_TRUE(store_->RenewLease(Node(node), 0, absl::ZeroDuration()).ok());
+    ASSERT_TRUE(store_->RenewLease(Node(node), 0, absl::ZeroDuration(), {}).ok());
   }
 
   absl::StatusOr<index::PublishDeltasResponse> Publish(
@@ -103,7 +116,7 @@ class PgStoreTest : public ::testing::Test {
     index::PublishDeltasRequest request;
     request.set_supernode_id(Node(node));
     for (index::PeerDelta& d : deltas) *request.add_deltas() = d;
-    return store_->ApplyDeltas(request);
+    return store_->ApplyDeltas(request, {});
   }
 
   void MustPublish(int node, std::vector<index::PeerDelta> deltas) {
@@ -118,10 +131,14 @@ class PgStoreTest : public ::testing::Test {
     return SearchWith(q, limit);
   }
 
-  std::vector<SearchHit> SearchWith(const SearchQuery& q, int limit = 50) {
-    absl::StatusOr<std::vector<SearchHit>> hits = store_->Search(q, limit);
-    EXPECT_TRUE(hits.ok()) << hits.status();
-    return hits.ok() ? *hits : std::vector<SearchHit>();
+  std::vector<SearchHit> SearchWith(SearchQuery q, int limit = 50) {
+    if (q.limit() == 0) q.set_limit(limit);
+    absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(q, 50, 500);
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    if (!parsed.ok()) return {};
+    absl::StatusOr<search::SearchPage> page = store_->Search(*parsed, {});
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->hits : std::vector<SearchHit>();
   }
 
   // Names of the hits of `text`, in order.
@@ -138,15 +155,16 @@ class PgStoreTest : public ::testing::Test {
   }
 
   absl::StatusCode LocateCode(int cid) {
-    return store_->Locate(Cid(cid), 10).status().code();
+    return store_->Locate(Cid(cid), 10, {}).status().code();
   }
 
   std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<PgIndexStore> store_;
+  std::unique_ptr<PgIndexStore> pg_;
+  std::unique_ptr<IndexedStore> store_;
 };
 
 TEST_F(PgStoreTest, MigrationsAreIdempotent) {
-  absl::StatusOr<int> again = store_->Migrate();
+  absl::StatusOr<int> again = pg_->Migrate();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
   // Two replicas starting together: the advisory lock serializes them.
@@ -184,7 +202,8 @@ TEST_F(PgStoreTest, ConcurrentMigrationsOnFreshDatabaseApplyOnce) {
     ASSERT_TRUE(r.ok()) << r.status();
     total += *r;
   }
-  EXPECT_EQ(total, 1);  // one migration file, applied exactly once
+  // Each migration file applied exactly once.
+  EXPECT_EQ(total, static_cast<int>(EmbeddedMigrationFiles().size()));
 }
 
 TEST_F(PgStoreTest, ConnectToClosedPortIsUnavailable) {
@@ -195,11 +214,11 @@ TEST_F(PgStoreTest, ConnectToClosedPortIsUnavailable) {
 }
 
 TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
-  EXPECT_EQ(store_->RenewLease(Node(9), 1, absl::Seconds(60)).code(),
+  EXPECT_EQ(store_->RenewLease(Node(9), 1, absl::Seconds(60), {}).code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_->RenewLease(Node(1), 5, absl::Seconds(60)).ok());
+  EXPECT_TRUE(store_->RenewLease(Node(1), 5, absl::Seconds(60), {}).ok());
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
-      store_->LiveSupernodes(10);
+      store_->LiveSupernodes(10, {});
   ASSERT_TRUE(live.ok()) << live.status();
   ASSERT_EQ(live->size(), 1u);
   EXPECT_EQ((*live)[0].supernode_id(), Node(1));
@@ -207,9 +226,9 @@ TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
   EXPECT_EQ((*live)[0].address(), "10.1.0.1:7100");
 
   EndLease(1);
-  EXPECT_EQ(store_->RenewLease(Node(1), 5, absl::Seconds(60)).code(),
+  EXPECT_EQ(store_->RenewLease(Node(1), 5, absl::Seconds(60), {}).code(),
             absl::StatusCode::kNotFound);
-  live = store_->LiveSupernodes(10);
+  live = store_->LiveSupernodes(10, {});
   ASSERT_TRUE(live.ok());
   EXPECT_THAT(*live, IsEmpty());
 }
@@ -217,11 +236,11 @@ TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
 TEST_F(PgStoreTest, BootstrapListsLeastLoadedFirst) {
   ASSERT_TRUE(Register(2).ok());
   ASSERT_TRUE(Register(3).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(1), 30, absl::Seconds(60)).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(2), 10, absl::Seconds(60)).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(3), 20, absl::Seconds(60)).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(1), 30, absl::Seconds(60), {}).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(2), 10, absl::Seconds(60), {}).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(3), 20, absl::Seconds(60), {}).ok());
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
-      store_->LiveSupernodes(2);
+      store_->LiveSupernodes(2, {});
   ASSERT_TRUE(live.ok());
   ASSERT_EQ(live->size(), 2u);
   EXPECT_EQ((*live)[0].supernode_id(), Node(2));
@@ -246,7 +265,7 @@ TEST_F(PgStoreTest, PublishThenLocate) {
   EXPECT_EQ(r->sources_added(), 3);
   EXPECT_EQ(r->sources_removed(), 0);
 
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok()) << loc.status();
   EXPECT_EQ(loc->size(), 5000);
   EXPECT_EQ(loc->name(), "Bohemian_Rhapsody.mp3");
@@ -263,7 +282,7 @@ TEST_F(PgStoreTest, PublishThenLocate) {
   }
   EXPECT_THAT(peers, ::testing::UnorderedElementsAre(Peer(1), Peer(2), Peer(3)));
 
-  absl::StatusOr<index::LocateResponse> one = store_->Locate(Cid(1), 1);
+  absl::StatusOr<index::LocateResponse> one = store_->Locate(Cid(1), 1, {});
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(one->sources_size(), 1);
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
@@ -341,7 +360,7 @@ TEST_F(PgStoreTest, RemovalsWithdrawOnlyThatPeersSource) {
       Publish(1, {Delta(1, {}, {1, 99})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_removed(), 1);
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok());
   ASSERT_EQ(loc->sources_size(), 1);
   EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
@@ -357,7 +376,7 @@ TEST_F(PgStoreTest, GonePeerLosesAllSources) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_removed(), 2);
   EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10, {});
   ASSERT_TRUE(loc.ok());
   ASSERT_EQ(loc->sources_size(), 1);
   EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
@@ -376,13 +395,16 @@ TEST_F(PgStoreTest, NamesSurviveQuotingAndUnicode) {
   const std::string tricky = "a \"b\" \\c, {d} 'e' NULL.txt";
   const std::string bjork = "Bj\xc3\xb6rk - J\xc3\xb3ga.ogg";
   MustPublish(1, {Delta(1, {File(1, tricky), File(2, bjork)})});
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok());
   EXPECT_EQ(loc->name(), tricky);
   EXPECT_THAT(Names("NULL"), ElementsAre(tricky));
   EXPECT_THAT(Names("bj\xc3\xb6rk"), ElementsAre(bjork));
   EXPECT_THAT(Names("BJ\xc3\x96RK"), ElementsAre(bjork));
-  EXPECT_THAT(Names("joga"), ElementsAre());  // accents are not folded
+  // Accents are not folded: "joga" is one edit from "jóga".
+  std::vector<SearchHit> hits = Search("joga");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].match(), SEARCH_MATCH_MISSPELLED);
 }
 
 class PgSearchTest : public PgStoreTest {
@@ -477,25 +499,30 @@ TEST_F(PgSearchTest, OneRowPerCidRankedBySources) {
   EXPECT_EQ(hits[1].cid(), Cid(1));
   EXPECT_EQ(hits[1].source_count(), 1);
 
-  // The name shown is one that matched; the count still covers all sources.
+  // A name only some sources use still finds the file; the hit shows the
+  // name most sources use and counts all of them.
   hits = Search("gershwin");
   ASSERT_EQ(hits.size(), 1u);
-  EXPECT_EQ(hits[0].name(), "Gershwin - Rhapsody in Blue.ogg");
+  EXPECT_EQ(hits[0].name(), "rhapsody_in_blue.ogg");
   EXPECT_EQ(hits[0].source_count(), 4);
 }
 
-TEST_F(PgSearchTest, ExactMatchesRankBeforeMisspellings) {
-  // "bicycle" exactly (1 source) beats a popular near-miss (3 sources).
+TEST_F(PgSearchTest, ExactMatchesRankBeforePartsAndMisspellings) {
+  // "bicycle" as a whole word (1 source) beats a longer word beginning with
+  // it (2 sources), which beats a popular near-miss (3 sources).
   MustPublish(1, {Delta(2, {File(6, "bicycles.txt")}),
                   Delta(3, {File(6, "bicycles.txt")}),
                   Delta(4, {File(7, "bicyclo.txt")}),
                   Delta(5, {File(7, "bicyclo.txt")}),
                   Delta(6, {File(7, "bicyclo.txt")})});
-  std::vector<std::string> names = Names("bicycle");
-  ASSERT_EQ(names.size(), 3u);
-  EXPECT_EQ(names[0], "bicycles.txt");               // exact, 2 sources
-  EXPECT_EQ(names[1], "Queen - Bicycle Race.flac");  // exact, 1 source
-  EXPECT_EQ(names[2], "bicyclo.txt");                // misspelling only
+  std::vector<SearchHit> hits = Search("bicycle");
+  ASSERT_EQ(hits.size(), 3u);
+  EXPECT_EQ(hits[0].name(), "Queen - Bicycle Race.flac");
+  EXPECT_EQ(hits[0].match(), SEARCH_MATCH_EXACT);
+  EXPECT_EQ(hits[1].name(), "bicycles.txt");
+  EXPECT_EQ(hits[1].match(), SEARCH_MATCH_PARTIAL);
+  EXPECT_EQ(hits[2].name(), "bicyclo.txt");
+  EXPECT_EQ(hits[2].match(), SEARCH_MATCH_MISSPELLED);
 }
 
 TEST_F(PgStoreTest, ExpiredLeaseHidesSourcesAndExpiryDeletesThem) {
@@ -505,13 +532,11 @@ TEST_F(PgStoreTest, ExpiredLeaseHidesSourcesAndExpiryDeletesThem) {
   ASSERT_EQ(Search("shared").size(), 1u);
   EXPECT_EQ(Search("shared")[0].source_count(), 2);
 
+  // Locate hides them as soon as the lease ends; search once the expiry
+  // pass (every few seconds) has dropped them.
   EndLease(1);
-  std::vector<SearchHit> hits = Search("shared");
-  ASSERT_EQ(hits.size(), 1u);
-  EXPECT_EQ(hits[0].source_count(), 1);
-  EXPECT_THAT(Search("only"), IsEmpty());
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok());
   ASSERT_EQ(loc->sources_size(), 1);
   EXPECT_EQ(loc->sources(0).peer_id(), Peer(2));
@@ -522,6 +547,10 @@ TEST_F(PgStoreTest, ExpiredLeaseHidesSourcesAndExpiryDeletesThem) {
   EXPECT_EQ(stats->supernodes, 1);
   EXPECT_EQ(stats->sources, 2);
   EXPECT_EQ(stats->peers, 1);
+  std::vector<SearchHit> hits = Search("shared");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].source_count(), 1);
+  EXPECT_THAT(Search("only"), IsEmpty());
   stats = store_->ExpireDeadSupernodes();  // idempotent
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->supernodes, 0);
@@ -549,7 +578,7 @@ TEST_F(PgStoreTest, ReRegisteringWithinTheLeaseDropsOldSources) {
                   PartialDelta(2, {File(2, "beta.txt")})});
   MustPublish(2, {Delta(3, {File(1, "alpha.txt")})});
   ASSERT_TRUE(Register(1).ok());
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok()) << loc.status();
   ASSERT_EQ(loc->sources_size(), 1);
   EXPECT_EQ(loc->sources(0).peer_id(), Peer(3));  // other supernode's leaf
@@ -575,7 +604,7 @@ TEST_F(PgStoreTest, PeerMovingToAnotherSupernodeTakesItsSources) {
   EndLease(1);
   ASSERT_TRUE(store_->ExpireDeadSupernodes().ok());
   for (int cid : {1, 2, 3}) {
-    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10);
+    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10, {});
     ASSERT_TRUE(loc.ok()) << cid << ": " << loc.status();
     EXPECT_EQ(loc->sources(0).address(), "10.9.9.9:7000");
   }
@@ -597,7 +626,7 @@ TEST_F(PgStoreTest, GoneFromTheOldSupernodeSparesAMovedPeer) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_removed(), 0);
   for (int cid : {1, 3}) {
-    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10);
+    absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(cid), 10, {});
     ASSERT_TRUE(loc.ok()) << cid << ": " << loc.status();
     bool found = false;
     for (const Source& src : loc->sources()) {
@@ -649,7 +678,7 @@ TEST_F(PgStoreTest, PartialSourcesAreLocatedAfterCompleteOnes) {
                   PartialDelta(3, {File(1, "film.mkv", 5000)})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_added(), 3);
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok()) << loc.status();
   EXPECT_EQ(loc->size(), 5000);
   EXPECT_EQ(loc->name(), "movie.mkv");  // complete sources' name first
@@ -669,7 +698,7 @@ TEST_F(PgStoreTest, PartialSourcesAreLocatedAfterCompleteOnes) {
 
 TEST_F(PgStoreTest, PartialOnlyCidIsLocatedButNotSearched) {
   MustPublish(1, {PartialDelta(1, {File(7, "half.iso", 9)})});
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(7), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(7), 10, {});
   ASSERT_TRUE(loc.ok()) << loc.status();
   EXPECT_EQ(loc->name(), "half.iso");
   EXPECT_EQ(loc->size(), 9);
@@ -690,7 +719,7 @@ TEST_F(PgStoreTest, CompletedDownloadBecomesACompleteSource) {
       Publish(1, {Delta(1, {File(1, "song.ogg")})});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->sources_added(), 1);  // the row changed from partial
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(1), 10, {});
   ASSERT_TRUE(loc.ok());
   ASSERT_EQ(loc->sources_size(), 1);
   EXPECT_FALSE(loc->sources(0).partial());
@@ -713,10 +742,10 @@ TEST_F(PgStoreTest, FullListReplacesPartials) {
   EXPECT_EQ(r->sources_added(), 1);    // d.bin; b.bin is unchanged
   EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
   EXPECT_EQ(LocateCode(3), absl::StatusCode::kNotFound);
-  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10);
+  absl::StatusOr<index::LocateResponse> loc = store_->Locate(Cid(2), 10, {});
   ASSERT_TRUE(loc.ok());
   EXPECT_TRUE(loc->sources(0).partial());
-  loc = store_->Locate(Cid(4), 10);
+  loc = store_->Locate(Cid(4), 10, {});
   ASSERT_TRUE(loc.ok());
   EXPECT_FALSE(loc->sources(0).partial());
   // `gone` withdraws partial sources too.
@@ -775,7 +804,7 @@ TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
         }
         SearchQuery q;
         q.set_text("common");
-        if (!store_->Search(q, 10).ok()) errors[t] = absl::InternalError("search");
+        if (SearchWith(q, 10).empty()) errors[t] = absl::InternalError("search");
       }
     });
   }
@@ -799,6 +828,172 @@ TEST_F(PgStoreTest, LargeBatchInOneTransaction) {
   std::vector<SearchHit> hits = Search("track 4999");
   ASSERT_GE(hits.size(), 1u);
   EXPECT_EQ(hits[0].name(), "track 4999.mp3");
+}
+
+// A replica's memory after replaying the log equals a fresh load of what
+// PostgreSQL holds, through every kind of change.
+TEST_F(PgStoreTest, ReplayedMemoryEqualsAFreshLoad) {
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(1, {Delta(1, {File(1, "a one.txt"), File(2, "b two.txt")}),
+                  Delta(2, {File(1, "A One (copy).txt"), File(3, "c.txt")}),
+                  PartialDelta(3, {File(4, "partial only.mkv")})});
+  MustPublish(2, {Delta(4, {File(1, "a one.txt")}),
+                  Delta(1, {File(5, "moved here.txt")}, {2})});  // stale
+  MustPublish(1, {Delta(2, {File(6, "six.txt")}, {}, /*full=*/true),
+                  Gone(3),
+                  Delta(5, {File(2, "b two.txt", 999)})});  // size kept 1000
+  MustPublish(1, {PartialDelta(1, {File(1, "a one.txt")})});  // complete -> partial
+  MustPublish(2, {Delta(1, {File(7, "seven.txt")}, {}, /*full=*/true)});  // moves
+  ASSERT_TRUE(Register(1).ok());  // drops what remains under node 1
+  EndLease(2);
+  ASSERT_TRUE(store_->ExpireDeadSupernodes().ok());
+  ASSERT_TRUE(store_->DeleteOrphanFiles(absl::ZeroDuration()).ok());
+  ASSERT_TRUE(Register(2).ok());
+  MustPublish(2, {Delta(8, {File(2, "b again.txt", 5), File(9, "nine.txt")})});
+
+  std::shared_ptr<const MemoryCatalog> followed = store_->follower()->catalog();
+  MemoryCatalog fresh;
+  absl::StatusOr<int64_t> seq = pg_->LoadCatalog(&fresh, nullptr);
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, store_->follower()->applied());
+  EXPECT_EQ(followed->Digest(), fresh.Digest());
+  EXPECT_EQ(followed->stats().sources, 2u);
+  // The size of cid 2 is what its files row says.
+  std::vector<SearchHit> hits = Search("again");
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].size(), 5);
+}
+
+// Two replicas over one database: what one writes, the other shows.
+TEST_F(PgStoreTest, ReplicasConvergeAfterABurst) {
+  std::unique_ptr<PgIndexStore> pg_b = Open();
+  ASSERT_NE(pg_b, nullptr);
+  IndexedStore b(pg_b.get(), IndexedStore::Options());
+  b.Start();
+  ASSERT_TRUE(b.follower()->WaitReady(absl::Now() + absl::Seconds(60)));
+  ASSERT_TRUE(Register(2).ok());
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        index::PublishDeltasRequest request;
+        request.set_supernode_id(Node(1 + t % 2));
+        *request.add_deltas() = Delta(10 * t + i % 3,
+                                      {File(100 * t + i, absl::StrCat("burst ", t, " ", i, ".bin"))},
+                                      {100 * t + i - 2});
+        // Half through replica b.
+        IndexStore* via = t < 2 ? static_cast<IndexStore*>(store_.get()) : &b;
+        EXPECT_TRUE(via->ApplyDeltas(request, {}).ok());
+      }
+    });
+  }
+  for (std::thread& w : writers) w.join();
+  absl::StatusOr<int64_t> last = pg_->LastChange();
+  ASSERT_TRUE(last.ok());
+  ASSERT_TRUE(store_->follower()->WaitApplied(*last, absl::Now() + absl::Seconds(30)));
+  ASSERT_TRUE(b.follower()->WaitApplied(*last, absl::Now() + absl::Seconds(30)));
+  EXPECT_EQ(store_->follower()->catalog()->Digest(), b.follower()->catalog()->Digest());
+  EXPECT_EQ(store_->follower()->catalog()->stats().sources, 4u * 20);
+  b.Stop();
+}
+
+// A replica that fell behind past what the log keeps loads the catalog
+// again and ends up equal.
+TEST_F(PgStoreTest, ReplicaBehindTheTrimmedLogReloads) {
+  std::unique_ptr<PgIndexStore> pg_b = Open();
+  IndexedStore b(pg_b.get(), IndexedStore::Options());
+  b.Start();
+  ASSERT_TRUE(b.follower()->WaitReady(absl::Now() + absl::Seconds(60)));
+  b.Stop();  // b misses what follows
+  for (int i = 0; i < 5; ++i) MustPublish(1, {Delta(1, {File(i, absl::StrCat("f", i))})});
+  absl::SleepFor(absl::Milliseconds(20));
+  absl::StatusOr<int64_t> trimmed = pg_->TrimChangeLog(absl::ZeroDuration());
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  EXPECT_GE(*trimmed, 5);
+  IndexedStore c(pg_b.get(), IndexedStore::Options());
+  c.Start();
+  ASSERT_TRUE(c.follower()->WaitReady(absl::Now() + absl::Seconds(60)));
+  EXPECT_EQ(c.follower()->catalog()->Digest(),
+            store_->follower()->catalog()->Digest());
+  c.Stop();
+}
+
+// A batch whose sender gave up on it never lands after the batch that
+// followed it, nor after a new registration.
+TEST_F(PgStoreTest, StaleBatchesAreRefused) {
+  SupernodeRegistration reg;
+  reg.supernode_id = Node(3);
+  reg.address = "10.1.0.3:7100";
+  absl::StatusOr<int64_t> gen = store_->RegisterSupernode(reg, absl::Seconds(60), {});
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  auto batch = [&](int64_t generation, int64_t number, index::PeerDelta d) {
+    index::PublishDeltasRequest r;
+    r.set_supernode_id(Node(3));
+    r.set_generation(generation);
+    r.set_batch(number);
+    *r.add_deltas() = std::move(d);
+    return store_->ApplyDeltas(r, {});
+  };
+  ASSERT_TRUE(batch(*gen, 5, Gone(1)).ok());
+  // The slow earlier attempt that would re-add what the peer withdrew.
+  EXPECT_EQ(batch(*gen, 4, Delta(1, {File(1, "ghost.txt")})).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(batch(*gen, 5, Delta(1, {File(1, "ghost.txt")})).status().code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Search("ghost"), IsEmpty());
+  absl::StatusOr<int64_t> next = store_->RegisterSupernode(reg, absl::Seconds(60), {});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, *gen + 1);
+  EXPECT_EQ(batch(*gen, 9, Delta(1, {File(1, "ghost.txt")})).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(batch(*next, 1, Delta(1, {File(1, "real.txt")})).ok());
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
+}
+
+// Nothing is committed for a caller that gave up.
+TEST_F(PgStoreTest, NothingIsStoredForACallerThatGaveUp) {
+  index::PublishDeltasRequest r;
+  r.set_supernode_id(Node(1));
+  *r.add_deltas() = Delta(1, {File(1, "late.txt")});
+  CallContext late;
+  late.deadline = absl::Now() - absl::Seconds(1);
+  EXPECT_EQ(store_->ApplyDeltas(r, late).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  CallContext gone;
+  gone.cancelled = [] { return true; };
+  EXPECT_EQ(store_->ApplyDeltas(r, gone).status().code(),
+            absl::StatusCode::kCancelled);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Search("late"), IsEmpty());
+}
+
+// The caller's deadline reaches the database: a statement stuck waiting is
+// cancelled when the caller's time is up, and lease renewals never wait
+// behind catalog writes.
+TEST_F(PgStoreTest, DeadlineCancelsAStuckStatementAndRenewalsGoAhead) {
+  // Another session holds the writers' turn, as a long batch would.
+  pqxx::connection blocker(db_->dsn());
+  pqxx::work hold(blocker);
+  hold.exec("SELECT pg_advisory_xact_lock(6085048600822284291)");  // the writers' turn
+  index::PublishDeltasRequest r;
+  r.set_supernode_id(Node(1));
+  *r.add_deltas() = Delta(1, {File(1, "waits.txt")});
+  CallContext call;
+  call.deadline = absl::Now() + absl::Milliseconds(300);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<index::PublishDeltasResponse> result = store_->ApplyDeltas(r, call);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << result.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // Renewals have connections of their own and no turn to wait for.
+  CallContext quick;
+  quick.deadline = absl::Now() + absl::Seconds(2);
+  EXPECT_TRUE(store_->RenewLease(Node(1), 3, absl::Seconds(60), quick).ok());
+  hold.abort();
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
+  MustPublish(1, {Delta(1, {File(1, "now.txt")})});
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kOk);
 }
 
 }  // namespace

@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/search/query.h"
 #include "common/validation.h"
-#include "index_server/text_norm.h"
 
 namespace trove {
 namespace index_server {
@@ -42,7 +42,6 @@ grpc::Status StoreFailure(const absl::Status& status) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kAborted:
-    case absl::StatusCode::kDeadlineExceeded:
       TROVE_LOG(WARNING) << status;
       break;
     default:
@@ -58,10 +57,28 @@ int EffectiveLimit(int requested, int fallback, int max) {
 
 }  // namespace
 
+CallContext CallOf(grpc::ServerContext* context) {
+  CallContext call;
+  if (context == nullptr) return call;
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    call.deadline = absl::FromChrono(deadline);
+  }
+  call.cancelled = [context] { return context->IsCancelled(); };
+  return call;
+}
+
 absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
                                    const IndexServiceOptions& options) {
   absl::Status s = ValidateHexId(request.supernode_id(), "supernode_id");
   if (!s.ok()) return s;
+  if (request.generation() < 0 || request.batch() < 0) {
+    return absl::InvalidArgumentError("generation and batch must not be negative");
+  }
+  if (request.generation() > 0 && request.batch() == 0) {
+    return absl::InvalidArgumentError(
+        "a batch with a generation needs a batch number above 0");
+  }
   if (request.deltas_size() > options.max_deltas_per_batch) {
     return absl::InvalidArgumentError(absl::StrCat(
         "batch has ", request.deltas_size(), " deltas; the limit is ",
@@ -123,7 +140,7 @@ void IndexServiceImpl::FillLease(index::LeaseResponse* response) const {
 }
 
 grpc::Status IndexServiceImpl::RegisterSupernode(
-    grpc::ServerContext*, const index::RegisterSupernodeRequest* request,
+    grpc::ServerContext* context, const index::RegisterSupernodeRequest* request,
     index::LeaseResponse* response) {
   absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
   if (s.ok()) s = ValidateAddress(request->address());
@@ -133,15 +150,18 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   reg.supernode_id = request->supernode_id();
   reg.address = request->address();
   reg.capacity = request->capacity();
-  s = store_->RegisterSupernode(reg, options_.lease);
-  if (!s.ok()) return StoreFailure(s);
+  absl::StatusOr<int64_t> generation =
+      store_->RegisterSupernode(reg, options_.lease, CallOf(context));
+  if (!generation.ok()) return StoreFailure(generation.status());
   TROVE_LOG(INFO) << "supernode " << reg.supernode_id.substr(0, 12)
-                  << "... registered at " << reg.address;
+                  << "... registered at " << reg.address << " (generation "
+                  << *generation << ")";
   FillLease(response);
+  response->set_generation(*generation);
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext*,
+grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
                                           const index::RenewLeaseRequest* request,
                                           index::LeaseResponse* response) {
   absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
@@ -150,14 +170,14 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext*,
   }
   if (!s.ok()) return ToGrpcStatus(s);
   s = store_->RenewLease(request->supernode_id(), request->leaf_count(),
-                         options_.lease);
+                         options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
   FillLease(response);
   return grpc::Status::OK;
 }
 
 grpc::Status IndexServiceImpl::PublishDeltas(
-    grpc::ServerContext*, const index::PublishDeltasRequest* request,
+    grpc::ServerContext* context, const index::PublishDeltasRequest* request,
     index::PublishDeltasResponse* response) {
   absl::Status s = ValidatePublishDeltas(*request, options_);
   if (!s.ok()) {
@@ -167,37 +187,45 @@ grpc::Status IndexServiceImpl::PublishDeltas(
     return ToGrpcStatus(s);
   }
   absl::StatusOr<index::PublishDeltasResponse> result =
-      store_->ApplyDeltas(*request);
+      store_->ApplyDeltas(*request, CallOf(context));
   if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::Search(grpc::ServerContext*,
+grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
                                       const index::SearchRequest* request,
                                       index::SearchResponse* response) {
   const SearchQuery& query = request->query();
   absl::Status s = ValidateSearchQuery(query);
-  if (s.ok()) {
-    size_t words = QueryWords(query.text()).size();
-    if (words == 0) {
-      s = absl::InvalidArgumentError(
-          "search query has no letter or digit to search for");
-    } else if (words > kMaxQueryWords) {
-      s = absl::InvalidArgumentError(absl::StrCat(
-          "search query has ", words, " words; the limit is ", kMaxQueryWords));
-    }
-  }
   if (!s.ok()) return ToGrpcStatus(s);
-  int limit = EffectiveLimit(query.limit(), options_.search_default_limit,
-                             options_.search_max_limit);
-  absl::StatusOr<std::vector<SearchHit>> hits = store_->Search(query, limit);
-  if (!hits.ok()) return StoreFailure(hits.status());
-  for (SearchHit& hit : *hits) *response->add_hits() = std::move(hit);
+  absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(
+      query, options_.search_default_limit, options_.search_max_limit);
+  if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+  // Refuse at once what cannot be served now, rather than queue it.
+  if (searches_in_flight_.fetch_add(1) >= options_.max_concurrent_searches) {
+    searches_in_flight_.fetch_sub(1);
+    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "the index is answering ", options_.max_concurrent_searches,
+        " searches already; retry shortly")));
+  }
+  struct Release {
+    std::atomic<int>* n;
+    ~Release() { n->fetch_sub(1); }
+  } release{&searches_in_flight_};
+  const CallContext call = CallOf(context);
+  if (absl::Now() >= call.deadline) {
+    return ToGrpcStatus(absl::DeadlineExceededError(
+        "the search's deadline passed before it started"));
+  }
+  absl::StatusOr<search::SearchPage> page = store_->Search(*parsed, call);
+  if (!page.ok()) return StoreFailure(page.status());
+  for (SearchHit& hit : page->hits) *response->add_hits() = std::move(hit);
+  response->set_next_cursor(std::move(page->next_cursor));
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::Locate(grpc::ServerContext*,
+grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
                                       const index::LocateRequest* request,
                                       index::LocateResponse* response) {
   absl::Status s = ValidateHexId(request->cid(), "cid");
@@ -208,17 +236,18 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext*,
   int limit = EffectiveLimit(request->limit(), options_.locate_default_limit,
                              options_.locate_max_limit);
   absl::StatusOr<index::LocateResponse> result =
-      store_->Locate(request->cid(), limit);
+      store_->Locate(request->cid(), limit, CallOf(context));
   if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext*,
+grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
                                          const index::BootstrapRequest*,
                                          index::BootstrapResponse* response) {
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
-      store_->LiveSupernodes(std::max(1, options_.bootstrap_limit));
+      store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
+                             CallOf(context));
   if (!live.ok()) return StoreFailure(live.status());
   for (index::SupernodeInfo& info : *live) {
     *response->add_supernodes() = std::move(info);

@@ -6,6 +6,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "index_server/store.h"
@@ -34,7 +36,14 @@ struct IndexServiceOptions {
   int locate_max_limit = 500;
   // Most supernodes Bootstrap returns.
   int bootstrap_limit = 20;
+  // Searches answered at once; one more is refused at once with
+  // RESOURCE_EXHAUSTED rather than queued.
+  int max_concurrent_searches = 32;
 };
+
+// What a gRPC caller allows a store call: its deadline, and whether it went
+// away.
+CallContext CallOf(grpc::ServerContext* context);
 
 // Check of one PublishDeltas request against `options`: OK, or
 // INVALID_ARGUMENT naming the first bad delta and entry
@@ -42,7 +51,7 @@ struct IndexServiceOptions {
 absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
                                    const IndexServiceOptions& options);
 
-// Thread-safe (the store is; the service keeps no other state).
+// Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public index::IndexService::Service {
  public:
   // `store` must outlive the service.
@@ -72,6 +81,7 @@ class IndexServiceImpl final : public index::IndexService::Service {
 
   IndexStore* const store_;
   const IndexServiceOptions options_;
+  std::atomic<int> searches_in_flight_{0};
 };
 
 }  // namespace index_server

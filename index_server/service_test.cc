@@ -4,13 +4,16 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "protos/index.grpc.pb.h"
 #include "tests/testing/postgres.h"
@@ -64,9 +67,12 @@ class ServiceTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<PgIndexStore>> store =
         PgIndexStore::Connect(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    absl::StatusOr<int> migrated = store_->Migrate();
+    pg_ = *std::move(store);
+    absl::StatusOr<int> migrated = pg_->Migrate();
     ASSERT_TRUE(migrated.ok()) << migrated.status();
+    store_ = std::make_unique<IndexedStore>(pg_.get(), IndexedStore::Options());
+    store_->Start();
+    ASSERT_TRUE(store_->follower()->WaitReady(absl::Now() + absl::Seconds(60)));
 
     IndexServiceOptions options;
     options.lease = absl::Seconds(30);
@@ -105,6 +111,7 @@ class ServiceTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_ != nullptr) server_->Shutdown();
+    if (store_ != nullptr) store_->Stop();
   }
 
   grpc::Status Publish(std::vector<index::PeerDelta> deltas,
@@ -184,7 +191,8 @@ class ServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<TestDatabase> db_;
-  std::unique_ptr<PgIndexStore> store_;
+  std::unique_ptr<PgIndexStore> pg_;
+  std::unique_ptr<IndexedStore> store_;
   std::unique_ptr<IndexServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<index::IndexService::Stub> stub_;
@@ -374,7 +382,7 @@ TEST_F(ServiceTest, LeaseRules) {
     EXPECT_EQ(lease.lease_seconds(), 30);
   }
   // A lease that ended: NOT_FOUND, and publishing is refused.
-  ASSERT_TRUE(store_->RenewLease(kNode, 3, absl::ZeroDuration()).ok());
+  ASSERT_TRUE(pg_->RenewLease(kNode, 3, absl::ZeroDuration(), {}).ok());
   {
     grpc::ClientContext ctx;
     EXPECT_EQ(stub_->RenewLease(&ctx, renew, &lease).error_code(),
@@ -562,6 +570,156 @@ TEST_F(ServiceTest, KeepsServingAfterBadInput) {
   ASSERT_TRUE(SearchText("good", &found).ok());
   EXPECT_EQ(found.hits_size(), 1);
   EXPECT_TRUE(Locate(Cid(1)).ok());
+}
+
+TEST_F(ServiceTest, PagesFollowTheCursor) {
+  std::vector<FileEntry> files;
+  for (int i = 0; i < 10; ++i) {
+    files.push_back(File(Cid(200 + i), absl::StrCat("page ", i, ".txt"), 100 + i));
+  }
+  ASSERT_TRUE(Publish({Delta(1, files)}).ok());
+  SearchQuery q;
+  q.set_text("page");
+  q.set_sort(SEARCH_SORT_SIZE);
+  std::vector<int64_t> sizes;
+  for (int page = 0; page < 10; ++page) {
+    index::SearchResponse found;
+    ASSERT_TRUE(Search(q, &found).ok());
+    for (const SearchHit& h : found.hits()) sizes.push_back(h.size());
+    if (found.next_cursor().empty()) break;
+    q.set_cursor(found.next_cursor());
+  }
+  std::vector<int64_t> want;
+  for (int i = 9; i >= 0; --i) want.push_back(100 + i);
+  EXPECT_EQ(sizes, want);
+  // A cursor of another order is refused.
+  q.set_sort(SEARCH_SORT_NAME);
+  index::SearchResponse found;
+  EXPECT_EQ(Search(q, &found).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ServiceTest, RegistrationGivesAGenerationThatBatchesCarry) {
+  index::RegisterSupernodeRequest reg;
+  reg.set_supernode_id(kNode);
+  reg.set_address("127.0.0.1:7100");
+  index::LeaseResponse lease;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->RegisterSupernode(&ctx, reg, &lease).ok());
+  EXPECT_GE(lease.generation(), 2);  // the fixture registered once already
+  index::PublishDeltasRequest request;
+  request.set_supernode_id(kNode);
+  request.set_generation(lease.generation());
+  *request.add_deltas() = Delta(1, {File(Cid(1), "good one.txt")});
+  index::PublishDeltasResponse response;
+  {
+    grpc::ClientContext c;
+    EXPECT_EQ(stub_->PublishDeltas(&c, request, &response).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);  // batch number missing
+  }
+  request.set_batch(1);
+  {
+    grpc::ClientContext c;
+    EXPECT_TRUE(stub_->PublishDeltas(&c, request, &response).ok());
+  }
+  {
+    grpc::ClientContext c;
+    EXPECT_EQ(stub_->PublishDeltas(&c, request, &response).error_code(),
+              grpc::StatusCode::ABORTED);  // batch 1 again
+  }
+}
+
+// An IndexStore whose searches wait until released: for the service's
+// load shedding.
+class BlockingSearchStore final : public IndexStore {
+ public:
+  absl::StatusOr<int64_t> RegisterSupernode(const SupernodeRegistration&,
+                                            absl::Duration,
+                                            const CallContext&) override {
+    return absl::UnimplementedError("test");
+  }
+  absl::Status RenewLease(const std::string&, int32_t, absl::Duration,
+                          const CallContext&) override {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
+      const index::PublishDeltasRequest&, const CallContext&) override {
+    return absl::UnimplementedError("test");
+  }
+  absl::StatusOr<index::LocateResponse> Locate(const std::string&, int,
+                                               const CallContext&) override {
+    return absl::NotFoundError("test");
+  }
+  absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
+      int, const CallContext&) override {
+    return std::vector<index::SupernodeInfo>();
+  }
+  absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override {
+    return ExpiryStats();
+  }
+  absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration) override {
+    return 0;
+  }
+  absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery&,
+                                            const CallContext&) override {
+    entered.Notify();
+    release.WaitForNotification();
+    return search::SearchPage();
+  }
+  absl::Notification entered;
+  absl::Notification release;
+};
+
+TEST(ServiceSheddingTest, SearchesBeyondTheLimitAreRefusedAtOnce) {
+  BlockingSearchStore store;
+  IndexServiceOptions options;
+  options.max_concurrent_searches = 1;
+  IndexServiceImpl service(&store, options);
+  index::SearchRequest request;
+  request.mutable_query()->set_text("anything");
+  std::thread first([&] {
+    grpc::ServerContext context;
+    index::SearchResponse response;
+    EXPECT_TRUE(service.Search(&context, &request, &response).ok());
+  });
+  store.entered.WaitForNotification();
+  grpc::ServerContext context;
+  index::SearchResponse response;
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(service.Search(&context, &request, &response).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  // Renewals are not held up by searches.
+  index::RenewLeaseRequest renew;
+  renew.set_supernode_id(kNode);
+  index::LeaseResponse lease;
+  grpc::ServerContext renew_context;
+  EXPECT_TRUE(service.RenewLease(&renew_context, &renew, &lease).ok());
+  store.release.Notify();
+  first.join();
+}
+
+TEST(ServiceLoadingTest, SearchIsUnavailableUntilTheCatalogIsLoaded) {
+  absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
+  ASSERT_TRUE(db.ok()) << db.status();
+  PgStoreOptions store_options;
+  store_options.dsn = (*db)->dsn();
+  absl::StatusOr<std::unique_ptr<PgIndexStore>> pg =
+      PgIndexStore::Connect(store_options);
+  ASSERT_TRUE(pg.ok());
+  ASSERT_TRUE((*pg)->Migrate().ok());
+  IndexedStore store(pg->get(), IndexedStore::Options());  // not started
+  IndexServiceImpl service(&store, IndexServiceOptions());
+  index::SearchRequest request;
+  request.mutable_query()->set_text("anything");
+  grpc::ServerContext context;
+  index::SearchResponse response;
+  EXPECT_EQ(service.Search(&context, &request, &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  store.Start();
+  ASSERT_TRUE(store.follower()->WaitReady(absl::Now() + absl::Seconds(60)));
+  grpc::ServerContext again;
+  EXPECT_TRUE(service.Search(&again, &request, &response).ok());
+  store.Stop();
 }
 
 }  // namespace

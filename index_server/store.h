@@ -1,17 +1,19 @@
-// IndexStore: everything the index service keeps, behind one interface.
-// The production implementation is PgIndexStore (PostgreSQL); an in-memory
-// search index can later take Search over while writes still go through
-// here.
+// CatalogStore: everything the index service keeps, behind one interface
+// (PgIndexStore, on PostgreSQL). IndexStore adds Search, which a running
+// index answers from memory (IndexedStore).
 #ifndef TROVE_INDEX_SERVER_STORE_H_
 #define TROVE_INDEX_SERVER_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/search/query.h"
 #include "protos/index.pb.h"
 #include "protos/types.pb.h"
 
@@ -23,6 +25,20 @@ struct SupernodeRegistration {
   std::string supernode_id;
   std::string address;
   Capacity capacity;
+};
+
+// What the caller of one store call allows it: until when it waits for the
+// answer, and a way to learn that it gave up earlier. A store stops work
+// for a caller that gave up (statements are cancelled, nothing is
+// committed) and answers DEADLINE_EXCEEDED or CANCELLED.
+struct CallContext {
+  absl::Time deadline = absl::InfiniteFuture();
+  // True once the caller went away; may be empty.
+  std::function<bool()> cancelled;
+
+  bool GaveUp() const {
+    return absl::Now() >= deadline || (cancelled && cancelled());
+  }
 };
 
 // What one expiry pass removed.
@@ -38,6 +54,7 @@ struct ExpiryStats {
 // The catalog of record: supernodes and their leases, peers, files and
 // their sources. Implementations are thread-safe and may be shared by many
 // index replicas (all state lives in the store; time is the store's clock).
+// Each call takes the caller's CallContext.
 //
 // Inputs are expected to be validated by the caller (the service does it
 // with common/validation); implementations still never crash on bad input
@@ -47,24 +64,27 @@ struct ExpiryStats {
 // reached (retry later), ABORTED when a conflicting concurrent change won
 // (retry), DEADLINE_EXCEEDED when a statement ran too long, INTERNAL for
 // anything else unexpected.
-class IndexStore {
+class CatalogStore {
  public:
-  virtual ~IndexStore() = default;
+  virtual ~CatalogStore() = default;
 
   // Creates the supernode, or updates its address and capacity, and sets its
   // lease to end `lease` from now. A registration starts the supernode
   // afresh: the sources and peers it published before are dropped, whether
   // its lease had ended or not (a supernode registers when it starts, which
   // may be a restart within its old lease, and when it lost its lease; it
-  // then publishes every leaf's full list again).
-  virtual absl::Status RegisterSupernode(const SupernodeRegistration& reg,
-                                         absl::Duration lease) = 0;
+  // then publishes every leaf's full list again). Returns the new
+  // registration's generation (see index.PublishDeltasRequest.generation).
+  virtual absl::StatusOr<int64_t> RegisterSupernode(
+      const SupernodeRegistration& reg, absl::Duration lease,
+      const CallContext& call) = 0;
 
   // Moves the end of a live lease to `lease` from now and records
   // `leaf_count`. NOT_FOUND when the supernode is unknown or its lease has
   // ended (it must register and publish again).
   virtual absl::Status RenewLease(const std::string& supernode_id,
-                                  int32_t leaf_count, absl::Duration lease) = 0;
+                                  int32_t leaf_count, absl::Duration lease,
+                                  const CallContext& call) = 0;
 
   // Applies the deltas of `request`, in order, as one transaction: all or
   // nothing. `partial` entries are stored as partial sources (partial=true);
@@ -77,36 +97,26 @@ class IndexStore {
   // `full`) for a peer that another supernode with a live lease holds is
   // stale and skipped. Returns how many source rows were added or changed,
   // and removed.
-  // FAILED_PRECONDITION when the supernode holds no live lease;
+  // A request with a generation (not 0) is applied only while that
+  // registration is current and when no batch with a higher number was
+  // applied from it: a batch whose sender gave up and sent its changes again
+  // never lands after them. Nothing is committed once the caller gave up.
+  // FAILED_PRECONDITION when the supernode holds no live lease or the
+  // generation is over; ABORTED when a later batch was applied;
   // INVALID_ARGUMENT when the store itself rejects a value (nothing stored).
   virtual absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
-      const index::PublishDeltasRequest& request) = 0;
-
-  // Searches names of live sources: every word of query.text must occur in
-  // a name as a whole word, part of a word, or a close misspelling; size and
-  // extension filters apply. One hit per cid. Order: cids whose names
-  // contain every word exactly before those matched only by misspelling;
-  // then most live sources; then name closest to the query. At most `limit`
-  // hits. The hit's name is the most common name among the cid's matching
-  // live sources; source_count counts all its live sources. Only complete
-  // sources count here: partial ones (downloads in progress) neither match
-  // nor count, so a cid that only partial sources hold is not found (they
-  // show in Locate).
-  // REQUIRES: limit > 0. INVALID_ARGUMENT when the text has no word or more
-  // than kMaxQueryWords words.
-  virtual absl::StatusOr<std::vector<SearchHit>> Search(const SearchQuery& query,
-                                                       int limit) = 0;
+      const index::PublishDeltasRequest& request, const CallContext& call) = 0;
 
   // Size, the most common name (among complete sources when there are
   // any), and up to `limit` live sources of `cid`, complete ones first,
   // then partial ones (flagged partial). NOT_FOUND when the cid is unknown
   // or has no live source, complete or partial. REQUIRES: limit > 0.
-  virtual absl::StatusOr<index::LocateResponse> Locate(const std::string& cid,
-                                                       int limit) = 0;
+  virtual absl::StatusOr<index::LocateResponse> Locate(
+      const std::string& cid, int limit, const CallContext& call) = 0;
 
   // Up to `limit` supernodes with a live lease, least loaded first.
   virtual absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
-      int limit) = 0;
+      int limit, const CallContext& call) = 0;
 
   // Deletes supernodes whose lease has ended, with their peers and sources.
   // Idempotent; safe to run from several replicas at once (one does the
@@ -116,6 +126,20 @@ class IndexStore {
   // Deletes files that no source shares and that nobody announced for at
   // least `min_age`. Returns how many. Idempotent.
   virtual absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) = 0;
+};
+
+// The catalog with search: what the index service runs on.
+class IndexStore : public CatalogStore {
+ public:
+  // The page `query` asks for, over the names of complete sources: each
+  // hit is one cid with the name most of its sources use and how many
+  // sources hold it (partial sources, downloads in progress, neither match
+  // nor count; they show in Locate). The rules are those of
+  // common/search/matcher.h, the same as every supernode's.
+  // UNAVAILABLE while the catalog is still being loaded;
+  // DEADLINE_EXCEEDED when the caller's deadline passes first.
+  virtual absl::StatusOr<search::SearchPage> Search(
+      const search::ParsedQuery& query, const CallContext& call) = 0;
 };
 
 }  // namespace index_server

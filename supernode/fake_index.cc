@@ -41,6 +41,7 @@ absl::StatusOr<index::LeaseResponse> FakeIndexClient::RegisterSupernode(
   index::LeaseResponse lease;
   lease.set_lease_seconds(30);
   lease.set_renew_every_seconds(10);
+  lease.set_generation(++generation_);
   return lease;
 }
 
@@ -118,13 +119,15 @@ absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
 }
 
 absl::StatusOr<index::SearchResponse> FakeIndexClient::Search(
-    const index::SearchRequest& request, absl::Duration) {
+    const index::SearchRequest& request, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   ++calls_["Search"];
+  last_search_timeout_ = timeout;
   last_search_ = request;
   if (unavailable_) return absl::UnavailableError("index down");
   index::SearchResponse response;
   for (const SearchHit& h : hits_) *response.add_hits() = h;
+  response.set_next_cursor(search_cursor_);
   return response;
 }
 
@@ -216,6 +219,16 @@ std::set<std::string> FakeIndexClient::registered() const {
 index::RegisterSupernodeRequest FakeIndexClient::last_register() const {
   absl::MutexLock lock(&mu_);
   return last_register_;
+}
+
+absl::Duration FakeIndexClient::last_search_timeout() const {
+  absl::MutexLock lock(&mu_);
+  return last_search_timeout_;
+}
+
+void FakeIndexClient::SetSearchCursor(std::string cursor) {
+  absl::MutexLock lock(&mu_);
+  search_cursor_ = std::move(cursor);
 }
 
 index::SearchRequest FakeIndexClient::last_search() const {

@@ -49,6 +49,10 @@ class FakeIndexClient : public IndexClient {
 
   // What Search answers.
   void SetSearchHits(std::vector<SearchHit> hits);
+  // The next_cursor Search answers with.
+  void SetSearchCursor(std::string cursor);
+  // The timeout the last Search was given.
+  absl::Duration last_search_timeout() const;
   // What Locate answers for `cid` (otherwise NOT_FOUND).
   void SetLocate(const std::string& cid, index::LocateResponse response);
   // What Bootstrap answers.
@@ -84,6 +88,10 @@ class FakeIndexClient : public IndexClient {
   std::vector<SearchHit> hits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, index::LocateResponse> locate_ ABSL_GUARDED_BY(mu_);
   std::vector<index::SupernodeInfo> supernodes_ ABSL_GUARDED_BY(mu_);
+  absl::Duration last_search_timeout_ ABSL_GUARDED_BY(mu_);
+  std::string search_cursor_ ABSL_GUARDED_BY(mu_);
+  // Registrations so far, as the generation handed out.
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   index::RegisterSupernodeRequest last_register_ ABSL_GUARDED_BY(mu_);
   index::SearchRequest last_search_ ABSL_GUARDED_BY(mu_);
 };

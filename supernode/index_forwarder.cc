@@ -269,6 +269,7 @@ void IndexForwarder::TryRegister(absl::Time now) {
     }
     register_backoff_ = options_.retry_initial;
     registered_ = true;
+    generation_ = lease->generation();
     resync = ever_registered_;
     ever_registered_ = true;
     ++stats_.registrations;
@@ -356,6 +357,13 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   if (batch.empty()) return absl::OkStatus();
   index::PublishDeltasRequest req;
   req.set_supernode_id(options_.supernode_id);
+  // Each attempt gets a new number (see the class comment).
+  auto stamp = [this](index::PublishDeltasRequest* r) {
+    absl::MutexLock lock(&mu_);
+    r->set_generation(generation_);
+    r->set_batch(++batch_number_);
+  };
+  stamp(&req);
   for (const auto& [peer_id, p] : batch) {
     for (index::PeerDelta& d : ToDeltas(peer_id, p)) {
       *req.add_deltas() = std::move(d);
@@ -380,6 +388,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
     for (auto& [peer_id, p] : batch) {
       index::PublishDeltasRequest one;
       one.set_supernode_id(options_.supernode_id);
+      stamp(&one);
       for (index::PeerDelta& d : ToDeltas(peer_id, p)) {
         *one.add_deltas() = std::move(d);
       }

@@ -26,6 +26,12 @@
 // which are bounded by the leaves' files) and are retried with exponential
 // backoff. Nothing is dropped except a change the index refuses as invalid.
 //
+// Every attempt to send a batch carries the registration's generation and a
+// number that grows with each attempt, retries included. A batch retried
+// after a timeout is merged with the changes that came after it; the index
+// refuses the earlier attempt if it shows up late, so a withdrawn file can
+// never come back from a batch the forwarder gave up on.
+//
 // All the work is done by RunOnce(), which Start() calls from a background
 // thread; tests call RunOnce() directly with a fake clock instead.
 //
@@ -208,6 +214,10 @@ class IndexForwarder : public CatalogSink {
   bool resync_wanted_ ABSL_GUARDED_BY(mu_) = false;
 
   bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  // The current registration's generation (0: the index does not fence).
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // The number of the last attempt to send a batch.
+  int64_t batch_number_ ABSL_GUARDED_BY(mu_) = 0;
   bool ever_registered_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time next_register_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration register_backoff_ ABSL_GUARDED_BY(mu_);

@@ -424,6 +424,34 @@ TEST_F(IndexForwarderTest, KeepsChangesAndRetriesWhileIndexIsDown) {
   EXPECT_EQ(resends_, 0);  // the lease held: nothing to resend
 }
 
+TEST_F(IndexForwarderTest, EveryAttemptCarriesTheGenerationAndANewNumber) {
+  Register();
+  forwarder_->OnPeerDelta(Full(1, {1, 2, 3}));
+  forwarder_->RunOnce();  // attempt 1
+  index_.SetUnavailable(true);
+  forwarder_->OnPeerDelta(Full(2, {4, 5, 6}));
+  forwarder_->RunOnce();  // attempt 2 fails
+  index_.SetUnavailable(false);
+  clock_.Advance(absl::Seconds(1));
+  forwarder_->RunOnce();  // attempt 3: the retry
+  std::vector<index::PublishDeltasRequest> sent = index_.published();
+  ASSERT_THAT(sent, SizeIs(2));
+  EXPECT_EQ(sent[0].generation(), 1);
+  EXPECT_EQ(sent[0].batch(), 1);
+  EXPECT_EQ(sent[1].generation(), 1);
+  EXPECT_EQ(sent[1].batch(), 3);
+  // A new registration: a new generation.
+  index_.ForgetEverything();
+  forwarder_->OnPeerDelta(Full(3, {7, 8, 9}));
+  forwarder_->RunOnce();  // refused for want of a lease
+  forwarder_->RunOnce();  // registers again, sends
+  forwarder_->RunOnce();
+  sent = index_.published();
+  ASSERT_GE(sent.size(), 3u);
+  EXPECT_EQ(sent.back().generation(), 2);
+  EXPECT_GT(sent.back().batch(), 3);
+}
+
 TEST_F(IndexForwarderTest, RegistrationRetriesWithBackoff) {
   index_.SetUnavailable(true);
   forwarder_->OnPeerDelta(Delta(1, {1}));

@@ -358,7 +358,8 @@ int LeafRegistry::ExpireIdle() {
   return static_cast<int>(idle.size());
 }
 
-std::vector<SearchHit> LeafRegistry::Search(const SearchQuery& query) const {
+absl::StatusOr<search::SearchPage> LeafRegistry::Search(
+    const search::ParsedQuery& query) const {
   absl::ReaderMutexLock lock(&mu_);
   return index_.Search(query);
 }

@@ -135,7 +135,8 @@ class LeafRegistry {
 
   // Searches the leaves' files (see InvertedIndex::Search).
   // REQUIRES: the query has been validated.
-  std::vector<SearchHit> Search(const SearchQuery& query) const;
+  absl::StatusOr<search::SearchPage> Search(
+      const search::ParsedQuery& query) const;
 
   // The leaves holding `cid` whole or in part; nullopt when none.
   std::optional<LocalSources> Locate(const std::string& cid) const;

@@ -102,7 +102,10 @@ class LeafRegistryTest : public ::testing::Test {
   std::vector<SearchHit> Search(const std::string& text) {
     SearchQuery q;
     q.set_text(text);
-    return registry_->Search(q);
+    absl::StatusOr<search::SearchPage> page =
+        registry_->Search(*search::ParseQuery(q, 100, 100));
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->hits : std::vector<SearchHit>();
   }
 
   FakeClock clock_;

@@ -46,9 +46,6 @@ ABSL_FLAG(int, sweep_interval_ms, 0,
           "--session_timeout_ms, at most 1s)");
 ABSL_FLAG(int, search_default_limit, 100, "hits when a query asks for 0");
 ABSL_FLAG(int, search_max_limit, 1000, "most hits per query");
-ABSL_FLAG(double, fuzzy_min_similarity, 0.4,
-          "trigram similarity at which a word counts as a misspelling of "
-          "another");
 ABSL_FLAG(int, index_search_timeout_ms, 1500,
           "deadline of the index's part of a Search or Locate; past it, "
           "local results are returned (partial)");
@@ -104,7 +101,6 @@ int Run() {
   o.sweep_interval = absl::Milliseconds(absl::GetFlag(FLAGS_sweep_interval_ms));
   o.search_default_limit = absl::GetFlag(FLAGS_search_default_limit);
   o.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
-  o.fuzzy_min_similarity = absl::GetFlag(FLAGS_fuzzy_min_similarity);
   o.index_search_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_index_search_timeout_ms));
   o.locate_limit = absl::GetFlag(FLAGS_locate_limit);

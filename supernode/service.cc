@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/search/query.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -23,6 +24,9 @@ constexpr size_t kSignatureBytes = 64;
 constexpr size_t kMaxNonceBytes = 64;
 // Most of a bad-source reason kept for the log.
 constexpr size_t kMaxReasonBytes = 512;
+// Time kept from a search's deadline to answer from the leaves when the
+// index is slow.
+constexpr absl::Duration kAnswerMargin = absl::Milliseconds(20);
 
 bool PlausibleSession(const std::string& session) {
   return !session.empty() && session.size() <= kMaxSessionBytes;
@@ -163,25 +167,32 @@ grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
 }
 
 absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
-                                            SearchResponse* response) {
+                                            SearchResponse* response,
+                                            absl::Time deadline) {
   absl::Status s = ValidateSearchQuery(request.query());
   if (!s.ok()) return s;
   const SearchQuery& query = request.query();
-  const int limit =
-      std::min(query.limit() > 0 ? query.limit() : options_.search_default_limit,
-               options_.search_max_limit);
+  absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(
+      query, options_.search_default_limit, options_.search_max_limit);
+  if (!parsed.ok()) return parsed.status();
 
-  std::vector<SearchHit> local = registry_->Search(query);
-  std::vector<SearchHit> remote;
+  absl::StatusOr<search::SearchPage> local = registry_->Search(*parsed);
+  if (!local.ok()) return local.status();
+  search::SearchPage remote;
   bool partial = false;
-  if (index_ != nullptr) {
+  // The index's part ends with the caller's time, keeping a little to
+  // answer with what the leaves hold.
+  const absl::Duration left =
+      std::min(options_.index_search_timeout,
+               deadline - absl::Now() - kAnswerMargin);
+  if (index_ != nullptr && left > absl::ZeroDuration()) {
     index::SearchRequest req;
     *req.mutable_query() = query;
-    req.mutable_query()->set_limit(limit);
-    absl::StatusOr<index::SearchResponse> r =
-        index_->Search(req, options_.index_search_timeout);
+    req.mutable_query()->set_limit(parsed->limit);
+    absl::StatusOr<index::SearchResponse> r = index_->Search(req, left);
     if (r.ok()) {
-      remote.assign(r->hits().begin(), r->hits().end());
+      remote.hits.assign(r->hits().begin(), r->hits().end());
+      remote.next_cursor = r->next_cursor();
       NoteIndexHealth(absl::OkStatus());
     } else {
       partial = true;
@@ -192,38 +203,41 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
   }
 
   // Merge by cid. The index may already count this supernode's leaves, so
-  // the larger count wins (with its name), not the sum.
-  struct Merged {
-    SearchHit hit;
-    size_t position;
-  };
+  // the larger count wins (with its name), not the sum. Both sides order
+  // and page by the same rules, so the merged page keeps their order.
   absl::flat_hash_map<std::string, size_t> by_cid;
-  std::vector<Merged> merged;
-  auto add = [&](const std::vector<SearchHit>& hits) {
-    for (size_t i = 0; i < hits.size(); ++i) {
-      const SearchHit& h = hits[i];
-      auto it = by_cid.find(h.cid());
-      if (it == by_cid.end()) {
-        by_cid.emplace(h.cid(), merged.size());
-        merged.push_back({h, i});
+  std::vector<SearchHit> merged;
+  for (const std::vector<SearchHit>* hits : {&remote.hits, &local->hits}) {
+    for (const SearchHit& h : *hits) {
+      auto [it, inserted] = by_cid.emplace(h.cid(), merged.size());
+      if (inserted) {
+        merged.push_back(h);
         continue;
       }
-      Merged& m = merged[it->second];
-      m.position = std::min(m.position, i);
-      if (h.source_count() > m.hit.source_count()) m.hit = h;
+      SearchHit& m = merged[it->second];
+      const SearchMatch best = std::min(m.match(), h.match());
+      if (h.source_count() > m.source_count()) m = h;
+      m.set_match(best);
     }
-  };
-  add(remote);
-  add(local);
+  }
+  const SearchSort sort = parsed->sort;
+  const bool reverse = parsed->reverse;
   std::stable_sort(merged.begin(), merged.end(),
-                   [](const Merged& a, const Merged& b) {
-                     if (a.hit.source_count() != b.hit.source_count()) {
-                       return a.hit.source_count() > b.hit.source_count();
-                     }
-                     return a.position < b.position;
+                   [&](const SearchHit& a, const SearchHit& b) {
+                     return search::CompareHitKeys(search::KeyOfHit(a, sort),
+                                                   search::KeyOfHit(b, sort),
+                                                   sort, reverse) < 0;
                    });
-  if (merged.size() > static_cast<size_t>(limit)) merged.resize(limit);
-  for (Merged& m : merged) *response->add_hits() = std::move(m.hit);
+  const bool more = merged.size() > static_cast<size_t>(parsed->limit) ||
+                    !local->next_cursor.empty() || !remote.next_cursor.empty();
+  if (merged.size() > static_cast<size_t>(parsed->limit)) {
+    merged.resize(parsed->limit);
+  }
+  if (more && !merged.empty()) {
+    response->set_next_cursor(search::EncodeCursor(
+        search::KeyOfHit(merged.back(), sort), sort, reverse));
+  }
+  for (SearchHit& h : merged) *response->add_hits() = std::move(h);
   response->set_partial(partial);
   return absl::OkStatus();
 }
@@ -239,10 +253,15 @@ void SupernodeServiceImpl::NoteIndexHealth(const absl::Status& status) {
   }
 }
 
-grpc::Status SupernodeServiceImpl::Search(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Search(grpc::ServerContext* context,
                                           const SearchRequest* request,
                                           SearchResponse* response) {
-  return ToGrpcStatus(DoSearch(*request, response));
+  absl::Time deadline = absl::InfiniteFuture();
+  const auto d = context->deadline();
+  if (d != std::chrono::system_clock::time_point::max()) {
+    deadline = absl::FromChrono(d);
+  }
+  return ToGrpcStatus(DoSearch(*request, response, deadline));
 }
 
 absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,

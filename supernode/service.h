@@ -82,8 +82,9 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
   absl::Status DoJoin(const JoinRequest& request, JoinResponse* response);
   absl::Status DoPublish(const PublishRequest& request,
                          PublishResponse* response);
-  absl::Status DoSearch(const SearchRequest& request,
-                        SearchResponse* response);
+  // The index's part gives up at `deadline` (the caller's) at the latest.
+  absl::Status DoSearch(const SearchRequest& request, SearchResponse* response,
+                        absl::Time deadline = absl::InfiniteFuture());
   absl::Status DoLocate(const LocateRequest& request,
                         LocateResponse* response);
   absl::Status DoReportBadSource(const ReportBadSourceRequest& request);

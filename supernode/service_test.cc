@@ -387,6 +387,38 @@ TEST_F(ServiceTest, SearchLimitAppliesAfterMerge) {
   EXPECT_EQ(index_.last_search().query().limit(), 2);
 }
 
+TEST_F(ServiceTest, MergedHitsKeepTheSharedOrder) {
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());
+  // The index's hit matched only in part but has more sources: a whole
+  // word still comes first, as it would at the index.
+  SearchHit partial = Hit(2, "songs of love.mp3", 5);
+  partial.set_match(SEARCH_MATCH_PARTIAL);
+  index_.SetSearchHits({partial});
+  index_.SetSearchCursor("more");
+  SearchResponse resp;
+  ASSERT_TRUE(Search(Query("song"), &resp).ok());
+  ASSERT_THAT(resp.hits(), SizeIs(2));
+  EXPECT_EQ(resp.hits(0).cid(), Cid(1));
+  EXPECT_EQ(resp.hits(0).match(), SEARCH_MATCH_EXACT);
+  EXPECT_EQ(resp.hits(1).cid(), Cid(2));
+  // The index has more: the page says where to go on.
+  EXPECT_FALSE(resp.next_cursor().empty());
+}
+
+TEST_F(ServiceTest, TheCallersDeadlineBoundsTheIndexPart) {
+  index_.SetSearchHits({Hit(1, "song.mp3", 1)});
+  SearchRequest req;
+  *req.mutable_query() = Query("song");
+  SearchResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(400));
+  ASSERT_TRUE(stub_->Search(&ctx, req, &resp).ok());
+  EXPECT_LE(index_.last_search_timeout(), absl::Milliseconds(400));
+  EXPECT_GT(index_.last_search_timeout(), absl::ZeroDuration());
+}
+
 TEST_F(ServiceTest, SearchIsPartialWhenIndexIsDown) {
   JoinResponse leaf = JoinNew("127.0.0.1:7001");
   ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());

@@ -90,10 +90,6 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   if (o.locate_limit < 0) {
     return absl::InvalidArgumentError("locate_limit must not be negative");
   }
-  if (!(o.fuzzy_min_similarity > 0 && o.fuzzy_min_similarity <= 1)) {
-    return absl::InvalidArgumentError(
-        "fuzzy_min_similarity must be in (0, 1]");
-  }
   return absl::OkStatus();
 }
 
@@ -148,7 +144,6 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   ro.max_files_per_leaf = options_.max_files_per_leaf;
   ro.index.default_limit = options_.search_default_limit;
   ro.index.max_limit = options_.search_max_limit;
-  ro.index.match.min_similarity = options_.fuzzy_min_similarity;
   registry_ = std::make_unique<LeafRegistry>(ro, clock_, forwarder_.get());
 
   LeafRegistry* registry = registry_.get();

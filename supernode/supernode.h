@@ -69,7 +69,6 @@ struct SupernodeOptions {
   // Search.
   int search_default_limit = 100;
   int search_max_limit = 1000;
-  double fuzzy_min_similarity = 0.4;
   absl::Duration index_search_timeout = absl::Milliseconds(1500);
   int locate_limit = 0;
 

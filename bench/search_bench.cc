@@ -1,0 +1,852 @@
+// search_bench: Trove's search and ingest against PostgreSQL, in one run,
+// on one generated catalog. Run it through bench/search_bench, which starts
+// the PostgreSQL it needs and builds the binaries.
+//
+// In order:
+//   1. A catalog (bench/catalog_gen.h) is COPYed into a fresh database with
+//      Trove's schema; a copy of that database is kept for the COPY ingest
+//      baseline; a third database holds the same sources with the GIN
+//      indexes a user would add for pg_trgm and full-text search.
+//   2. index_server starts on it: time until it answers searches, memory.
+//   3. Each query shape (a word, part of a word, a misspelling, two words
+//      with a kind filter) for --seconds with --clients concurrent clients:
+//      at the index over gRPC, through a supernode over gRPC, and as SQL
+//      straight to PostgreSQL. Queries per second, p50 and p99.
+//   4. Locate over gRPC against a point lookup in PostgreSQL.
+//   5. Ingest: new files from new leaves through IndexService (acknowledged
+//      = committed in PostgreSQL, which runs with fsync on), against COPY of
+//      the same rows into the copy of the database.
+//   6. index_server's memory after ingest.
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/catalog_gen.h"
+#include "common/search/kinds.h"
+#include "common/search/text.h"
+#include "common/validation.h"
+#include "index_server/pg_store.h"
+#include "protos/index.grpc.pb.h"
+#include "protos/supernode.grpc.pb.h"
+#include "tests/harness/process.h"
+#include "tests/testing/postgres.h"
+
+ABSL_FLAG(std::string, pg_dsn, "",
+          "superuser DSN of a running PostgreSQL (databases are made there)");
+ABSL_FLAG(std::string, work_dir, "", "folder for logs and ready files");
+ABSL_FLAG(std::string, index_server, "", "path of the index_server binary");
+ABSL_FLAG(std::string, supernode, "", "path of the supernode binary");
+ABSL_FLAG(int64_t, files, 1000000, "files in the catalog");
+ABSL_FLAG(int64_t, peers, 100000, "peers sharing them");
+ABSL_FLAG(int64_t, sources, 2500000, "about this many sources");
+ABSL_FLAG(int, supernodes, 100, "supernodes holding the peers");
+ABSL_FLAG(int64_t, ingest_files, 1000000, "files ingested afterwards");
+ABSL_FLAG(int64_t, ingest_leaves, 10000, "new leaves publishing them");
+ABSL_FLAG(int, ingest_supernodes, 8, "supernodes forwarding those leaves");
+ABSL_FLAG(int, ingest_batch_files, 25000, "most files per PublishDeltas");
+ABSL_FLAG(int, clients, 4, "concurrent clients");
+ABSL_FLAG(int, seconds, 10, "seconds per measurement");
+ABSL_FLAG(int, queries, 2000, "distinct queries per shape");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the generated catalog and queries");
+
+namespace trove {
+namespace bench {
+namespace {
+
+using testutil::ChildProcess;
+
+void Say(const std::string& line) {
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string a, b, c;
+  in >> a >> b >> c;
+  return absl::StrCat(a, " ", b, " ", c);
+}
+
+// VmRSS and VmHWM of `pid`, in MiB.
+std::pair<double, double> MemoryMiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  double rss = 0, hwm = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (f.size() < 2) continue;
+    if (f[0] == "VmRSS:") rss = std::stod(f[1]) / 1024;
+    if (f[0] == "VmHWM:") hwm = std::stod(f[1]) / 1024;
+  }
+  return {rss, hwm};
+}
+
+std::string Dsn(const std::string& admin, const std::string& db) {
+  absl::StatusOr<std::string> dsn = testutil::DsnWithDatabase(admin, db);
+  if (!dsn.ok()) {
+    Say(absl::StrCat("bad --pg_dsn: ", dsn.status().ToString()));
+    std::exit(2);
+  }
+  return *dsn;
+}
+
+void Exec(const std::string& dsn, const std::string& sql) {
+  pqxx::connection c(dsn);
+  pqxx::nontransaction tx(c);
+  tx.exec(sql);
+}
+
+double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+// ---------------------------------------------------------------------------
+// Loading PostgreSQL
+
+// COPYs `c` into a database with Trove's schema. Supernodes get a lease of
+// a day.
+void CopyCatalog(const std::string& dsn, const Catalog& c) {
+  pqxx::connection conn(dsn);
+  pqxx::work tx(conn);
+  for (const std::string& sn : c.supernodes) {
+    tx.exec_params(
+        "INSERT INTO supernodes (supernode_id, address, lease_expires)"
+        " VALUES ($1, '127.0.0.1:1', now() + interval '1 day')",
+        sn);
+  }
+  {
+    pqxx::stream_to s(tx, "peers",
+                      std::vector<std::string>{"peer_id", "address", "supernode_id"});
+    for (const GenPeer& p : c.peers) {
+      s << std::make_tuple(p.id, p.address, c.supernodes[p.supernode]);
+    }
+    s.complete();
+  }
+  {
+    pqxx::stream_to s(tx, "files", std::vector<std::string>{"cid", "size"});
+    for (const GenFile& f : c.files) s << std::make_tuple(f.cid, f.size);
+    s.complete();
+  }
+  {
+    pqxx::stream_to s(tx, "sources",
+                      std::vector<std::string>{"cid", "peer_id", "supernode_id",
+                                               "address", "name"});
+    for (const GenSource& src : c.sources) {
+      const GenPeer& p = c.peers[src.peer];
+      s << std::make_tuple(c.files[src.file].cid, p.id,
+                           c.supernodes[p.supernode], p.address, src.name);
+    }
+    s.complete();
+  }
+  tx.commit();
+}
+
+// The same sources in one table, with the columns and GIN indexes a user
+// would add for pg_trgm and full-text search.
+void MakePgSearchTable(const std::string& dsn, const Catalog& c) {
+  pqxx::connection conn(dsn);
+  {
+    pqxx::work tx(conn);
+    tx.exec("CREATE EXTENSION IF NOT EXISTS pg_trgm");
+    tx.exec(
+        "CREATE TABLE pg_sources (cid text NOT NULL, peer_id text NOT NULL,"
+        " name text NOT NULL, norm_name text NOT NULL, ext text NOT NULL,"
+        " size bigint NOT NULL)");
+    pqxx::stream_to s(tx, "pg_sources",
+                      std::vector<std::string>{"cid", "peer_id", "name",
+                                               "norm_name", "ext", "size"});
+    for (const GenSource& src : c.sources) {
+      const GenFile& f = c.files[src.file];
+      s << std::make_tuple(f.cid, c.peers[src.peer].id, src.name,
+                           search::NormalizeName(src.name),
+                           FileExtension(src.name), f.size);
+    }
+    s.complete();
+    tx.commit();
+  }
+  pqxx::nontransaction tx(conn);
+  tx.exec("SET maintenance_work_mem = '512MB'");
+  tx.exec("CREATE INDEX pg_sources_cid ON pg_sources (cid)");
+  tx.exec(
+      "CREATE INDEX pg_sources_trgm ON pg_sources USING gin (norm_name "
+      "gin_trgm_ops)");
+  tx.exec(
+      "CREATE INDEX pg_sources_fts ON pg_sources USING gin "
+      "(to_tsvector('simple'::regconfig, norm_name))");
+  tx.exec("ANALYZE pg_sources");
+}
+
+// ---------------------------------------------------------------------------
+// Queries
+
+struct Query {
+  SearchQuery trove;
+  // SQL parameters: $1 (and $2, $3 for two words with a kind).
+  std::vector<std::string> sql_params;
+};
+
+struct Shape {
+  std::string name;
+  std::string sql;
+  std::vector<Query> queries;
+};
+
+bool Letters(const std::string& w) {
+  return std::all_of(w.begin(), w.end(),
+                     [](char c) { return absl::ascii_isalpha(c); });
+}
+
+std::string Misspell(const std::string& w, std::mt19937_64& rng) {
+  std::string out = w;
+  switch (rng() % 4) {
+    case 0:
+      out.insert(out.begin() + static_cast<long>(rng() % (out.size() + 1)),
+                 static_cast<char>('a' + rng() % 26));
+      break;
+    case 1:
+      out.erase(out.begin() + static_cast<long>(rng() % out.size()));
+      break;
+    case 2: {
+      size_t i = rng() % out.size();
+      char c;
+      do {
+        c = static_cast<char>('a' + rng() % 26);
+      } while (c == out[i]);
+      out[i] = c;
+      break;
+    }
+    default: {
+      size_t i = rng() % (out.size() - 1);
+      std::swap(out[i], out[i + 1]);
+    }
+  }
+  return out;
+}
+
+std::vector<Shape> MakeShapes(const Catalog& c, int count, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x5eedULL);
+  // Words of a name picked from a random source (popular files more often).
+  auto words_of_random_name = [&]() {
+    const GenSource& s = c.sources[rng() % c.sources.size()];
+    std::vector<std::string> out;
+    for (std::string& w : search::Tokenize(s.name)) {
+      if (w.size() >= 3 && Letters(w)) out.push_back(std::move(w));
+    }
+    return std::make_pair(out, c.files[s.file].kind);
+  };
+  const std::string group =
+      " GROUP BY cid ORDER BY count(*) DESC, cid LIMIT 50";
+  std::vector<Shape> shapes(4);
+  shapes[0].name = "word";
+  shapes[0].sql =
+      "SELECT cid, min(name), count(*) FROM pg_sources WHERE"
+      " to_tsvector('simple'::regconfig, norm_name) @@"
+      " to_tsquery('simple'::regconfig, $1)" + group;
+  shapes[1].name = "part of a word";
+  shapes[1].sql =
+      "SELECT cid, min(name), count(*) FROM pg_sources WHERE"
+      " norm_name LIKE $1" + group;
+  shapes[2].name = "misspelling";
+  shapes[2].sql =
+      "SELECT cid, min(name), count(*) FROM pg_sources WHERE"
+      " $1 <% norm_name" + group;
+  shapes[3].name = "two words + kind";
+  shapes[3].sql =
+      "SELECT cid, min(name), count(*) FROM pg_sources WHERE"
+      " to_tsvector('simple'::regconfig, norm_name) @@"
+      " to_tsquery('simple'::regconfig, $1 || ' & ' || $2)"
+      " AND ext = ANY($3::text[])" + group;
+  for (int i = 0; i < 50 * count && shapes[3].queries.size() < static_cast<size_t>(count); ++i) {
+    auto [words, kind] = words_of_random_name();
+    if (words.empty()) continue;
+    const std::string& w = words[rng() % words.size()];
+    // Every shape asks for pages of 50, at the index and at the supernode.
+    if (shapes[0].queries.size() < static_cast<size_t>(count)) {
+      Query q;
+      q.trove.set_limit(50);
+      q.trove.set_text(w);
+      q.sql_params = {w};
+      shapes[0].queries.push_back(q);
+    }
+    if (w.size() >= 6 && shapes[1].queries.size() < static_cast<size_t>(count)) {
+      const size_t len = 4 + rng() % 2;
+      const size_t start = rng() % 2;
+      std::string part = w.substr(start, len);
+      Query q;
+      q.trove.set_limit(50);
+      q.trove.set_text(part);
+      q.sql_params = {absl::StrCat("%", part, "%")};
+      shapes[1].queries.push_back(q);
+    }
+    if (w.size() >= 5 && shapes[2].queries.size() < static_cast<size_t>(count)) {
+      std::string typo = Misspell(w, rng);
+      Query q;
+      q.trove.set_limit(50);
+      q.trove.set_text(typo);
+      q.sql_params = {typo};
+      shapes[2].queries.push_back(q);
+    }
+    if (words.size() >= 2 && kind != FILE_KIND_ANY &&
+        shapes[3].queries.size() < static_cast<size_t>(count)) {
+      std::string a = words[0], b = words[1 + rng() % (words.size() - 1)];
+      if (a == b) continue;
+      Query q;
+      q.trove.set_limit(50);
+      q.trove.set_text(absl::StrCat(a, " ", b));
+      q.trove.set_kind(kind);
+      std::vector<std::string> exts = search::ExtensionsOfKind(kind);
+      q.sql_params = {a, b, index_server::PgTextArray(exts)};
+      shapes[3].queries.push_back(q);
+    }
+  }
+  return shapes;
+}
+
+// ---------------------------------------------------------------------------
+// Measuring
+
+struct Result {
+  int64_t ok = 0;
+  int64_t refused = 0;
+  int64_t failed = 0;
+  int64_t hits = 0;
+  double seconds = 0;
+  std::vector<double> latencies_ms;
+  std::string first_error;
+
+  double qps() const { return seconds > 0 ? ok / seconds : 0; }
+  double Percentile(double p) const {
+    if (latencies_ms.empty()) return 0;
+    std::vector<double> v = latencies_ms;
+    size_t k = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    return v[k];
+  }
+};
+
+// What one call did: OK with this many hits, refused (too busy), or failed.
+struct Outcome {
+  enum Kind { kOk, kRefused, kFailed } kind = kOk;
+  int64_t hits = 0;
+  std::string error;
+};
+
+// Runs `call(client, i)` from `clients` threads for `duration`.
+Result RunClients(int clients, absl::Duration duration,
+                  const std::function<Outcome(int, int64_t)>& call) {
+  absl::Mutex mu;
+  Result total;
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + duration;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      Result mine;
+      for (int64_t i = c; absl::Now() < end; i += clients) {
+        const absl::Time t0 = absl::Now();
+        Outcome o = call(c, i);
+        const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
+        switch (o.kind) {
+          case Outcome::kOk:
+            ++mine.ok;
+            mine.hits += o.hits;
+            mine.latencies_ms.push_back(ms);
+            break;
+          case Outcome::kRefused:
+            ++mine.refused;
+            break;
+          case Outcome::kFailed:
+            ++mine.failed;
+            if (mine.first_error.empty()) mine.first_error = o.error;
+            break;
+        }
+      }
+      absl::MutexLock lock(&mu);
+      total.ok += mine.ok;
+      total.refused += mine.refused;
+      total.failed += mine.failed;
+      total.hits += mine.hits;
+      if (total.first_error.empty()) total.first_error = mine.first_error;
+      total.latencies_ms.insert(total.latencies_ms.end(),
+                                mine.latencies_ms.begin(),
+                                mine.latencies_ms.end());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  total.seconds = Seconds(absl::Now() - start);
+  return total;
+}
+
+Outcome FromGrpc(const grpc::Status& s, int64_t hits) {
+  Outcome o;
+  o.hits = hits;
+  if (s.ok()) return o;
+  o.error = absl::StrCat(s.error_code(), " ", s.error_message());
+  o.kind = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+                   s.error_code() == grpc::StatusCode::UNAVAILABLE
+               ? Outcome::kRefused
+               : Outcome::kFailed;
+  return o;
+}
+
+// A channel of its own (no shared subchannel), so each client has its own
+// connection.
+std::shared_ptr<grpc::Channel> OwnChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxSendMessageSize(256 << 20);
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+std::string Row(const std::string& label, const Result& r) {
+  return absl::StrFormat("| %-34s | %9.0f | %8.2f | %8.2f | %8d | %6d | %9.1f |",
+                         label, r.qps(), r.Percentile(0.5),
+                         r.Percentile(0.99), r.refused, r.failed,
+                         r.ok > 0 ? static_cast<double>(r.hits) / r.ok : 0.0);
+}
+
+constexpr char kTableHead[] =
+    "| measured                           |       q/s |   p50 ms |   p99 ms | "
+    "refused | failed | hits/query |\n"
+    "|------------------------------------|-----------|----------|----------|"
+    "---------|--------|------------|";
+
+// ---------------------------------------------------------------------------
+
+int Main() {
+  const std::string admin = absl::GetFlag(FLAGS_pg_dsn);
+  const std::string work = absl::GetFlag(FLAGS_work_dir);
+  if (admin.empty() || work.empty() || absl::GetFlag(FLAGS_index_server).empty() ||
+      absl::GetFlag(FLAGS_supernode).empty()) {
+    Say("--pg_dsn, --work_dir, --index_server and --supernode are required; "
+        "run bench/search_bench");
+    return 2;
+  }
+  const int clients = absl::GetFlag(FLAGS_clients);
+  const absl::Duration each = absl::Seconds(absl::GetFlag(FLAGS_seconds));
+  Say(absl::StrCat("load average at start: ", LoadAverage()));
+
+  CatalogOptions co;
+  co.seed = absl::GetFlag(FLAGS_seed);
+  co.files = absl::GetFlag(FLAGS_files);
+  co.peers = absl::GetFlag(FLAGS_peers);
+  co.sources = absl::GetFlag(FLAGS_sources);
+  co.supernodes = absl::GetFlag(FLAGS_supernodes);
+  CatalogGenerator gen(co);
+  absl::Time t = absl::Now();
+  Catalog catalog = gen.Generate();
+  Catalog fresh = gen.GenerateNewLeaves(absl::GetFlag(FLAGS_ingest_files),
+                                        absl::GetFlag(FLAGS_ingest_leaves),
+                                        absl::GetFlag(FLAGS_ingest_supernodes));
+  int64_t max_sources = 0, single = 0;
+  {
+    std::vector<int64_t> per_file(catalog.files.size());
+    for (const GenSource& s : catalog.sources) ++per_file[s.file];
+    for (int64_t n : per_file) {
+      max_sources = std::max(max_sources, n);
+      single += n == 1;
+    }
+  }
+  Say(absl::StrFormat(
+      "catalog: %d files, %d peers, %d sources (%.0f%% of files with one "
+      "source, most sources on one file %d); generated in %.1f s",
+      catalog.files.size(), catalog.peers.size(), catalog.sources.size(),
+      100.0 * single / catalog.files.size(), max_sources, Seconds(absl::Now() - t)));
+
+  // 1. PostgreSQL.
+  const std::string db = "trove_bench";
+  Exec(admin, "DROP DATABASE IF EXISTS trove_bench WITH (FORCE)");
+  Exec(admin, "DROP DATABASE IF EXISTS trove_copy WITH (FORCE)");
+  Exec(admin, "DROP DATABASE IF EXISTS trove_pgsearch WITH (FORCE)");
+  Exec(admin, "CREATE DATABASE trove_bench");
+  const std::string dsn = Dsn(admin, db);
+  {
+    index_server::PgStoreOptions o;
+    o.dsn = dsn;
+    auto store = index_server::PgIndexStore::Connect(o);
+    if (!store.ok() || !(*store)->Migrate().ok()) {
+      Say("cannot create Trove's schema");
+      return 1;
+    }
+  }
+  t = absl::Now();
+  CopyCatalog(dsn, catalog);
+  Exec(dsn, "VACUUM ANALYZE");
+  Say(absl::StrFormat("initial catalog COPYed into Trove's schema in %.1f s",
+                      Seconds(absl::Now() - t)));
+  Exec(admin, "CHECKPOINT");
+  Exec(admin, "CREATE DATABASE trove_copy TEMPLATE trove_bench");
+  Exec(admin, "CREATE DATABASE trove_pgsearch");
+  t = absl::Now();
+  MakePgSearchTable(Dsn(admin, "trove_pgsearch"), catalog);
+  Say(absl::StrFormat(
+      "the same sources with pg_trgm and full-text GIN indexes: %.1f s",
+      Seconds(absl::Now() - t)));
+
+  // 2. index_server.
+  const std::string index_ready = absl::StrCat(work, "/index.ready");
+  t = absl::Now();
+  absl::StatusOr<std::unique_ptr<ChildProcess>> index = ChildProcess::Start(
+      {absl::GetFlag(FLAGS_index_server), absl::StrCat("--postgres=", dsn),
+       "--listen=127.0.0.1:0", absl::StrCat("--ready_file=", index_ready),
+       "--lease_seconds=600", "--renew_every_seconds=20"},
+      absl::StrCat(work, "/index_server.log"));
+  if (!index.ok()) {
+    Say(index.status().ToString());
+    return 1;
+  }
+  absl::StatusOr<std::string> index_address =
+      testutil::WaitForReadyFile(index_ready, absl::Minutes(2));
+  if (!index_address.ok()) {
+    Say("index_server did not start; see index_server.log");
+    return 1;
+  }
+  auto index_stub = index::IndexService::NewStub(OwnChannel(*index_address));
+  for (int i = 0;; ++i) {
+    index::SearchRequest req;
+    req.mutable_query()->set_text("love");
+    index::SearchResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status s = index_stub->Search(&ctx, req, &resp);
+    if (s.ok()) break;
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE || i > 6000) {
+      Say(absl::StrCat("index_server does not answer searches: ", s.error_message()));
+      return 1;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const double load_seconds = Seconds(absl::Now() - t);
+  auto [rss, hwm] = MemoryMiB((*index)->pid());
+  std::string loaded_line;
+  {
+    std::ifstream log(absl::StrCat(work, "/index_server.log"));
+    std::string line;
+    while (std::getline(log, line)) {
+      if (absl::StrContains(line, "catalog loaded in")) loaded_line = line;
+    }
+  }
+  Say(absl::StrFormat(
+      "index_server: answering searches %.1f s after start; memory %.0f MiB "
+      "(peak %.0f MiB)",
+      load_seconds, rss, hwm));
+  Say(absl::StrCat("  its log: ", loaded_line));
+
+  // A supernode in front of it.
+  const std::string sn_ready = absl::StrCat(work, "/supernode.ready");
+  absl::StatusOr<std::unique_ptr<ChildProcess>> supernode = ChildProcess::Start(
+      {absl::GetFlag(FLAGS_supernode), absl::StrCat("--index=", *index_address),
+       "--listen=127.0.0.1:0", absl::StrCat("--ready_file=", sn_ready)},
+      absl::StrCat(work, "/supernode.log"));
+  absl::StatusOr<std::string> sn_address =
+      supernode.ok() ? testutil::WaitForReadyFile(sn_ready, absl::Minutes(1))
+                     : supernode.status();
+  if (!sn_address.ok()) {
+    Say("supernode did not start; see supernode.log");
+    return 1;
+  }
+
+  // 3. Search.
+  std::vector<Shape> shapes =
+      MakeShapes(catalog, absl::GetFlag(FLAGS_queries), co.seed);
+  std::vector<std::unique_ptr<index::IndexService::Stub>> index_stubs;
+  std::vector<std::unique_ptr<supernode::SupernodeService::Stub>> sn_stubs;
+  std::vector<std::unique_ptr<pqxx::connection>> pg_conns;
+  for (int c = 0; c < clients; ++c) {
+    index_stubs.push_back(index::IndexService::NewStub(OwnChannel(*index_address)));
+    sn_stubs.push_back(supernode::SupernodeService::NewStub(OwnChannel(*sn_address)));
+    pg_conns.push_back(
+        std::make_unique<pqxx::connection>(Dsn(admin, "trove_pgsearch")));
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      pg_conns.back()->prepare(absl::StrCat("shape", s), shapes[s].sql);
+    }
+  }
+  struct ShapeResults {
+    Result index, supernode, pg;
+  };
+  std::vector<ShapeResults> results(shapes.size());
+  Say(absl::StrFormat(
+      "\nsearch: %d clients, %d s per row; load average before: %s",
+      clients, absl::GetFlag(FLAGS_seconds), LoadAverage()));
+  Say(kTableHead);
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    const std::vector<Query>& qs = shapes[s].queries;
+    if (qs.empty()) continue;
+    results[s].index = RunClients(clients, each, [&](int c, int64_t i) {
+      index::SearchRequest req;
+      *req.mutable_query() = qs[i % qs.size()].trove;
+      index::SearchResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::Status st = index_stubs[c]->Search(&ctx, req, &resp);
+      return FromGrpc(st, resp.hits_size());
+    });
+    Say(Row(absl::StrCat(shapes[s].name, ": index"), results[s].index));
+    results[s].supernode = RunClients(clients, each, [&](int c, int64_t i) {
+      supernode::SearchRequest req;
+      *req.mutable_query() = qs[i % qs.size()].trove;
+      supernode::SearchResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      grpc::Status st = sn_stubs[c]->Search(&ctx, req, &resp);
+      Outcome o = FromGrpc(st, resp.hits_size());
+      if (o.kind == Outcome::kOk && resp.partial()) {
+        o.kind = Outcome::kRefused;  // answered without the index
+      }
+      return o;
+    });
+    Say(Row(absl::StrCat(shapes[s].name, ": supernode"), results[s].supernode));
+    results[s].pg = RunClients(clients, each, [&](int c, int64_t i) {
+      const Query& q = qs[i % qs.size()];
+      Outcome o;
+      try {
+        pqxx::nontransaction tx(*pg_conns[c]);
+        pqxx::result r =
+            tx.exec_prepared(absl::StrCat("shape", s),
+                             pqxx::prepare::make_dynamic_params(q.sql_params));
+        o.hits = static_cast<int64_t>(r.size());
+      } catch (const std::exception& e) {
+        o.kind = Outcome::kFailed;
+        o.error = e.what();
+      }
+      return o;
+    });
+    Say(Row(absl::StrCat(shapes[s].name, ": PostgreSQL"), results[s].pg));
+  }
+
+  // 4. Locate.
+  Result locate_index = RunClients(clients, each, [&](int c, int64_t i) {
+    index::LocateRequest req;
+    req.set_cid(catalog.files[(i * 7919) % catalog.files.size()].cid);
+    index::LocateResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status st = index_stubs[c]->Locate(&ctx, req, &resp);
+    return FromGrpc(st, resp.sources_size());
+  });
+  std::vector<std::unique_ptr<pqxx::connection>> pg_trove;
+  for (int c = 0; c < clients; ++c) {
+    pg_trove.push_back(std::make_unique<pqxx::connection>(dsn));
+    pg_trove.back()->prepare(
+        "locate",
+        "SELECT peer_id, address, partial FROM sources WHERE cid = $1 LIMIT 50");
+  }
+  Result locate_pg = RunClients(clients, each, [&](int c, int64_t i) {
+    Outcome o;
+    try {
+      pqxx::nontransaction tx(*pg_trove[c]);
+      o.hits = static_cast<int64_t>(
+          tx.exec_prepared("locate",
+                           catalog.files[(i * 7919) % catalog.files.size()].cid)
+              .size());
+    } catch (const std::exception& e) {
+      o.kind = Outcome::kFailed;
+      o.error = e.what();
+    }
+    return o;
+  });
+  Say(Row("Locate: index", locate_index));
+  Say(Row("Locate: PostgreSQL point lookup", locate_pg));
+  pg_trove.clear();
+  pg_conns.clear();
+
+  // 5. Ingest through IndexService.
+  const int nsn = static_cast<int>(fresh.supernodes.size());
+  std::vector<int64_t> generation(nsn);
+  for (int s = 0; s < nsn; ++s) {
+    index::RegisterSupernodeRequest reg;
+    reg.set_supernode_id(fresh.supernodes[s]);
+    reg.set_address(absl::StrCat("127.0.0.1:", 20000 + s));
+    index::LeaseResponse lease;
+    grpc::ClientContext ctx;
+    grpc::Status st = index_stub->RegisterSupernode(&ctx, reg, &lease);
+    if (!st.ok()) {
+      Say(absl::StrCat("register: ", st.error_message()));
+      return 1;
+    }
+    generation[s] = lease.generation();
+  }
+  // Each supernode's leaves, as full lists, packed into batches.
+  std::vector<std::vector<index::PublishDeltasRequest>> batches(nsn);
+  {
+    std::vector<std::vector<uint32_t>> files_of(fresh.peers.size());
+    for (const GenSource& src : fresh.sources) files_of[src.peer].push_back(src.file);
+    std::vector<int64_t> next_batch(nsn, 0);
+    std::vector<int> in_batch(nsn, 0);
+    const int max_files = absl::GetFlag(FLAGS_ingest_batch_files);
+    for (size_t p = 0; p < fresh.peers.size(); ++p) {
+      const int s = fresh.peers[p].supernode;
+      if (batches[s].empty() || in_batch[s] + files_of[p].size() > static_cast<size_t>(max_files) ||
+          batches[s].back().deltas_size() >= 1000) {
+        batches[s].emplace_back();
+        batches[s].back().set_supernode_id(fresh.supernodes[s]);
+        batches[s].back().set_generation(generation[s]);
+        batches[s].back().set_batch(++next_batch[s]);
+        in_batch[s] = 0;
+      }
+      index::PeerDelta* d = batches[s].back().add_deltas();
+      d->set_peer_id(fresh.peers[p].id);
+      d->set_address(fresh.peers[p].address);
+      d->set_full(true);
+      for (uint32_t f : files_of[p]) {
+        FileEntry* e = d->add_added();
+        e->set_cid(fresh.files[f].cid);
+        e->set_size(fresh.files[f].size);
+        e->set_name(fresh.files[f].name);
+      }
+      in_batch[s] += static_cast<int>(files_of[p].size());
+    }
+  }
+  std::atomic<bool> ingesting{true};
+  std::thread renewer([&] {
+    while (ingesting.load()) {
+      for (int s = 0; s < nsn; ++s) {
+        index::RenewLeaseRequest r;
+        r.set_supernode_id(fresh.supernodes[s]);
+        index::LeaseResponse lease;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+        index_stub->RenewLease(&ctx, r, &lease);
+      }
+      for (int i = 0; i < 50 && ingesting.load(); ++i) {
+        absl::SleepFor(absl::Milliseconds(200));
+      }
+    }
+  });
+  Say(absl::StrFormat(
+      "\ningest: %d files from %d new leaves through %d supernodes, "
+      "batches of up to %d files, %d clients; load average before: %s",
+      fresh.files.size(), fresh.peers.size(), nsn,
+      absl::GetFlag(FLAGS_ingest_batch_files), clients, LoadAverage()));
+  std::atomic<int64_t> acked{0}, failures{0};
+  std::string ingest_error;
+  absl::Mutex error_mu;
+  t = absl::Now();
+  {
+    std::vector<std::thread> publishers;
+    for (int c = 0; c < clients; ++c) {
+      publishers.emplace_back([&, c] {
+        auto stub = index::IndexService::NewStub(OwnChannel(*index_address));
+        for (int s = c; s < nsn; s += clients) {
+          for (const index::PublishDeltasRequest& req : batches[s]) {
+            index::PublishDeltasResponse resp;
+            grpc::ClientContext ctx;
+            ctx.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(120));
+            grpc::Status st = stub->PublishDeltas(&ctx, req, &resp);
+            if (st.ok()) {
+              acked += resp.sources_added();
+            } else {
+              ++failures;
+              absl::MutexLock lock(&error_mu);
+              if (ingest_error.empty()) ingest_error = st.error_message();
+            }
+          }
+        }
+      });
+    }
+    for (std::thread& p : publishers) p.join();
+  }
+  const double ingest_seconds = Seconds(absl::Now() - t);
+  ingesting = false;
+  renewer.join();
+  auto [rss_after, hwm_after] = MemoryMiB((*index)->pid());
+  // Every file is searchable now.
+  int64_t found = 0;
+  for (int i = 0; i < 20; ++i) {
+    const GenFile& f = fresh.files[(i * 104729) % fresh.files.size()];
+    index::SearchRequest req;
+    req.mutable_query()->set_text(absl::StrCat("\"", f.name, "\""));
+    req.mutable_query()->set_limit(500);
+    index::SearchResponse resp;
+    grpc::ClientContext ctx;
+    if (!index_stub->Search(&ctx, req, &resp).ok()) continue;
+    for (const SearchHit& h : resp.hits()) found += h.cid() == f.cid;
+  }
+  // The same rows by COPY into the copy of the database.
+  t = absl::Now();
+  CopyCatalog(Dsn(admin, "trove_copy"), fresh);
+  const double copy_seconds = Seconds(absl::Now() - t);
+  const double n = static_cast<double>(fresh.files.size());
+  Say(absl::StrFormat(
+      "| %-34s | %12.0f files/s | %8.1f s | acknowledged %d, failed batches "
+      "%d%s |",
+      "Trove PublishDeltas (durable)", acked / ingest_seconds, ingest_seconds,
+      acked.load(), failures.load(),
+      ingest_error.empty() ? "" : absl::StrCat(" (", ingest_error, ")")));
+  Say(absl::StrFormat("| %-34s | %12.0f files/s | %8.1f s |",
+                      "COPY into the same schema", n / copy_seconds,
+                      copy_seconds));
+  Say(absl::StrFormat("sampled new files found by search afterwards: %d of 20",
+                      found));
+  Say(absl::StrFormat(
+      "index_server memory after ingest: %.0f MiB (peak %.0f MiB)", rss_after,
+      hwm_after));
+
+  // Summary.
+  Say("\nsummary (index vs PostgreSQL, same run):");
+  for (size_t s = 0; s < shapes.size(); ++s) {
+    const ShapeResults& r = results[s];
+    Say(absl::StrFormat(
+        "  %-18s index %8.0f q/s p99 %6.2f ms | supernode %8.0f q/s p99 %6.2f "
+        "ms | PostgreSQL %7.1f q/s p99 %8.2f ms | index/PostgreSQL %6.1fx",
+        shapes[s].name, r.index.qps(), r.index.Percentile(0.99),
+        r.supernode.qps(), r.supernode.Percentile(0.99), r.pg.qps(),
+        r.pg.Percentile(0.99), r.pg.qps() > 0 ? r.index.qps() / r.pg.qps() : 0));
+  }
+  Say(absl::StrFormat(
+      "  %-18s index %8.0f q/s p99 %6.2f ms | PostgreSQL %7.1f q/s p99 %8.2f "
+      "ms | index/PostgreSQL %6.2fx",
+      "Locate", locate_index.qps(), locate_index.Percentile(0.99),
+      locate_pg.qps(), locate_pg.Percentile(0.99),
+      locate_pg.qps() > 0 ? locate_index.qps() / locate_pg.qps() : 0));
+  Say(absl::StrFormat(
+      "  %-18s Trove %8.0f files/s | COPY %8.0f files/s | Trove/COPY %5.2fx",
+      "ingest", acked / ingest_seconds, n / copy_seconds,
+      (acked / ingest_seconds) / (n / copy_seconds)));
+  Say(absl::StrFormat(
+      "  %-18s load %.1f s, %.0f MiB after load, %.0f MiB after ingest",
+      "index_server", load_seconds, rss, rss_after));
+  Say(absl::StrCat("load average at the end: ", LoadAverage()));
+
+  (*supernode)->Stop();
+  (*index)->Stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace trove
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Trove's search and ingest against PostgreSQL on one generated catalog "
+      "(run it through bench/search_bench).");
+  absl::ParseCommandLine(argc, argv);
+  return trove::bench::Main();
+}

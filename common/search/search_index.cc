@@ -1,0 +1,1203 @@
+#include "common/search/search_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/hash/hash.h"
+#include "absl/numeric/bits.h"
+#include "absl/strings/match.h"
+#include "common/search/kinds.h"
+#include "common/search/text.h"
+#include "common/validation.h"
+
+namespace trove {
+namespace search {
+namespace {
+
+// How often (in steps) a search looks at the clock.
+constexpr size_t kStepsPerClockCheck = 4096;
+
+uint64_t HashOf(absl::string_view s) { return absl::Hash<absl::string_view>()(s); }
+
+// The two bits a word sets in a signature (within the low 56).
+uint64_t WordBits(uint32_t word) {
+  const uint64_t mix = (static_cast<uint64_t>(word) + 1) * 0x9E3779B97F4A7C15ull;
+  return (uint64_t{1} << ((mix >> 58) % 56)) |
+         (uint64_t{1} << (((mix >> 52) & 63) % 56));
+}
+
+// The bit a document's kind sets in a signature (the top 8 bits).
+uint64_t KindBit(int kind) { return uint64_t{1} << (56 + (kind & 7)); }
+
+// The bit a word sets in a posting's 32-bit signature (within the low 24).
+uint32_t WordBit(uint32_t word) {
+  const uint64_t mix = (static_cast<uint64_t>(word) + 1) * 0x9E3779B97F4A7C15ull;
+  return uint32_t{1} << ((mix >> 40) % 24);
+}
+
+// Share of a posting signature's word bits a typical document sets.
+constexpr double kPostingDensity = 0.25;
+
+// The bit a trigram sets in a trigram signature.
+uint64_t TrigramBit(absl::string_view trigram) {
+  return uint64_t{1} << (absl::Hash<absl::string_view>()(trigram) % 64);
+}
+
+// Share of trigram bits a typical cid sets.
+constexpr double kTrigramDensity = 0.4;
+
+// Documents matched by look-ups in the terms' hash maps before a query
+// builds arrays over all word ids instead.
+constexpr size_t kDenseAfter = 512;
+
+// Per-thread scratch for a walk: the best match seen per cid, stamped with
+// the walk's number so that nothing needs clearing between walks.
+class CidMarks {
+ public:
+  // Starts a walk over cids below `count`.
+  void Begin(size_t count) {
+    if (marks_.size() < count) marks_.resize(count, 0);
+    if (++epoch_ >= (1u << 14)) {
+      std::fill(marks_.begin(), marks_.end(), 0);
+      epoch_ = 1;
+    }
+  }
+  // Records `match` for `cid`; true the first time the cid is seen.
+  bool Note(uint32_t cid, int match) {
+    uint16_t& m = marks_[cid];
+    if ((m >> 2) != epoch_) {
+      m = static_cast<uint16_t>(epoch_ << 2 | match);
+      return true;
+    }
+    if ((m & 3) > match) m = static_cast<uint16_t>(epoch_ << 2 | match);
+    return false;
+  }
+  int Best(uint32_t cid) const { return marks_[cid] & 3; }
+
+ private:
+  std::vector<uint16_t> marks_;
+  uint32_t epoch_ = 0;
+};
+
+// A free slot of `slots` (reused from `free`, or a new one at the end).
+template <typename Rec, typename Id>
+Id TakeSlot(std::vector<Rec>& slots, std::vector<Id>& free) {
+  if (!free.empty()) {
+    Id id = free.back();
+    free.pop_back();
+    return id;
+  }
+  slots.emplace_back();
+  return static_cast<Id>(slots.size() - 1);
+}
+
+CidMarks& ThreadMarks() {
+  thread_local CidMarks marks;
+  return marks;
+}
+
+// Cost of looking at one order entry, and at one posting, relative to
+// examining one cid.
+constexpr double kEntryCost = 0.02;
+constexpr double kPostingCost = 0.05;
+// Share of signature bits a typical cid sets (two bits for each of its
+// words, about seven).
+constexpr double kSignatureDensity = 0.2;
+
+// Whether ids[0..n) holds `phrase` as consecutive ids.
+bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
+  if (phrase.empty() || phrase.size() > n) return false;
+  for (size_t start = 0; start + phrase.size() <= n; ++start) {
+    if (std::equal(phrase.begin(), phrase.end(), ids + start)) return true;
+  }
+  return false;
+}
+
+template <typename T>
+void EraseOne(T& v, uint32_t id) {
+  auto it = std::find(v.begin(), v.end(), id);
+  if (it == v.end()) return;
+  *it = v.back();
+  v.pop_back();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Hashing and ordering helpers
+
+size_t SearchIndex::CidHash::operator()(CidId id) const {
+  return (*this)(absl::string_view((*cids)[id].key, 32));
+}
+
+size_t SearchIndex::CidHash::operator()(absl::string_view key) const {
+  return absl::Hash<absl::string_view>()(key);
+}
+
+bool SearchIndex::CidEq::operator()(CidId a, absl::string_view b) const {
+  return absl::string_view((*cids)[a].key, 32) == b;
+}
+
+bool SearchIndex::OrderLess::operator()(const OrderEntry& a,
+                                        const OrderEntry& b) const {
+  if (a.primary != b.primary) return a.primary < b.primary;
+  if (a.name_key != b.name_key) return a.name_key < b.name_key;
+  if (a.cid == b.cid) return false;
+  const CidRec& ca = index->cids_[a.cid];
+  const CidRec& cb = index->cids_[b.cid];
+  int c = CompareNames(index->docs_[ca.display].name(),
+                       index->docs_[cb.display].name());
+  if (c != 0) return c < 0;
+  return std::memcmp(ca.key, cb.key, 32) < 0;
+}
+
+bool SearchIndex::OrderLess::operator()(const OrderEntry& a,
+                                        const OrderProbe& b) const {
+  if (a.primary != b.primary) return a.primary < b.primary;
+  if (a.name_key != b.name_key) return a.name_key < b.name_key;
+  const CidRec& ca = index->cids_[a.cid];
+  int c = CompareNames(index->docs_[ca.display].name(), b.name);
+  if (c != 0) return c < 0;
+  return absl::string_view(ca.key, 32) < b.cid_key;
+}
+
+bool SearchIndex::OrderLess::operator()(const OrderProbe& a,
+                                        const OrderEntry& b) const {
+  if (a.primary != b.primary) return a.primary < b.primary;
+  if (a.name_key != b.name_key) return a.name_key < b.name_key;
+  const CidRec& cb = index->cids_[b.cid];
+  int c = CompareNames(a.name, index->docs_[cb.display].name());
+  if (c != 0) return c < 0;
+  return a.cid_key < absl::string_view(cb.key, 32);
+}
+
+size_t SearchIndex::TermMatch::DocsUpTo(SearchMatch m) const {
+  size_t n = 0;
+  for (int t = 0; t <= static_cast<int>(m); ++t) n += docs[t];
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Updates
+
+SearchIndex::SearchIndex(Options options)
+    : options_(std::move(options)),
+      cid_index_(0, CidHash{&cids_}, CidEq{&cids_}),
+      orders_{Order(OrderLess{this}), Order(OrderLess{this}),
+              Order(OrderLess{this})} {}
+
+SearchIndex::~SearchIndex() = default;
+
+SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
+  const CidRec& c = cids_[id];
+  OrderEntry e;
+  switch (kind) {
+    case kBySources:
+      e.primary = ~static_cast<uint64_t>(c.sources);
+      break;
+    case kBySize:
+      e.primary = ~static_cast<uint64_t>(c.size);
+      break;
+    case kByName:
+      e.primary = 0;
+      break;
+  }
+  e.name_key = c.name_key;
+  e.signature = c.signature;
+  e.trigrams = c.trigrams;
+  e.cid = id;
+  return e;
+}
+
+void SearchIndex::RefreshSignature(CidRec& c) {
+  uint64_t signature = 0;
+  uint64_t trigrams = 0;
+  for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    if (docs_[d].refs == 0) continue;
+    signature |= docs_[d].signature;
+    trigrams |= docs_[d].trigrams;
+  }
+  c.signature = signature;
+  c.trigrams = trigrams;
+}
+
+void SearchIndex::UpdateEntries(CidId id) {
+  const CidRec& c = cids_[id];
+  for (OrderKind kind : {kBySize, kByName}) {
+    auto it = orders_[kind].find(EntryFor(id, kind));
+    if (it == orders_[kind].end()) continue;
+    it->signature = c.signature;
+    it->trigrams = c.trigrams;
+  }
+}
+
+SearchIndex::CidId SearchIndex::AcquireCid(absl::string_view key,
+                                           int64_t size) {
+  auto it = cid_index_.find(key);
+  if (it != cid_index_.end()) return *it;
+  const CidId id = TakeSlot(cids_, free_cids_);
+  CidRec& c = cids_[id];
+  std::memcpy(c.key, key.data(), 32);
+  c.size = size;
+  c.sources = 0;
+  c.first_doc = kNone;
+  c.display = kNone;
+  cid_index_.insert(id);
+  return id;
+}
+
+uint32_t SearchIndex::AcquireExt(const std::string& ext) {
+  auto it = ext_ids_.find(ext);
+  if (it != ext_ids_.end()) {
+    ++exts_[it->second].refs;
+    return it->second;
+  }
+  const uint32_t id = TakeSlot(exts_, free_exts_);
+  exts_[id].text = ext;
+  exts_[id].refs = 1;
+  ext_ids_.emplace(ext, id);
+  return id;
+}
+
+void SearchIndex::ReleaseExt(uint32_t id) {
+  if (--exts_[id].refs > 0) return;
+  ext_ids_.erase(exts_[id].text);
+  exts_[id].text.clear();
+  free_exts_.push_back(id);
+}
+
+SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
+  auto it = word_ids_.find(text);
+  if (it != word_ids_.end()) return it->second;
+  const WordId id = TakeSlot(words_, free_words_);
+  WordRec& w = words_[id];
+  w.text = std::string(text);
+  w.chars = CharCount(text);
+  w.docs.clear();
+  vocabulary_.emplace(w.text, id);
+  word_ids_.emplace(w.text, id);
+  w.trigrams = 0;
+  for (const std::string& t : InnerTrigrams(text)) {
+    trigrams_[HashOf(t)].push_back(id);
+    w.trigrams |= TrigramBit(t);
+  }
+  const MatchOptions& mo = options_.match;
+  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
+      !HasDigit(text)) {
+    for (const std::string& d : OneDeletions(text)) {
+      deletions_[HashOf(d)].push_back(id);
+    }
+  }
+  return id;
+}
+
+void SearchIndex::ReleaseWord(WordId id) {
+  WordRec& w = words_[id];
+  for (const std::string& t : InnerTrigrams(w.text)) {
+    auto it = trigrams_.find(HashOf(t));
+    if (it == trigrams_.end()) continue;
+    EraseOne(it->second, id);
+    if (it->second.empty()) trigrams_.erase(it);
+  }
+  const MatchOptions& mo = options_.match;
+  if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
+      !HasDigit(w.text)) {
+    for (const std::string& d : OneDeletions(w.text)) {
+      auto it = deletions_.find(HashOf(d));
+      if (it == deletions_.end()) continue;
+      EraseOne(it->second, id);
+      if (it->second.empty()) deletions_.erase(it);
+    }
+  }
+  vocabulary_.erase(w.text);
+  word_ids_.erase(w.text);
+  w.text.clear();
+  w.docs = absl::flat_hash_map<DocId, Posting>();
+  free_words_.push_back(id);
+}
+
+SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
+  for (DocId d = cids_[cid].first_doc; d != kNone; d = docs_[d].next) {
+    if (docs_[d].name() == name) return d;
+  }
+  // The words of the name (as Tokenize cuts them), as views into one
+  // lowercased copy of it.
+  thread_local std::string lower;
+  lower.assign(name.data(), name.size());
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  std::vector<WordId> ids;
+  ids.reserve(8);
+  for (size_t i = 0; i < lower.size() && ids.size() < 255;) {
+    if (!IsWordByte(static_cast<unsigned char>(lower[i]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < lower.size() && IsWordByte(static_cast<unsigned char>(lower[j]))) {
+      ++j;
+    }
+    ids.push_back(AcquireWord(absl::string_view(lower).substr(i, j - i)));
+    i = j;
+  }
+  std::string extension;
+  const size_t dot = name.rfind('.');
+  if (dot != absl::string_view::npos && dot != 0 && dot + 1 < name.size()) {
+    extension.assign(lower, dot + 1, std::string::npos);
+  }
+  const uint32_t ext = AcquireExt(extension);
+  const uint8_t kind = static_cast<uint8_t>(KindOfExtension(extension));
+  ++docs_of_kind_[kind & 7];
+
+  const DocId id = TakeSlot(docs_, free_docs_);
+  DocRec& doc = docs_[id];
+  doc.cid = cid;
+  doc.refs = 0;
+  doc.ext = ext;
+  doc.kind = kind;
+  doc.word_count = static_cast<uint8_t>(ids.size());
+  doc.name_len = static_cast<uint16_t>(name.size());
+  doc.data.reset(new uint32_t[ids.size() + (name.size() + 3) / 4]);
+  std::copy(ids.begin(), ids.end(), doc.data.get());
+  std::memcpy(doc.data.get() + ids.size(), name.data(), name.size());
+  uint64_t signature = KindBit(kind);
+  uint64_t trigrams = 0;
+  for (WordId w : ids) {
+    signature |= WordBits(w);
+    trigrams |= words_[w].trigrams;
+  }
+  doc.signature = signature;
+  doc.trigrams = trigrams;
+  doc.next = cids_[cid].first_doc;
+  cids_[cid].first_doc = id;
+  uint32_t posting_signature = uint32_t{1} << (24 + (kind & 7));
+  for (WordId w : ids) posting_signature |= WordBit(w);
+  const Posting posting{cid, posting_signature};
+  for (WordId w : ids) words_[w].docs.emplace(id, posting);
+  return id;
+}
+
+void SearchIndex::ReleaseDoc(DocId id) {
+  DocRec& doc = docs_[id];
+  CidRec& c = cids_[doc.cid];
+  if (c.first_doc == id) {
+    c.first_doc = doc.next;
+  } else {
+    for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+      if (docs_[d].next == id) {
+        docs_[d].next = doc.next;
+        break;
+      }
+    }
+  }
+  for (uint8_t i = 0; i < doc.word_count; ++i) {
+    WordId w = doc.words()[i];
+    WordRec& word = words_[w];
+    if (word.docs.erase(id) > 0 && word.docs.empty()) ReleaseWord(w);
+  }
+  ReleaseExt(doc.ext);
+  --docs_of_kind_[doc.kind & 7];
+  doc.data.reset();
+  doc.cid = kNone;
+  doc.next = kNone;
+  doc.word_count = 0;
+  doc.name_len = 0;
+  free_docs_.push_back(id);
+}
+
+SearchIndex::DocId SearchIndex::BestDisplay(const CidRec& c) const {
+  DocId best = kNone;
+  for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    if (docs_[d].refs == 0) continue;
+    if (best == kNone || docs_[d].refs > docs_[best].refs ||
+        (docs_[d].refs == docs_[best].refs &&
+         CompareNames(docs_[d].name(), docs_[best].name()) < 0)) {
+      best = d;
+    }
+  }
+  return best;
+}
+
+SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
+                                    absl::string_view name) {
+  const CidId id = AcquireCid(cid, size);
+  const bool listed = !bulk_ && cids_[id].sources > 0;
+  const DocId old_display = cids_[id].display;
+  if (listed) orders_[kBySources].erase(EntryFor(id, kBySources));
+  const DocId doc = AcquireDoc(id, name);
+  const bool new_doc = docs_[doc].refs == 0;
+  ++docs_[doc].refs;
+  ++cids_[id].sources;
+  ++holders_;
+  const DocId display = BestDisplay(cids_[id]);
+  if (bulk_) {
+    cids_[id].display = display;
+    cids_[id].name_key = NamePrefixKey(docs_[display].name());
+    return doc;
+  }
+  if (listed && display != old_display) {
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+  }
+  cids_[id].display = display;
+  cids_[id].name_key = NamePrefixKey(docs_[display].name());
+  if (new_doc) RefreshSignature(cids_[id]);
+  orders_[kBySources].insert(EntryFor(id, kBySources));
+  if (!listed || display != old_display) {
+    orders_[kBySize].insert(EntryFor(id, kBySize));
+    orders_[kByName].insert(EntryFor(id, kByName));
+  } else if (new_doc) {
+    UpdateEntries(id);
+  }
+  return doc;
+}
+
+bool SearchIndex::Remove(DocId doc) {
+  const CidId id = docs_[doc].cid;
+  const DocId old_display = cids_[id].display;
+  orders_[kBySources].erase(EntryFor(id, kBySources));
+  --docs_[doc].refs;
+  --cids_[id].sources;
+  --holders_;
+  if (cids_[id].sources == 0) {
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+    ReleaseDoc(doc);
+    CidRec& c = cids_[id];
+    cid_index_.erase(id);
+    c.display = kNone;
+    c.first_doc = kNone;
+    c.signature = 0;
+    c.trigrams = 0;
+    free_cids_.push_back(id);
+    return true;
+  }
+  const DocId display = BestDisplay(cids_[id]);
+  if (display != old_display) {
+    // Erased under the old name while it still exists.
+    orders_[kBySize].erase(EntryFor(id, kBySize));
+    orders_[kByName].erase(EntryFor(id, kByName));
+  }
+  cids_[id].display = display;
+  cids_[id].name_key = NamePrefixKey(docs_[display].name());
+  const bool doc_gone = docs_[doc].refs == 0;
+  if (doc_gone) {
+    ReleaseDoc(doc);
+    RefreshSignature(cids_[id]);
+  }
+  orders_[kBySources].insert(EntryFor(id, kBySources));
+  if (display != old_display) {
+    orders_[kBySize].insert(EntryFor(id, kBySize));
+    orders_[kByName].insert(EntryFor(id, kByName));
+  } else if (doc_gone) {
+    UpdateEntries(id);
+  }
+  return false;
+}
+
+void SearchIndex::BeginBulkLoad() { bulk_ = true; }
+
+void SearchIndex::EndBulkLoad() {
+  bulk_ = false;
+  for (CidId id : cid_index_) RefreshSignature(cids_[id]);
+  // One sort by name (then cid) settles every tie; the other two orders
+  // are that one sorted again, stably, by their integer key only.
+  std::vector<OrderEntry> entries;
+  entries.reserve(cid_index_.size());
+  for (CidId id : cid_index_) entries.push_back(EntryFor(id, kByName));
+  OrderLess less{this};
+  std::sort(entries.begin(), entries.end(), less);
+  auto build = [&](OrderKind kind) {
+    Order order(less);
+    for (OrderEntry e : entries) {
+      e.primary = EntryFor(e.cid, kind).primary;
+      order.insert(order.end(), e);
+    }
+    orders_[kind] = std::move(order);
+  };
+  build(kByName);
+  for (OrderKind kind : {kBySources, kBySize}) {
+    for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const OrderEntry& a, const OrderEntry& b) {
+                       return a.primary < b.primary;
+                     });
+    build(kind);
+  }
+}
+
+std::optional<SearchIndex::CidId> SearchIndex::FindCid(
+    absl::string_view cid) const {
+  auto it = cid_index_.find(cid);
+  if (it == cid_index_.end()) return std::nullopt;
+  return *it;
+}
+
+std::optional<SearchIndex::CidView> SearchIndex::Lookup(
+    absl::string_view cid) const {
+  auto it = cid_index_.find(cid);
+  if (it == cid_index_.end()) return std::nullopt;
+  const CidRec& c = cids_[*it];
+  CidView v;
+  v.size = c.size;
+  v.name = std::string(docs_[c.display].name());
+  v.sources = static_cast<int>(c.sources);
+  return v;
+}
+
+absl::string_view SearchIndex::NameOf(DocId doc) const {
+  return docs_[doc].name();
+}
+
+SearchIndex::Stats SearchIndex::stats() const {
+  Stats s;
+  s.cids = cid_index_.size();
+  s.names = docs_.size() - free_docs_.size();
+  s.words = vocabulary_.size();
+  s.holders = holders_;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Search
+
+struct SearchIndex::TermFilter {
+  // 0: nothing to check; 1: one of `pairs` fully set; 2: a bit of `mask`.
+  int mode = 0;
+  uint64_t pairs[4] = {0, 0, 0, 0};
+  int count = 0;
+  uint64_t mask = 0;
+  // Share of cids expected to pass.
+  double pass = 1;
+};
+
+struct SearchIndex::Plan {
+  const ParsedQuery* query = nullptr;
+  std::vector<TermMatch> terms;
+  std::vector<WordId> excluded;
+  std::vector<std::vector<WordId>> phrases;
+  std::vector<std::vector<WordId>> excluded_phrases;
+  absl::flat_hash_set<uint32_t> exts;
+  absl::Time deadline;
+  mutable size_t steps = 0;
+  // Signature checks for matches of quality up to `filter_tier`: on cids,
+  // and on documents (each term: one of `doc_masks` fully set, or any of
+  // `doc_any`; none when both are empty).
+  mutable std::vector<TermFilter> filters;
+  mutable std::vector<std::vector<uint32_t>> doc_masks;
+  mutable std::vector<uint32_t> doc_any;
+  // Trigram bits a cid's names must all hold (0: none), for matches of
+  // quality up to PARTIAL only: a misspelling may miss a trigram.
+  mutable uint64_t trigram_need = 0;
+  // Once many documents were matched: per term, the match of every word
+  // id (3: none), for look-ups without hashing.
+  mutable std::vector<std::vector<uint8_t>> dense;
+  mutable size_t doc_matches = 0;
+  mutable int filter_tier = -1;
+  // Kinds a name must have (bit per FileKind); 0: any.
+  uint8_t kinds = 0;
+  double kind_share = 1;
+
+  // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
+  absl::Status Step() const {
+    if (++steps % kStepsPerClockCheck == 0 && absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          "search did not finish before its deadline");
+    }
+    return absl::OkStatus();
+  }
+};
+
+SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
+  TermMatch tm;
+  const MatchOptions& mo = options_.match;
+  auto consider = [&](WordId w) {
+    if (tm.words.contains(w)) return;
+    std::optional<SearchMatch> m =
+        MatchWord(term.word, words_[w].text, term.exact_only, mo);
+    if (m.has_value()) tm.words.emplace(w, *m);
+  };
+  if (term.exact_only) {
+    auto it = word_ids_.find(term.word);
+    if (it != word_ids_.end()) tm.words.emplace(it->second, SEARCH_MATCH_EXACT);
+  } else {
+    const int chars = CharCount(term.word);
+    // The word itself and the words it begins.
+    for (auto it = vocabulary_.lower_bound(term.word);
+         it != vocabulary_.end() && absl::StartsWith(it->first, term.word);
+         ++it) {
+      tm.words.emplace(it->second, it->first == term.word
+                                       ? SEARCH_MATCH_EXACT
+                                       : SEARCH_MATCH_PARTIAL);
+    }
+    // Words holding it inside: all of them hold its rarest trigram.
+    if (chars >= mo.min_infix_chars) {
+      const std::vector<WordId>* rarest = nullptr;
+      for (const std::string& t : InnerTrigrams(term.word)) {
+        auto it = trigrams_.find(HashOf(t));
+        if (it == trigrams_.end()) {
+          rarest = nullptr;
+          break;
+        }
+        if (rarest == nullptr || it->second.size() < rarest->size()) {
+          rarest = &it->second;
+        }
+      }
+      if (rarest != nullptr) {
+        // Only the part test here: misspellings come from the deletions.
+        for (WordId w : *rarest) {
+          if (!tm.words.contains(w) &&
+              absl::StrContains(words_[w].text, term.word)) {
+            tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
+          }
+        }
+      }
+    }
+    // Words one edit away: they are a deletion of the term, or share a
+    // deletion with it, or the term is a deletion of them.
+    if (chars >= mo.min_fuzzy_chars && chars <= mo.max_fuzzy_chars &&
+        !HasDigit(term.word)) {
+      auto from_deletions = [&](absl::string_view s) {
+        auto it = deletions_.find(HashOf(s));
+        if (it == deletions_.end()) return;
+        for (WordId w : it->second) consider(w);
+      };
+      from_deletions(term.word);
+      for (const std::string& d : OneDeletions(term.word)) {
+        auto it = word_ids_.find(d);
+        if (it != word_ids_.end()) consider(it->second);
+        from_deletions(d);
+      }
+    }
+  }
+  for (const auto& [w, m] : tm.words) {
+    tm.docs[m] += words_[w].docs.size();
+    tm.best = std::min(tm.best, m);
+  }
+  return tm;
+}
+
+std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
+                                                 DocId id) const {
+  const DocRec& doc = docs_[id];
+  if (plan.query->has_type_filter() && !plan.exts.contains(doc.ext)) {
+    return std::nullopt;
+  }
+  const WordId* words = doc.words();
+  const size_t n = doc.word_count;
+  for (WordId x : plan.excluded) {
+    if (std::find(words, words + n, x) != words + n) return std::nullopt;
+  }
+  for (const auto& p : plan.excluded_phrases) {
+    if (HoldsIds(words, n, p)) return std::nullopt;
+  }
+  for (const auto& p : plan.phrases) {
+    if (!HoldsIds(words, n, p)) return std::nullopt;
+  }
+  if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
+    plan.dense.resize(plan.terms.size());
+    for (size_t t = 0; t < plan.terms.size(); ++t) {
+      plan.dense[t].assign(words_.size(), 3);
+      for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
+    }
+  }
+  SearchMatch worst = SEARCH_MATCH_EXACT;
+  for (size_t t = 0; t < plan.terms.size(); ++t) {
+    int best = 3;
+    if (!plan.dense.empty()) {
+      const uint8_t* tiers = plan.dense[t].data();
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        best = std::min<int>(best, tiers[words[i]]);
+      }
+    } else {
+      const TermMatch& tm = plan.terms[t];
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        auto it = tm.words.find(words[i]);
+        if (it != tm.words.end()) best = std::min<int>(best, it->second);
+      }
+    }
+    if (best == 3) return std::nullopt;
+    worst = std::max(worst, static_cast<SearchMatch>(best));
+  }
+  return worst;
+}
+
+std::optional<SearchMatch> SearchIndex::CidMatch(const Plan& plan, CidId id,
+                                                 SearchMatch worst) const {
+  const CidRec& c = cids_[id];
+  if (!SizePasses(*plan.query, c.size)) return std::nullopt;
+  std::optional<SearchMatch> best;
+  for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    std::optional<SearchMatch> m = DocMatch(plan, d);
+    if (m.has_value() && (!best.has_value() || *m < *best)) {
+      best = m;
+      if (*best == SEARCH_MATCH_EXACT) break;
+    }
+  }
+  if (!best.has_value() || *best > worst) return std::nullopt;
+  return best;
+}
+
+HitKey SearchIndex::KeyOf(const Plan& plan, const Candidate& cand) const {
+  const CidRec& c = cids_[cand.cid];
+  HitKey key;
+  key.match = cand.match;
+  key.value = plan.query->sort == SEARCH_SORT_SIZE ? c.size : c.sources;
+  key.name = std::string(docs_[c.display].name());
+  key.cid = RawToHex(absl::string_view(c.key, 32));
+  return key;
+}
+
+SearchHit SearchIndex::HitOf(const Candidate& cand) const {
+  const CidRec& c = cids_[cand.cid];
+  SearchHit hit;
+  hit.set_cid(RawToHex(absl::string_view(c.key, 32)));
+  hit.set_size(c.size);
+  hit.set_name(std::string(docs_[c.display].name()));
+  hit.set_source_count(static_cast<int32_t>(c.sources));
+  hit.set_match(cand.match);
+  return hit;
+}
+
+bool SearchIndex::MayMatchDoc(const Plan& plan, uint32_t signature) {
+  if (plan.kinds != 0 && ((signature >> 24) & plan.kinds) == 0) return false;
+  for (size_t t = 0; t < plan.doc_masks.size(); ++t) {
+    const std::vector<uint32_t>& masks = plan.doc_masks[t];
+    if (!masks.empty()) {
+      bool any = false;
+      for (uint32_t m : masks) {
+        if ((signature & m) == m) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) return false;
+    } else if (plan.doc_any[t] != 0 && (signature & plan.doc_any[t]) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool SearchIndex::MayMatch(const Plan& plan, uint64_t signature,
+                           uint64_t trigrams) {
+  if (plan.kinds != 0 && ((signature >> 56) & plan.kinds) == 0) return false;
+  if ((trigrams & plan.trigram_need) != plan.trigram_need) return false;
+  for (const TermFilter& f : plan.filters) {
+    if (f.mode == 1) {
+      bool any = false;
+      for (int i = 0; i < f.count && !any; ++i) {
+        any = (signature & f.pairs[i]) == f.pairs[i];
+      }
+      if (!any) return false;
+    } else if (f.mode == 2 && (signature & f.mask) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+// The signature checks for matches of quality up to `hi`, once per plan
+// and tier range.
+template <typename Plan, typename TermFilter>
+void EnsureFilters(const Plan& plan, int hi) {
+  if (plan.filter_tier == hi) return;
+  plan.filter_tier = hi;
+  plan.filters.clear();
+  plan.doc_masks.clear();
+  plan.doc_any.clear();
+  plan.trigram_need = 0;
+  if (hi <= SEARCH_MATCH_PARTIAL) {
+    // A word holding the query word holds its trigrams.
+    for (const QueryTerm& term : plan.query->terms) {
+      for (const std::string& t : InnerTrigrams(term.word)) {
+        plan.trigram_need |= TrigramBit(t);
+      }
+    }
+  }
+  for (const auto& tm : plan.terms) {
+    TermFilter f;
+    std::vector<uint64_t> bits;
+    std::vector<uint32_t> doc_bits;
+    uint32_t any = 0;
+    for (const auto& [w, m] : tm.words) {
+      if (m > hi) continue;
+      bits.push_back(WordBits(w));
+      doc_bits.push_back(WordBit(w));
+      any |= WordBit(w);
+      if (bits.size() > 64) break;
+    }
+    if (doc_bits.size() <= 4) {
+      plan.doc_masks.push_back(doc_bits);
+      plan.doc_any.push_back(0);
+    } else {
+      plan.doc_masks.emplace_back();
+      // Nearly every document sets one of many bits: no check then.
+      plan.doc_any.push_back(doc_bits.size() <= 8 ? any : 0);
+    }
+    if (bits.size() <= 4) {
+      f.mode = 1;
+      f.count = static_cast<int>(bits.size());
+      for (size_t i = 0; i < bits.size(); ++i) f.pairs[i] = bits[i];
+      f.pass = std::min(1.0, static_cast<double>(bits.size()) *
+                                 kSignatureDensity * kSignatureDensity);
+    } else if (bits.size() <= 64) {
+      f.mode = 2;
+      for (uint64_t b : bits) f.mask |= b;
+      f.pass = 1 - std::pow(1 - kSignatureDensity, absl::popcount(f.mask));
+    }
+    plan.filters.push_back(f);
+  }
+}
+
+}  // namespace
+
+absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
+                                         SearchMatch hi, size_t want,
+                                         std::vector<Candidate>* out) const {
+  const ParsedQuery& q = *plan.query;
+  EnsureFilters<Plan, TermFilter>(plan, hi);
+  size_t driver = 0;
+  for (size_t t = 1; t < plan.terms.size(); ++t) {
+    if (plan.terms[t].DocsUpTo(hi) < plan.terms[driver].DocsUpTo(hi)) {
+      driver = t;
+    }
+  }
+  // The cursor's key in raw form, for cheap comparisons.
+  std::string after_cid;
+  uint64_t after_name_key = 0;
+  if (q.after.has_value()) {
+    HexToRaw(q.after->cid, &after_cid);
+    after_name_key = NamePrefixKey(q.after->name);
+  }
+  const bool by_size = q.sort == SEARCH_SORT_SIZE;
+  // Negative when candidate a comes first in the query's order.
+  auto compare = [&](const Candidate& a, const Candidate& b) {
+    int c = 0;
+    if (q.sort == SEARCH_SORT_RELEVANCE && a.match != b.match) {
+      c = a.match < b.match ? -1 : 1;
+    } else if (q.sort != SEARCH_SORT_NAME && a.value != b.value) {
+      c = a.value > b.value ? -1 : 1;
+    } else if (a.name_key != b.name_key) {
+      c = a.name_key < b.name_key ? -1 : 1;
+    } else if (a.cid != b.cid) {
+      const CidRec& ca = cids_[a.cid];
+      const CidRec& cb = cids_[b.cid];
+      c = CompareNames(docs_[ca.display].name(), docs_[cb.display].name());
+      if (c == 0) c = std::memcmp(ca.key, cb.key, 32) < 0 ? -1 : 1;
+    }
+    return q.reverse ? -c : c;
+  };
+  auto after_cursor = [&](const Candidate& a) {
+    if (!q.after.has_value()) return true;
+    const HitKey& k = *q.after;
+    int c = 0;
+    if (q.sort == SEARCH_SORT_RELEVANCE && a.match != k.match) {
+      c = a.match < k.match ? -1 : 1;
+    } else if (q.sort != SEARCH_SORT_NAME && a.value != k.value) {
+      c = a.value > k.value ? -1 : 1;
+    } else if (a.name_key != after_name_key) {
+      c = a.name_key < after_name_key ? -1 : 1;
+    } else {
+      const CidRec& ca = cids_[a.cid];
+      c = CompareNames(docs_[ca.display].name(), k.name);
+      if (c == 0) {
+        int m = absl::string_view(ca.key, 32).compare(after_cid);
+        c = m < 0 ? -1 : (m > 0 ? 1 : 0);
+      }
+    }
+    if (q.reverse) c = -c;
+    return c > 0;
+  };
+
+  // A document of a word of the only term matches as well as that word
+  // does, unless exclusions, phrases or extensions need a closer look (the
+  // signature's kind bit is exact).
+  const bool simple = plan.terms.size() == 1 && plan.phrases.empty() &&
+                      plan.excluded.empty() && plan.excluded_phrases.empty() &&
+                      q.extensions.empty();
+  CidMarks& marks = ThreadMarks();
+  marks.Begin(cids_.size());
+  std::vector<CidId> seen;
+  const TermMatch& tm = plan.terms[driver];
+  for (const auto& [w, m] : tm.words) {
+    if (m > hi) continue;
+    for (const auto& [d, posting] : words_[w].docs) {
+      absl::Status s = plan.Step();
+      if (!s.ok()) return s;
+      if (!MayMatchDoc(plan, posting.signature)) continue;
+      int match = m;
+      if (!simple) {
+        // Its trigrams first: one look instead of two.
+        if ((docs_[d].trigrams & plan.trigram_need) != plan.trigram_need) {
+          continue;
+        }
+        std::optional<SearchMatch> dm = DocMatch(plan, d);
+        if (!dm.has_value() || *dm > hi) continue;
+        match = *dm;
+      }
+      if (marks.Note(posting.cid, match)) seen.push_back(posting.cid);
+    }
+  }
+  std::vector<Candidate> found;
+  found.reserve(seen.size());
+  for (CidId cid : seen) {
+    const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
+    if (best < lo) continue;
+    const CidRec& c = cids_[cid];
+    if (!SizePasses(q, c.size)) continue;
+    Candidate cand{cid, best, by_size ? c.size : static_cast<int64_t>(c.sources),
+                   c.name_key};
+    if (!after_cursor(cand)) continue;
+    found.push_back(cand);
+  }
+  auto less = [&](const Candidate& a, const Candidate& b) {
+    return compare(a, b) < 0;
+  };
+  if (found.size() > want) {
+    std::nth_element(found.begin(), found.begin() + want, found.end(), less);
+    found.resize(want);
+  }
+  std::sort(found.begin(), found.end(), less);
+  out->insert(out->end(), found.begin(), found.end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SearchIndex::CollectByOrder(
+    const Plan& plan, SearchMatch lo, SearchMatch hi, size_t want,
+    size_t budget, std::vector<Candidate>* out) const {
+  const ParsedQuery& q = *plan.query;
+  const OrderKind kind = q.sort == SEARCH_SORT_SIZE   ? kBySize
+                         : q.sort == SEARCH_SORT_NAME ? kByName
+                                                      : kBySources;
+  const Order& order = orders_[kind];
+  // Start after the cursor when it falls inside what is collected here.
+  bool seek = q.after.has_value() &&
+              (q.sort != SEARCH_SORT_RELEVANCE ||
+               (lo == hi && q.after->match == lo));
+  std::string cid_key;
+  OrderProbe probe{};
+  if (seek) {
+    HexToRaw(q.after->cid, &cid_key);
+    switch (kind) {
+      case kBySources:
+      case kBySize:
+        probe.primary = ~static_cast<uint64_t>(q.after->value);
+        break;
+      case kByName:
+        probe.primary = 0;
+        break;
+    }
+    probe.name_key = NamePrefixKey(q.after->name);
+    probe.name = q.after->name;
+    probe.cid_key = cid_key;
+  }
+  const size_t start_size = out->size();
+  // `budget` counts cids examined; entries passed over cost far less and
+  // get a budget of their own.
+  size_t touched = 0;
+  size_t entries = 0;
+  const size_t entry_budget =
+      static_cast<size_t>(static_cast<double>(budget) / kEntryCost);
+  auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
+    if (++entries > entry_budget) return -1;
+    if (!MayMatch(plan, e.signature, e.trigrams)) return 0;
+    if (++touched > budget) return -1;
+    absl::Status s = plan.Step();
+    if (!s.ok()) return s;
+    std::optional<SearchMatch> best = CidMatch(plan, e.cid, hi);
+    if (best.has_value() && *best >= lo) {
+      const CidRec& c = cids_[e.cid];
+      out->push_back({e.cid, *best,
+                      kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
+                      c.name_key});
+    }
+    return out->size() - start_size >= want ? 1 : 0;
+  };
+  if (!q.reverse) {
+    auto it = seek ? order.upper_bound(probe) : order.begin();
+    for (; it != order.end(); ++it) {
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      if (*r < 0) {
+        out->resize(start_size);
+        return false;
+      }
+      if (*r > 0) return true;
+    }
+  } else {
+    auto it = seek ? order.lower_bound(probe) : order.end();
+    while (it != order.begin()) {
+      --it;
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      if (*r < 0) {
+        out->resize(start_size);
+        return false;
+      }
+      if (*r > 0) return true;
+    }
+  }
+  return true;
+}
+
+absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
+                                  SearchMatch hi, SearchMatch rest, size_t want,
+                                  std::vector<Candidate>* out,
+                                  SearchMatch* covered) const {
+  *covered = hi;
+  const bool relevance = plan.query->sort == SEARCH_SORT_RELEVANCE;
+  EnsureFilters<Plan, TermFilter>(plan, hi);
+  size_t walk = ~size_t{0};
+  for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
+  // Walking the words costs about a look at each of their documents'
+  // postings, most passed over by signature. Walking an order finds a hit
+  // about every cids/matches entries when the hits are spread evenly; of
+  // those entries, the signature lets through about `pass` to be examined.
+  const double live = static_cast<double>(cid_index_.size());
+  const double matches =
+      std::max(1.0, static_cast<double>(walk) * plan.kind_share);
+  const double entries = static_cast<double>(want) * live / matches;
+  double pass = plan.kind_share;
+  for (const TermFilter& f : plan.filters) pass *= f.pass;
+  pass = std::min(pass, plan.kind_share * std::pow(kTrigramDensity,
+                                                   absl::popcount(plan.trigram_need)));
+  const double examined =
+      entries * std::min(1.0, pass) + static_cast<double>(want);
+  const double by_order = entries * kEntryCost + examined;
+  double doc_pass = plan.kind_share;
+  for (size_t t = 0; t < plan.doc_masks.size(); ++t) {
+    if (plan.doc_masks[t].empty()) continue;
+    doc_pass *= std::min(1.0, static_cast<double>(plan.doc_masks[t].size()) *
+                                  kPostingDensity);
+  }
+  // Ranking what a walk over the words finds costs a look at each cid.
+  const double by_words = static_cast<double>(walk) * kPostingCost +
+                          matches * std::min(1.0, doc_pass);
+  // The estimates take words and kinds as independent, which they often
+  // are not ("pack" and "rar"): so the order is tried first, with a budget
+  // of a part of the other plan's cost unless it looks clearly better.
+  {
+    const double budget =
+        2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
+                                : by_words / 4;
+    absl::StatusOr<bool> done = CollectByOrder(
+        plan, lo, hi, want, static_cast<size_t>(budget), out);
+    if (!done.ok()) return done.status();
+    if (*done) return absl::OkStatus();
+  }
+  // The later qualities too, when their words add little to the walk.
+  if (relevance && rest != hi) {
+    const SearchMatch far = std::max(hi, rest);
+    size_t more = ~size_t{0};
+    for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
+    if (more <= 2 * walk + 1000) {
+      *covered = rest;
+      return CollectByWords(plan, std::min(lo, rest), far, want, out);
+    }
+  }
+  return CollectByWords(plan, lo, hi, want, out);
+}
+
+absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
+                                               absl::Time deadline) const {
+  SearchPage page;
+  Plan plan;
+  plan.query = &query;
+  plan.deadline = deadline;
+  SearchMatch floor = SEARCH_MATCH_EXACT;
+  for (const QueryTerm& term : query.terms) {
+    plan.terms.push_back(MatchTerm(term));
+    if (plan.terms.back().words.empty()) return page;
+    floor = std::max(floor, plan.terms.back().best);
+  }
+  for (const std::string& w : query.excluded_words) {
+    auto it = word_ids_.find(w);
+    if (it != word_ids_.end()) plan.excluded.push_back(it->second);
+  }
+  auto phrase_ids = [&](const std::vector<std::string>& phrase,
+                        std::vector<WordId>* ids) {
+    for (const std::string& w : phrase) {
+      auto it = word_ids_.find(w);
+      if (it == word_ids_.end()) return false;
+      ids->push_back(it->second);
+    }
+    return true;
+  };
+  for (const auto& p : query.phrases) {
+    std::vector<WordId> ids;
+    if (!phrase_ids(p, &ids)) return page;
+    plan.phrases.push_back(std::move(ids));
+  }
+  for (const auto& p : query.excluded_phrases) {
+    std::vector<WordId> ids;
+    if (phrase_ids(p, &ids)) plan.excluded_phrases.push_back(std::move(ids));
+  }
+  if (query.has_type_filter()) {
+    for (const std::string& e : query.extensions) {
+      auto it = ext_ids_.find(e);
+      if (it != ext_ids_.end()) plan.exts.insert(it->second);
+    }
+    for (const std::string& e : ExtensionsOfKind(query.kind)) {
+      auto it = ext_ids_.find(e);
+      if (it != ext_ids_.end()) plan.exts.insert(it->second);
+    }
+    if (plan.exts.empty()) return page;
+    if (query.kind != FILE_KIND_ANY) plan.kinds |= 1u << query.kind;
+    for (const std::string& e : query.extensions) {
+      plan.kinds |= 1u << KindOfExtension(e);
+    }
+    size_t of_kinds = 0, all = 0;
+    for (int k = 0; k < 8; ++k) {
+      all += docs_of_kind_[k];
+      if (plan.kinds & (1u << k)) of_kinds += docs_of_kind_[k];
+    }
+    plan.kind_share =
+        all == 0 ? 1.0 : static_cast<double>(of_kinds) / static_cast<double>(all);
+  }
+
+  const size_t need = static_cast<size_t>(query.limit) + 1;
+  std::vector<Candidate> hits;
+  if (query.sort == SEARCH_SORT_RELEVANCE) {
+    // The best match quality first (the worst when reversed); when it
+    // does not fill the page, the others in one walk.
+    std::vector<SearchMatch> tiers;
+    for (int t = floor; t <= SEARCH_MATCH_MISSPELLED; ++t) {
+      tiers.push_back(static_cast<SearchMatch>(t));
+    }
+    if (query.reverse) std::reverse(tiers.begin(), tiers.end());
+    for (size_t k = 0; k < tiers.size(); ++k) {
+      const SearchMatch t = tiers[k];
+      if (query.after.has_value() &&
+          (query.reverse ? t > query.after->match : t < query.after->match)) {
+        continue;
+      }
+      SearchMatch covered = t;
+      absl::Status s = Collect(plan, t, t, tiers.back(), need - hits.size(),
+                               &hits, &covered);
+      if (!s.ok()) return s;
+      if (hits.size() >= need || covered != t) break;
+    }
+  } else {
+    SearchMatch covered;
+    absl::Status s = Collect(plan, SEARCH_MATCH_EXACT, SEARCH_MATCH_MISSPELLED,
+                             SEARCH_MATCH_MISSPELLED, need, &hits, &covered);
+    if (!s.ok()) return s;
+  }
+  const size_t shown = std::min(hits.size(), static_cast<size_t>(query.limit));
+  page.hits.reserve(shown);
+  for (size_t i = 0; i < shown; ++i) page.hits.push_back(HitOf(hits[i]));
+  if (hits.size() > shown && shown > 0) {
+    page.next_cursor =
+        EncodeCursor(KeyOf(plan, hits[shown - 1]), query.sort, query.reverse);
+  }
+  return page;
+}
+
+}  // namespace search
+}  // namespace trove

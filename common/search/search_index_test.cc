@@ -1,0 +1,272 @@
+#include "common/search/search_index.h"
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/search/query.h"
+#include "common/search/reference_search.h"
+#include "common/search/test_catalog.h"
+#include "common/search/text.h"
+#include "gtest/gtest.h"
+
+namespace trove {
+namespace search {
+namespace {
+
+std::string Raw(const std::string& hex) {
+  std::string raw;
+  EXPECT_TRUE(HexToRaw(hex, &raw)) << hex;
+  return raw;
+}
+
+std::string Describe(const SearchPage& page) {
+  std::string out;
+  for (const SearchHit& h : page.hits) {
+    absl::StrAppend(&out, "  ", h.cid().substr(0, 8), " ", h.name(), " n=",
+                    h.source_count(), " size=", h.size(), " m=", h.match(),
+                    "\n");
+  }
+  absl::StrAppend(&out, "  next=", page.next_cursor.empty() ? "-" : "yes");
+  return out;
+}
+
+bool SamePage(const SearchPage& a, const SearchPage& b) {
+  if (a.hits.size() != b.hits.size() || a.next_cursor != b.next_cursor) {
+    return false;
+  }
+  for (size_t i = 0; i < a.hits.size(); ++i) {
+    const SearchHit& x = a.hits[i];
+    const SearchHit& y = b.hits[i];
+    if (x.cid() != y.cid() || x.name() != y.name() || x.size() != y.size() ||
+        x.source_count() != y.source_count() || x.match() != y.match()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A query's filters and order, as a test variation.
+struct Variation {
+  std::string label;
+  int64_t min_size = 0;
+  int64_t max_size = 0;
+  std::vector<std::string> extensions;
+  FileKind kind = FILE_KIND_ANY;
+  SearchSort sort = SEARCH_SORT_RELEVANCE;
+  bool reverse = false;
+  int limit = 10;
+};
+
+std::vector<Variation> Variations() {
+  std::vector<Variation> out;
+  for (SearchSort sort : {SEARCH_SORT_RELEVANCE, SEARCH_SORT_SOURCES,
+                          SEARCH_SORT_SIZE, SEARCH_SORT_NAME}) {
+    for (bool reverse : {false, true}) {
+      Variation v;
+      v.label = absl::StrCat("sort=", sort, reverse ? " reversed" : "");
+      v.sort = sort;
+      v.reverse = reverse;
+      out.push_back(v);
+    }
+  }
+  Variation sized;
+  sized.label = "size 1MB..60MB";
+  sized.min_size = 1000000;
+  sized.max_size = 60000000;
+  out.push_back(sized);
+  Variation ext;
+  ext.label = "ext mp3,PDF";
+  ext.extensions = {"mp3", "PDF"};
+  out.push_back(ext);
+  Variation kind;
+  kind.label = "kind video by size";
+  kind.kind = FILE_KIND_VIDEO;
+  kind.sort = SEARCH_SORT_SIZE;
+  out.push_back(kind);
+  Variation both;
+  both.label = "kind audio or ext txt, min size, by name";
+  both.kind = FILE_KIND_AUDIO;
+  both.extensions = {"txt"};
+  both.min_size = 5000;
+  both.sort = SEARCH_SORT_NAME;
+  out.push_back(both);
+  Variation small;
+  small.label = "limit 3";
+  small.limit = 3;
+  out.push_back(small);
+  return out;
+}
+
+// Parameter: whether the catalog is loaded in bulk (BeginBulkLoad) or one
+// source at a time.
+class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    catalog_ = MakeTestCatalog(/*seed=*/20261201, /*files=*/3000);
+    if (GetParam()) index_.BeginBulkLoad();
+    for (const ReferenceFile& f : catalog_.files) {
+      for (const auto& [name, count] : f.names) {
+        for (int i = 0; i < count; ++i) {
+          docs_[{f.cid, name}].push_back(index_.Add(Raw(f.cid), f.size, name));
+        }
+      }
+    }
+    if (GetParam()) index_.EndBulkLoad();
+  }
+
+  // Compares up to `pages` pages of `text` under `v` with the reference;
+  // returns how many hits were compared.
+  int Compare(const std::string& shape, const std::string& text,
+              const Variation& v, int pages) {
+    SearchQuery q;
+    q.set_text(text);
+    q.set_min_size(v.min_size);
+    q.set_max_size(v.max_size);
+    for (const std::string& e : v.extensions) q.add_extensions(e);
+    q.set_kind(v.kind);
+    q.set_sort(v.sort);
+    q.set_reverse(v.reverse);
+    q.set_limit(v.limit);
+    int compared = 0;
+    for (int page = 0; page < pages; ++page) {
+      absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
+      if (!parsed.ok()) {
+        EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument)
+            << text;
+        return compared;
+      }
+      absl::StatusOr<SearchPage> got = index_.Search(*parsed);
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (!got.ok()) return compared;
+      SearchPage want = ReferenceSearch(catalog_.files, *parsed, MatchOptions());
+      EXPECT_TRUE(SamePage(*got, want))
+          << shape << " [" << text << "] " << v.label << " page " << page
+          << "\nindex:\n"
+          << Describe(*got) << "\nreference:\n"
+          << Describe(want);
+      compared += static_cast<int>(want.hits.size());
+      if (want.next_cursor.empty() || !SamePage(*got, want)) break;
+      q.set_cursor(want.next_cursor);
+    }
+    return compared;
+  }
+
+  void CompareAll(uint64_t seed, int per_shape) {
+    std::vector<Variation> variations = Variations();
+    std::mt19937_64 rng(seed);
+    std::map<std::string, int> hits_by_shape;
+    for (const TestQuery& tq : MakeTestQueries(catalog_, seed, per_shape)) {
+      // The plain order with several pages, and three other variations.
+      hits_by_shape[tq.shape] += Compare(tq.shape, tq.text, variations[0], 3);
+      for (int k = 0; k < 3; ++k) {
+        const Variation& v = variations[rng() % variations.size()];
+        hits_by_shape[tq.shape] += Compare(tq.shape, tq.text, v, 2);
+      }
+    }
+    // Every shape found something somewhere, so the comparisons are not
+    // all of empty pages.
+    for (const auto& [shape, hits] : hits_by_shape) {
+      EXPECT_GT(hits, 0) << shape;
+    }
+  }
+
+  TestCatalog catalog_;
+  SearchIndex index_;
+  std::map<std::pair<std::string, std::string>, std::vector<SearchIndex::DocId>>
+      docs_;
+};
+
+TEST_P(SearchIndexReferenceTest, EveryShapeAndFilterMatchesTheReference) {
+  CompareAll(/*seed=*/7, /*per_shape=*/6);
+}
+
+TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
+  std::mt19937_64 rng(99);
+  // Withdraw about a third of the holders, names and whole files included,
+  // then add some back under new names.
+  for (ReferenceFile& f : catalog_.files) {
+    for (auto& [name, count] : f.names) {
+      std::vector<SearchIndex::DocId>& docs = docs_[{f.cid, name}];
+      while (count > 0 && rng() % 3 == 0) {
+        index_.Remove(docs.back());
+        docs.pop_back();
+        --count;
+      }
+    }
+    if (rng() % 10 == 0) {
+      std::string name = absl::StrCat("Extra ", catalog_.words[rng() % 50],
+                                      " take.ogg");
+      f.names[name] += 1;
+      docs_[{f.cid, name}].push_back(index_.Add(Raw(f.cid), f.size, name));
+    }
+  }
+  CompareAll(/*seed=*/8, /*per_shape=*/4);
+}
+
+TEST_P(SearchIndexReferenceTest, EmptiesCompletely) {
+  size_t cids_gone = 0;
+  for (auto& [key, docs] : docs_) {
+    for (SearchIndex::DocId d : docs) cids_gone += index_.Remove(d) ? 1 : 0;
+  }
+  EXPECT_EQ(cids_gone, catalog_.files.size());
+  SearchIndex::Stats s = index_.stats();
+  EXPECT_EQ(s.cids, 0u);
+  EXPECT_EQ(s.names, 0u);
+  EXPECT_EQ(s.words, 0u);
+  EXPECT_EQ(s.holders, 0u);
+  SearchQuery q;
+  q.set_text("queen");
+  absl::StatusOr<SearchPage> page = index_.Search(*ParseQuery(q, 10, 10));
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->hits.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Loading, SearchIndexReferenceTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Bulk" : "OneByOne";
+                         });
+
+TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
+  SearchIndex index;
+  std::string cid(32, '\1');
+  index.Add(cid, 100, "Learning Perl.pdf");
+  std::string cid2(32, '\2');
+  index.Add(cid2, 100, "dreng og maxquath.txt");
+  for (const char* text : {"pel", "prel", "perll", "pearl", "drneg", "maxqauth",
+                           "dreg", "drengs"}) {
+    SearchQuery q;
+    q.set_text(text);
+    absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 10, 10));
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->hits.size(), 1u) << text;
+    EXPECT_EQ(page->hits[0].match(), SEARCH_MATCH_MISSPELLED) << text;
+  }
+}
+
+TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
+  SearchIndex index;
+  for (int i = 0; i < 20000; ++i) {
+    std::string cid(32, '\0');
+    cid[0] = static_cast<char>(i & 0xff);
+    cid[1] = static_cast<char>(i >> 8);
+    index.Add(cid, i, absl::StrCat("common word ", i, ".mp3"));
+  }
+  SearchQuery q;
+  q.set_text("comm");
+  q.set_sort(SEARCH_SORT_NAME);
+  q.set_reverse(true);
+  absl::StatusOr<SearchPage> page =
+      index.Search(*ParseQuery(q, 10, 10), absl::InfinitePast());
+  // Walking the name order needs no more than a page of steps, so this one
+  // may finish; a walk over every document must not.
+  q.set_text("word -common");
+  page = index.Search(*ParseQuery(q, 10, 10), absl::InfinitePast());
+  EXPECT_EQ(page.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+}  // namespace
+}  // namespace search
+}  // namespace trove

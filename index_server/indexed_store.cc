@@ -1,0 +1,126 @@
+#include "index_server/indexed_store.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace trove {
+namespace index_server {
+namespace {
+
+// The log position of the change this thread committed last: the sink
+// runs on the committing thread, inside the store call, so the call can
+// wait for exactly its own change afterwards.
+thread_local int64_t last_commit_on_this_thread = 0;
+
+}  // namespace
+
+IndexedStore::IndexedStore(PgIndexStore* pg, Options options)
+    : pg_(pg),
+      options_(std::move(options)),
+      feed_(pg),
+      follower_(&feed_, options_.follower) {
+  pg_->SetChangeSink(
+      [this](int64_t seq, std::shared_ptr<const CatalogChange> change) {
+        last_commit_on_this_thread = seq;
+        follower_.Offer(seq, std::move(change));
+      });
+}
+
+IndexedStore::~IndexedStore() { Stop(); }
+
+void IndexedStore::Start() { follower_.Start(); }
+
+void IndexedStore::Stop() { follower_.Stop(); }
+
+void IndexedStore::AwaitOwnCommit(const CallContext& call) {
+  const int64_t seq = last_commit_on_this_thread;
+  if (seq == 0 || !follower_.ready()) return;
+  follower_.WaitApplied(seq,
+                        std::min(call.deadline, absl::Now() + options_.apply_wait));
+}
+
+absl::StatusOr<int64_t> IndexedStore::RegisterSupernode(
+    const SupernodeRegistration& reg, absl::Duration lease,
+    const CallContext& call) {
+  last_commit_on_this_thread = 0;
+  absl::StatusOr<int64_t> r = pg_->RegisterSupernode(reg, lease, call);
+  if (r.ok()) AwaitOwnCommit(call);
+  return r;
+}
+
+absl::Status IndexedStore::RenewLease(const std::string& supernode_id,
+                                      int32_t leaf_count, absl::Duration lease,
+                                      const CallContext& call) {
+  return pg_->RenewLease(supernode_id, leaf_count, lease, call);
+}
+
+absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
+    const index::PublishDeltasRequest& request, const CallContext& call) {
+  last_commit_on_this_thread = 0;
+  absl::StatusOr<index::PublishDeltasResponse> r =
+      pg_->ApplyDeltas(request, call);
+  if (r.ok()) AwaitOwnCommit(call);
+  return r;
+}
+
+std::shared_ptr<const absl::flat_hash_set<std::string>>
+IndexedStore::EndedLeases() {
+  {
+    absl::MutexLock lock(&ended_mu_);
+    if (ended_ != nullptr &&
+        (ended_checking_ || absl::Now() < ended_checked_ + options_.lease_check)) {
+      return ended_;
+    }
+    ended_checking_ = true;
+  }
+  // One caller asks; the others use what was known.
+  absl::StatusOr<std::vector<std::string>> ended = pg_->EndedLeases();
+  absl::MutexLock lock(&ended_mu_);
+  ended_checking_ = false;
+  if (ended.ok()) {
+    ended_ = std::make_shared<const absl::flat_hash_set<std::string>>(
+        ended->begin(), ended->end());
+    ended_checked_ = absl::Now();
+  } else if (ended_ == nullptr) {
+    ended_ = std::make_shared<const absl::flat_hash_set<std::string>>();
+  }
+  return ended_;
+}
+
+absl::StatusOr<index::LocateResponse> IndexedStore::Locate(
+    const std::string& cid, int limit, const CallContext& call) {
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
+  if (catalog == nullptr || !follower_.ready()) {
+    return pg_->Locate(cid, limit, call);
+  }
+  return catalog->Locate(cid, limit, *EndedLeases());
+}
+
+absl::StatusOr<std::vector<index::SupernodeInfo>> IndexedStore::LiveSupernodes(
+    int limit, const CallContext& call) {
+  return pg_->LiveSupernodes(limit, call);
+}
+
+absl::StatusOr<ExpiryStats> IndexedStore::ExpireDeadSupernodes() {
+  last_commit_on_this_thread = 0;
+  absl::StatusOr<ExpiryStats> r = pg_->ExpireDeadSupernodes();
+  if (r.ok()) AwaitOwnCommit(CallContext());
+  return r;
+}
+
+absl::StatusOr<int64_t> IndexedStore::DeleteOrphanFiles(absl::Duration min_age) {
+  return pg_->DeleteOrphanFiles(min_age);
+}
+
+absl::StatusOr<search::SearchPage> IndexedStore::Search(
+    const search::ParsedQuery& query, const CallContext& call) {
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
+  if (catalog == nullptr || !follower_.ready()) {
+    return absl::UnavailableError(
+        "the index is still loading its catalog into memory; retry shortly");
+  }
+  return catalog->Search(query, call.deadline);
+}
+
+}  // namespace index_server
+}  // namespace trove

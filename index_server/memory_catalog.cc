@@ -1,0 +1,530 @@
+#include "index_server/memory_catalog.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/search/query.h"
+
+namespace trove {
+namespace index_server {
+namespace {
+
+// FNV-1a, 64 bits: stable across processes, for Digest.
+class Fnv {
+ public:
+  void Add(absl::string_view s) {
+    for (char c : s) {
+      h_ ^= static_cast<unsigned char>(c);
+      h_ *= 1099511628211ull;
+    }
+    Add64(s.size());
+  }
+  void Add64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h_ ^= (v >> (8 * i)) & 0xff;
+      h_ *= 1099511628211ull;
+    }
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 14695981039346656037ull;
+};
+
+// The i-th 32-byte id of a concatenation, or "" when out of range.
+absl::string_view IdAt(const std::string& ids, int i) {
+  size_t at = static_cast<size_t>(i) * 32;
+  if (at + 32 > ids.size()) return absl::string_view();
+  return absl::string_view(ids).substr(at, 32);
+}
+
+int IdCount(const std::string& ids) { return static_cast<int>(ids.size() / 32); }
+
+template <typename V>
+void EraseValue(V& v, uint32_t x) {
+  auto it = std::find(v.begin(), v.end(), x);
+  if (it == v.end()) return;
+  *it = v.back();
+  v.pop_back();
+}
+
+}  // namespace
+
+MemoryCatalog::MemoryCatalog(Options options)
+    : options_(options), index_(options.search) {}
+
+MemoryCatalog::PeerId MemoryCatalog::InternPeer(absl::string_view key) {
+  auto it = peer_ids_.find(key);
+  if (it != peer_ids_.end()) return it->second;
+  PeerId id;
+  if (!free_peers_.empty()) {
+    id = free_peers_.back();
+    free_peers_.pop_back();
+  } else {
+    id = static_cast<PeerId>(peers_.size());
+    peers_.emplace_back();
+  }
+  peers_[id].key = std::string(key);
+  peer_ids_.emplace(std::string(key), id);
+  return id;
+}
+
+MemoryCatalog::PeerRec* MemoryCatalog::FindPeer(absl::string_view key) {
+  auto it = peer_ids_.find(key);
+  return it == peer_ids_.end() ? nullptr : &peers_[it->second];
+}
+
+void MemoryCatalog::MaybeFreePeer(PeerId id) {
+  PeerRec& p = peers_[id];
+  if (!p.sources.empty() || !p.partials.empty()) return;
+  for (SnId sn : p.sns) {
+    if (sn < sns_.size()) sns_[sn].peers.erase(id);
+  }
+  peer_ids_.erase(p.key);
+  p.key.clear();
+  p.address.clear();
+  p.sources = {};
+  p.partials = {};
+  p.sns.clear();
+  free_peers_.push_back(id);
+}
+
+MemoryCatalog::SnId MemoryCatalog::InternSn(absl::string_view key) {
+  auto it = sn_ids_.find(key);
+  if (it != sn_ids_.end()) return it->second;
+  SnId id;
+  if (!free_sns_.empty()) {
+    id = free_sns_.back();
+    free_sns_.pop_back();
+  } else {
+    id = static_cast<SnId>(sns_.size());
+    sns_.emplace_back();
+  }
+  sns_[id].key = std::string(key);
+  sn_ids_.emplace(std::string(key), id);
+  return id;
+}
+
+void MemoryCatalog::LinkPeerToSn(PeerId peer, SnId sn) {
+  PeerRec& p = peers_[peer];
+  // The peer's own list is short and names every set that lists it.
+  if (std::find(p.sns.begin(), p.sns.end(), sn) != p.sns.end()) return;
+  p.sns.push_back(sn);
+  sns_[sn].peers.insert(peer);
+}
+
+int64_t MemoryCatalog::ResolveSize(absl::string_view cid, int64_t announced) {
+  if (std::optional<CidId> id = index_.FindCid(cid)) {
+    return index_.SizeOfCid(*id);
+  }
+  auto [it, inserted] = other_files_.try_emplace(std::string(cid), announced);
+  return it->second;
+}
+
+void MemoryCatalog::RemoveSource(PeerId peer_id, CidId cid) {
+  PeerRec& peer = peers_[peer_id];
+  auto it = peer.sources.find(cid);
+  if (it == peer.sources.end()) return;
+  const SourceRec rec = it->second;
+  peer.sources.erase(it);
+  auto hit = holders_.find(cid);
+  if (hit != holders_.end()) {
+    EraseValue(hit->second, peer_id);
+    if (hit->second.empty()) holders_.erase(hit);
+  }
+  const int64_t size = index_.SizeOfCid(cid);
+  const std::string key(index_.KeyOfCid(cid));
+  if (index_.Remove(rec.doc)) {
+    // The files row stays until the orphan collector takes it.
+    other_files_.emplace(key, size);
+  }
+  --sources_;
+  Breathe();
+}
+
+void MemoryCatalog::RemovePartial(PeerId peer_id, absl::string_view cid) {
+  PeerRec& peer = peers_[peer_id];
+  auto it = peer.partials.find(cid);
+  if (it == peer.partials.end()) return;
+  peer.partials.erase(it);
+  auto hit = partial_holders_.find(cid);
+  if (hit != partial_holders_.end()) {
+    EraseValue(hit->second, peer_id);
+    if (hit->second.empty()) partial_holders_.erase(hit);
+  }
+  --partials_;
+}
+
+void MemoryCatalog::RemoveSourcesIf(
+    PeerId peer_id, const std::function<bool(SnId, absl::string_view)>& drop) {
+  std::vector<CidId> complete;
+  for (const auto& [cid, rec] : peers_[peer_id].sources) {
+    if (drop(rec.sn, index_.KeyOfCid(cid))) complete.push_back(cid);
+  }
+  std::vector<std::string> partial;
+  for (const auto& [cid, rec] : peers_[peer_id].partials) {
+    if (drop(rec.sn, cid)) partial.push_back(cid);
+  }
+  for (CidId cid : complete) RemoveSource(peer_id, cid);
+  for (const std::string& cid : partial) RemovePartial(peer_id, cid);
+}
+
+void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
+                                absl::string_view name, int64_t announced,
+                                bool partial) {
+  const int64_t size = ResolveSize(cid, announced);
+  std::optional<CidId> id = index_.FindCid(cid);
+  if (id.has_value()) {
+    auto it = peers_[peer_id].sources.find(*id);
+    if (it != peers_[peer_id].sources.end()) {
+      if (!partial && index_.NameOf(it->second.doc) == name) {
+        it->second.sn = sn;
+        return;
+      }
+      RemoveSource(peer_id, *id);
+    }
+  }
+  LinkPeerToSn(peer_id, sn);
+  if (partial) {
+    auto [it, inserted] = peers_[peer_id].partials.try_emplace(
+        std::string(cid), PartialRec{std::string(name), sn});
+    if (inserted) {
+      partial_holders_[std::string(cid)].push_back(peer_id);
+      ++partials_;
+    } else {
+      it->second = PartialRec{std::string(name), sn};
+    }
+    return;
+  }
+  RemovePartial(peer_id, cid);
+  const DocId doc = index_.Add(cid, size, name);
+  other_files_.erase(std::string(cid));
+  const CidId cid_id = index_.CidOfDoc(doc);
+  peers_[peer_id].sources[cid_id] = SourceRec{doc, sn};
+  holders_[cid_id].push_back(peer_id);
+  ++sources_;
+  Breathe();
+}
+
+void MemoryCatalog::Breathe() {
+  if (++slice_ < options_.apply_slice) return;
+  slice_ = 0;
+  // Let waiting searches in between two slices of a large change.
+  mu_.Unlock();
+  mu_.Lock();
+}
+
+void MemoryCatalog::BeginLoad() {
+  absl::MutexLock lock(&mu_);
+  index_.BeginBulkLoad();
+}
+
+void MemoryCatalog::LoadSource(absl::string_view cid, absl::string_view peer,
+                               absl::string_view supernode,
+                               absl::string_view name, int64_t size,
+                               absl::string_view address, bool partial) {
+  absl::MutexLock lock(&mu_);
+  const PeerId p = InternPeer(peer);
+  const SnId sn = InternSn(supernode);
+  if (peers_[p].address != address) peers_[p].address = std::string(address);
+  LinkPeerToSn(p, sn);
+  if (partial) {
+    auto [it, inserted] = peers_[p].partials.try_emplace(
+        std::string(cid), PartialRec{std::string(name), sn});
+    if (inserted) {
+      partial_holders_[std::string(cid)].push_back(p);
+      ++partials_;
+    }
+    return;
+  }
+  const DocId doc = index_.Add(cid, size, name);
+  const CidId cid_id = index_.CidOfDoc(doc);
+  auto [it, inserted] = peers_[p].sources.try_emplace(cid_id, SourceRec{doc, sn});
+  if (!inserted) {
+    // (cid, peer) is the table's key, so this cannot happen with a real
+    // snapshot; keep the count of holders right anyway.
+    index_.Remove(doc);
+    return;
+  }
+  holders_[cid_id].push_back(p);
+  ++sources_;
+}
+
+void MemoryCatalog::LoadFile(absl::string_view cid, int64_t size) {
+  absl::MutexLock lock(&mu_);
+  other_files_.emplace(std::string(cid), size);
+}
+
+void MemoryCatalog::EndLoad() {
+  absl::MutexLock lock(&mu_);
+  index_.EndBulkLoad();
+}
+
+void MemoryCatalog::Apply(const CatalogChange& change) {
+  absl::MutexLock lock(&mu_);
+  slice_ = 0;
+  switch (change.change_case()) {
+    case CatalogChange::kBatch:
+      ApplyBatch(change.batch());
+      break;
+    case CatalogChange::kDroppedSupernodes:
+      for (const std::string& sn : change.dropped_supernodes().supernode_ids()) {
+        DropSupernode(sn);
+      }
+      break;
+    case CatalogChange::kDroppedFiles: {
+      const std::string& cids = change.dropped_files().cids();
+      for (int i = 0; i < IdCount(cids); ++i) {
+        other_files_.erase(std::string(IdAt(cids, i)));
+      }
+      break;
+    }
+    case CatalogChange::CHANGE_NOT_SET:
+      break;
+  }
+}
+
+void MemoryCatalog::DropSupernode(absl::string_view key) {
+  auto it = sn_ids_.find(key);
+  if (it == sn_ids_.end()) return;
+  const SnId sn = it->second;
+  std::vector<PeerId> peers(sns_[sn].peers.begin(), sns_[sn].peers.end());
+  for (PeerId p : peers) {
+    RemoveSourcesIf(p, [sn](SnId s, absl::string_view) { return s == sn; });
+    PeerRec& rec = peers_[p];
+    rec.sns.erase(std::remove(rec.sns.begin(), rec.sns.end(), sn),
+                  rec.sns.end());
+    MaybeFreePeer(p);
+  }
+  sn_ids_.erase(sns_[sn].key);
+  sns_[sn].key.clear();
+  sns_[sn].peers = {};
+  free_sns_.push_back(sn);
+}
+
+void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
+  const SnId sn = InternSn(b.supernode_id());
+  // What each peer stores in this batch, for replace_peers.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> kept;
+  if (b.replace_peers_size() > 0) {
+    absl::flat_hash_set<std::string> replacing(b.replace_peers().begin(),
+                                               b.replace_peers().end());
+    for (const PeerFiles& pf : b.stored()) {
+      if (!replacing.contains(pf.peer_id())) continue;
+      auto& set = kept[pf.peer_id()];
+      for (int i = 0; i < IdCount(pf.cids()); ++i) {
+        set.emplace(IdAt(pf.cids(), i));
+      }
+    }
+  }
+  // Peers that left this supernode.
+  for (const std::string& key : b.gone_peers()) {
+    auto it = peer_ids_.find(key);
+    if (it == peer_ids_.end()) continue;
+    const PeerId p = it->second;
+    RemoveSourcesIf(p, [sn](SnId s, absl::string_view) { return s == sn; });
+    MaybeFreePeer(p);
+  }
+  // Full lists: what is not stored again goes.
+  for (const std::string& key : b.replace_peers()) {
+    auto it = peer_ids_.find(key);
+    if (it == peer_ids_.end()) continue;
+    const auto& keep = kept[key];
+    RemoveSourcesIf(it->second, [&keep](SnId, absl::string_view cid) {
+      return !keep.contains(cid);
+    });
+  }
+  // Single withdrawals.
+  for (const PeerFiles& pf : b.removed()) {
+    auto it = peer_ids_.find(pf.peer_id());
+    if (it == peer_ids_.end()) continue;
+    const PeerId p = it->second;
+    for (int i = 0; i < IdCount(pf.cids()); ++i) {
+      const absl::string_view cid = IdAt(pf.cids(), i);
+      if (std::optional<CidId> id = index_.FindCid(cid)) RemoveSource(p, *id);
+      RemovePartial(p, cid);
+    }
+  }
+  // Peers now held through this supernode take all their sources along,
+  // and their current address.
+  for (int i = 0; i < b.moved_peers_size(); ++i) {
+    const PeerId p = InternPeer(b.moved_peers(i));
+    PeerRec& rec = peers_[p];
+    if (i < b.moved_addresses_size()) rec.address = b.moved_addresses(i);
+    for (auto& [cid, source] : rec.sources) source.sn = sn;
+    for (auto& [cid, partial] : rec.partials) partial.sn = sn;
+    if (!rec.sources.empty() || !rec.partials.empty()) LinkPeerToSn(p, sn);
+  }
+  // Stored sources, in order.
+  for (const PeerFiles& pf : b.stored()) {
+    const PeerId p = InternPeer(pf.peer_id());
+    const int n = IdCount(pf.cids());
+    for (int i = 0; i < n; ++i) {
+      const std::string& name = i < pf.names_size() ? pf.names(i) : "";
+      const int64_t size = i < pf.sizes_size() ? pf.sizes(i) : 0;
+      const bool partial = i < pf.partial_size() && pf.partial(i);
+      if (name.empty()) continue;  // never written so
+      StoreSource(p, sn, IdAt(pf.cids(), i), name, size, partial);
+    }
+  }
+  // Peers left with nothing are forgotten.
+  for (const std::string& key : b.moved_peers()) {
+    auto it = peer_ids_.find(key);
+    if (it != peer_ids_.end()) MaybeFreePeer(it->second);
+  }
+  for (const std::string& key : b.replace_peers()) {
+    auto it = peer_ids_.find(key);
+    if (it != peer_ids_.end()) MaybeFreePeer(it->second);
+  }
+  for (const PeerFiles& pf : b.removed()) {
+    auto it = peer_ids_.find(pf.peer_id());
+    if (it != peer_ids_.end()) MaybeFreePeer(it->second);
+  }
+}
+
+absl::StatusOr<search::SearchPage> MemoryCatalog::Search(
+    const search::ParsedQuery& query, absl::Time deadline) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return index_.Search(query, deadline);
+}
+
+absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
+    const std::string& cid_hex, int limit,
+    const absl::flat_hash_set<std::string>& dead) const {
+  std::string cid;
+  if (!search::HexToRaw(cid_hex, &cid)) {
+    return absl::InvalidArgumentError("cid must be 64 lowercase hex digits");
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  auto live = [&](SnId sn) { return dead.empty() || !dead.contains(sns_[sn].key); };
+  index::LocateResponse response;
+  std::vector<std::pair<const std::string*, PeerId>> complete, partial;
+  std::optional<CidId> id = index_.FindCid(cid);
+  if (id.has_value()) {
+    response.set_size(index_.SizeOfCid(*id));
+    auto hit = holders_.find(*id);
+    if (hit != holders_.end()) {
+      for (PeerId p : hit->second) {
+        if (live(peers_[p].sources.at(*id).sn)) {
+          complete.emplace_back(&peers_[p].key, p);
+        }
+      }
+    }
+  } else {
+    auto fit = other_files_.find(cid);
+    if (fit == other_files_.end()) {
+      return absl::NotFoundError(absl::StrCat("no live source has cid ", cid_hex));
+    }
+    response.set_size(fit->second);
+  }
+  auto pit = partial_holders_.find(cid);
+  std::map<absl::string_view, int> partial_names;
+  if (pit != partial_holders_.end()) {
+    for (PeerId p : pit->second) {
+      const PartialRec& rec = peers_[p].partials.at(cid);
+      if (!live(rec.sn)) continue;
+      partial.emplace_back(&peers_[p].key, p);
+      ++partial_names[rec.name];
+    }
+  }
+  if (complete.empty() && partial.empty()) {
+    return absl::NotFoundError(absl::StrCat("no live source has cid ", cid_hex));
+  }
+  if (!complete.empty()) {
+    if (std::optional<search::SearchIndex::CidView> view = index_.Lookup(cid)) {
+      response.set_name(view->name);
+    }
+  } else {
+    int best = 0;
+    for (const auto& [name, n] : partial_names) {
+      if (n > best) {
+        best = n;
+        response.set_name(std::string(name));
+      }
+    }
+  }
+  auto by_peer = [](const std::pair<const std::string*, PeerId>& a,
+                    const std::pair<const std::string*, PeerId>& b) {
+    return *a.first < *b.first;
+  };
+  std::sort(complete.begin(), complete.end(), by_peer);
+  std::sort(partial.begin(), partial.end(), by_peer);
+  for (const auto* group : {&complete, &partial}) {
+    for (const auto& [key, p] : *group) {
+      if (response.sources_size() >= limit) break;
+      Source* s = response.add_sources();
+      s->set_peer_id(search::RawToHex(*key));
+      s->set_address(peers_[p].address);
+      s->set_partial(group == &partial);
+    }
+  }
+  return response;
+}
+
+MemoryCatalog::Stats MemoryCatalog::stats() const {
+  absl::ReaderMutexLock lock(&mu_);
+  Stats s;
+  s.sources = sources_;
+  s.partial_sources = partials_;
+  search::SearchIndex::Stats is = index_.stats();
+  s.cids = is.cids;
+  s.names = is.names;
+  s.words = is.words;
+  s.peers = peer_ids_.size();
+  s.supernodes = sn_ids_.size();
+  s.other_files = other_files_.size();
+  return s;
+}
+
+std::string MemoryCatalog::Digest() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::tuple<std::string, std::string, std::string, std::string,
+                         int64_t, bool>>
+      rows;
+  rows.reserve(sources_ + partials_);
+  for (const auto& [key, id] : peer_ids_) {
+    for (const auto& [cid, rec] : peers_[id].sources) {
+      rows.emplace_back(std::string(index_.KeyOfCid(cid)), key,
+                        sns_[rec.sn].key, std::string(index_.NameOf(rec.doc)),
+                        index_.SizeOfCid(cid), false);
+    }
+    for (const auto& [cid, rec] : peers_[id].partials) {
+      rows.emplace_back(cid, key, sns_[rec.sn].key, rec.name, -1, true);
+    }
+  }
+  std::sort(rows.begin(), rows.end());
+  Fnv h;
+  for (const auto& [cid, peer, sn, name, size, partial] : rows) {
+    h.Add(cid);
+    h.Add(peer);
+    h.Add(sn);
+    h.Add(name);
+    h.Add64(static_cast<uint64_t>(size));
+    h.Add64(partial ? 1 : 0);
+  }
+  std::vector<std::pair<std::string, std::string>> addresses;
+  for (const auto& [key, id] : peer_ids_) {
+    addresses.emplace_back(key, peers_[id].address);
+  }
+  std::sort(addresses.begin(), addresses.end());
+  for (const auto& [peer, address] : addresses) {
+    h.Add(peer);
+    h.Add(address);
+  }
+  std::vector<std::pair<std::string, int64_t>> files(other_files_.begin(),
+                                                     other_files_.end());
+  std::sort(files.begin(), files.end());
+  for (const auto& [cid, size] : files) {
+    h.Add(cid);
+    h.Add64(static_cast<uint64_t>(size));
+  }
+  return absl::StrFormat("%d sources, %d peers, %d other files, %016x",
+                         rows.size(), addresses.size(), files.size(), h.value());
+}
+
+}  // namespace index_server
+}  // namespace trove

@@ -1,0 +1,181 @@
+// MemoryCatalog: an index replica's in-memory copy of the catalog, for
+// Search and Locate. It holds every source (peer, cid, name, supernode,
+// complete or partial) and every peer's address: the complete sources'
+// names in a SearchIndex, plus the sizes of files no complete source
+// holds. It is kept current by replaying the change log
+// (catalog_change.proto) in order, exactly as PostgreSQL applied those
+// changes. Two catalogs that loaded the same snapshot and replayed the
+// same entries hold the same.
+//
+// Partial sources (downloads in progress) neither match nor count in
+// search; Locate lists them after the complete ones.
+//
+// Thread-safe: Search and the accessors may run while a change is applied
+// (a large batch is applied in slices, so searches can run between them
+// and may see part of it). Apply and the Load* calls must not run
+// concurrently with each other.
+#ifndef TROVE_INDEX_SERVER_MEMORY_CATALOG_H_
+#define TROVE_INDEX_SERVER_MEMORY_CATALOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/search/query.h"
+#include "common/search/search_index.h"
+#include "index_server/catalog_change.pb.h"
+#include "protos/index.pb.h"
+
+namespace trove {
+namespace index_server {
+
+class MemoryCatalog {
+ public:
+  struct Options {
+    search::SearchIndex::Options search;
+    // Source changes applied between two chances for searches to run.
+    int apply_slice = 2000;
+  };
+
+  struct Stats {
+    // Complete sources, and partial ones.
+    size_t sources = 0;
+    size_t partial_sources = 0;
+    size_t cids = 0;
+    size_t names = 0;
+    size_t words = 0;
+    size_t peers = 0;
+    size_t supernodes = 0;
+    // Files rows without a complete source.
+    size_t other_files = 0;
+  };
+
+  MemoryCatalog() : MemoryCatalog(Options()) {}
+  explicit MemoryCatalog(Options options);
+  MemoryCatalog(const MemoryCatalog&) = delete;
+  MemoryCatalog& operator=(const MemoryCatalog&) = delete;
+
+  // Loading a snapshot: BeginLoad, then every source and every files row
+  // that no complete source holds, then EndLoad. Ids are 32 raw bytes;
+  // `size` is the size the files table holds for the cid.
+  void BeginLoad();
+  void LoadSource(absl::string_view cid, absl::string_view peer,
+                  absl::string_view supernode, absl::string_view name,
+                  int64_t size, absl::string_view address, bool partial);
+  void LoadFile(absl::string_view cid, int64_t size);
+  void EndLoad();
+
+  // Replays one committed change.
+  void Apply(const CatalogChange& change);
+
+  // See IndexStore::Search.
+  absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery& query,
+                                            absl::Time deadline) const;
+
+  // See CatalogStore::Locate: the size the files table holds, the name
+  // most complete sources use (else most partial ones), and up to `limit`
+  // sources, complete ones first, each group by peer id; sources held
+  // through a supernode in `dead` (32-byte ids whose lease ended) are left
+  // out. NOT_FOUND when no source is left. `cid` is 64 hex digits.
+  absl::StatusOr<index::LocateResponse> Locate(
+      const std::string& cid, int limit,
+      const absl::flat_hash_set<std::string>& dead) const;
+
+  Stats stats() const;
+
+  // A digest of everything held: equal for two catalogs exactly when they
+  // hold the same sources (with supernode and name), sizes and files
+  // (barring hash collisions). Slow; for tests and checks.
+  std::string Digest() const;
+
+ private:
+  using PeerId = uint32_t;
+  using SnId = uint32_t;
+  using CidId = search::SearchIndex::CidId;
+  using DocId = search::SearchIndex::DocId;
+
+  struct SourceRec {
+    DocId doc;
+    SnId sn;
+  };
+  struct PartialRec {
+    std::string name;
+    SnId sn;
+  };
+  struct PeerRec {
+    std::string key;
+    std::string address;
+    // Complete sources by cid.
+    absl::flat_hash_map<CidId, SourceRec> sources;
+    // Partial sources by cid (32 raw bytes).
+    absl::flat_hash_map<std::string, PartialRec> partials;
+    // Supernodes whose peer sets list this peer.
+    absl::InlinedVector<SnId, 2> sns;
+  };
+  struct SnRec {
+    std::string key;
+    // Peers that have (or had) sources through this supernode.
+    absl::flat_hash_set<PeerId> peers;
+  };
+
+  PeerId InternPeer(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  PeerRec* FindPeer(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeFreePeer(PeerId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  SnId InternSn(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LinkPeerToSn(PeerId peer, SnId sn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The size the files table holds for `cid`, or `announced` when it has
+  // no row (one is made).
+  int64_t ResolveSize(absl::string_view cid, int64_t announced)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveSource(PeerId peer, CidId cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemovePartial(PeerId peer, absl::string_view cid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes every source of `peer` (complete and partial) that `drop`
+  // says to, given its supernode and cid (32 raw bytes).
+  void RemoveSourcesIf(
+      PeerId peer,
+      const std::function<bool(SnId, absl::string_view)>& drop)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StoreSource(PeerId peer, SnId sn, absl::string_view cid,
+                   absl::string_view name, int64_t size, bool partial)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives searches a chance to run every apply_slice calls.
+  void Breathe() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void ApplyBatch(const AppliedBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropSupernode(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  search::SearchIndex index_ ABSL_GUARDED_BY(mu_);
+  std::vector<PeerRec> peers_ ABSL_GUARDED_BY(mu_);
+  std::vector<PeerId> free_peers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, PeerId> peer_ids_ ABSL_GUARDED_BY(mu_);
+  std::vector<SnRec> sns_ ABSL_GUARDED_BY(mu_);
+  std::vector<SnId> free_sns_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, SnId> sn_ids_ ABSL_GUARDED_BY(mu_);
+  // Files rows that no complete source holds: cid -> size.
+  absl::flat_hash_map<std::string, int64_t> other_files_ ABSL_GUARDED_BY(mu_);
+  // Complete sources of each cid.
+  absl::flat_hash_map<CidId, absl::InlinedVector<PeerId, 2>> holders_
+      ABSL_GUARDED_BY(mu_);
+  // Partial sources of each cid (32 raw bytes).
+  absl::flat_hash_map<std::string, absl::InlinedVector<PeerId, 1>>
+      partial_holders_ ABSL_GUARDED_BY(mu_);
+  size_t sources_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t partials_ ABSL_GUARDED_BY(mu_) = 0;
+  int slice_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace index_server
+}  // namespace trove
+
+#endif  // TROVE_INDEX_SERVER_MEMORY_CATALOG_H_

@@ -54,6 +54,19 @@ absl::Status IndexedStore::RenewLease(const std::string& supernode_id,
   return pg_->RenewLease(supernode_id, leaf_count, lease, call);
 }
 
+absl::Status IndexedStore::EndLease(const std::string& supernode_id,
+                                    int64_t generation,
+                                    const CallContext& call) {
+  absl::Status s = pg_->EndLease(supernode_id, generation, call);
+  if (!s.ok()) return s;
+  {
+    // Searches and look-ups stop counting its sources at once.
+    absl::MutexLock lock(&ended_mu_);
+    ended_checked_ = absl::InfinitePast();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
     const index::PublishDeltasRequest& request, const CallContext& call) {
   last_commit_on_this_thread = 0;

@@ -136,9 +136,9 @@ std::string LastSearchPath(const std::string& state_dir) {
 }
 
 void SaveLastSearch(const std::string& state_dir, const std::string& query,
-                    const control::ControlSearchResponse& resp) {
+                    const std::vector<SearchHit>& found) {
   json hits = json::array();
-  for (const SearchHit& h : resp.hits()) {
+  for (const SearchHit& h : found) {
     hits.push_back({{"cid", h.cid()}, {"name", h.name()}, {"size", h.size()}});
   }
   // Best effort: a search that cannot be saved still printed its hits.
@@ -546,49 +546,79 @@ int UsageError(const CliOptions& options, const std::string& verb,
 }
 
 int RunSearch(const CliOptions& options, const SearchQuery& query, bool links,
-              std::ostream& out, std::ostream& err) {
+              int page, std::ostream& out, std::ostream& err) {
   absl::StatusOr<DaemonConnection> daemon = ConnectToDaemon(options.state_dir);
   if (!daemon.ok()) return Fail(options, daemon.status(), out, err, "search");
-  grpc::ClientContext ctx;
-  ctx.set_deadline(Deadline(options));
+  // Page N follows the cursors of the pages before it, so that its hits
+  // are numbered after theirs and `get NUMBER` finds any of them.
+  std::vector<SearchHit> found;
+  size_t shown_from = 0;
+  SearchQuery q = query;
   control::ControlSearchResponse resp;
-  grpc::Status st = daemon->stub->Search(&ctx, query, &resp);
-  if (!st.ok()) {
-    return Fail(options, Explain(st, *daemon, options.state_dir), out, err,
-                "search");
+  bool partial = false;
+  for (int p = 1; p <= page; ++p) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(options));
+    resp.Clear();
+    grpc::Status st = daemon->stub->Search(&ctx, q, &resp);
+    if (!st.ok()) {
+      return Fail(options, Explain(st, *daemon, options.state_dir), out, err,
+                  "search");
+    }
+    partial = partial || resp.partial();
+    shown_from = found.size();
+    found.insert(found.end(), resp.hits().begin(), resp.hits().end());
+    if (p < page && resp.next_cursor().empty()) {
+      return UsageError(
+          options, "search",
+          absl::StrCat("there is no page ", page, ": the hits end on page ", p),
+          out, err);
+    }
+    q.set_cursor(resp.next_cursor());
   }
-  SaveLastSearch(options.state_dir, query.text(), resp);
+  SaveLastSearch(options.state_dir, query.text(), found);
+  const size_t shown = found.size() - shown_from;
   if (options.json) {
     json hits = json::array();
-    int n = 0;
-    for (const SearchHit& h : resp.hits()) hits.push_back(HitJson(h, ++n));
-    out << JsonLine({{"hits", hits}, {"partial", resp.partial()}}) << "\n";
+    for (size_t i = shown_from; i < found.size(); ++i) {
+      hits.push_back(HitJson(found[i], static_cast<int>(i + 1)));
+    }
+    out << JsonLine({{"hits", hits},
+                     {"partial", partial},
+                     {"page", page},
+                     {"next_cursor", resp.next_cursor()}})
+        << "\n";
     return kExitOk;
   }
-  if (resp.hits_size() == 0) {
+  if (shown == 0) {
     out << "No files found for \"" << query.text() << "\".\n";
   } else if (links) {
-    int n = 0;
-    for (const SearchHit& h : resp.hits()) {
-      out << absl::StrFormat("%3d  %s\n", ++n,
+    for (size_t i = shown_from; i < found.size(); ++i) {
+      const SearchHit& h = found[i];
+      out << absl::StrFormat("%3d  %s\n", i + 1,
                              MakeTroveLink(h.cid(), h.name(), h.size()));
     }
   } else {
     out << absl::StrFormat("%3s  %10s  %7s  %-12s  %s\n", "#", "SIZE",
                            "SOURCES", "CID", "NAME");
-    int n = 0;
-    for (const SearchHit& h : resp.hits()) {
-      out << absl::StrFormat("%3d  %10s  %7d  %-12s  %s\n", ++n,
+    for (size_t i = shown_from; i < found.size(); ++i) {
+      const SearchHit& h = found[i];
+      out << absl::StrFormat("%3d  %10s  %7d  %-12s  %s\n", i + 1,
                              HumanBytes(h.size()), h.source_count(),
                              Short(h.cid()), h.name());
     }
   }
-  if (resp.hits_size() > 0) {
-    out << resp.hits_size() << (resp.hits_size() == 1 ? " file" : " files")
-        << ". Download one with: peer_client get NUMBER (or a cid, or its "
+  if (shown > 0) {
+    out << shown << (shown == 1 ? " file" : " files");
+    if (page > 1) out << " on page " << page;
+    out << ". Download one with: peer_client get NUMBER (or a cid, or its "
            "first digits)\n";
   }
-  if (resp.partial()) {
+  if (!resp.next_cursor().empty()) {
+    out << "More on the next page: the same search with --page=" << page + 1
+        << "\n";
+  }
+  if (partial) {
     out << "(Partial results: only part of the network answered.)\n";
   }
   return kExitOk;

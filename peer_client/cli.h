@@ -66,9 +66,10 @@ int UsageError(const CliOptions& options, const std::string& verb,
                std::ostream& err);
 
 // search WORDS...: numbered hits, saved in STATE/last_search.json for `get
-// N`; with `links`, each hit as a trove: link.
+// N`; with `links`, each hit as a trove: link. Shows page `page` (from 1)
+// of query.limit hits, following the cursors of the pages before it.
 int RunSearch(const CliOptions& options, const SearchQuery& query, bool links,
-              std::ostream& out, std::ostream& err);
+              int page, std::ostream& out, std::ostream& err);
 
 struct GetArgs {
   // CID, link, number or prefix.

@@ -12,6 +12,15 @@ ABSL_FLAG(std::vector<std::string>, ext, {},
           "search: only these extensions, e.g. mp3,flac");
 ABSL_FLAG(int, limit, 0, "search: most results (0: the supernode's default)");
 ABSL_FLAG(bool, links, false, "search: print each hit as a trove: link");
+ABSL_FLAG(std::string, kind, "",
+          "search: only files of this kind: audio, video, image, document, "
+          "archive, software");
+ABSL_FLAG(std::string, sort, "relevance",
+          "search: order of the hits: relevance, sources, size, name");
+ABSL_FLAG(bool, reverse, false, "search: the order of --sort reversed");
+ABSL_FLAG(int, page, 1, "search: which page of --limit hits to show (1: the first)");
+ABSL_FLAG(std::string, cursor, "",
+          "search: continue after the page whose next_cursor this is (--json)");
 
 ABSL_FLAG(std::string, o, "",
           "get: folder to save into (default: the daemon's download folder)");

@@ -17,6 +17,11 @@ ABSL_DECLARE_FLAG(std::string, max_size);
 ABSL_DECLARE_FLAG(std::vector<std::string>, ext);
 ABSL_DECLARE_FLAG(int, limit);
 ABSL_DECLARE_FLAG(bool, links);
+ABSL_DECLARE_FLAG(std::string, kind);
+ABSL_DECLARE_FLAG(std::string, sort);
+ABSL_DECLARE_FLAG(bool, reverse);
+ABSL_DECLARE_FLAG(int, page);
+ABSL_DECLARE_FLAG(std::string, cursor);
 // get, add
 ABSL_DECLARE_FLAG(std::string, o);
 ABSL_DECLARE_FLAG(std::string, name);

@@ -366,6 +366,7 @@ absl::StatusOr<control::ControlSearchResponse> PeerDaemon::Search(
   control::ControlSearchResponse out;
   out.mutable_hits()->Swap(r->mutable_hits());
   out.set_partial(r->partial());
+  out.set_next_cursor(r->next_cursor());
   return out;
 }
 

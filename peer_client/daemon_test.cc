@@ -235,7 +235,7 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
   out.str("");
   SearchQuery q;
   q.set_text("rhapsody");
-  ASSERT_EQ(RunSearch(Cli("b", true), q, false, out, err), 0) << err.str();
+  ASSERT_EQ(RunSearch(Cli("b", true), q, false, 1, out, err), 0) << err.str();
   json found = json::parse(out.str());
   ASSERT_EQ(found["hits"].size(), 1u);
   std::string cid = found["hits"][0]["cid"];
@@ -438,7 +438,7 @@ TEST_F(DaemonTest, AddByHitNumberThenListPauseResumeAndWatch) {
   out.str("");
   SearchQuery q;
   q.set_text("rhapsody");
-  ASSERT_EQ(RunSearch(Cli("b", false), q, false, out, err), 0) << err.str();
+  ASSERT_EQ(RunSearch(Cli("b", false), q, false, 1, out, err), 0) << err.str();
   EXPECT_NE(out.str().find("  1  "), std::string::npos) << out.str();
   EXPECT_TRUE(PathExists(dir_.Sub("b/state/last_search.json")));
   out.str("");

@@ -30,6 +30,7 @@
 #include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
+#include "common/search/kinds.h"
 #include "common/validation.h"
 #include "peer_client/cli.h"
 #include "peer_client/cli_flags.h"
@@ -136,8 +137,10 @@ constexpr char kUsage[] =
 
 Usage:
   peer_client daemon --supernode=HOST:PORT --share=DIR[,DIR...] [flags]
-  peer_client search WORDS... [--ext=mp3,flac] [--min_size=SIZE]
-                     [--max_size=SIZE] [--limit=N] [--links]
+  peer_client search WORDS... [-word] ['"a phrase"'] [--kind=audio]
+                     [--ext=mp3,flac] [--min_size=SIZE] [--max_size=SIZE]
+                     [--sort=sources|size|name] [--limit=N] [--page=N]
+                     [--links]
   peer_client get WHAT [-o DIR] [--name=NAME] [--wait=false]
   peer_client add WHAT [-o DIR] [--name=NAME] [--paused]
   peer_client list
@@ -221,14 +224,26 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
 
 constexpr char kSearchHelp[] =
     R"HELP(peer_client search WORDS...: search the network through the daemon.
-Hits are numbered: `peer_client get 3` fetches the third of the last search.
+Every word must match a part of the name (misspellings are forgiven);
+'"two words"' in quotes must occur together, as written; -word leaves out
+names holding that word. Hits are numbered: `peer_client get 3` fetches
+the third of the last search.
 
-  --min_size=SIZE, --max_size=SIZE   size bounds (1234, 10k, 700M, 1.5G)
+  --kind=KIND                        audio, video, image, document, archive
+                                     or software (with --ext: either matches)
   --ext=mp3,flac                     only these extensions
-  --limit=N                          most results
+  --min_size=SIZE, --max_size=SIZE   size bounds (1234, 10k, 700M, 1.5G)
+  --sort=ORDER                       relevance (default), sources, size, name
+  --reverse                          that order reversed
+  --limit=N                          hits per page (0: the network's default)
+  --page=N                           show page N (numbered after the pages
+                                     before it; the order is stable)
+  --cursor=C                         continue after the page whose
+                                     next_cursor (--json) is C
   --links                            print each hit as a trove: link
   --json                             {"hits":[{"number","cid","name","size",
-                                     "source_count","link"}],"partial":bool}
+                                     "source_count","link"}],"partial":bool,
+                                     "page":N,"next_cursor":C}
   --state=DIR                        the daemon's state folder
 )HELP";
 
@@ -535,6 +550,46 @@ int RunDaemon() {
   return 0;
 }
 
+// Pages past this are reached with --cursor (each page before the one shown
+// is fetched to number its hits).
+constexpr int kMaxSearchPage = 100;
+
+// For `search`: arguments like -word (not a flag) exclude that word. They
+// are moved behind "--", so that flag parsing leaves them to the query.
+std::vector<char*> ExclusionsAsWords(int argc, char** argv) {
+  std::vector<char*> flags, words;
+  bool rest = false;
+  for (int i = 0; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (rest || i == 0) {
+      (rest ? words : flags).push_back(argv[i]);
+      continue;
+    }
+    if (a == "--") {
+      rest = true;
+      continue;
+    }
+    if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
+      absl::string_view name = a.substr(1, a.find('=') - 1);
+      const bool bool_negation =
+          absl::StartsWith(name, "no") &&
+          absl::FindCommandLineFlag(name.substr(2)) != nullptr;
+      if (absl::FindCommandLineFlag(name) == nullptr && !bool_negation &&
+          name != "h" && name != "help" && name != "helpfull") {
+        words.push_back(argv[i]);
+        continue;
+      }
+    }
+    flags.push_back(argv[i]);
+  }
+  if (!words.empty()) {
+    static char kDashes[] = "--";
+    flags.push_back(kDashes);
+    flags.insert(flags.end(), words.begin(), words.end());
+  }
+  return flags;
+}
+
 int RunSearchVerb(const std::vector<std::string>& args) {
   if (args.empty()) return Usage("search", "give the words to search for");
   trove::SearchQuery q;
@@ -556,10 +611,41 @@ int RunSearchVerb(const std::vector<std::string>& args) {
     return Usage("search", "--limit must not be negative");
   }
   q.set_limit(absl::GetFlag(FLAGS_limit));
+  if (const std::string kind = absl::GetFlag(FLAGS_kind); !kind.empty()) {
+    std::optional<trove::FileKind> k = trove::search::ParseKind(kind);
+    if (!k.has_value()) {
+      return Usage("search", absl::StrCat("unknown --kind '", kind,
+                                          "' (audio, video, image, document, "
+                                          "archive or software)"));
+    }
+    q.set_kind(*k);
+  }
+  const std::string sort = absl::AsciiStrToLower(absl::GetFlag(FLAGS_sort));
+  if (sort == "relevance" || sort.empty()) {
+    q.set_sort(trove::SEARCH_SORT_RELEVANCE);
+  } else if (sort == "sources") {
+    q.set_sort(trove::SEARCH_SORT_SOURCES);
+  } else if (sort == "size") {
+    q.set_sort(trove::SEARCH_SORT_SIZE);
+  } else if (sort == "name") {
+    q.set_sort(trove::SEARCH_SORT_NAME);
+  } else {
+    return Usage("search", absl::StrCat("unknown --sort '", sort,
+                                        "' (relevance, sources, size or name)"));
+  }
+  q.set_reverse(absl::GetFlag(FLAGS_reverse));
+  const int page = absl::GetFlag(FLAGS_page);
+  if (page < 1 || page > kMaxSearchPage) {
+    return Usage("search", absl::StrCat("--page must be 1 to ", kMaxSearchPage));
+  }
+  q.set_cursor(absl::GetFlag(FLAGS_cursor));
+  if (!q.cursor().empty() && page != 1) {
+    return Usage("search", "give --page or --cursor, not both");
+  }
   absl::Status valid = trove::ValidateSearchQuery(q);
   if (!valid.ok()) return Usage("search", std::string(valid.message()));
-  return trove::RunSearch(CliOpts(), q, absl::GetFlag(FLAGS_links), std::cout,
-                          std::cerr);
+  return trove::RunSearch(CliOpts(), q, absl::GetFlag(FLAGS_links), page,
+                          std::cout, std::cerr);
 }
 
 int RunGetVerb(const std::string& verb, const std::vector<std::string>& args) {
@@ -708,6 +794,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--json" || a == "-json" || a == "--json=true") json = true;
+  }
+  std::vector<char*> reordered;
+  if (verb == "search") {
+    reordered = ExclusionsAsWords(argc, argv);
+    argc = static_cast<int>(reordered.size());
+    argv = reordered.data();
   }
   if (std::string problem = CheckFlags(argc, argv); !problem.empty()) {
     trove::CliOptions o;

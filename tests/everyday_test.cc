@@ -24,11 +24,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/merkle.h"
+#include "common/server_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "protos/index.grpc.pb.h"
 #include "tests/harness/cluster_fixture.h"
 
 namespace trove {
@@ -612,6 +615,147 @@ TEST_F(EverydayTest, OnCompleteRunsTheProgramWithThePathAndNoShell) {
                  absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("no-such-folder does not exist"));
+}
+
+// The names of the hits of `search --json` output.
+std::vector<std::string> HitNames(const std::string& out) {
+  std::vector<std::string> names;
+  json doc = LastJson(out);
+  if (!doc.is_object() || !doc["hits"].is_array()) return names;
+  for (const json& h : doc["hits"]) names.push_back(h["name"]);
+  return names;
+}
+
+TEST_F(EverydayTest, SearchSortsPagesExcludesPhrasesAndKindsAlikeWithoutTheIndex) {
+  StartNetwork();
+  PeerHandle* a = StartPeer("a");
+  PeerHandle* b = StartPeer("b");
+  ASSERT_TRUE(a && b);
+  // Sizes all differ, so that --sort=size has one answer.
+  const std::vector<std::pair<std::string, int64_t>> files = {
+      {"live at leeds.mp3", 7000},     {"leeds live.mp3", 6000},
+      {"live in tokyo.flac", 5000},    {"live at wembley.mkv", 9000},
+      {"live bootleg.zip", 3000},      {"live at leeds notes.pdf", 4000},
+      {"studio live at home.ogg", 8000}};
+  int seed = 20;
+  for (const auto& [name, size] : files) {
+    ASSERT_TRUE(WriteRandomFile(a->share_dir + "/" + name, size, seed++).ok());
+  }
+  for (const auto& [name, size] : files) {
+    ASSERT_FALSE(WaitForCid(*b, "live", name).empty()) << name;
+  }
+  using ::testing::ElementsAre;
+  using ::testing::UnorderedElementsAre;
+  auto names = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "search");
+    args.push_back("--json");
+    CommandResult r = Cli(*b, args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return HitNames(r.out);
+  };
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {{"live", "--sort=size"},
+       {"live at wembley.mkv", "studio live at home.ogg", "live at leeds.mp3",
+        "leeds live.mp3", "live in tokyo.flac", "live at leeds notes.pdf",
+        "live bootleg.zip"}},
+      {{"live", "--sort=size", "--reverse", "--limit=2"},
+       {"live bootleg.zip", "live at leeds notes.pdf"}},
+      {{"live", "--sort=size", "--reverse", "--limit=2", "--page=2"},
+       {"live in tokyo.flac", "leeds live.mp3"}},
+      {{"live", "--sort=size", "--reverse", "--limit=2", "--page=4"},
+       {"live at wembley.mkv"}},
+      {{"live", "--sort=name", "-at"},
+       {"leeds live.mp3", "live bootleg.zip", "live in tokyo.flac"}},
+      {{"\"live at leeds\"", "--sort=name"},
+       {"live at leeds notes.pdf", "live at leeds.mp3"}},
+      {{"live", "--kind=audio", "--sort=name"},
+       {"leeds live.mp3", "live at leeds.mp3", "live in tokyo.flac",
+        "studio live at home.ogg"}},
+      {{"live", "--kind=video", "--ext=zip", "--sort=name"},
+       {"live at wembley.mkv", "live bootleg.zip"}},
+  };
+  for (const Case& c : cases) {
+    EXPECT_THAT(names(c.args), ::testing::ContainerEq(c.want))
+        << absl::StrJoin(c.args, " ");
+  }
+  // Hit numbers go on across pages, and `get` takes them.
+  CommandResult r = Cli(*b, {"search", "live", "--sort=size", "--reverse",
+                             "--limit=2", "--page=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("  3  "));
+  EXPECT_THAT(r.out, HasSubstr("  4  "));
+  EXPECT_THAT(r.out, HasSubstr("--page=3"));
+  r = Cli(*b, {"get", "4", "-o", cluster_->work_dir() + "/p"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(SameFile(a->share_dir + "/leeds live.mp3",
+                       cluster_->work_dir() + "/p/leeds live.mp3"));
+  // A cursor from --json continues where that page ended.
+  r = Cli(*b, {"search", "live", "--sort=size", "--limit=3", "--json"});
+  const std::string cursor = LastJson(r.out)["next_cursor"];
+  ASSERT_FALSE(cursor.empty());
+  EXPECT_THAT(names({"live", "--sort=size", "--limit=3", "--cursor=" + cursor}),
+              ElementsAre("leeds live.mp3", "live in tokyo.flac",
+                          "live at leeds notes.pdf"));
+  r = Cli(*b, {"search", "live", "--kind=sound"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("unknown --kind 'sound'"));
+  r = Cli(*b, {"search", "live", "--limit=2", "--page=9"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("there is no page 9"));
+
+  // The index goes away: the supernode gives the same hits, in the same
+  // order, from its leaves.
+  EXPECT_EQ(cluster_->index()->Stop(), 0);
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.args;
+    args.insert(args.begin(), "search");
+    args.push_back("--json");
+    CommandResult r = Cli(*b, args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(LastJson(r.out)["partial"], true);
+    EXPECT_THAT(HitNames(r.out), ::testing::ContainerEq(c.want))
+        << "without the index: " << absl::StrJoin(c.args, " ");
+  }
+}
+
+TEST_F(EverydayTest, SupernodeStoppedWithSigtermLeavesTheIndexAtOnce) {
+  // The lease is a minute: only leaving can make it go sooner.
+  ASSERT_TRUE(cluster_->StartIndex({"--lease_seconds=60"}).ok());
+  ASSERT_TRUE(cluster_->StartSupernode().ok());
+  PeerHandle* a = StartPeer("a");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/leaving.bin", 1000, 13).ok());
+  const std::string cid = WaitForCid(*a, "leaving", "leaving.bin");
+  ASSERT_FALSE(cid.empty());
+  auto index = index::IndexService::NewStub(MakeChannel(cluster_->index_address()));
+  auto bootstrap = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    index::BootstrapResponse response;
+    grpc::Status s = index->Bootstrap(&context, index::BootstrapRequest(), &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.supernodes_size();
+  };
+  auto locate = [&] {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    index::LocateRequest request;
+    request.set_cid(cid);
+    index::LocateResponse response;
+    return index->Locate(&context, request, &response).error_code();
+  };
+  ASSERT_TRUE(WaitUntil([&] { return locate() == grpc::StatusCode::OK; }));
+  ASSERT_EQ(bootstrap(), 1);
+
+  const absl::Time stopped = absl::Now();
+  EXPECT_EQ(cluster_->supernode()->Stop(), 0);
+  EXPECT_TRUE(WaitUntil([&] { return bootstrap() == 0; }, absl::Seconds(10)));
+  EXPECT_EQ(locate(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(absl::Now() - stopped, absl::Seconds(20));
 }
 
 }  // namespace

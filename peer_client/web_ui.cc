@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/merkle.h"
@@ -138,6 +139,11 @@ absl::StatusOr<std::unique_ptr<WebUi>> WebUi::Start(ControlBackend* backend,
                               ":", port);
   httplib::Server* server = ui->server_.get();
   ui->thread_ = std::thread([server] { server->listen_after_bind(); });
+  // Until it runs, stop() would not stop it (and Stop() would wait for
+  // ever): return once it does.
+  for (int i = 0; i < 10000 && !server->is_running(); ++i) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
   return ui;
 }
 

@@ -270,7 +270,13 @@ DownloadState Download::StateLocked(std::string* detail) const {
                            connecting == 1 ? "" : "s", " for the file");
     return DownloadState::kLocating;
   }
-  if (locate_passes_ == 0) return DownloadState::kLocating;
+  if (locate_passes_ == 0) {
+    if (hint_state_ == DownloadState::kWaitingForNetwork) {
+      *detail = hint_detail_;
+      return hint_state_;
+    }
+    return DownloadState::kLocating;
+  }
   if (!located_once_ && !last_locate_.ok()) {
     *detail = absl::StrCat(last_locate_.message(), again);
     return DownloadState::kWaitingForNetwork;

@@ -132,7 +132,8 @@ class Download : public std::enable_shared_from_this<Download> {
   // A run of `entry`'s download of `request`: new, or (`resume`) from the
   // saved state of request.cid.
   // `hint` (name and size as the network reports them, informational)
-  // is shown until the manifest is known.
+  // is shown until the manifest is known, and its state until the first
+  // look-up ends.
   Download(Downloader* owner, std::shared_ptr<DownloadEntry> entry,
            DownloadRequest request, bool resume, const DownloadProgress& hint)
       : owner_(owner),
@@ -142,6 +143,8 @@ class Download : public std::enable_shared_from_this<Download> {
         resume_(resume),
         hint_name_(hint.name),
         hint_size_(hint.size),
+        hint_state_(hint.state),
+        hint_detail_(hint.detail),
         started_(Now()) {
     if (!options_.state_dir.empty()) {
       store_ = std::make_unique<TransferStore>(options_.state_dir);
@@ -310,6 +313,10 @@ class Download : public std::enable_shared_from_this<Download> {
   const bool resume_;
   const std::string hint_name_;
   const int64_t hint_size_;
+  // The state shown before the first look-up ended (why the network could
+  // not be asked when the download was added).
+  const DownloadState hint_state_;
+  const std::string hint_detail_;
   const absl::Time started_;
   Outcome outcome_;
   std::unique_ptr<TransferStore> store_;

@@ -60,11 +60,11 @@ void Downloader::StartRunLocked(const std::shared_ptr<DownloadEntry>& entry,
                                 bool resume, DownloadState state,
                                 const std::string& detail) {
   DownloadProgress p = entry->Latest();
-  auto run = std::make_shared<Download>(this, entry, entry->request, resume, p);
-  entry->run = run;
   p.state = state;
   p.detail = detail;
   p.done = false;
+  auto run = std::make_shared<Download>(this, entry, entry->request, resume, p);
+  entry->run = run;
   entry->Update(p);
   run->Start();
 }

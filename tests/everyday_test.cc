@@ -19,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,19 @@ int FreePort() {
 
 class EverydayTest : public testutil::ClusterTest {
  protected:
+  // Writes `size` random bytes (from `seed`) elsewhere and moves them to
+  // `path` in one step, so that a daemon scanning that folder never sees
+  // the file half written (and never announces a cid of half of it).
+  absl::Status ShareFile(const std::string& path, int64_t size, int seed) {
+    const std::string staged = cluster_->work_dir() + "/staged.tmp";
+    absl::Status s = WriteRandomFile(staged, size, seed);
+    if (!s.ok()) return s;
+    if (::rename(staged.c_str(), path.c_str()) != 0) {
+      return absl::InternalError("cannot move " + staged + " to " + path);
+    }
+    return absl::OkStatus();
+  }
+
   void StartNetwork(const std::vector<std::string>& supernode_flags = {}) {
     ASSERT_TRUE(cluster_->StartIndex().ok());
     absl::Status s = cluster_->StartSupernode(supernode_flags);
@@ -147,7 +161,7 @@ TEST_F(EverydayTest, GetDetachesOnInterruptAndTheDownloadGoesOn) {
   PeerHandle* b = StartPeer("b", {"--max_download_rate=1M"});
   ASSERT_TRUE(a && b);
   const std::string file = a->share_dir + "/big.bin";
-  ASSERT_TRUE(WriteRandomFile(file, 6 * kMiB, 1).ok());
+  ASSERT_TRUE(ShareFile(file, 6 * kMiB, 1).ok());
   const std::string cid = WaitForCid(*b, "big", "big.bin");
   ASSERT_FALSE(cid.empty());
 
@@ -187,8 +201,8 @@ TEST_F(EverydayTest, AddPausePersistsAcrossRestartResumeAndCancel) {
   const std::vector<std::string> slow = {"--max_download_rate=512k"};
   PeerHandle* b = StartPeer("b", slow);
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/x_film.mkv", 4 * kMiB, 2).ok());
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/y_film.mkv", 4 * kMiB, 3).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/x_film.mkv", 4 * kMiB, 2).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/y_film.mkv", 4 * kMiB, 3).ok());
   const std::string x = WaitForCid(*b, "x_film", "x_film.mkv");
   const std::string y = WaitForCid(*b, "y_film", "y_film.mkv");
   ASSERT_FALSE(x.empty() || y.empty());
@@ -265,7 +279,7 @@ TEST_F(EverydayTest, AllSourcesGoneTheDownloadWaitsAndKeepsItsData) {
                                   "--source_retry_ms=500"});
   ASSERT_TRUE(a && b);
   const std::string file = a->share_dir + "/only_copy.bin";
-  ASSERT_TRUE(WriteRandomFile(file, 6 * kMiB, 4).ok());
+  ASSERT_TRUE(ShareFile(file, 6 * kMiB, 4).ok());
   const std::string cid = WaitForCid(*b, "only_copy", "only_copy.bin");
   ASSERT_FALSE(cid.empty());
   CommandResult r = Cli(*b, {"add", cid});
@@ -330,7 +344,7 @@ TEST_F(EverydayTest, DownloadAddedBeforeTheJoinWaitsAndSupernodeIsBlamedNotTheDa
   const std::string share = cluster_->work_dir() + "/a-share";
   ::mkdir(share.c_str(), 0755);
   const std::string file = share + "/early.bin";
-  ASSERT_TRUE(WriteRandomFile(file, 3 * kMiB + 5, 5).ok());
+  ASSERT_TRUE(ShareFile(file, 3 * kMiB + 5, 5).ok());
   absl::StatusOr<FileHashes> h = HashFile(file);
   ASSERT_TRUE(h.ok());
   r = Cli(*b, {"add", h->cid, "--json"});
@@ -372,8 +386,8 @@ TEST_F(EverydayTest, LinksHitNumbersAndCidPrefixes) {
   PeerHandle* a = StartPeer("a");
   PeerHandle* b = StartPeer("b");
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/Song One.mp3", 300000, 6).ok());
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/Song Two.ogg", 200000, 7).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/Song One.mp3", 300000, 6).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/Song Two.ogg", 200000, 7).ok());
   ASSERT_FALSE(WaitForCid(*b, "song", "Song One.mp3").empty());
   ASSERT_FALSE(WaitForCid(*b, "song", "Song Two.ogg").empty());
   const std::string work = cluster_->work_dir();
@@ -429,9 +443,9 @@ TEST_F(EverydayTest, SameFileTwiceIntoOneFolderAndAnotherFolderWhileRunning) {
   PeerHandle* a = StartPeer("a");
   PeerHandle* b = StartPeer("b");
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/twice.bin", 3 * kMiB, 8).ok());
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/slow.bin", 4 * kMiB, 9).ok());
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/blocked.bin", 100000, 10).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/twice.bin", 3 * kMiB, 8).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/slow.bin", 4 * kMiB, 9).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/blocked.bin", 100000, 10).ok());
   const std::string twice = WaitForCid(*b, "twice", "twice.bin");
   const std::string slow = WaitForCid(*b, "slow", "slow.bin");
   const std::string blocked = WaitForCid(*b, "blocked", "blocked.bin");
@@ -548,7 +562,7 @@ TEST_F(EverydayTest, ConfigFileAndLimitsChangedWhileTransfersRun) {
 
   // At 256 KiB/s, 8 MiB take more than 30 s; lifted while running, the
   // same transfer finishes well before.
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/capped.bin", 8 * kMiB, 11).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/capped.bin", 8 * kMiB, 11).ok());
   const std::string cid = WaitForCid(*b, "capped", "capped.bin");
   ASSERT_FALSE(cid.empty());
   r = Cli(*b, {"add", cid});
@@ -591,7 +605,7 @@ TEST_F(EverydayTest, OnCompleteRunsTheProgramWithThePathAndNoShell) {
   PeerHandle* b = StartPeer("b", {"--on_complete=" + hook + " --done"});
   ASSERT_TRUE(a && b);
   const std::string name = "a $(touch pwned) `touch pwned2`.txt";
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/" + name, 5000, 12).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/" + name, 5000, 12).ok());
   const std::string cid = WaitForCid(*b, "pwned", name);
   ASSERT_FALSE(cid.empty());
   CommandResult r = Cli(*b, {"get", cid});
@@ -639,7 +653,7 @@ TEST_F(EverydayTest, SearchSortsPagesExcludesPhrasesAndKindsAlikeWithoutTheIndex
       {"studio live at home.ogg", 8000}};
   int seed = 20;
   for (const auto& [name, size] : files) {
-    ASSERT_TRUE(WriteRandomFile(a->share_dir + "/" + name, size, seed++).ok());
+    ASSERT_TRUE(ShareFile(a->share_dir + "/" + name, size, seed++).ok());
   }
   for (const auto& [name, size] : files) {
     ASSERT_FALSE(WaitForCid(*b, "live", name).empty()) << name;
@@ -728,7 +742,7 @@ TEST_F(EverydayTest, SupernodeStoppedWithSigtermLeavesTheIndexAtOnce) {
   ASSERT_TRUE(cluster_->StartSupernode().ok());
   PeerHandle* a = StartPeer("a");
   ASSERT_TRUE(a);
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/leaving.bin", 1000, 13).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/leaving.bin", 1000, 13).ok());
   const std::string cid = WaitForCid(*a, "leaving", "leaving.bin");
   ASSERT_FALSE(cid.empty());
   auto index = index::IndexService::NewStub(MakeChannel(cluster_->index_address()));

@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,19 @@ json LastJson(const std::string& out) {
 
 class ProgressAndWebTest : public testutil::ClusterTest {
  protected:
+  // Writes `size` random bytes (from `seed`) elsewhere and moves them to
+  // `path` in one step, so that a daemon scanning that folder never sees
+  // the file half written (and never announces a cid of half of it).
+  absl::Status ShareFile(const std::string& path, int64_t size, int seed) {
+    const std::string staged = cluster_->work_dir() + "/staged.tmp";
+    absl::Status s = WriteRandomFile(staged, size, seed);
+    if (!s.ok()) return s;
+    if (::rename(staged.c_str(), path.c_str()) != 0) {
+      return absl::InternalError("cannot move " + staged + " to " + path);
+    }
+    return absl::OkStatus();
+  }
+
   PeerHandle* StartPeer(const std::string& name,
                         const std::vector<std::string>& flags = {}) {
     absl::StatusOr<PeerHandle*> p = cluster_->StartPeer(name, flags);
@@ -120,7 +134,7 @@ TEST_F(ProgressAndWebTest, ProgressLineIsRedrawnInPlaceAt80ColumnsAndEndsAt100) 
   // A long name, so that an unfitted line would need more than 80 columns.
   const std::string name =
       "a rather long file name that alone takes up most of a line.bin";
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/" + name, 5 * kMiB, 31).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/" + name, 5 * kMiB, 31).ok());
   const std::string cid = WaitForCid(*b, "rather long", name);
   ASSERT_FALSE(cid.empty());
 
@@ -181,8 +195,8 @@ TEST_F(ProgressAndWebTest, WebPageSearchesGetsShowsProgressAndCancels) {
   PeerHandle* a = StartPeer("a", {"--max_upload_rate=1M"});
   PeerHandle* b = StartPeer("b", {"--web=127.0.0.1:0"});
   ASSERT_TRUE(a && b);
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/holiday film.mkv", 3 * kMiB, 32).ok());
-  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/holiday huge.iso", 64 * kMiB, 33).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/holiday film.mkv", 3 * kMiB, 32).ok());
+  ASSERT_TRUE(ShareFile(a->share_dir + "/holiday huge.iso", 64 * kMiB, 33).ok());
   ASSERT_FALSE(WaitForCid(*b, "holiday", "holiday film.mkv").empty());
   const std::string huge = WaitForCid(*b, "holiday", "holiday huge.iso");
   ASSERT_FALSE(huge.empty());

@@ -117,8 +117,16 @@ def main(argv):
                  lambda: download_row(driver, cancel) is not None
                  and percent(download_row(driver, cancel)) > 0)
         seen["cancel_percent_before"] = percent(download_row(driver, cancel))
-        download_row(driver, cancel).find_element(
-            By.CSS_SELECTOR, "button.cancel").click()
+        # The list is drawn again every second: find the button and click
+        # it in one go, again if it was just replaced.
+        def click_cancel():
+            try:
+                download_row(driver, cancel).find_element(
+                    By.CSS_SELECTOR, "button.cancel").click()
+                return True
+            except StaleElementReferenceException:
+                return False
+        wait_for("a Cancel button to click", click_cancel, 10)
 
         def confirm():
             try:

@@ -166,6 +166,7 @@ int Download::AddSourcesLocked(const std::vector<Source>& sources,
     auto s = std::make_unique<SourceState>();
     s->id = static_cast<int>(sources_.size());
     s->source = source;
+    s->retry = known != by_peer_.end();
     std::shared_ptr<grpc::Channel> channel =
         options_.channel_factory ? options_.channel_factory(source.address())
                                  : MakeChannel(source.address());
@@ -250,7 +251,9 @@ DownloadState Download::StateLocked(std::string* detail) const {
     if (s->failed || s->phase == Phase::kDone) continue;
     if (s->phase == Phase::kActive) ++active;
     if (s->phase == Phase::kQueued) ++queued;
-    if (s->phase == Phase::kManifest) ++connecting;
+    // A source tried again after it failed does not make a download that
+    // waits for sources look busy.
+    if (s->phase == Phase::kManifest && !s->retry) ++connecting;
   }
   const bool stuck = scheduler_ && scheduler_->in_flight_count() == 0 &&
                      scheduler_->wanted_count() > 0 &&

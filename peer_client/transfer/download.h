@@ -191,6 +191,7 @@ class Download : public std::enable_shared_from_this<Download> {
     bool added = false;       // Known to the scheduler.
     bool partial = false;     // Holds only part of the file (now).
     bool was_partial = false; // Held only part of it when it joined.
+    bool retry = false;       // Asked again after it failed.
     int64_t bytes = 0;        // Verified bytes received from it.
     // Its WatchHaves call while one runs, and whether it answers them.
     grpc::ClientContext* watch_ctx = nullptr;

@@ -76,6 +76,15 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag);
 std::vector<std::pair<std::string, std::string>> EffectiveSettings(
     const FlagFilter& owns_flag);
 
+// A config file to start from: `header` as comments, then the settings in
+// `settings` (name -> value, each after its flag's help), then every other
+// flag of the binary commented out at its default ("# name = value"), so
+// that removing the '#' sets it. Names in `settings` that are not flags of
+// the binary are written all the same (parsing will name them).
+std::string ConfigTemplate(absl::string_view header, const FlagFilter& owns_flag,
+                           const std::vector<std::pair<std::string, std::string>>&
+                               settings);
+
 struct ConfigOptions {
   std::string program;  // "index_server", for messages and the dump header
   FlagFilter owns_flag;

@@ -301,9 +301,10 @@ absl::Status SupernodeSession::Join(const std::string& address) {
     joining_ = address;
   }
   auto id = supernode_ids_.find(address);
-  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(
-      Channel(address, Expected::Supernode(
-                           id != supernode_ids_.end() ? id->second : "")));
+  std::shared_ptr<grpc::ChannelInterface> channel = Channel(
+      address,
+      Expected::Supernode(id != supernode_ids_.end() ? id->second : ""));
+  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(channel);
   supernode::ChallengeResponse challenge;
   {
     TrackedCall call(this);  // Cancelled by Stop().

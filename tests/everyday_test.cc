@@ -624,7 +624,7 @@ TEST_F(EverydayTest, OnCompleteRunsTheProgramWithThePathAndNoShell) {
   // A share folder that is not there is an error at start.
   r = RunCommand({RunfilePath("peer_client/peer_client"), "daemon",
                   "--supernode=" + cluster_->supernode_address(),
-                  "--share=" + work + "/no-such-folder",
+                  "--share=" + work + "/no-such-folder", "--insecure",
                   "--state=" + work + "/c-state"},
                  absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 1);

@@ -25,6 +25,7 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,12 @@ prometheus::Histogram& Histogram(const std::string& name,
 
 // Seconds from 0.5 ms to 60 s, for call latencies.
 const std::vector<double>& LatencyBuckets();
+
+// Runs `refresh` before each scrape (of the exposer or Scrape()), so that
+// gauges read from live state (catalog sizes, queue lengths) are current
+// without a polling thread. `refresh` must be cheap, thread-safe and live
+// as long as the process; it sets metrics through the functions above.
+void OnScrape(std::function<void()> refresh);
 
 // The registry in Prometheus' text exposition format.
 std::string Scrape();

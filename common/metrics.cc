@@ -171,17 +171,16 @@ class MetricsInterceptorFactory
       ABSL_GUARDED_BY(mu_);
 };
 
+// Held while refreshers run, so that a hook's destructor waits for them.
 absl::Mutex refresh_mu;
-std::vector<std::function<void()>>* refreshers ABSL_GUARDED_BY(refresh_mu) =
+std::map<int, std::function<void()>>* refreshers ABSL_GUARDED_BY(refresh_mu) =
     nullptr;
+int next_refresher ABSL_GUARDED_BY(refresh_mu) = 0;
 
 void RunRefreshers() {
-  std::vector<std::function<void()>> copy;
-  {
-    absl::MutexLock lock(&refresh_mu);
-    if (refreshers != nullptr) copy = *refreshers;
-  }
-  for (const auto& f : copy) f();
+  absl::MutexLock lock(&refresh_mu);
+  if (refreshers == nullptr) return;
+  for (const auto& [id, f] : *refreshers) f();
 }
 
 // What the exposer serves: the registry, refreshed first.
@@ -237,10 +236,17 @@ const std::vector<double>& LatencyBuckets() {
   return *b;
 }
 
-void OnScrape(std::function<void()> refresh) {
+std::unique_ptr<ScrapeHook> OnScrape(std::function<void()> refresh) {
   absl::MutexLock lock(&refresh_mu);
-  if (refreshers == nullptr) refreshers = new std::vector<std::function<void()>>();
-  refreshers->push_back(std::move(refresh));
+  if (refreshers == nullptr) refreshers = new std::map<int, std::function<void()>>();
+  const int id = next_refresher++;
+  refreshers->emplace(id, std::move(refresh));
+  return std::make_unique<ScrapeHook>(id);
+}
+
+ScrapeHook::~ScrapeHook() {
+  absl::MutexLock lock(&refresh_mu);
+  refreshers->erase(id_);
 }
 
 std::string Scrape() {

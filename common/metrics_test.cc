@@ -117,8 +117,9 @@ TEST(MetricsTest, ExposerServesTextThatPromtoolAccepts) {
   Counter("test_exposed_total", "Exposed", {{"name", "quote\" back\\slash"}})
       .Increment(4);
   // A gauge read from live state at each scrape.
-  static std::atomic<int> live{0};
-  OnScrape([] { Gauge("test_live_items", "Items now").Set(live.load()); });
+  std::atomic<int> live{0};
+  std::unique_ptr<ScrapeHook> hook =
+      OnScrape([&] { Gauge("test_live_items", "Items now").Set(live.load()); });
   const int port = std::stoi(bound->substr(bound->rfind(':') + 1));
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5);
@@ -136,8 +137,12 @@ TEST(MetricsTest, ExposerServesTextThatPromtoolAccepts) {
   EXPECT_EQ(Sample(again->body, "test_live_items"), 7) << again->body;
   live = 9;
   EXPECT_EQ(Sample(Scrape(), "test_live_items"), 9);
-  OnScrape([] {});  // more than one refresher
+  std::unique_ptr<ScrapeHook> other = OnScrape([] {});  // more than one
   live = 0;
+  EXPECT_EQ(Sample(Scrape(), "test_live_items"), 0);
+  // Once the hook is gone the gauge keeps its last value.
+  hook.reset();
+  live = 5;
   EXPECT_EQ(Sample(Scrape(), "test_live_items"), 0);
 }
 

@@ -36,6 +36,7 @@
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/index_metrics.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
@@ -283,6 +284,7 @@ int Main() {
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
   IndexedStore indexed(store->get(), indexed_options);
   indexed.Start();
+  std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   IndexServiceImpl service(&indexed, options);
 
   // NOT_SERVING on gRPC health until the catalog is in memory.

@@ -18,6 +18,7 @@
 #include "common/server_util.h"
 #include "common/startup.h"
 #include "supernode/supernode.h"
+#include "supernode/supernode_metrics.h"
 
 ABSL_FLAG(std::string, index, "", "host:port of the index server (required)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7300",
@@ -140,6 +141,8 @@ int Run() {
     (*supernode)->Stop(absl::ZeroDuration());
     return 1;
   }
+  std::unique_ptr<trove::metrics::ScrapeHook> supernode_metrics =
+      trove::supernode::ExportSupernodeMetrics(supernode->get());
   trove::SetLogField("supernode", (*supernode)->supernode_id());
   TROVE_LOG(INFO) << "supernode " << (*supernode)->supernode_id()
                   << " listening on " << (*supernode)->bound_address()
@@ -149,6 +152,7 @@ int Run() {
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
   (*supernode)->Stop(
       absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
+  supernode_metrics.reset();
   TROVE_LOG(INFO) << "stopped";
   return 0;
 }

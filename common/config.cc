@@ -239,7 +239,10 @@ absl::Status ApplyConfig(const std::vector<ConfigSetting>& settings,
   return absl::OkStatus();
 }
 
-std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
+namespace {
+
+// The flags of the binary that a file may set, by name.
+std::vector<absl::CommandLineFlag*> FileFlags(const FlagFilter& owns_flag) {
   std::vector<absl::CommandLineFlag*> flags;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
     if (owns_flag(flag->Filename()) && !CommandLineOnly(flag->Name())) {
@@ -250,6 +253,12 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
             [](absl::CommandLineFlag* a, absl::CommandLineFlag* b) {
               return a->Name() < b->Name();
             });
+  return flags;
+}
+
+}  // namespace
+
+std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
   std::string out;
   AppendComment(
       absl::StrCat("Settings of ", program,
@@ -258,7 +267,7 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
                    "comments, and a flag given on the command line wins over "
                    "the file."),
       &out);
-  for (absl::CommandLineFlag* flag : flags) {
+  for (absl::CommandLineFlag* flag : FileFlags(owns_flag)) {
     out += "\n";
     AppendComment(flag->Help(), &out);
     std::string current = flag->CurrentValue();
@@ -267,6 +276,36 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
       absl::StrAppend(&out, "# default: ", EscapeText(FormatConfigValue(def)), "\n");
     }
     absl::StrAppend(&out, flag->Name(), " = ", FormatConfigValue(current), "\n");
+  }
+  return out;
+}
+
+std::string ConfigTemplate(
+    absl::string_view header, const FlagFilter& owns_flag,
+    const std::vector<std::pair<std::string, std::string>>& settings) {
+  std::string out;
+  AppendComment(header, &out);
+  std::vector<absl::CommandLineFlag*> flags = FileFlags(owns_flag);
+  std::set<std::string> set;
+  for (const auto& [name, value] : settings) {
+    set.insert(name);
+    out += "\n";
+    for (absl::CommandLineFlag* flag : flags) {
+      if (flag->Name() == name) AppendComment(flag->Help(), &out);
+    }
+    absl::StrAppend(&out, name, " = ", FormatConfigValue(value), "\n");
+  }
+  out += "\n";
+  AppendComment(
+      "Everything else, at its default: remove the '#' before a setting to "
+      "change it.",
+      &out);
+  for (absl::CommandLineFlag* flag : flags) {
+    if (set.count(std::string(flag->Name())) > 0) continue;
+    out += "\n";
+    AppendComment(flag->Help(), &out);
+    absl::StrAppend(&out, "# ", flag->Name(), " = ",
+                    EscapeText(FormatConfigValue(flag->DefaultValue())), "\n");
   }
   return out;
 }

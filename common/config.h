@@ -22,6 +22,7 @@
 
 #include <functional>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,15 @@ absl::Status ApplyConfig(const std::vector<ConfigSetting>& settings,
 // comments, sorted by name, after a header naming `program`. Parsing the
 // result gives back the same values.
 std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag);
+
+// A config file to start from: `header` as comments, then the settings in
+// `settings` (name -> value, each after its flag's help), then every other
+// flag of the binary commented out at its default ("# name = value"), so
+// that removing the '#' sets it. Names in `settings` that are not flags of
+// the binary are written all the same (parsing will name them).
+std::string ConfigTemplate(absl::string_view header, const FlagFilter& owns_flag,
+                           const std::vector<std::pair<std::string, std::string>>&
+                               settings);
 
 struct ConfigOptions {
   std::string program;  // "index_server", for messages and the dump header

@@ -172,6 +172,21 @@ TEST_F(ConfigTest, DumpIsAConfigFileOfTheCurrentValues) {
   EXPECT_EQ(absl::GetFlag(FLAGS_cfgtest_slots), 7);
 }
 
+TEST_F(ConfigTest, TemplateSetsSomeAndCommentsOutTheRest) {
+  std::string text = ConfigTemplate("A new community.", OwnedByThisTest,
+                                    {{"cfgtest_listen", "0.0.0.0:7400"},
+                                     {"cfgtest_dsn", "host=db # not a comment"}});
+  EXPECT_THAT(text, HasSubstr("# A new community.\n"));
+  EXPECT_THAT(text, HasSubstr("# where to listen\ncfgtest_listen = 0.0.0.0:7400\n"));
+  EXPECT_THAT(text, HasSubstr("# upload slots\n# cfgtest_slots = 32\n"));
+  // Read back: exactly the two settings, with their values.
+  absl::StatusOr<std::vector<ConfigSetting>> s = ParseConfig(text, "t");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->size(), 2u);
+  EXPECT_EQ((*s)[0].name, "cfgtest_listen");
+  EXPECT_EQ((*s)[1].value, "host=db # not a comment");
+}
+
 TEST_F(ConfigTest, LoadFromFlagsReadsTheFileOrTheDefault) {
   char tmpl[] = "/tmp/trove-config-test.XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);

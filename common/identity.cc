@@ -32,26 +32,43 @@ absl::StatusOr<std::unique_ptr<Identity>> Identity::Generate() {
   return std::unique_ptr<Identity>(new Identity(key));
 }
 
+absl::StatusOr<std::unique_ptr<Identity>> Identity::FromPem(
+    absl::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
+    EVP_PKEY_free(key);
+    return absl::InvalidArgumentError("not an Ed25519 private key in PEM");
+  }
+  return std::unique_ptr<Identity>(new Identity(key));
+}
+
 absl::StatusOr<std::unique_ptr<Identity>> Identity::LoadOrCreate(
     const std::string& path) {
   absl::StatusOr<std::string> pem = ReadFile(path);
   if (pem.ok()) {
-    BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
-    EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-    BIO_free(bio);
-    if (key == nullptr || EVP_PKEY_id(key) != EVP_PKEY_ED25519) {
-      EVP_PKEY_free(key);
+    absl::StatusOr<std::unique_ptr<Identity>> loaded = FromPem(*pem);
+    if (!loaded.ok()) {
       return absl::DataLossError(
           absl::StrCat(path, " does not hold an Ed25519 private key"));
     }
-    return std::unique_ptr<Identity>(new Identity(key));
+    return loaded;
   }
   if (!absl::IsNotFound(pem.status())) return pem.status();
   absl::StatusOr<std::unique_ptr<Identity>> made = Generate();
   if (!made.ok()) return made.status();
+  absl::StatusOr<std::string> out = (*made)->PrivateKeyPem();
+  if (!out.ok()) return out.status();
+  absl::Status written = WriteFileAtomic(path, *out, 0600);
+  if (!written.ok()) return written;
+  return made;
+}
+
+absl::StatusOr<std::string> Identity::PrivateKeyPem() const {
   BIO* bio = BIO_new(BIO_s_mem());
-  if (PEM_write_bio_PrivateKey(bio, (*made)->key_, nullptr, nullptr, 0, nullptr,
-                               nullptr) != 1) {
+  if (bio == nullptr || PEM_write_bio_PrivateKey(bio, key_, nullptr, nullptr, 0,
+                                                 nullptr, nullptr) != 1) {
     BIO_free(bio);
     return absl::InternalError("could not encode the identity key");
   }
@@ -59,9 +76,7 @@ absl::StatusOr<std::unique_ptr<Identity>> Identity::LoadOrCreate(
   long len = BIO_get_mem_data(bio, &data);
   std::string out(data, len);
   BIO_free(bio);
-  absl::Status written = WriteFileAtomic(path, out, 0600);
-  if (!written.ok()) return written;
-  return made;
+  return out;
 }
 
 absl::StatusOr<std::string> Identity::Sign(absl::string_view message) const {

@@ -26,6 +26,11 @@ class Identity {
   static absl::StatusOr<std::unique_ptr<Identity>> LoadOrCreate(
       const std::string& path);
 
+  // Loads an Ed25519 private key from PEM text. INVALID_ARGUMENT when it is
+  // not one.
+  static absl::StatusOr<std::unique_ptr<Identity>> FromPem(
+      absl::string_view pem);
+
   ~Identity();
   Identity(const Identity&) = delete;
   Identity& operator=(const Identity&) = delete;
@@ -37,6 +42,9 @@ class Identity {
 
   // Ed25519 signature (64 bytes) of `message`.
   absl::StatusOr<std::string> Sign(absl::string_view message) const;
+
+  // The private key as PEM (PKCS#8), e.g. for TLS credentials.
+  absl::StatusOr<std::string> PrivateKeyPem() const;
 
  private:
   explicit Identity(EVP_PKEY* key);

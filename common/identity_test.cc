@@ -61,5 +61,17 @@ TEST(IdentityTest, LoadOrCreatePersists) {
   rmdir(dir);
 }
 
+TEST(IdentityTest, PemRoundTrip) {
+  absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
+  ASSERT_TRUE(id.ok());
+  absl::StatusOr<std::string> pem = (*id)->PrivateKeyPem();
+  ASSERT_TRUE(pem.ok()) << pem.status();
+  absl::StatusOr<std::unique_ptr<Identity>> back = Identity::FromPem(*pem);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ((*back)->peer_id(), (*id)->peer_id());
+  EXPECT_EQ(Identity::FromPem("not a key").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace trove

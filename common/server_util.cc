@@ -7,31 +7,22 @@
 #include <grpcpp/impl/server_initializer.h>
 #include <signal.h>
 
-#include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
 #include "common/metrics.h"
 #include "common/net_util.h"
 #include "grpc/health/v1/health.pb.h"
-
-ABSL_FLAG(std::string, tls_cert, "",
-          "PEM certificate chain of this server; with --tls_key turns on TLS");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
-ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA certificates to trust for the other side; with it, "
-          "outgoing connections use TLS");
 
 namespace trove {
 namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;
 
-std::string ReadOrEmpty(const std::string& path) {
-  if (path.empty()) return "";
-  absl::StatusOr<std::string> data = ReadFile(path);
-  return data.ok() ? *data : "";
-}
+absl::Mutex default_tls_mu(absl::kConstInit);
+std::shared_ptr<const TlsContext>* default_tls
+    ABSL_GUARDED_BY(default_tls_mu) = nullptr;
 
 // Collects the names of the services a server serves, once it is built
 // (ServerInitializer is how builder plugins such as reflection see them).
@@ -64,34 +55,38 @@ class ServiceListOption : public grpc::ServerBuilderOption {
 
 }  // namespace
 
-std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFromFlags() {
-  std::string cert = absl::GetFlag(FLAGS_tls_cert);
-  std::string key = absl::GetFlag(FLAGS_tls_key);
-  if (cert.empty() || key.empty()) return grpc::InsecureServerCredentials();
-  grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back({ReadOrEmpty(key), ReadOrEmpty(cert)});
-  options.pem_root_certs = ReadOrEmpty(absl::GetFlag(FLAGS_tls_ca));
-  return grpc::SslServerCredentials(options);
+void SetDefaultTls(std::shared_ptr<const TlsContext> tls) {
+  absl::MutexLock lock(&default_tls_mu);
+  if (default_tls == nullptr) {
+    default_tls = new std::shared_ptr<const TlsContext>();
+  }
+  *default_tls = std::move(tls);
 }
 
-std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFlags() {
-  std::string ca = absl::GetFlag(FLAGS_tls_ca);
-  if (ca.empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = ReadOrEmpty(ca);
-  options.pem_cert_chain = ReadOrEmpty(absl::GetFlag(FLAGS_tls_cert));
-  options.pem_private_key = ReadOrEmpty(absl::GetFlag(FLAGS_tls_key));
-  return grpc::SslCredentials(options);
+std::shared_ptr<const TlsContext> DefaultTls() {
+  absl::MutexLock lock(&default_tls_mu);
+  if (default_tls == nullptr || *default_tls == nullptr) {
+    return TlsContext::Insecure();
+  }
+  return *default_tls;
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::ServerCredentials> DefaultServerCredentials() {
+  return DefaultTls()->ServerCredentials();
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const Expected& expected,
+                                           const TlsContext* tls) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
-  std::shared_ptr<grpc::ChannelCredentials> creds =
-      absl::StartsWith(address, "unix:") ? grpc::InsecureChannelCredentials()
-                                         : ChannelCredentialsFromFlags();
-  return grpc::CreateCustomChannel(address, creds, args);
+  if (tls != nullptr) return tls->MakeChannel(address, expected, args);
+  return DefaultTls()->MakeChannel(address, expected, args);
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  return MakeChannel(address, Expected::AnyServer());
 }
 
 absl::StatusOr<RunningServer> StartServer(

@@ -1,4 +1,5 @@
-// What every Trove server binary does the same way: pick credentials, listen
+// What every Trove server binary does the same way: credentials from the
+// process's TLS context, listen
 // (port 0 picks a free port), report the bound address, and stop cleanly on
 // SIGINT or SIGTERM. Every server started here also serves:
 //   - gRPC health checking (grpc.health.v1.Health): SERVING once started,
@@ -20,19 +21,28 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tls_credentials.h"
 
 namespace trove {
 
-// Server credentials: TLS when --tls_cert and --tls_key are set (with client
-// certificates checked against --tls_ca when set), plaintext otherwise.
-std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFromFlags();
+// The TLS context of this process: what DefaultServerCredentials and
+// MakeChannel use. Plaintext (TlsContext::Insecure()) until a binary sets
+// it at start. Thread-safe.
+void SetDefaultTls(std::shared_ptr<const TlsContext> tls);
+std::shared_ptr<const TlsContext> DefaultTls();
 
-// Channel credentials to match: TLS trusting --tls_ca when --tls_ca is set,
-// plaintext otherwise.
-std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFromFlags();
+// DefaultTls()->ServerCredentials().
+std::shared_ptr<grpc::ServerCredentials> DefaultServerCredentials();
 
-// A channel to `address` with the flags' credentials and Trove's message
-// size limits.
+// A channel to `address` with Trove's message size limits, accepting only
+// `expected` at the other end, with `tls` (null: DefaultTls()). "unix:"
+// addresses are plaintext.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const Expected& expected,
+                                           const TlsContext* tls = nullptr);
+
+// MakeChannel(address, Expected::AnyServer()): for probes and tests, where
+// who answers does not matter.
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 
 struct RunningServer {

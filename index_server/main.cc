@@ -1,7 +1,12 @@
 // index_server: the community's index (IndexService over PostgreSQL).
 //
+//   index_server init DIR [--advertise=HOST:PORT]      (a new community)
+//   index_server enrol-supernode DIR --out=STATE_DIR   (a supernode's cert)
+//   index_server renew-index DIR                        (the index's cert)
+//   index_server --config=DIR/config
 //   index_server --postgres="host=db user=trove dbname=trove"
-//       --listen=0.0.0.0:7400 [--ready_file=PATH] [--lease_seconds=60] ...
+//       --listen=0.0.0.0:7400 --tls_cert=... --tls_key=... --tls_ca=...
+//       [--ready_file=PATH] [--lease_seconds=60] ...
 //
 // At start it waits (bounded) for PostgreSQL, applies the schema
 // migrations, then serves while it loads the catalog into memory for
@@ -14,10 +19,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <optional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -31,12 +38,17 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/community_link.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
+#include "common/tls.h"
+#include "common/tls_credentials.h"
+#include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
 #include "index_server/index_metrics.h"
+#include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
@@ -207,6 +219,45 @@ void ReportReadiness(IndexedStore* store, const RunningServer* server,
   }
 }
 
+// The index's TLS: its CA-issued certificate and key, and the community CA
+// (to check supernodes' certificates), from --tls_*; plaintext only with
+// --insecure.
+absl::StatusOr<std::shared_ptr<const TlsContext>> IndexTls() {
+  TlsFlags flags = GetTlsFlags();
+  if (flags.insecure) return TlsContext::Insecure();
+  if (flags.cert.empty() || flags.key.empty() || flags.ca.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS is on: give --tls_cert, --tls_key and --tls_ca (`index_server "
+        "init DIR` makes them and a config file naming them), or --insecure "
+        "for plaintext in tests");
+  }
+  std::string pem[3];
+  const std::pair<const char*, std::string*> files[] = {
+      {"tls_cert", &flags.cert}, {"tls_key", &flags.key}, {"tls_ca", &flags.ca}};
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::string> data =
+        ReadPemFlag(files[i].first, *files[i].second);
+    if (!data.ok()) return data.status();
+    pem[i] = std::move(*data);
+  }
+  absl::StatusOr<std::shared_ptr<const TlsContext>> tls =
+      TlsContext::Create(pem[1], pem[0], pem[2]);
+  if (!tls.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_cert/--tls_key/--tls_ca: ", tls.status().message()));
+  }
+  if ((*tls)->own().role != CertRole::kIndex) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_cert is a ", CertRoleName((*tls)->own().role),
+        " certificate, not the index's"));
+  }
+  if (absl::Status s = VerifyIssuedBy(pem[0], pem[2], absl::Now()); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls_cert does not check against --tls_ca: ", s.message()));
+  }
+  return tls;
+}
+
 int Main() {
   SetLogTag("index_server");
   const std::string dsn = absl::GetFlag(FLAGS_postgres);
@@ -224,6 +275,16 @@ int Main() {
     TROVE_LOG(ERROR) << s.message();
     return 2;
   }
+  absl::StatusOr<std::shared_ptr<const TlsContext>> tls = IndexTls();
+  if (!tls.ok()) {
+    TROVE_LOG(ERROR) << tls.status().message();
+    return 2;
+  }
+  if ((*tls)->insecure()) {
+    TROVE_LOG(WARNING) << "--insecure: plaintext, no certificates (for tests "
+                          "only)";
+  }
+  SetDefaultTls(*tls);
   if (absl::Status s = metrics::StartMetricsFromFlags().status(); !s.ok()) {
     TROVE_LOG(ERROR) << s.message();
     return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
@@ -292,12 +353,19 @@ int Main() {
   server_options.serving = indexed.ready();
   absl::StatusOr<RunningServer> server =
       StartServer(absl::GetFlag(FLAGS_listen), {&service},
-                  ServerCredentialsFromFlags(), server_options);
+                  (*tls)->ServerCredentials(), server_options);
   if (!server.ok()) {
     TROVE_LOG(ERROR) << server.status().message();
     return 1;
   }
   TROVE_LOG(INFO) << "serving IndexService on " << server->address;
+  if (!(*tls)->insecure()) {
+    absl::StatusOr<std::string> fp = CertificateFingerprint((*tls)->ca_pem());
+    TROVE_LOG(INFO) << "TLS on; peers join with trove://HOST:PORT?ca="
+                    << (fp.ok() ? *fp : "?") << " (here: "
+                    << "trove://" << server->address << "?ca="
+                    << (fp.ok() ? *fp : "?") << ")";
+  }
 
   absl::Notification stop;
   std::thread readiness(ReportReadiness, &indexed, &*server, &stop);
@@ -342,11 +410,47 @@ int main(int argc, char** argv) {
       "The Trove index server: supernode directory and leases, and the "
       "catalog of files and their sources, stored in PostgreSQL and searched "
       "in memory.\n"
-      "Usage: index_server --postgres=DSN [--listen=HOST:PORT] "
-      "[--ready_file=PATH] [--lease_seconds=N] [--expire_interval_ms=N] ...");
-  absl::ParseCommandLine(argc, argv);
+      "Usage:\n"
+      "  index_server init DIR [--listen=HOST:PORT] [--advertise=HOST:PORT] "
+      "[--postgres=DSN]\n"
+      "      makes a community: its CA, the index's certificate, DIR/config, "
+      "and prints the link peers join with\n"
+      "  index_server enrol-supernode DIR (--out=STATE_DIR | "
+      "--public_key=HEX | --key_file=PEM)\n"
+      "      issues a supernode's certificate\n"
+      "  index_server renew-index DIR [--cert_days=N]\n"
+      "      a new certificate for the index's key (restart the index)\n"
+      "  index_server --config=DIR/config\n"
+      "  index_server --postgres=DSN [--listen=HOST:PORT] --tls_cert=FILE "
+      "--tls_key=FILE --tls_ca=FILE [--ready_file=PATH] ...");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  // The init and enrol-supernode flags stay out of config files.
+  trove::FlagFilter config_flags = [](absl::string_view file) {
+    return (absl::StrContains(file, "index_server/") ||
+            absl::StrContains(file, "common/")) &&
+           !trove::index_server::IsCommunityCommandFlag(file);
+  };
+  if (positional.size() >= 2) {
+    const std::string command = positional[1];
+    std::vector<std::string> args(positional.begin() + 2, positional.end());
+    if (command == "init") {
+      return trove::index_server::RunInit(args, absl::GetFlag(FLAGS_listen),
+                                          absl::GetFlag(FLAGS_postgres),
+                                          config_flags);
+    }
+    if (command == "enrol-supernode") {
+      return trove::index_server::RunEnrolSupernode(args);
+    }
+    if (command == "renew-index") {
+      return trove::index_server::RunRenewIndex(args);
+    }
+    std::cerr << "index_server: unknown command '" << command
+              << "' (init, enrol-supernode, renew-index, or none to serve); "
+                 "see --help\n";
+    return 2;
+  }
   if (std::optional<int> exit = trove::Startup(
-          argc, argv, {"index_server", usage_config.contains_help_flags, ""})) {
+          argc, argv, {"index_server", config_flags, ""})) {
     return *exit;
   }
   return trove::index_server::Main();

@@ -78,6 +78,16 @@ absl::Status PeerDaemon::Init() {
   if (!identity.ok()) return identity.status();
   identity_ = std::move(*identity);
   TROVE_LOG(INFO) << "peer id " << identity_->peer_id();
+  if (options_.use_tls) {
+    absl::StatusOr<std::shared_ptr<const TlsContext>> tls =
+        TlsContext::ForIdentity(*identity_, options_.tls_ca_pem);
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+  } else {
+    tls_ = TlsContext::Insecure();
+  }
+  options_.session.tls = tls_;
+  options_.download.tls = tls_;
 
   cache_ = HashCache::Load(absl::StrCat(state, "/hashcache"));
   download_dir_ = options_.download_dir.empty()
@@ -117,7 +127,7 @@ absl::Status PeerDaemon::Init() {
   peer_service_ = std::make_unique<PeerServiceImpl>(
       catalog_.get(), identity_.get(), options_.peer);
   absl::StatusOr<RunningServer> peer_server = StartServer(
-      options_.listen, {peer_service_.get()}, ServerCredentialsFromFlags());
+      options_.listen, {peer_service_.get()}, tls_->ServerCredentials());
   if (!peer_server.ok()) return peer_server.status();
   peer_server_ = std::move(*peer_server);
   listen_address_ =

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/server_util.h"
+#include "common/tls_credentials.h"
 #include "peer_client/control_service.h"
 #include "peer_client/transfer/downloader.h"
 #include "peer_client/file_catalog.h"
@@ -45,6 +46,12 @@ struct DaemonOptions {
   // address to announce instead of the bound one (empty: the bound one).
   std::string listen = "127.0.0.1:0";
   std::string advertise;
+  // TLS on every link but the control socket: the PeerService serves with
+  // a self-signed certificate made from the identity and knows each caller
+  // by its certificate; the index and supernodes are checked against
+  // `tls_ca_pem` (the community CA), other peers by key. False: plaintext.
+  bool use_tls = false;
+  std::string tls_ca_pem;
   // How often the shares are rescanned.
   absl::Duration rescan_interval = absl::Seconds(5);
   // How long to wait for the first publish before Start returns.
@@ -118,6 +125,7 @@ class PeerDaemon : public ControlBackend {
   int lock_fd_ = -1;
   std::string socket_path_;
   std::unique_ptr<Identity> identity_;
+  std::shared_ptr<const TlsContext> tls_;
   std::unique_ptr<HashCache> cache_;
   std::unique_ptr<ShareScanner> scanner_;
   std::unique_ptr<RateLimiters> rate_limiters_;

@@ -22,10 +22,16 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/community_ca.h"
+#include "common/community_files.h"
+#include "common/community_link.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
+#include "common/tls_credentials.h"
+#include "common/tls_flags.h"
 #include "common/validation.h"
 #include "peer_client/cli.h"
 #include "peer_client/cli_format.h"
@@ -43,6 +49,13 @@ ABSL_FLAG(std::string, supernode, "",
 ABSL_FLAG(std::string, index, "",
           "index server host:port to ask for a supernode (instead of "
           "--supernode, or as a fallback)");
+ABSL_FLAG(std::string, join, "",
+          "daemon: the community's link, trove://HOST:PORT?ca=FINGERPRINT: the "
+          "index to ask for a supernode and the CA to trust (learned from the "
+          "index once and kept in STATE/community_ca.pem)");
+ABSL_FLAG(int, join_timeout_ms, 30000,
+          "daemon: at the first start with --join, how long to try the index "
+          "to learn the community CA");
 ABSL_FLAG(std::vector<std::string>, share, {},
           "folders to share, comma-separated (recursively)");
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -71,6 +84,14 @@ ABSL_FLAG(int, slot_retry_after_ms, 1000,
 ABSL_FLAG(int, queue_stale_ms, 3000,
           "drop a queued peer that has not asked again for this long");
 ABSL_FLAG(int, max_upload_queue, 1000, "most peers waiting for an upload slot");
+ABSL_FLAG(int, slot_turn_ms, 5000,
+          "while others wait, a peer keeps an upload slot this long at most, "
+          "then queues again (0: no limit)");
+ABSL_FLAG(int, max_streams_per_peer, 16,
+          "chunk streams served to one peer at once");
+ABSL_FLAG(int, upload_stall_ms, 60000,
+          "a chunk stream whose peer takes no data for this long is cancelled "
+          "and the peer loses its upload slot for as long (0: never)");
 ABSL_FLAG(std::string, max_upload_rate, "0",
           "upload limit, bytes/s over all peers (10M, 512k...; 0: unlimited)");
 ABSL_FLAG(std::string, max_upload_rate_per_peer, "0",
@@ -139,7 +160,7 @@ constexpr char kUsage[] =
     R"HELP(peer_client: share folders and fetch files on a Trove network.
 
 Usage:
-  peer_client daemon --supernode=HOST:PORT --share=DIR[,DIR...] [flags]
+  peer_client daemon --join=trove://HOST:PORT?ca=FP --share=DIR[,DIR...] [flags]
   peer_client search WORDS... [--min_size=SIZE] [--max_size=SIZE]
                      [--ext=mp3,flac] [--limit=N] [--json]
   peer_client get CID|trove:LINK [-o DIR] [--name=NAME] [--json]
@@ -157,6 +178,9 @@ constexpr char kDaemonHelp[] =
     R"HELP(peer_client daemon: share folders, serve them to other peers, and run
 downloads for the other verbs. Runs until SIGINT/SIGTERM.
 
+  --join=LINK                  the community's link, trove://HOST:PORT?ca=FP
+                               (index_server init prints it): the index to
+                               ask for a supernode, and the CA to trust
   --supernode=HOST:PORT[,...]  supernode to join (first is the primary)
   --index=HOST:PORT            or: ask this index server for a supernode
   --share=DIR[,DIR...]         folders to share, recursively (hidden files,
@@ -174,6 +198,12 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                wait in a queue and are told their place
   --slot_idle_ms=N, --slot_retry_after_ms=N, --queue_stale_ms=N,
   --max_upload_queue=N         upload slot and queue tuning
+  --slot_turn_ms=N             while others wait, a peer keeps a slot this
+                               long at most (default 5000), then queues
+  --max_streams_per_peer=N     chunk streams served to one peer at once
+                               (default 16)
+  --upload_stall_ms=N          a peer that takes no data for N ms (default
+                               60000) loses its streams and upload slot
   --noinitial_seeding          serve any chunk to anyone even while a crowd
                                downloads a file this peer holds in full
   --max_upload_rate=RATE, --max_upload_rate_per_peer=RATE,
@@ -192,8 +222,15 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                supernode session tuning
   --upload_bytes_per_second=N, --reachable
                                capacity reported for supernode election
-  --tls_cert, --tls_key, --tls_ca
-                               TLS for serving and for outgoing connections
+  --tls_ca=FILE                the community CA (instead of learning it
+                               through --join)
+  --insecure                   plaintext, no certificates (tests only). TLS
+                               is on without it: this peer serves with a
+                               certificate made from its identity key and
+                               accepts another peer only with the key of the
+                               id the supernode named
+  --join_timeout_ms=N          first start: how long to try the index for
+                               the CA (default 30000)
   --config=FILE                read settings from FILE (`name = value` lines;
                                default STATE/config when it exists); a flag
                                on the command line wins
@@ -284,8 +321,20 @@ int RunDaemon() {
     supernodes.emplace_back(s);
   }
   std::string index = absl::GetFlag(FLAGS_index);
+  std::optional<trove::CommunityLink> link;
+  if (!absl::GetFlag(FLAGS_join).empty()) {
+    absl::StatusOr<trove::CommunityLink> parsed =
+        trove::ParseCommunityLink(absl::GetFlag(FLAGS_join));
+    if (!parsed.ok()) {
+      return UsageError("daemon", absl::StrCat("--join: ", parsed.status().message()));
+    }
+    link = *parsed;
+    if (index.empty()) index = link->address();
+  }
   if (supernodes.empty() && index.empty()) {
-    return UsageError("daemon", "give --supernode=HOST:PORT or --index=HOST:PORT");
+    return UsageError("daemon",
+                      "give --join=LINK (the community's link), "
+                      "--supernode=HOST:PORT or --index=HOST:PORT");
   }
   for (const std::string& a : supernodes) {
     if (!trove::ValidateAddress(a).ok()) {
@@ -303,6 +352,39 @@ int RunDaemon() {
 
   trove::DaemonOptions o;
   o.state_dir = StateDir();
+  const trove::TlsFlags tls = trove::GetTlsFlags();
+  if (!tls.cert.empty() || !tls.key.empty()) {
+    return UsageError("daemon",
+                      "--tls_cert and --tls_key are for servers with a "
+                      "CA-issued certificate; a peer's certificate is made "
+                      "from its identity key (give --join or --tls_ca only)");
+  }
+  o.use_tls = !tls.insecure;
+  if (tls.insecure) {
+    TROVE_LOG(WARNING) << "--insecure: plaintext, no certificates (for tests "
+                          "only)";
+  } else {
+    // The CA is learned with a throw-away client certificate: the index
+    // asks for one, and the identity is the daemon's to load (under its
+    // lock).
+    absl::StatusOr<std::shared_ptr<const trove::TlsContext>> client =
+        trove::TlsContext::Ephemeral("");
+    absl::Status made = trove::MakeDirs(o.state_dir, 0700);
+    if (!client.ok() || !made.ok()) {
+      std::cerr << "peer_client daemon: "
+                << (made.ok() ? client.status() : made).message() << "\n";
+      return 1;
+    }
+    absl::StatusOr<std::string> ca = trove::ResolveCommunityCa(
+        tls.ca, link ? &*link : nullptr,
+        absl::StrCat(o.state_dir, "/", trove::kCommunityCaFile), **client,
+        absl::Milliseconds(absl::GetFlag(FLAGS_join_timeout_ms)));
+    if (!ca.ok()) {
+      std::cerr << "peer_client daemon: " << ca.status().message() << "\n";
+      return absl::IsInvalidArgument(ca.status()) ? kUsageError : 1;
+    }
+    o.tls_ca_pem = *ca;
+  }
   o.shares = absl::GetFlag(FLAGS_share);
   o.download_dir = absl::GetFlag(FLAGS_download_dir);
   o.share_downloads = absl::GetFlag(FLAGS_share_downloads);
@@ -320,6 +402,12 @@ int RunDaemon() {
       absl::Milliseconds(absl::GetFlag(FLAGS_slot_retry_after_ms));
   o.peer.queue_stale = absl::Milliseconds(absl::GetFlag(FLAGS_queue_stale_ms));
   o.peer.max_queue = std::max(0, absl::GetFlag(FLAGS_max_upload_queue));
+  o.peer.slot_turn =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_slot_turn_ms)));
+  o.peer.max_streams_per_peer =
+      std::max(1, absl::GetFlag(FLAGS_max_streams_per_peer));
+  o.peer.upload_stall =
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_upload_stall_ms)));
   o.peer.testonly_corrupt_chunks = absl::GetFlag(FLAGS_testonly_corrupt_chunks);
   for (auto [name, flag, field] : {
            std::make_tuple("max_upload_rate", &FLAGS_max_upload_rate,

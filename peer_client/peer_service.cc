@@ -18,7 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 #include "common/manifest_auth.h"
+#include "common/tls_credentials.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -145,6 +147,12 @@ class StreamCount {
 };
 
 absl::Status NoSlot(const UploadSlots::Decision& d, int max_queue) {
+  if (d.suspended) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no upload slot: your streams stalled (you did not read the chunks "
+        "asked for); ask again in ",
+        absl::ToInt64Milliseconds(d.retry_after), " ms"));
+  }
   if (d.queue_position == 0) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "no upload slot and the upload queue is full (", max_queue,
@@ -157,6 +165,29 @@ absl::Status NoSlot(const UploadSlots::Decision& d, int max_queue) {
       absl::ToInt64Milliseconds(d.retry_after), " ms to keep it)"));
 }
 
+// Ends a stream's registration in UploadStreams when it goes out of scope.
+class StreamEnd {
+ public:
+  StreamEnd(UploadStreams* streams, int64_t handle)
+      : streams_(streams), handle_(handle) {}
+  ~StreamEnd() { streams_->End(handle_); }
+  StreamEnd(const StreamEnd&) = delete;
+  StreamEnd& operator=(const StreamEnd&) = delete;
+
+ private:
+  UploadStreams* const streams_;
+  const int64_t handle_;
+};
+
+UploadStreams::Options StreamOptions(const PeerServiceImpl::Options& o) {
+  UploadStreams::Options s;
+  s.max_per_requester = std::max(1, o.max_streams_per_peer);
+  s.stall = o.upload_stall;
+  s.sweep_every = std::clamp(o.upload_stall / 4, absl::Milliseconds(100),
+                             absl::Seconds(1));
+  return s;
+}
+
 UploadSlots::Options SlotOptions(const PeerServiceImpl::Options& o) {
   UploadSlots::Options s;
   s.max_slots = o.max_uploads;
@@ -164,6 +195,7 @@ UploadSlots::Options SlotOptions(const PeerServiceImpl::Options& o) {
   s.queue_stale = o.queue_stale;
   s.retry_after = o.retry_after;
   s.max_queue = o.max_queue;
+  s.turn = o.slot_turn;
   return s;
 }
 
@@ -180,7 +212,9 @@ PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
                  : [ledger = options.ledger](const std::string& requester) {
                      return ledger->ReceivedFrom(requester);
                    }),
+      streams_(StreamOptions(options), options.clock),
       seeding_(options.seeding, options.clock) {
+  streams_.Start();
   // GetChunks is method 2 of PeerService (as in the generated
   // WithSplitStreamingMethod_GetChunks); served with raw messages.
   MarkMethodStreamed(
@@ -191,6 +225,21 @@ PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
                                               grpc::ByteBuffer>* stream) {
                return StreamedGetChunks(context, stream);
              }));
+}
+
+absl::StatusOr<std::string> PeerServiceImpl::Requester(
+    grpc::ServerContext* context, const std::string& claimed,
+    bool connection_if_empty) const {
+  // Over TLS the certificate says who it is; what the message says is not
+  // looked at (made-up ids get nothing).
+  absl::StatusOr<std::string> proven = CallerId(context);
+  if (proven.ok()) return proven;
+  if (claimed.empty() && connection_if_empty) {
+    return absl::StrCat("connection ", context->peer());
+  }
+  absl::Status valid = ValidateHexId(claimed, "requester_id");
+  if (!valid.ok()) return valid;
+  return claimed;
 }
 
 absl::StatusOr<std::shared_ptr<const SharedFile>> PeerServiceImpl::Find(
@@ -241,16 +290,16 @@ grpc::Status PeerServiceImpl::GetManifest(
 grpc::Status PeerServiceImpl::RequestSlot(
     grpc::ServerContext* context, const trove::peer::SlotRequest* request,
     trove::peer::SlotResponse* response) {
-  absl::Status valid = ValidateHexId(request->requester_id(), "requester_id");
-  if (!valid.ok()) return ToGrpcStatus(valid);
+  absl::StatusOr<std::string> requester =
+      Requester(context, request->requester_id(), false);
+  if (!requester.ok()) return ToGrpcStatus(requester.status());
   // No place in the queue for a file this peer cannot serve.
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());
   if (options_.initial_seeding && (*file)->have == nullptr) {
-    seeding_.Seen((*file)->cid, ChunkCount((*file)->size),
-                  request->requester_id());
+    seeding_.Seen((*file)->cid, ChunkCount((*file)->size), *requester);
   }
-  UploadSlots::Decision d = slots_.Request(request->requester_id());
+  UploadSlots::Decision d = slots_.Request(*requester);
   if (!d.granted && d.queue_position == 0) {
     return ToGrpcStatus(NoSlot(d, options_.max_queue));
   }
@@ -276,15 +325,10 @@ grpc::Status PeerServiceImpl::StreamedGetChunks(
   absl::StatusOr<std::shared_ptr<const SharedFile>> found =
       Find(request->cid());
   if (!found.ok()) return ToGrpcStatus(found.status());
-  // Who is asking: the peer id it gives, or for a peer that gives none (one
-  // that predates RequestSlot) its connection.
-  std::string requester = request->requester_id();
-  if (requester.empty()) {
-    requester = absl::StrCat("connection ", context->peer());
-  } else {
-    absl::Status valid = ValidateHexId(requester, "requester_id");
-    if (!valid.ok()) return ToGrpcStatus(valid);
-  }
+  absl::StatusOr<std::string> who =
+      Requester(context, request->requester_id(), true);
+  if (!who.ok()) return ToGrpcStatus(who.status());
+  const std::string& requester = *who;
   const SharedFile& file = **found;
   if (request->indexes_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("no chunk indexes asked"));
@@ -309,6 +353,19 @@ grpc::Status PeerServiceImpl::StreamedGetChunks(
           "chunk ", index, " of ", file.cid, " not held yet")));
     }
   }
+  // A stream it does not read is cancelled (from UploadStreams' thread)
+  // and costs it its slot.
+  absl::StatusOr<int64_t> handle = streams_.Begin(
+      requester, [this, context, requester] {
+        TROVE_LOG(WARNING) << "peer " << requester.substr(0, 16)
+                           << " stopped reading a chunk stream for "
+                           << absl::FormatDuration(options_.upload_stall)
+                           << ": stream cancelled, slot taken";
+        slots_.Suspend(requester, options_.upload_stall);
+        context->TryCancel();
+      });
+  if (!handle.ok()) return ToGrpcStatus(handle.status());
+  StreamEnd end(&streams_, *handle);
   UploadSlots::Decision slot = slots_.Acquire(requester);
   if (!slot.granted) return ToGrpcStatus(NoSlot(slot, options_.max_queue));
   SlotUse use(&slots_, requester);
@@ -322,14 +379,15 @@ grpc::Status PeerServiceImpl::StreamedGetChunks(
     if (!reserved.ok()) return ToGrpcStatus(reserved);
   }
   StreamCount streams(&active_streams_);
-  absl::Status st = StreamChunks(context, *request, requester, file, stream);
+  absl::Status st =
+      StreamChunks(context, *request, requester, *handle, file, stream);
   if (seeding) seeding_.Release(file.cid, requester, indexes);
   return ToGrpcStatus(st);
 }
 
 absl::Status PeerServiceImpl::StreamChunks(
     grpc::ServerContext* context, const trove::peer::GetChunksRequest& request,
-    const std::string& requester, const SharedFile& file,
+    const std::string& requester, int64_t handle, const SharedFile& file,
     grpc::ServerSplitStreamer<trove::peer::GetChunksRequest, grpc::ByteBuffer>*
         stream) {
   absl::StatusOr<Fd> opened = OpenShared(file);
@@ -402,9 +460,10 @@ absl::Status PeerServiceImpl::StreamChunks(
       }
     }
     grpc::ByteBuffer message(&slice, 1);
-    if (!stream->Write(message)) {
-      return absl::CancelledError("receiver went away");
-    }
+    streams_.WriteStarted(handle);
+    const bool written = stream->Write(message);
+    streams_.WriteDone(handle, written);
+    if (!written) return absl::CancelledError("receiver went away");
     bytes_served_.fetch_add(length);
     if (seeding) seeding_.Sent(file.cid, requester, index);
     if (options_.ledger != nullptr) {
@@ -417,6 +476,7 @@ absl::Status PeerServiceImpl::StreamChunks(
 void PeerServiceImpl::StopWatches() { stop_watches_.store(true); }
 
 PeerServiceImpl::~PeerServiceImpl() {
+  streams_.Stop();
   // WatchHaves streams run until told: end them before this object goes.
   StopWatches();
   const absl::Time until = absl::Now() + 10 * options_.watch_poll;
@@ -432,10 +492,12 @@ bool PeerServiceImpl::WatchOver(grpc::ServerContext* context) const {
 grpc::Status PeerServiceImpl::WatchHaves(
     grpc::ServerContext* context, const trove::peer::WatchHavesRequest* request,
     grpc::ServerWriter<trove::peer::HaveUpdate>* writer) {
-  const std::string& requester = request->requester_id();
-  if (!requester.empty()) {
-    absl::Status valid = ValidateHexId(requester, "requester_id");
-    if (!valid.ok()) return ToGrpcStatus(valid);
+  std::string requester;
+  if (!request->requester_id().empty() || CallerId(context).ok()) {
+    absl::StatusOr<std::string> who =
+        Requester(context, request->requester_id(), false);
+    if (!who.ok()) return ToGrpcStatus(who.status());
+    requester = *who;
   }
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());

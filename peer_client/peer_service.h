@@ -4,14 +4,23 @@
 // no longer match what was hashed is not served (NOT_FOUND) until it is
 // hashed again.
 //
-// Uploads go through UploadSlots: a requester (identified by the peer id it
-// sends) is served only while it holds a slot; the others are queued and told
-// their place (RequestSlot, or RESOURCE_EXHAUSTED from GetChunks); when
-// slots are short, peers that uploaded to this one are served first (their
-// credit is what the ledger counts as received from them). A malformed
-// requester_id is INVALID_ARGUMENT; a GetChunks without one (a peer
-// that predates RequestSlot) is keyed by its connection instead. Chunks sent
-// are paced by an optional PeerRateLimiter (total and per requester).
+// Uploads go through UploadSlots: a requester is served only while it holds
+// a slot; the others are queued and told their place (RequestSlot, or
+// RESOURCE_EXHAUSTED from GetChunks); when slots are short, peers that
+// uploaded to this one are served first (their credit is what the ledger
+// counts as received from them). Who the requester is: over TLS, the peer
+// id its client certificate proves (common/tls_credentials.h Caller), and
+// the requester_id in the message is ignored, so made-up ids get nothing;
+// on a plaintext server, the requester_id it sends (a malformed one is
+// INVALID_ARGUMENT; a GetChunks without one is keyed by its connection).
+// Chunks sent are paced by an optional PeerRateLimiter (total and per
+// requester).
+//
+// No requester holds a slot without taking the data (UploadStreams): at
+// most max_streams_per_peer GetChunks streams run per requester, and a
+// stream blocked in a write for upload_stall while its requester took
+// nothing is cancelled, its requester's slot taken and the requester
+// refused for upload_stall (UploadSlots::Suspend).
 //
 // GetChunks is the hot path: per request it opens the file once, checks it
 // against its hashing once at the start and once more before the last chunk,
@@ -55,6 +64,7 @@
 #include "peer_client/transfer/rate_limiter.h"
 #include "peer_client/transfer/transfer_ledger.h"
 #include "peer_client/transfer/upload_slots.h"
+#include "peer_client/transfer/upload_streams.h"
 #include "protos/peer.grpc.pb.h"
 
 namespace trove {
@@ -70,10 +80,18 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
     absl::Duration queue_stale = absl::Seconds(3);
     // How soon a queued requester is told to ask again.
     absl::Duration retry_after = absl::Seconds(1);
+    // While others wait, a holder keeps its slot this long at most (see
+    // upload_slots.h); zero: no limit.
+    absl::Duration slot_turn = absl::Seconds(5);
     // Most requesters queued; more get RESOURCE_EXHAUSTED without a place.
     int max_queue = 1000;
     // Most chunk indexes one GetChunks may ask for.
     int max_indexes_per_request = 4096;
+    // GetChunks streams served to one requester at once.
+    int max_streams_per_peer = 16;
+    // A stream whose requester takes nothing for this long while the
+    // stream waits to write is cancelled (see above); zero: never.
+    absl::Duration upload_stall = absl::Seconds(60);
     // Upload limits (total and per requester); null: unlimited. Not owned;
     // must outlive the service.
     PeerRateLimiter* upload_limiter = nullptr;
@@ -133,6 +151,8 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   int queued_uploads() { return slots_.queued(); }
   // GetChunks streams running now.
   int active_streams() const { return active_streams_.load(); }
+  // GetChunks streams cancelled because their requester did not read.
+  int64_t stalled_streams() const { return streams_.cancelled(); }
   // Chunk bytes sent since start.
   int64_t bytes_served() const { return bytes_served_.load(); }
   // WatchHaves streams running now.
@@ -142,11 +162,16 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   // The file for `cid` if the cid is well-formed and the file is held.
   absl::StatusOr<std::shared_ptr<const SharedFile>> Find(
       const std::string& cid) const;
+  // Who is asking (see above): the proven id over TLS, else `claimed`
+  // (validated; when empty and `connection_if_empty`, the connection).
+  absl::StatusOr<std::string> Requester(grpc::ServerContext* context,
+                                        const std::string& claimed,
+                                        bool connection_if_empty) const;
   // Streams the chunks of `file` to `requester` (its slot key); `request`
-  // was validated.
+  // was validated; `handle` is the stream's in streams_.
   absl::Status StreamChunks(grpc::ServerContext* context,
                             const trove::peer::GetChunksRequest& request,
-                            const std::string& requester,
+                            const std::string& requester, int64_t handle,
                             const SharedFile& file,
                             grpc::ServerSplitStreamer<
                                 trove::peer::GetChunksRequest,
@@ -170,6 +195,7 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
   const Identity* const identity_;
   const Options options_;
   UploadSlots slots_;
+  UploadStreams streams_;
   InitialSeeding seeding_;
   std::atomic<int> active_streams_{0};
   std::atomic<int64_t> bytes_served_{0};

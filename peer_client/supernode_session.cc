@@ -139,9 +139,8 @@ std::shared_ptr<SupernodeSession::Stub> SupernodeSession::stub() const {
 }
 
 std::shared_ptr<grpc::ChannelInterface> SupernodeSession::Channel(
-    const std::string& address) {
-  return options_.channel_factory ? options_.channel_factory(address)
-                                  : MakeChannel(address);
+    const std::string& address, const Expected& expected) {
+  return MakeChannel(address, expected, options_.tls.get());
 }
 
 std::chrono::system_clock::time_point SupernodeSession::Deadline() const {
@@ -156,7 +155,8 @@ bool SupernodeSession::Pause(absl::Duration d) {
 
 void SupernodeSession::Bootstrap() {
   if (options_.index_address.empty()) return;
-  auto index = index::IndexService::NewStub(Channel(options_.index_address));
+  auto index = index::IndexService::NewStub(
+      Channel(options_.index_address, Expected::Index()));
   TrackedCall call(this);  // Cancelled by Stop().
   grpc::ClientContext& ctx = call.ctx;
   index::BootstrapRequest req;
@@ -169,7 +169,12 @@ void SupernodeSession::Bootstrap() {
   }
   std::vector<std::string> found;
   for (const index::SupernodeInfo& sn : resp.supernodes()) {
-    if (ValidateAddress(sn.address()).ok()) found.push_back(sn.address());
+    if (!ValidateAddress(sn.address()).ok()) continue;
+    found.push_back(sn.address());
+    // TLS then accepts only that supernode at that address.
+    if (ValidateHexId(sn.supernode_id(), "supernode_id").ok()) {
+      supernode_ids_[sn.address()] = sn.supernode_id();
+    }
     if (found.size() == 2) break;  // A primary and a backup.
   }
   if (found.empty()) {
@@ -211,8 +216,10 @@ bool SupernodeSession::CandidateFailed() {
 }
 
 absl::Status SupernodeSession::Join(const std::string& address) {
-  std::shared_ptr<Stub> stub =
-      supernode::SupernodeService::NewStub(Channel(address));
+  auto id = supernode_ids_.find(address);
+  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(
+      Channel(address, Expected::Supernode(
+                           id != supernode_ids_.end() ? id->second : "")));
   supernode::ChallengeResponse challenge;
   {
     TrackedCall call(this);  // Cancelled by Stop().

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/identity.h"
+#include "common/tls_credentials.h"
 #include "peer_client/transfer/downloader.h"
 #include "peer_client/transfer/source_directory.h"
 #include "protos/supernode.grpc.pb.h"
@@ -52,8 +53,11 @@ class SupernodeSession : public SourceDirectory {
     // Most entries in one Publish (a bigger full list goes as a full
     // Publish followed by deltas).
     int publish_batch = 5000;
-    // Channels; common/server_util MakeChannel when empty.
-    ChannelFactory channel_factory;
+    // TLS to the index and supernodes (checked as the community's index,
+    // and as an enrolled supernode with the id Bootstrap named, when it
+    // named one). Null: the process's default (common/server_util
+    // DefaultTls()).
+    std::shared_ptr<const TlsContext> tls;
   };
 
   // `identity` must outlive the session.
@@ -119,7 +123,8 @@ class SupernodeSession : public SourceDirectory {
   bool Pause(absl::Duration d);
   std::shared_ptr<Stub> stub() const;
   absl::Duration HeartbeatInterval() const;
-  std::shared_ptr<grpc::ChannelInterface> Channel(const std::string& address);
+  std::shared_ptr<grpc::ChannelInterface> Channel(const std::string& address,
+                                                  const Expected& expected);
   std::chrono::system_clock::time_point Deadline() const;
 
   const Identity* const identity_;
@@ -133,6 +138,8 @@ class SupernodeSession : public SourceDirectory {
   bool need_full_ = true;
   absl::Duration backoff_;
   std::vector<std::string> candidates_;
+  // Supernode ids by address, as Bootstrap named them.
+  std::map<std::string, std::string> supernode_ids_;
   size_t cursor_ = 0;
   size_t round_failures_ = 0;
   int rejoins_in_a_row_ = 0;

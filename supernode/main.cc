@@ -13,14 +13,30 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "common/community_ca.h"
+#include "common/community_files.h"
+#include "common/community_link.h"
+#include "common/file_util.h"
+#include "common/identity.h"
 #include "common/log.h"
+#include "common/merkle.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
+#include "common/tls.h"
+#include "common/tls_credentials.h"
+#include "common/tls_flags.h"
 #include "supernode/supernode.h"
 #include "supernode/supernode_metrics.h"
 
-ABSL_FLAG(std::string, index, "", "host:port of the index server (required)");
+ABSL_FLAG(std::string, index, "",
+          "host:port of the index server (required unless --join gives it)");
+ABSL_FLAG(std::string, join, "",
+          "the community's link, trove://HOST:PORT?ca=FINGERPRINT: the index's "
+          "address and the CA to trust (learned from the index and kept in "
+          "--state_dir)");
+ABSL_FLAG(int, join_timeout_ms, 30000,
+          "at start, how long to try the index to learn the community CA");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7300",
           "where to serve leaves; port 0 picks a free port");
 ABSL_FLAG(std::string, advertise, "",
@@ -78,12 +94,111 @@ ABSL_FLAG(int, shutdown_timeout_ms, 5000,
 
 namespace {
 
+// The supernode's TLS: its key and CA-issued certificate (--tls_key and
+// --tls_cert, by default supernode_key.pem and supernode_cert.pem in
+// --state_dir) and the community CA (--tls_ca, or learned through --join,
+// or kept in --state_dir). Plaintext only with --insecure.
+absl::StatusOr<std::shared_ptr<const trove::TlsContext>> SupernodeTls(
+    const trove::CommunityLink* link) {
+  using trove::TlsContext;
+  trove::TlsFlags flags = trove::GetTlsFlags();
+  if (flags.insecure) return TlsContext::Insecure();
+  const std::string state = absl::GetFlag(FLAGS_state_dir);
+  if (state.empty() && (flags.key.empty() || flags.cert.empty())) {
+    return absl::InvalidArgumentError(
+        "TLS is on: give --state_dir (holding the supernode's key and the "
+        "certificate `index_server enrol-supernode` issued for it) or "
+        "--tls_key and --tls_cert; or --insecure for plaintext in tests");
+  }
+  const std::string key_path =
+      !flags.key.empty() ? flags.key
+                         : absl::StrCat(state, "/", trove::kSupernodeKeyFile);
+  const std::string cert_path =
+      !flags.cert.empty() ? flags.cert
+                          : absl::StrCat(state, "/", trove::kSupernodeCertFile);
+  if (!state.empty()) {
+    if (absl::Status s = trove::MakeDirs(state, 0700); !s.ok()) return s;
+  }
+  // Made when missing, so that the operator can enrol it.
+  absl::StatusOr<std::unique_ptr<trove::Identity>> key =
+      flags.key.empty() ? trove::Identity::LoadOrCreate(key_path)
+                        : trove::Identity::FromPem(
+                              trove::ReadFile(key_path).value_or(""));
+  if (!key.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read the supernode's key ", key_path, ": ",
+        key.status().message()));
+  }
+  absl::StatusOr<std::string> cert = trove::ReadFile(cert_path);
+  if (!cert.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no certificate for this supernode at ", cert_path,
+        ": the community's operator issues it with\n  index_server "
+        "enrol-supernode COMMUNITY_DIR --public_key=",
+        trove::HexEncode((*key)->public_key()),
+        " > ", cert_path, "\n(or --out=STATE_DIR on the index's machine)"));
+  }
+  absl::StatusOr<std::string> key_pem = (*key)->PrivateKeyPem();
+  if (!key_pem.ok()) return key_pem.status();
+  // The CA is learned with a throw-away client certificate (the index
+  // asks for one): this supernode's own is checked against the CA after.
+  absl::StatusOr<std::shared_ptr<const TlsContext>> bare =
+      TlsContext::Ephemeral("");
+  if (!bare.ok()) return bare.status();
+  absl::StatusOr<std::string> ca = trove::ResolveCommunityCa(
+      flags.ca, link,
+      state.empty() ? std::string() : absl::StrCat(state, "/", trove::kCommunityCaFile),
+      **bare, absl::Milliseconds(absl::GetFlag(FLAGS_join_timeout_ms)));
+  if (!ca.ok()) return ca.status();
+  absl::StatusOr<std::shared_ptr<const TlsContext>> tls =
+      TlsContext::Create(*key_pem, *cert, *ca);
+  if (!tls.ok()) return tls.status();
+  if ((*tls)->own().role != trove::CertRole::kSupernode) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        cert_path, " is a ", trove::CertRoleName((*tls)->own().role),
+        " certificate, not a supernode's"));
+  }
+  if (absl::Status s = trove::VerifyIssuedBy(*cert, *ca, absl::Now()); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        cert_path, " does not check against the community CA: ", s.message(),
+        " (enrolled in another community, or expired: enrol it again)"));
+  }
+  return tls;
+}
+
 int Run() {
   using trove::supernode::Supernode;
   using trove::supernode::SupernodeOptions;
 
   SupernodeOptions o;
   o.index_address = absl::GetFlag(FLAGS_index);
+  std::optional<trove::CommunityLink> link;
+  if (!absl::GetFlag(FLAGS_join).empty()) {
+    absl::StatusOr<trove::CommunityLink> parsed =
+        trove::ParseCommunityLink(absl::GetFlag(FLAGS_join));
+    if (!parsed.ok()) {
+      TROVE_LOG(ERROR) << "--join: " << parsed.status().message();
+      return 2;
+    }
+    link = *parsed;
+    if (o.index_address.empty()) o.index_address = link->address();
+  }
+  if (o.index_address.empty()) {
+    TROVE_LOG(ERROR) << "give --join=LINK (the community's link) or --index=HOST:PORT";
+    return 2;
+  }
+  absl::StatusOr<std::shared_ptr<const trove::TlsContext>> tls =
+      SupernodeTls(link ? &*link : nullptr);
+  if (!tls.ok()) {
+    TROVE_LOG(ERROR) << "TLS: " << tls.status().message();
+    return absl::IsUnavailable(tls.status()) ? 1 : 2;
+  }
+  if ((*tls)->insecure()) {
+    TROVE_LOG(WARNING) << "--insecure: plaintext, no certificates (for tests "
+                          "only)";
+  }
+  trove::SetDefaultTls(*tls);
+  o.tls = *tls;
   o.listen_address = absl::GetFlag(FLAGS_listen);
   o.advertise_address = absl::GetFlag(FLAGS_advertise);
   o.state_dir = absl::GetFlag(FLAGS_state_dir);
@@ -172,8 +287,13 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trove supernode: leaves join it, publish their file lists and search "
       "through it; it forwards their changes to the index in batches.\n"
-      "Usage: supernode --index=HOST:PORT [--listen=HOST:PORT] "
-      "[--advertise=HOST:PORT] [--ready_file=PATH] [--state_dir=DIR] ...");
+      "Usage: supernode --state_dir=DIR --join=trove://HOST:PORT?ca=FP "
+      "[--listen=HOST:PORT] [--advertise=HOST:PORT] [--ready_file=PATH] ...\n"
+      "TLS is on: DIR holds the supernode's key and the certificate the "
+      "community's operator issued for it (`index_server enrol-supernode "
+      "COMMUNITY_DIR --out=DIR`, or --public_key=HEX, which the supernode "
+      "prints when it has no certificate yet). --index and --tls_ca can stand "
+      "in for --join; --insecure runs plaintext (tests only).");
   absl::ParseCommandLine(argc, argv);
   if (std::optional<int> exit = trove::Startup(
           argc, argv, {"supernode", usage_config.contains_help_flags, ""})) {

@@ -106,9 +106,18 @@ absl::StatusOr<std::unique_ptr<Supernode>> Supernode::Create(
       return absl::InvalidArgumentError(
           absl::StrCat("index address: ", s.message()));
     }
-    index = NewGrpcIndexClient(MakeChannel(options.index_address));
+  }
+  if (options.tls == nullptr) options.tls = DefaultTls();
+  if (index == nullptr) {
+    index = NewGrpcIndexClient(MakeChannel(
+        options.index_address, Expected::Index(), options.tls.get()));
   }
   ASSIGN_OR_RETURN(std::string id, SupernodeIdFor(options));
+  if (!options.tls->insecure() && options.tls->own().id != id) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the TLS certificate is for key ", options.tls->own().id.substr(0, 16),
+        "..., not for this supernode's key (", id.substr(0, 16), "...)"));
+  }
   return std::unique_ptr<Supernode>(
       new Supernode(std::move(options), std::move(id), std::move(index),
                     clock != nullptr ? clock : Clock::Real()));
@@ -182,7 +191,7 @@ absl::Status Supernode::Start() {
   if (!options_.listen_address.empty()) {
     ASSIGN_OR_RETURN(RunningServer running,
                      StartServer(options_.listen_address, {service_.get()},
-                                 ServerCredentialsFromFlags()));
+                                 options_.tls->ServerCredentials()));
     server_ = std::move(running.server);
     bound = running.address;
     if (address.empty()) address = bound;

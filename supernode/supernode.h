@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "protos/types.pb.h"
 #include "common/clock.h"
+#include "common/tls_credentials.h"
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
 #include "supernode/leaf_registry.h"
@@ -53,6 +54,10 @@ struct SupernodeOptions {
   std::string supernode_id;
   // What the host offers, told to the index.
   Capacity capacity;
+  // TLS: this supernode's certificate (issued by the community CA for its
+  // key) and the CA, for serving leaves and reaching the index. Null: the
+  // process's default (common/server_util DefaultTls()).
+  std::shared_ptr<const TlsContext> tls;
 
   // Leaves and sessions.
   absl::Duration session_timeout = absl::Seconds(90);
@@ -93,9 +98,10 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& options);
 class Supernode {
  public:
   // Builds a supernode. With `index` null, connects to
-  // options.index_address (with the --tls_* flags' credentials). With
-  // `clock` null, uses the real clock. INVALID_ARGUMENT for bad options;
-  // errors of loading or making the key in state_dir.
+  // options.index_address (with options.tls, accepting only the community's
+  // index). With `clock` null, uses the real clock. INVALID_ARGUMENT for
+  // bad options, or when the TLS certificate is not for the supernode's
+  // key; errors of loading or making the key in state_dir.
   static absl::StatusOr<std::unique_ptr<Supernode>> Create(
       SupernodeOptions options, std::unique_ptr<IndexClient> index = nullptr,
       Clock* clock = nullptr);

@@ -59,7 +59,8 @@ class EndToEndTest : public ::testing::Test {
   // Searches the index directly over gRPC (not through a supernode).
   absl::StatusOr<index::SearchResponse> IndexSearch(const std::string& text) {
     auto stub = index::IndexService::NewStub(
-        MakeChannel(cluster_->index_address()));
+        MakeChannel(cluster_->index_address(), Expected::Index(),
+                    cluster_->client_tls().get()));
     index::SearchRequest request;
     request.mutable_query()->set_text(text);
     index::SearchResponse response;

@@ -177,7 +177,7 @@ TEST_F(MetricsTest, UsedMetricsPortIsAClearStartError) {
   CommandResult r = RunCommand(
       {testutil::RunfilePath("supernode/supernode"),
        "--index=" + cluster_->index_address(), "--listen=127.0.0.1:0",
-       "--metrics_listen=" + used},
+       "--metrics_listen=" + used, "--insecure"},
       absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, ::testing::HasSubstr("--metrics_listen: " + used +

@@ -12,6 +12,9 @@
 //     they can while leases are 10 s long; no lease ends, no source is lost,
 //     and every search is answered or refused quickly. It runs for
 //     TROVE_SOAK_SECONDS (default 120).
+//
+// The servers run in plaintext (--insecure): this test is about search;
+// tls_test covers the links.
 
 #include <signal.h>
 
@@ -198,7 +201,7 @@ class SearchIntegrationTest : public ::testing::Test {
                      const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {RunfilePath("index_server/index_server"),
                                      absl::StrCat("--postgres=", db_->dsn()),
-                                     "--listen=127.0.0.1:0"};
+                                     "--listen=127.0.0.1:0", "--insecure"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Server* s = Start(name, argv);
     if (s == nullptr) return nullptr;
@@ -222,7 +225,7 @@ class SearchIntegrationTest : public ::testing::Test {
     std::vector<std::string> argv = {RunfilePath("supernode/supernode"),
                                      absl::StrCat("--index=", index_address),
                                      "--listen=127.0.0.1:0",
-                                     "--batch_max_delay_ms=100"};
+                                     "--batch_max_delay_ms=100", "--insecure"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return Start("supernode", argv);
   }

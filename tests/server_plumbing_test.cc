@@ -70,12 +70,12 @@ TEST_F(ServerPlumbingTest, SecondServerOnAUsedPortExitsWithAClearMessage) {
       {cluster_->supernode_address(),
        {RunfilePath("supernode/supernode"), "--index=" + cluster_->index_address(),
         "--listen=" + cluster_->supernode_address(),
-        "--state_dir=" + work + "/sn2-state"}},
+        "--state_dir=" + work + "/sn2-state", "--insecure"}},
       {(*peer)->address,
        {RunfilePath("peer_client/peer_client"), "daemon",
         "--supernode=" + cluster_->supernode_address(),
         "--share=" + (*peer)->share_dir, "--state=" + work + "/b-state",
-        "--listen=" + (*peer)->address}},
+        "--listen=" + (*peer)->address, "--insecure"}},
   };
   for (const auto& [address, argv] : seconds) {
     CommandResult r = RunCommand(argv, absl::Seconds(60));
@@ -113,14 +113,15 @@ TEST(IndexStartupTest, UsedPortAndBadListenFailBeforeMigrations) {
   absl::StatusOr<std::unique_ptr<testutil::ChildProcess>> first =
       testutil::ChildProcess::Start(
           {index, "--postgres=" + (*db)->dsn(), "--listen=127.0.0.1:0",
-           "--ready_file=" + ready},
+           "--ready_file=" + ready, "--insecure"},
           "/dev/null");
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<std::string> address =
       testutil::WaitForReadyFile(ready, absl::Seconds(60));
   ::unlink(ready.c_str());
   ASSERT_TRUE(address.ok()) << address.status();
-  r = RunCommand({index, "--postgres=" + (*db)->dsn(), "--listen=" + *address},
+  r = RunCommand({index, "--postgres=" + (*db)->dsn(), "--listen=" + *address,
+                  "--insecure"},
                  absl::Seconds(60));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr(*address + " is already in use"));

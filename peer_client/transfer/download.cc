@@ -215,9 +215,10 @@ int Download::AddSourcesLocked(const std::vector<Source>& sources,
     auto s = std::make_unique<SourceState>();
     s->id = static_cast<int>(sources_.size());
     s->source = source;
+    // Only the peer the directory named may answer at this address.
     std::shared_ptr<grpc::Channel> channel =
-        options_.channel_factory ? options_.channel_factory(source.address())
-                                 : MakeChannel(source.address());
+        MakeChannel(source.address(), Expected::Peer(source.peer_id()),
+                    options_.tls.get());
     s->stub = peer::PeerService::NewStub(channel);
     s->raw = std::make_unique<RawChunkStub>(channel);
     SourceState* state = s.get();

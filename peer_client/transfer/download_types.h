@@ -74,10 +74,6 @@ struct CompletedDownload {
   FileHashes hashes;
 };
 
-// Makes a channel to a peer's address.
-using ChannelFactory =
-    std::function<std::shared_ptr<grpc::Channel>(const std::string& address)>;
-
 }  // namespace trove
 
 #endif  // TROVE_PEER_CLIENT_TRANSFER_DOWNLOAD_TYPES_H_

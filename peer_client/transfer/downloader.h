@@ -67,6 +67,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/tls_credentials.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/transfer/download_types.h"
 #include "peer_client/transfer/rate_limiter.h"
@@ -84,8 +85,10 @@ class Downloader : public FileCatalog {
     // This peer's id: sources with it are skipped; sent as requester_id in
     // RequestSlot and GetChunks.
     std::string own_peer_id;
-    // Channels to sources; common/server_util MakeChannel when empty.
-    ChannelFactory channel_factory;
+    // TLS to sources: each connection is accepted only from the peer whose
+    // key hashes to the source's peer id. Null: the process's default
+    // (common/server_util DefaultTls()).
+    std::shared_ptr<const TlsContext> tls;
     // Most chunks asked in one GetChunks call.
     int chunks_per_request = 8;
     // GetChunks calls in flight per source. The most chunks in flight at

@@ -72,6 +72,9 @@ void UploadSlots::ExpireLocked(absl::Time now) {
       ++it;
     }
   }
+  for (auto it = suspended_.begin(); it != suspended_.end();) {
+    it = now >= it->second ? suspended_.erase(it) : std::next(it);
+  }
   for (auto it = queue_.begin(); it != queue_.end();) {
     if (now - it->last_seen >= options_.queue_stale) {
       waiting_.erase(it->requester);
@@ -87,10 +90,26 @@ UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
   const absl::Time now = clock_->Now();
   ExpireLocked(now);
   Decision d;
+  auto suspended = suspended_.find(requester);
+  if (suspended != suspended_.end()) {
+    d.suspended = true;
+    d.retry_after = suspended->second - now;
+    return d;
+  }
   auto held = holders_.find(requester);
+  if (held != holders_.end() && options_.turn > absl::ZeroDuration() &&
+      now - held->second.granted_at >= options_.turn && !queue_.empty()) {
+    // Its turn is over and others wait: to the back of the queue (its
+    // streams still running go on).
+    holders_.erase(held);
+    held = holders_.end();
+  }
   if (held != holders_.end()) {
-    held->second.last_active = now;
-    if (use) ++held->second.in_use;
+    // Only taking data keeps a slot: asking again does not.
+    if (use) {
+      held->second.last_active = now;
+      ++held->second.in_use;
+    }
     d.granted = true;
     return d;
   }
@@ -108,6 +127,7 @@ UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
       waiting_.erase(waiting);
     }
     Holder& h = holders_[requester];
+    h.granted_at = now;
     h.last_active = now;
     h.in_use = use ? 1 : 0;
     h.optimistic = requester == optimistic;
@@ -135,6 +155,18 @@ UploadSlots::Decision UploadSlots::Request(const std::string& requester) {
 UploadSlots::Decision UploadSlots::Acquire(const std::string& requester) {
   absl::MutexLock lock(&mu_);
   return RequestLocked(requester, /*use=*/true);
+}
+
+void UploadSlots::Suspend(const std::string& requester,
+                          absl::Duration duration) {
+  absl::MutexLock lock(&mu_);
+  holders_.erase(requester);
+  auto waiting = waiting_.find(requester);
+  if (waiting != waiting_.end()) {
+    queue_.erase(waiting->second);
+    waiting_.erase(waiting);
+  }
+  suspended_[requester] = clock_->Now() + duration;
 }
 
 void UploadSlots::Release(const std::string& requester) {

@@ -3,10 +3,11 @@
 //
 // Pure bookkeeping (no sockets, no files), keyed by requester peer id, with
 // an injected clock:
-// - A requester holds a slot while it keeps asking: every Request or
-//   Acquire refreshes it, and a slot in use by a running stream (between
-//   Acquire and Release) never goes idle. A slot not used for `slot_idle`
-//   is freed.
+// - A requester holds a slot while it downloads: a slot in use by a running
+//   stream (between Acquire and Release) never goes idle, and one not used
+//   for `slot_idle` since it was granted or its last stream ended is freed.
+//   Asking again (Request) does not keep a slot: a requester that only
+//   asks cannot hold one.
 // - A requester that finds no free slot is queued and told its 1-based
 //   place; it keeps the place by asking again (every `retry_after`, which it
 //   is advised). A place not asked about for `queue_stale` is dropped and the
@@ -21,6 +22,14 @@
 // - A request is granted when the requester already holds a slot, or when
 //   its place is within the free slots, so nobody overtakes the queue's
 //   order.
+// - Turns: while others wait, a holder keeps its slot for `turn` at most;
+//   after that its next request (between streams: a stream running goes
+//   on) puts it at the back of the queue, so throw-away identities cannot
+//   keep every slot by downloading forever, and waiters are served within
+//   about a turn (BitTorrent's rechoke, in spirit).
+// - A requester caught holding a slot without taking the data (its streams
+//   stalled, see upload_streams.h) is suspended: it loses its slot and
+//   queue place and is refused for a while.
 //
 // Thread-safe.
 #ifndef TROVE_PEER_CLIENT_TRANSFER_UPLOAD_SLOTS_H_
@@ -54,6 +63,8 @@ class UploadSlots {
     int max_queue = 1000;
     // Keep one slot for newcomers (see above); needs max_slots >= 2.
     bool optimistic_slot = true;
+    // Longest a holder keeps its slot while others wait; zero: no limit.
+    absl::Duration turn = absl::Seconds(5);
   };
 
   // The credit of a requester: bytes received from it. Thread-safe; called
@@ -69,6 +80,8 @@ class UploadSlots {
     int queue_position = 0;
     // When not granted: ask again after this long.
     absl::Duration retry_after;
+    // Refused because the requester is suspended (retry_after: until when).
+    bool suspended = false;
   };
 
   // `clock`: null for Clock::Real(); must outlive the slots. `credit` may be
@@ -86,6 +99,10 @@ class UploadSlots {
   // Ends one use begun by a granted Acquire; the idle time starts again.
   void Release(const std::string& requester);
 
+  // Takes `requester`'s slot (even one in use) and queue place, and refuses
+  // its requests for `duration`.
+  void Suspend(const std::string& requester, absl::Duration duration);
+
   // Slots held and requesters queued now (after dropping expired ones).
   int active();
   int queued();
@@ -94,6 +111,7 @@ class UploadSlots {
 
  private:
   struct Holder {
+    absl::Time granted_at;
     absl::Time last_active;
     int in_use = 0;
     bool optimistic = false;  // Holds the optimistic slot.
@@ -124,6 +142,8 @@ class UploadSlots {
   std::list<Waiter> queue_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::list<Waiter>::iterator> waiting_
       ABSL_GUARDED_BY(mu_);
+  // Suspended requesters, until when.
+  std::map<std::string, absl::Time> suspended_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trove

@@ -17,6 +17,7 @@ class UploadSlotsTest : public ::testing::Test {
     o.queue_stale = absl::Seconds(3);
     o.retry_after = absl::Seconds(1);
     o.max_queue = max_queue;
+    o.turn = absl::Seconds(10);
     slots_ = std::make_unique<UploadSlots>(
         o, &clock_, [this](const std::string& who) {
           auto it = credit_.find(who);
@@ -33,6 +34,7 @@ class UploadSlotsTest : public ::testing::Test {
   }
   static std::string Show(const UploadSlots::Decision& d) {
     if (d.granted) return "granted";
+    if (d.suspended) return "suspended";
     EXPECT_EQ(d.retry_after, absl::Seconds(1));
     if (d.queue_position == 0) return "refused";
     return "queued " + std::to_string(d.queue_position);
@@ -80,12 +82,27 @@ TEST_F(UploadSlotsTest, IdleHolderMakesRoomForTheNext) {
 TEST_F(UploadSlotsTest, ActivityKeepsTheSlot) {
   Make(1);
   EXPECT_EQ(Ask("a"), "granted");
-  for (int i = 0; i < 10; ++i) {
+  // (For 9 s: within its turn.)
+  for (int i = 0; i < 6; ++i) {
     Wait(absl::Milliseconds(1500));
     EXPECT_EQ(Use("a"), "granted");
     slots_->Release("a");
     EXPECT_EQ(Ask("b"), "queued 1");
   }
+}
+
+TEST_F(UploadSlotsTest, AskingAloneDoesNotKeepASlot) {
+  Make(1);
+  EXPECT_EQ(Ask("a"), "granted");
+  EXPECT_EQ(Ask("b"), "queued 1");
+  for (int i = 0; i < 3; ++i) {
+    Wait(absl::Milliseconds(500));
+    EXPECT_EQ(Ask("a"), "granted");  // Still its slot, but no data taken.
+    EXPECT_EQ(Ask("b"), "queued 1");
+  }
+  Wait(absl::Milliseconds(500));
+  EXPECT_EQ(Ask("b"), "granted");
+  EXPECT_EQ(Ask("a"), "queued 1");
 }
 
 TEST_F(UploadSlotsTest, SlotInUseNeverGoesIdle) {
@@ -117,10 +134,11 @@ TEST_F(UploadSlotsTest, StaleQueuePlaceIsDropped) {
   EXPECT_EQ(Ask("a"), "granted");
   EXPECT_EQ(Ask("b"), "queued 1");
   EXPECT_EQ(Ask("c"), "queued 2");
-  // a keeps its slot; c keeps asking; b goes silent for 3 s.
+  // a keeps its slot (downloading); c keeps asking; b goes silent for 3 s.
   for (int i = 0; i < 3; ++i) {
     Wait(absl::Seconds(1));
-    EXPECT_EQ(Ask("a"), "granted");
+    EXPECT_EQ(Use("a"), "granted");
+    slots_->Release("a");
     EXPECT_EQ(Ask("c"), i < 2 ? "queued 2" : "queued 1");
   }
   EXPECT_EQ(slots_->queued(), 1);
@@ -216,7 +234,8 @@ TEST_F(UploadSlotsTest, OneOptimisticSlotLetsANewcomerIn) {
   Wait(absl::Seconds(1));
   EXPECT_EQ(Ask("g3"), "queued 1");
   EXPECT_EQ(Ask("new2"), "queued 2");
-  EXPECT_EQ(Ask("new1"), "granted");
+  EXPECT_EQ(Use("new1"), "granted");  // Downloading: keeps its slot.
+  slots_->Release("new1");
   Wait(absl::Seconds(1.5));
   EXPECT_EQ(Ask("new1"), "granted");
   EXPECT_EQ(Ask("g3"), "granted");    // g2 went idle: the giver.
@@ -237,6 +256,72 @@ TEST_F(UploadSlotsTest, WithoutCreditTheQueueIsFirstComeFirstServed) {
   EXPECT_EQ(Ask("d"), "granted");  // Places 1 and 2 within 2 free slots.
   EXPECT_EQ(Ask("c"), "granted");
   EXPECT_EQ(Ask("e"), "queued 1");
+}
+
+TEST_F(UploadSlotsTest, SuspendedHolderLosesItsSlotToTheQueue) {
+  Make(1);
+  EXPECT_EQ(Use("hog"), "granted");  // A stream it does not read.
+  EXPECT_EQ(Ask("real"), "queued 1");
+  slots_->Suspend("hog", absl::Seconds(20));
+  // The slot in use is gone at once; the hog is refused, the queue served.
+  EXPECT_EQ(Use("hog"), "suspended");
+  UploadSlots::Decision d = slots_->Request("hog");
+  EXPECT_EQ(d.retry_after, absl::Seconds(20));
+  EXPECT_EQ(Ask("real"), "granted");
+  slots_->Release("hog");  // Its cancelled stream ends: harmless.
+  EXPECT_EQ(slots_->active(), 1);
+  Wait(absl::Seconds(21));
+  EXPECT_EQ(Ask("real"), "granted");
+  EXPECT_EQ(Ask("hog"), "queued 1");
+}
+
+TEST_F(UploadSlotsTest, SuspendedWaiterLeavesTheQueue) {
+  Make(1);
+  EXPECT_EQ(Ask("a"), "granted");
+  EXPECT_EQ(Ask("b"), "queued 1");
+  EXPECT_EQ(Ask("c"), "queued 2");
+  slots_->Suspend("b", absl::Seconds(5));
+  EXPECT_EQ(Ask("c"), "queued 1");
+  EXPECT_EQ(slots_->queued(), 1);
+}
+
+TEST_F(UploadSlotsTest, HoldersTakeTurnsWhileOthersWait) {
+  Make(1);
+  EXPECT_EQ(Use("a"), "granted");
+  slots_->Release("a");
+  // Alone, a keeps downloading as long as it likes.
+  for (int i = 0; i < 15; ++i) {
+    Wait(absl::Seconds(1));
+    EXPECT_EQ(Use("a"), "granted");
+    slots_->Release("a");
+  }
+  // b comes: a's turn (10 s) is long over, so its next request queues it
+  // behind b, and b gets the slot.
+  EXPECT_EQ(Ask("b"), "queued 1");
+  EXPECT_EQ(Use("a"), "queued 2");
+  EXPECT_EQ(Use("b"), "granted");
+  // b's turn: 10 s, then a again.
+  for (int i = 0; i < 9; ++i) {
+    Wait(absl::Seconds(1));
+    EXPECT_EQ(Ask("a"), "queued 1");
+    EXPECT_EQ(Use("b"), "granted");
+    slots_->Release("b");
+  }
+  Wait(absl::Seconds(1));
+  EXPECT_EQ(Use("b"), "queued 2");
+  EXPECT_EQ(Use("a"), "granted");
+}
+
+TEST_F(UploadSlotsTest, ATurnDoesNotStopARunningStream) {
+  Make(1);
+  EXPECT_EQ(Use("a"), "granted");
+  Wait(absl::Seconds(30));
+  EXPECT_EQ(Ask("b"), "queued 1");
+  // a's stream goes on; only its next request finds its turn over.
+  EXPECT_EQ(Ask("b"), "queued 1");
+  EXPECT_EQ(Use("a"), "queued 2");
+  slots_->Release("a");  // The running stream ends.
+  EXPECT_EQ(Ask("b"), "granted");
 }
 
 }  // namespace

@@ -4,19 +4,60 @@
 
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/community_files.h"
+#include "common/community_link.h"
+#include "common/tls.h"
 
 namespace trove {
 namespace testutil {
 
-absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create() {
-  std::unique_ptr<Cluster> c(new Cluster());
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(
+    const ClusterOptions& options) {
+  std::unique_ptr<Cluster> c(new Cluster(options));
   if (c->work_.path().empty()) return absl::InternalError("mkdtemp failed");
   absl::StatusOr<std::unique_ptr<TestDatabase>> db = TestDatabase::Create();
   if (!db.ok()) return db.status();
   c->db_ = std::move(*db);
+  if (options.tls) {
+    absl::Status made = c->MakeCommunity();
+    if (!made.ok()) return made;
+  } else {
+    c->client_tls_ = TlsContext::Insecure();
+  }
   return c;
+}
+
+absl::Status Cluster::MakeCommunity() {
+  community_dir_ = absl::StrCat(work_.path(), "/community");
+  // The link's port is the one the index binds later (see link()).
+  CommandResult r = RunCommand({RunfilePath("index_server/index_server"),
+                                "init", community_dir_,
+                                "--listen=127.0.0.1:0",
+                                "--advertise=127.0.0.1:1"},
+                               absl::Seconds(60));
+  if (r.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("index_server init failed: ", r.err));
+  }
+  ca_pem_ = Slurp(absl::StrCat(community_dir_, "/", kCaCertFile));
+  absl::StatusOr<std::shared_ptr<const TlsContext>> client =
+      TlsContext::Ephemeral(ca_pem_);
+  if (!client.ok()) return client.status();
+  client_tls_ = *client;
+  return absl::OkStatus();
+}
+
+std::string Cluster::link() const {
+  if (!options_.tls || index_address_.empty()) return "";
+  CommunityLink link;
+  size_t colon = index_address_.rfind(':');
+  link.host = index_address_.substr(0, colon);
+  if (!absl::SimpleAtoi(index_address_.substr(colon + 1), &link.port)) return "";
+  absl::StatusOr<std::string> fp = CertificateFingerprint(ca_pem_);
+  link.ca_fingerprint = fp.ok() ? *fp : "";
+  return FormatCommunityLink(link);
 }
 
 Cluster::~Cluster() {
@@ -55,6 +96,15 @@ absl::Status Cluster::StartIndex(const std::vector<std::string>& extra_flags,
       absl::StrCat("--postgres=", db_->dsn()),
       absl::StrCat("--listen=", listen),
   };
+  if (options_.tls) {
+    for (auto [flag, file] : {std::make_pair("tls_cert", kIndexCertFile),
+                              std::make_pair("tls_key", kIndexKeyFile),
+                              std::make_pair("tls_ca", kCaCertFile)}) {
+      argv.push_back(absl::StrCat("--", flag, "=", community_dir_, "/", file));
+    }
+  } else {
+    argv.push_back("--insecure");
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::string> address = StartServer("index", argv, &index_);
   if (!address.ok()) return address.status();
@@ -64,15 +114,31 @@ absl::Status Cluster::StartIndex(const std::vector<std::string>& extra_flags,
 
 absl::Status Cluster::StartSupernode(
     const std::vector<std::string>& extra_flags) {
+  const std::string state = absl::StrCat(work_.path(), "/supernode-state");
   std::vector<std::string> argv = {
       RunfilePath("supernode/supernode"),
-      absl::StrCat("--index=", index_address_),
       "--listen=127.0.0.1:0",
-      absl::StrCat("--state_dir=", work_.path(), "/supernode-state"),
+      absl::StrCat("--state_dir=", state),
       "--batch_max_delay_ms=100",
       "--session_timeout_ms=2000",
       "--heartbeat_interval_ms=300",
   };
+  if (options_.tls) {
+    // The operator's step: a certificate for the supernode's key (made in
+    // its state folder the first time).
+    CommandResult r = RunCommand(
+        {RunfilePath("index_server/index_server"), "enrol-supernode",
+         community_dir_, absl::StrCat("--out=", state)},
+        absl::Seconds(60));
+    if (r.exit_code != 0) {
+      return absl::InternalError(
+          absl::StrCat("index_server enrol-supernode failed: ", r.err));
+    }
+    argv.push_back(absl::StrCat("--join=", link()));
+  } else {
+    argv.push_back(absl::StrCat("--index=", index_address_));
+    argv.push_back("--insecure");
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::string> address =
       StartServer("supernode", argv, &supernode_);
@@ -83,6 +149,23 @@ absl::Status Cluster::StartSupernode(
 
 absl::StatusOr<PeerHandle*> Cluster::StartPeer(
     const std::string& name, const std::vector<std::string>& extra_flags) {
+  std::vector<std::string> join = {
+      absl::StrCat("--supernode=", supernode_address_)};
+  join.push_back(options_.tls ? absl::StrCat("--tls_ca=", community_dir_, "/",
+                                             kCaCertFile)
+                              : "--insecure");
+  return StartPeerWith(name, join, extra_flags);
+}
+
+absl::StatusOr<PeerHandle*> Cluster::StartPeerWithLink(
+    const std::string& name, const std::vector<std::string>& extra_flags) {
+  if (!options_.tls) return absl::FailedPreconditionError("links need TLS");
+  return StartPeerWith(name, {absl::StrCat("--join=", link())}, extra_flags);
+}
+
+absl::StatusOr<PeerHandle*> Cluster::StartPeerWith(
+    const std::string& name, std::vector<std::string> join_flags,
+    const std::vector<std::string>& extra_flags) {
   auto& slot = peers_[name];
   if (!slot) {
     slot = std::make_unique<PeerHandle>();
@@ -94,12 +177,12 @@ absl::StatusOr<PeerHandle*> Cluster::StartPeer(
   std::vector<std::string> argv = {
       RunfilePath("peer_client/peer_client"),
       "daemon",
-      absl::StrCat("--supernode=", supernode_address_),
       absl::StrCat("--share=", slot->share_dir),
       absl::StrCat("--state=", slot->state_dir),
       "--listen=127.0.0.1:0",
       "--rescan_interval_ms=300",
   };
+  argv.insert(argv.end(), join_flags.begin(), join_flags.end());
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::string> address =
       StartServer(absl::StrCat("peer-", name), argv, &slot->process);

@@ -138,7 +138,7 @@ TEST_F(PackagingTest, SystemdAcceptsTheUnits) {
         Unit(u), {{"/usr/local/bin/", absl::StrCat(root_, "/usr/local/bin/")}});
     std::string copy = absl::StrCat(work_.path(), "/", u);
     WriteFile(copy, text);
-    CommandResult r = RunCommand({"systemd-analyze", "verify", copy});
+    CommandResult r = RunCommand({"/usr/bin/systemd-analyze", "verify", copy});
     EXPECT_EQ(r.exit_code, 0) << u << ": " << r.err;
     EXPECT_EQ(r.err, "") << u;
   }
@@ -159,7 +159,7 @@ TEST_F(PackagingTest, UnitsAreHardened) {
     // systemd's own rating: at most 2.0 on its 0 (locked) to 10 scale.
     std::string copy = absl::StrCat(work_.path(), "/", u);
     WriteFile(copy, text);
-    CommandResult r = RunCommand({"systemd-analyze", "security", "--offline=true",
+    CommandResult r = RunCommand({"/usr/bin/systemd-analyze", "security", "--offline=true",
                                   "--threshold=20", "--no-pager", copy});
     std::smatch m;
     ASSERT_TRUE(std::regex_search(r.out, m,

@@ -47,6 +47,7 @@
 #include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/index_metrics.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
@@ -344,6 +345,7 @@ int Main() {
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
   IndexedStore indexed(store->get(), indexed_options);
   indexed.Start();
+  std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   IndexServiceImpl service(&indexed, options);
 
   // NOT_SERVING on gRPC health until the catalog is in memory.

@@ -52,6 +52,7 @@
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
+#include "index_server/web_page.h"
 
 ABSL_FLAG(std::string, postgres, "",
           "PostgreSQL connection string (libpq keyword=value or "
@@ -347,6 +348,12 @@ int Main() {
   indexed.Start();
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   IndexServiceImpl service(&indexed, options);
+  absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
+      &indexed, options.search_default_limit, options.search_max_limit);
+  if (!web.ok()) {
+    TROVE_LOG(ERROR) << web.status().message();
+    return web.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
 
   // NOT_SERVING on gRPC health until the catalog is in memory.
   ServerOptions server_options;
@@ -384,6 +391,7 @@ int Main() {
   stop.Notify();
   readiness.join();
   housekeeping.join();
+  web->reset();
   indexed.Stop();
   TROVE_LOG(INFO) << "stopped";
   return 0;

@@ -280,6 +280,19 @@ std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag) {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> EffectiveSettings(
+    const FlagFilter& owns_flag) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (owns_flag(flag->Filename()) && !CommandLineOnly(flag->Name())) {
+      out.emplace_back(std::string(flag->Name()),
+                       FormatConfigValue(flag->CurrentValue()));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::string ConfigTemplate(
     absl::string_view header, const FlagFilter& owns_flag,
     const std::vector<std::pair<std::string, std::string>>& settings) {

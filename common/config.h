@@ -22,8 +22,8 @@
 
 #include <functional>
 #include <set>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -70,6 +70,11 @@ absl::Status ApplyConfig(const std::vector<ConfigSetting>& settings,
 // comments, sorted by name, after a header naming `program`. Parsing the
 // result gives back the same values.
 std::string DumpConfig(absl::string_view program, const FlagFilter& owns_flag);
+
+// The current value of every flag of this binary that a config file can
+// set, as (name, value as a config file writes it), sorted by name.
+std::vector<std::pair<std::string, std::string>> EffectiveSettings(
+    const FlagFilter& owns_flag);
 
 // A config file to start from: `header` as comments, then the settings in
 // `settings` (name -> value, each after its flag's help), then every other

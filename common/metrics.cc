@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/net_util.h"
 #include "common/validation.h"
+#include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/text_serializer.h"
 
@@ -170,6 +171,27 @@ class MetricsInterceptorFactory
       ABSL_GUARDED_BY(mu_);
 };
 
+// Held while refreshers run, so that a hook's destructor waits for them.
+absl::Mutex refresh_mu;
+std::map<int, std::function<void()>>* refreshers ABSL_GUARDED_BY(refresh_mu) =
+    nullptr;
+int next_refresher ABSL_GUARDED_BY(refresh_mu) = 0;
+
+void RunRefreshers() {
+  absl::MutexLock lock(&refresh_mu);
+  if (refreshers == nullptr) return;
+  for (const auto& [id, f] : *refreshers) f();
+}
+
+// What the exposer serves: the registry, refreshed first.
+class RefreshedRegistry : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    RunRefreshers();
+    return Registry().Collect();
+  }
+};
+
 absl::Mutex exposer_mu;
 prometheus::Exposer* exposer ABSL_GUARDED_BY(exposer_mu) = nullptr;
 
@@ -214,7 +236,21 @@ const std::vector<double>& LatencyBuckets() {
   return *b;
 }
 
+std::unique_ptr<ScrapeHook> OnScrape(std::function<void()> refresh) {
+  absl::MutexLock lock(&refresh_mu);
+  if (refreshers == nullptr) refreshers = new std::map<int, std::function<void()>>();
+  const int id = next_refresher++;
+  refreshers->emplace(id, std::move(refresh));
+  return std::make_unique<ScrapeHook>(id);
+}
+
+ScrapeHook::~ScrapeHook() {
+  absl::MutexLock lock(&refresh_mu);
+  refreshers->erase(id_);
+}
+
 std::string Scrape() {
+  RunRefreshers();
   return prometheus::TextSerializer().Serialize(Registry().Collect());
 }
 
@@ -244,11 +280,10 @@ absl::StatusOr<std::string> StartExposer(const std::string& listen) {
   if (ports.empty()) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen));
   }
-  // The registry lives for the whole process; the exposer only needs a
-  // weak_ptr to it.
-  static std::shared_ptr<prometheus::Registry>* shared =
-      new std::shared_ptr<prometheus::Registry>(&Registry(),
-                                                [](prometheus::Registry*) {});
+  // Lives for the whole process; the exposer only keeps a weak_ptr to it.
+  static std::shared_ptr<prometheus::Collectable>* shared =
+      new std::shared_ptr<prometheus::Collectable>(
+          std::make_shared<RefreshedRegistry>());
   e->RegisterCollectable(*shared);
   std::string host = listen.substr(0, listen.rfind(':'));
   if (host == "0.0.0.0" || host == "[::]" || host.empty()) host = "127.0.0.1";

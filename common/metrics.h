@@ -25,6 +25,7 @@
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,24 @@ prometheus::Histogram& Histogram(const std::string& name,
 
 // Seconds from 0.5 ms to 60 s, for call latencies.
 const std::vector<double>& LatencyBuckets();
+
+// Runs `refresh` before each scrape (of the exposer or Scrape()) for as
+// long as the returned hook lives, so that gauges read from live state
+// (catalog sizes, queue lengths) are current without a polling thread.
+// `refresh` sets metrics through the functions above; it must be cheap.
+// Destroying the hook waits for a refresh in progress, so `refresh` may
+// use objects that outlive the hook.
+class ScrapeHook {
+ public:
+  explicit ScrapeHook(int id) : id_(id) {}
+  ~ScrapeHook();
+  ScrapeHook(const ScrapeHook&) = delete;
+  ScrapeHook& operator=(const ScrapeHook&) = delete;
+
+ private:
+  const int id_;
+};
+[[nodiscard]] std::unique_ptr<ScrapeHook> OnScrape(std::function<void()> refresh);
 
 // The registry in Prometheus' text exposition format.
 std::string Scrape();

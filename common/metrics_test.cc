@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 
@@ -115,6 +116,10 @@ TEST(MetricsTest, ExposerServesTextThatPromtoolAccepts) {
 
   Counter("test_exposed_total", "Exposed", {{"name", "quote\" back\\slash"}})
       .Increment(4);
+  // A gauge read from live state at each scrape.
+  std::atomic<int> live{0};
+  std::unique_ptr<ScrapeHook> hook =
+      OnScrape([&] { Gauge("test_live_items", "Items now").Set(live.load()); });
   const int port = std::stoi(bound->substr(bound->rfind(':') + 1));
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5);
@@ -125,6 +130,20 @@ TEST(MetricsTest, ExposerServesTextThatPromtoolAccepts) {
             4)
       << res->body;
   EXPECT_EQ(testing::PromtoolProblems(res->body), "") << res->body;
+  EXPECT_EQ(Sample(res->body, "test_live_items"), 0) << res->body;
+  live = 7;
+  httplib::Result again = client.Get("/metrics");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(Sample(again->body, "test_live_items"), 7) << again->body;
+  live = 9;
+  EXPECT_EQ(Sample(Scrape(), "test_live_items"), 9);
+  std::unique_ptr<ScrapeHook> other = OnScrape([] {});  // more than one
+  live = 0;
+  EXPECT_EQ(Sample(Scrape(), "test_live_items"), 0);
+  // Once the hook is gone the gauge keeps its last value.
+  hook.reset();
+  live = 5;
+  EXPECT_EQ(Sample(Scrape(), "test_live_items"), 0);
 }
 
 }  // namespace

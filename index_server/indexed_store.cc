@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/metrics.h"
+
 namespace trove {
 namespace index_server {
 namespace {
@@ -55,12 +57,37 @@ absl::Status IndexedStore::RenewLease(const std::string& supernode_id,
   return pg_->RenewLease(supernode_id, session_hash, leaf_count, lease, call);
 }
 
+absl::Status IndexedStore::EndLease(const std::string& supernode_id,
+                                    int64_t generation,
+                                    const CallContext& call) {
+  absl::Status s = pg_->EndLease(supernode_id, generation, call);
+  if (!s.ok()) return s;
+  {
+    // Searches and look-ups stop counting its sources at once.
+    absl::MutexLock lock(&ended_mu_);
+    ended_checked_ = absl::InfinitePast();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
     const index::PublishDeltasRequest& request, const CallContext& call) {
   last_commit_on_this_thread = 0;
   absl::StatusOr<index::PublishDeltasResponse> r =
       pg_->ApplyDeltas(request, call);
-  if (r.ok()) AwaitOwnCommit(call);
+  if (r.ok()) {
+    AwaitOwnCommit(call);
+    static prometheus::Counter& added = metrics::Counter(
+        "trove_index_ingested_sources_total",
+        "Source rows PublishDeltas added or replaced, or removed",
+        {{"change", "added"}});
+    static prometheus::Counter& removed = metrics::Counter(
+        "trove_index_ingested_sources_total",
+        "Source rows PublishDeltas added or replaced, or removed",
+        {{"change", "removed"}});
+    added.Increment(static_cast<double>(r->sources_added()));
+    removed.Increment(static_cast<double>(r->sources_removed()));
+  }
   return r;
 }
 
@@ -105,7 +132,13 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> IndexedStore::LiveSupernodes(
 absl::StatusOr<ExpiryStats> IndexedStore::ExpireDeadSupernodes() {
   last_commit_on_this_thread = 0;
   absl::StatusOr<ExpiryStats> r = pg_->ExpireDeadSupernodes();
-  if (r.ok()) AwaitOwnCommit(CallContext());
+  if (r.ok()) {
+    AwaitOwnCommit(CallContext());
+    static prometheus::Counter& expired =
+        metrics::Counter("trove_index_lease_expiries_total",
+                         "Supernodes dropped because their lease ended");
+    expired.Increment(static_cast<double>(r->supernodes));
+  }
   return r;
 }
 

@@ -49,11 +49,13 @@
 #include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/index_metrics.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
 #include "index_server/supernode_keys_file.h"
+#include "index_server/web_page.h"
 
 ABSL_FLAG(std::string, postgres, "",
           "PostgreSQL connection string (libpq keyword=value or "
@@ -399,7 +401,14 @@ int Main() {
   options.require_supernode_keys =
       !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
   options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
+  std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   IndexServiceImpl service(&indexed, store->get(), options);
+  absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
+      &indexed, options.search_default_limit, options.search_max_limit);
+  if (!web.ok()) {
+    TROVE_LOG(ERROR) << web.status().message();
+    return web.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
 
   // NOT_SERVING on gRPC health until the catalog is in memory.
   ServerOptions server_options;
@@ -437,6 +446,7 @@ int Main() {
   stop.Notify();
   readiness.join();
   housekeeping.join();
+  web->reset();
   indexed.Stop();
   TROVE_LOG(INFO) << "stopped";
   return 0;

@@ -613,6 +613,21 @@ absl::Status PgIndexStore::RenewLease(const std::string& supernode_id,
   });
 }
 
+absl::Status PgIndexStore::EndLease(const std::string& supernode_id,
+                                   int64_t generation, const CallContext& call) {
+  return Run(PoolKind::kLease, "end lease", call, [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE supernodes SET lease_expires = now()"
+        " WHERE supernode_id = $1 AND lease_expires > now()"
+        " AND ($2::bigint = 0 OR $2::bigint = (SELECT generation FROM supernode_batches b"
+        "                      WHERE b.supernode_id = $1))",
+        supernode_id, generation);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
 namespace {
 
 // The statement parameters of one batch, built from its folded changes

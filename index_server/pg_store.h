@@ -98,6 +98,8 @@ class PgIndexStore final : public CatalogStore, public TrustStore {
                           const std::string& session_hash, int32_t leaf_count,
                           absl::Duration lease,
                           const CallContext& call) override;
+  absl::Status EndLease(const std::string& supernode_id, int64_t generation,
+                        const CallContext& call) override;
   absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
       const index::PublishDeltasRequest& request,
       const CallContext& call) override;

@@ -372,6 +372,28 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status IndexServiceImpl::EndLease(grpc::ServerContext* context,
+                                        const index::EndLeaseRequest* request,
+                                        index::EndLeaseResponse*) {
+  absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
+  if (s.ok() && request->generation() < 0) {
+    s = absl::InvalidArgumentError("generation is negative");
+  }
+  if (!s.ok()) return ToGrpcStatus(s);
+  s = store_->EndLease(request->supernode_id(), request->generation(),
+                       CallOf(context));
+  if (!s.ok()) return StoreFailure(s);
+  TROVE_LOG(INFO) << "supernode " << request->supernode_id().substr(0, 12)
+                  << "... ended its lease";
+  // Its peers and sources go now rather than at the next expiry round.
+  absl::StatusOr<ExpiryStats> expired = store_->ExpireDeadSupernodes();
+  if (!expired.ok()) {
+    TROVE_LOG(WARNING) << "expiry after an ended lease failed: "
+                       << expired.status();
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status IndexServiceImpl::PublishDeltas(
     grpc::ServerContext* context, const index::PublishDeltasRequest* request,
     index::PublishDeltasResponse* response) {

@@ -92,6 +92,9 @@ class IndexServiceImpl final : public index::IndexService::Service {
   grpc::Status RegisterSupernode(grpc::ServerContext* context,
                                  const index::RegisterSupernodeRequest* request,
                                  index::LeaseResponse* response) override;
+  grpc::Status EndLease(grpc::ServerContext* context,
+                        const index::EndLeaseRequest* request,
+                        index::EndLeaseResponse* response) override;
   grpc::Status RenewLease(grpc::ServerContext* context,
                           const index::RenewLeaseRequest* request,
                           index::LeaseResponse* response) override;

@@ -93,6 +93,17 @@ class CatalogStore {
                                   int32_t leaf_count, absl::Duration lease,
                                   const CallContext& call) = 0;
 
+  // Ends the lease of `supernode_id` now when its current registration is
+  // `generation` (0: whichever is current); what it published goes at the
+  // next ExpireDeadSupernodes. OK when there was no live lease.
+  virtual absl::Status EndLease(const std::string& supernode_id,
+                                int64_t generation, const CallContext& call) {
+    (void)supernode_id;
+    (void)generation;
+    (void)call;
+    return absl::UnimplementedError("this store cannot end a lease early");
+  }
+
   // Applies the deltas of `request`, in order, as one transaction: all or
   // nothing. `partial` entries are stored as partial sources (partial=true);
   // for one (peer, cid) the last announcement wins, and a cid both added and

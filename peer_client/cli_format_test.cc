@@ -79,5 +79,55 @@ TEST(CliFormatTest, ProgressLine) {
             "x  0 B / 100 B  0%  0 B/s  ETA ?  0 sources  queued #3");
 }
 
+TEST(CliFormatTest, LinkSchemeIsCaseInsensitive) {
+  for (const std::string& prefix : {"TROVE:", "Trove:", "trove://", "TROVE://"}) {
+    absl::StatusOr<TroveLink> parsed =
+        ParseTroveLink(prefix + kCid + "?name=a.mp3&size=3");
+    ASSERT_TRUE(parsed.ok()) << prefix << ": " << parsed.status();
+    EXPECT_EQ(parsed->cid, kCid);
+    EXPECT_EQ(parsed->name, "a.mp3");
+    EXPECT_EQ(parsed->size, 3);
+  }
+}
+
+TEST(CliFormatTest, DisplayWidthAndEllipsize) {
+  EXPECT_EQ(DisplayWidth("abc"), 3);
+  EXPECT_EQ(DisplayWidth("\u00e9t\u00e9"), 3);        // été
+  EXPECT_EQ(DisplayWidth("\u6771\u4eac"), 4);         // 東京: wide
+  EXPECT_EQ(DisplayWidth("e\u0301"), 1);               // e + combining accent
+  EXPECT_EQ(Ellipsize("abcdef", 10), "abcdef");
+  EXPECT_EQ(Ellipsize("abcdef", 4), "abc\u2026");
+  EXPECT_EQ(DisplayWidth(Ellipsize("\u6771\u4eac\u6771\u4eac", 5)), 5);
+}
+
+TEST(CliFormatTest, ProgressLineFitsTheWidth) {
+  ProgressView v;
+  v.name = "A very long name of a film, Director's Cut (2019) 1080p.mkv";
+  v.done = 3 << 19;
+  v.size = 3 << 20;
+  v.bytes_per_second = 1 << 20;
+  v.sources = 2;
+  const std::string full = ProgressLine(v, 0);
+  EXPECT_GT(DisplayWidth(full), 80);
+  for (int width : {80, 60, 40, 30, 20, 10}) {
+    const std::string line = ProgressLine(v, width);
+    EXPECT_LE(DisplayWidth(line), width) << line;
+  }
+  // At 80 columns the name is shortened and every field stays.
+  const std::string at80 = ProgressLine(v, 79);
+  EXPECT_NE(at80.find("\u2026"), std::string::npos) << at80;
+  EXPECT_NE(at80.find("50%"), std::string::npos) << at80;
+  EXPECT_NE(at80.find("2 sources"), std::string::npos) << at80;
+  // Narrower: the last fields go before the percentage does.
+  const std::string at40 = ProgressLine(v, 40);
+  EXPECT_NE(at40.find("50%"), std::string::npos) << at40;
+  // States other than downloading replace the rate.
+  v.state_text = "waiting for sources";
+  EXPECT_NE(ProgressLine(v, 0).find("waiting for sources"), std::string::npos);
+  v.state_text = "done";
+  v.done = v.size;
+  EXPECT_NE(ProgressLine(v, 0).find("100%"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace trove

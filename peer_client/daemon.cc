@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -56,6 +57,30 @@ absl::StatusOr<std::unique_ptr<PeerDaemon>> PeerDaemon::Start(
 }
 
 absl::Status PeerDaemon::Init() {
+  // A shared folder that is not there is a mistake to say at once, not a
+  // warning in a log.
+  for (const std::string& share : options_.shares) {
+    const std::string path = Absolute(share);
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return absl::NotFoundError(absl::StrCat(
+          "shared folder ", path, " does not exist (", std::strerror(errno),
+          "); make it or fix --share"));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shared folder ", path, " is not a folder"));
+    }
+  }
+  if (!options_.on_complete.empty()) {
+    absl::StatusOr<std::unique_ptr<CompletionHook>> hook =
+        CompletionHook::Create(options_.on_complete);
+    if (!hook.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--on_complete: ", hook.status().message()));
+    }
+    on_complete_ = std::move(*hook);
+  }
   const std::string state = Absolute(options_.state_dir);
   options_.state_dir = state;
   absl::Status st = MakeDirs(state, 0700);
@@ -146,6 +171,7 @@ absl::Status PeerDaemon::Init() {
   options_.download.state_dir = absl::StrCat(state, "/transfers");
   options_.download.limiter = &rate_limiters_->download;
   options_.download.ledger = ledger_.get();
+  options_.download.default_out_dir = download_dir_;
   downloader_ = std::make_unique<Downloader>(session_.get(), options_.download);
   // Downloads in progress are served, and announced as partial sources.
   downloads_catalog->Set(downloader_.get());
@@ -153,8 +179,10 @@ absl::Status PeerDaemon::Init() {
     session_->SetPartials(downloader_->PartialFiles());
   });
   // A completed download is a full source at once.
-  downloader_->SetCompletedListener(
-      [this](const CompletedDownload& done) { ShareCompleted(done); });
+  downloader_->SetCompletedListener([this](const CompletedDownload& done) {
+    ShareCompleted(done);
+    RunOnComplete(done);
+  });
 
   // The control socket. The lock above makes an existing socket stale.
   socket_path_ = absl::StrCat(state, "/daemon.sock");
@@ -174,6 +202,22 @@ absl::Status PeerDaemon::Init() {
   ::chmod(socket_path_.c_str(), 0600);
   control_address_ = control_server_.address;
   TROVE_LOG(INFO) << "control socket " << socket_path_;
+
+  if (!options_.web_listen.empty()) {
+    absl::StatusOr<std::string> token =
+        LoadOrCreateWebToken(absl::StrCat(state, "/web_token"));
+    if (!token.ok()) return token.status();
+    absl::StatusOr<std::unique_ptr<WebUi>> web =
+        WebUi::Start(this, WebUi::Options{options_.web_listen, *token});
+    if (!web.ok()) {
+      return absl::Status(web.status().code(),
+                          absl::StrCat("--web: ", web.status().message()));
+    }
+    web_ui_ = std::move(*web);
+    web_address_ = web_ui_->url();
+    TROVE_LOG(INFO) << "web page at " << web_address_
+                    << " (token in " << state << "/web_token)";
+  }
 
   if (scanner_->roots().empty()) {
     TROVE_LOG(INFO) << "sharing nothing (no --share, downloads not shared)";
@@ -234,6 +278,16 @@ void PeerDaemon::ShareCompleted(const CompletedDownload& done) {
   PublishFiles();
 }
 
+void PeerDaemon::RunOnComplete(const CompletedDownload& done) {
+  if (on_complete_ == nullptr) return;
+  const size_t slash = done.path.rfind('/');
+  absl::Status st = on_complete_->Run(
+      done.path,
+      slash == std::string::npos ? done.path : done.path.substr(slash + 1),
+      done.hashes.cid, done.hashes.size);
+  if (!st.ok()) TROVE_LOG(WARNING) << st;
+}
+
 void PeerDaemon::RescanLoop() {
   while (true) {
     {
@@ -257,6 +311,7 @@ void PeerDaemon::Shutdown(absl::Duration deadline) {
     stopping_ = true;
   }
   if (rescan_thread_.joinable()) rescan_thread_.join();
+  if (web_ui_) web_ui_->Stop();
   // Downloads stop first: they flush their journals and stop announcing.
   if (downloader_) downloader_->Shutdown();
   if (session_) session_->Stop();
@@ -279,6 +334,8 @@ control::StatusResponse PeerDaemon::Status() {
   control::StatusResponse r;
   r.set_peer_id(identity_->peer_id());
   r.set_supernode(session_->supernode());
+  r.set_join_status(session_->join_status());
+  r.set_web_address(web_address_);
   r.set_listen_address(listen_address_);
   for (const std::string& root : scanner_->roots()) r.add_shares(root);
   r.set_shared_files(static_cast<int32_t>(scanner_->file_count()));
@@ -302,6 +359,8 @@ control::StatusResponse PeerDaemon::Status() {
     t->set_size(p.size);
     t->set_sources(p.sources);
     t->set_queue_position(p.queue_position);
+    t->set_state(DownloadStateName(p.state));
+    t->set_detail(p.detail);
     for (const SourceBytes& b : p.received) {
       control::SourceTraffic* st = t->add_received();
       st->set_peer_id(b.peer_id);
@@ -320,26 +379,148 @@ absl::StatusOr<control::ControlSearchResponse> PeerDaemon::Search(
   control::ControlSearchResponse out;
   out.mutable_hits()->Swap(r->mutable_hits());
   out.set_partial(r->partial());
+  out.set_next_cursor(r->next_cursor());
   return out;
 }
 
-absl::StatusOr<std::string> PeerDaemon::Get(
-    const DownloadRequest& request,
+absl::StatusOr<DownloadProgress> PeerDaemon::AddDownload(
+    const DownloadRequest& request) {
+  const std::string dir =
+      request.out_dir.empty() ? download_dir_ : request.out_dir;
+  // Shared from that folder already: nothing to fetch.
+  std::shared_ptr<const SharedFile> mine = scanner_->FindByCid(request.cid);
+  const std::string mine_dir =
+      mine == nullptr ? "" : mine->path.substr(0, mine->path.rfind('/'));
+  if (mine != nullptr && mine_dir == dir &&
+      (request.name.empty() || request.name == mine->name)) {
+    DownloadProgress p;
+    p.cid = request.cid;
+    p.state = DownloadState::kDone;
+    p.name = mine->name;
+    p.out_dir = dir;
+    p.size = mine->size;
+    p.done_bytes = mine->size;
+    p.done = true;
+    p.path = mine->path;
+    p.already_there = true;
+    return p;
+  }
+  absl::StatusOr<Downloader::AddResult> added = downloader_->Add(request);
+  if (!added.ok()) {
+    if (absl::IsNotFound(added.status()) && mine != nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "no other peer shares ", request.cid, "; this peer has it at ",
+          mine->path));
+    }
+    TROVE_LOG(INFO) << "download " << request.cid.substr(0, 12)
+                    << " refused: " << added.status();
+    return added.status();
+  }
+  return added->progress;
+}
+
+absl::StatusOr<std::string> PeerDaemon::WatchDownload(
+    const std::string& cid,
     const std::function<void(const DownloadProgress&)>& progress,
     const std::function<bool()>& cancelled) {
-  DownloadRequest req = request;
-  if (req.out_dir.empty()) req.out_dir = download_dir_;
-  TROVE_LOG(INFO) << "download " << req.cid << " into " << req.out_dir;
-  absl::StatusOr<std::string> path = downloader_->Fetch(req, progress, cancelled);
-  if (!path.ok()) {
-    TROVE_LOG(WARNING) << "download " << request.cid.substr(0, 12)
-                       << " failed: " << path.status();
-    return path;
+  absl::StatusOr<std::string> path =
+      downloader_->Watch(cid, progress, cancelled);
+  if (path.ok()) {
+    // The file may have landed in a shared folder: look soon.
+    absl::MutexLock lock(&mu_);
+    rescan_requested_ = true;
   }
-  // The file may have landed in a shared folder: look soon.
-  absl::MutexLock lock(&mu_);
-  rescan_requested_ = true;
   return path;
+}
+
+std::vector<DownloadProgress> PeerDaemon::ListDownloads() {
+  return downloader_->List();
+}
+
+absl::StatusOr<DownloadProgress> PeerDaemon::PauseDownload(
+    const std::string& cid) {
+  return downloader_->Pause(cid);
+}
+
+absl::StatusOr<DownloadProgress> PeerDaemon::ResumeDownload(
+    const std::string& cid) {
+  return downloader_->Resume(cid);
+}
+
+absl::StatusOr<DownloadProgress> PeerDaemon::CancelDownload(
+    const std::string& cid) {
+  return downloader_->Cancel(cid);
+}
+
+std::vector<ControlBackend::SharedFileInfo> PeerDaemon::SharedFiles(
+    size_t limit) {
+  std::vector<SharedFileInfo> out;
+  for (const FileEntry& f : scanner_->Files()) {
+    std::shared_ptr<const SharedFile> file = scanner_->FindByCid(f.cid());
+    if (file == nullptr) continue;
+    out.push_back({file->path, f.name(), f.cid(), f.size()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SharedFileInfo& a, const SharedFileInfo& b) {
+              return a.path < b.path;
+            });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+control::ConfigResponse PeerDaemon::Config() {
+  if (options_.config) return options_.config();
+  return control::ConfigResponse();
+}
+
+control::Limits PeerDaemon::CurrentLimits() {
+  control::Limits l;
+  l.set_max_upload_rate(rate_limiters_->upload.total_rate());
+  l.set_max_upload_rate_per_peer(rate_limiters_->upload.per_peer_rate());
+  l.set_max_download_rate(rate_limiters_->download.total_rate());
+  l.set_max_download_rate_per_peer(rate_limiters_->download.per_peer_rate());
+  l.set_max_uploads(peer_service_->max_uploads());
+  return l;
+}
+
+absl::StatusOr<control::Limits> PeerDaemon::SetLimits(
+    const control::LimitsRequest& request) {
+  control::Limits l;
+  {
+    absl::MutexLock lock(&limits_mu_);
+    l = CurrentLimits();
+    if (request.has_max_upload_rate()) {
+      l.set_max_upload_rate(request.max_upload_rate());
+    }
+    if (request.has_max_upload_rate_per_peer()) {
+      l.set_max_upload_rate_per_peer(request.max_upload_rate_per_peer());
+    }
+    if (request.has_max_download_rate()) {
+      l.set_max_download_rate(request.max_download_rate());
+    }
+    if (request.has_max_download_rate_per_peer()) {
+      l.set_max_download_rate_per_peer(request.max_download_rate_per_peer());
+    }
+    if (request.has_max_uploads()) l.set_max_uploads(request.max_uploads());
+    if (l.max_upload_rate() < 0 || l.max_upload_rate_per_peer() < 0 ||
+        l.max_download_rate() < 0 || l.max_download_rate_per_peer() < 0 ||
+        l.max_uploads() < 0) {
+      return absl::InvalidArgumentError("limits must not be negative");
+    }
+    rate_limiters_->upload.SetLimits(l.max_upload_rate(),
+                                     l.max_upload_rate_per_peer());
+    rate_limiters_->download.SetLimits(l.max_download_rate(),
+                                       l.max_download_rate_per_peer());
+    peer_service_->SetMaxUploads(l.max_uploads());
+    l = CurrentLimits();
+  }
+  TROVE_LOG(INFO) << "limits now: upload " << l.max_upload_rate()
+                  << " B/s (per peer " << l.max_upload_rate_per_peer()
+                  << "), download " << l.max_download_rate()
+                  << " B/s (per peer " << l.max_download_rate_per_peer()
+                  << "), " << l.max_uploads() << " upload slots";
+  if (options_.limits_changed) options_.limits_changed(l);
+  return l;
 }
 
 control::RescanResponse PeerDaemon::Rescan() {

@@ -19,6 +19,8 @@
 #include "common/server_util.h"
 #include "common/tls_credentials.h"
 #include "peer_client/control_service.h"
+#include "peer_client/on_complete.h"
+#include "peer_client/web_ui.h"
 #include "peer_client/transfer/downloader.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/hash_cache.h"
@@ -69,6 +71,15 @@ struct DaemonOptions {
   // listen_address is filled in; supernodes / index_address say where to
   // join.
   SupernodeSession::Options session;
+  // A program to run when a download completes (see on_complete.h); empty:
+  // none.
+  std::string on_complete;
+  // host:port of the local web page (see web_ui.h); empty: off.
+  std::string web_listen;
+  // The effective settings, for `peer_client config` (empty: none known).
+  std::function<control::ConfigResponse()> config;
+  // Told when limits changed at run time (to keep `config` in step).
+  std::function<void(const control::Limits&)> limits_changed;
 };
 
 class PeerDaemon : public ControlBackend {
@@ -76,9 +87,11 @@ class PeerDaemon : public ControlBackend {
   // Makes the state folder (0700), takes its lock, loads or makes the
   // identity, starts the PeerService and the ControlService, scans the
   // shares once, joins a supernode (in the background) and waits up to
-  // first_publish_wait for the first publish. FAILED_PRECONDITION when
-  // another daemon holds the state folder; UNAVAILABLE when an address
-  // cannot be bound; file system errors for the state folder.
+  // first_publish_wait for the first publish. NOT_FOUND (or
+  // FAILED_PRECONDITION) when a shared folder is missing (or not a
+  // folder); FAILED_PRECONDITION when another daemon holds the state
+  // folder; UNAVAILABLE when an address cannot be bound; INVALID_ARGUMENT
+  // for a bad on_complete command; file system errors for the state folder.
   static absl::StatusOr<std::unique_ptr<PeerDaemon>> Start(
       DaemonOptions options);
 
@@ -99,15 +112,31 @@ class PeerDaemon : public ControlBackend {
   // The folder downloads go to by default (absolute).
   const std::string& download_dir() const { return download_dir_; }
 
+  // The web page's address ("" when off).
+  const std::string& web_address() const { return web_address_; }
+
   // ControlBackend.
   control::StatusResponse Status() override;
   absl::StatusOr<control::ControlSearchResponse> Search(
       const SearchQuery& query) override;
-  absl::StatusOr<std::string> Get(
-      const DownloadRequest& request,
+  control::RescanResponse Rescan() override;
+  absl::StatusOr<DownloadProgress> AddDownload(
+      const DownloadRequest& request) override;
+  absl::StatusOr<std::string> WatchDownload(
+      const std::string& cid,
       const std::function<void(const DownloadProgress&)>& progress,
       const std::function<bool()>& cancelled) override;
-  control::RescanResponse Rescan() override;
+  std::vector<DownloadProgress> ListDownloads() override;
+  absl::StatusOr<DownloadProgress> PauseDownload(
+      const std::string& cid) override;
+  absl::StatusOr<DownloadProgress> ResumeDownload(
+      const std::string& cid) override;
+  absl::StatusOr<DownloadProgress> CancelDownload(
+      const std::string& cid) override;
+  std::vector<SharedFileInfo> SharedFiles(size_t limit) override;
+  control::ConfigResponse Config() override;
+  absl::StatusOr<control::Limits> SetLimits(
+      const control::LimitsRequest& request) override;
 
  private:
   explicit PeerDaemon(DaemonOptions options) : options_(std::move(options)) {}
@@ -117,8 +146,13 @@ class PeerDaemon : public ControlBackend {
   ScanResult ScanAndPublish();
   // Hands the scanner's list to the session.
   void PublishFiles();
-  // Shares a download that completed inside a shared folder.
+  // Shares a download that completed inside a shared folder, and runs the
+  // on_complete program.
   void ShareCompleted(const CompletedDownload& done);
+  // Runs the on_complete program for a completed download.
+  void RunOnComplete(const CompletedDownload& done);
+  // The limits in force.
+  control::Limits CurrentLimits() ABSL_EXCLUSIVE_LOCKS_REQUIRED(limits_mu_);
   void RescanLoop();
 
   DaemonOptions options_;
@@ -139,6 +173,9 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<SupernodeSession> session_;
   std::unique_ptr<Downloader> downloader_;
   std::unique_ptr<ControlServiceImpl> control_service_;
+  std::unique_ptr<CompletionHook> on_complete_;
+  std::unique_ptr<WebUi> web_ui_;
+  std::string web_address_;
   RunningServer peer_server_;
   RunningServer control_server_;
   std::string listen_address_;
@@ -150,6 +187,8 @@ class PeerDaemon : public ControlBackend {
   // Held across reading the scanner's list and handing it to the session,
   // so that the latest list is the one published.
   absl::Mutex publish_mu_;
+  // Serializes limit changes.
+  absl::Mutex limits_mu_;
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool rescan_requested_ ABSL_GUARDED_BY(mu_) = false;

@@ -249,7 +249,7 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
   out.str("");
   SearchQuery q;
   q.set_text("rhapsody");
-  ASSERT_EQ(RunSearch(Cli("b", true), q, out, err), 0) << err.str();
+  ASSERT_EQ(RunSearch(Cli("b", true), q, false, 1, out, err), 0) << err.str();
   json found = json::parse(out.str());
   ASSERT_EQ(found["hits"].size(), 1u);
   std::string cid = found["hits"][0]["cid"];
@@ -263,9 +263,9 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
 
   // get --json
   out.str("");
-  control::GetRequest get;
-  get.set_cid(cid);
-  get.set_out_dir(dir_.Sub("downloads"));
+  GetArgs get;
+  get.target = cid;
+  get.out_dir = dir_.Sub("downloads");
   ASSERT_EQ(RunGet(Cli("b", true), get, out, err), 0) << err.str();
   std::vector<std::string> lines =
       absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
@@ -283,11 +283,13 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
     EXPECT_EQ(json::parse(lines[i])["event"], "progress") << lines[i];
   }
 
-  // Plain output of the same download again: a new name, never overwritten.
+  // The same download again, into the same folder: it is there already;
+  // nothing is fetched and no "NAME (1)" appears.
   out.str("");
   ASSERT_EQ(RunGet(Cli("b", false), get, out, err), 0) << err.str();
-  EXPECT_EQ(out.str(),
-            absl::StrCat("saved ", path, " (1) (2.0 MiB)\n"));
+  EXPECT_EQ(out.str(), absl::StrCat("already there: ", path,
+                                    " (2.0 MiB); nothing was fetched\n"));
+  EXPECT_FALSE(PathExists(path + " (1)"));
 }
 
 TEST_F(DaemonTest, DownloadGoesToTheDownloadFolderAndIsSharedAtOnce) {
@@ -297,8 +299,8 @@ TEST_F(DaemonTest, DownloadGoesToTheDownloadFolderAndIsSharedAtOnce) {
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(supernode_.FilesOf(b->peer_id()), 0);
   std::ostringstream out, err;
-  control::GetRequest get;
-  get.set_cid(HashBuffer(song_).cid);  // No folder: the daemon's.
+  GetArgs get;
+  get.target = HashBuffer(song_).cid;  // No folder: the daemon's.
   ASSERT_EQ(RunGet(Cli("b", true), get, out, err), 0) << err.str();
   std::vector<std::string> lines =
       absl::StrSplit(out.str(), '\n', absl::SkipEmpty());
@@ -343,8 +345,8 @@ TEST_F(DaemonTest, DownloadFolderNotSharedWhenAskedNotTo) {
   ASSERT_TRUE(b.ok()) << b.status();
   daemons_.push_back(std::move(*b));
   std::ostringstream out, err;
-  control::GetRequest get;
-  get.set_cid(HashBuffer(song_).cid);
+  GetArgs get;
+  get.target = HashBuffer(song_).cid;
   ASSERT_EQ(RunGet(Cli("b", false), get, out, err), 0) << err.str();
   EXPECT_EQ(out.str(), absl::StrCat("saved ", dir_.Sub("b/incoming"),
                                     "/Queen - Bohemian Rhapsody.mp3 (2.0 MiB)\n"));
@@ -359,9 +361,9 @@ TEST_F(DaemonTest, DownloadFolderNotSharedWhenAskedNotTo) {
 TEST_F(DaemonTest, GetOfAnUnknownCidFailsClearly) {
   ASSERT_NE(StartDaemon("b", false), nullptr);
   std::ostringstream out, err;
-  control::GetRequest get;
-  get.set_cid(HashBuffer("nobody has this").cid);
-  get.set_out_dir(dir_.Sub("downloads"));
+  GetArgs get;
+  get.target = HashBuffer("nobody has this").cid;
+  get.out_dir = dir_.Sub("downloads");
   EXPECT_EQ(RunGet(Cli("b", true), get, out, err), 1);
   json line = json::parse(out.str());
   EXPECT_EQ(line["event"], "error");
@@ -414,6 +416,211 @@ TEST_F(DaemonTest, StaleSocketIsReplaced) {
   ASSERT_NE(StartDaemon("a", true), nullptr);
   std::ostringstream out, err;
   EXPECT_EQ(RunStatus(Cli("a", true), out, err), 0) << err.str();
+}
+
+TEST_F(DaemonTest, MissingShareFolderIsAnErrorAtStart) {
+  DaemonOptions o = Options("a", false);
+  o.shares = {dir_.Sub("a/no-such-folder")};
+  absl::StatusOr<std::unique_ptr<PeerDaemon>> d = PeerDaemon::Start(o);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(d.status().message().find("no-such-folder does not exist"),
+            std::string::npos)
+      << d.status();
+  o.shares = {dir_.Sub("a/share/Queen - Bohemian Rhapsody.mp3")};
+  d = PeerDaemon::Start(o);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(d.status().message().find("is not a folder"), std::string::npos);
+}
+
+// The last JSON line a verb printed.
+json LastLine(const std::string& out) {
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  return lines.empty() ? json() : json::parse(lines.back());
+}
+
+TEST_F(DaemonTest, AddByHitNumberThenListPauseResumeAndWatch) {
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  ASSERT_NE(StartDaemon("b", false), nullptr);
+  std::ostringstream out, err;
+  // Slowly (256 KiB/s for 2 MiB), so that it can be paused on the way.
+  control::LimitsRequest slow;
+  slow.set_max_download_rate(256 << 10);
+  ASSERT_EQ(RunLimits(Cli("b", true), slow, out, err), 0) << err.str();
+  EXPECT_EQ(LastLine(out.str())["max_download_rate"], 256 << 10);
+
+  // The hits are numbered and saved: `get 1` takes the first.
+  out.str("");
+  SearchQuery q;
+  q.set_text("rhapsody");
+  ASSERT_EQ(RunSearch(Cli("b", false), q, false, 1, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("  1  "), std::string::npos) << out.str();
+  EXPECT_TRUE(PathExists(dir_.Sub("b/state/last_search.json")));
+  out.str("");
+  GetArgs add;
+  add.target = "1";
+  add.wait = false;
+  ASSERT_EQ(RunGet(Cli("b", true), add, out, err), 0) << err.str();
+  json added = LastLine(out.str());
+  EXPECT_EQ(added["event"], "added");
+  const std::string cid = HashBuffer(song_).cid;
+  EXPECT_EQ(added["cid"], cid);
+
+  // list --json shows it running.
+  out.str("");
+  ASSERT_EQ(RunList(Cli("b", true), out, err), 0) << err.str();
+  json list = LastLine(out.str())["downloads"];
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["cid"], cid);
+  EXPECT_NE(list[0]["state"], "done");
+
+  // Paused by a prefix of its cid; it stays paused.
+  out.str("");
+  ASSERT_EQ(RunPause(Cli("b", true), {cid.substr(0, 8)}, false, out, err), 0)
+      << err.str();
+  EXPECT_EQ(LastLine(out.str())["downloads"][0]["state"], "paused");
+  out.str("");
+  ASSERT_EQ(RunList(Cli("b", false), out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("paused"), std::string::npos) << out.str();
+
+  // Resumed (every paused one) and followed to the end, at full speed.
+  control::LimitsRequest fast;
+  fast.set_max_download_rate(0);
+  ASSERT_EQ(RunLimits(Cli("b", true), fast, out, err), 0) << err.str();
+  out.str("");
+  ASSERT_EQ(RunResume(Cli("b", true), {}, true, out, err), 0) << err.str();
+  out.str("");
+  ASSERT_EQ(RunWatch(Cli("b", true), {cid}, out, err), 0) << err.str();
+  json done = LastLine(out.str());
+  EXPECT_EQ(done["event"], "done");
+  EXPECT_EQ(ReadTestFile(done["path"]), song_);
+}
+
+TEST_F(DaemonTest, CancelAsksBeforeDeletingVerifiedData) {
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  ASSERT_NE(StartDaemon("b", false), nullptr);
+  std::ostringstream out, err;
+  control::LimitsRequest slow;
+  // A chunk every two seconds: the first is verified well before the last.
+  slow.set_max_download_rate(512 << 10);
+  ASSERT_EQ(RunLimits(Cli("b", true), slow, out, err), 0) << err.str();
+  const std::string cid = HashBuffer(song_).cid;
+  GetArgs add;
+  add.target = cid;
+  add.wait = false;
+  add.out_dir = dir_.Sub("dl");
+  ASSERT_EQ(RunGet(Cli("b", true), add, out, err), 0) << err.str();
+  // Until something is verified.
+  bool some = false;
+  for (int i = 0; i < 500 && !some; ++i) {
+    out.str("");
+    RunList(Cli("b", true), out, err);
+    some = LastLine(out.str())["downloads"][0]["done_bytes"] > 0;
+    if (!some) absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_TRUE(some);
+  // No terminal to ask on: refused, nothing deleted.
+  out.str("");
+  err.str("");
+  std::istringstream no_answer("");
+  EXPECT_EQ(RunCancel(Cli("b", false), {cid}, false, no_answer, out, err), 2);
+  EXPECT_NE(err.str().find("confirm with --yes"), std::string::npos) << err.str();
+  EXPECT_TRUE(PathExists(dir_.Sub("dl/.Queen - Bohemian Rhapsody.mp3.trove-part")));
+  // Asked, and told no.
+  CliOptions asking = Cli("b", false);
+  asking.interactive = true;
+  std::istringstream no("n\n");
+  err.str("");
+  EXPECT_EQ(RunCancel(asking, {cid}, false, no, out, err), 1);
+  EXPECT_NE(err.str().find("[y/N]"), std::string::npos) << err.str();
+  EXPECT_TRUE(PathExists(dir_.Sub("dl/.Queen - Bohemian Rhapsody.mp3.trove-part")));
+  // Asked, and told yes.
+  std::istringstream yes("y\n");
+  out.str("");
+  EXPECT_EQ(RunCancel(asking, {cid}, false, yes, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("cancelled Queen - Bohemian Rhapsody.mp3"),
+            std::string::npos)
+      << out.str();
+  EXPECT_FALSE(PathExists(dir_.Sub("dl/.Queen - Bohemian Rhapsody.mp3.trove-part")));
+  out.str("");
+  ASSERT_EQ(RunList(Cli("b", true), out, err), 0);
+  EXPECT_TRUE(LastLine(out.str())["downloads"].empty());
+}
+
+TEST_F(DaemonTest, SecondGetIntoAnotherFolderIsRefused) {
+  ASSERT_NE(StartDaemon("a", true), nullptr);
+  ASSERT_NE(StartDaemon("b", false), nullptr);
+  std::ostringstream out, err;
+  control::LimitsRequest slow;
+  slow.set_max_download_rate(64 << 10);
+  ASSERT_EQ(RunLimits(Cli("b", true), slow, out, err), 0) << err.str();
+  GetArgs add;
+  add.target = HashBuffer(song_).cid;
+  add.wait = false;
+  add.out_dir = dir_.Sub("A");
+  ASSERT_EQ(RunGet(Cli("b", true), add, out, err), 0) << err.str();
+  add.out_dir = dir_.Sub("B");
+  out.str("");
+  err.str("");
+  EXPECT_EQ(RunGet(Cli("b", true), add, out, err), 1);
+  json e = LastLine(out.str());
+  EXPECT_EQ(e["code"], "FAILED_PRECONDITION");
+  EXPECT_NE(err.str().find("already being downloaded into " + dir_.Sub("A")),
+            std::string::npos)
+      << err.str();
+}
+
+TEST_F(DaemonTest, UnknownPrefixAndHitNumberAreUsageErrors) {
+  ASSERT_NE(StartDaemon("b", false), nullptr);
+  std::ostringstream out, err;
+  GetArgs get;
+  get.target = "7";
+  EXPECT_EQ(RunGet(Cli("b", true), get, out, err), 2);
+  EXPECT_EQ(LastLine(out.str())["code"], "INVALID_ARGUMENT");
+  EXPECT_NE(err.str().find("run peer_client search first"), std::string::npos)
+      << err.str();
+  get.target = "abcd";
+  out.str("");
+  err.str("");
+  EXPECT_EQ(RunGet(Cli("b", false), get, out, err), 2);
+  EXPECT_NE(err.str().find("no cid of the last search or of the downloads "
+                           "starts with abcd"),
+            std::string::npos)
+      << err.str();
+  EXPECT_NE(err.str().find("--help"), std::string::npos) << err.str();
+}
+
+TEST_F(DaemonTest, ConfigShowsTheSettingsAndLimitsChanges) {
+  DaemonOptions o = Options("a", true);
+  o.config = [] {
+    control::ConfigResponse r;
+    r.set_text("max_uploads = 32\n");
+    control::Setting* s = r.add_settings();
+    s->set_name("max_uploads");
+    s->set_value("32");
+    return r;
+  };
+  control::Limits told;
+  o.limits_changed = [&told](const control::Limits& l) { told = l; };
+  absl::StatusOr<std::unique_ptr<PeerDaemon>> d = PeerDaemon::Start(o);
+  ASSERT_TRUE(d.ok()) << d.status();
+  daemons_.push_back(std::move(*d));
+  std::ostringstream out, err;
+  ASSERT_EQ(RunConfig(Cli("a", true), out, err), 0) << err.str();
+  EXPECT_EQ(LastLine(out.str())["settings"]["max_uploads"], "32");
+  out.str("");
+  ASSERT_EQ(RunConfig(Cli("a", false), out, err), 0) << err.str();
+  EXPECT_EQ(out.str(), "max_uploads = 32\n");
+  control::LimitsRequest req;
+  req.set_max_upload_rate(2 << 20);
+  req.set_max_uploads(3);
+  out.str("");
+  ASSERT_EQ(RunLimits(Cli("a", false), req, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("upload      2.0 MiB/s"), std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("3 peers"), std::string::npos) << out.str();
+  EXPECT_EQ(told.max_upload_rate(), 2 << 20);
+  EXPECT_EQ(told.max_uploads(), 3);
+  EXPECT_EQ(daemons_.back()->rate_limiters()->upload.total_rate(), 2 << 20);
 }
 
 }  // namespace

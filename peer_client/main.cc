@@ -1,6 +1,8 @@
-// peer_client: the Trove peer. `peer_client daemon` shares folders and
-// serves them; `search`, `get`, `status` and `rescan` talk to the daemon
-// through its Unix socket in the state folder.
+// peer_client: the Trove peer. `peer_client daemon` shares folders, serves
+// them and runs downloads; the other verbs (search, get, list, watch,
+// pause, resume, cancel, status, ...) talk to the daemon through its Unix
+// socket in the state folder. The daemon's flags are here; the verbs' are in
+// cli_flags.cc.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -16,12 +18,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "common/community_ca.h"
 #include "common/community_files.h"
 #include "common/community_link.h"
@@ -30,10 +34,12 @@
 #include "common/metrics.h"
 #include "common/server_util.h"
 #include "common/startup.h"
+#include "common/search/kinds.h"
 #include "common/tls_credentials.h"
 #include "common/tls_flags.h"
 #include "common/validation.h"
 #include "peer_client/cli.h"
+#include "peer_client/cli_flags.h"
 #include "peer_client/cli_format.h"
 #include "peer_client/daemon.h"
 
@@ -41,7 +47,6 @@
 ABSL_FLAG(std::string, state, "",
           "state folder of the daemon (identity, hash cache, control socket); "
           "default $HOME/.trove");
-ABSL_FLAG(bool, json, false, "machine-readable JSON output");
 
 // daemon
 ABSL_FLAG(std::string, supernode, "",
@@ -115,8 +120,9 @@ ABSL_FLAG(int, relocate_interval_ms, 5000,
           "how often a running download asks for new sources");
 ABSL_FLAG(int, source_retry_ms, 30000,
           "try a source that failed again after this long (if still listed)");
-ABSL_FLAG(int, stuck_timeout_ms, 30000,
-          "fail a download when no source holds what it needs for this long");
+ABSL_FLAG(int, relocate_backoff_max_ms, 30000,
+          "while a download has no usable source, look for sources again "
+          "after 1s, then twice as long each time, up to this");
 ABSL_FLAG(int, journal_batch_chunks, 16,
           "resume journal: a record (after a data sync) every N chunks...");
 ABSL_FLAG(int, journal_max_delay_ms, 500, "... or after this delay");
@@ -137,22 +143,13 @@ ABSL_FLAG(int64_t, upload_bytes_per_second, 0,
 ABSL_FLAG(bool, reachable, false,
           "report that other peers can connect to this one (for election)");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000, "grace period for calls at shutdown");
-ABSL_FLAG(bool, keep_partial, false,
-          "keep .NAME.trove-part files of failed downloads");
-
-// search
-ABSL_FLAG(std::string, min_size, "", "search: smallest size (e.g. 10M)");
-ABSL_FLAG(std::string, max_size, "", "search: largest size (e.g. 2G)");
-ABSL_FLAG(std::vector<std::string>, ext, {},
-          "search: only these extensions, e.g. mp3,flac");
-ABSL_FLAG(int, limit, 0, "search: most results (0: the supernode's default)");
-
-// get
-ABSL_FLAG(std::string, o, "",
-          "get: folder to save into (default: the daemon's download folder)");
-ABSL_FLAG(std::string, name, "", "get: file name to save as");
-
-ABSL_FLAG(int, timeout_ms, 30000, "search/status/rescan: deadline");
+ABSL_FLAG(std::string, on_complete, "",
+          "run this program when a download completes, with the file's path "
+          "as its last argument and TROVE_PATH, TROVE_NAME, TROVE_CID, "
+          "TROVE_SIZE, TROVE_DIR in its environment (no shell)");
+ABSL_FLAG(std::string, web, "",
+          "serve the local web page on this loopback host:port (e.g. "
+          "127.0.0.1:8080; off when empty); its token is in STATE/web_token");
 
 namespace {
 
@@ -161,15 +158,27 @@ constexpr char kUsage[] =
 
 Usage:
   peer_client daemon --join=trove://HOST:PORT?ca=FP --share=DIR[,DIR...] [flags]
-  peer_client search WORDS... [--min_size=SIZE] [--max_size=SIZE]
-                     [--ext=mp3,flac] [--limit=N] [--json]
-  peer_client get CID|trove:LINK [-o DIR] [--name=NAME] [--json]
-  peer_client status [--json]
-  peer_client rescan [--json]
+  peer_client search WORDS... [-word] ['"a phrase"'] [--kind=audio]
+                     [--ext=mp3,flac] [--min_size=SIZE] [--max_size=SIZE]
+                     [--sort=sources|size|name] [--limit=N] [--page=N]
+                     [--links]
+  peer_client get WHAT [-o DIR] [--name=NAME] [--wait=false]
+  peer_client add WHAT [-o DIR] [--name=NAME] [--paused]
+  peer_client list
+  peer_client watch [WHAT]
+  peer_client pause WHAT... | --all       peer_client resume WHAT... | --all
+  peer_client cancel WHAT... [--yes]
+  peer_client status | rescan | config
+  peer_client limits [--up=RATE] [--down=RATE] [--slots=N]
 
-Every verb takes --state=DIR (default $HOME/.trove): the daemon keeps its
-identity and hash cache there, and the other verbs reach it through
-DIR/daemon.sock.
+WHAT names a file: a cid, a trove: link, a number N (the N-th hit of the
+last search), or the first digits (4 or more) of a cid that the last search
+or the downloads know. Downloads belong to the daemon: they go on when the
+command that started them ends.
+
+Every verb takes --state=DIR (default $HOME/.trove), the daemon's state
+folder, and --json (machine-readable output, errors included). Exit codes:
+0 done, 1 failed, 2 usage error, 130 interrupted (a download goes on).
 
 Run 'peer_client VERB --help' for a verb's flags, --helpfull for all flags.
 )HELP";
@@ -184,7 +193,8 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --supernode=HOST:PORT[,...]  supernode to join (first is the primary)
   --index=HOST:PORT            or: ask this index server for a supernode
   --share=DIR[,DIR...]         folders to share, recursively (hidden files,
-                               temp files and symlinks are skipped)
+                               temp files and symlinks are skipped); a
+                               folder that does not exist is an error
   --download_dir=DIR           where `get` saves by default (default
                                STATE/downloads); shared, and each completed
                                download announced at once, unless
@@ -193,6 +203,13 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --listen=HOST:PORT           where to serve files (default 127.0.0.1:0)
   --advertise=HOST:PORT        address to announce instead of the bound one
   --ready_file=PATH            write the serving address there when ready
+  --web=127.0.0.1:PORT         serve the local web page there (off unless
+                               set; the address with its token is in
+                               `peer_client status`)
+  --on_complete=COMMAND        run COMMAND with the completed file's path as
+                               its last argument (no shell; TROVE_PATH,
+                               TROVE_NAME, TROVE_CID, TROVE_SIZE, TROVE_DIR
+                               in its environment)
   --rescan_interval_ms=N       rescan shares every N ms (default 5000)
   --max_uploads=N              peers served at once (default 32); others
                                wait in a queue and are told their place
@@ -209,12 +226,12 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --max_upload_rate=RATE, --max_upload_rate_per_peer=RATE,
   --max_download_rate=RATE, --max_download_rate_per_peer=RATE
                                bandwidth limits in bytes/s (10M, 512k;
-                               default 0: unlimited)
+                               default 0: unlimited); change them while it
+                               runs with `peer_client limits`
   --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
   --manifest_timeout_ms=N, --max_sources=N, --max_requests_per_download=N,
-  --relocate_interval_ms=N, --extent_chunks=N,
-  --source_retry_ms=N, --stuck_timeout_ms=N, --keep_partial
-                               download tuning
+  --relocate_interval_ms=N, --relocate_backoff_max_ms=N, --extent_chunks=N,
+  --source_retry_ms=N          download tuning
   --journal_batch_chunks=N, --journal_max_delay_ms=N
                                resume journal batching (STATE/transfers)
   --rpc_timeout_ms=N, --min_backoff_ms=N, --max_backoff_ms=N,
@@ -244,38 +261,112 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
 
 constexpr char kSearchHelp[] =
     R"HELP(peer_client search WORDS...: search the network through the daemon.
+Every word must match a part of the name (misspellings are forgiven);
+'"two words"' in quotes must occur together, as written; -word leaves out
+names holding that word. Hits are numbered: `peer_client get 3` fetches
+the third of the last search.
 
-  --min_size=SIZE, --max_size=SIZE   size bounds (1234, 10k, 700M, 1.5G)
+  --kind=KIND                        audio, video, image, document, archive
+                                     or software (with --ext: either matches)
   --ext=mp3,flac                     only these extensions
-  --limit=N                          most results
-  --json                             {"hits":[{"cid","name","size",
-                                     "source_count","link"}],"partial":bool}
+  --min_size=SIZE, --max_size=SIZE   size bounds (1234, 10k, 700M, 1.5G)
+  --sort=ORDER                       relevance (default), sources, size, name
+  --reverse                          that order reversed
+  --limit=N                          hits per page (0: the network's default)
+  --page=N                           show page N (numbered after the pages
+                                     before it; the order is stable)
+  --cursor=C                         continue after the page whose
+                                     next_cursor (--json) is C
+  --links                            print each hit as a trove: link
+  --json                             {"hits":[{"number","cid","name","size",
+                                     "source_count","link"}],"partial":bool,
+                                     "page":N,"next_cursor":C}
   --state=DIR                        the daemon's state folder
 )HELP";
 
 constexpr char kGetHelp[] =
-    R"HELP(peer_client get CID|trove:CID?name=..&size=.. : download a file through
-the daemon, verifying every chunk. Shows progress; prints the saved path.
-An existing file is never overwritten ("NAME (1)" is used instead).
+    R"HELP(peer_client get WHAT: have the daemon download a file (verifying every
+chunk) and follow its progress until it is saved. Ctrl-C (or a closed
+terminal) only stops following: the download goes on in the daemon.
+WHAT: a cid, a trove:CID?name=..&size=.. link (refused when the network
+disagrees with its size or name), a hit number of the last search, or the
+first digits of a cid. A file already in the folder is not fetched again,
+and an existing file is never overwritten ("NAME (1)" is used instead).
 
   -o DIR         folder to save into (default: the daemon's download
                  folder, see `status`)
   --name=NAME    file name to use (default: the link's or the source's)
-  --json         one JSON object per line: {"event":"progress",...,
-                 "received":[{"peer_id","address","bytes","partial"}]},
-                 then {"event":"done",...,"path"} or
-                 {"event":"error","code","message"}
+  --wait=false   add the download and return at once (as `add`)
+  --json         one JSON object per line: {"event":"progress",...} while
+                 it runs, then {"event":"done",...,"path"} or
+                 {"event":"error","code","message"}; {"event":"detached"}
+                 when interrupted
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kAddHelp[] =
+    R"HELP(peer_client add WHAT: add a download to the daemon and return at once
+(as `get --wait=false`). WHAT as for `get`.
+
+  -o DIR, --name=NAME   as for `get`
+  --paused              add it paused (start it with `resume`)
+  --json                {"event":"added",...} (or "done" when the file is
+                        there already)
+  --state=DIR           the daemon's state folder
+)HELP";
+
+constexpr char kListHelp[] =
+    R"HELP(peer_client list: every download the daemon knows, with its state
+(waiting for the network, looking for sources, waiting for sources, queued,
+downloading, paused, done, failed), progress, rate, ETA and sources, and
+why it waits or failed.
+
+  --json         {"downloads":[{"cid","name","state","detail","out_dir",
+                  "done_bytes","size","sources","bytes_per_second",
+                  "eta_seconds",...,"path"}]}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kWatchHelp[] =
+    R"HELP(peer_client watch [WHAT]: follow one download until it ends (exit 0 when
+it is saved, 1 when it failed or was cancelled), or, without WHAT, every
+download until none is active. Ctrl-C stops watching only.
+
+  --json         as `get --json` for one download; a {"downloads":[...]}
+                 line each second for all
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kPauseHelp[] =
+    R"HELP(peer_client pause WHAT... | --all: stop downloads, keeping what they
+have; they stay paused across daemon restarts until `resume`.
+peer_client resume WHAT... | --all: start paused (or failed) downloads again.
+
+  --all          every active (pause) or paused and failed (resume) download
+  --json         {"downloads":[...]}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kCancelHelp[] =
+    R"HELP(peer_client cancel WHAT...: stop downloads and delete what they
+fetched (their unfinished files and saved state). Asks first when verified
+data would be deleted; without a terminal to ask on, refuses unless --yes.
+A finished download is only forgotten: its file stays.
+
+  --yes          delete without asking
+  --json         {"downloads":[...]}
   --state=DIR    the daemon's state folder
 )HELP";
 
 constexpr char kStatusHelp[] =
-    R"HELP(peer_client status: what the daemon is doing.
+    R"HELP(peer_client status: what the daemon is doing: its supernode (or why
+it is not joined, and when it tries again), shares, uploads, downloads and
+the web page's address.
 
-  --json         {"peer_id","supernode","listen_address","shares":[...],
-                  "shared_files","shared_bytes","hashing","uploads_active",
-                  "uploads_queued","uploads":[{"peer_id","cid",
-                  "bytes_sent"}],"download_dir","downloads_shared",
-                  "transfers":[{...,"received":[...]}]}
+  --json         {"peer_id","supernode","join_status","listen_address",
+                  "shares":[...],"shared_files","shared_bytes","hashing",
+                  "uploads_active","uploads_queued","uploads":[...],
+                  "download_dir","downloads_shared","web","transfers":[...]}
   --state=DIR    the daemon's state folder
 )HELP";
 
@@ -286,7 +377,38 @@ constexpr char kRescanHelp[] =
   --state=DIR    the daemon's state folder
 )HELP";
 
-constexpr int kUsageError = 2;
+constexpr char kConfigHelp[] =
+    R"HELP(peer_client config: the running daemon's effective settings, as a
+config file (the format of STATE/config), limits changed at run time
+included.
+
+  --json         {"settings":{"NAME":"VALUE",...}}
+  --state=DIR    the daemon's state folder
+)HELP";
+
+constexpr char kLimitsHelp[] =
+    R"HELP(peer_client limits: show or change the running daemon's bandwidth
+limits and upload slots, without stopping transfers (until it restarts;
+put them in STATE/config to keep them).
+
+  --up=RATE, --down=RATE       total upload / download limit in bytes/s
+                               (2M, 512k; 0: unlimited)
+  --up_per_peer=RATE, --down_per_peer=RATE
+                               the same per peer
+  --slots=N                    peers served at once
+  --json                       {"max_upload_rate","max_upload_rate_per_peer",
+                                "max_download_rate",
+                                "max_download_rate_per_peer","max_uploads"}
+  --state=DIR                  the daemon's state folder
+)HELP";
+
+// The daemon's settings: its flags (main.cc) and the shared ones (common/),
+// not the verbs' (cli_flags.cc).
+bool OwnsDaemonFlag(absl::string_view file) {
+  return (absl::StrContains(file, "peer_client/") &&
+          !absl::StrContains(file, "cli_flags")) ||
+         absl::StrContains(file, "common/");
+}
 
 std::string StateDir() {
   std::string state = absl::GetFlag(FLAGS_state);
@@ -301,10 +423,18 @@ std::string StateDir() {
   return state;
 }
 
-int UsageError(const std::string& verb, const std::string& message) {
-  std::cerr << "peer_client " << verb << ": " << message << "\n"
-            << "Run 'peer_client " << verb << " --help' for help.\n";
-  return kUsageError;
+trove::CliOptions CliOpts() {
+  trove::CliOptions o;
+  o.state_dir = StateDir();
+  o.json = absl::GetFlag(FLAGS_json);
+  o.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms));
+  o.tty = ::isatty(STDERR_FILENO) == 1;
+  o.interactive = ::isatty(STDIN_FILENO) == 1 && o.tty;
+  return o;
+}
+
+int Usage(const std::string& verb, const std::string& message) {
+  return trove::UsageError(CliOpts(), verb, message, std::cout, std::cerr);
 }
 
 int RunDaemon() {
@@ -326,38 +456,39 @@ int RunDaemon() {
     absl::StatusOr<trove::CommunityLink> parsed =
         trove::ParseCommunityLink(absl::GetFlag(FLAGS_join));
     if (!parsed.ok()) {
-      return UsageError("daemon", absl::StrCat("--join: ", parsed.status().message()));
+      return Usage("daemon", absl::StrCat("--join: ", parsed.status().message()));
     }
     link = *parsed;
     if (index.empty()) index = link->address();
   }
   if (supernodes.empty() && index.empty()) {
-    return UsageError("daemon",
-                      "give --join=LINK (the community's link), "
-                      "--supernode=HOST:PORT or --index=HOST:PORT");
+    return Usage("daemon",
+                 "give --join=LINK (the community's link), "
+                 "--supernode=HOST:PORT or --index=HOST:PORT");
   }
   for (const std::string& a : supernodes) {
     if (!trove::ValidateAddress(a).ok()) {
-      return UsageError("daemon", absl::StrCat("bad --supernode address '", a, "'"));
+      return Usage("daemon", absl::StrCat("bad --supernode address '", a, "'"));
     }
   }
   if (!index.empty() && !trove::ValidateAddress(index).ok()) {
-    return UsageError("daemon", absl::StrCat("bad --index address '", index, "'"));
+    return Usage("daemon", absl::StrCat("bad --index address '", index, "'"));
   }
 
   if (absl::Status s = trove::metrics::StartMetricsFromFlags().status(); !s.ok()) {
     std::cerr << "peer_client daemon: " << s.message() << "\n";
-    return s.code() == absl::StatusCode::kInvalidArgument ? kUsageError : 1;
+    return s.code() == absl::StatusCode::kInvalidArgument ? trove::kExitUsage
+                                                          : trove::kExitFailure;
   }
 
   trove::DaemonOptions o;
   o.state_dir = StateDir();
   const trove::TlsFlags tls = trove::GetTlsFlags();
   if (!tls.cert.empty() || !tls.key.empty()) {
-    return UsageError("daemon",
-                      "--tls_cert and --tls_key are for servers with a "
-                      "CA-issued certificate; a peer's certificate is made "
-                      "from its identity key (give --join or --tls_ca only)");
+    return Usage("daemon",
+                 "--tls_cert and --tls_key are for servers with a "
+                 "CA-issued certificate; a peer's certificate is made "
+                 "from its identity key (give --join or --tls_ca only)");
   }
   o.use_tls = !tls.insecure;
   if (tls.insecure) {
@@ -381,7 +512,7 @@ int RunDaemon() {
         absl::Milliseconds(absl::GetFlag(FLAGS_join_timeout_ms)));
     if (!ca.ok()) {
       std::cerr << "peer_client daemon: " << ca.status().message() << "\n";
-      return absl::IsInvalidArgument(ca.status()) ? kUsageError : 1;
+      return absl::IsInvalidArgument(ca.status()) ? trove::kExitUsage : 1;
     }
     o.tls_ca_pem = *ca;
   }
@@ -422,8 +553,8 @@ int RunDaemon() {
                            &o.rates.max_download_rate_per_peer)}) {
     absl::StatusOr<int64_t> rate = trove::ParseSize(absl::GetFlag(*flag));
     if (!rate.ok()) {
-      return UsageError("daemon", absl::StrCat("bad --", name, ": ",
-                                               rate.status().message()));
+      return Usage("daemon", absl::StrCat("bad --", name, ": ",
+                                          rate.status().message()));
     }
     *field = *rate;
   }
@@ -438,7 +569,8 @@ int RunDaemon() {
   o.download.relocate_interval =
       absl::Milliseconds(std::max(10, absl::GetFlag(FLAGS_relocate_interval_ms)));
   o.download.source_retry = absl::Milliseconds(absl::GetFlag(FLAGS_source_retry_ms));
-  o.download.stuck_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_stuck_timeout_ms));
+  o.download.max_relocate_backoff =
+      absl::Milliseconds(std::max(10, absl::GetFlag(FLAGS_relocate_backoff_max_ms)));
   o.download.journal_batch_chunks =
       std::max(1, absl::GetFlag(FLAGS_journal_batch_chunks));
   o.download.journal_max_delay =
@@ -448,7 +580,28 @@ int RunDaemon() {
       absl::Milliseconds(absl::GetFlag(FLAGS_manifest_timeout_ms));
   o.download.progress_interval =
       absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
-  o.download.keep_partial_on_failure = absl::GetFlag(FLAGS_keep_partial);
+  o.on_complete = absl::GetFlag(FLAGS_on_complete);
+  o.web_listen = absl::GetFlag(FLAGS_web);
+  o.config = [] {
+    trove::control::ConfigResponse r;
+    r.set_text(trove::DumpConfig("peer_client daemon", OwnsDaemonFlag));
+    for (const auto& [name, value] : trove::EffectiveSettings(OwnsDaemonFlag)) {
+      trove::control::Setting* s = r.add_settings();
+      s->set_name(name);
+      s->set_value(value);
+    }
+    return r;
+  };
+  // Limits changed at run time show in `peer_client config`.
+  o.limits_changed = [](const trove::control::Limits& l) {
+    absl::SetFlag(&FLAGS_max_upload_rate, absl::StrCat(l.max_upload_rate()));
+    absl::SetFlag(&FLAGS_max_upload_rate_per_peer,
+                  absl::StrCat(l.max_upload_rate_per_peer()));
+    absl::SetFlag(&FLAGS_max_download_rate, absl::StrCat(l.max_download_rate()));
+    absl::SetFlag(&FLAGS_max_download_rate_per_peer,
+                  absl::StrCat(l.max_download_rate_per_peer()));
+    absl::SetFlag(&FLAGS_max_uploads, l.max_uploads());
+  };
   o.session.supernodes = supernodes;
   o.session.index_address = index;
   o.session.rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_rpc_timeout_ms));
@@ -463,7 +616,8 @@ int RunDaemon() {
       trove::PeerDaemon::Start(o);
   if (!daemon.ok()) {
     std::cerr << "peer_client daemon: " << daemon.status().message() << "\n";
-    return 1;
+    return absl::IsInvalidArgument(daemon.status()) ? trove::kExitUsage
+                                                    : trove::kExitFailure;
   }
   absl::Status ready =
       trove::WriteReadyFile(absl::GetFlag(FLAGS_ready_file),
@@ -484,17 +638,48 @@ int RunDaemon() {
   return 0;
 }
 
-trove::CliOptions CliOpts() {
-  trove::CliOptions o;
-  o.state_dir = StateDir();
-  o.json = absl::GetFlag(FLAGS_json);
-  o.timeout = absl::Milliseconds(absl::GetFlag(FLAGS_timeout_ms));
-  o.tty = ::isatty(STDERR_FILENO) == 1;
-  return o;
+// Pages past this are reached with --cursor (each page before the one shown
+// is fetched to number its hits).
+constexpr int kMaxSearchPage = 100;
+
+// For `search`: arguments like -word (not a flag) exclude that word. They
+// are moved behind "--", so that flag parsing leaves them to the query.
+std::vector<char*> ExclusionsAsWords(int argc, char** argv) {
+  std::vector<char*> flags, words;
+  bool rest = false;
+  for (int i = 0; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (rest || i == 0) {
+      (rest ? words : flags).push_back(argv[i]);
+      continue;
+    }
+    if (a == "--") {
+      rest = true;
+      continue;
+    }
+    if (a.size() >= 2 && a[0] == '-' && a[1] != '-') {
+      absl::string_view name = a.substr(1, a.find('=') - 1);
+      const bool bool_negation =
+          absl::StartsWith(name, "no") &&
+          absl::FindCommandLineFlag(name.substr(2)) != nullptr;
+      if (absl::FindCommandLineFlag(name) == nullptr && !bool_negation &&
+          name != "h" && name != "help" && name != "helpfull") {
+        words.push_back(argv[i]);
+        continue;
+      }
+    }
+    flags.push_back(argv[i]);
+  }
+  if (!words.empty()) {
+    static char kDashes[] = "--";
+    flags.push_back(kDashes);
+    flags.insert(flags.end(), words.begin(), words.end());
+  }
+  return flags;
 }
 
 int RunSearchVerb(const std::vector<std::string>& args) {
-  if (args.empty()) return UsageError("search", "give the words to search for");
+  if (args.empty()) return Usage("search", "give the words to search for");
   trove::SearchQuery q;
   q.set_text(absl::StrJoin(args, " "));
   for (auto [flag, setter] :
@@ -502,7 +687,7 @@ int RunSearchVerb(const std::vector<std::string>& args) {
         std::make_pair(absl::GetFlag(FLAGS_max_size), &trove::SearchQuery::set_max_size)}) {
     if (flag.empty()) continue;
     absl::StatusOr<int64_t> v = trove::ParseSize(flag);
-    if (!v.ok()) return UsageError("search", std::string(v.status().message()));
+    if (!v.ok()) return Usage("search", std::string(v.status().message()));
     (q.*setter)(*v);
   }
   for (const std::string& e : absl::GetFlag(FLAGS_ext)) {
@@ -510,27 +695,60 @@ int RunSearchVerb(const std::vector<std::string>& args) {
     if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
     if (!ext.empty()) q.add_extensions(ext);
   }
+  if (absl::GetFlag(FLAGS_limit) < 0) {
+    return Usage("search", "--limit must not be negative");
+  }
   q.set_limit(absl::GetFlag(FLAGS_limit));
+  if (const std::string kind = absl::GetFlag(FLAGS_kind); !kind.empty()) {
+    std::optional<trove::FileKind> k = trove::search::ParseKind(kind);
+    if (!k.has_value()) {
+      return Usage("search", absl::StrCat("unknown --kind '", kind,
+                                          "' (audio, video, image, document, "
+                                          "archive or software)"));
+    }
+    q.set_kind(*k);
+  }
+  const std::string sort = absl::AsciiStrToLower(absl::GetFlag(FLAGS_sort));
+  if (sort == "relevance" || sort.empty()) {
+    q.set_sort(trove::SEARCH_SORT_RELEVANCE);
+  } else if (sort == "sources") {
+    q.set_sort(trove::SEARCH_SORT_SOURCES);
+  } else if (sort == "size") {
+    q.set_sort(trove::SEARCH_SORT_SIZE);
+  } else if (sort == "name") {
+    q.set_sort(trove::SEARCH_SORT_NAME);
+  } else {
+    return Usage("search", absl::StrCat("unknown --sort '", sort,
+                                        "' (relevance, sources, size or name)"));
+  }
+  q.set_reverse(absl::GetFlag(FLAGS_reverse));
+  const int page = absl::GetFlag(FLAGS_page);
+  if (page < 1 || page > kMaxSearchPage) {
+    return Usage("search", absl::StrCat("--page must be 1 to ", kMaxSearchPage));
+  }
+  q.set_cursor(absl::GetFlag(FLAGS_cursor));
+  if (!q.cursor().empty() && page != 1) {
+    return Usage("search", "give --page or --cursor, not both");
+  }
   absl::Status valid = trove::ValidateSearchQuery(q);
-  if (!valid.ok()) return UsageError("search", std::string(valid.message()));
-  return trove::RunSearch(CliOpts(), q, std::cout, std::cerr);
+  if (!valid.ok()) return Usage("search", std::string(valid.message()));
+  return trove::RunSearch(CliOpts(), q, absl::GetFlag(FLAGS_links), page,
+                          std::cout, std::cerr);
 }
 
-int RunGetVerb(const std::vector<std::string>& args) {
+int RunGetVerb(const std::string& verb, const std::vector<std::string>& args) {
   if (args.size() != 1) {
-    return UsageError("get", "give exactly one CID or trove: link");
+    return Usage(verb,
+                 "give exactly one file: a cid, a trove: link, a hit number "
+                 "or the first digits of a cid");
   }
-  absl::StatusOr<trove::TroveLink> link = trove::ParseTroveLink(args[0]);
-  if (!link.ok()) return UsageError("get", std::string(link.status().message()));
-  trove::control::GetRequest req;
-  req.set_cid(link->cid);
-  std::string name = absl::GetFlag(FLAGS_name);
-  if (name.empty()) name = link->name;
-  if (!name.empty()) {
-    absl::Status valid = trove::ValidateFileName(name);
-    if (!valid.ok()) return UsageError("get", std::string(valid.message()));
+  trove::GetArgs a;
+  a.target = args[0];
+  a.name = absl::GetFlag(FLAGS_name);
+  if (!a.name.empty()) {
+    absl::Status valid = trove::ValidateFileName(a.name);
+    if (!valid.ok()) return Usage(verb, std::string(valid.message()));
   }
-  req.set_name(name);
   // Empty: the daemon's download folder.
   std::string out = absl::GetFlag(FLAGS_o);
   char real[PATH_MAX];
@@ -541,17 +759,106 @@ int RunGetVerb(const std::vector<std::string>& args) {
     char cwd[PATH_MAX];
     if (::getcwd(cwd, sizeof(cwd)) != nullptr) out = absl::StrCat(cwd, "/", out);
   }
-  req.set_out_dir(out);
-  return trove::RunGet(CliOpts(), req, std::cout, std::cerr);
+  a.out_dir = out;
+  a.wait = verb == "get" && absl::GetFlag(FLAGS_wait);
+  a.paused = absl::GetFlag(FLAGS_paused);
+  if (a.paused && verb == "get" && absl::GetFlag(FLAGS_wait)) {
+    return Usage(verb, "--paused adds without following: use add --paused");
+  }
+  return trove::RunGet(CliOpts(), a, std::cout, std::cerr);
+}
+
+int RunLimitsVerb(const std::vector<std::string>& args) {
+  if (!args.empty()) return Usage("limits", "unexpected argument " + args[0]);
+  trove::control::LimitsRequest req;
+  for (auto [flag, name, setter] :
+       {std::make_tuple(absl::GetFlag(FLAGS_up), "up",
+                        &trove::control::LimitsRequest::set_max_upload_rate),
+        std::make_tuple(absl::GetFlag(FLAGS_down), "down",
+                        &trove::control::LimitsRequest::set_max_download_rate),
+        std::make_tuple(
+            absl::GetFlag(FLAGS_up_per_peer), "up_per_peer",
+            &trove::control::LimitsRequest::set_max_upload_rate_per_peer),
+        std::make_tuple(
+            absl::GetFlag(FLAGS_down_per_peer), "down_per_peer",
+            &trove::control::LimitsRequest::set_max_download_rate_per_peer)}) {
+    if (flag.empty()) continue;
+    absl::StatusOr<int64_t> rate = trove::ParseSize(flag);
+    if (!rate.ok()) {
+      return Usage("limits", absl::StrCat("bad --", name, ": ",
+                                          rate.status().message()));
+    }
+    (req.*setter)(*rate);
+  }
+  const int slots = absl::GetFlag(FLAGS_slots);
+  if (slots < -1) return Usage("limits", "--slots must not be negative");
+  if (slots >= 0) req.set_max_uploads(slots);
+  return trove::RunLimits(CliOpts(), req, std::cout, std::cerr);
 }
 
 const char* VerbHelp(const std::string& verb) {
   if (verb == "daemon") return kDaemonHelp;
   if (verb == "search") return kSearchHelp;
   if (verb == "get") return kGetHelp;
+  if (verb == "add") return kAddHelp;
+  if (verb == "list") return kListHelp;
+  if (verb == "watch") return kWatchHelp;
+  if (verb == "pause" || verb == "resume") return kPauseHelp;
+  if (verb == "cancel") return kCancelHelp;
   if (verb == "status") return kStatusHelp;
   if (verb == "rescan") return kRescanHelp;
+  if (verb == "config") return kConfigHelp;
+  if (verb == "limits") return kLimitsHelp;
   return nullptr;
+}
+
+// The first problem with the flags in argv (an unknown flag, a value the
+// flag refuses, a missing value), or "" when there is none: checked before
+// absl parses them, so that a usage error exits 2 with a hint (and as JSON
+// with --json).
+std::string CheckFlags(int argc, char** argv) {
+  static const char* const kBuiltin[] = {
+      "help",   "helpfull", "helpshort", "helppackage", "helpmatch",
+      "version", "flagfile", "fromenv",  "tryfromenv",  "undefok",
+      "only_check_args"};
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (a == "--") break;
+    if (a.size() < 2 || a[0] != '-') continue;
+    a.remove_prefix(a[1] == '-' ? 2 : 1);
+    const size_t eq = a.find('=');
+    absl::string_view name = a.substr(0, eq);
+    const bool has_value = eq != absl::string_view::npos;
+    if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) !=
+        std::end(kBuiltin)) {
+      continue;
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no")) {
+      absl::CommandLineFlag* positive = absl::FindCommandLineFlag(name.substr(2));
+      if (positive != nullptr && positive->IsOfType<bool>() && !has_value) {
+        continue;
+      }
+    }
+    if (flag == nullptr) return absl::StrCat("unknown flag --", name);
+    std::string value;
+    if (has_value) {
+      value = std::string(a.substr(eq + 1));
+    } else if (flag->IsOfType<bool>()) {
+      continue;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::StrCat("--", name, " needs a value");
+    }
+    // Parsed into a scratch copy of nothing: ParseFrom sets the flag, to the
+    // value absl would set it to anyway.
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::StrCat("bad value '", value, "' for --", name, ": ", error);
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -566,6 +873,7 @@ int main(int argc, char** argv) {
       break;
     }
   }
+  bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-help" || a == "-h" || a == "--helpshort") {
@@ -573,23 +881,30 @@ int main(int argc, char** argv) {
       std::cout << (help != nullptr ? help : kUsage);
       return 0;
     }
+    if (a == "--json" || a == "-json" || a == "--json=true") json = true;
+  }
+  std::vector<char*> reordered;
+  if (verb == "search") {
+    reordered = ExclusionsAsWords(argc, argv);
+    argc = static_cast<int>(reordered.size());
+    argv = reordered.data();
+  }
+  if (std::string problem = CheckFlags(argc, argv); !problem.empty()) {
+    trove::CliOptions o;
+    o.json = json;
+    return trove::UsageError(o, VerbHelp(verb) != nullptr ? verb : "", problem,
+                             std::cout, std::cerr);
   }
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   // The daemon also reads STATE/config when it exists (--config wins).
   const bool daemon = positional.size() >= 2 && std::string(positional[1]) == "daemon";
   if (std::optional<int> exit = trove::Startup(
           argc, argv,
-          {"peer",
-           [](absl::string_view file) {
-             return absl::StrContains(file, "peer_client/") ||
-                    absl::StrContains(file, "common/");
-           },
-           daemon ? StateDir() + "/config" : ""})) {
+          {"peer", OwnsDaemonFlag, daemon ? StateDir() + "/config" : ""})) {
     return *exit;
   }
   if (positional.size() < 2) {
-    std::cerr << kUsage;
-    return kUsageError;
+    return Usage("", "give a verb (daemon, search, get, list, ...)");
   }
   std::vector<std::string> args(positional.begin() + 2, positional.end());
   verb = positional[1];
@@ -599,19 +914,39 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (verb == "daemon") {
-    if (!args.empty()) return UsageError(verb, "unexpected argument " + args[0]);
+    if (!args.empty()) return Usage(verb, "unexpected argument " + args[0]);
     // Before any thread starts (flag parsing starts none), so that every
     // thread inherits the mask and SIGINT/SIGTERM reach WaitForShutdownSignal.
     trove::BlockShutdownSignals();
     return RunDaemon();
   }
-  if (verb == "search") return RunSearchVerb(args);
-  if (verb == "get") return RunGetVerb(args);
-  if (verb == "status" || verb == "rescan") {
-    if (!args.empty()) return UsageError(verb, "unexpected argument " + args[0]);
-    return verb == "status" ? trove::RunStatus(CliOpts(), std::cout, std::cerr)
-                            : trove::RunRescan(CliOpts(), std::cout, std::cerr);
+  if (VerbHelp(verb) == nullptr) {
+    return Usage("", absl::StrCat("unknown verb '", verb, "'"));
   }
-  std::cerr << "peer_client: unknown verb '" << verb << "'\n\n" << kUsage;
-  return kUsageError;
+  // Ctrl-C, a closed terminal, SIGTERM: handled on a thread of their own
+  // (get and watch detach from the download and say so).
+  trove::InstallInterruptThread();
+  const trove::CliOptions options = CliOpts();
+  if (verb == "search") return RunSearchVerb(args);
+  if (verb == "get" || verb == "add") return RunGetVerb(verb, args);
+  if (verb == "limits") return RunLimitsVerb(args);
+  if (verb == "watch") return trove::RunWatch(options, args, std::cout, std::cerr);
+  if (verb == "pause") {
+    return trove::RunPause(options, args, absl::GetFlag(FLAGS_all), std::cout,
+                           std::cerr);
+  }
+  if (verb == "resume") {
+    return trove::RunResume(options, args, absl::GetFlag(FLAGS_all), std::cout,
+                            std::cerr);
+  }
+  if (verb == "cancel") {
+    return trove::RunCancel(options, args, absl::GetFlag(FLAGS_yes), std::cin,
+                            std::cout, std::cerr);
+  }
+  if (!args.empty()) return Usage(verb, "unexpected argument " + args[0]);
+  if (verb == "list") return trove::RunList(options, std::cout, std::cerr);
+  if (verb == "status") return trove::RunStatus(options, std::cout, std::cerr);
+  if (verb == "rescan") return trove::RunRescan(options, std::cout, std::cerr);
+  if (verb == "config") return trove::RunConfig(options, std::cout, std::cerr);
+  return Usage("", absl::StrCat("unknown verb '", verb, "'"));
 }

@@ -407,8 +407,8 @@ absl::Status PeerServiceImpl::StreamChunks(
   }
 
   std::shared_ptr<RateLimiter> limiter;
-  if (options_.upload_limiter != nullptr &&
-      !options_.upload_limiter->unlimited()) {
+  if (options_.upload_limiter != nullptr) {
+    // Taken even while unlimited: limits may be set while this runs.
     limiter = options_.upload_limiter->ForPeer(requester);
   }
   const absl::Time deadline = absl::FromChrono(context->deadline());

@@ -146,6 +146,9 @@ class PeerServiceImpl final : public trove::peer::PeerService::Service {
       grpc::ServerSplitStreamer<trove::peer::GetChunksRequest,
                                 grpc::ByteBuffer>* stream);
 
+  // Changes the number of upload slots now (see UploadSlots::SetMaxSlots).
+  void SetMaxUploads(int max_uploads) { slots_.SetMaxSlots(max_uploads); }
+  int max_uploads() { return slots_.max_slots(); }
   // Upload slots held and requesters queued now.
   int active_uploads() { return slots_.active(); }
   int queued_uploads() { return slots_.queued(); }

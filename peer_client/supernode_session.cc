@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -30,6 +31,21 @@ int64_t FreeMemoryBytes() {
 
 bool IsSessionLost(const absl::Status& st) {
   return absl::IsNotFound(st) || absl::IsUnauthenticated(st);
+}
+
+// The supernode answered with a refusal (rather than not answering).
+bool IsRefusal(const absl::Status& st) {
+  return absl::IsInvalidArgument(st) || absl::IsPermissionDenied(st) ||
+         absl::IsResourceExhausted(st) || absl::IsFailedPrecondition(st) ||
+         absl::IsUnauthenticated(st);
+}
+
+// The first line of a gRPC error message, shortened: transport errors can
+// be long.
+std::string Short(absl::string_view message) {
+  std::string m(message.substr(0, message.find('\n')));
+  if (m.size() > 200) m = m.substr(0, 200) + "...";
+  return m;
 }
 
 }  // namespace
@@ -122,6 +138,62 @@ std::string SupernodeSession::supernode() const {
   return address_;
 }
 
+std::string SupernodeSession::join_status() const {
+  absl::MutexLock lock(&mu_);
+  if (!address_.empty()) return "";
+  const absl::Time now = absl::Now();
+  std::string retry;
+  if (retry_at_ > now) {
+    retry = absl::StrCat(
+        "; retrying in ",
+        absl::FormatDuration(absl::Seconds(
+            std::ceil(absl::ToDoubleSeconds(retry_at_ - now)))));
+  }
+  if (!joining_.empty() && retry.empty()) {
+    return absl::StrCat("joining ", joining_,
+                        join_error_.empty() ? "" : " (last attempt: " +
+                                                       join_error_ + ")");
+  }
+  if (join_error_.empty()) return "joining" + retry;
+  return join_error_ + retry;
+}
+
+void SupernodeSession::SetJoinError(const std::string& address,
+                                    const absl::Status& status) {
+  std::string why;
+  if (address.empty()) {
+    why = options_.index_address.empty()
+              ? "no supernode known"
+              : absl::StrCat("no supernode known: ", Short(status.message()));
+  } else if (IsRefusal(status)) {
+    why = absl::StrCat("refused by supernode ", address, ": ",
+                       Short(status.message()));
+  } else {
+    why = absl::StrCat("no supernode reachable (", address, ": ",
+                       Short(status.message()), ")");
+  }
+  absl::MutexLock lock(&mu_);
+  join_error_ = std::move(why);
+  joining_.clear();
+}
+
+void SupernodeSession::ProbeSoon() {
+  absl::MutexLock lock(&mu_);
+  probe_requested_ = true;
+}
+
+bool SupernodeSession::ProbeNeeded() {
+  absl::MutexLock lock(&mu_);
+  if (probe_requested_) {
+    probe_requested_ = false;
+    return true;
+  }
+  if (channel_ == nullptr) return false;
+  const grpc_connectivity_state state = channel_->GetState(false);
+  return state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+         state == GRPC_CHANNEL_SHUTDOWN || state == GRPC_CHANNEL_IDLE;
+}
+
 std::string SupernodeSession::backup() const {
   absl::MutexLock lock(&mu_);
   return backup_;
@@ -153,7 +225,9 @@ std::chrono::system_clock::time_point SupernodeSession::Deadline() const {
 
 bool SupernodeSession::Pause(absl::Duration d) {
   absl::MutexLock lock(&mu_);
+  retry_at_ = absl::Now() + d;
   mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  retry_at_ = absl::InfinitePast();
   return !stopping_;
 }
 
@@ -169,6 +243,9 @@ void SupernodeSession::Bootstrap() {
   if (!st.ok()) {
     TROVE_LOG(WARNING) << "cannot ask the index at " << options_.index_address
                        << " for supernodes: " << st.error_message();
+    SetJoinError("", absl::UnavailableError(absl::StrCat(
+                         "cannot reach the index at ", options_.index_address,
+                         " (", Short(st.error_message()), ")")));
     return;
   }
   std::vector<std::string> found;
@@ -183,6 +260,9 @@ void SupernodeSession::Bootstrap() {
   }
   if (found.empty()) {
     TROVE_LOG(WARNING) << "the index knows no live supernode yet";
+    SetJoinError("", absl::UnavailableError(absl::StrCat(
+                         "the index at ", options_.index_address,
+                         " knows no live supernode")));
     return;
   }
   TROVE_LOG(INFO) << "index offers supernode " << found[0]
@@ -220,10 +300,15 @@ bool SupernodeSession::CandidateFailed() {
 }
 
 absl::Status SupernodeSession::Join(const std::string& address) {
+  {
+    absl::MutexLock lock(&mu_);
+    joining_ = address;
+  }
   auto id = supernode_ids_.find(address);
-  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(
-      Channel(address, Expected::Supernode(
-                           id != supernode_ids_.end() ? id->second : "")));
+  std::shared_ptr<grpc::ChannelInterface> channel = Channel(
+      address,
+      Expected::Supernode(id != supernode_ids_.end() ? id->second : ""));
+  std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(channel);
   supernode::ChallengeResponse challenge;
   {
     TrackedCall call(this);  // Cancelled by Stop().
@@ -266,6 +351,10 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   address_ = address;
   session_ = resp.session();
   stub_ = std::move(stub);
+  channel_ = std::move(channel);
+  probe_requested_ = false;
+  join_error_.clear();
+  joining_.clear();
   heartbeat_interval_ = interval;
   ++join_count_;
   if (!resp.backup_address().empty() &&
@@ -554,7 +643,9 @@ void SupernodeSession::HandleError(const absl::Status& status,
     absl::MutexLock lock(&mu_);
     address_.clear();
     stub_.reset();
+    channel_.reset();
   }
+  SetJoinError(address, status);
   need_full_ = true;
 }
 
@@ -575,6 +666,11 @@ void SupernodeSession::Run() {
       if (address.empty()) {
         TROVE_LOG(WARNING) << "no supernode known; retrying in "
                            << absl::FormatDuration(backoff_);
+        {
+          absl::MutexLock lock(&mu_);
+          if (join_error_.empty()) join_error_ = "no supernode known";
+          joining_.clear();
+        }
         if (!Pause(backoff_)) break;
         backoff_ = std::min(backoff_ * 2, options_.max_backoff);
         continue;
@@ -583,6 +679,7 @@ void SupernodeSession::Run() {
       if (!joined.ok()) {
         TROVE_LOG(WARNING) << "cannot join supernode " << address << ": "
                            << joined;
+        SetJoinError(address, joined);
         if (CandidateFailed()) {
           if (!Pause(backoff_)) break;
           backoff_ = std::min(backoff_ * 2, options_.max_backoff);
@@ -637,7 +734,7 @@ void SupernodeSession::Run() {
       published_version_ = version;
     }
 
-    if (absl::Now() >= next_heartbeat) {
+    if (absl::Now() >= next_heartbeat || ProbeNeeded()) {
       absl::Status st = Heartbeat();
       if (!st.ok()) {
         HandleError(st, "heartbeat");
@@ -649,44 +746,60 @@ void SupernodeSession::Run() {
       if (need_full_) continue;
     }
 
+    // Until the next heartbeat, a new list, or (looked at every probe
+    // interval) a connection that dropped.
     absl::MutexLock lock(&mu_);
     auto wake = [this, version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || desired_version_ != version;
+      return stopping_ || desired_version_ != version || probe_requested_;
     };
-    mu_.AwaitWithDeadline(absl::Condition(&wake), next_heartbeat);
+    mu_.AwaitWithDeadline(
+        absl::Condition(&wake),
+        std::min(next_heartbeat, absl::Now() + options_.probe_interval));
   }
   if (!supernode().empty()) Leave();
+}
+
+absl::Status SupernodeSession::NotJoined() const {
+  std::string why = join_status();
+  return absl::UnavailableError(absl::StrCat(
+      "not joined to a supernode", why.empty() ? "" : ": " + why));
+}
+
+absl::Status SupernodeSession::SupernodeFailure(const absl::Status& st) {
+  if (!absl::IsUnavailable(st) && !absl::IsDeadlineExceeded(st)) return st;
+  // Not the supernode's answer but its silence: check it now.
+  ProbeSoon();
+  return absl::Status(
+      st.code(), absl::StrCat("the supernode ", supernode(),
+                              " is not answering (", Short(st.message()),
+                              "); trying another"));
 }
 
 absl::StatusOr<supernode::SearchResponse> SupernodeSession::Search(
     const SearchQuery& query) {
   std::shared_ptr<Stub> s = stub();
-  if (s == nullptr) {
-    return absl::UnavailableError("not joined to a supernode yet");
-  }
+  if (s == nullptr) return NotJoined();
   supernode::SearchRequest req;
   *req.mutable_query() = query;
   supernode::SearchResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   grpc::Status st = s->Search(&ctx, req, &resp);
-  if (!st.ok()) return FromGrpcStatus(st);
+  if (!st.ok()) return SupernodeFailure(FromGrpcStatus(st));
   return resp;
 }
 
 absl::StatusOr<LocatedSources> SupernodeSession::Locate(
     const std::string& cid) {
   std::shared_ptr<Stub> s = stub();
-  if (s == nullptr) {
-    return absl::UnavailableError("not joined to a supernode yet");
-  }
+  if (s == nullptr) return NotJoined();
   supernode::LocateRequest req;
   req.set_cid(cid);
   supernode::LocateResponse resp;
   grpc::ClientContext ctx;
   ctx.set_deadline(Deadline());
   grpc::Status st = s->Locate(&ctx, req, &resp);
-  if (!st.ok()) return FromGrpcStatus(st);
+  if (!st.ok()) return SupernodeFailure(FromGrpcStatus(st));
   LocatedSources out;
   out.size = resp.size();
   out.name = resp.name();

@@ -17,6 +17,12 @@
 // again. Heartbeats carry a signed Presence, which the index needs to keep
 // the peer's sources.
 //
+// A supernode that dies is noticed within about a probe interval, not only
+// at the next heartbeat: the session watches its channel and heartbeats at
+// once when the connection drops (or a search or locate through it fails),
+// then moves to another supernode. While not joined, join_status() says why
+// and when it tries again.
+//
 // Thread-safe. One background thread runs the session.
 #ifndef TROVE_PEER_CLIENT_SUPERNODE_SESSION_H_
 #define TROVE_PEER_CLIENT_SUPERNODE_SESSION_H_
@@ -72,6 +78,9 @@ class SupernodeSession : public SourceDirectory {
     // named one). Null: the process's default (common/server_util
     // DefaultTls()).
     std::shared_ptr<const TlsContext> tls;
+    // How often the connection to the supernode is looked at between
+    // heartbeats (a dropped one is probed at once).
+    absl::Duration probe_interval = absl::Milliseconds(250);
   };
 
   // `identity` must outlive the session.
@@ -109,6 +118,14 @@ class SupernodeSession : public SourceDirectory {
 
   // The supernode joined now ("" when none) and the known backup.
   std::string supernode() const;
+  // While not joined: why, and when the next attempt is ("no supernode
+  // reachable (127.0.0.1:7401: connection refused); retrying in 4s",
+  // "refused by 127.0.0.1:7401: ...", "joining 127.0.0.1:7401"). "" when
+  // joined.
+  std::string join_status() const;
+  // Asks the session to check the supernode now (a call through it
+  // failed).
+  void ProbeSoon();
   std::string backup() const;
   // How many times a Join succeeded.
   int join_count() const;
@@ -138,8 +155,19 @@ class SupernodeSession : public SourceDirectory {
   // Marks the current candidate failed; true when a whole round failed.
   bool CandidateFailed();
   void Bootstrap();
-  // Sleeps up to `d` unless stopping; false when stopping.
+  // Sleeps up to `d` unless stopping; false when stopping. Sets the retry
+  // time shown by join_status().
   bool Pause(absl::Duration d);
+  // UNAVAILABLE "not joined to a supernode: WHY".
+  absl::Status NotJoined() const;
+  // A failed call through the supernode: when it did not answer, asks for
+  // a probe and says so.
+  absl::Status SupernodeFailure(const absl::Status& status);
+  // Records why joining failed, for join_status().
+  void SetJoinError(const std::string& address, const absl::Status& status);
+  // Whether the connection to the joined supernode looks lost (its channel
+  // is no longer ready), or a probe was asked for.
+  bool ProbeNeeded();
   std::shared_ptr<Stub> stub() const;
   absl::Duration HeartbeatInterval() const;
   std::shared_ptr<grpc::ChannelInterface> Channel(const std::string& address,
@@ -179,6 +207,13 @@ class SupernodeSession : public SourceDirectory {
   std::string session_ ABSL_GUARDED_BY(mu_);
   std::string backup_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Stub> stub_ ABSL_GUARDED_BY(mu_);
+  // The channel of stub_, watched for a dropped connection.
+  std::shared_ptr<grpc::ChannelInterface> channel_ ABSL_GUARDED_BY(mu_);
+  bool probe_requested_ ABSL_GUARDED_BY(mu_) = false;
+  // Why the last attempt to join failed, and when the next one is.
+  std::string join_error_ ABSL_GUARDED_BY(mu_);
+  std::string joining_ ABSL_GUARDED_BY(mu_);
+  absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_);
   int join_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Calls of the session thread in progress.

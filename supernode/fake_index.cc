@@ -70,6 +70,17 @@ absl::StatusOr<index::LeaseResponse> FakeIndexClient::RenewLease(
   return lease;
 }
 
+absl::Status FakeIndexClient::EndLease(const index::EndLeaseRequest& request,
+                                       absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["EndLease"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  if (request.generation() == 0 || request.generation() == generation_) {
+    registered_.erase(request.supernode_id());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
     const index::PublishDeltasRequest& request, absl::Duration) {
   absl::MutexLock lock(&mu_);

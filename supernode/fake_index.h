@@ -31,6 +31,9 @@ class FakeIndexClient : public IndexClient {
   absl::StatusOr<index::LeaseResponse> RenewLease(
       const index::RenewLeaseRequest& request,
       absl::Duration timeout) override;
+  // Forgets the supernode when `generation` is its current one (or 0).
+  absl::Status EndLease(const index::EndLeaseRequest& request,
+                        absl::Duration timeout) override;
   absl::StatusOr<index::PublishDeltasResponse> PublishDeltas(
       const index::PublishDeltasRequest& request,
       absl::Duration timeout) override;

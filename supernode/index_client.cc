@@ -31,6 +31,11 @@ class GrpcIndexClient final : public IndexClient {
       absl::Duration timeout) override {
     return Call(&index::IndexService::Stub::RenewLease, request, timeout);
   }
+  absl::Status EndLease(const index::EndLeaseRequest& request,
+                        absl::Duration timeout) override {
+    return Call(&index::IndexService::Stub::EndLease, request, timeout)
+        .status();
+  }
   absl::StatusOr<index::PublishDeltasResponse> PublishDeltas(
       const index::PublishDeltasRequest& request,
       absl::Duration timeout) override {

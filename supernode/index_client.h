@@ -30,6 +30,13 @@ class IndexClient {
                      absl::Duration timeout) = 0;
   virtual absl::StatusOr<index::LeaseResponse> RenewLease(
       const index::RenewLeaseRequest& request, absl::Duration timeout) = 0;
+  // Ends this supernode's lease as it stops (see IndexService.EndLease).
+  virtual absl::Status EndLease(const index::EndLeaseRequest& request,
+                                absl::Duration timeout) {
+    (void)request;
+    (void)timeout;
+    return absl::UnimplementedError("EndLease is not supported");
+  }
   virtual absl::StatusOr<index::PublishDeltasResponse> PublishDeltas(
       const index::PublishDeltasRequest& request, absl::Duration timeout) = 0;
   virtual absl::StatusOr<index::SearchResponse> Search(

@@ -632,7 +632,7 @@ void IndexForwarder::Stop(absl::Time deadline) {
     bool registered;
     {
       absl::MutexLock lock(&mu_);
-      if (pending_.empty()) return;
+      if (pending_.empty()) break;
       registered = registered_;
     }
     absl::Duration left = deadline - absl::Now();
@@ -651,11 +651,28 @@ void IndexForwarder::Stop(absl::Time deadline) {
     absl::SleepFor(std::min(backoff, left));
     backoff = std::min(backoff * 2, options_.retry_max);
   }
-  absl::MutexLock lock(&mu_);
-  if (!pending_.empty()) {
-    TROVE_LOG(WARNING) << "stopping with " << pending_entries_
-                       << " entries not sent to the index; its lease on "
-                          "them will run out";
+  index::EndLeaseRequest end;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!pending_.empty()) {
+      TROVE_LOG(WARNING) << "stopping with " << pending_entries_
+                         << " entries not sent to the index; its lease on "
+                            "them will run out";
+    }
+    if (!registered_) return;
+    end.set_supernode_id(options_.supernode_id);
+    end.set_generation(generation_);
+  }
+  // Leave the index now rather than when the lease runs out: peers stop
+  // being sent here and searches stop counting this supernode's sources.
+  const absl::Duration left =
+      std::max(deadline - absl::Now(), absl::Milliseconds(500));
+  absl::Status s = client_->EndLease(end, std::min(left, options_.rpc_timeout));
+  if (s.ok()) {
+    TROVE_LOG(INFO) << "left the index";
+  } else {
+    TROVE_LOG(WARNING) << "could not leave the index (" << s
+                       << "); its lease will run out";
   }
 }
 

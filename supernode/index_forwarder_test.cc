@@ -558,6 +558,19 @@ TEST_F(IndexForwarderTest, StopFlushesPending) {
   EXPECT_THAT(index_.catalog(), SizeIs(1));
 }
 
+TEST_F(IndexForwarderTest, StopEndsTheLeaseAfterTheFlush) {
+  Register();
+  forwarder_->OnPeerDelta(Delta(1, {1}));
+  forwarder_->Stop(absl::Now() + absl::Seconds(5));
+  EXPECT_THAT(index_.catalog(), SizeIs(1));
+  EXPECT_EQ(index_.calls("EndLease"), 1);
+  // The index no longer knows it: a renewal would be refused.
+  index::RenewLeaseRequest renew;
+  renew.set_supernode_id(kSupernodeId);
+  EXPECT_TRUE(absl::IsNotFound(
+      index_.RenewLease(renew, absl::Seconds(1)).status()));
+}
+
 TEST_F(IndexForwarderTest, StopGivesUpAtTheDeadline) {
   Register();
   index_.SetUnavailable(true);

@@ -27,6 +27,7 @@
 #include "common/tls_credentials.h"
 #include "common/tls_flags.h"
 #include "supernode/supernode.h"
+#include "supernode/supernode_metrics.h"
 
 ABSL_FLAG(std::string, index, "",
           "host:port of the index server (required unless --join gives it)");
@@ -255,6 +256,8 @@ int Run() {
     (*supernode)->Stop(absl::ZeroDuration());
     return 1;
   }
+  std::unique_ptr<trove::metrics::ScrapeHook> supernode_metrics =
+      trove::supernode::ExportSupernodeMetrics(supernode->get());
   trove::SetLogField("supernode", (*supernode)->supernode_id());
   TROVE_LOG(INFO) << "supernode " << (*supernode)->supernode_id()
                   << " listening on " << (*supernode)->bound_address()
@@ -264,6 +267,7 @@ int Run() {
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
   (*supernode)->Stop(
       absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms)));
+  supernode_metrics.reset();
   TROVE_LOG(INFO) << "stopped";
   return 0;
 }

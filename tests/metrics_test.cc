@@ -62,6 +62,14 @@ double Sum(const std::string& text, const std::string& name,
   return total;
 }
 
+// The value of the unlabelled sample `name`, or -1 when there is none.
+double Value(const std::string& text, const std::string& name) {
+  size_t pos = text.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  size_t start = pos + name.size() + 2;
+  return std::stod(text.substr(start, text.find('\n', start) - start));
+}
+
 class MetricsTest : public testutil::ClusterTest {};
 
 TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
@@ -70,12 +78,14 @@ TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
   ASSERT_TRUE(cluster_->StartSupernode(flag).ok());
   absl::StatusOr<PeerHandle*> a = cluster_->StartPeer("a", flag);
   ASSERT_TRUE(a.ok()) << a.status();
-  absl::StatusOr<PeerHandle*> b = cluster_->StartPeer("b");
+  absl::StatusOr<PeerHandle*> b = cluster_->StartPeer("b", flag);
   ASSERT_TRUE(b.ok()) << b.status();
 
   const std::string index = MetricsAddress(cluster_->index()->log_path());
   const std::string supernode = MetricsAddress(cluster_->supernode()->log_path());
   const std::string peer = MetricsAddress((*a)->process->log_path());
+  const std::string peer_b = MetricsAddress((*b)->process->log_path());
+  ASSERT_FALSE(peer_b.empty());
   ASSERT_FALSE(index.empty());
   ASSERT_FALSE(supernode.empty());
   ASSERT_FALSE(peer.empty());
@@ -126,6 +136,31 @@ TEST_F(MetricsTest, EveryRoleServesMetricsThatMoveWithSearchesAndDownloads) {
   EXPECT_GT(Sum(peer_text, "grpc_server_started_total",
                 {"trove.peer.PeerService", "grpc_method=\"GetManifest\""}),
             0);
+
+  // Each role's own state: the catalog at the index, leaves and the queue
+  // to the index at the supernode, bytes moved at the peers.
+  const double size = 1048576 + 5;
+  EXPECT_GE(Sum(peer_text, "trove_peer_bytes_total", {"direction=\"up\""}), size)
+      << peer_text;
+  const std::string peer_b_text = Scrape(peer_b);
+  EXPECT_GE(Sum(peer_b_text, "trove_peer_bytes_total", {"direction=\"down\""}),
+            size)
+      << peer_b_text;
+  EXPECT_EQ(Value(sn_text, "trove_supernode_leaves"), 2) << sn_text;
+  EXPECT_GE(Value(sn_text, "trove_supernode_files"), 1);
+  EXPECT_EQ(Value(sn_text, "trove_supernode_index_registered"), 1);
+  EXPECT_GE(Value(sn_text, "trove_supernode_batches_sent_total"), 1);
+  EXPECT_GE(Value(sn_text, "trove_supernode_pending_entries"), 0);
+  EXPECT_EQ(Value(index_text, "trove_index_files"), 1) << index_text;
+  EXPECT_EQ(Value(index_text, "trove_index_catalog_ready"), 1);
+  EXPECT_GE(Value(index_text, "trove_index_peers"), 1);
+  EXPECT_EQ(Value(index_text, "trove_index_supernodes"), 1);
+  EXPECT_GE(Sum(index_text, "trove_index_ingested_sources_total",
+                {"change=\"added\""}),
+            1);
+  // The copy went to a folder of b's choosing (-o), which b does not share.
+  EXPECT_EQ(Sum(index_text, "trove_index_sources", {"state=\"complete\""}), 1)
+      << index_text;
 
   for (const auto& [role, text] :
        {std::make_pair("index", index_text), std::make_pair("supernode", sn_text),

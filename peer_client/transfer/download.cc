@@ -1,6 +1,7 @@
 #include "peer_client/transfer/download.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,56 +17,7 @@ std::string Download::Describe(const Source& s) {
   return absl::StrCat("peer ", s.peer_id().substr(0, 12), " at ", s.address());
 }
 
-// ---- Watching
-
-absl::StatusOr<std::string> Download::Watch(
-    const std::function<void(const DownloadProgress&)>& progress,
-    const std::function<bool()>& cancelled) {
-  int64_t seen = 0;
-  bool detached = false;
-  while (true) {
-    // Checked before waiting, so a watcher that is already cancelled does
-    // not let a short download finish first.
-    if (!detached && cancelled && cancelled()) {
-      detached = true;
-      bool last;
-      {
-        absl::MutexLock lock(&watch_mu_);
-        last = --watchers_ == 0 && !background_;
-      }
-      if (!last) return absl::CancelledError("stopped following the download");
-      // Nobody else wants it: stop it, and wait until its files are gone.
-      RequestStop(Stop::kCancel);
-    }
-    DownloadProgress p;
-    bool report = false;
-    {
-      absl::MutexLock lock(&watch_mu_);
-      auto changed = [this, &seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(watch_mu_) {
-        return finished_ || seq_ != seen;
-      };
-      watch_mu_.AwaitWithTimeout(absl::Condition(&changed),
-                                 options_.progress_interval);
-      if (finished_) break;
-      if (seq_ != seen && !detached) {
-        seen = seq_;
-        p = latest_;
-        report = true;
-      }
-    }
-    if (report && progress) progress(p);
-  }
-  absl::StatusOr<std::string> result;
-  DownloadProgress final_progress;
-  {
-    absl::MutexLock lock(&watch_mu_);
-    result = result_;
-    final_progress = final_;
-  }
-  if (detached) return absl::CancelledError("download cancelled");
-  if (result.ok() && progress) progress(final_progress);
-  return result;
-}
+// ---- Stopping
 
 void Download::RequestStop(Stop why) {
   absl::MutexLock lock(&mu_);
@@ -87,11 +39,7 @@ void Download::EndLocked() {
   main_cv_.SignalAll();
 }
 
-void Download::Publish(const DownloadProgress& p) {
-  absl::MutexLock lock(&watch_mu_);
-  latest_ = p;
-  ++seq_;
-}
+void Download::Publish(const DownloadProgress& p) { entry_->Update(p); }
 
 bool Download::TrackCall(grpc::ClientContext* ctx) {
   absl::MutexLock lock(&mu_);
@@ -119,40 +67,44 @@ absl::Status Download::Execute() {
     absl::MutexLock lock(&mu_);
     if (scheduler_->complete()) return absl::OkStatus();
   }
-  absl::Status st = InitialLocate();
-  if (!st.ok()) return st;
+  {
+    absl::MutexLock lock(&mu_);
+    relocate_backoff_ = options_.fast_relocate_interval;
+  }
+  Tick();
+  LocateOnce();
   locator_ = std::thread(&Download::LocatorLoop, this);
   return MainLoop();
 }
 
-absl::Status Download::InitialLocate() {
-  const std::string& cid = request_.cid;
-  absl::StatusOr<LocatedSources> located = owner_->directory_->Locate(cid);
+void Download::LocateOnce() {
+  absl::StatusOr<LocatedSources> located =
+      owner_->directory_->Locate(request_.cid);
   absl::MutexLock lock(&mu_);
   ++locate_passes_;
-  if (!located.ok()) {
-    if (background_) {
-      TROVE_LOG(WARNING) << "download " << cid.substr(0, 12)
-                         << ": cannot locate sources yet: "
-                         << located.status().message();
-      return absl::OkStatus();
-    }
-    if (absl::IsNotFound(located.status())) {
-      return absl::NotFoundError(absl::StrCat("no peer shares ", cid));
-    }
-    return absl::Status(
-        located.status().code(),
-        absl::StrCat("cannot locate ", cid, ": ", located.status().message()));
+  if (end_) return;
+  int added = 0;
+  if (located.ok()) {
+    last_locate_ = absl::OkStatus();
+    located_once_ = true;
+    bool only_self;
+    added = AddSourcesLocked(located->sources, &only_self);
+  } else {
+    last_locate_ = located.status();
+    if (absl::IsNotFound(last_locate_)) located_once_ = true;
   }
-  bool only_self = false;
-  int added = AddSourcesLocked(located->sources, &only_self);
-  if (added == 0 && !background_) {
-    return absl::NotFoundError(
-        only_self ? absl::StrCat("no other peer shares ", cid,
-                                 " (this peer has it already)")
-                  : absl::StrCat("no peer shares ", cid));
+  // While no source is usable, look again later and later.
+  if (added > 0) {
+    relocate_backoff_ = options_.fast_relocate_interval;
+  } else if (live_ == 0) {
+    if (locate_passes_ > 1) {
+      relocate_backoff_ =
+          std::min(relocate_backoff_ * 2,
+                   std::max(options_.max_relocate_backoff,
+                            options_.fast_relocate_interval));
+    }
   }
-  return absl::OkStatus();
+  main_cv_.SignalAll();
 }
 
 void Download::LocatorLoop() {
@@ -160,31 +112,30 @@ void Download::LocatorLoop() {
   absl::Time last = absl::Now();
   while (!end_) {
     // Early on (other downloaders of a new file announce themselves as
-    // partial sources within a second or two) and without any source, look
-    // again sooner.
+    // partial sources within a second or two) look again soon; without any
+    // source, with backoff.
     const bool early = locate_passes_ <= options_.fast_relocates;
     absl::Duration every =
-        live_ == 0 || early
-            ? std::min(options_.relocate_interval, options_.fast_relocate_interval)
-            : options_.relocate_interval;
+        live_ == 0 ? relocate_backoff_
+        : early    ? std::min(options_.relocate_interval,
+                              options_.fast_relocate_interval)
+                   : options_.relocate_interval;
     absl::Time due = last + every;
+    next_locate_ = due;
     while (!end_ && !relocate_now_ && absl::Now() < due) {
       main_cv_.WaitWithTimeout(&mu_, due - absl::Now());
+      // A source that ended may make the wait shorter.
+      if (live_ == 0 && last + relocate_backoff_ < due) {
+        due = last + relocate_backoff_;
+        next_locate_ = due;
+      }
     }
     if (end_) break;
     relocate_now_ = false;
     mu_.Unlock();
-    absl::StatusOr<LocatedSources> located =
-        owner_->directory_->Locate(request_.cid);
+    LocateOnce();
     mu_.Lock();
     last = absl::Now();
-    if (end_) break;
-    if (located.ok()) {
-      bool only_self;
-      AddSourcesLocked(located->sources, &only_self);
-    }
-    ++locate_passes_;
-    main_cv_.SignalAll();
   }
 }
 
@@ -215,6 +166,7 @@ int Download::AddSourcesLocked(const std::vector<Source>& sources,
     auto s = std::make_unique<SourceState>();
     s->id = static_cast<int>(sources_.size());
     s->source = source;
+    s->retry = known != by_peer_.end();
     // Only the peer the directory named may answer at this address.
     std::shared_ptr<grpc::Channel> channel =
         MakeChannel(source.address(), Expected::Peer(source.peer_id()),
@@ -226,7 +178,6 @@ int Download::AddSourcesLocked(const std::vector<Source>& sources,
     sources_.push_back(std::move(s));
     ++live_;
     ++added;
-    zero_pass_ = -1;
     state->thread = std::thread(&Download::SourceMain, this, state);
   }
   return added;
@@ -241,67 +192,101 @@ absl::Status Download::MainLoop() {
                (scheduler_ && scheduler_->complete());
       };
       mu_.AwaitWithTimeout(absl::Condition(&event), options_.progress_interval);
-      if (stop_ == Stop::kCancel) {
-        return absl::CancelledError("download cancelled");
-      }
-      if (stop_ == Stop::kShutdown) {
-        return absl::UnavailableError(
-            "the peer daemon is shutting down; the download resumes when it "
-            "starts again");
+      switch (stop_) {
+        case Stop::kCancel:
+          return absl::CancelledError("the download was cancelled");
+        case Stop::kPause:
+          return absl::AbortedError("the download was paused");
+        case Stop::kShutdown:
+          return absl::UnavailableError(
+              "the peer daemon is shutting down; the download resumes when "
+              "it starts again");
+        case Stop::kNone:
+          break;
       }
       if (!fatal_.ok()) return fatal_;
+      if (!same_file_.empty()) return absl::OkStatus();
       if (scheduler_ && scheduler_->complete()) return absl::OkStatus();
     }
     Tick();
-    if (background_) continue;
-    absl::MutexLock lock(&mu_);
-    if (live_ == 0) {
-      // Every source is gone: ask for sources once more, then give up.
-      if (zero_pass_ < 0) {
-        zero_pass_ = locate_passes_;
-        relocate_now_ = true;
-        main_cv_.SignalAll();
-      } else if (locate_passes_ > zero_pass_) {
-        return FailureLocked();
-      }
-      continue;
-    }
-    bool queued = false;
-    for (const auto& s : sources_) queued |= s->phase == Phase::kQueued;
-    if (scheduler_ && !queued && scheduler_->in_flight_count() == 0 &&
-        scheduler_->UnavailableCount() == scheduler_->wanted_count()) {
-      if (stuck_since_ == absl::InfiniteFuture()) stuck_since_ = Now();
-      if (Now() - stuck_since_ >= options_.stuck_timeout) {
-        absl::Status why = FailureLocked();
-        return absl::UnavailableError(absl::StrCat(
-            why.message(), "; no source holds the ",
-            scheduler_->wanted_count(), " chunks still needed"));
-      }
-    } else {
-      stuck_since_ = absl::InfiniteFuture();
-    }
   }
 }
 
-absl::Status Download::FailureLocked() {
-  const std::string& cid = request_.cid;
-  int tried = 0, bad = 0;
+std::string Download::SourcesSummaryLocked() const {
+  int tried = 0;
   std::vector<std::string> failures;
   for (const auto& s : sources_) {
     ++tried;
-    if (s->bad) ++bad;
     if (!s->failure.ok()) {
       failures.push_back(
           absl::StrCat(Describe(s->source), ": ", s->failure.message()));
     }
   }
-  if (tried == 0) return absl::NotFoundError(absl::StrCat("no peer shares ", cid));
-  std::string why = absl::StrCat(
-      "could not download ", cid, ": tried ", tried, " source",
-      tried == 1 ? "" : "s",
-      failures.empty() ? "" : absl::StrCat(": ", absl::StrJoin(failures, "; ")));
-  if (failures.empty()) why += " (none held every chunk)";
-  return bad == tried ? absl::DataLossError(why) : absl::UnavailableError(why);
+  if (tried == 0) {
+    if (!last_locate_.ok() && !absl::IsNotFound(last_locate_)) {
+      return absl::StrCat("cannot look up sources: ", last_locate_.message());
+    }
+    return "no peer shares it now";
+  }
+  int usable = 0;
+  for (const auto& s : sources_) {
+    if (!s->failed && s->phase != Phase::kDone) ++usable;
+  }
+  if (scheduler_ && usable > 0) {
+    return absl::StrCat("no source holds the ", scheduler_->wanted_count(),
+                        " chunks still needed");
+  }
+  std::string why = absl::StrCat("tried ", tried, " source",
+                                 tried == 1 ? "" : "s");
+  if (failures.empty()) return why + "; none holds every chunk";
+  // The latest failures say the most.
+  const size_t shown = std::min<size_t>(failures.size(), 3);
+  std::vector<std::string> last(failures.end() - shown, failures.end());
+  return absl::StrCat(why, ": ", absl::StrJoin(last, "; "));
+}
+
+DownloadState Download::StateLocked(std::string* detail) const {
+  detail->clear();
+  int active = 0, queued = 0, connecting = 0;
+  for (const auto& s : sources_) {
+    if (s->failed || s->phase == Phase::kDone) continue;
+    if (s->phase == Phase::kActive) ++active;
+    if (s->phase == Phase::kQueued) ++queued;
+    // A source tried again after it failed does not make a download that
+    // waits for sources look busy.
+    if (s->phase == Phase::kManifest && !s->retry) ++connecting;
+  }
+  const bool stuck = scheduler_ && scheduler_->in_flight_count() == 0 &&
+                     scheduler_->wanted_count() > 0 &&
+                     scheduler_->UnavailableCount() == scheduler_->wanted_count();
+  const absl::Duration wait =
+      std::max(absl::ZeroDuration(), next_locate_ - absl::Now());
+  const std::string again =
+      next_locate_ == absl::InfinitePast()
+          ? std::string()
+          : absl::StrCat("; looking again in ",
+                         absl::FormatDuration(absl::Seconds(
+                             std::ceil(absl::ToDoubleSeconds(wait)))));
+  if (active > 0 && !stuck) return DownloadState::kDownloading;
+  if (queued > 0 && !stuck) return DownloadState::kQueued;
+  if (connecting > 0) {
+    *detail = absl::StrCat("asking ", connecting, " source",
+                           connecting == 1 ? "" : "s", " for the file");
+    return DownloadState::kLocating;
+  }
+  if (locate_passes_ == 0) {
+    if (hint_state_ == DownloadState::kWaitingForNetwork) {
+      *detail = hint_detail_;
+      return hint_state_;
+    }
+    return DownloadState::kLocating;
+  }
+  if (!located_once_ && !last_locate_.ok()) {
+    *detail = absl::StrCat(last_locate_.message(), again);
+    return DownloadState::kWaitingForNetwork;
+  }
+  *detail = SourcesSummaryLocked() + again;
+  return DownloadState::kWaitingForSources;
 }
 
 std::vector<SourceBytes> Download::ReceivedLocked() const {
@@ -326,8 +311,12 @@ std::vector<SourceBytes> Download::ReceivedLocked() const {
 DownloadProgress Download::SnapshotLocked() {
   DownloadProgress p;
   p.cid = request_.cid;
-  p.name = shown_name_.empty() ? request_.name : shown_name_;
-  p.size = size_;
+  p.state = StateLocked(&p.detail);
+  p.out_dir = request_.out_dir;
+  p.name = !shown_name_.empty()  ? shown_name_
+           : !request_.name.empty() ? request_.name
+                                    : hint_name_;
+  p.size = size_ > 0 ? size_ : hint_size_;
   p.done_bytes = done_bytes_;
   p.chunks_fetched = chunks_fetched_.load();
   p.chunks_resumed = chunks_resumed_;
@@ -470,9 +459,16 @@ void Download::Finish(absl::Status status) {
     absl::MutexLock lock(&mu_);
     stop = stop_;
   }
-  absl::StatusOr<std::string> result =
-      status.ok() ? Commit() : absl::StatusOr<std::string>(status);
-  if (status.ok() && result.ok()) {
+  if (dropped_) stop = Stop::kCancel;
+  absl::StatusOr<std::string> result;
+  if (!status.ok()) {
+    result = status;
+  } else if (!same_file_.empty()) {
+    result = same_file_;
+  } else {
+    result = Commit();
+  }
+  if (status.ok() && result.ok() && same_file_.empty()) {
     TROVE_LOG(INFO) << "downloaded " << cid.substr(0, 12) << " to " << *result;
     CompletedDownload done;
     done.path = *result;
@@ -481,31 +477,30 @@ void Download::Finish(absl::Status status) {
     done.hashes.chunk_hashes = manifest_.hashes;
     owner_->NotifyCompleted(done);
   }
-  if (!result.ok() && part_ != nullptr) {
-    // Shutting down, or a resumed download that cannot go on now: keep it
-    // for the next start (or the next get). A new download that failed, or
-    // any that was cancelled: nothing is left.
-    const bool keep = stop == Stop::kShutdown ||
-                      ((background_ || resume_) && stop != Stop::kCancel) ||
-                      options_.keep_partial_on_failure;
-    if (keep) {
-      if (journal_) {
-        absl::Status st = journal_->Close();
-        if (!st.ok()) {
-          TROVE_LOG(WARNING) << "download " << cid.substr(0, 12)
-                             << ": cannot flush its journal: " << st;
-        }
-      }
-      part_->Keep();
-    } else {
-      journal_.reset();
-      if (store_) store_->Remove(cid);
-      part_ = nullptr;  // Removes the part file.
-    }
+  if (!same_file_.empty()) {
+    TROVE_LOG(INFO) << "download " << cid.substr(0, 12) << ": "
+                    << same_file_ << " is that file already";
   }
-  if (!result.ok() && stop != Stop::kShutdown) {
+  if (result.ok() || stop == Stop::kCancel) {
+    // Done (its saved state is moot), or cancelled: nothing is left.
+    journal_.reset();
+    if (store_) store_->Remove(cid);
+    part_ = nullptr;  // Removes the part file unless committed.
+  } else if (part_ != nullptr) {
+    // Paused, shutting down, or a local error: everything verified is kept
+    // for a resume.
+    if (journal_) {
+      absl::Status st = journal_->Close();
+      if (!st.ok()) {
+        TROVE_LOG(WARNING) << "download " << cid.substr(0, 12)
+                           << ": cannot flush its journal: " << st;
+      }
+    }
+    part_->Keep();
+  }
+  if (!result.ok() && stop == Stop::kNone) {
     TROVE_LOG(WARNING) << "download " << cid.substr(0, 12)
-                       << " ended: " << result.status();
+                       << " stopped: " << result.status();
   }
   journal_.reset();
   if (prepared_) {
@@ -522,8 +517,10 @@ void Download::Finish(absl::Status status) {
   if (result.ok()) {
     final_progress.done = true;
     final_progress.path = *result;
+    final_progress.already_there = !same_file_.empty();
     final_progress.sources = 0;
     final_progress.queue_position = 0;
+    if (final_progress.already_there) final_progress.done_bytes = final_progress.size;
     // The final rate is the average over what this run fetched.
     double secs = absl::ToDoubleSeconds(Now() - started_);
     int64_t fetched;
@@ -531,19 +528,19 @@ void Download::Finish(absl::Status status) {
       absl::MutexLock lock(&mu_);
       fetched = done_bytes_ - resumed_bytes_;
     }
-    final_progress.bytes_per_second = secs > 0 ? fetched / secs : 0;
+    final_progress.bytes_per_second =
+        secs > 0 && same_file_.empty() ? fetched / secs : 0;
   }
   {
     absl::MutexLock lock(&owner_->mu_);
     if (!reserved_part_.empty()) owner_->active_parts_.erase(reserved_part_);
   }
-  // Out of the list first, so that a watcher sees no transfer once it has
-  // its result.
-  owner_->Finished(this);
-  absl::MutexLock lock(&watch_mu_);
-  final_ = final_progress;
-  result_ = std::move(result);
-  finished_ = true;
+  outcome_.stop = stop;
+  outcome_.result = std::move(result);
+  outcome_.progress = std::move(final_progress);
+  outcome_.request = request_;
+  if (!name_.empty()) outcome_.request.name = name_;
+  owner_->RunEnded(this);
 }
 
 }  // namespace trove

@@ -47,55 +47,135 @@
 
 namespace trove {
 
+// One download as the Downloader knows it, across its runs (a run ends at a
+// pause, a failure or a shutdown; a resume starts another). Watchers follow
+// its progress here. `request`, `order` and `run` are guarded by the
+// Downloader's mu_; the progress by this entry's own lock.
+class DownloadEntry {
+ public:
+  DownloadEntry(DownloadRequest r, int64_t o) : request(std::move(r)), order(o) {
+    latest_.cid = request.cid;
+    latest_.name = request.name;
+    latest_.out_dir = request.out_dir;
+  }
+
+  // What was asked; out_dir and name are filled in once known.
+  DownloadRequest request;
+  // When it was added, for listing in order.
+  const int64_t order;
+  // The run in progress (null while paused, failed, done or between runs).
+  std::shared_ptr<Download> run;
+
+  // A new snapshot; `final` when nothing more happens by itself (done,
+  // failed, cancelled), with the result watchers get.
+  void Update(const DownloadProgress& p) {
+    absl::MutexLock lock(&mu_);
+    latest_ = p;
+    ended_ = false;
+    ++seq_;
+  }
+  void End(const DownloadProgress& p, absl::StatusOr<std::string> result) {
+    absl::MutexLock lock(&mu_);
+    latest_ = p;
+    result_ = std::move(result);
+    ended_ = true;
+    ++seq_;
+  }
+  // The latest snapshot with `state` (and `detail`) instead.
+  void SetState(DownloadState state, const std::string& detail) {
+    absl::MutexLock lock(&mu_);
+    latest_.state = state;
+    latest_.detail = detail;
+    latest_.sources = 0;
+    latest_.queue_position = 0;
+    latest_.bytes_per_second = 0;
+    ended_ = IsFinalState(state);
+    ++seq_;
+  }
+  DownloadProgress Latest() const {
+    absl::MutexLock lock(&mu_);
+    return latest_;
+  }
+
+  // Waits up to `timeout` for a snapshot newer than `*seen`. Returns true
+  // (and sets *p, *seen) when there is one; *ended and *result tell whether
+  // the download has ended and how.
+  bool Next(int64_t* seen, absl::Duration timeout, DownloadProgress* p,
+            bool* ended, absl::StatusOr<std::string>* result) {
+    absl::MutexLock lock(&mu_);
+    auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return seq_ != *seen;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+    *ended = ended_;
+    if (ended_) *result = result_;
+    if (seq_ == *seen) return false;
+    *seen = seq_;
+    *p = latest_;
+    return true;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  DownloadProgress latest_ ABSL_GUARDED_BY(mu_);
+  int64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::StatusOr<std::string> result_ ABSL_GUARDED_BY(mu_);
+};
+
+// One run of a download: from its start (or resume) until it completes,
+// fails, or is stopped.
 class Download : public std::enable_shared_from_this<Download> {
  public:
-  enum class Stop { kNone, kCancel, kShutdown };
+  enum class Stop { kNone, kCancel, kPause, kShutdown };
 
-  // A new download of `request`, or (`resume`) the saved download of
-  // request.cid. A `background` download has no watcher to fail to.
-  Download(Downloader* owner, DownloadRequest request, bool resume,
-           bool background)
+  // A run of `entry`'s download of `request`: new, or (`resume`) from the
+  // saved state of request.cid.
+  // `hint` (name and size as the network reports them, informational)
+  // is shown until the manifest is known, and its state until the first
+  // look-up ends.
+  Download(Downloader* owner, std::shared_ptr<DownloadEntry> entry,
+           DownloadRequest request, bool resume, const DownloadProgress& hint)
       : owner_(owner),
         options_(owner->options_),
+        entry_(std::move(entry)),
         request_(std::move(request)),
         resume_(resume),
-        background_(background),
+        hint_name_(hint.name),
+        hint_size_(hint.size),
+        hint_state_(hint.state),
+        hint_detail_(hint.detail),
         started_(Now()) {
     if (!options_.state_dir.empty()) {
       store_ = std::make_unique<TransferStore>(options_.state_dir);
     }
-    latest_.cid = request_.cid;
-    latest_.name = request_.name;
   }
 
   ~Download() = default;
 
   const std::string& cid() const { return request_.cid; }
+  const std::shared_ptr<DownloadEntry>& entry() const { return entry_; }
 
-  // Starts the download's thread. REQUIRES: owner's mu_ held.
+  // Starts the run's thread. REQUIRES: owner's mu_ held.
   void Start() {
     std::shared_ptr<Download> self = shared_from_this();
     thread_ = std::thread([self] { self->Run(); });
   }
   std::thread TakeThread() { return std::move(thread_); }
 
-  void AddWatcher() {
-    absl::MutexLock lock(&watch_mu_);
-    ++watchers_;
-  }
-
-  // Follows the download until it ends (see Downloader::Fetch).
-  absl::StatusOr<std::string> Watch(
-      const std::function<void(const DownloadProgress&)>& progress,
-      const std::function<bool()>& cancelled);
-
-  // Asks the download to stop.
+  // Asks the run to stop.
   void RequestStop(Stop why);
 
-  DownloadProgress Latest() const {
-    absl::MutexLock lock(&watch_mu_);
-    return latest_;
-  }
+  // How the run ended; valid once it called Downloader::RunEnded.
+  struct Outcome {
+    Stop stop = Stop::kNone;
+    // The final path, or why it ended.
+    absl::StatusOr<std::string> result;
+    DownloadProgress progress;
+    // The request as the run left it (folder and name once known).
+    DownloadRequest request;
+  };
+  const Outcome& outcome() const { return outcome_; }
 
  private:
   enum class Phase { kManifest, kQueued, kActive, kDone };
@@ -111,6 +191,7 @@ class Download : public std::enable_shared_from_this<Download> {
     bool added = false;       // Known to the scheduler.
     bool partial = false;     // Holds only part of the file (now).
     bool was_partial = false; // Held only part of it when it joined.
+    bool retry = false;       // Asked again after it failed.
     int64_t bytes = 0;        // Verified bytes received from it.
     // Its WatchHaves call while one runs, and whether it answers them.
     grpc::ClientContext* watch_ctx = nullptr;
@@ -148,14 +229,18 @@ class Download : public std::enable_shared_from_this<Download> {
   void Run();
   // Everything up to a complete download (OK) or the reason it ends.
   absl::Status Execute();
+  // A file with the download's cid at its name (or "NAME (n)") in its
+  // folder; "" when there is none.
+  std::string FindSameFile(const CheckedManifest& m) const;
   absl::Status MainLoop();
   // Stops every thread of the download but the caller's.
   void StopAll();
   void Finish(absl::Status status);
   absl::StatusOr<std::string> Commit();
 
-  absl::Status InitialLocate();
   void LocatorLoop();
+  // Asks the directory for sources and adds the new ones.
+  void LocateOnce() ABSL_LOCKS_EXCLUDED(mu_);
   // Starts sources not known yet. Returns how many started; sets
   // `only_self` when this peer was listed.
   int AddSourcesLocked(const std::vector<Source>& sources, bool* only_self)
@@ -207,7 +292,11 @@ class Download : public std::enable_shared_from_this<Download> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return end_ || s->failed || s->slot_lost;
   }
-  absl::Status FailureLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Why no source is usable now, for people.
+  std::string SourcesSummaryLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The state of the run now, and why.
+  DownloadState StateLocked(std::string* detail) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void Tick();
   DownloadProgress SnapshotLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -220,10 +309,17 @@ class Download : public std::enable_shared_from_this<Download> {
 
   Downloader* const owner_;
   const Downloader::Options& options_;
+  const std::shared_ptr<DownloadEntry> entry_;
   DownloadRequest request_;
   const bool resume_;
-  const bool background_;
+  const std::string hint_name_;
+  const int64_t hint_size_;
+  // The state shown before the first look-up ended (why the network could
+  // not be asked when the download was added).
+  const DownloadState hint_state_;
+  const std::string hint_detail_;
   const absl::Time started_;
+  Outcome outcome_;
   std::unique_ptr<TransferStore> store_;
   std::thread thread_;
   std::thread locator_;
@@ -235,6 +331,12 @@ class Download : public std::enable_shared_from_this<Download> {
   CheckedManifest manifest_;
   std::string name_;
   std::string reserved_part_;
+  // The saved state could not be used and was removed: the download is
+  // dropped (as if cancelled).
+  bool dropped_ = false;
+  // A file with this cid already at the name (or "NAME (n)"): the run ends
+  // done without fetching. Written under prepare_mu_ and mu_.
+  std::string same_file_;
   std::unique_ptr<PartFile> part_;
   std::unique_ptr<JournalFile> journal_file_;
   std::unique_ptr<JournalWriter> journal_;
@@ -261,8 +363,13 @@ class Download : public std::enable_shared_from_this<Download> {
   int64_t refusals_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t locate_passes_ ABSL_GUARDED_BY(mu_) = 0;
   bool relocate_now_ ABSL_GUARDED_BY(mu_) = false;
-  int64_t zero_pass_ ABSL_GUARDED_BY(mu_) = -1;
-  absl::Time stuck_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // The last Locate's answer, whether one ever succeeded, and when the
+  // next one is due (for the progress' detail).
+  absl::Status last_locate_ ABSL_GUARDED_BY(mu_);
+  bool located_once_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_locate_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // The wait before the next Locate while no source is usable.
+  absl::Duration relocate_backoff_ ABSL_GUARDED_BY(mu_);
   bool announce_ ABSL_GUARDED_BY(mu_) = false;
   std::map<grpc::ClientContext*, Stream*> streams_ ABSL_GUARDED_BY(mu_);
   std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
@@ -271,13 +378,6 @@ class Download : public std::enable_shared_from_this<Download> {
   // The file's name once known.
   std::string shown_name_ ABSL_GUARDED_BY(mu_);
 
-  mutable absl::Mutex watch_mu_;
-  int watchers_ ABSL_GUARDED_BY(watch_mu_) = 0;
-  DownloadProgress latest_ ABSL_GUARDED_BY(watch_mu_);
-  int64_t seq_ ABSL_GUARDED_BY(watch_mu_) = 0;
-  bool finished_ ABSL_GUARDED_BY(watch_mu_) = false;
-  absl::StatusOr<std::string> result_ ABSL_GUARDED_BY(watch_mu_);
-  DownloadProgress final_ ABSL_GUARDED_BY(watch_mu_);
 };
 }  // namespace trove
 

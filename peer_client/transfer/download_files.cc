@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <openssl/rand.h>
+#include <sys/stat.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -12,6 +13,9 @@
 
 namespace trove {
 namespace {
+
+// Copies ("NAME (n)") looked at for the same file before a download starts.
+constexpr int kMaxSameFileLookups = 100;
 
 // A seed for the order of a download's extents: different downloaders of
 // one file should not pick the same one.
@@ -27,10 +31,47 @@ uint64_t RandomSeed() {
 
 // ---- Files
 
+std::string Download::FindSameFile(const CheckedManifest& m) const {
+  for (int n = 0; n <= kMaxSameFileLookups; ++n) {
+    const std::string path = absl::StrCat(
+        request_.out_dir, "/", n == 0 ? name_ : AlternativeName(name_, n));
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) return "";  // No more copies.
+    if (!S_ISREG(st.st_mode) || st.st_size != m.size) continue;
+    absl::StatusOr<FileHashes> h = HashFile(path);
+    if (h.ok() && h->cid == request_.cid) return path;
+  }
+  return "";
+}
+
 absl::Status Download::EnsurePrepared(const CheckedManifest& m) {
   absl::MutexLock prepare_lock(&prepare_mu_);
-  if (prepared_) return absl::OkStatus();
+  if (prepared_ || !same_file_.empty()) return absl::OkStatus();
+  // What a share link said must hold.
+  if (request_.expected_size >= 0 && m.size != request_.expected_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the link says the file has ", request_.expected_size, " bytes, but ",
+        request_.cid, " has ", m.size, ": the link is wrong or was altered"));
+  }
+  if (!request_.expected_name.empty() && m.name != request_.expected_name) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the link names the file '", request_.expected_name,
+        "', but its source calls ", request_.cid, " '", m.name,
+        "': the link is wrong or was altered (give --name to save it under a "
+        "name of your choice)"));
+  }
   name_ = request_.name.empty() ? m.name : request_.name;
+  // The same file in the folder already: nothing to fetch.
+  std::string same = FindSameFile(m);
+  if (!same.empty()) {
+    absl::MutexLock lock(&mu_);
+    same_file_ = same;
+    shown_name_ = name_;
+    size_ = m.size;
+    done_bytes_ = m.size;
+    EndLocked();
+    return absl::OkStatus();
+  }
   std::string part_path = PartFile::PartPath(request_.out_dir, name_);
   {
     absl::MutexLock lock(&owner_->mu_);
@@ -49,6 +90,8 @@ absl::Status Download::EnsurePrepared(const CheckedManifest& m) {
     meta.out_dir = request_.out_dir;
     meta.name = name_;
     meta.part_path = part_->path();
+    meta.expected_size = request_.expected_size;
+    meta.expected_name = request_.expected_name;
     absl::StatusOr<std::unique_ptr<JournalFile>> journal =
         store_->Create(request_.cid, ToSavedManifest(m, request_.cid), meta);
     if (!journal.ok()) {
@@ -121,6 +164,7 @@ absl::Status Download::PrepareFromSaved() {
       CheckManifest(saved->manifest, cid, std::nullopt);
   if (!m.ok()) {
     store_->Remove(cid);
+    dropped_ = true;
     return absl::DataLossError(absl::StrCat(
         "saved download of ", cid, " has a bad manifest: ", m.status().message()));
   }
@@ -140,6 +184,7 @@ absl::Status Download::PrepareFromSaved() {
   if (!part.ok()) {
     // Deleted while the daemon was down: the user gave up on it.
     store_->Remove(cid);
+    dropped_ = true;
     return absl::Status(part.status().code(),
                         absl::StrCat("cannot resume ", cid, ": ",
                                      part.status().message()));

@@ -18,11 +18,54 @@ namespace trove {
 struct DownloadRequest {
   // The content id to fetch.
   std::string cid;
-  // Absolute folder to write into; made when missing.
+  // Absolute folder to write into; made when missing. Empty: the
+  // downloader's default folder (and any folder when the cid is being
+  // downloaded already).
   std::string out_dir;
   // Name to give the file; empty: the name the source uses.
   std::string name;
+  // What a share link said of the file: its size (-1: nothing) and name
+  // (empty: nothing). A download whose sources disagree is refused.
+  int64_t expected_size = -1;
+  std::string expected_name;
+  // Added paused: saved, but nothing is fetched until it is resumed.
+  bool paused = false;
 };
+
+// Where a download is in its life.
+enum class DownloadState {
+  // Not joined to the network yet (or it cannot be reached): sources are
+  // looked up once it is.
+  kWaitingForNetwork,
+  // Looking up sources, or asking the first ones for the manifest.
+  kLocating,
+  // No source holds what is still needed: looked up again with backoff.
+  // Every verified chunk is kept.
+  kWaitingForSources,
+  // Every source has this peer in its upload queue.
+  kQueued,
+  // Receiving chunks.
+  kDownloading,
+  // Stopped by the user; resumed by the user (across daemon restarts too).
+  kPaused,
+  // Complete at its path.
+  kDone,
+  // Stopped by a local error (disk, file name); its data is kept and a
+  // resume tries again.
+  kFailed,
+  // Cancelled by the user: its part file and saved state are gone.
+  kCancelled,
+};
+
+// "waiting_for_network", "locating", "waiting_for_sources", "queued",
+// "downloading", "paused", "done", "failed", "cancelled".
+const char* DownloadStateName(DownloadState state);
+// The same for people: "waiting for the network", "looking for sources",
+// "waiting for sources", ...
+const char* DownloadStateText(DownloadState state);
+// True for the states in which nothing more happens by itself (done,
+// failed, cancelled).
+bool IsFinalState(DownloadState state);
 
 // What one peer gave a download.
 struct SourceBytes {
@@ -37,6 +80,12 @@ struct SourceBytes {
 // Where a download stands.
 struct DownloadProgress {
   std::string cid;
+  // Where it stands, and why when it waits or failed ("no peer shares it
+  // now; looking again in 8s").
+  DownloadState state = DownloadState::kLocating;
+  std::string detail;
+  // The folder it goes into.
+  std::string out_dir;
   // The file's name (empty until a manifest arrived).
   std::string name;
   // Bytes verified and written (including those resumed), and the file
@@ -64,6 +113,9 @@ struct DownloadProgress {
   // Set once the file is complete at `path`.
   bool done = false;
   std::string path;
+  // Done because the same file was in the folder already (nothing was
+  // fetched).
+  bool already_there = false;
 };
 
 // A download that completed.

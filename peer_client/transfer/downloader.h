@@ -38,14 +38,21 @@
 // - Bytes received are counted per source (DownloadProgress::received) and,
 //   with Options::ledger, per peer for the upload slots' credit.
 //
-// A Fetch for a cid already being downloaded attaches to that download and
-// follows its progress (the first request's folder and name win). A
-// download started by Fetch ends, with nothing left at the final name and
-// no part file (unless keep_partial_on_failure), when it fails or its last
-// watcher cancels. A download resumed by ResumeSaved runs on its own: it
-// keeps looking for sources. One resumed from saved state keeps that state
-// when it cannot finish (only a cancel removes it). Shutdown() stops every
-// download and keeps their saved state.
+// Downloads belong to the downloader, not to whoever asked for them: Add
+// starts one and returns; any number of callers Watch it (and stop watching)
+// without changing it; Pause, Resume and Cancel are the only ways to stop
+// it. Nothing ends a download by itself but its completion or a local
+// error (a file that cannot be written: state kFailed, data kept, Resume
+// tries again): when its sources are gone, lie or lack what is still needed
+// it waits for sources (kWaitingForSources), looking them up again with
+// backoff, and keeps every verified chunk; before the network can be asked
+// it waits for it (kWaitingForNetwork). Paused downloads stay paused across
+// restarts (ResumeSaved); only Cancel removes a download's part file and
+// saved state.
+//
+// A download that finds the same file (same cid) at its name in its folder,
+// or at "NAME (n)", is done at once (already_there) instead of making
+// another copy.
 //
 // Thread-safe.
 #ifndef TROVE_PEER_CLIENT_TRANSFER_DOWNLOADER_H_
@@ -78,6 +85,7 @@
 namespace trove {
 
 class Download;
+class DownloadEntry;
 
 class Downloader : public FileCatalog {
  public:
@@ -125,14 +133,16 @@ class Downloader : public FileCatalog {
     // A source that failed (not one that lied) is tried again after this,
     // if it is still listed.
     absl::Duration source_retry = absl::Seconds(30);
-    // A download started by Fetch fails when, for this long, no source
-    // holds any of the chunks it still needs.
-    absl::Duration stuck_timeout = absl::Seconds(30);
+    // While no source is usable, sources are looked up again after
+    // fast_relocate_interval, then twice as long each time, up to this.
+    absl::Duration max_relocate_backoff = absl::Seconds(30);
     // Longest wait between two slot requests while queued.
     absl::Duration max_slot_retry = absl::Seconds(30);
-    // Leave OUT_DIR/.NAME.trove-part (and its saved state) on disk when a
-    // download fails.
-    bool keep_partial_on_failure = false;
+    // Where a request without a folder goes (absolute; empty: such
+    // requests are refused).
+    std::string default_out_dir;
+    // Finished downloads kept in List (the oldest are forgotten first).
+    int max_finished = 100;
     // Where downloads are saved for resuming (STATE/transfers); empty: not
     // saved.
     std::string state_dir;
@@ -160,34 +170,73 @@ class Downloader : public FileCatalog {
   Downloader(const Downloader&) = delete;
   Downloader& operator=(const Downloader&) = delete;
 
-  // Downloads `request.cid` into `request.out_dir`, or attaches to the
-  // download of that cid already running (or saved), calling `progress`
-  // from the calling thread every progress interval and once at the end
-  // (done set), and returns the final path. `cancelled` (may be empty) is
-  // polled; when it returns true this call returns CANCELLED, and the
-  // download stops unless other calls watch it or it was resumed.
-  // Errors: INVALID_ARGUMENT for a malformed cid, folder or name;
-  // NOT_FOUND when no other peer holds the cid; ALREADY_EXISTS when another
-  // file with the same name is being downloaded into the same folder;
-  // UNAVAILABLE when every source failed or the downloader is shutting
-  // down; DATA_LOSS when every source that answered sent bad data; file
-  // system errors for the output folder.
+  // Adds the download of `request.cid`, or finds the one of that cid
+  // already known (resuming it when paused or failed, unless
+  // request.paused), and returns its progress now (`existing` tells which).
+  // A cid that is done already, with its file still in the folder asked
+  // for (or any folder when none is asked for), is returned as done with
+  // already_there set.
+  // Errors: INVALID_ARGUMENT for a malformed cid, folder or name, or when
+  // the network's size or name of the file disagrees with the link's
+  // (expected_size, expected_name); NOT_FOUND when the network is reachable
+  // and no other peer holds the cid (nothing is added then);
+  // FAILED_PRECONDITION when the cid is being downloaded into another
+  // folder or under another name than asked for; UNAVAILABLE while
+  // shutting down; file system errors for the output folder.
+  struct AddResult {
+    DownloadProgress progress;
+    bool existing = false;
+  };
+  absl::StatusOr<AddResult> Add(const DownloadRequest& request);
+
+  // Follows the download of `cid`, calling `progress` from the calling
+  // thread every progress interval while it changes and once at the end,
+  // until it is done (returns the final path), failed (its error) or
+  // cancelled (CANCELLED), or until `cancelled` (may be empty; polled)
+  // returns true: then CANCELLED, and the download goes on. NOT_FOUND when
+  // the downloader knows no download of `cid`.
+  absl::StatusOr<std::string> Watch(
+      const std::string& cid,
+      const std::function<void(const DownloadProgress&)>& progress,
+      const std::function<bool()>& cancelled);
+
+  // Add, then Watch.
   absl::StatusOr<std::string> Fetch(
       const DownloadRequest& request,
       const std::function<void(const DownloadProgress&)>& progress,
       const std::function<bool()>& cancelled);
 
-  // Starts every saved download that is not running (after a restart).
-  // Returns how many were started. Saved state that cannot be used (a part
-  // file gone, an unreadable manifest) is logged and removed.
+  // Stops the download of `cid`, keeping its data and saved state, and
+  // marks it paused (also in the saved state, so it stays paused after a
+  // restart). Returns its progress once stopped. NOT_FOUND for an unknown
+  // cid; FAILED_PRECONDITION when it is done.
+  absl::StatusOr<DownloadProgress> Pause(const std::string& cid);
+
+  // Starts a paused or failed download again. Returns its progress.
+  // NOT_FOUND for an unknown cid; FAILED_PRECONDITION when it is done.
+  absl::StatusOr<DownloadProgress> Resume(const std::string& cid);
+
+  // Stops the download of `cid` and removes its part file and saved state
+  // (a finished download is only forgotten: its file stays). Returns its
+  // last progress (state kCancelled). NOT_FOUND for an unknown cid.
+  absl::StatusOr<DownloadProgress> Cancel(const std::string& cid);
+
+  // Adds every saved download not known yet (after a restart): paused ones
+  // stay paused, the others start. Returns how many were started. Saved
+  // state that cannot be used (a part file gone, an unreadable manifest)
+  // is logged and removed.
   int ResumeSaved();
 
   // Stops every download, keeping their saved state (and part files) for
-  // ResumeSaved; waits for their threads. Later Fetch calls fail with
+  // ResumeSaved; waits for their threads. Later Add calls fail with
   // UNAVAILABLE. Idempotent.
   void Shutdown();
 
-  // Downloads in progress.
+  // Every download known, in the order they were added: running, paused,
+  // failed, and the last finished ones (Options::max_finished).
+  std::vector<DownloadProgress> List() const;
+
+  // The downloads not finished (running, paused or failed).
   std::vector<DownloadProgress> Transfers() const;
 
   // Downloads in progress that hold at least one verified chunk, for the
@@ -215,11 +264,25 @@ class Downloader : public FileCatalog {
  private:
   friend class Download;
 
-  // Starts `d` and registers it. REQUIRES: mu_ held.
-  void StartLocked(std::shared_ptr<Download> d)
+  // Starts a run of `entry` (from its saved state when `resume`), shown in
+  // `state` until the run says more.
+  void StartRunLocked(const std::shared_ptr<DownloadEntry>& entry, bool resume,
+                      DownloadState state = DownloadState::kLocating,
+                      const std::string& detail = "")
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Called by a download's thread at its very end.
-  void Finished(Download* d);
+  // Called by a run's thread at its very end.
+  void RunEnded(Download* run);
+  // Stops the run of `entry` for `why` and waits until it ended.
+  void StopRun(const std::shared_ptr<DownloadEntry>& entry, int why)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<DownloadEntry> FindLocked(const std::string& cid) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the oldest finished entries beyond max_finished.
+  void TrimFinishedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a saved download of `cid` has its manifest (it can resume).
+  bool HasSavedManifest(const std::string& cid) const;
+  // Saves entry's meta (with `paused`) when downloads are saved.
+  void SaveMeta(const DownloadEntry& entry, bool paused);
   void SetPartial(const std::string& cid, std::shared_ptr<const SharedFile> f);
   void PartialsChanged();
   void NotifyCompleted(const CompletedDownload& done);
@@ -230,15 +293,16 @@ class Downloader : public FileCatalog {
 
   mutable absl::Mutex mu_;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  // Downloads running, by cid.
-  std::map<std::string, std::shared_ptr<Download>> transfers_
+  // Every download known, by cid.
+  std::map<std::string, std::shared_ptr<DownloadEntry>> entries_
       ABSL_GUARDED_BY(mu_);
+  int64_t next_order_ ABSL_GUARDED_BY(mu_) = 0;
   // Part files being written, so two downloads never share one.
   std::set<std::string> active_parts_ ABSL_GUARDED_BY(mu_);
   // Partial entries of downloads in progress, by cid.
   std::map<std::string, std::shared_ptr<const SharedFile>> partials_
       ABSL_GUARDED_BY(mu_);
-  // Threads of downloads that ended, to join.
+  // Threads of runs that ended, to join.
   std::vector<std::thread> finished_threads_ ABSL_GUARDED_BY(mu_);
   std::function<void()> partials_listener_ ABSL_GUARDED_BY(mu_);
   std::function<void(const CompletedDownload&)> completed_listener_

@@ -6,6 +6,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
+#include "common/file_util.h"
 #include "gtest/gtest.h"
 #include "peer_client/peer_service.h"
 #include "peer_client/share_scanner.h"
@@ -68,9 +69,34 @@ TEST_F(DownloaderTest, TakenNameGetsANumberAndNothingIsOverwritten) {
   EXPECT_EQ(*path, out_ + "/file.bin (1)");
   EXPECT_EQ(ReadTestFile(out_ + "/file.bin"), "mine");
   EXPECT_EQ(ReadTestFile(*path), data_);
-  path = Fetch();
-  ASSERT_TRUE(path.ok()) << path.status();
-  EXPECT_EQ(*path, out_ + "/file.bin (2)");
+}
+
+TEST_F(DownloaderTest, SameFileInTheFolderIsNotFetchedAgain) {
+  AddFake(PeerId('a'));
+  WriteTestFile(out_ + "/file.bin", "mine");
+  absl::StatusOr<std::string> first = Fetch();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, out_ + "/file.bin (1)");
+  // Again, by a downloader that does not remember the first (a restart):
+  // the copy at "file.bin (1)" is found and hashed, nothing is fetched, and
+  // no "file.bin (2)" appears.
+  absl::StatusOr<std::string> again = Fetch();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, out_ + "/file.bin (1)");
+  ASSERT_FALSE(progress_.empty());
+  EXPECT_TRUE(progress_.back().done);
+  EXPECT_TRUE(progress_.back().already_there);
+  EXPECT_EQ(progress_.back().chunks_fetched, 0);
+  EXPECT_EQ(OutFiles(), (std::vector<std::string>{"file.bin", "file.bin (1)"}));
+
+  // And by the same downloader, which remembers it.
+  Downloader downloader(&directory_, DefaultOptions());
+  ASSERT_TRUE(downloader.Fetch(Request(), nullptr, nullptr).ok());
+  absl::StatusOr<Downloader::AddResult> added = downloader.Add(Request());
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_TRUE(added->existing);
+  EXPECT_TRUE(added->progress.already_there);
+  EXPECT_EQ(added->progress.path, out_ + "/file.bin (1)");
 }
 
 TEST_F(DownloaderTest, RequestedNameWins) {
@@ -80,17 +106,21 @@ TEST_F(DownloaderTest, RequestedNameWins) {
   EXPECT_EQ(*path, out_ + "/renamed.dat");
 }
 
-TEST_F(DownloaderTest, FlippedByteIsDetectedReportedAndNothingIsLeft) {
+TEST_F(DownloaderTest, FlippedByteIsDetectedReportedAndTheDownloadWaits) {
   FakePeer* bad = AddFake(PeerId('b'));
   bad->flip_chunk = 1;
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss)
-      << path.status();
-  EXPECT_NE(path.status().message().find("failed verification"),
-            std::string::npos)
-      << path.status();
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("failed verification"), std::string::npos)
+      << p.detail;
+  EXPECT_EQ(p.bad_sources, 1);
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_FALSE(PathExists(out_ + "/file.bin"));
+  // Only a cancel removes what it holds.
+  ASSERT_TRUE(downloader.Cancel(cid_).ok());
   EXPECT_TRUE(OutFiles().empty());
+  EXPECT_TRUE(downloader.List().empty());
 }
 
 TEST_F(DownloaderTest, BadChunkIsNeverWritten) {
@@ -98,9 +128,8 @@ TEST_F(DownloaderTest, BadChunkIsNeverWritten) {
   bad->flip_chunk = 1;
   Downloader::Options o = DefaultOptions();
   o.streams_per_source = 1;
-  o.keep_partial_on_failure = true;
-  absl::StatusOr<std::string> path = FetchWith(o);
-  ASSERT_FALSE(path.ok());
+  Downloader downloader(&directory_, o);
+  AwaitState(&downloader, DownloadState::kWaitingForSources);
   EXPECT_EQ(OutFiles(), std::vector<std::string>{".file.bin.trove-part"});
   std::string part = ReadTestFile(out_ + "/.file.bin.trove-part");
   ASSERT_EQ(part.size(), data_.size());
@@ -121,64 +150,66 @@ TEST_F(DownloaderTest, BadSourceIsDroppedAndTheOtherOneFinishes) {
   release.join();
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(ReadTestFile(*path), data_);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   EXPECT_GT(good->served(), 0);
 }
 
 TEST_F(DownloaderTest, ShortChunkIsBadData) {
   AddFake(PeerId('b'))->short_chunk = 0;
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("expected"), std::string::npos) << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
 }
 
 TEST_F(DownloaderTest, ManifestWithAPathForANameIsRejected) {
   AddFake(PeerId('b'))->name = "../../x";
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss)
-      << path.status();
-  EXPECT_NE(path.status().message().find("unsafe file name"),
-            std::string::npos);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("unsafe file name"), std::string::npos) << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   EXPECT_FALSE(PathExists(dir_.Sub("x")));
   EXPECT_FALSE(PathExists(dir_.Sub(".x.trove-part")));
   EXPECT_TRUE(OutFiles().empty());
 
-  // A good source after the hostile one still gets the file.
+  // A good source that turns up later is found and gets the file.
   AddFake(PeerId('c'));
-  path = Fetch();
+  absl::StatusOr<std::string> path = downloader.Watch(cid_, nullptr, nullptr);
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(*path, out_ + "/file.bin");
+  EXPECT_EQ(ReadTestFile(*path), data_);
 }
 
 TEST_F(DownloaderTest, ManifestNotMatchingTheCidIsRejected) {
   AddFake(PeerId('b'))->corrupt_manifest = true;
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(path.status().message().find("does not match cid"),
-            std::string::npos)
-      << path.status();
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("does not match cid"), std::string::npos)
+      << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   EXPECT_TRUE(OutFiles().empty());
 }
 
 TEST_F(DownloaderTest, ManifestFromTheWrongPeerIsRejected) {
   AddFake(PeerId('b'))->manifest_peer_id = PeerId('e');
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(path.status().message().find("answered as peer"),
-            std::string::npos);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("answered as peer"), std::string::npos) << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
 }
 
 TEST_F(DownloaderTest, ProofSignedByAnotherKeyIsRejected) {
   AddFake(PeerId('b'))->signer = &Key('e');
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(path.status().message().find("proof does not verify"),
-            std::string::npos)
-      << path.status();
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("proof does not verify"), std::string::npos)
+      << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   EXPECT_TRUE(OutFiles().empty());
 }
 
@@ -187,12 +218,12 @@ TEST_F(DownloaderTest, SourceClaimingAnotherPeersIdWithItsOwnKeyIsRejected) {
   // key of 'e'.
   FakePeer* impostor = AddFakeWith(&Key('e'), PeerId('b'));
   impostor->manifest_peer_id = PeerId('b');
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(path.status().message().find("public key is not that of peer"),
-            std::string::npos)
-      << path.status();
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("public key is not that of peer"), std::string::npos)
+      << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   EXPECT_EQ(impostor->served(), 0);
 }
 
@@ -205,17 +236,17 @@ TEST_F(DownloaderTest, ImpostorIsDroppedAndTheRealPeerFinishes) {
   EXPECT_EQ(ReadTestFile(*path), data_);
   EXPECT_EQ(impostor->served(), 0);
   EXPECT_GT(real->served(), 0);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
 }
 
 TEST_F(DownloaderTest, SourceWithoutAProofIsRejected) {
   FakePeer* old = AddFake(PeerId('b'));
   old->key = nullptr;  // Answers like a peer that predates the proof.
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_NE(path.status().message().find("no proof"), std::string::npos)
-      << path.status();
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("no proof"), std::string::npos) << p.detail;
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
 }
 
 TEST_F(DownloaderTest, FailingSourceHandsOverToTheNext) {
@@ -238,19 +269,40 @@ TEST_F(DownloaderTest, StalledSourceIsDropped) {
   EXPECT_EQ(ReadTestFile(*path), data_);
 }
 
-TEST_F(DownloaderTest, OnlyFailingSourcesIsUnavailable) {
+TEST_F(DownloaderTest, OnlyFailingSourcesWaitForSourcesWithBackoff) {
   AddFake(PeerId('b'))->fail_after_chunks = 0;
   directory_.AddSource(PeerId('c'), "127.0.0.1:1");  // Nobody listens there.
-  absl::StatusOr<std::string> path = Fetch();
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kUnavailable)
-      << path.status();
-  EXPECT_TRUE(OutFiles().empty());
+  Downloader::Options o = DefaultOptions();
+  o.fast_relocate_interval = absl::Milliseconds(50);
+  o.max_relocate_backoff = absl::Seconds(30);
+  Downloader downloader(&directory_, o);
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("tried 2 sources"), std::string::npos) << p.detail;
+  EXPECT_NE(p.detail.find("looking again in"), std::string::npos) << p.detail;
+  EXPECT_FALSE(PathExists(out_ + "/file.bin"));
+  // Looked up again, less and less often: 50 ms, 100, 200, 400, 800...
+  // at most about 6 times in 2 s (every 50 ms would be 40).
+  absl::SleepFor(absl::Milliseconds(100));
+  int before;
+  {
+    absl::MutexLock lock(&directory_.mu_);
+    before = directory_.locate_calls;
+  }
+  absl::SleepFor(absl::Seconds(2));
+  absl::MutexLock lock(&directory_.mu_);
+  EXPECT_LE(directory_.locate_calls - before, 6);
+  EXPECT_GE(directory_.locate_calls - before, 1);
 }
 
-TEST_F(DownloaderTest, NoSourcesIsNotFound) {
-  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kNotFound);
-  directory_.locate_status = absl::NotFoundError("unknown cid");
-  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kNotFound);
+TEST_F(DownloaderTest, NoSourcesIsNotFoundAndNothingIsAdded) {
+  Downloader downloader(&directory_, DefaultOptions());
+  EXPECT_EQ(downloader.Fetch(Request(), nullptr, nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+  directory_.SetLocateStatus(absl::NotFoundError("unknown cid"));
+  EXPECT_EQ(downloader.Fetch(Request(), nullptr, nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(downloader.List().empty());
 }
 
 TEST_F(DownloaderTest, OwnPeerIsSkipped) {
@@ -260,9 +312,19 @@ TEST_F(DownloaderTest, OwnPeerIsSkipped) {
   EXPECT_NE(path.status().message().find("no other peer"), std::string::npos);
 }
 
-TEST_F(DownloaderTest, LocateFailureIsPassedOn) {
-  directory_.locate_status = absl::UnavailableError("no supernode");
-  EXPECT_EQ(Fetch().status().code(), absl::StatusCode::kUnavailable);
+TEST_F(DownloaderTest, DownloadAddedBeforeTheNetworkWaitsForIt) {
+  directory_.SetLocateStatus(
+      absl::UnavailableError("not joined to a supernode yet"));
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForNetwork);
+  EXPECT_NE(p.detail.find("not joined"), std::string::npos) << p.detail;
+  // Joined, and a source is there: it goes on by itself.
+  AddFake(PeerId('a'));
+  directory_.SetLocateStatus(absl::OkStatus());
+  absl::StatusOr<std::string> path = downloader.Watch(cid_, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(ReadTestFile(*path), data_);
 }
 
 TEST_F(DownloaderTest, BadRequestsAreInvalidArgument) {
@@ -282,16 +344,162 @@ TEST_F(DownloaderTest, BadRequestsAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(DownloaderTest, CancelledDownloadStops) {
-  AddFake(PeerId('a'));
+TEST_F(DownloaderTest, WatcherGoingAwayLeavesTheDownloadRunning) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(1);
   Downloader downloader(&directory_, DefaultOptions());
-  DownloadRequest req;
-  req.cid = cid_;
-  req.out_dir = out_;
   absl::StatusOr<std::string> path =
-      downloader.Fetch(req, nullptr, [] { return true; });
+      downloader.Fetch(Request(), nullptr, [] { return true; });
   EXPECT_EQ(path.status().code(), absl::StatusCode::kCancelled);
+  ASSERT_EQ(downloader.List().size(), 1u);
+  EXPECT_FALSE(IsFinalState(downloader.List()[0].state));
+  peer->Release();
+  path = downloader.Watch(cid_, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(ReadTestFile(*path), data_);
+  ASSERT_EQ(downloader.List().size(), 1u);
+  EXPECT_EQ(downloader.List()[0].state, DownloadState::kDone);
+  EXPECT_TRUE(downloader.Transfers().empty());
+}
+
+TEST_F(DownloaderTest, CancelStopsTheDownloadAndRemovesItsData) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(1);
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p = AwaitState(&downloader, DownloadState::kDownloading);
+  ASSERT_TRUE(PathExists(out_ + "/.file.bin.trove-part"));
+  absl::StatusOr<DownloadProgress> cancelled = downloader.Cancel(cid_);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state, DownloadState::kCancelled);
   EXPECT_TRUE(OutFiles().empty());
+  EXPECT_TRUE(downloader.List().empty());
+  EXPECT_EQ(downloader.Watch(cid_, nullptr, nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(downloader.Cancel(cid_).status().code(),
+            absl::StatusCode::kNotFound);
+  peer->Release();
+}
+
+TEST_F(DownloaderTest, PauseKeepsWhatItHasAndResumeFinishes) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(1);
+  Downloader downloader(&directory_, DefaultOptions());
+  AwaitState(&downloader, DownloadState::kDownloading);
+  absl::StatusOr<DownloadProgress> paused = downloader.Pause(cid_);
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  EXPECT_EQ(paused->state, DownloadState::kPaused);
+  EXPECT_TRUE(PathExists(out_ + "/.file.bin.trove-part"));
+  // Paused: nothing is asked of the source any more.
+  peer->Release();
+  const int served = peer->served();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(peer->served(), served);
+  ASSERT_EQ(downloader.List().size(), 1u);
+  EXPECT_EQ(downloader.List()[0].state, DownloadState::kPaused);
+
+  absl::StatusOr<DownloadProgress> resumed = downloader.Resume(cid_);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  absl::StatusOr<std::string> path = downloader.Watch(cid_, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(ReadTestFile(*path), data_);
+  EXPECT_EQ(downloader.Pause(cid_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(downloader.Resume(cid_).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DownloaderTest, SecondRequestIntoAnotherFolderOrNameIsRefused) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(1);
+  Downloader downloader(&directory_, DefaultOptions());
+  AwaitState(&downloader, DownloadState::kDownloading);
+  DownloadRequest elsewhere = Request();
+  elsewhere.out_dir = dir_.Sub("elsewhere");
+  absl::StatusOr<Downloader::AddResult> r = downloader.Add(elsewhere);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("already being downloaded into " + out_),
+            std::string::npos)
+      << r.status();
+  DownloadRequest renamed = Request();
+  renamed.name = "other.bin";
+  r = downloader.Add(renamed);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("as file.bin"), std::string::npos)
+      << r.status();
+  // The same folder, or none, follows the running download.
+  r = downloader.Add(Request());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->existing);
+  DownloadRequest any;
+  any.cid = cid_;
+  r = downloader.Add(any);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->existing);
+  peer->Release();
+}
+
+TEST_F(DownloaderTest, LinkDisagreeingWithTheNetworkIsRefused) {
+  AddFake(PeerId('a'));
+  directory_.size = static_cast<int64_t>(data_.size());
+  directory_.name = "file.bin";
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadRequest req = Request();
+  req.expected_size = 12345;
+  absl::StatusOr<Downloader::AddResult> r = downloader.Add(req);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("the link says the file has 12345 bytes"),
+            std::string::npos)
+      << r.status();
+  req = Request();
+  req.expected_name = "holiday.jpg";
+  r = downloader.Add(req);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("'holiday.jpg'"), std::string::npos)
+      << r.status();
+  EXPECT_TRUE(downloader.List().empty());
+  // A link that agrees is fetched under its name.
+  req = Request();
+  req.expected_size = static_cast<int64_t>(data_.size());
+  req.expected_name = "file.bin";
+  absl::StatusOr<std::string> path = downloader.Fetch(req, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, out_ + "/file.bin");
+}
+
+TEST_F(DownloaderTest, LinkDisagreeingWithTheManifestFailsTheDownload) {
+  // Added before the network could say anything: the first manifest is
+  // checked against the link instead.
+  directory_.SetLocateStatus(absl::UnavailableError("not joined yet"));
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadRequest req = Request();
+  req.expected_size = 12345;
+  ASSERT_TRUE(downloader.Add(req).ok());
+  AddFake(PeerId('a'));
+  directory_.SetLocateStatus(absl::OkStatus());
+  absl::StatusOr<std::string> path = downloader.Watch(cid_, nullptr, nullptr);
+  EXPECT_EQ(path.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(path.status().message().find("12345"), std::string::npos)
+      << path.status();
+  ASSERT_EQ(downloader.List().size(), 1u);
+  EXPECT_EQ(downloader.List()[0].state, DownloadState::kFailed);
+  EXPECT_TRUE(OutFiles().empty());
+}
+
+TEST_F(DownloaderTest, ErrorsNameTheFileNotThePartFile) {
+  AddFake(PeerId('a'));
+  // Where the part file would go, a folder: it cannot be written.
+  ASSERT_TRUE(MakeDirs(out_ + "/.file.bin.trove-part").ok());
+  Downloader downloader(&directory_, DefaultOptions());
+  absl::StatusOr<std::string> path =
+      downloader.Fetch(Request(), nullptr, nullptr);
+  ASSERT_FALSE(path.ok());
+  EXPECT_NE(path.status().message().find("file.bin in " + out_),
+            std::string::npos)
+      << path.status();
+  EXPECT_EQ(path.status().message().find("trove-part"), std::string::npos)
+      << path.status();
+  ASSERT_EQ(downloader.List().size(), 1u);
+  EXPECT_EQ(downloader.List()[0].state, DownloadState::kFailed);
 }
 
 
@@ -306,7 +514,7 @@ TEST_F(DownloaderTest, ManySourcesAtOnceTheLiarIsDroppedAndReported) {
   absl::StatusOr<std::string> path = Fetch();
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_TRUE(ReadTestFile(*path) == data_);
-  EXPECT_EQ(directory_.Reported(), std::vector<std::string>{PeerId('b')});
+  EXPECT_EQ(AwaitReported(), std::vector<std::string>{PeerId('b')});
   ASSERT_FALSE(progress_.empty());
   EXPECT_EQ(progress_.back().bad_sources, 1);
   EXPECT_GE(a->served() + c->served(), ChunkTotal());
@@ -365,18 +573,21 @@ TEST_F(DownloaderTest, PartialSourcesAreAskedOnlyForWhatTheyHold) {
   EXPECT_EQ(odd->served(), 5);
 }
 
-TEST_F(DownloaderTest, NoSourceHoldingTheRestFailsAfterTheStuckTimeout) {
+TEST_F(DownloaderTest, NoSourceHoldingTheRestWaitsForOne) {
   UseChunks(3);
   AddFake(PeerId('a'))->have = "xx..";
-  Downloader::Options o = DefaultOptions();
-  o.stuck_timeout = absl::Milliseconds(100);
-  absl::StatusOr<std::string> path = FetchWith(o);
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kUnavailable)
-      << path.status();
-  EXPECT_NE(path.status().message().find("no source holds the 2 chunks"),
+  Downloader downloader(&directory_, DefaultOptions());
+  DownloadProgress p =
+      AwaitState(&downloader, DownloadState::kWaitingForSources);
+  EXPECT_NE(p.detail.find("no source holds the 2 chunks still needed"),
             std::string::npos)
-      << path.status();
-  EXPECT_TRUE(OutFiles().empty());
+      << p.detail;
+  // What it has stays: the first two chunks.
+  EXPECT_EQ(p.done_bytes, 2 * kChunkSize);
+  AddFake(PeerId('b'));
+  absl::StatusOr<std::string> path = downloader.Watch(cid_, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
 }
 
 TEST_F(DownloaderTest, QueuedSourceShowsItsPlaceThenServes) {

@@ -45,9 +45,12 @@ class FakeDirectory : public SourceDirectory {
  public:
   absl::StatusOr<LocatedSources> Locate(const std::string& cid) override {
     absl::MutexLock lock(&mu_);
+    ++locate_calls;
     if (!locate_status.ok()) return locate_status;
     LocatedSources out;
     out.sources = sources;
+    out.size = size;
+    out.name = name;
     return out;
   }
 
@@ -71,9 +74,18 @@ class FakeDirectory : public SourceDirectory {
     sources.push_back(s);
   }
 
+  void SetLocateStatus(absl::Status st) {
+    absl::MutexLock lock(&mu_);
+    locate_status = std::move(st);
+  }
+
   absl::Mutex mu_;
   absl::Status locate_status;
   std::vector<Source> sources;
+  // What Locate says of the file (0 and "": nothing).
+  int64_t size = 0;
+  std::string name;
+  int locate_calls = 0;
   std::vector<std::string> reported;
   absl::Notification reported_once;
 };
@@ -276,6 +288,8 @@ class DownloaderTest : public ::testing::Test {
     o.chunks_per_request = 1;
     o.streams_per_source = 2;
     o.progress_interval = absl::Milliseconds(20);
+    o.fast_relocate_interval = absl::Milliseconds(20);
+    o.max_relocate_backoff = absl::Milliseconds(100);
     return o;
   }
 
@@ -310,6 +324,39 @@ class DownloaderTest : public ::testing::Test {
         nullptr);
     EXPECT_TRUE(downloader.Transfers().empty());
     return path;
+  }
+
+  // Follows the download of `request` in `downloader` (adding it) until
+  // its state is `state` or 20 s passed, then stops following: the download
+  // goes on. Returns the last progress seen (progress_ holds them all).
+  DownloadProgress AwaitState(Downloader* downloader, DownloadState state,
+                              DownloadRequest request) {
+    progress_.clear();
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    DownloadProgress last;
+    bool reached = false;
+    absl::StatusOr<std::string> r = downloader->Fetch(
+        request,
+        [&](const DownloadProgress& p) {
+          progress_.push_back(p);
+          last = p;
+          reached = reached || p.state == state;
+        },
+        [&] { return reached || absl::Now() > deadline; });
+    EXPECT_TRUE(reached) << "never " << DownloadStateName(state) << "; last "
+                         << DownloadStateName(last.state) << " ("
+                         << last.detail << "), " << r.status();
+    return last;
+  }
+  DownloadProgress AwaitState(Downloader* downloader, DownloadState state) {
+    return AwaitState(downloader, state, Request());
+  }
+
+  // The sources reported as bad, once one was (up to 10 s): reports are
+  // made after a source's state changed.
+  std::vector<std::string> AwaitReported() {
+    directory_.reported_once.WaitForNotificationWithTimeout(absl::Seconds(10));
+    return directory_.Reported();
   }
 
   // Names in the output folder.

@@ -94,14 +94,17 @@ absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Create(
   std::string path = PartPath(dir, name);
   int fd = ::open(path.c_str(),
                   O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("create ", path));
+  if (fd < 0) {
+    return ErrnoToStatus(
+        errno, absl::StrCat("cannot start writing ", name, " in ", dir));
+  }
   std::unique_ptr<PartFile> part(new PartFile(dir, name, path, fd));
   if (::ftruncate(fd, size) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("size ", path));
+    return ErrnoToStatus(errno, absl::StrCat("cannot size ", name, " in ", dir));
   }
   if (size > 0 && ::fallocate(fd, 0, 0, size) != 0 && errno == ENOSPC) {
-    return ErrnoToStatus(errno, absl::StrCat("allocate ", size, " bytes for ",
-                                             path));
+    return ErrnoToStatus(errno, absl::StrCat("cannot make room for ", name, " (", size,
+                                             " bytes) in ", dir));
   }
   part->OpenDirect();
   // The new name must survive a crash too, or a journal would point at
@@ -113,17 +116,18 @@ absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Create(
 absl::StatusOr<std::unique_ptr<PartFile>> PartFile::Open(
     const std::string& dir, const std::string& name, const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("open ", path));
+  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("cannot open the unfinished ", name, " in ", dir));
   std::unique_ptr<PartFile> part(new PartFile(dir, name, path, fd));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     part->Keep();
-    return ErrnoToStatus(errno, absl::StrCat("stat ", path));
+    return ErrnoToStatus(errno, absl::StrCat("cannot inspect the unfinished ", name, " in ", dir));
   }
   if (!S_ISREG(st.st_mode)) {
     part->Keep();
     return absl::FailedPreconditionError(
-        absl::StrCat(path, " is not a regular file"));
+        absl::StrCat("the unfinished ", name, " in ", dir,
+                     " is not a regular file"));
   }
   part->OpenDirect();
   return part;
@@ -140,13 +144,17 @@ PartFile::~PartFile() {
   if (!committed_ && !keep_) ::unlink(path_.c_str());
 }
 
+std::string PartFile::Where(absl::string_view what) const {
+  return absl::StrCat(what, " the unfinished ", name_, " in ", dir_);
+}
+
 absl::Status PartFile::WriteAt(int64_t offset, absl::string_view data) {
   size_t done = 0;
   while (done < data.size()) {
     ssize_t w = ::pwrite(fd_, data.data() + done, data.size() - done,
                          offset + static_cast<int64_t>(done));
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoToStatus(errno, absl::StrCat("write ", path_));
+    if (w < 0) return ErrnoToStatus(errno, Where("cannot write"));
     done += static_cast<size_t>(w);
   }
   return absl::OkStatus();
@@ -177,10 +185,10 @@ absl::Status PartFile::WriteAt(int64_t offset,
       direct_ok_.store(false);
       return WriteBuffered(offset, pieces);
     }
-    if (w < 0) return ErrnoToStatus(errno, absl::StrCat("write ", path_));
+    if (w < 0) return ErrnoToStatus(errno, Where("cannot write"));
     if (w == 0) {
       return absl::InternalError(
-          absl::StrCat("write ", path_, " wrote nothing"));
+          absl::StrCat(Where("cannot write"), ": nothing was written"));
     }
     done += static_cast<size_t>(w);
   }
@@ -201,7 +209,7 @@ absl::Status PartFile::WriteBuffered(
         static_cast<int>(std::min<size_t>(iov.size() - first, IOV_MAX));
     ssize_t w = ::pwritev(fd_, &iov[first], count, offset);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoToStatus(errno, absl::StrCat("write ", path_));
+    if (w < 0) return ErrnoToStatus(errno, Where("cannot write"));
     offset += w;
     size_t left = static_cast<size_t>(w);
     while (first < iov.size() && left >= iov[first].iov_len) {
@@ -222,10 +230,11 @@ absl::StatusOr<std::string> PartFile::ReadAt(int64_t offset, int64_t length) {
   while (got < length) {
     ssize_t r = ::pread(fd_, &out[got], length - got, offset + got);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return ErrnoToStatus(errno, absl::StrCat("read ", path_));
+    if (r < 0) return ErrnoToStatus(errno, Where("cannot read"));
     if (r == 0) {
       return absl::OutOfRangeError(absl::StrCat(
-          path_, " ends before byte ", offset + length));
+          "the unfinished ", name_, " in ", dir_, " ends before byte ",
+          offset + length));
     }
     got += r;
   }
@@ -234,14 +243,14 @@ absl::StatusOr<std::string> PartFile::ReadAt(int64_t offset, int64_t length) {
 
 absl::Status PartFile::Resize(int64_t size) {
   if (::ftruncate(fd_, size) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("size ", path_));
+    return ErrnoToStatus(errno, Where("cannot size"));
   }
   return absl::OkStatus();
 }
 
 absl::Status PartFile::SyncData() {
   if (::fdatasync(fd_) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("fdatasync ", path_));
+    return ErrnoToStatus(errno, Where("cannot sync"));
   }
   return absl::OkStatus();
 }
@@ -249,7 +258,7 @@ absl::Status PartFile::SyncData() {
 absl::StatusOr<FileStamp> PartFile::Stamp() {
   struct stat st;
   if (::fstat(fd_, &st) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("stat ", path_));
+    return ErrnoToStatus(errno, Where("cannot inspect"));
   }
   FileStamp out;
   out.size = st.st_size;
@@ -261,7 +270,7 @@ absl::StatusOr<FileStamp> PartFile::Stamp() {
 
 absl::StatusOr<std::string> PartFile::Commit() {
   if (::fsync(fd_) != 0) {
-    return ErrnoToStatus(errno, absl::StrCat("fsync ", path_));
+    return ErrnoToStatus(errno, Where("cannot sync"));
   }
   if (direct_fd_ >= 0) {
     ::close(direct_fd_);
@@ -269,7 +278,7 @@ absl::StatusOr<std::string> PartFile::Commit() {
   }
   if (::close(fd_) != 0) {
     fd_ = -1;
-    return ErrnoToStatus(errno, absl::StrCat("close ", path_));
+    return ErrnoToStatus(errno, Where("cannot close"));
   }
   fd_ = -1;
   for (int n = 0; n <= kMaxAlternatives; ++n) {

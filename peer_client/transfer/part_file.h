@@ -1,5 +1,6 @@
 // A download's file while it is written: OUT_DIR/.NAME.trove-part (hidden,
-// so the share scanner ignores it), written at chunk offsets with pwrite,
+// so the share scanner ignores it; error messages speak of "the unfinished
+// NAME in OUT_DIR", the name the user knows), written at chunk offsets with pwrite,
 // then fsynced and renamed to OUT_DIR/NAME, or to "NAME (1)", "NAME (2)"...
 // when that name is taken: an existing file is never overwritten. Unless
 // committed or kept, the part file is removed when the object is destroyed.
@@ -119,6 +120,9 @@ class PartFile : public SyncableFile {
         path_(std::move(path)),
         fd_(fd) {}
 
+  // "WHAT the unfinished NAME in DIR": errors name the file the user asked
+  // for, not the hidden part file.
+  std::string Where(absl::string_view what) const;
   // Opens the O_DIRECT descriptor, if the file system allows it.
   void OpenDirect();
   absl::Status WriteBuffered(int64_t offset,

@@ -6,17 +6,36 @@
 #include "absl/strings/str_cat.h"
 
 namespace trove {
+namespace {
+
+int64_t BurstFor(const RateLimiter::Options& o, int64_t rate) {
+  return o.burst_bytes > 0 ? o.burst_bytes : std::max<int64_t>(rate, 1);
+}
+
+}  // namespace
+
 RateLimiter::RateLimiter(Options options, RateLimiter* parent,
                          Clock* clock)
     : options_(options),
-      burst_(options.burst_bytes > 0 ? options.burst_bytes
-                                     : std::max<int64_t>(
-                                           options.bytes_per_second, 1)),
+      rate_(options.bytes_per_second),
       parent_(parent),
       clock_(clock != nullptr ? clock : Clock::Real()) {
   absl::MutexLock lock(&mu_);
+  burst_ = BurstFor(options_, options_.bytes_per_second);
   tokens_ = static_cast<double>(burst_);
   last_ = clock_->Now();
+}
+
+void RateLimiter::SetRate(int64_t bytes_per_second) {
+  bytes_per_second = std::max<int64_t>(0, bytes_per_second);
+  absl::MutexLock lock(&mu_);
+  RefillLocked(clock_->Now());
+  const bool was_unlimited = rate_.load() <= 0;
+  rate_.store(bytes_per_second);
+  burst_ = BurstFor(options_, bytes_per_second);
+  // From unlimited, start with a full bucket; otherwise keep what it holds.
+  tokens_ = was_unlimited ? static_cast<double>(burst_)
+                          : std::min(tokens_, static_cast<double>(burst_));
 }
 
 absl::Time RateLimiter::Now() const { return clock_->Now(); }
@@ -29,8 +48,7 @@ void RateLimiter::RefillLocked(absl::Time now) {
   if (now <= last_) return;
   tokens_ = std::min(static_cast<double>(burst_),
                      tokens_ + absl::ToDoubleSeconds(now - last_) *
-                                   static_cast<double>(
-                                       options_.bytes_per_second));
+                                   static_cast<double>(rate_.load()));
   last_ = now;
 }
 
@@ -38,8 +56,9 @@ absl::Duration RateLimiter::TakeLocked(int64_t bytes, absl::Time now) {
   RefillLocked(now);
   tokens_ -= static_cast<double>(bytes);
   if (tokens_ >= 0) return absl::ZeroDuration();
-  return absl::Seconds(-tokens_ /
-                       static_cast<double>(options_.bytes_per_second));
+  const int64_t rate = rate_.load();
+  if (rate <= 0) return absl::ZeroDuration();
+  return absl::Seconds(-tokens_ / static_cast<double>(rate));
 }
 
 absl::Duration RateLimiter::Reserve(int64_t bytes) {
@@ -97,13 +116,14 @@ bool RateLimiter::idle() const {
   double tokens = tokens_;
   if (now > last_) {
     tokens += absl::ToDoubleSeconds(now - last_) *
-              static_cast<double>(options_.bytes_per_second);
+              static_cast<double>(rate_.load());
   }
   return tokens >= static_cast<double>(burst_);
 }
 
 PeerRateLimiter::PeerRateLimiter(Options options, Clock* clock)
     : options_(options),
+      per_peer_(options.per_peer_bytes_per_second),
       clock_(clock != nullptr ? clock : Clock::Real()),
       total_(RateLimiter::Options{options.total_bytes_per_second,
                                   options.burst_bytes, options.poll_interval},
@@ -111,7 +131,8 @@ PeerRateLimiter::PeerRateLimiter(Options options, Clock* clock)
 
 std::shared_ptr<RateLimiter> PeerRateLimiter::ForPeer(
     const std::string& peer_id) {
-  if (options_.per_peer_bytes_per_second <= 0) {
+  const int64_t per_peer = per_peer_.load();
+  if (per_peer <= 0) {
     // Only the total limits: no per-peer state (aliasing, not owning).
     return std::shared_ptr<RateLimiter>(std::shared_ptr<RateLimiter>(),
                                         &total_);
@@ -130,11 +151,19 @@ std::shared_ptr<RateLimiter> PeerRateLimiter::ForPeer(
     }
   }
   auto limiter = std::make_shared<RateLimiter>(
-      RateLimiter::Options{options_.per_peer_bytes_per_second,
-                           options_.burst_bytes, options_.poll_interval},
+      RateLimiter::Options{per_peer, options_.burst_bytes,
+                           options_.poll_interval},
       &total_, clock_);
   peers_.emplace(peer_id, limiter);
   return limiter;
+}
+
+void PeerRateLimiter::SetLimits(int64_t total_bytes_per_second,
+                                int64_t per_peer_bytes_per_second) {
+  total_.SetRate(total_bytes_per_second);
+  absl::MutexLock lock(&mu_);
+  per_peer_.store(std::max<int64_t>(0, per_peer_bytes_per_second));
+  for (auto& [peer, limiter] : peers_) limiter->SetRate(per_peer_.load());
 }
 
 absl::Status PeerRateLimiter::Acquire(const std::string& peer_id,

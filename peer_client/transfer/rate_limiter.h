@@ -12,11 +12,15 @@
 // PeerRateLimiter for uploads (PeerService) and one for downloads
 // (Downloader).
 //
+// Rates can be changed while transfers run (SetRate, SetLimits): a waiting
+// take is not shortened, the next ones follow the new rate.
+//
 // Thread-safe. Time comes from an injected Clock (its SleepFor waits), so
 // tests run without sleeping.
 #ifndef TROVE_PEER_CLIENT_TRANSFER_RATE_LIMITER_H_
 #define TROVE_PEER_CLIENT_TRANSFER_RATE_LIMITER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,8 +73,13 @@ class RateLimiter {
   absl::Status Acquire(int64_t bytes, absl::Time deadline,
                        const std::function<bool()>& cancelled);
 
+  // Changes the rate (0: unlimited); the burst follows it unless it was
+  // set explicitly. The bucket keeps what it holds (at most the new burst).
+  void SetRate(int64_t bytes_per_second);
+  int64_t rate() const { return rate_.load(); }
+
   // Whether this limiter (not counting parents) limits anything.
-  bool limited() const { return options_.bytes_per_second > 0; }
+  bool limited() const { return rate_.load() > 0; }
   // Whether this limiter and its parents are all unlimited.
   bool unlimited() const;
 
@@ -87,11 +96,12 @@ class RateLimiter {
   void RefillLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  const int64_t burst_;
+  std::atomic<int64_t> rate_;
   RateLimiter* const parent_;
   Clock* const clock_;
 
   mutable absl::Mutex mu_;
+  int64_t burst_ ABSL_GUARDED_BY(mu_);
   // May be negative (debt).
   double tokens_ ABSL_GUARDED_BY(mu_);
   absl::Time last_ ABSL_GUARDED_BY(mu_);
@@ -127,17 +137,23 @@ class PeerRateLimiter {
                        absl::Time deadline = absl::InfiniteFuture(),
                        const std::function<bool()>& cancelled = nullptr);
 
-  // True when neither limit is set (callers may skip the accounting).
+  // True when neither limit is set now.
   bool unlimited() const {
-    return options_.total_bytes_per_second <= 0 &&
-           options_.per_peer_bytes_per_second <= 0;
+    return total_.rate() <= 0 && per_peer_.load() <= 0;
   }
+
+  // Changes both limits (0: unlimited), for the transfers running too.
+  void SetLimits(int64_t total_bytes_per_second,
+                 int64_t per_peer_bytes_per_second);
+  int64_t total_rate() const { return total_.rate(); }
+  int64_t per_peer_rate() const { return per_peer_.load(); }
 
   RateLimiter* total() { return &total_; }
   const Options& options() const { return options_; }
 
  private:
   const Options options_;
+  std::atomic<int64_t> per_peer_;
   Clock* const clock_;
   RateLimiter total_;
   absl::Mutex mu_;

@@ -240,5 +240,42 @@ TEST(RateLimitersTest, UploadAndDownloadAreSeparate) {
   EXPECT_EQ(limiters.download.options().per_peer_bytes_per_second, 2 * kMB);
 }
 
+TEST(RateLimiterTest, RateChangesWhileInUse) {
+  FakeTime t;
+  RateLimiter limiter({kMB, 0}, nullptr, t.clock());  // 1 MB/s, 1 MB burst.
+  EXPECT_EQ(limiter.Reserve(kMB), absl::ZeroDuration());
+  ExpectNear(limiter.Reserve(kMB), absl::Seconds(1));
+  // Raised: the debt is paid four times faster.
+  limiter.SetRate(4 * kMB);
+  EXPECT_EQ(limiter.rate(), 4 * kMB);
+  ExpectNear(limiter.Reserve(kMB), absl::Milliseconds(500));
+  // Lifted: nothing waits.
+  limiter.SetRate(0);
+  EXPECT_TRUE(limiter.unlimited());
+  EXPECT_EQ(limiter.Reserve(100 * kMB), absl::ZeroDuration());
+  // Set again from unlimited: starts with a full bucket of the new burst.
+  limiter.SetRate(2 * kMB);
+  EXPECT_FALSE(limiter.unlimited());
+  EXPECT_EQ(limiter.Reserve(2 * kMB), absl::ZeroDuration());
+  ExpectNear(limiter.Reserve(2 * kMB), absl::Seconds(1));
+}
+
+TEST(PeerRateLimiterTest, SetLimitsReachesThePeersAlreadyLimited) {
+  FakeTime t;
+  PeerRateLimiter::Options o;
+  o.per_peer_bytes_per_second = kMB;
+  PeerRateLimiter limiter(o, t.clock());
+  std::shared_ptr<RateLimiter> a = limiter.ForPeer("a");
+  EXPECT_EQ(a->rate(), kMB);
+  limiter.SetLimits(3 * kMB, 2 * kMB);
+  EXPECT_EQ(a->rate(), 2 * kMB);  // The limiter a transfer holds follows.
+  EXPECT_EQ(limiter.total_rate(), 3 * kMB);
+  EXPECT_EQ(limiter.per_peer_rate(), 2 * kMB);
+  EXPECT_FALSE(limiter.unlimited());
+  limiter.SetLimits(0, 0);
+  EXPECT_TRUE(limiter.unlimited());
+  EXPECT_TRUE(a->unlimited());
+}
+
 }  // namespace
 }  // namespace trove

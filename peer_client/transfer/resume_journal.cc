@@ -11,6 +11,7 @@
 #include <set>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -81,9 +82,19 @@ absl::Status RemoveFolder(const std::string& dir) {
 }
 
 std::string EncodeMeta(const TransferMeta& m) {
-  return absl::StrCat("trove-transfer 1\n", "out_dir=", absl::CEscape(m.out_dir),
-                      "\n", "name=", absl::CEscape(m.name), "\n",
-                      "part=", absl::CEscape(m.part_path), "\n");
+  std::string out = absl::StrCat(
+      "trove-transfer 1\n", "out_dir=", absl::CEscape(m.out_dir), "\n",
+      "name=", absl::CEscape(m.name), "\n", "part=", absl::CEscape(m.part_path),
+      "\n");
+  if (m.expected_size >= 0) {
+    absl::StrAppend(&out, "expected_size=", m.expected_size, "\n");
+  }
+  if (!m.expected_name.empty()) {
+    absl::StrAppend(&out, "expected_name=", absl::CEscape(m.expected_name),
+                    "\n");
+  }
+  if (m.paused) absl::StrAppend(&out, "paused=1\n");
+  return out;
 }
 
 absl::StatusOr<TransferMeta> DecodeMeta(absl::string_view text) {
@@ -109,6 +120,14 @@ absl::StatusOr<TransferMeta> DecodeMeta(absl::string_view text) {
     } else if (kv.first == "part") {
       m.part_path = value;
       part = true;
+    } else if (kv.first == "expected_size") {
+      if (!absl::SimpleAtoi(value, &m.expected_size)) {
+        return absl::DataLossError(absl::StrCat("bad meta line: ", line));
+      }
+    } else if (kv.first == "expected_name") {
+      m.expected_name = value;
+    } else if (kv.first == "paused") {
+      m.paused = value == "1";
     }
   }
   if (!header || !out_dir || !name || !part) {
@@ -354,9 +373,16 @@ absl::StatusOr<SavedTransfer> TransferStore::Load(const std::string& cid) const 
   SavedTransfer out;
   out.cid = cid;
   absl::StatusOr<std::string> manifest = ReadFile(absl::StrCat(dir, "/manifest"));
-  if (!manifest.ok() || !out.manifest.ParseFromString(*manifest)) {
-    return absl::DataLossError(
-        absl::StrCat("saved download ", cid, " has no readable manifest"));
+  if (manifest.ok()) {
+    if (!out.manifest.ParseFromString(*manifest)) {
+      return absl::DataLossError(
+          absl::StrCat("saved download ", cid, " has no readable manifest"));
+    }
+    out.has_manifest = true;
+  } else if (!absl::IsNotFound(manifest.status())) {
+    return absl::DataLossError(absl::StrCat("saved download ", cid,
+                                            ": cannot read its manifest: ",
+                                            manifest.status().message()));
   }
   absl::StatusOr<std::string> meta_text = ReadFile(absl::StrCat(dir, "/meta"));
   if (!meta_text.ok()) {
@@ -380,6 +406,18 @@ absl::StatusOr<SavedTransfer> TransferStore::Load(const std::string& cid) const 
   out.chunks.assign(chunks.begin(), chunks.end());
   if (!records.empty()) out.last_stamp = records.back().stamp;
   return out;
+}
+
+absl::Status TransferStore::SaveMeta(const std::string& cid,
+                                     const TransferMeta& meta) {
+  absl::Status st = MakeDirs(root_, 0700);
+  if (!st.ok()) return st;
+  const std::string dir = Dir(cid);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, absl::StrCat("create ", dir));
+  }
+  SyncDir(root_);
+  return WriteFileAtomic(absl::StrCat(dir, "/meta"), EncodeMeta(meta), 0600);
 }
 
 absl::StatusOr<std::unique_ptr<JournalFile>> TransferStore::Rewrite(

@@ -1,7 +1,10 @@
 // Crash-safe resume state of downloads: one folder per download,
 // STATE/transfers/<cid>/, holding
-//   manifest  the checked manifest (trove.peer.Manifest), written once;
-//   meta      where the file goes: out_dir, name, part file path;
+//   meta      where the file goes (out_dir, name, part file path), what the
+//             link said of it, and whether the user paused it; written
+//             when the download is added, before any source is known;
+//   manifest  the checked manifest (trove.peer.Manifest), written once the
+//             first source answered;
 //   journal   an append-only list of records, each naming chunks that are
 //             verified and durable in the part file.
 //
@@ -136,16 +139,26 @@ class JournalWriter {
 
 // Where a download's file goes.
 struct TransferMeta {
-  // Absolute output folder, final file name, and the part file's path.
+  // Absolute output folder, final file name, and the part file's path
+  // (name and part_path are empty until the manifest is known, unless the
+  // name was asked for).
   std::string out_dir;
   std::string name;
   std::string part_path;
+  // What the share link said: size (-1: nothing) and name (empty: nothing).
+  int64_t expected_size = -1;
+  std::string expected_name;
+  // Paused by the user: not resumed at start.
+  bool paused = false;
 };
 
 // What a saved download holds.
 struct SavedTransfer {
   std::string cid;
-  // As saved: the caller checks it against the cid again.
+  // As saved: the caller checks it against the cid again. Only when
+  // has_manifest (a download added while no source had answered yet has
+  // none).
+  bool has_manifest = false;
   peer::Manifest manifest;
   TransferMeta meta;
   // Chunks the journal records, each once, in order.
@@ -192,8 +205,13 @@ class TransferStore {
       const std::string& cid, const peer::Manifest& manifest,
       const TransferMeta& meta);
 
+  // Saves (or replaces) only the meta of `cid`, making its folder when
+  // missing: a download added before its manifest is known, or a change of
+  // its paused flag. The manifest and journal, if any, stay.
+  absl::Status SaveMeta(const std::string& cid, const TransferMeta& meta);
+
   // Reads a saved download. NOT_FOUND when there is none; DATA_LOSS when
-  // its manifest or meta cannot be read.
+  // its meta, or a manifest that is there, cannot be read.
   absl::StatusOr<SavedTransfer> Load(const std::string& cid) const;
 
   // Replaces the journal of `cid` by the one record `compacted` (written

@@ -85,6 +85,16 @@ class ResumeTest : public DownloaderTest {
 
   std::string part_path() const { return out_ + "/.file.bin.trove-part"; }
 
+  // Polls `f` for up to 10 s.
+  static bool WaitFor(const std::function<bool()>& f) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (f()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return f();
+  }
+
   std::string state_;
   std::thread fetch_thread_;
   absl::Notification held_;
@@ -191,9 +201,14 @@ TEST_F(ResumeTest, SecondFetchAttachesAndThePartialFileIsServed) {
   ASSERT_EQ(downloader.Transfers().size(), 1u);
   EXPECT_EQ(downloader.Transfers()[0].cid, cid_);
 
-  // Another Fetch of the same cid (elsewhere) follows the same download.
-  DownloadRequest again = Request();
-  again.out_dir = dir_.Sub("elsewhere");
+  // Into another folder: refused, it is being downloaded here.
+  DownloadRequest elsewhere = Request();
+  elsewhere.out_dir = dir_.Sub("elsewhere");
+  EXPECT_EQ(downloader.Add(elsewhere).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Another Fetch of the same cid, into any folder, follows the download.
+  DownloadRequest again;
+  again.cid = cid_;
   std::vector<DownloadProgress> followed;
   absl::Notification attached;
   std::thread second([&] {
@@ -227,17 +242,70 @@ TEST_F(ResumeTest, CancelledDownloadLeavesNoStateBehind) {
   FakePeer* peer = AddFake(PeerId('a'));
   peer->HoldAfter(2);
   Downloader downloader(&directory_, Options());
-  std::atomic<bool> cancel{false};
-  absl::StatusOr<std::string> path = downloader.Fetch(
-      Request(),
-      [&](const DownloadProgress& p) {
-        if (p.done_bytes >= 2 * kChunkSize) cancel = true;
-      },
-      [&] { return cancel.load(); });
-  EXPECT_EQ(path.status().code(), absl::StatusCode::kCancelled);
+  StartFetch(&downloader, 2);
+  held_.WaitForNotification();
+  ASSERT_TRUE(PathExists(state_ + "/" + cid_));
+  ASSERT_TRUE(downloader.Cancel(cid_).ok());
+  JoinFetch();
+  EXPECT_EQ(fetch_result_.status().code(), absl::StatusCode::kCancelled);
   EXPECT_TRUE(OutFiles().empty());
   EXPECT_FALSE(PathExists(state_ + "/" + cid_));
   peer->Release();
+}
+
+TEST_F(ResumeTest, PausedStaysPausedAcrossARestartAndResumesFromWhereItWas) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(4);
+  {
+    Downloader first(&directory_, Options());
+    StartFetch(&first, 4);
+    held_.WaitForNotification();
+    absl::StatusOr<DownloadProgress> paused = first.Pause(cid_);
+    ASSERT_TRUE(paused.ok()) << paused.status();
+    EXPECT_EQ(paused->state, DownloadState::kPaused);
+    first.Shutdown();
+    JoinFetch();
+  }
+  peer->Release();
+  const int served = peer->served();
+  Downloader second(&directory_, Options());
+  EXPECT_EQ(second.ResumeSaved(), 0);  // Nothing started...
+  std::vector<DownloadProgress> list = second.List();
+  ASSERT_EQ(list.size(), 1u);  // ... but it is there, paused,
+  EXPECT_EQ(list[0].state, DownloadState::kPaused);
+  EXPECT_EQ(list[0].name, "file.bin");
+  EXPECT_EQ(list[0].size, static_cast<int64_t>(data_.size()));
+  EXPECT_GE(list[0].done_bytes, 4 * kChunkSize);  // with what it had.
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(peer->served(), served);
+  ASSERT_TRUE(second.Resume(cid_).ok());
+  progress_.clear();
+  absl::StatusOr<std::string> path = second.Watch(
+      cid_, [this](const DownloadProgress& p) { progress_.push_back(p); },
+      nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
+  EXPECT_EQ(progress_.back().chunks_resumed, 4);
+}
+
+TEST_F(ResumeTest, DownloadAddedWithoutAnySourceYetIsSavedAndComesBack) {
+  directory_.SetLocateStatus(absl::UnavailableError("not joined yet"));
+  DownloadRequest req = Request();
+  req.name = "wanted.bin";
+  {
+    Downloader first(&directory_, Options());
+    ASSERT_TRUE(first.Add(req).ok());
+    first.Shutdown();
+  }
+  EXPECT_TRUE(PathExists(state_ + "/" + cid_ + "/meta"));
+  AddFake(PeerId('a'));
+  directory_.SetLocateStatus(absl::OkStatus());
+  Downloader second(&directory_, Options());
+  EXPECT_EQ(second.ResumeSaved(), 1);
+  absl::StatusOr<std::string> path = second.Watch(cid_, nullptr, nullptr);
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, out_ + "/wanted.bin");
+  EXPECT_TRUE(ReadTestFile(*path) == data_);
 }
 
 TEST_F(ResumeTest, MissingPartFileDropsTheSavedDownload) {
@@ -246,7 +314,11 @@ TEST_F(ResumeTest, MissingPartFileDropsTheSavedDownload) {
   ASSERT_EQ(::unlink(part_path().c_str()), 0);
   Downloader second(&directory_, Options());
   EXPECT_EQ(second.ResumeSaved(), 1);
-  second.Shutdown();  // The resumed download ends by itself.
+  // The resumed download ends by itself and is forgotten.
+  EXPECT_EQ(second.Watch(cid_, nullptr, nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(WaitFor([&] { return second.List().empty(); }));
+  second.Shutdown();
   EXPECT_FALSE(PathExists(state_ + "/" + cid_));
   EXPECT_TRUE(OutFiles().empty());
 }

@@ -107,6 +107,7 @@ absl::Status Download::SourceBody(SourceState* s) {
   }
   {
     absl::MutexLock lock(&mu_);
+    if (!same_file_.empty()) return absl::OkStatus();
     if (m->size != manifest_.size || m->hashes != manifest_.hashes) {
       s->bad = true;
       return absl::DataLossError("manifest differs from the file's");
@@ -275,7 +276,8 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch,
   absl::Status local;
   bool stopped = false;
   std::shared_ptr<RateLimiter> limiter;
-  if (options_.limiter != nullptr && !options_.limiter->unlimited()) {
+  if (options_.limiter != nullptr) {
+    // Taken even while unlimited: limits may be set while this runs.
     limiter = options_.limiter->ForPeer(s->source.peer_id());
   }
   bool ended = false;  // The source ended the stream.
@@ -298,7 +300,7 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch,
           "chunk ", index, " has ", chunk.size(), " bytes, expected ", length));
     }
     if (!bad.ok()) break;
-    if (limiter != nullptr) {
+    if (limiter != nullptr && !limiter->unlimited()) {
       {
         absl::MutexLock lock(&mu_);
         stream.throttled = true;

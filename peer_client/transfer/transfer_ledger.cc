@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/metrics.h"
+
 namespace trove {
 namespace {
 
@@ -36,14 +38,30 @@ TransferLedger::Row& TransferLedger::TouchLocked(const std::string& peer_id,
   return it->second;
 }
 
+namespace {
+
+// Every byte of file data this process moved, for --metrics_listen.
+prometheus::Counter& BytesCounter(const char* direction) {
+  return metrics::Counter("trove_peer_bytes_total",
+                          "Verified file data sent to (up) or received from "
+                          "(down) other peers, bytes",
+                          {{"direction", direction}});
+}
+
+}  // namespace
+
 void TransferLedger::AddSent(const std::string& peer_id,
                              const std::string& cid, int64_t bytes) {
+  static prometheus::Counter& up = BytesCounter("up");
+  up.Increment(static_cast<double>(bytes));
   absl::MutexLock lock(&mu_);
   TouchLocked(peer_id, cid).entry.bytes_sent += bytes;
 }
 
 void TransferLedger::AddReceived(const std::string& peer_id,
                                  const std::string& cid, int64_t bytes) {
+  static prometheus::Counter& down = BytesCounter("down");
+  down.Increment(static_cast<double>(bytes));
   absl::MutexLock lock(&mu_);
   TouchLocked(peer_id, cid).entry.bytes_received += bytes;
   auto it = received_.find(peer_id);

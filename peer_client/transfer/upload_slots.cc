@@ -30,7 +30,18 @@ std::vector<std::string> SortedByCredit(std::vector<Waiting> waiting) {
 UploadSlots::UploadSlots(Options options, Clock* clock, CreditFunction credit)
     : options_(options),
       clock_(clock != nullptr ? clock : Clock::Real()),
-      credit_(std::move(credit)) {}
+      credit_(std::move(credit)),
+      max_slots_(options.max_slots) {}
+
+void UploadSlots::SetMaxSlots(int max_slots) {
+  absl::MutexLock lock(&mu_);
+  max_slots_ = std::max(0, max_slots);
+}
+
+int UploadSlots::max_slots() {
+  absl::MutexLock lock(&mu_);
+  return max_slots_;
+}
 
 std::vector<std::string> UploadSlots::RankLocked(const std::string& newcomer,
                                                  std::string* optimistic) {
@@ -42,7 +53,7 @@ std::vector<std::string> UploadSlots::RankLocked(const std::string& newcomer,
     for (Waiting& w : waiting) w.credit = credit_(*w.requester);
   }
   optimistic->clear();
-  bool optimistic_free = options_.optimistic_slot && options_.max_slots >= 2;
+  bool optimistic_free = options_.optimistic_slot && max_slots_ >= 2;
   for (const auto& [requester, h] : holders_) {
     if (h.optimistic) optimistic_free = false;
   }
@@ -113,8 +124,7 @@ UploadSlots::Decision UploadSlots::RequestLocked(const std::string& requester,
     d.granted = true;
     return d;
   }
-  const int free_slots =
-      options_.max_slots - static_cast<int>(holders_.size());
+  const int free_slots = max_slots_ - static_cast<int>(holders_.size());
   auto waiting = waiting_.find(requester);
   std::string optimistic;
   std::vector<std::string> order = RankLocked(

@@ -99,6 +99,11 @@ class UploadSlots {
   // Ends one use begun by a granted Acquire; the idle time starts again.
   void Release(const std::string& requester);
 
+  // Changes the number of slots now. Holders beyond a lower number keep
+  // their slot until they leave it; nobody new is let in meanwhile.
+  void SetMaxSlots(int max_slots);
+  int max_slots();
+
   // Takes `requester`'s slot (even one in use) and queue place, and refuses
   // its requests for `duration`.
   void Suspend(const std::string& requester, absl::Duration duration);
@@ -137,6 +142,7 @@ class UploadSlots {
   const CreditFunction credit_;
 
   absl::Mutex mu_;
+  int max_slots_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Holder> holders_ ABSL_GUARDED_BY(mu_);
   // In arrival order; `waiting_` indexes it.
   std::list<Waiter> queue_ ABSL_GUARDED_BY(mu_);

@@ -258,6 +258,20 @@ TEST_F(UploadSlotsTest, WithoutCreditTheQueueIsFirstComeFirstServed) {
   EXPECT_EQ(Ask("e"), "queued 1");
 }
 
+TEST_F(UploadSlotsTest, SlotCountChangesAtRunTime) {
+  Make(1);
+  EXPECT_EQ(Ask("a"), "granted");
+  EXPECT_EQ(Ask("b"), "queued 1");
+  slots_->SetMaxSlots(2);
+  EXPECT_EQ(slots_->max_slots(), 2);
+  EXPECT_EQ(Ask("b"), "granted");
+  // Fewer: the holders keep their slots, newcomers wait.
+  slots_->SetMaxSlots(1);
+  EXPECT_EQ(Ask("a"), "granted");
+  EXPECT_EQ(Ask("b"), "granted");
+  EXPECT_EQ(Ask("c"), "queued 1");
+}
+
 TEST_F(UploadSlotsTest, SuspendedHolderLosesItsSlotToTheQueue) {
   Make(1);
   EXPECT_EQ(Use("hog"), "granted");  // A stream it does not read.

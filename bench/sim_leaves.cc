@@ -1,0 +1,219 @@
+// sim_leaves: many simulated leaves in one process, for a community that
+// has something to show (bench/community starts it).
+//
+//   sim_leaves --supernodes=HOST:PORT,HOST:PORT --leaves=300
+//       [--files_per_leaf=20] [--searches_per_second=2] [--seconds=0]
+//
+// Each leaf is a real identity (Ed25519) that joins one of the supernodes
+// (round robin) through the real SupernodeService protocol (Challenge,
+// signed Join), publishes a generated file list (bench/catalog_gen: names,
+// sizes and cids of a realistic mix), and heartbeats to stay joined; the
+// process also sends searches for vocabulary words through the supernodes.
+// The leaves serve nothing: their listen addresses are placeholders, so a
+// download from one fails. Runs until SIGINT/SIGTERM or --seconds, then
+// leaves. Plaintext: the community it joins runs with --insecure, as
+// bench/community starts it.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/catalog_gen.h"
+#include "common/identity.h"
+#include "common/join_auth.h"
+#include "common/server_util.h"
+#include "protos/supernode.grpc.pb.h"
+
+ABSL_FLAG(std::string, supernodes, "",
+          "comma-separated HOST:PORT of the supernodes to join (required)");
+ABSL_FLAG(int, leaves, 300, "simulated leaves");
+ABSL_FLAG(int, files_per_leaf, 20, "files each leaf shares, on average");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the generated file lists");
+ABSL_FLAG(double, searches_per_second, 2, "searches sent through the supernodes");
+ABSL_FLAG(int, heartbeat_seconds, 20,
+          "how often each leaf heartbeats (below the supernodes' "
+          "--session_timeout_ms)");
+ABSL_FLAG(int, seconds, 0, "stop after this long (0: at SIGINT/SIGTERM)");
+
+namespace trove {
+namespace {
+
+std::atomic<bool> stopping{false};
+
+void OnSignal(int) { stopping = true; }
+
+std::chrono::system_clock::time_point In(absl::Duration d) {
+  return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
+}
+
+struct Leaf {
+  std::unique_ptr<Identity> identity;
+  supernode::SupernodeService::Stub* stub = nullptr;
+  std::string session;
+  std::vector<FileEntry> files;
+};
+
+absl::Status Join(Leaf* leaf, int port) {
+  supernode::ChallengeResponse challenge;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(absl::Seconds(10)));
+    grpc::Status s =
+        leaf->stub->Challenge(&ctx, supernode::ChallengeRequest(), &challenge);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+  }
+  supernode::JoinRequest join;
+  join.set_public_key(leaf->identity->public_key());
+  join.set_nonce(challenge.nonce());
+  join.set_listen_address(absl::StrCat("127.0.0.1:", port));
+  absl::StatusOr<std::string> sig = leaf->identity->Sign(
+      JoinSignedMessage(challenge.nonce(), join.listen_address()));
+  if (!sig.ok()) return sig.status();
+  join.set_signature(*sig);
+  supernode::JoinResponse joined;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(In(absl::Seconds(10)));
+  grpc::Status s = leaf->stub->Join(&ctx, join, &joined);
+  if (!s.ok()) return absl::UnavailableError(s.error_message());
+  leaf->session = joined.session();
+
+  supernode::PublishRequest req;
+  req.set_session(leaf->session);
+  req.set_full(true);
+  for (const FileEntry& f : leaf->files) *req.add_added() = f;
+  supernode::PublishResponse resp;
+  grpc::ClientContext pctx;
+  pctx.set_deadline(In(absl::Seconds(30)));
+  s = leaf->stub->Publish(&pctx, req, &resp);
+  if (!s.ok()) return absl::UnavailableError(s.error_message());
+  return absl::OkStatus();
+}
+
+int Main() {
+  const std::vector<std::string> addresses = absl::StrSplit(
+      absl::GetFlag(FLAGS_supernodes), ',', absl::SkipWhitespace());
+  const int n = absl::GetFlag(FLAGS_leaves);
+  const int per_leaf = absl::GetFlag(FLAGS_files_per_leaf);
+  if (addresses.empty() || n <= 0 || per_leaf <= 0 ||
+      absl::GetFlag(FLAGS_heartbeat_seconds) <= 0) {
+    std::cerr << "sim_leaves: give --supernodes, and positive --leaves, "
+                 "--files_per_leaf and --heartbeat_seconds; see --help\n";
+    return 2;
+  }
+  // The leaves' file lists.
+  bench::CatalogOptions options;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.vocabulary = 5000;
+  bench::CatalogGenerator gen(options);
+  bench::Catalog catalog =
+      gen.GenerateNewLeaves(static_cast<int64_t>(n) * per_leaf, n, 1);
+  std::vector<Leaf> leaves(n);
+  std::map<uint32_t, int> leaf_of_peer;
+  for (const bench::GenSource& src : catalog.sources) {
+    auto [it, fresh] =
+        leaf_of_peer.emplace(src.peer, static_cast<int>(leaf_of_peer.size()) % n);
+    FileEntry f;
+    const bench::GenFile& file = catalog.files[src.file];
+    f.set_cid(file.cid);
+    f.set_size(file.size);
+    f.set_name(src.name);
+    leaves[it->second].files.push_back(std::move(f));
+  }
+
+  std::vector<std::unique_ptr<supernode::SupernodeService::Stub>> stubs;
+  for (const std::string& a : addresses) {
+    stubs.push_back(supernode::SupernodeService::NewStub(MakeChannel(a)));
+  }
+  int joined = 0, failed = 0;
+  for (int i = 0; i < n && !stopping; ++i) {
+    absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
+    if (!id.ok()) return 1;
+    leaves[i].identity = std::move(*id);
+    leaves[i].stub = stubs[i % stubs.size()].get();
+    absl::Status s = Join(&leaves[i], 20000 + i);
+    if (s.ok()) {
+      ++joined;
+    } else {
+      ++failed;
+      if (failed <= 3) std::cerr << "sim_leaves: a leaf could not join: " << s << "\n";
+    }
+    if ((i + 1) % 50 == 0 || i + 1 == n) {
+      std::cout << "sim_leaves: " << joined << "/" << n << " leaves joined ("
+                << failed << " failed)" << std::endl;
+    }
+  }
+
+  const absl::Time start = absl::Now();
+  const int seconds = absl::GetFlag(FLAGS_seconds);
+  const absl::Duration heartbeat = absl::Seconds(absl::GetFlag(FLAGS_heartbeat_seconds));
+  const double rate = absl::GetFlag(FLAGS_searches_per_second);
+  const absl::Duration tick = absl::Milliseconds(100);
+  absl::Time next_heartbeat = absl::Now() + heartbeat;
+  double search_credit = 0;
+  int64_t searches = 0;
+  while (!stopping && (seconds <= 0 || absl::Now() - start < absl::Seconds(seconds))) {
+    absl::SleepFor(tick);
+    search_credit += rate * absl::ToDoubleSeconds(tick);
+    for (; search_credit >= 1 && !stopping; search_credit -= 1) {
+      supernode::SearchRequest req;
+      req.mutable_query()->set_text(gen.Word());
+      supernode::SearchResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(In(absl::Seconds(5)));
+      (void)stubs[searches++ % stubs.size()]->Search(&ctx, req, &resp);
+    }
+    if (absl::Now() >= next_heartbeat) {
+      next_heartbeat = absl::Now() + heartbeat;
+      for (Leaf& leaf : leaves) {
+        if (leaf.session.empty() || stopping) continue;
+        supernode::HeartbeatRequest req;
+        req.set_session(leaf.session);
+        supernode::HeartbeatResponse resp;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(In(absl::Seconds(5)));
+        (void)leaf.stub->Heartbeat(&ctx, req, &resp);
+      }
+    }
+  }
+  std::cout << "sim_leaves: leaving (" << searches << " searches sent)" << std::endl;
+  for (Leaf& leaf : leaves) {
+    if (leaf.session.empty()) continue;
+    supernode::LeaveRequest req;
+    req.set_session(leaf.session);
+    supernode::LeaveResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(In(absl::Seconds(2)));
+    (void)leaf.stub->Leave(&ctx, req, &resp);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace trove
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Many simulated leaves joining real supernodes, publishing generated "
+      "file lists and searching.\nUsage: sim_leaves --supernodes=HOST:PORT,... "
+      "[--leaves=300] [--files_per_leaf=20] [--searches_per_second=2] "
+      "[--seconds=0]");
+  absl::ParseCommandLine(argc, argv);
+  signal(SIGINT, trove::OnSignal);
+  signal(SIGTERM, trove::OnSignal);
+  return trove::Main();
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""Looks at the index server's web page in headless Chromium, as a user would.
+
+  index_web_check.py URL QUERY SCREENSHOT.png
+
+Waits for the counts and the supernode map, searches QUERY and reads the
+hits and their links, searches something that is not a query and reads the
+error, opens the admin part with a token, saves a screenshot, and prints
+one JSON line of what it saw (and the console errors). Exits 0; exits 1
+with a message when a step does not happen in time.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+STEP_SECONDS = 60
+
+
+def wait_for(what, check, seconds=STEP_SECONDS):
+    """Polls `check` until it returns something true; its value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError("gave up waiting for " + what)
+
+
+def main(argv):
+    if len(argv) != 4 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if len(argv) == 2 else 2
+    url, query, screenshot = argv[1:]
+    profile = tempfile.mkdtemp(prefix="trove-chromium-")
+    os.environ.setdefault("HOME", profile)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--no-proxy-server",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,1400", "--user-data-dir=" + profile):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
+                              options=options)
+    seen = {"console_errors": []}
+    try:
+        driver.get(url)
+        wait_for("the counts", lambda: driver.find_element(
+            By.ID, "count-files").get_attribute("data-value") not in (None, ""))
+        seen["counts"] = {
+            name: driver.find_element(By.ID, "count-" + name).text
+            for name in ("peers", "supernodes", "files", "sources", "searches")}
+        seen["state"] = driver.find_element(By.ID, "state").text
+
+        rows = wait_for("the supernode map", lambda: driver.find_elements(
+            By.CSS_SELECTOR, "#supernodes tr.supernode"))
+        seen["supernodes"] = [
+            {"address": r.find_element(By.CSS_SELECTOR, "td.address").text,
+             "leaves": r.find_element(By.CSS_SELECTOR, "td.leaves").text}
+            for r in rows]
+        seen["map_note"] = driver.find_element(By.ID, "map-note").text
+
+        # The plots: each svg holds a drawn line once the history came.
+        wait_for("the plots", lambda: len(driver.find_elements(
+            By.CSS_SELECTOR, "#over-time svg polyline")) == 4)
+        seen["plots_drawn"] = len(driver.find_elements(
+            By.CSS_SELECTOR, "#over-time svg polyline"))
+
+        driver.find_element(By.ID, "q").send_keys(query)
+        driver.find_element(By.ID, "search-button").click()
+        hits = wait_for("the hits", lambda: driver.find_elements(
+            By.CSS_SELECTOR, "#hits tr.hit"))
+        seen["hits"] = [r.find_element(By.CSS_SELECTOR, "td.name").text
+                        for r in hits]
+        seen["links"] = {
+            r.find_element(By.CSS_SELECTOR, "td.name").text:
+                r.find_element(By.CSS_SELECTOR, "td.link a").get_attribute("href")
+            for r in hits}
+        seen["search_note"] = driver.find_element(By.ID, "search-note").text
+
+        # Bad input: the page shows the server's reason.
+        box = driver.find_element(By.ID, "q")
+        box.clear()
+        box.send_keys("++")
+        driver.find_element(By.ID, "search-button").click()
+        seen["bad_search_note"] = wait_for(
+            "the error", lambda: "error" in driver.find_element(
+                By.ID, "search-note").get_attribute("class").split()
+            and driver.find_element(By.ID, "search-note").text)
+        box.clear()
+        box.send_keys(query)
+        driver.find_element(By.ID, "search-button").click()
+        wait_for("the hits again", lambda: driver.find_element(
+            By.ID, "search-note").text.endswith("files"))
+
+        # Admin: hidden until a token is entered.
+        seen["admin_shown_before_token"] = driver.find_element(
+            By.ID, "admin").is_displayed()
+        driver.find_element(By.ID, "admin-open").click()
+        driver.find_element(By.ID, "admin-token").send_keys("a-token-for-the-test")
+        driver.find_element(By.CSS_SELECTOR, "#admin-login button").click()
+        seen["admin_shown_after_token"] = wait_for(
+            "the admin part", lambda: driver.find_element(By.ID, "admin").is_displayed())
+        seen["token_left_in_page"] = (
+            "a-token-for-the-test" in driver.page_source
+            or "a-token-for-the-test" in driver.current_url)
+
+        driver.save_screenshot(screenshot)
+        seen["console_errors"] = [
+            e["message"] for e in driver.get_log("browser")
+            if e.get("level") == "SEVERE" and "/api/search" not in e["message"]]
+    except TimeoutError as e:
+        print(json.dumps(seen))
+        print("index_web_check: " + str(e), file=sys.stderr)
+        print(driver.page_source[-4000:], file=sys.stderr)
+        return 1
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    print(json.dumps(seen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Drives the daemon's web page in headless Chromium, as a user would.
+
+  web_page_check.py URL#token=T QUERY WHOLE_NAME CANCEL_NAME
+
+Searches QUERY; clicks Get on the hit named WHOLE_NAME and watches its
+progress bar until the download is done; clicks Get on CANCEL_NAME, waits
+until some of it arrived, clicks Cancel and accepts the confirmation, and
+waits until the download is gone. Prints one JSON line of what it saw
+(the progress percentages shown, the hits, console errors) and exits 0;
+exits 1 with a message when a step does not happen in time.
+"""
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import (NoAlertPresentException,
+                                        StaleElementReferenceException)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+STEP_SECONDS = 60
+
+
+def wait_for(what, check, seconds=STEP_SECONDS):
+    """Polls `check` until it returns something true; its value."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except StaleElementReferenceException:
+            value = None
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError("gave up waiting for " + what)
+
+
+def download_row(driver, name):
+    for row in driver.find_elements(By.CSS_SELECTOR, "#downloads tr.download"):
+        if row.find_element(By.CSS_SELECTOR, "td.name").text == name:
+            return row
+    return None
+
+
+def hit_row(driver, name):
+    for row in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit"):
+        if row.find_element(By.CSS_SELECTOR, "td.name").text == name:
+            return row
+    return None
+
+
+def percent(row):
+    return int(row.find_element(By.CSS_SELECTOR, ".pct").text.rstrip("%"))
+
+
+def main(argv):
+    if len(argv) != 5 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if len(argv) == 2 else 2
+    url, query, whole, cancel = argv[1:]
+    profile = tempfile.mkdtemp(prefix="trove-chromium-")
+    os.environ.setdefault("HOME", profile)
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--no-proxy-server",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,900", "--user-data-dir=" + profile):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
+                              options=options)
+    seen = {"progress": [], "hits": [], "console_errors": []}
+    try:
+        driver.get(url)
+        wait_for("the page to reach the daemon",
+                 lambda: driver.find_element(By.ID, "peer").text.startswith("peer "))
+        seen["token_left_in_address"] = "token=" in driver.current_url
+
+        driver.find_element(By.ID, "q").send_keys(query)
+        driver.find_element(By.ID, "search-button").click()
+        wait_for("the hits", lambda: hit_row(driver, whole) and hit_row(driver, cancel))
+        seen["hits"] = [r.find_element(By.CSS_SELECTOR, "td.name").text
+                        for r in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit")]
+        seen["search_note"] = driver.find_element(By.ID, "search-note").text
+
+        # One click gets the file; the bar fills to 100%.
+        hit_row(driver, whole).find_element(By.CSS_SELECTOR, "button.get").click()
+        wait_for("the Get button to say Added",
+                 lambda: hit_row(driver, whole).find_element(
+                     By.CSS_SELECTOR, "button.get").text == "Added")
+
+        def done():
+            row = download_row(driver, whole)
+            if row is None:
+                return False
+            pct = percent(row)
+            if not seen["progress"] or seen["progress"][-1] != pct:
+                seen["progress"].append(pct)
+            return row.get_attribute("data-state") == "done"
+        wait_for(whole + " to be done", done, 120)
+        row = download_row(driver, whole)
+        seen["done_detail"] = row.find_element(By.CSS_SELECTOR, ".detail").text
+        seen["done_percent"] = percent(row)
+
+        # Another, cancelled while it runs: the page asks first.
+        hit_row(driver, cancel).find_element(By.CSS_SELECTOR, "button.get").click()
+        wait_for(cancel + " to have started",
+                 lambda: download_row(driver, cancel) is not None
+                 and percent(download_row(driver, cancel)) > 0)
+        seen["cancel_percent_before"] = percent(download_row(driver, cancel))
+        # The list is drawn again every second: find the button and click
+        # it in one go, again if it was just replaced.
+        def click_cancel():
+            try:
+                download_row(driver, cancel).find_element(
+                    By.CSS_SELECTOR, "button.cancel").click()
+                return True
+            except StaleElementReferenceException:
+                return False
+        wait_for("a Cancel button to click", click_cancel, 10)
+
+        def confirm():
+            try:
+                alert = driver.switch_to.alert
+            except NoAlertPresentException:
+                return None
+            text = alert.text
+            alert.accept()
+            return text
+        seen["confirm_text"] = wait_for("the confirmation", confirm, 10)
+        wait_for(cancel + " to be gone", lambda: download_row(driver, cancel) is None)
+        seen["no_downloads_left_but_done"] = [
+            r.get_attribute("data-state")
+            for r in driver.find_elements(By.CSS_SELECTOR, "#downloads tr.download")]
+        seen["error_line"] = driver.find_element(By.ID, "error").text
+        seen["console_errors"] = [
+            e["message"] for e in driver.get_log("browser")
+            if e.get("level") == "SEVERE"]
+    except TimeoutError as e:
+        print(json.dumps(seen))
+        print("web_page_check: " + str(e), file=sys.stderr)
+        print(driver.page_source[-4000:], file=sys.stderr)
+        return 1
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    print(json.dumps(seen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -10,33 +10,13 @@ one JSON line of what it saw (and the console errors). Exits 0; exits 1
 with a message when a step does not happen in time.
 """
 
-import json
 import os
-import shutil
 import sys
-import tempfile
-import time
 
-from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-STEP_SECONDS = 60
-
-
-def wait_for(what, check, seconds=STEP_SECONDS):
-    """Polls `check` until it returns something true; its value."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except StaleElementReferenceException:
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise TimeoutError("gave up waiting for " + what)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from headless_chromium import run_check, severe_console_errors, wait_for  # noqa: E402
 
 
 def main(argv):
@@ -44,22 +24,8 @@ def main(argv):
         print(__doc__)
         return 0 if len(argv) == 2 else 2
     url, query, screenshot = argv[1:]
-    profile = tempfile.mkdtemp(prefix="trove-chromium-")
-    os.environ.setdefault("HOME", profile)
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--no-proxy-server",
-                 "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1400", "--user-data-dir=" + profile):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"),
-                              options=options)
-    seen = {"console_errors": []}
-    try:
+
+    def steps(driver, seen):
         driver.get(url)
         wait_for("the counts", lambda: driver.find_element(
             By.ID, "count-files").get_attribute("data-value") not in (None, ""))
@@ -122,19 +88,10 @@ def main(argv):
             or "a-token-for-the-test" in driver.current_url)
 
         driver.save_screenshot(screenshot)
-        seen["console_errors"] = [
-            e["message"] for e in driver.get_log("browser")
-            if e.get("level") == "SEVERE" and "/api/search" not in e["message"]]
-    except TimeoutError as e:
-        print(json.dumps(seen))
-        print("index_web_check: " + str(e), file=sys.stderr)
-        print(driver.page_source[-4000:], file=sys.stderr)
-        return 1
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-    print(json.dumps(seen))
-    return 0
+        # The bad search's 400 is logged by the browser; it is expected.
+        seen["console_errors"] = severe_console_errors(driver, ignore="/api/search")
+
+    return run_check("index_web_check", "1280,1400", steps)
 
 
 if __name__ == "__main__":

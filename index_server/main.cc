@@ -29,6 +29,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -49,6 +50,8 @@
 #include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/admin_service.h"
+#include "index_server/admin_token.h"
 #include "index_server/index_metrics.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
@@ -92,6 +95,20 @@ ABSL_FLAG(std::string, enrol_supernode_keys, "",
           "`supernode --print_key` prints them) to enrol at start, for "
           "bootstrapping a community; keys already enrolled stay, revoked "
           "ones in the file are enrolled again");
+ABSL_FLAG(std::string, initial_admin_token_hash, "",
+          "the hex SHA-256 of an admin token (role admin) to accept from "
+          "the start, as `index_server init` writes it into the config file "
+          "for the token it made; stored at start unless a token with this "
+          "hash exists (so a revoked one stays revoked)");
+ABSL_FLAG(int, moderation_refresh_ms, 1000,
+          "read the bans and takedowns sent with supernodes' leases again "
+          "after this long (a change made through this index is sent at "
+          "once)");
+// add-admin-token's own flags (community_main.cc, kept out of config files).
+ABSL_DECLARE_FLAG(std::string, role);
+ABSL_DECLARE_FLAG(std::string, label);
+ABSL_DECLARE_FLAG(std::string, token_out);
+
 ABSL_FLAG(bool, testonly_unenrolled_supernodes, false,
           "TESTS ONLY: accept RegisterSupernode without an enrolled key and "
           "calls without a session");
@@ -264,6 +281,80 @@ absl::Status EnrolKeysFromFile(PgIndexStore* store, const std::string& path) {
   return absl::OkStatus();
 }
 
+// Stores the admin token whose hash `init` put into the config file,
+// unless a token with that hash is stored already (revoked or not).
+absl::Status StoreInitialAdminToken(PgIndexStore* store,
+                                    const std::string& hash) {
+  if (absl::Status s = ValidateHexId(hash, "the hash"); !s.ok()) {
+    return absl::InvalidArgumentError(
+        "must be 64 lowercase hex digits (the SHA-256 of an admin token)");
+  }
+  absl::StatusOr<AdminTokenRecord> known = store->FindAdminToken(hash);
+  if (known.ok()) return absl::OkStatus();
+  if (known.status().code() != absl::StatusCode::kNotFound) {
+    return known.status();
+  }
+  absl::StatusOr<NewAdminToken> id = MakeAdminToken();  // for its random id
+  if (!id.ok()) return id.status();
+  absl::Status s = store->AddAdminToken(id->token_id, hash, "admin",
+                                        "the first token, made by init",
+                                        "index_server init");
+  if (s.ok()) {
+    TROVE_LOG(INFO) << "accepted the admin token made by init (id "
+                    << id->token_id << ")";
+  }
+  return s;
+}
+
+// `index_server add-admin-token --postgres=DSN [--role=R] [--label=L]
+// [--token_out=FILE]`.
+int RunAddAdminToken() {
+  if (absl::GetFlag(FLAGS_postgres).empty()) {
+    std::cerr << "index_server add-admin-token: give --postgres=DSN (the "
+                 "index's database)\n";
+    return 2;
+  }
+  if (absl::Status s = ParseAdminRole(absl::GetFlag(FLAGS_role)).status();
+      !s.ok()) {
+    std::cerr << "index_server add-admin-token: --role: " << s.message()
+              << "\n";
+    return 2;
+  }
+  NewAdminToken made;
+  absl::Status s = WithStore([&](PgIndexStore* store) -> absl::Status {
+    absl::StatusOr<NewAdminToken> token =
+        CreateAdminToken(store, absl::GetFlag(FLAGS_role),
+                         absl::GetFlag(FLAGS_label),
+                         "index_server add-admin-token");
+    if (!token.ok()) return token.status();
+    made = *std::move(token);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    std::cerr << "index_server add-admin-token: " << s.message() << "\n";
+    return absl::IsInvalidArgument(s) ? 2 : 1;
+  }
+  const std::string out = absl::GetFlag(FLAGS_token_out);
+  if (!out.empty()) {
+    if (absl::Status w = WriteFileAtomic(out, made.token + "\n", 0600);
+        !w.ok()) {
+      std::cerr << "index_server add-admin-token: the token (id "
+                << made.token_id << ") is stored but could not be written: "
+                << w.message() << "; revoke it with trove-admin token-revoke "
+                << made.token_id << "\n";
+      return 1;
+    }
+    std::cout << "Made admin token " << made.token_id << " (role "
+              << absl::GetFlag(FLAGS_role) << ") in " << out << "\n";
+    return 0;
+  }
+  std::cout << made.token << "\n";
+  std::cerr << "admin token " << made.token_id << " (role "
+            << absl::GetFlag(FLAGS_role)
+            << "); it is shown only now: keep it secret\n";
+  return 0;
+}
+
 // The index's TLS: its CA-issued certificate and key, and the community CA
 // (to check supernodes' certificates), from --tls_*; plaintext only with
 // --insecure.
@@ -381,6 +472,15 @@ int Main() {
     }
   }
 
+  if (const std::string hash = absl::GetFlag(FLAGS_initial_admin_token_hash);
+      !hash.empty()) {
+    absl::Status s = StoreInitialAdminToken(store->get(), hash);
+    if (!s.ok()) {
+      TROVE_LOG(ERROR) << "--initial_admin_token_hash: " << s.message();
+      return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+  }
+
   IndexServiceOptions options;
   options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   options.renew_every = absl::Seconds(absl::GetFlag(FLAGS_renew_every_seconds));
@@ -402,6 +502,16 @@ int Main() {
       !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
   options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
+  ModerationLists moderation(
+      store->get(),
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_moderation_refresh_ms))));
+  options.lease_extras = [&moderation](index::LeaseResponse* lease) {
+    moderation.Fill(lease);
+  };
+  AdminCore::Options admin_options;
+  admin_options.tls = !(*tls)->insecure();
+  AdminCore admin_core(store->get(), store->get(), &moderation, admin_options);
+  AdminServiceImpl admin_service(&admin_core);
   IndexServiceImpl service(&indexed, store->get(), options);
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
       &indexed, options.search_default_limit, options.search_max_limit);
@@ -414,7 +524,7 @@ int Main() {
   ServerOptions server_options;
   server_options.serving = indexed.ready();
   absl::StatusOr<RunningServer> server =
-      StartServer(absl::GetFlag(FLAGS_listen), {&service},
+      StartServer(absl::GetFlag(FLAGS_listen), {&service, &admin_service},
                   (*tls)->ServerCredentials(), server_options);
   if (!server.ok()) {
     TROVE_LOG(ERROR) << server.status().message();
@@ -486,6 +596,10 @@ int main(int argc, char** argv) {
       "  index_server revoke-supernode ID --postgres=DSN\n"
       "      revokes a supernode's key: it cannot register or renew, and its "
       "sources leave the catalog at once\n"
+      "  index_server add-admin-token --postgres=DSN [--role=admin|"
+      "moderator|viewer] [--label=TEXT] [--token_out=FILE]\n"
+      "      makes an admin token for the AdminService (trove-admin) and "
+      "prints it once\n"
       "  index_server renew-index DIR [--cert_days=N]\n"
       "      a new certificate for the index's key (restart the index)\n"
       "  index_server --config=DIR/config\n"
@@ -542,11 +656,20 @@ int main(int argc, char** argv) {
                 << ": its lease and sources are gone\n";
       return 0;
     }
+    if (command == "add-admin-token") {
+      if (!args.empty()) {
+        std::cerr << "index_server add-admin-token: takes no words, only "
+                     "flags; see --help\n";
+        return 2;
+      }
+      return trove::index_server::RunAddAdminToken();
+    }
     if (command == "renew-index") {
       return trove::index_server::RunRenewIndex(args);
     }
     std::cerr << "index_server: unknown command '" << command
-              << "' (init, enrol-supernode, renew-index, or none to serve); "
+              << "' (init, enrol-supernode, revoke-supernode, add-admin-token, "
+                 "renew-index, or none to serve); "
                  "see --help\n";
     return 2;
   }

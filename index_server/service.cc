@@ -291,6 +291,7 @@ void IndexServiceImpl::FillLease(index::LeaseResponse* response) const {
       std::ceil(absl::ToDoubleSeconds(options_.lease))));
   response->set_renew_every_seconds(std::max<int32_t>(
       1, static_cast<int32_t>(absl::ToInt64Seconds(options_.renew_every))));
+  if (options_.lease_extras) options_.lease_extras(response);
 }
 
 grpc::Status IndexServiceImpl::RegisterSupernode(

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -53,6 +54,9 @@ struct IndexServiceOptions {
   absl::Duration max_presence = absl::Minutes(10);
   // How long a SupernodeChallenge nonce is good for (one to two of these).
   absl::Duration challenge_window = absl::Seconds(30);
+  // Adds what supernodes learn with every lease (the banned peers and
+  // taken-down cids: ModerationLists::Fill). May be empty.
+  std::function<void(index::LeaseResponse*)> lease_extras;
 };
 
 // Replaces each delta of `request` by what its signed change says

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/signed_change.h"
 #include "common/tls_credentials.h"
@@ -110,6 +111,10 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   if (c.upload_bytes_per_second() < 0 || c.uptime_seconds() < 0 ||
       c.free_memory_bytes() < 0) {
     return absl::InvalidArgumentError("capacity values must not be negative");
+  }
+  if (options_.moderation != nullptr) {
+    s = options_.moderation->CheckPeer(PeerIdFromPublicKey(request.public_key()));
+    if (!s.ok()) return s;
   }
   absl::StatusOr<LeafRegistry::JoinResult> joined = registry_->Join(request);
   if (!joined.ok()) return joined.status();
@@ -322,6 +327,7 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
       m.set_match(best);
     }
   }
+  if (options_.moderation != nullptr) options_.moderation->FilterHits(&merged);
   const SearchSort sort = parsed->sort;
   const bool reverse = parsed->reverse;
   std::stable_sort(merged.begin(), merged.end(),
@@ -370,6 +376,11 @@ absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
                                             LocateResponse* response) {
   absl::Status s = ValidateHexId(request.cid(), "cid");
   if (!s.ok()) return s;
+  if (options_.moderation != nullptr &&
+      options_.moderation->IsTakenDown(request.cid())) {
+    return absl::NotFoundError(absl::StrCat(
+        request.cid(), " was taken down by the community's operator"));
+  }
   std::optional<LeafRegistry::LocalSources> local =
       registry_->Locate(request.cid());
   absl::StatusOr<index::LocateResponse> remote =

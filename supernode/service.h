@@ -23,6 +23,7 @@
 #include "protos/supernode.grpc.pb.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
+#include "supernode/moderation.h"
 
 namespace trove {
 namespace supernode {
@@ -51,6 +52,10 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
     // How long leaves' presences should be valid (JoinResponse); empty:
     // not said.
     std::function<absl::Duration()> presence_validity;
+    // Bans and takedowns learned from the index: banned peers cannot join,
+    // taken-down cids are left out of Search and Locate. May be null; must
+    // outlive the service.
+    const Moderation* moderation = nullptr;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:

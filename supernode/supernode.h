@@ -32,6 +32,7 @@
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
 #include "supernode/leaf_registry.h"
+#include "supernode/moderation.h"
 #include "supernode/service.h"
 
 namespace trove {
@@ -149,6 +150,8 @@ class Supernode {
   std::unique_ptr<IndexClient> index_;
   std::unique_ptr<IndexForwarder> forwarder_;
   std::unique_ptr<LeafRegistry> registry_;
+  // Bans and takedowns from the index's leases.
+  const std::unique_ptr<Moderation> moderation_ = std::make_unique<Moderation>();
   std::unique_ptr<SupernodeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<std::thread> sweeper_;

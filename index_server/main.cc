@@ -514,7 +514,8 @@ int Main() {
   AdminServiceImpl admin_service(&admin_core);
   IndexServiceImpl service(&indexed, store->get(), options);
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
-      &indexed, options.search_default_limit, options.search_max_limit);
+      &indexed, options.search_default_limit, options.search_max_limit,
+      &admin_core);
   if (!web.ok()) {
     TROVE_LOG(ERROR) << web.status().message();
     return web.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;

@@ -176,6 +176,15 @@ TEST_F(AdminTest, WrongTokensAndLowRolesAreRefusedAndAudited) {
   EXPECT_THAT(ok.out, HasSubstr("supernodes 1"));
   EXPECT_THAT(ok.out, HasSubstr("peers      2"));
 
+  // With the community link instead of --index and --ca: the CA is learned
+  // from the index and checked against the link's fingerprint.
+  CommandResult by_link = RunCommand(
+      {RunfilePath("admin/trove-admin"), "stats", "--json",
+       absl::StrCat("--join=", cluster_->link()),
+       absl::StrCat("--token_file=", admin_token_file_)});
+  ASSERT_EQ(by_link.exit_code, 0) << by_link.err;
+  EXPECT_THAT(by_link.out, HasSubstr("\"supernodes\": \"1\""));
+
   // A made-up token.
   const std::string fake = cluster_->work_dir() + "/fake_token";
   ASSERT_TRUE(WriteFileAtomic(fake,

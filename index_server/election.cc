@@ -49,6 +49,7 @@ absl::Status ValidateElectionParams(const ElectionParams& p) {
                      p.demote_load_fraction));
   }
   if (p.min_uptime < absl::ZeroDuration() ||
+      p.bootstrap_min_uptime < absl::ZeroDuration() ||
       p.min_tenure < absl::ZeroDuration() ||
       p.drain < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -129,12 +130,17 @@ ElectionDecision Elect(const ElectionInput& input,
   }
 
   // Peers: who is there, who could serve.
+  ElectionParams eligibility = params;
+  if (d.serving == 0) {
+    eligibility.min_uptime =
+        std::min(params.min_uptime, params.bootstrap_min_uptime);
+  }
   std::vector<const PeerReport*> candidates;
   int eligible_total = 0;
   for (const PeerReport& p : input.peers) {
     if (!Fresh(p, now, params)) continue;
     ++d.live_peers;
-    if (!Eligible(p, now, params)) continue;
+    if (!Eligible(p, now, eligibility)) continue;
     ++eligible_total;
     if (keyed.count(p.peer_id) == 0) candidates.push_back(&p);
   }

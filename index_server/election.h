@@ -40,6 +40,10 @@ struct ElectionParams {
   // A peer must have run this long (its reported uptime, aged by the time
   // since the report) to be promoted.
   absl::Duration min_uptime = absl::Minutes(5);
+  // While no supernode serves at all, the uptime asked of the first ones:
+  // a new community has no long-running peers, and without a supernode
+  // nobody can share anything. Reachability is still required.
+  absl::Duration bootstrap_min_uptime = absl::Seconds(10);
   // A peer's report older than this means it is gone.
   absl::Duration report_ttl = absl::Seconds(90);
   // Hysteresis in time: a promoted supernode serves at least this long

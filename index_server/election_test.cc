@@ -244,6 +244,11 @@ TEST_F(ElectionTest, SmallBandwidthDifferencesDoNotOutweighUptime) {
 }
 
 TEST_F(ElectionTest, NeverPromotesFirewalledOrShortLivedPeers) {
+  SupernodeRecord standalone;
+  standalone.supernode_id = Id(900);
+  standalone.permanent = true;
+  standalone.live = true;
+  supernodes_.push_back(standalone);
   AddPeer(1, 100 << 20, absl::Hours(5), /*reachable=*/false);
   AddPeer(2, 100 << 20, absl::Minutes(1));  // Too young.
   PeerReport& low_mem = AddPeer(3, 100 << 20, absl::Hours(5));
@@ -262,6 +267,19 @@ TEST_F(ElectionTest, NeverPromotesFirewalledOrShortLivedPeers) {
   clock_.Advance(absl::Minutes(5));
   ElectionDecision d = Round();
   EXPECT_THAT(d.promote, ElementsAre(Id(2)));
+}
+
+TEST_F(ElectionTest, WithNoSupernodeAtAllTheFirstNeedOnlyABriefUptime) {
+  AddPeer(1, 1 << 20, absl::Seconds(3));
+  AddPeer(2, 1 << 20, absl::Seconds(2), /*reachable=*/false);
+  EXPECT_TRUE(Round().promote.empty()) << "3 s is too brief even now";
+  clock_.Advance(absl::Seconds(10));
+  ElectionDecision d = Round();
+  EXPECT_THAT(d.promote, ElementsAre(Id(1))) << "never the firewalled one";
+  // With one serving, the second needs the full uptime.
+  AddPeer(3, 1 << 20, absl::Seconds(30));
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_TRUE(Round().promote.empty());
 }
 
 TEST_F(ElectionTest, AStaleReportCountsNeitherAsPeerNorCandidate) {

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "index_server/catalog_change.pb.h"
+#include "index_server/election_store.h"
 #include "index_server/store.h"
 #include "index_server/trust_store.h"
 
@@ -67,7 +68,9 @@ struct LoadProgress {
 
 // Thread-safe: methods may be called concurrently from any thread; each
 // call borrows one pooled connection for one transaction.
-class PgIndexStore final : public CatalogStore, public TrustStore {
+class PgIndexStore final : public CatalogStore,
+                           public TrustStore,
+                           public ElectionStore {
  public:
   // Called after each committed change with its log position, in commit
   // order per replica only as far as commits are (see IndexedStore).
@@ -124,6 +127,17 @@ class PgIndexStore final : public CatalogStore, public TrustStore {
       const std::string& supernode_id,
       const std::vector<std::pair<std::string, absl::Time>>& presences,
       const CallContext& call) override;
+
+  // ElectionStore.
+  absl::StatusOr<PeerStanding> RecordPeerReport(
+      const CapacityReport& report, absl::Duration reprobe_after,
+      absl::Duration drain, const CallContext& call) override;
+  absl::Status RecordReachability(const std::string& peer_id,
+                                  const std::string& address,
+                                  bool reachable) override;
+  absl::StatusOr<ElectionRound> RunElectionRound(
+      const std::function<ElectionDecision(const ElectionInput&)>& decide,
+      absl::Duration forget_after) override;
 
   // The change log.
 

@@ -49,7 +49,10 @@
 #include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/election.h"
+#include "index_server/election_runner.h"
 #include "index_server/index_metrics.h"
+#include "index_server/reachability.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
@@ -116,6 +119,28 @@ ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");
 ABSL_FLAG(int, locate_default_limit, 50, "sources Locate returns by default");
 ABSL_FLAG(int, locate_max_limit, 500, "most sources Locate returns");
 ABSL_FLAG(int, bootstrap_limit, 20, "most supernodes Bootstrap returns");
+ABSL_FLAG(bool, election, true,
+          "run the supernode election (promote peers, demote idle ones)");
+ABSL_FLAG(int, target_leaves_per_supernode, 100,
+          "election: leaves one supernode should serve at most");
+ABSL_FLAG(int, min_supernodes, 2,
+          "election: supernodes kept whenever that many eligible peers exist");
+ABSL_FLAG(int, election_interval_ms, 10000, "election: how often a round runs");
+ABSL_FLAG(int, election_min_uptime_seconds, 300,
+          "election: how long a peer must have run to be promoted");
+ABSL_FLAG(int, election_bootstrap_min_uptime_seconds, 10,
+          "election: the same while no supernode serves at all");
+ABSL_FLAG(int, election_min_tenure_seconds, 600,
+          "election: a promoted supernode serves at least this long before "
+          "a demotion for low load");
+ABSL_FLAG(int, election_drain_seconds, 30,
+          "election: how long a demoted supernode serves while its leaves move");
+ABSL_FLAG(int, election_max_promotions, 4, "election: most promotions per round");
+ABSL_FLAG(int, report_every_seconds, 15,
+          "how often peers send their capacity report");
+ABSL_FLAG(int, reprobe_seconds, 600,
+          "how old a peer's reachability check may be before it is dialled "
+          "again");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");
 
@@ -401,8 +426,46 @@ int Main() {
   options.require_supernode_keys =
       !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
   options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
+  options.report_every =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_report_every_seconds)));
+  options.reprobe_after =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_reprobe_seconds)));
+  options.drain = absl::Seconds(absl::GetFlag(FLAGS_election_drain_seconds));
+  ElectionParams election;
+  election.target_leaves_per_supernode =
+      absl::GetFlag(FLAGS_target_leaves_per_supernode);
+  election.min_supernodes = absl::GetFlag(FLAGS_min_supernodes);
+  election.min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_uptime_seconds));
+  election.bootstrap_min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_bootstrap_min_uptime_seconds));
+  election.min_tenure =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_tenure_seconds));
+  election.drain = options.drain;
+  election.max_promotions_per_round = absl::GetFlag(FLAGS_election_max_promotions);
+  // A peer that missed three reports is gone.
+  election.report_ttl = options.report_every * 3 + absl::Seconds(5);
+  if (absl::Status s = ValidateElectionParams(election); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
+    return 2;
+  }
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   IndexServiceImpl service(&indexed, store->get(), options);
+  std::unique_ptr<PeerDialer> dialer = NewGrpcPeerDialer(*tls);
+  std::unique_ptr<ReachabilityProber> prober;
+  std::unique_ptr<ElectionRunner> election_runner;
+  if (absl::GetFlag(FLAGS_election)) {
+    prober = std::make_unique<ReachabilityProber>(
+        store->get(), dialer.get(), ReachabilityProber::Options());
+    ReachabilityProber* p = prober.get();
+    service.EnableElection(
+        {store->get(), [p](const std::string& peer, const std::string& address) {
+           p->Enqueue(peer, address);
+         }});
+    election_runner = std::make_unique<ElectionRunner>(
+        store->get(), election,
+        absl::Milliseconds(std::max(100, absl::GetFlag(FLAGS_election_interval_ms))));
+  }
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
       &indexed, options.search_default_limit, options.search_max_limit);
   if (!web.ok()) {
@@ -438,12 +501,16 @@ int Main() {
       absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
       absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)), &stop);
 
+  if (election_runner != nullptr) election_runner->Start();
+
   int sig = WaitForShutdownSignal();
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
   server->server->Shutdown(
       absl::ToChronoTime(absl::Now() +
                          absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms))));
   stop.Notify();
+  if (election_runner != nullptr) election_runner->Stop();
+  if (prober != nullptr) prober->Stop();
   readiness.join();
   housekeeping.join();
   web->reset();

@@ -1611,8 +1611,8 @@ absl::StatusOr<PeerStanding> PgIndexStore::RecordPeerReport(
         "   OR r.probed_at < now() - $2::bigint * interval '1 millisecond',"
         "  k.kind = 'promoted' AND k.revoked_at IS NULL,"
         "  (extract(epoch from now() - k.draining_since) * 1000)::bigint,"
-        "  EXISTS (SELECT 1 FROM supernode_keys j"
-        "   WHERE j.supernode_id = r.supernode_id"
+        "  EXISTS (SELECT 1 FROM peers p JOIN supernode_keys j"
+        "   ON j.supernode_id = p.supernode_id WHERE p.peer_id = r.peer_id"
         "   AND (j.draining_since IS NOT NULL OR j.revoked_at IS NOT NULL))"
         " FROM peer_reports r LEFT JOIN supernode_keys k"
         "  ON k.supernode_id = r.peer_id WHERE r.peer_id = $1",

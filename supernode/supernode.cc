@@ -37,6 +37,7 @@ absl::Status AtLeastOne(int64_t v, absl::string_view name) {
 absl::StatusOr<std::unique_ptr<Identity>> SupernodeKeyFor(
     const SupernodeOptions& options) {
   if (!options.supernode_id.empty()) return std::unique_ptr<Identity>();
+  if (!options.key_file.empty()) return Identity::LoadOrCreate(options.key_file);
   std::unique_ptr<Identity> identity;
   if (options.state_dir.empty()) {
     ASSIGN_OR_RETURN(identity, Identity::Generate());

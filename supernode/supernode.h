@@ -50,6 +50,9 @@ struct SupernodeOptions {
   // Folder for the supernode's key (supernode_key.pem), which makes its id
   // stable across restarts. Empty: a fresh key each start.
   std::string state_dir;
+  // The key file to use instead of state_dir's (a promoted peer uses its
+  // own identity key, so its supernode id is its peer id).
+  std::string key_file;
   // The supernode id to use instead of one derived from a key (a promoted
   // peer may use its own peer id). 64 lowercase hex digits.
   std::string supernode_id;

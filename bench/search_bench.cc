@@ -515,7 +515,10 @@ int Main() {
   absl::StatusOr<std::unique_ptr<ChildProcess>> index = ChildProcess::Start(
       {absl::GetFlag(FLAGS_index_server), absl::StrCat("--postgres=", dsn),
        "--listen=127.0.0.1:0", absl::StrCat("--ready_file=", index_ready),
-       "--lease_seconds=600", "--renew_every_seconds=20"},
+       "--lease_seconds=600", "--renew_every_seconds=20",
+       // Made-up supernodes publishing unsigned lists: the cost of
+       // verification is measured by bench/ingest_verify_bench.
+       "--testonly_unenrolled_supernodes", "--testonly_unverified_changes"},
       absl::StrCat(work, "/index_server.log"));
   if (!index.ok()) {
     Say(index.status().ToString());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "absl/strings/escaping.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -78,7 +79,9 @@ int RunInit(const std::vector<std::string>& args, const std::string& listen,
   return 0;
 }
 
-int RunEnrolSupernode(const std::vector<std::string>& args) {
+int RunEnrolSupernode(
+    const std::vector<std::string>& args,
+    const std::function<absl::Status(const std::string& public_key)>& record) {
   if (args.size() != 1) {
     return Usage("enrol-supernode", "give exactly one community folder");
   }
@@ -116,6 +119,15 @@ int RunEnrolSupernode(const std::vector<std::string>& args) {
   if (!r.ok()) {
     std::cerr << "index_server enrol-supernode: " << r.status().message() << "\n";
     return absl::IsInvalidArgument(r.status()) ? 2 : 1;
+  }
+  if (record) {
+    absl::Status s = record(absl::HexStringToBytes(r->public_key_hex));
+    if (!s.ok()) {
+      std::cerr << "index_server enrol-supernode: the certificate is made but "
+                   "the key could not be enrolled in the database: "
+                << s.message() << "\n";
+      return 1;
+    }
   }
   if (r->cert_path.empty()) {
     // The certificate itself, for the supernode's --tls_cert.

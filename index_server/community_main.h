@@ -3,6 +3,7 @@
 #ifndef TROVE_INDEX_SERVER_COMMUNITY_MAIN_H_
 #define TROVE_INDEX_SERVER_COMMUNITY_MAIN_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,14 @@ int RunInit(const std::vector<std::string>& args, const std::string& listen,
             const std::string& postgres, const FlagFilter& config_flags);
 
 // `index_server enrol-supernode DIR (--public_key=HEX | --key_file=PEM |
-// --out=STATE_DIR) [--out=STATE_DIR] [--cert_hosts=...]`.
-int RunEnrolSupernode(const std::vector<std::string>& args);
+// --out=STATE_DIR) [--out=STATE_DIR] [--cert_hosts=...]`. `record`, when
+// set, is also given the supernode's raw public key once its certificate
+// is made (to enrol it in the index's database); its failure fails the
+// command.
+int RunEnrolSupernode(
+    const std::vector<std::string>& args,
+    const std::function<absl::Status(const std::string& public_key)>& record =
+        nullptr);
 
 // `index_server renew-index DIR [--cert_days=N]`: a new certificate for the
 // index's key, written over DIR/index.pem.

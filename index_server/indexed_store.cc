@@ -51,9 +51,10 @@ absl::StatusOr<int64_t> IndexedStore::RegisterSupernode(
 }
 
 absl::Status IndexedStore::RenewLease(const std::string& supernode_id,
+                                      const std::string& session_hash,
                                       int32_t leaf_count, absl::Duration lease,
                                       const CallContext& call) {
-  return pg_->RenewLease(supernode_id, leaf_count, lease, call);
+  return pg_->RenewLease(supernode_id, session_hash, leaf_count, lease, call);
 }
 
 absl::Status IndexedStore::EndLease(const std::string& supernode_id,

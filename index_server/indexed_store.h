@@ -53,7 +53,8 @@ class IndexedStore final : public IndexStore {
   absl::StatusOr<int64_t> RegisterSupernode(const SupernodeRegistration& reg,
                                             absl::Duration lease,
                                             const CallContext& call) override;
-  absl::Status RenewLease(const std::string& supernode_id, int32_t leaf_count,
+  absl::Status RenewLease(const std::string& supernode_id,
+                          const std::string& session_hash, int32_t leaf_count,
                           absl::Duration lease,
                           const CallContext& call) override;
   absl::Status EndLease(const std::string& supernode_id, int64_t generation,

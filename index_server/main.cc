@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <memory>
@@ -39,6 +40,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/community_link.h"
+#include "common/config.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/server_util.h"
@@ -52,6 +55,7 @@
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
 #include "index_server/service.h"
+#include "index_server/supernode_keys_file.h"
 #include "index_server/web_page.h"
 
 ABSL_FLAG(std::string, postgres, "",
@@ -84,6 +88,17 @@ ABSL_FLAG(int, change_log_keep_seconds, 900,
 ABSL_FLAG(int, apply_wait_ms, 2000,
           "a write waits at most this long for this replica's memory to "
           "show it before answering");
+ABSL_FLAG(std::string, enrol_supernode_keys, "",
+          "a file of supernodes' public keys (64 hex digits a line, as "
+          "`supernode --print_key` prints them) to enrol at start, for "
+          "bootstrapping a community; keys already enrolled stay, revoked "
+          "ones in the file are enrolled again");
+ABSL_FLAG(bool, testonly_unenrolled_supernodes, false,
+          "TESTS ONLY: accept RegisterSupernode without an enrolled key and "
+          "calls without a session");
+ABSL_FLAG(bool, testonly_unverified_changes, false,
+          "TESTS AND BENCHMARKS ONLY: accept leaves' changes without "
+          "verifying their signatures or order");
 ABSL_FLAG(int, lease_seconds, 60, "lease granted to supernodes");
 ABSL_FLAG(int, renew_every_seconds, 20, "how often supernodes should renew");
 ABSL_FLAG(int, expire_interval_ms, 5000,
@@ -220,6 +235,49 @@ void ReportReadiness(IndexedStore* store, const RunningServer* server,
   }
 }
 
+// Runs `fn` on a store connected to --postgres with its schema up to date.
+absl::Status WithStore(const std::function<absl::Status(PgIndexStore*)>& fn) {
+  PgStoreOptions options;
+  options.dsn = absl::GetFlag(FLAGS_postgres);
+  absl::StatusOr<std::unique_ptr<PgIndexStore>> store =
+      PgIndexStore::Connect(options);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<int> migrated = (*store)->Migrate();
+  if (!migrated.ok()) return migrated.status();
+  return fn(store->get());
+}
+
+// The `postgres` setting of the config file at `path`; empty when the file
+// is missing, unreadable or does not set it.
+std::string PostgresFromCommunityConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return "";
+  absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfig(*text, path);
+  if (!settings.ok()) return "";
+  for (const ConfigSetting& setting : *settings) {
+    if (setting.name == "postgres") return setting.value;
+  }
+  return "";
+}
+
+// Enrols the keys listed in the file at `path`.
+absl::Status EnrolKeysFromFile(PgIndexStore* store, const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::vector<std::string>> keys = ParseSupernodeKeys(*text);
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", keys.status().message()));
+  }
+  for (const std::string& key : *keys) {
+    absl::StatusOr<std::string> id =
+        store->EnrolSupernodeKey(key, "enrolled", true, "--enrol_supernode_keys");
+    if (!id.ok()) return id.status();
+    TROVE_LOG(INFO) << "supernode key " << id->substr(0, 12) << "... enrolled";
+  }
+  return absl::OkStatus();
+}
+
 // The index's TLS: its CA-issued certificate and key, and the community CA
 // (to check supernodes' certificates), from --tls_*; plaintext only with
 // --insecure.
@@ -328,6 +386,14 @@ int Main() {
     return 1;
   }
   TROVE_LOG(INFO) << "schema up to date (" << *migrated << " migrations applied now)";
+  if (const std::string path = absl::GetFlag(FLAGS_enrol_supernode_keys);
+      !path.empty()) {
+    absl::Status s = EnrolKeysFromFile(store->get(), path);
+    if (!s.ok()) {
+      TROVE_LOG(ERROR) << "--enrol_supernode_keys: " << s.message();
+      return 2;
+    }
+  }
 
   IndexServiceOptions options;
   options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
@@ -346,8 +412,11 @@ int Main() {
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
   IndexedStore indexed(store->get(), indexed_options);
   indexed.Start();
+  options.require_supernode_keys =
+      !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
+  options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
-  IndexServiceImpl service(&indexed, options);
+  IndexServiceImpl service(&indexed, store->get(), options);
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
       &indexed, options.search_default_limit, options.search_max_limit);
   if (!web.ok()) {
@@ -426,6 +495,11 @@ int main(int argc, char** argv) {
       "  index_server enrol-supernode DIR (--out=STATE_DIR | "
       "--public_key=HEX | --key_file=PEM)\n"
       "      issues a supernode's certificate\n"
+      "      (with --postgres=DSN also enrols its key in the index's "
+      "database, so it may register)\n"
+      "  index_server revoke-supernode ID --postgres=DSN\n"
+      "      revokes a supernode's key: it cannot register or renew, and its "
+      "sources leave the catalog at once\n"
       "  index_server renew-index DIR [--cert_days=N]\n"
       "      a new certificate for the index's key (restart the index)\n"
       "  index_server --config=DIR/config\n"
@@ -447,7 +521,50 @@ int main(int argc, char** argv) {
                                           config_flags);
     }
     if (command == "enrol-supernode") {
-      return trove::index_server::RunEnrolSupernode(args);
+      if (absl::GetFlag(FLAGS_postgres).empty() && args.size() == 1) {
+        // The community's own config names the database the index uses.
+        std::string dsn = trove::index_server::PostgresFromCommunityConfig(
+            absl::StrCat(args[0], "/config"));
+        if (!dsn.empty()) absl::SetFlag(&FLAGS_postgres, dsn);
+      }
+      if (absl::GetFlag(FLAGS_postgres).empty()) {
+        std::cerr << "index_server enrol-supernode: no database known (give "
+                     "--postgres=DSN or set postgres in the community's "
+                     "config): the certificate is issued but the key is not "
+                     "enrolled, so the index will refuse this supernode\n";
+        return trove::index_server::RunEnrolSupernode(args);
+      }
+      return trove::index_server::RunEnrolSupernode(
+          args, [](const std::string& key) {
+            return trove::index_server::WithStore(
+                [&](trove::index_server::PgIndexStore* store) -> absl::Status {
+                  absl::StatusOr<std::string> id = store->EnrolSupernodeKey(
+                      key, "enrolled", true, "index_server enrol-supernode");
+                  if (!id.ok()) return id.status();
+                  std::cout << "Enrolled key of supernode " << *id
+                            << " in the index's database\n";
+                  return absl::OkStatus();
+                });
+          });
+    }
+    if (command == "revoke-supernode") {
+      if (args.size() != 1 || absl::GetFlag(FLAGS_postgres).empty()) {
+        std::cerr << "index_server revoke-supernode: give the supernode's id "
+                     "and --postgres=DSN\n";
+        return 2;
+      }
+      absl::Status s = trove::index_server::WithStore(
+          [&](trove::index_server::PgIndexStore* store) {
+            return store->RevokeSupernodeKey(args[0],
+                                             "index_server revoke-supernode");
+          });
+      if (!s.ok()) {
+        std::cerr << "index_server revoke-supernode: " << s.message() << "\n";
+        return s.code() == absl::StatusCode::kNotFound ? 2 : 1;
+      }
+      std::cout << "Revoked supernode " << args[0]
+                << ": its lease and sources are gone\n";
+      return 0;
     }
     if (command == "renew-index") {
       return trove::index_server::RunRenewIndex(args);

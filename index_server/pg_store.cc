@@ -22,7 +22,9 @@
 #include "common/search/query.h"
 #include "common/status_macros.h"
 #include "common/validation.h"
+#include "common/merkle.h"
 #include "index_server/delta_fold.h"
+#include "index_server/leaf_chain.h"
 #include "index_server/memory_catalog.h"
 #include "index_server/migrations.h"
 
@@ -288,7 +290,37 @@ int64_t AppendToLog(pqxx::work& tx, const CatalogChange& change) {
   return r[0][0].as<int64_t>();
 }
 
+// A session hash as a statement parameter (SQL: NULLIF($n, '')).
+const std::string& SessionParam(const std::string& hash) { return hash; }
+
+// Why a supernode's call with a live lease was refused, when it was not
+// for want of a lease: PERMISSION_DENIED for a revoked key,
+// UNAUTHENTICATED for a wrong session. OK otherwise.
+template <typename Tx>
+absl::Status RefusedSupernode(Tx& tx, const std::string& supernode_id) {
+  if (!tx.exec_params("SELECT 1 FROM supernode_keys WHERE supernode_id = $1"
+                      " AND revoked_at IS NOT NULL",
+                      supernode_id)
+           .empty()) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "supernode ", supernode_id, "'s key was revoked by the operator"));
+  }
+  if (!tx.exec_params("SELECT 1 FROM supernodes WHERE supernode_id = $1"
+                      " AND lease_expires > now()",
+                      supernode_id)
+           .empty()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the call does not carry supernode ", supernode_id,
+        "'s current session; register again"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::string SessionHash(const std::string& token) {
+  return HexEncode(Sha256(token));
+}
 
 std::string PgTextArray(const std::vector<std::string>& values) {
   std::string out = "{";
@@ -511,13 +543,18 @@ absl::StatusOr<int64_t> PgIndexStore::RegisterSupernode(
                    reg.supernode_id);
     tx.exec_params("DELETE FROM peers WHERE supernode_id = $1",
                    reg.supernode_id);
+    // Its leaves' chains stay; their sources were withdrawn by the index,
+    // so each may come back with its last full list (leaf_chain.h).
+    tx.exec_params(
+        "UPDATE peer_chains SET withdrawn = true WHERE supernode_id = $1",
+        reg.supernode_id);
     const Capacity& cap = reg.capacity;
     tx.exec_params(
         "INSERT INTO supernodes (supernode_id, address, lease_expires,"
         "  upload_bytes_per_second, uptime_seconds, reachable,"
-        "  free_memory_bytes)"
+        "  free_memory_bytes, session_hash)"
         " VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond',"
-        "  $4, $5, $6, $7)"
+        "  $4, $5, $6, $7, NULLIF($8, ''))"
         " ON CONFLICT (supernode_id) DO UPDATE SET"
         "  address = EXCLUDED.address,"
         "  lease_expires = EXCLUDED.lease_expires,"
@@ -525,10 +562,11 @@ absl::StatusOr<int64_t> PgIndexStore::RegisterSupernode(
         "  uptime_seconds = EXCLUDED.uptime_seconds,"
         "  reachable = EXCLUDED.reachable,"
         "  free_memory_bytes = EXCLUDED.free_memory_bytes,"
+        "  session_hash = EXCLUDED.session_hash,"
         "  renewed_at = now()",
         reg.supernode_id, reg.address, Millis(lease),
         cap.upload_bytes_per_second(), cap.uptime_seconds(), cap.reachable(),
-        cap.free_memory_bytes());
+        cap.free_memory_bytes(), SessionParam(reg.session_hash));
     // A new generation: batches of the earlier ones are refused from now.
     const int64_t generation =
         tx.exec_params(
@@ -551,6 +589,7 @@ absl::StatusOr<int64_t> PgIndexStore::RegisterSupernode(
 }
 
 absl::Status PgIndexStore::RenewLease(const std::string& supernode_id,
+                                      const std::string& session_hash,
                                       int32_t leaf_count, absl::Duration lease,
                                       const CallContext& call) {
   return Run(PoolKind::kLease, "renew lease", call, [&](pqxx::connection& c) {
@@ -559,9 +598,12 @@ absl::Status PgIndexStore::RenewLease(const std::string& supernode_id,
         "UPDATE supernodes SET"
         "  lease_expires = now() + $2::bigint * interval '1 millisecond',"
         "  leaf_count = $3, renewed_at = now()"
-        " WHERE supernode_id = $1 AND lease_expires > now()",
-        supernode_id, Millis(lease), leaf_count);
+        " WHERE supernode_id = $1 AND lease_expires > now()"
+        " AND (session_hash IS NULL OR session_hash = $4)",
+        supernode_id, Millis(lease), leaf_count, SessionParam(session_hash));
     if (r.affected_rows() == 0) {
+      absl::Status why = RefusedSupernode(tx, supernode_id);
+      if (!why.ok()) return why;
       return absl::NotFoundError(absl::StrCat(
           "supernode ", supernode_id,
           " holds no live lease; register and publish again"));
@@ -707,19 +749,17 @@ CatalogChange BuildChange(const std::string& supernode_id,
 
 absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
     const index::PublishDeltasRequest& request, const CallContext& call) {
-  std::vector<PeerChange> changes = FoldDeltas(request.deltas());
-  // Everything is sorted by key so that batches lock rows in one order.
-  std::sort(changes.begin(), changes.end(),
-            [](const PeerChange& a, const PeerChange& b) {
-              return a.peer_id < b.peer_id;
-            });
-  // Peers whose changes are plain deltas (no full list): only those may
-  // turn out stale.
-  std::vector<std::string> delta_peers;
-  for (const PeerChange& change : changes) {
-    if (!change.gone && !change.replace) delta_peers.push_back(change.peer_id);
-  }
   const std::string& sn = request.supernode_id();
+  const std::string session_hash =
+      request.session().empty() ? "" : SessionHash(request.session());
+  // Peers with signed changes, whose chains are checked.
+  std::vector<std::string> chain_peers;
+  for (const index::PeerDelta& d : request.deltas()) {
+    if (d.seq() > 0) chain_peers.push_back(d.peer_id());
+  }
+  std::sort(chain_peers.begin(), chain_peers.end());
+  chain_peers.erase(std::unique(chain_peers.begin(), chain_peers.end()),
+                    chain_peers.end());
 
   return Run(PoolKind::kWrite, "publish deltas", call,
              [&](pqxx::connection& c)
@@ -728,12 +768,22 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
     TakeWriterTurn(tx);
     // KEY SHARE: concurrent renewals proceed; expiry and re-registration
     // wait for this batch.
-    if (tx.exec_params("SELECT 1 FROM supernodes WHERE supernode_id = $1"
+    pqxx::result live =
+        tx.exec_params("SELECT session_hash FROM supernodes"
+                       " WHERE supernode_id = $1"
                        " AND lease_expires > now() FOR KEY SHARE",
-                       sn)
-            .empty()) {
+                       sn);
+    if (live.empty()) {
+      absl::Status why = RefusedSupernode(tx, sn);
+      if (why.code() == absl::StatusCode::kPermissionDenied) return why;
       return absl::FailedPreconditionError(absl::StrCat(
           "supernode ", sn, " holds no live lease; register first"));
+    }
+    if (!live[0][0].is_null() &&
+        live[0][0].as<std::string>() != session_hash) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          "the batch does not carry supernode ", sn,
+          "'s current session; register again"));
     }
     if (request.generation() != 0) {
       // Only the newest attempt of the current registration may land.
@@ -756,6 +806,67 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
             "batch ", request.batch(), " arrived after batch ",
             now[0][1].as<int64_t>(),
             " of the same supernode was applied; not applied"));
+      }
+    }
+    // Each leaf's signed changes apply only in the leaf's order; those out
+    // of order are left out and reported, the rest applies.
+    index::PublishDeltasResponse response;
+    std::map<std::string, ChainState> chains;
+    if (!chain_peers.empty()) {
+      for (const pqxx::row& row : tx.exec_params(
+               "SELECT peer_id, last_seq, full_floor, withdrawn"
+               " FROM peer_chains WHERE peer_id = ANY($1::text[])"
+               " ORDER BY peer_id FOR UPDATE",
+               PgTextArray(chain_peers))) {
+        ChainState& state = chains[row[0].as<std::string>()];
+        state.last_seq = row[1].as<int64_t>();
+        state.full_floor = row[2].as<int64_t>();
+        state.withdrawn = row[3].as<bool>();
+      }
+    }
+    std::vector<bool> refused(request.deltas_size(), false);
+    std::set<std::string> advanced;
+    for (int i = 0; i < request.deltas_size(); ++i) {
+      const index::PeerDelta& d = request.deltas(i);
+      if (d.seq() > 0) {
+        auto it = chains.find(d.peer_id());
+        const ChainState* state = it == chains.end() ? nullptr : &it->second;
+        const ChainLink link{d.seq(), d.prev_seq(), d.full(), d.gone()};
+        absl::Status ok = CheckLink(state, link);
+        if (!ok.ok()) {
+          index::RefusedChange* r = response.add_refused();
+          r->set_index(i);
+          r->set_peer_id(d.peer_id());
+          r->set_code(static_cast<int>(ok.code()));
+          r->set_message(std::string(ok.message()));
+          refused[i] = true;
+          continue;
+        }
+        chains[d.peer_id()] = Advance(state, link);
+        advanced.insert(d.peer_id());
+      }
+    }
+    std::vector<PeerChange> changes;
+    if (response.refused().empty()) {
+      changes = FoldDeltas(request.deltas());
+    } else {
+      google::protobuf::RepeatedPtrField<index::PeerDelta> kept;
+      for (int i = 0; i < request.deltas_size(); ++i) {
+        if (!refused[i]) *kept.Add() = request.deltas(i);
+      }
+      changes = FoldDeltas(kept);
+    }
+    // Everything is sorted by key so that batches lock rows in one order.
+    std::sort(changes.begin(), changes.end(),
+              [](const PeerChange& a, const PeerChange& b) {
+                return a.peer_id < b.peer_id;
+              });
+    // Peers whose changes are plain deltas (no full list): only those may
+    // turn out stale.
+    std::vector<std::string> delta_peers;
+    for (const PeerChange& change : changes) {
+      if (!change.gone && !change.replace) {
+        delta_peers.push_back(change.peer_id);
       }
     }
     // A peer belongs to the supernode that last sent its full list. Plain
@@ -859,6 +970,36 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                                   "}"))
                    .affected_rows();
     }
+    if (!advanced.empty()) {
+      std::vector<std::string> peers, last, floors, withdrawn;
+      for (const std::string& peer : advanced) {
+        const ChainState& state = chains[peer];
+        peers.push_back(peer);
+        last.push_back(absl::StrCat(state.last_seq));
+        floors.push_back(absl::StrCat(state.full_floor));
+        withdrawn.push_back(state.withdrawn ? "true" : "false");
+      }
+      tx.exec_params(
+          "INSERT INTO peer_chains (peer_id, supernode_id, last_seq,"
+          "  full_floor, withdrawn, presence_until)"
+          " SELECT u.peer_id, $5, u.last_seq, u.full_floor, u.withdrawn,"
+          "  now() + $6::bigint * interval '1 millisecond'"
+          " FROM unnest($1::text[], $2::bigint[], $3::bigint[],"
+          "  $4::boolean[]) AS u(peer_id, last_seq, full_floor, withdrawn)"
+          " ON CONFLICT (peer_id) DO UPDATE SET"
+          "  supernode_id = EXCLUDED.supernode_id,"
+          "  last_seq = EXCLUDED.last_seq,"
+          "  full_floor = EXCLUDED.full_floor,"
+          "  withdrawn = EXCLUDED.withdrawn,"
+          // A peer coming back gets the grace period again; otherwise its
+          // presences decide.
+          "  presence_until = CASE WHEN peer_chains.withdrawn"
+          "   THEN EXCLUDED.presence_until ELSE peer_chains.presence_until"
+          "   END,"
+          "  updated_at = now()",
+          PgTextArray(peers), PgTextArray(last), PgTextArray(floors),
+          PgTextArray(withdrawn), sn, Millis(options_.presence_grace));
+    }
     auto change =
         std::make_shared<CatalogChange>(BuildChange(sn, changes, stale));
     const int64_t seq = AppendToLog(tx, *change);
@@ -867,7 +1008,6 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
     if (call.GaveUp()) return GaveUpStatus(call);
     tx.commit();
     Committed(seq, std::move(change));
-    index::PublishDeltasResponse response;
     response.set_sources_added(added);
     response.set_sources_removed(removed);
     return response;
@@ -949,7 +1089,8 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
 }
 
 absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
-  return Run(PoolKind::kWrite, "expire supernodes", CallContext(),
+  absl::StatusOr<ExpiryStats> result =
+      Run(PoolKind::kWrite, "expire supernodes", CallContext(),
              [&](pqxx::connection& c) -> absl::StatusOr<ExpiryStats> {
     pqxx::work tx(c);
     ExpiryStats stats;
@@ -988,6 +1129,10 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
                           "DELETE FROM peers WHERE supernode_id = ANY($1::text[])",
                           array)
                         .affected_rows();
+      tx.exec_params(
+          "UPDATE peer_chains SET withdrawn = true"
+          " WHERE supernode_id = ANY($1::text[])",
+          array);
       const int64_t seq = AppendToLog(tx, *change);
       tx.commit();
       Committed(seq, std::move(change));
@@ -995,6 +1140,78 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
     }
     tx.commit();
     return stats;
+  });
+  if (!result.ok() || !result->ran) return result;
+  // Leaves whose signed presence ran out: the index withdraws them itself
+  // (a supernode cannot withdraw a leaf that signs its changes).
+  absl::StatusOr<int64_t> lapsed = Run(
+      PoolKind::kWrite, "withdraw lapsed peers", CallContext(),
+      [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    if (tx.exec("SELECT 1 FROM peer_chains WHERE NOT withdrawn"
+                " AND presence_until <= now() LIMIT 1")
+            .empty()) {
+      tx.commit();
+      return int64_t{0};
+    }
+    TakeWriterTurn(tx);
+    std::map<std::string, std::vector<std::string>> by_supernode;
+    for (const pqxx::row& row :
+         tx.exec("UPDATE peer_chains SET withdrawn = true"
+                 " WHERE NOT withdrawn AND presence_until <= now()"
+                 " RETURNING peer_id, supernode_id")) {
+      by_supernode[row[1].as<std::string>()].push_back(
+          row[0].as<std::string>());
+    }
+    int64_t removed = 0;
+    std::vector<std::pair<int64_t, std::shared_ptr<CatalogChange>>> logged;
+    for (const auto& [sn, peers] : by_supernode) {
+      removed += tx.exec_params(
+                       "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
+                       " AND supernode_id = $2",
+                       PgTextArray(peers), sn)
+                     .affected_rows();
+      tx.exec_params(
+          "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
+          " AND supernode_id = $2",
+          PgTextArray(peers), sn);
+      auto change = std::make_shared<CatalogChange>();
+      change->mutable_batch()->set_supernode_id(Raw(sn));
+      for (const std::string& peer : peers) {
+        change->mutable_batch()->add_gone_peers(Raw(peer));
+      }
+      logged.emplace_back(AppendToLog(tx, *change), change);
+    }
+    tx.commit();
+    for (auto& [seq, change] : logged) Committed(seq, std::move(change));
+    return removed;
+  });
+  if (!lapsed.ok()) return lapsed.status();
+  result->sources += *lapsed;
+  return result;
+}
+
+absl::Status PgIndexStore::RecordPresences(
+    const std::string& supernode_id,
+    const std::vector<std::pair<std::string, absl::Time>>& presences,
+    const CallContext& call) {
+  if (presences.empty()) return absl::OkStatus();
+  std::vector<std::string> peers, until;
+  for (const auto& [peer, time] : presences) {
+    peers.push_back(peer);
+    until.push_back(absl::StrCat(absl::ToUnixMillis(time)));
+  }
+  return Run(PoolKind::kLease, "record presences", call,
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE peer_chains p SET presence_until ="
+        "  to_timestamp(u.until_ms / 1000.0)"
+        " FROM unnest($1::text[], $2::bigint[]) AS u(peer_id, until_ms)"
+        " WHERE p.peer_id = u.peer_id AND p.supernode_id = $3",
+        PgTextArray(peers), PgTextArray(until), supernode_id);
+    tx.commit();
+    return absl::OkStatus();
   });
 }
 
@@ -1023,6 +1240,131 @@ absl::StatusOr<int64_t> PgIndexStore::DeleteOrphanFiles(absl::Duration min_age) 
     tx.commit();
     Committed(seq, std::move(change));
     return static_cast<int64_t>(gone.size());
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Supernode keys
+
+namespace {
+
+constexpr char kKeyColumns[] =
+    "supernode_id, public_key, kind, permanent, revoked_at IS NOT NULL,"
+    " COALESCE(extract(epoch FROM revoked_at), 0)::float8, enrolled_by,"
+    " extract(epoch FROM created_at)::float8";
+
+SupernodeKey KeyFromRow(const pqxx::row& row) {
+  SupernodeKey key;
+  key.supernode_id = row[0].as<std::string>();
+  key.public_key = pqxx::binarystring(row[1]).str();
+  key.kind = row[2].as<std::string>();
+  key.permanent = row[3].as<bool>();
+  key.revoked = row[4].as<bool>();
+  if (key.revoked) key.revoked_at = absl::FromUnixMicros(
+      static_cast<int64_t>(row[5].as<double>() * 1e6));
+  key.enrolled_by = row[6].as<std::string>();
+  key.created_at =
+      absl::FromUnixMicros(static_cast<int64_t>(row[7].as<double>() * 1e6));
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<SupernodeKey> PgIndexStore::GetSupernodeKey(
+    const std::string& supernode_id, const CallContext& call) {
+  return Run(PoolKind::kLease, "read supernode key", call,
+             [&](pqxx::connection& c) -> absl::StatusOr<SupernodeKey> {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kKeyColumns,
+                     " FROM supernode_keys WHERE supernode_id = $1"),
+        supernode_id);
+    if (r.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          "supernode ", supernode_id, " has no enrolled key"));
+    }
+    return KeyFromRow(r[0]);
+  });
+}
+
+absl::StatusOr<std::string> PgIndexStore::EnrolSupernodeKey(
+    const std::string& public_key, const std::string& kind, bool permanent,
+    const std::string& enrolled_by) {
+  if (public_key.size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a supernode key is 32 bytes, got ", public_key.size()));
+  }
+  if (kind != "enrolled" && kind != "promoted") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key kind must be enrolled or promoted, not ", kind));
+  }
+  const std::string id = HexEncode(Sha256(public_key));
+  absl::Status s = Run(PoolKind::kWrite, "enrol supernode key", CallContext(),
+                       [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO supernode_keys (supernode_id, public_key, kind,"
+        "  permanent, enrolled_by) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (supernode_id) DO UPDATE SET kind = EXCLUDED.kind,"
+        "  permanent = EXCLUDED.permanent, revoked_at = NULL,"
+        "  enrolled_by = EXCLUDED.enrolled_by",
+        id, pqxx::binarystring(public_key), kind, permanent, enrolled_by);
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return id;
+}
+
+absl::Status PgIndexStore::RevokeSupernodeKey(const std::string& supernode_id,
+                                              const std::string& revoked_by) {
+  return Run(PoolKind::kWrite, "revoke supernode key", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    TakeWriterTurn(tx);
+    if (tx.exec_params(
+              "UPDATE supernode_keys SET revoked_at = COALESCE(revoked_at,"
+              "  now()), enrolled_by = enrolled_by"
+              " WHERE supernode_id = $1",
+              supernode_id)
+            .affected_rows() == 0) {
+      return absl::NotFoundError(absl::StrCat(
+          "supernode ", supernode_id, " has no enrolled key"));
+    }
+    // Its lease, session and sources go now; its leaves' chains stay, so
+    // they may come back through another supernode.
+    tx.exec_params("DELETE FROM supernodes WHERE supernode_id = $1",
+                   supernode_id);
+    tx.exec_params("DELETE FROM sources WHERE supernode_id = $1",
+                   supernode_id);
+    tx.exec_params("DELETE FROM peers WHERE supernode_id = $1", supernode_id);
+    tx.exec_params(
+        "UPDATE peer_chains SET withdrawn = true WHERE supernode_id = $1",
+        supernode_id);
+    auto change = std::make_shared<CatalogChange>();
+    change->mutable_dropped_supernodes()->add_supernode_ids(Raw(supernode_id));
+    const int64_t seq = AppendToLog(tx, *change);
+    tx.commit();
+    Committed(seq, std::move(change));
+    TROVE_LOG(INFO) << "supernode key " << supernode_id.substr(0, 12)
+                    << "... revoked by " << revoked_by;
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<SupernodeKey>> PgIndexStore::ListSupernodeKeys() {
+  return Run(PoolKind::kRead, "list supernode keys", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<SupernodeKey>> {
+    pqxx::nontransaction tx(c);
+    std::vector<SupernodeKey> out;
+    for (const pqxx::row& row :
+         tx.exec(absl::StrCat("SELECT ", kKeyColumns,
+                              " FROM supernode_keys ORDER BY created_at,"
+                              " supernode_id"))) {
+      out.push_back(KeyFromRow(row));
+    }
+    return out;
   });
 }
 

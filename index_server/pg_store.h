@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "index_server/catalog_change.pb.h"
 #include "index_server/store.h"
+#include "index_server/trust_store.h"
 
 namespace trove {
 namespace index_server {
@@ -35,6 +36,9 @@ struct PgStoreOptions {
   // Connections for lease renewals only, so that renewals never wait
   // behind anything else.
   int lease_pool_size = 2;
+  // How long a leaf's full list keeps its sources before a signed presence
+  // must vouch for it.
+  absl::Duration presence_grace = absl::Seconds(120);
   // Connections for reads (Locate, Bootstrap, the change log).
   int read_pool_size = 4;
   // Each statement is cancelled after this long (DEADLINE_EXCEEDED), or
@@ -63,7 +67,7 @@ struct LoadProgress {
 
 // Thread-safe: methods may be called concurrently from any thread; each
 // call borrows one pooled connection for one transaction.
-class PgIndexStore final : public CatalogStore {
+class PgIndexStore final : public CatalogStore, public TrustStore {
  public:
   // Called after each committed change with its log position, in commit
   // order per replica only as far as commits are (see IndexedStore).
@@ -90,7 +94,8 @@ class PgIndexStore final : public CatalogStore {
   absl::StatusOr<int64_t> RegisterSupernode(const SupernodeRegistration& reg,
                                             absl::Duration lease,
                                             const CallContext& call) override;
-  absl::Status RenewLease(const std::string& supernode_id, int32_t leaf_count,
+  absl::Status RenewLease(const std::string& supernode_id,
+                          const std::string& session_hash, int32_t leaf_count,
                           absl::Duration lease,
                           const CallContext& call) override;
   absl::Status EndLease(const std::string& supernode_id, int64_t generation,
@@ -105,6 +110,20 @@ class PgIndexStore final : public CatalogStore {
       int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
   absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) override;
+
+  // TrustStore.
+  absl::StatusOr<SupernodeKey> GetSupernodeKey(
+      const std::string& supernode_id, const CallContext& call) override;
+  absl::StatusOr<std::string> EnrolSupernodeKey(
+      const std::string& public_key, const std::string& kind, bool permanent,
+      const std::string& enrolled_by) override;
+  absl::Status RevokeSupernodeKey(const std::string& supernode_id,
+                                  const std::string& revoked_by) override;
+  absl::StatusOr<std::vector<SupernodeKey>> ListSupernodeKeys() override;
+  absl::Status RecordPresences(
+      const std::string& supernode_id,
+      const std::vector<std::pair<std::string, absl::Time>>& presences,
+      const CallContext& call) override;
 
   // The change log.
 

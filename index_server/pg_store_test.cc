@@ -108,7 +108,7 @@ class PgStoreTest : public ::testing::Test {
 
   // Ends the supernode's lease now.
   void EndLease(int node) {
-    ASSERT_TRUE(store_->RenewLease(Node(node), 0, absl::ZeroDuration(), {}).ok());
+    ASSERT_TRUE(store_->RenewLease(Node(node), "", 0, absl::ZeroDuration(), {}).ok());
   }
 
   absl::StatusOr<index::PublishDeltasResponse> Publish(
@@ -214,9 +214,9 @@ TEST_F(PgStoreTest, ConnectToClosedPortIsUnavailable) {
 }
 
 TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
-  EXPECT_EQ(store_->RenewLease(Node(9), 1, absl::Seconds(60), {}).code(),
+  EXPECT_EQ(store_->RenewLease(Node(9), "", 1, absl::Seconds(60), {}).code(),
             absl::StatusCode::kNotFound);
-  EXPECT_TRUE(store_->RenewLease(Node(1), 5, absl::Seconds(60), {}).ok());
+  EXPECT_TRUE(store_->RenewLease(Node(1), "", 5, absl::Seconds(60), {}).ok());
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(10, {});
   ASSERT_TRUE(live.ok()) << live.status();
@@ -226,7 +226,7 @@ TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
   EXPECT_EQ((*live)[0].address(), "10.1.0.1:7100");
 
   EndLease(1);
-  EXPECT_EQ(store_->RenewLease(Node(1), 5, absl::Seconds(60), {}).code(),
+  EXPECT_EQ(store_->RenewLease(Node(1), "", 5, absl::Seconds(60), {}).code(),
             absl::StatusCode::kNotFound);
   live = store_->LiveSupernodes(10, {});
   ASSERT_TRUE(live.ok());
@@ -236,9 +236,9 @@ TEST_F(PgStoreTest, LeasesRegisterRenewAndEnd) {
 TEST_F(PgStoreTest, BootstrapListsLeastLoadedFirst) {
   ASSERT_TRUE(Register(2).ok());
   ASSERT_TRUE(Register(3).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(1), 30, absl::Seconds(60), {}).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(2), 10, absl::Seconds(60), {}).ok());
-  ASSERT_TRUE(store_->RenewLease(Node(3), 20, absl::Seconds(60), {}).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(1), "", 30, absl::Seconds(60), {}).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(2), "", 10, absl::Seconds(60), {}).ok());
+  ASSERT_TRUE(store_->RenewLease(Node(3), "", 20, absl::Seconds(60), {}).ok());
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(2, {});
   ASSERT_TRUE(live.ok());
@@ -989,7 +989,7 @@ TEST_F(PgStoreTest, DeadlineCancelsAStuckStatementAndRenewalsGoAhead) {
   // Renewals have connections of their own and no turn to wait for.
   CallContext quick;
   quick.deadline = absl::Now() + absl::Seconds(2);
-  EXPECT_TRUE(store_->RenewLease(Node(1), 3, absl::Seconds(60), quick).ok());
+  EXPECT_TRUE(store_->RenewLease(Node(1), "", 3, absl::Seconds(60), quick).ok());
   hold.abort();
   EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
   MustPublish(1, {Delta(1, {File(1, "now.txt")})});

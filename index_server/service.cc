@@ -1,11 +1,18 @@
 #include "index_server/service.h"
 
+#include <openssl/rand.h>
+
 #include <algorithm>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/identity.h"
 #include "common/log.h"
+#include "common/signed_change.h"
+#include "common/tls_credentials.h"
 #include "common/search/query.h"
 #include "common/validation.h"
 
@@ -53,6 +60,22 @@ grpc::Status StoreFailure(const absl::Status& status) {
 // `requested` when positive, `fallback` when 0, capped at `max`.
 int EffectiveLimit(int requested, int fallback, int max) {
   return std::max(1, std::min(requested > 0 ? requested : fallback, max));
+}
+
+// With TLS, a supernode's calls must come over a connection proven by its
+// own key (a leaf or another supernode cannot use its session). OK on
+// plaintext.
+absl::Status CheckSupernodeCaller(const grpc::ServerContext* context,
+                                  const std::string& supernode_id) {
+  if (context == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> caller = CallerId(context);
+  if (!caller.ok()) return absl::OkStatus();  // plaintext
+  if (*caller != supernode_id) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the connection is proven by key ", caller->substr(0, 12),
+        "..., not supernode ", supernode_id.substr(0, 12), "...'s"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -128,9 +151,140 @@ absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
   return absl::OkStatus();
 }
 
-IndexServiceImpl::IndexServiceImpl(IndexStore* store,
+absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
+                                int threads, bool check) {
+  const int n = request->deltas_size();
+  std::vector<absl::Status> results(n);
+  auto verify = [request, &results, check](int i) {
+    index::PeerDelta* d = request->mutable_deltas(i);
+    const std::string where = absl::StrCat("deltas[", i, "]");
+    if (!check) {
+      LeafChange change;
+      if (d->signed_change().empty()) return;
+      if (!change.ParseFromString(d->signed_change())) {
+        results[i] = absl::InvalidArgumentError(
+            absl::StrCat(where, ": the signed change does not parse"));
+        return;
+      }
+      d->Clear();
+      d->set_peer_id(change.peer_id());
+      d->set_address(change.address());
+      d->set_full(change.full());
+      d->set_gone(change.gone());
+      d->mutable_added()->Swap(change.mutable_added());
+      d->mutable_removed()->Swap(change.mutable_removed());
+      d->mutable_partial()->Swap(change.mutable_partial());
+      return;
+    }
+    if (d->signed_change().empty()) {
+      results[i] = absl::InvalidArgumentError(absl::StrCat(
+          where, ": the change is not signed by its peer (signed_change is "
+                 "empty)"));
+      return;
+    }
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(d->signed_change(), d->signature());
+    if (!change.ok()) {
+      results[i] = absl::Status(
+          change.status().code(),
+          absl::StrCat(where, ": ", change.status().message()));
+      return;
+    }
+    if (change->supernode_id() != request->supernode_id()) {
+      results[i] = absl::PermissionDeniedError(absl::StrCat(
+          where, " (peer ", change->peer_id().substr(0, 12),
+          "...): the peer signed this change for another supernode"));
+      return;
+    }
+    d->Clear();
+    d->set_peer_id(change->peer_id());
+    d->set_address(change->address());
+    d->set_full(change->full());
+    d->set_gone(change->gone());
+    d->mutable_added()->Swap(change->mutable_added());
+    d->mutable_removed()->Swap(change->mutable_removed());
+    d->mutable_partial()->Swap(change->mutable_partial());
+    d->set_seq(change->seq());
+    d->set_prev_seq(change->prev_seq());
+    if (d->seq() <= 0) {
+      results[i] = absl::InvalidArgumentError(
+          absl::StrCat(where, ": the change's seq must be positive"));
+    }
+  };
+  const int workers = std::max(1, std::min(threads, n / 8));
+  if (workers <= 1) {
+    for (int i = 0; i < n; ++i) verify(i);
+  } else {
+    std::vector<std::thread> pool;
+    for (int w = 0; w < workers; ++w) {
+      pool.emplace_back([w, workers, n, &verify] {
+        for (int i = w; i < n; i += workers) verify(i);
+      });
+    }
+    for (std::thread& t : pool) t.join();
+  }
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
                                    const IndexServiceOptions& options)
-    : store_(store), options_(options) {}
+    : store_(store),
+      trust_(trust),
+      options_(options),
+      challenges_(options.challenge_window) {}
+
+grpc::Status IndexServiceImpl::SupernodeChallenge(
+    grpc::ServerContext*, const index::SupernodeChallengeRequest*,
+    index::SupernodeChallengeResponse* response) {
+  response->set_nonce(challenges_.Issue(absl::Now()));
+  return grpc::Status::OK;
+}
+
+absl::Status IndexServiceImpl::CheckRegistration(
+    const index::RegisterSupernodeRequest& r, grpc::ServerContext* context) {
+  if (r.public_key().size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "public_key must be a raw 32-byte Ed25519 key, got ",
+        r.public_key().size(), " bytes"));
+  }
+  if (PeerIdFromPublicKey(r.public_key()) != r.supernode_id()) {
+    return absl::InvalidArgumentError(
+        "supernode_id is not the SHA-256 of public_key");
+  }
+  if (r.signature().size() != 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signature must be 64 bytes, got ", r.signature().size()));
+  }
+  absl::Status s = VerifySignature(
+      r.public_key(),
+      RegistrationPayload(r.nonce(), r.supernode_id(), r.address()),
+      r.signature());
+  if (!s.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the registration's signature is wrong: ", s.message()));
+  }
+  absl::StatusOr<SupernodeKey> key =
+      trust_->GetSupernodeKey(r.supernode_id(), CallOf(context));
+  if (key.status().code() == absl::StatusCode::kNotFound) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "supernode ", r.supernode_id(),
+        " is not enrolled: the operator must enrol its key first"));
+  }
+  if (!key.ok()) return key.status();
+  if (key->revoked) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "supernode ", r.supernode_id(), "'s key was revoked by the operator"));
+  }
+  if (key->public_key != r.public_key()) {
+    return absl::PermissionDeniedError(
+        "the key does not match the one enrolled for this supernode id");
+  }
+  // Last, so a nonce is spent only by a registration that passed the rest.
+  return challenges_.Redeem(r.nonce(), absl::Now());
+}
 
 void IndexServiceImpl::FillLease(index::LeaseResponse* response) const {
   response->set_lease_seconds(static_cast<int32_t>(
@@ -147,6 +301,20 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   if (s.ok()) s = ValidateCapacity(request->capacity());
   if (!s.ok()) return ToGrpcStatus(s);
   SupernodeRegistration reg;
+  std::string session;
+  if (options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
+    if (s.ok()) s = CheckRegistration(*request, context);
+    if (!s.ok()) {
+      TROVE_LOG(WARNING) << "refused registration of supernode "
+                         << request->supernode_id().substr(0, 12) << "...: "
+                         << s.message();
+      return ToGrpcStatus(s);
+    }
+    session.assign(32, '\0');
+    RAND_bytes(reinterpret_cast<unsigned char*>(&session[0]), session.size());
+    reg.session_hash = SessionHash(session);
+  }
   reg.supernode_id = request->supernode_id();
   reg.address = request->address();
   reg.capacity = request->capacity();
@@ -158,6 +326,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
                   << *generation << ")";
   FillLease(response);
   response->set_generation(*generation);
+  response->set_session(session);
   return grpc::Status::OK;
 }
 
@@ -168,10 +337,37 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
   if (s.ok() && request->leaf_count() < 0) {
     s = absl::InvalidArgumentError("leaf_count is negative");
   }
+  if (s.ok() && options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
+  }
   if (!s.ok()) return ToGrpcStatus(s);
-  s = store_->RenewLease(request->supernode_id(), request->leaf_count(),
-                         options_.lease, CallOf(context));
+  s = store_->RenewLease(
+      request->supernode_id(),
+      request->session().empty() ? "" : SessionHash(request->session()),
+      request->leaf_count(), options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
+  if (trust_ != nullptr && request->presences_size() > 0) {
+    // Leaves' presences: only those the leaf signed for this supernode, and
+    // never further ahead than the leaf could mean.
+    std::vector<std::pair<std::string, absl::Time>> presences;
+    const absl::Time latest = absl::Now() + options_.max_presence;
+    for (const index::SignedPresence& signed_presence : request->presences()) {
+      absl::StatusOr<Presence> p = VerifyPresence(signed_presence.presence(),
+                                                  signed_presence.signature());
+      if (!p.ok() || p->supernode_id() != request->supernode_id()) {
+        TROVE_LOG(WARNING) << "supernode "
+                           << request->supernode_id().substr(0, 12)
+                           << "... forwarded a presence that does not verify";
+        continue;
+      }
+      presences.emplace_back(
+          p->peer_id(),
+          std::min(latest, absl::FromUnixMillis(p->valid_until_ms())));
+    }
+    s = trust_->RecordPresences(request->supernode_id(), presences,
+                                CallOf(context));
+    if (!s.ok()) return StoreFailure(s);
+  }
   FillLease(response);
   return grpc::Status::OK;
 }
@@ -201,7 +397,28 @@ grpc::Status IndexServiceImpl::EndLease(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::PublishDeltas(
     grpc::ServerContext* context, const index::PublishDeltasRequest* request,
     index::PublishDeltasResponse* response) {
-  absl::Status s = ValidatePublishDeltas(*request, options_);
+  absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
+  if (s.ok() && options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
+  }
+  index::PublishDeltasRequest verified;
+  bool signed_deltas = false;
+  for (const index::PeerDelta& d : request->deltas()) {
+    signed_deltas = signed_deltas || !d.signed_change().empty();
+  }
+  if (s.ok() && (options_.verify_leaf_changes || signed_deltas)) {
+    if (request->deltas_size() > options_.max_deltas_per_batch) {
+      s = absl::InvalidArgumentError(absl::StrCat(
+          "batch has ", request->deltas_size(), " deltas; the limit is ",
+          options_.max_deltas_per_batch));
+    } else {
+      verified = *request;
+      s = VerifySignedDeltas(&verified, options_.verify_threads,
+                             options_.verify_leaf_changes);
+      request = &verified;
+    }
+  }
+  if (s.ok()) s = ValidatePublishDeltas(*request, options_);
   if (!s.ok()) {
     TROVE_LOG(WARNING) << "refused batch from supernode "
                        << request->supernode_id().substr(0, 12)

@@ -10,7 +10,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "index_server/challenge.h"
 #include "index_server/store.h"
+#include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
 
 namespace trove {
@@ -39,7 +41,31 @@ struct IndexServiceOptions {
   // Searches answered at once; one more is refused at once with
   // RESOURCE_EXHAUSTED rather than queued.
   int max_concurrent_searches = 32;
+  // RegisterSupernode needs an enrolled key, proved by a signed nonce, and
+  // later calls the session it grants. Off only in tests of other things.
+  bool require_supernode_keys = true;
+  // PublishDeltas takes only leaves' signed changes, verified, in each
+  // leaf's order. Off only in tests and benchmarks of other things.
+  bool verify_leaf_changes = true;
+  // Signed changes of one batch are verified on up to this many threads.
+  int verify_threads = 4;
+  // The furthest ahead a leaf's presence is believed.
+  absl::Duration max_presence = absl::Minutes(10);
+  // How long a SupernodeChallenge nonce is good for (one to two of these).
+  absl::Duration challenge_window = absl::Seconds(30);
 };
+
+// Replaces each delta of `request` by what its signed change says
+// (VerifyLeafChange), checks that every change names the sending
+// supernode, and copies seq / prev_seq into the deltas for the store.
+// INVALID_ARGUMENT for a delta without a signed change or one that does
+// not parse; UNAUTHENTICATED for a bad signature; PERMISSION_DENIED for a
+// change bound to another supernode. Uses up to `threads` threads.
+// With `verify` false (a test-only setting), deltas carrying a signed
+// change are only decoded (no signature or binding check) and the others
+// are kept as they are.
+absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
+                                int threads, bool verify = true);
 
 // What a gRPC caller allows a store call: its deadline, and whether it went
 // away.
@@ -54,9 +80,15 @@ absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
 // Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public index::IndexService::Service {
  public:
-  // `store` must outlive the service.
-  IndexServiceImpl(IndexStore* store, const IndexServiceOptions& options);
+  // `store` and `trust` must outlive the service; `trust` may be null
+  // only when options.require_supernode_keys is false.
+  IndexServiceImpl(IndexStore* store, TrustStore* trust,
+                   const IndexServiceOptions& options);
 
+  grpc::Status SupernodeChallenge(
+      grpc::ServerContext* context,
+      const index::SupernodeChallengeRequest* request,
+      index::SupernodeChallengeResponse* response) override;
   grpc::Status RegisterSupernode(grpc::ServerContext* context,
                                  const index::RegisterSupernodeRequest* request,
                                  index::LeaseResponse* response) override;
@@ -82,8 +114,14 @@ class IndexServiceImpl final : public index::IndexService::Service {
  private:
   void FillLease(index::LeaseResponse* response) const;
 
+  // The checks of a signed registration; OK when the key may register.
+  absl::Status CheckRegistration(const index::RegisterSupernodeRequest& r,
+                                 grpc::ServerContext* context);
+
   IndexStore* const store_;
+  TrustStore* const trust_;
   const IndexServiceOptions options_;
+  ChallengeIssuer challenges_;
   std::atomic<int> searches_in_flight_{0};
 };
 

@@ -81,7 +81,12 @@ class ServiceTest : public ::testing::Test {
     options.max_deltas_per_batch = kMaxDeltas;
     options.search_default_limit = 3;
     options.search_max_limit = 4;
-    service_ = std::make_unique<IndexServiceImpl>(store_.get(), options);
+    // These tests are about validation and catalog rules; the trust checks
+    // are tested in trust_service_test.
+    options.require_supernode_keys = false;
+    options.verify_leaf_changes = false;
+    service_ = std::make_unique<IndexServiceImpl>(store_.get(), pg_.get(),
+                                                  options);
     absl::StatusOr<RunningServer> server = StartServer(
         "127.0.0.1:0", {service_.get()}, grpc::InsecureServerCredentials());
     ASSERT_TRUE(server.ok()) << server.status();
@@ -382,7 +387,7 @@ TEST_F(ServiceTest, LeaseRules) {
     EXPECT_EQ(lease.lease_seconds(), 30);
   }
   // A lease that ended: NOT_FOUND, and publishing is refused.
-  ASSERT_TRUE(pg_->RenewLease(kNode, 3, absl::ZeroDuration(), {}).ok());
+  ASSERT_TRUE(pg_->RenewLease(kNode, "", 3, absl::ZeroDuration(), {}).ok());
   {
     grpc::ClientContext ctx;
     EXPECT_EQ(stub_->RenewLease(&ctx, renew, &lease).error_code(),
@@ -637,7 +642,8 @@ class BlockingSearchStore final : public IndexStore {
                                             const CallContext&) override {
     return absl::UnimplementedError("test");
   }
-  absl::Status RenewLease(const std::string&, int32_t, absl::Duration,
+  absl::Status RenewLease(const std::string&, const std::string&, int32_t,
+                          absl::Duration,
                           const CallContext&) override {
     return absl::OkStatus();
   }
@@ -673,7 +679,9 @@ TEST(ServiceSheddingTest, SearchesBeyondTheLimitAreRefusedAtOnce) {
   BlockingSearchStore store;
   IndexServiceOptions options;
   options.max_concurrent_searches = 1;
-  IndexServiceImpl service(&store, options);
+  options.require_supernode_keys = false;
+  options.verify_leaf_changes = false;
+  IndexServiceImpl service(&store, nullptr, options);
   index::SearchRequest request;
   request.mutable_query()->set_text("anything");
   std::thread first([&] {
@@ -708,7 +716,10 @@ TEST(ServiceLoadingTest, SearchIsUnavailableUntilTheCatalogIsLoaded) {
   ASSERT_TRUE(pg.ok());
   ASSERT_TRUE((*pg)->Migrate().ok());
   IndexedStore store(pg->get(), IndexedStore::Options());  // not started
-  IndexServiceImpl service(&store, IndexServiceOptions());
+  IndexServiceOptions options;
+  options.require_supernode_keys = false;
+  options.verify_leaf_changes = false;
+  IndexServiceImpl service(&store, nullptr, options);
   index::SearchRequest request;
   request.mutable_query()->set_text("anything");
   grpc::ServerContext context;

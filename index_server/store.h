@@ -25,6 +25,10 @@ struct SupernodeRegistration {
   std::string supernode_id;
   std::string address;
   Capacity capacity;
+  // Hex SHA-256 of the session token granted by this registration; empty: none
+  // (the supernode proved no key; only when the index does not require
+  // one).
+  std::string session_hash;
 };
 
 // What the caller of one store call allows it: until when it waits for the
@@ -81,8 +85,11 @@ class CatalogStore {
 
   // Moves the end of a live lease to `lease` from now and records
   // `leaf_count`. NOT_FOUND when the supernode is unknown or its lease has
-  // ended (it must register and publish again).
+  // ended (it must register and publish again); UNAUTHENTICATED when its
+  // registration has a session and `session_hash` is not its hash;
+  // PERMISSION_DENIED when its key was revoked.
   virtual absl::Status RenewLease(const std::string& supernode_id,
+                                  const std::string& session_hash,
                                   int32_t leaf_count, absl::Duration lease,
                                   const CallContext& call) = 0;
 
@@ -108,6 +115,11 @@ class CatalogStore {
   // `full`) for a peer that another supernode with a live lease holds is
   // stale and skipped. Returns how many source rows were added or changed,
   // and removed.
+  // The request's session must be the supernode's current one (when its
+  // registration has one): UNAUTHENTICATED otherwise. A delta with a seq
+  // (set by the service from the leaf's verified signed change) applies
+  // only in the leaf's order (leaf_chain.h); one out of order is left out
+  // and listed in the response's `refused`, the rest still applies.
   // A request with a generation (not 0) is applied only while that
   // registration is current and when no batch with a higher number was
   // applied from it: a batch whose sender gave up and sent its changes again

@@ -163,6 +163,9 @@ absl::Status PeerDaemon::Init() {
                           : absl::StrCat(" (announced as ", listen_address_, ")"));
 
   options_.session.listen_address = listen_address_;
+  if (options_.session.seq_path.empty()) {
+    options_.session.seq_path = absl::StrCat(state, "/change_seq");
+  }
   session_ = std::make_unique<SupernodeSession>(identity_.get(), options_.session);
   options_.download.own_peer_id = identity_->peer_id();
   options_.download.state_dir = absl::StrCat(state, "/transfers");

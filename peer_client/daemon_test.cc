@@ -18,6 +18,7 @@
 #include "common/identity.h"
 #include "common/merkle.h"
 #include "common/server_util.h"
+#include "common/signed_change.h"
 #include "gtest/gtest.h"
 #include "peer_client/cli.h"
 #include "peer_client/test_util.h"
@@ -55,13 +56,26 @@ class MiniSupernode final : public supernode::SupernodeService::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Publish(grpc::ServerContext*, const supernode::PublishRequest* req,
+  grpc::Status Publish(grpc::ServerContext*,
+                       const supernode::PublishRequest* signed_req,
                        supernode::PublishResponse* resp) override {
     absl::MutexLock lock(&mu_);
-    auto s = sessions_.find(req->session());
+    auto s = sessions_.find(signed_req->session());
     if (s == sessions_.end()) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no session");
     }
+    // Like a supernode: the change is what the leaf signed.
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(signed_req->signed_change(), signed_req->signature());
+    if (!change.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          std::string(change.status().message()));
+    }
+    supernode::PublishRequest plain;
+    plain.set_full(change->full());
+    *plain.mutable_added() = change->added();
+    *plain.mutable_removed() = change->removed();
+    const supernode::PublishRequest* req = &plain;
     Leaf& leaf = leaves_[s->second];
     if (req->full()) leaf.files.clear();
     for (const std::string& cid : req->removed()) leaf.files.erase(cid);

@@ -6,11 +6,15 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/join_auth.h"
+#include "common/file_util.h"
 #include "common/log.h"
+#include "common/signed_change.h"
 #include "common/server_util.h"
 #include "common/validation.h"
 #include "protos/index.grpc.pb.h"
@@ -339,6 +343,10 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   }
   absl::Duration interval = absl::Milliseconds(resp.heartbeat_interval_ms());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(30);
+  supernode_id_ = resp.supernode_id();
+  presence_validity_ = resp.presence_validity_ms() > 0
+                           ? absl::Milliseconds(resp.presence_validity_ms())
+                           : options_.presence_validity;
   absl::MutexLock lock(&mu_);
   address_ = address;
   session_ = resp.session();
@@ -385,6 +393,9 @@ absl::Status SupernodeSession::PublishFull(
     for (int n = 0; it != files.end() && n < options_.publish_batch; ++it, ++n) {
       *req.add_added() = it->second;
     }
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::ClientContext& ctx = call.ctx;
@@ -404,6 +415,9 @@ absl::Status SupernodeSession::PublishFull(
       ++n;
     }
     if (req.partial_size() == 0) break;
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::Status st = s->Publish(&call.ctx, req, &resp);
@@ -474,6 +488,9 @@ absl::Status SupernodeSession::PublishDelta(
     for (; pa < partial_added.size() && n < options_.publish_batch; ++pa, ++n) {
       *req.add_partial() = *partial_added[pa];
     }
+    if (absl::Status signed_ok = SignPublish(&req); !signed_ok.ok()) {
+      return signed_ok;
+    }
     supernode::PublishResponse resp;
     TrackedCall call(this);  // Cancelled by Stop().
     grpc::ClientContext& ctx = call.ctx;
@@ -496,10 +513,65 @@ absl::Status SupernodeSession::Heartbeat() {
     absl::MutexLock lock(&mu_);
     req.set_session(session_);
   }
+  if (!supernode_id_.empty()) {
+    Presence presence;
+    presence.set_supernode_id(supernode_id_);
+    presence.set_valid_until_ms(
+        absl::ToUnixMillis(absl::Now() + presence_validity_));
+    absl::StatusOr<Signed> signed_presence =
+        SignPresence(*identity_, presence);
+    if (!signed_presence.ok()) return signed_presence.status();
+    req.set_presence(signed_presence->bytes);
+    req.set_presence_signature(signed_presence->signature);
+  }
   supernode::HeartbeatResponse resp;
   TrackedCall call(this);  // Cancelled by Stop().
   grpc::ClientContext& ctx = call.ctx;
-  return FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
+  absl::Status st = FromGrpcStatus(s->Heartbeat(&ctx, req, &resp));
+  if (st.ok() && resp.resend_full()) {
+    TROVE_LOG(INFO) << "the supernode asks for the full list again";
+    need_full_ = true;
+  }
+  return st;
+}
+
+int64_t SupernodeSession::NextSeq() {
+  if (last_seq_ == 0 && !options_.seq_path.empty()) {
+    absl::StatusOr<std::string> saved = ReadFile(options_.seq_path);
+    int64_t value = 0;
+    if (saved.ok() &&
+        absl::SimpleAtoi(absl::StripAsciiWhitespace(*saved), &value)) {
+      last_seq_ = value;
+    }
+  }
+  last_seq_ = std::max(last_seq_ + 1, absl::ToUnixMicros(absl::Now()));
+  if (!options_.seq_path.empty()) {
+    absl::Status s = WriteFileAtomic(options_.seq_path,
+                                     absl::StrCat(last_seq_, "\n"));
+    if (!s.ok()) {
+      TROVE_LOG(WARNING) << "cannot save the change seq: " << s;
+    }
+  }
+  return last_seq_;
+}
+
+absl::Status SupernodeSession::SignPublish(supernode::PublishRequest* req) {
+  LeafChange change;
+  change.set_supernode_id(supernode_id_);
+  change.set_prev_seq(last_seq_);
+  change.set_seq(NextSeq());
+  change.set_full(req->full());
+  change.set_address(options_.listen_address);
+  change.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+  change.mutable_added()->Swap(req->mutable_added());
+  change.mutable_removed()->Swap(req->mutable_removed());
+  change.mutable_partial()->Swap(req->mutable_partial());
+  absl::StatusOr<Signed> signed_change =
+      SignLeafChange(*identity_, std::move(change));
+  if (!signed_change.ok()) return signed_change.status();
+  req->set_signed_change(std::move(signed_change->bytes));
+  req->set_signature(std::move(signed_change->signature));
+  return absl::OkStatus();
 }
 
 void SupernodeSession::Leave() {
@@ -511,6 +583,20 @@ void SupernodeSession::Leave() {
     absl::MutexLock lock(&mu_);
     req.set_session(session_);
     address = address_;
+  }
+  if (!supernode_id_.empty()) {
+    LeafChange gone;
+    gone.set_supernode_id(supernode_id_);
+    gone.set_prev_seq(last_seq_);
+    gone.set_seq(NextSeq());
+    gone.set_gone(true);
+    gone.set_address(options_.listen_address);
+    gone.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+    absl::StatusOr<Signed> signed_gone = SignLeafChange(*identity_, gone);
+    if (signed_gone.ok()) {
+      req.set_signed_change(signed_gone->bytes);
+      req.set_signature(signed_gone->signature);
+    }
   }
   supernode::LeaveResponse resp;
   grpc::ClientContext ctx;
@@ -628,6 +714,13 @@ void SupernodeSession::Run() {
     if (publish_needed) {
       absl::Status st = need_full_ ? PublishFull(files, partials)
                                    : PublishDelta(files, partials);
+      if (absl::IsFailedPrecondition(st) && !need_full_) {
+        // A change of ours went missing on the way: start the chain afresh.
+        TROVE_LOG(INFO) << "the supernode asks for the full list: "
+                        << st.message();
+        need_full_ = true;
+        continue;
+      }
       if (!st.ok()) {
         HandleError(st, "publish");
         continue;
@@ -650,6 +743,7 @@ void SupernodeSession::Run() {
       rejoins_in_a_row_ = 0;
       backoff_ = options_.min_backoff;
       next_heartbeat = absl::Now() + HeartbeatInterval();
+      if (need_full_) continue;
     }
 
     // Until the next heartbeat, a new list, or (looked at every probe

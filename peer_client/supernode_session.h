@@ -8,6 +8,15 @@
 // supernodes when all known ones fail, with exponential backoff. Leaves on
 // Stop(). It is also the downloader's SourceDirectory, and forwards searches.
 //
+// Every Publish and the Leave carry the change signed by the peer
+// (LeafChange, see types.proto), bound to the supernode it joined and
+// numbered: seq grows with every change (from the larger of the saved seq
+// and the time in microseconds), prev_seq names the change before. When
+// the supernode or the index finds a gap (FAILED_PRECONDITION, or
+// HeartbeatResponse.resend_full) the session publishes its full list
+// again. Heartbeats carry a signed Presence, which the index needs to keep
+// the peer's sources.
+//
 // A supernode that dies is noticed within about a probe interval, not only
 // at the next heartbeat: the session watches its channel and heartbeats at
 // once when the connection drops (or a search or locate through it fails),
@@ -59,6 +68,11 @@ class SupernodeSession : public SourceDirectory {
     // Most entries in one Publish (a bigger full list goes as a full
     // Publish followed by deltas).
     int publish_batch = 5000;
+    // Where the last signed seq is kept across restarts ("": not kept; the
+    // clock alone then keeps seq growing).
+    std::string seq_path;
+    // How long each signed presence is valid.
+    absl::Duration presence_validity = absl::Seconds(180);
     // TLS to the index and supernodes (checked as the community's index,
     // and as an enrolled supernode with the id Bootstrap named, when it
     // named one). Null: the process's default (common/server_util
@@ -128,6 +142,11 @@ class SupernodeSession : public SourceDirectory {
   absl::Status PublishDelta(const std::map<std::string, FileEntry>& files,
                             const std::map<std::string, FileEntry>& partials);
   absl::Status Heartbeat();
+  // Signs `req` as the next change of this peer's chain (the plain fields
+  // move into the signed change).
+  absl::Status SignPublish(supernode::PublishRequest* req);
+  // The next seq, saved to options_.seq_path.
+  int64_t NextSeq();
   void Leave();
   // Reacts to a failed call: rejoin, or move to another supernode.
   void HandleError(const absl::Status& status, const char* what);
@@ -164,6 +183,10 @@ class SupernodeSession : public SourceDirectory {
   std::map<std::string, FileEntry> published_;
   std::map<std::string, FileEntry> published_partials_;
   bool need_full_ = true;
+  // The seq of the last change signed, and the supernode joined now.
+  int64_t last_seq_ = 0;
+  std::string supernode_id_;
+  absl::Duration presence_validity_;
   absl::Duration backoff_;
   std::vector<std::string> candidates_;
   // Supernode ids by address, as Bootstrap named them.

@@ -11,6 +11,7 @@
 #include "common/join_auth.h"
 #include "common/merkle.h"
 #include "common/server_util.h"
+#include "common/signed_change.h"
 #include "gtest/gtest.h"
 #include "protos/index.grpc.pb.h"
 
@@ -72,12 +73,26 @@ class FakeSupernode final : public SupernodeService::Service {
   }
 
   grpc::Status Publish(grpc::ServerContext*,
-                       const supernode::PublishRequest* req,
+                       const supernode::PublishRequest* signed_req,
                        supernode::PublishResponse* resp) override {
     absl::MutexLock lock(&mu);
-    if (req->session() != session || session.empty()) {
+    if (signed_req->session() != session || session.empty()) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "no session");
     }
+    // Like a supernode: the change is what the leaf signed.
+    absl::StatusOr<LeafChange> change = VerifyLeafChange(
+        signed_req->signed_change(), signed_req->signature());
+    if (!change.ok()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          std::string(change.status().message()));
+    }
+    supernode::PublishRequest plain;
+    plain.set_session(signed_req->session());
+    plain.set_full(change->full());
+    *plain.mutable_added() = change->added();
+    *plain.mutable_removed() = change->removed();
+    *plain.mutable_partial() = change->partial();
+    const supernode::PublishRequest* req = &plain;
     publishes.push_back(*req);
     if (req->full()) files.clear();
     for (const std::string& cid : req->removed()) files.erase(cid);

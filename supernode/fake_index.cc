@@ -45,6 +45,17 @@ absl::StatusOr<index::LeaseResponse> FakeIndexClient::RegisterSupernode(
   return lease;
 }
 
+absl::StatusOr<index::SupernodeChallengeResponse>
+FakeIndexClient::SupernodeChallenge(const index::SupernodeChallengeRequest&,
+                                    absl::Duration) {
+  absl::MutexLock lock(&mu_);
+  ++calls_["SupernodeChallenge"];
+  if (unavailable_) return absl::UnavailableError("index down");
+  index::SupernodeChallengeResponse response;
+  response.set_nonce(absl::StrCat("nonce-", generation_));
+  return response;
+}
+
 absl::StatusOr<index::LeaseResponse> FakeIndexClient::RenewLease(
     const index::RenewLeaseRequest& request, absl::Duration) {
   absl::MutexLock lock(&mu_);
@@ -87,7 +98,23 @@ absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
   }
   index::PublishDeltasResponse response;
   const std::string& sn = request.supernode_id();
-  for (const index::PeerDelta& d : request.deltas()) {
+  for (const index::PeerDelta& wire : request.deltas()) {
+    // A leaf's signed change: take it from the signed bytes, as the index
+    // does (verified there, not here).
+    index::PeerDelta d = wire;
+    if (!wire.signed_change().empty()) {
+      LeafChange change;
+      if (!change.ParseFromString(wire.signed_change())) {
+        return absl::InvalidArgumentError("signed change does not parse");
+      }
+      d.set_peer_id(change.peer_id());
+      d.set_address(change.address());
+      d.set_full(change.full());
+      d.set_gone(change.gone());
+      *d.mutable_added() = change.added();
+      *d.mutable_removed() = change.removed();
+      *d.mutable_partial() = change.partial();
+    }
     auto owner = owner_.find(d.peer_id());
     const bool other = owner != owner_.end() && owner->second != sn;
     // A `gone` only withdraws what this supernode holds; a plain delta for
@@ -245,6 +272,13 @@ void FakeIndexClient::SetSearchCursor(std::string cursor) {
 index::SearchRequest FakeIndexClient::last_search() const {
   absl::MutexLock lock(&mu_);
   return last_search_;
+}
+
+grpc::Status FakeIndexService::SupernodeChallenge(
+    grpc::ServerContext*, const index::SupernodeChallengeRequest* request,
+    index::SupernodeChallengeResponse* response) {
+  return Reply(fake_->SupernodeChallenge(*request, absl::Seconds(1)),
+               response);
 }
 
 grpc::Status FakeIndexService::RegisterSupernode(

@@ -25,6 +25,9 @@ class FakeIndexClient : public IndexClient {
   absl::StatusOr<index::LeaseResponse> RegisterSupernode(
       const index::RegisterSupernodeRequest& request,
       absl::Duration timeout) override;
+  absl::StatusOr<index::SupernodeChallengeResponse> SupernodeChallenge(
+      const index::SupernodeChallengeRequest& request,
+      absl::Duration timeout) override;
   absl::StatusOr<index::LeaseResponse> RenewLease(
       const index::RenewLeaseRequest& request,
       absl::Duration timeout) override;
@@ -104,6 +107,10 @@ class FakeIndexService final : public index::IndexService::Service {
  public:
   explicit FakeIndexService(FakeIndexClient* fake) : fake_(fake) {}
 
+  grpc::Status SupernodeChallenge(
+      grpc::ServerContext* context,
+      const index::SupernodeChallengeRequest* request,
+      index::SupernodeChallengeResponse* response) override;
   grpc::Status RegisterSupernode(grpc::ServerContext* context,
                                  const index::RegisterSupernodeRequest* request,
                                  index::LeaseResponse* response) override;

@@ -20,6 +20,12 @@ class GrpcIndexClient final : public IndexClient {
     return Call(&index::IndexService::Stub::RegisterSupernode, request,
                 timeout);
   }
+  absl::StatusOr<index::SupernodeChallengeResponse> SupernodeChallenge(
+      const index::SupernodeChallengeRequest& request,
+      absl::Duration timeout) override {
+    return Call(&index::IndexService::Stub::SupernodeChallenge, request,
+                timeout);
+  }
   absl::StatusOr<index::LeaseResponse> RenewLease(
       const index::RenewLeaseRequest& request,
       absl::Duration timeout) override {

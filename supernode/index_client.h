@@ -25,6 +25,9 @@ class IndexClient {
   virtual absl::StatusOr<index::LeaseResponse> RegisterSupernode(
       const index::RegisterSupernodeRequest& request,
       absl::Duration timeout) = 0;
+  virtual absl::StatusOr<index::SupernodeChallengeResponse>
+  SupernodeChallenge(const index::SupernodeChallengeRequest& request,
+                     absl::Duration timeout) = 0;
   virtual absl::StatusOr<index::LeaseResponse> RenewLease(
       const index::RenewLeaseRequest& request, absl::Duration timeout) = 0;
   // Ends this supernode's lease as it stops (see IndexService.EndLease).

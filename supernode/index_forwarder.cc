@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/signed_change.h"
 
 namespace trove {
 namespace supernode {
@@ -19,6 +20,7 @@ constexpr absl::Duration kMinRenewEvery = absl::Milliseconds(10);
 
 size_t IndexForwarder::Pending::entries() const {
   if (kind == kGone) return 1;
+  if (kind == kSigned) return std::max<size_t>(1, chain_entries);
   return std::max<size_t>(1, added.size() + partial.size() + removed.size());
 }
 
@@ -26,6 +28,19 @@ IndexForwarder::Pending IndexForwarder::FromDelta(
     const index::PeerDelta& delta) {
   Pending p;
   p.address = delta.address();
+  if (!delta.signed_change().empty()) {
+    p.kind = Pending::kSigned;
+    p.chain_entries = std::max(
+        1, delta.added_size() + delta.removed_size() + delta.partial_size());
+    index::PeerDelta& d = p.chain.emplace_back();
+    d.set_peer_id(delta.peer_id());
+    d.set_signed_change(delta.signed_change());
+    d.set_signature(delta.signature());
+    // A full list or gone starts the chain afresh (see Merge).
+    d.set_full(delta.full());
+    d.set_gone(delta.gone());
+    return p;
+  }
   if (delta.gone()) {
     p.kind = Pending::kGone;
     return p;
@@ -49,6 +64,7 @@ IndexForwarder::Pending IndexForwarder::FromDelta(
 
 size_t IndexForwarder::DeltaCount(const Pending& pending) const {
   if (pending.kind == Pending::kGone) return 1;
+  if (pending.kind == Pending::kSigned) return pending.chain.size();
   const size_t per = static_cast<size_t>(options_.max_files_per_delta);
   auto pieces = [per](size_t n) { return (n + per - 1) / per; };
   return std::max<size_t>(
@@ -59,6 +75,15 @@ size_t IndexForwarder::DeltaCount(const Pending& pending) const {
 std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
     const std::string& peer_id, const Pending& pending) const {
   std::vector<index::PeerDelta> out;
+  if (pending.kind == Pending::kSigned) {
+    for (const index::PeerDelta& d : pending.chain) {
+      index::PeerDelta& copy = out.emplace_back();
+      copy.set_peer_id(d.peer_id());
+      copy.set_signed_change(d.signed_change());
+      copy.set_signature(d.signature());
+    }
+    return out;
+  }
   auto next = [&]() -> index::PeerDelta& {
     index::PeerDelta& d = out.emplace_back();
     d.set_peer_id(peer_id);
@@ -94,7 +119,20 @@ std::vector<index::PeerDelta> IndexForwarder::ToDeltas(
 }
 
 void IndexForwarder::Merge(Pending& older, Pending newer) {
-  if (newer.kind != Pending::kDelta) {
+  if (newer.kind == Pending::kSigned) {
+    const index::PeerDelta& first = newer.chain.front();
+    if (older.kind == Pending::kSigned && !first.full() && !first.gone()) {
+      // Signed changes are kept as they are, in order.
+      for (index::PeerDelta& d : newer.chain) {
+        older.chain.push_back(std::move(d));
+      }
+      older.chain_entries += newer.chain_entries;
+    } else {
+      older = std::move(newer);
+    }
+    return;
+  }
+  if (newer.kind != Pending::kDelta || older.kind == Pending::kSigned) {
     older = std::move(newer);
     return;
   }
@@ -245,6 +283,24 @@ absl::Duration IndexForwarder::NextBackoff(absl::Duration* backoff) {
   return d;
 }
 
+absl::StatusOr<index::LeaseResponse> IndexForwarder::SignedRegister(
+    index::RegisterSupernodeRequest req) {
+  if (options_.identity != nullptr) {
+    absl::StatusOr<index::SupernodeChallengeResponse> challenge =
+        client_->SupernodeChallenge(index::SupernodeChallengeRequest(),
+                                    options_.rpc_timeout);
+    if (!challenge.ok()) return challenge.status();
+    req.set_public_key(options_.identity->public_key());
+    req.set_nonce(challenge->nonce());
+    absl::StatusOr<std::string> signature =
+        options_.identity->Sign(RegistrationPayload(
+            challenge->nonce(), req.supernode_id(), req.address()));
+    if (!signature.ok()) return signature.status();
+    req.set_signature(*std::move(signature));
+  }
+  return client_->RegisterSupernode(req, options_.rpc_timeout);
+}
+
 void IndexForwarder::TryRegister(absl::Time now) {
   index::RegisterSupernodeRequest req;
   req.set_supernode_id(options_.supernode_id);
@@ -255,8 +311,7 @@ void IndexForwarder::TryRegister(absl::Time now) {
     absl::MutexLock lock(&mu_);
     req.set_address(address_);
   }
-  absl::StatusOr<index::LeaseResponse> lease =
-      client_->RegisterSupernode(req, options_.rpc_timeout);
+  absl::StatusOr<index::LeaseResponse> lease = SignedRegister(req);
   bool resync = false;
   {
     absl::MutexLock lock(&mu_);
@@ -270,6 +325,7 @@ void IndexForwarder::TryRegister(absl::Time now) {
     register_backoff_ = options_.retry_initial;
     registered_ = true;
     generation_ = lease->generation();
+    session_ = lease->session();
     resync = ever_registered_;
     ever_registered_ = true;
     ++stats_.registrations;
@@ -307,6 +363,15 @@ void IndexForwarder::TryRenew(absl::Time now) {
   index::RenewLeaseRequest req;
   req.set_supernode_id(options_.supernode_id);
   req.set_leaf_count(hooks_.leaf_count ? hooks_.leaf_count() : 0);
+  if (hooks_.presences) {
+    for (index::SignedPresence& p : hooks_.presences()) {
+      *req.add_presences() = std::move(p);
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    req.set_session(session_);
+  }
   absl::StatusOr<index::LeaseResponse> lease =
       client_->RenewLease(req, options_.rpc_timeout);
   {
@@ -314,7 +379,10 @@ void IndexForwarder::TryRenew(absl::Time now) {
     if (lease.ok()) {
       renew_backoff_ = options_.retry_initial;
       next_renew_ = now + renew_every_;
-    } else if (lease.status().code() == absl::StatusCode::kNotFound) {
+    } else if (lease.status().code() == absl::StatusCode::kNotFound ||
+               lease.status().code() == absl::StatusCode::kUnauthenticated ||
+               lease.status().code() ==
+                   absl::StatusCode::kPermissionDenied) {
       TROVE_LOG(WARNING) << "the index no longer knows this supernode ("
                          << lease.status().message()
                          << "); registering again";
@@ -362,6 +430,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
     absl::MutexLock lock(&mu_);
     r->set_generation(generation_);
     r->set_batch(++batch_number_);
+    r->set_session(session_);
   };
   stamp(&req);
   for (const auto& [peer_id, p] : batch) {
@@ -372,6 +441,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   absl::StatusOr<index::PublishDeltasResponse> r =
       client_->PublishDeltas(req, timeout);
   if (r.ok()) {
+    HandleRefused(req, *r);
     absl::MutexLock lock(&mu_);
     publish_backoff_ = options_.retry_initial;
     ++stats_.batches_sent;
@@ -395,6 +465,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
       absl::StatusOr<index::PublishDeltasResponse> r1 =
           batch.size() == 1 ? r : client_->PublishDeltas(one, timeout);
       if (r1.ok()) {
+        HandleRefused(batch.size() == 1 ? req : one, *r1);
         ++sent;
       } else if (r1.status().code() == absl::StatusCode::kInvalidArgument) {
         ++rejected;
@@ -420,7 +491,9 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   absl::MutexLock lock(&mu_);
   ++stats_.publish_failures;
   if (status.code() == absl::StatusCode::kFailedPrecondition ||
-      status.code() == absl::StatusCode::kNotFound) {
+      status.code() == absl::StatusCode::kNotFound ||
+      status.code() == absl::StatusCode::kUnauthenticated ||
+      status.code() == absl::StatusCode::kPermissionDenied) {
     TROVE_LOG(WARNING) << "the index refused a batch for want of a lease ("
                        << status.message() << "); registering again";
     registered_ = false;
@@ -434,6 +507,29 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
                        << next_publish_ - now;
   }
   return status;
+}
+
+void IndexForwarder::HandleRefused(
+    const index::PublishDeltasRequest& request,
+    const index::PublishDeltasResponse& response) {
+  if (response.refused().empty()) return;
+  std::set<std::string> need_full;
+  for (const index::RefusedChange& refused : response.refused()) {
+    TROVE_LOG(WARNING) << "the index refused a change of peer "
+                       << refused.peer_id().substr(0, 12) << "...: "
+                       << refused.message();
+    if (refused.code() ==
+        static_cast<int>(absl::StatusCode::kFailedPrecondition)) {
+      need_full.insert(refused.peer_id());
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    stats_.changes_refused += response.refused_size();
+  }
+  if (hooks_.need_full) {
+    for (const std::string& peer : need_full) hooks_.need_full(peer);
+  }
 }
 
 absl::Duration IndexForwarder::RunOnce() {
@@ -598,6 +694,11 @@ size_t IndexForwarder::pending_peers() const {
 std::vector<index::SupernodeInfo> IndexForwarder::other_supernodes() const {
   absl::MutexLock lock(&mu_);
   return others_;
+}
+
+absl::Duration IndexForwarder::renew_every() const {
+  absl::MutexLock lock(&mu_);
+  return renew_every_;
 }
 
 IndexForwarder::Stats IndexForwarder::stats() const {

@@ -32,6 +32,18 @@
 // refuses the earlier attempt if it shows up late, so a withdrawn file can
 // never come back from a batch the forwarder gave up on.
 //
+// Leaves' signed changes (PeerDelta.signed_change) are never merged or
+// rewritten: the index verifies the leaf's signature over the bytes and
+// applies them only in the leaf's order. They queue per peer in order; a
+// signed full list or gone replaces what is queued for the peer. When the
+// index refuses a leaf's change as out of order, the forwarder asks the
+// registry (Hooks.need_full) to have the leaf send its full list again.
+//
+// With a signing key (Options.identity) the forwarder registers by signing
+// a nonce from SupernodeChallenge, and carries the session the index grants
+// in every renewal and batch; a call refused as UNAUTHENTICATED makes it
+// register again.
+//
 // All the work is done by RunOnce(), which Start() calls from a background
 // thread; tests call RunOnce() directly with a fake clock instead.
 //
@@ -54,6 +66,7 @@
 #include "protos/index.pb.h"
 #include "protos/types.pb.h"
 #include "common/clock.h"
+#include "common/identity.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
 
@@ -65,6 +78,10 @@ class IndexForwarder : public CatalogSink {
   struct Options {
     // This supernode's id: 64 lowercase hex digits.
     std::string supernode_id;
+    // The key to register with (its id must be supernode_id); null: the
+    // registration is unsigned (accepted only by an index that does not
+    // require enrolled keys). Must outlive the forwarder.
+    const Identity* identity = nullptr;
     // host:port where leaves reach this supernode, as told to the index.
     std::string address;
     // Told to the index at registration.
@@ -98,6 +115,13 @@ class IndexForwarder : public CatalogSink {
     // Makes the registry pass every leaf's full list to OnPeerDelta again.
     // Never called with the forwarder's lock held.
     std::function<void()> resend_all;
+    // The index refused a leaf's change as out of order: the leaf should
+    // send its full list again. May be empty. Never called with the
+    // forwarder's lock held.
+    std::function<void(const std::string& peer_id)> need_full;
+    // The leaves' latest signed presences, sent with each renewal. May be
+    // empty. Never called with the forwarder's lock held.
+    std::function<std::vector<index::SignedPresence>()> presences;
   };
 
   // Counters, for status pages and tests.
@@ -108,6 +132,8 @@ class IndexForwarder : public CatalogSink {
     int64_t publish_failures = 0;
     int64_t deltas_rejected = 0;
     int64_t resyncs = 0;
+    // Leaves' changes the index refused on their own (out of order, replays).
+    int64_t changes_refused = 0;
   };
 
   // `client` and `clock` must outlive the forwarder.
@@ -148,11 +174,15 @@ class IndexForwarder : public CatalogSink {
   // Other live supernodes, from the index's Bootstrap at the last renewal.
   std::vector<index::SupernodeInfo> other_supernodes() const;
   Stats stats() const;
+  // How often the lease is renewed (as the index said, or the option).
+  absl::Duration renew_every() const;
 
  private:
   // What is pending for one peer.
   struct Pending {
-    enum Kind { kDelta, kFull, kGone };
+    // kSigned: `chain` holds a leaf's signed changes, in order, sent as
+    // they are.
+    enum Kind { kDelta, kFull, kGone, kSigned };
     Kind kind = kDelta;
     std::string address;
     // Cid -> entry; for kFull the whole list.
@@ -162,6 +192,10 @@ class IndexForwarder : public CatalogSink {
     std::map<std::string, FileEntry> partial;
     // For kDelta only; disjoint from `added` and `partial`.
     std::set<std::string> removed;
+    // For kSigned: the leaf's signed changes (signed_change and signature
+    // only), and how many files they carry.
+    std::vector<index::PeerDelta> chain;
+    size_t chain_entries = 0;
     size_t entries() const;
   };
 
@@ -182,6 +216,13 @@ class IndexForwarder : public CatalogSink {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RestoreBatch(std::vector<std::pair<std::string, Pending>> batch,
                     absl::Time first_pending);
+
+  // RegisterSupernode, signed when there is a key.
+  absl::StatusOr<index::LeaseResponse> SignedRegister(
+      index::RegisterSupernodeRequest req);
+  // Reports the leaves' changes the index refused (Hooks.need_full).
+  void HandleRefused(const index::PublishDeltasRequest& request,
+                     const index::PublishDeltasResponse& response);
 
   // One attempt at each step. They take and release mu_ themselves.
   void TryRegister(absl::Time now);
@@ -205,6 +246,8 @@ class IndexForwarder : public CatalogSink {
 
   mutable absl::Mutex mu_;
   std::string address_ ABSL_GUARDED_BY(mu_);
+  // The session of the current registration ("" when unsigned).
+  std::string session_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
   size_t pending_entries_ ABSL_GUARDED_BY(mu_) = 0;
   // The last peer put in a batch.

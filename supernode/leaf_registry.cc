@@ -169,13 +169,71 @@ void LeafRegistry::ClearPartialLocked(Leaf& leaf, const std::string& cid) {
   if (it->second.empty()) partial_holders_.erase(it);
 }
 
+absl::Status LeafRegistry::CheckSignedLocked(
+    const Leaf& leaf, const SignedChange& change) const {
+  if (change.peer_id != leaf.peer_id) {
+    return absl::PermissionDeniedError(
+        "the signed change is another peer's, not this session's");
+  }
+  if (!options_.supernode_id.empty() &&
+      change.supernode_id != options_.supernode_id) {
+    return absl::PermissionDeniedError(
+        "the signed change is bound to another supernode");
+  }
+  if (change.seq <= leaf.last_seq) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the change's seq ", change.seq, " is not above the last one (",
+        leaf.last_seq, "); send the full list"));
+  }
+  if (!change.full && !change.gone &&
+      (leaf.chain.empty() || change.prev_seq != leaf.last_seq)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the delta follows seq ", change.prev_seq, " but the last change was ",
+        leaf.last_seq, "; send the full list"));
+  }
+  return absl::OkStatus();
+}
+
+void LeafRegistry::EmitSignedLocked(Leaf& leaf, const SignedChange& change,
+                                    index::PeerDelta delta) {
+  delta.set_peer_id(leaf.peer_id);
+  delta.set_address(leaf.address);
+  delta.set_full(change.full);
+  delta.set_gone(change.gone);
+  delta.set_signed_change(change.bytes);
+  delta.set_signature(change.signature);
+  index::PeerDelta kept;
+  kept.set_peer_id(leaf.peer_id);
+  kept.set_signed_change(change.bytes);
+  kept.set_signature(change.signature);
+  kept.set_full(change.full);
+  if (change.full) leaf.chain.clear();
+  leaf.chain.push_back(std::move(kept));
+  leaf.last_seq = change.seq;
+  leaf.need_full = false;
+  Emit(std::move(delta));
+}
+
 absl::StatusOr<int> LeafRegistry::Publish(
-    const supernode::PublishRequest& request) {
+    const supernode::PublishRequest& request,
+    const SignedChange* signed_change) {
   absl::MutexLock lock(&mu_);
   Leaf* leaf = LeafOfSessionLocked(request.session());
   if (leaf == nullptr) {
     return absl::UnauthenticatedError(
         "unknown or expired session; join again");
+  }
+  if (signed_change != nullptr) {
+    if (signed_change->gone) {
+      return absl::InvalidArgumentError("a gone is sent with Leave");
+    }
+    absl::Status s = CheckSignedLocked(*leaf, *signed_change);
+    if (!s.ok()) {
+      if (s.code() == absl::StatusCode::kFailedPrecondition) {
+        leaf->need_full = true;
+      }
+      return s;
+    }
   }
   leaf->last_seen = clock_->Now();
   const std::string& peer = leaf->peer_id;
@@ -201,7 +259,14 @@ absl::StatusOr<int> LeafRegistry::Publish(
     for (const auto& [cid, e] : leaf->partial) old_partial.push_back(cid);
     for (const std::string& cid : old_partial) ClearPartialLocked(*leaf, cid);
     for (const auto& [cid, e] : partial) SetPartialLocked(*leaf, *e);
-    EmitFullLocked(*leaf);
+    if (signed_change != nullptr) {
+      index::PeerDelta delta;
+      for (const auto& [cid, e] : added) *delta.add_added() = *e;
+      for (const auto& [cid, e] : partial) *delta.add_partial() = *e;
+      EmitSignedLocked(*leaf, *signed_change, std::move(delta));
+    } else {
+      EmitFullLocked(*leaf);
+    }
     return static_cast<int>(index_.FileCountOf(peer));
   }
 
@@ -279,7 +344,15 @@ absl::StatusOr<int> LeafRegistry::Publish(
   for (const std::string& cid : cleared) ClearPartialLocked(*leaf, cid);
   for (const auto& [cid, e] : partial) SetPartialLocked(*leaf, *e);
 
-  if (!removed.empty() || !changed.empty() || !partial_changed.empty() ||
+  if (signed_change != nullptr) {
+    // Forwarded as signed, even when nothing changes here: the index must
+    // see every link of the leaf's chain.
+    index::PeerDelta delta;
+    for (const FileEntry* e : changed) *delta.add_added() = *e;
+    for (const std::string& cid : removed) delta.add_removed(cid);
+    for (const FileEntry* e : partial_changed) *delta.add_partial() = *e;
+    EmitSignedLocked(*leaf, *signed_change, std::move(delta));
+  } else if (!removed.empty() || !changed.empty() || !partial_changed.empty() ||
       !partial_withdrawn.empty()) {
     index::PeerDelta delta;
     delta.set_peer_id(peer);
@@ -293,21 +366,53 @@ absl::StatusOr<int> LeafRegistry::Publish(
   return static_cast<int>(index_.FileCountOf(peer));
 }
 
-absl::Status LeafRegistry::Heartbeat(const std::string& session) {
+absl::StatusOr<bool> LeafRegistry::Heartbeat(
+    const std::string& session, const std::string& presence,
+    const std::string& presence_signature) {
   absl::MutexLock lock(&mu_);
   Leaf* leaf = LeafOfSessionLocked(session);
   if (leaf == nullptr) {
     return absl::NotFoundError("unknown or expired session; join again");
   }
   leaf->last_seen = clock_->Now();
-  return absl::OkStatus();
+  if (!presence.empty()) {
+    leaf->presence.set_presence(presence);
+    leaf->presence.set_signature(presence_signature);
+  }
+  return leaf->need_full;
 }
 
-absl::Status LeafRegistry::Leave(const std::string& session) {
+void LeafRegistry::NeedFull(const std::string& peer_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = leaves_.find(peer_id);
+  if (it != leaves_.end()) it->second.need_full = true;
+}
+
+std::vector<index::SignedPresence> LeafRegistry::Presences() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<index::SignedPresence> out;
+  for (const auto& [id, leaf] : leaves_) {
+    if (!leaf.presence.presence().empty()) out.push_back(leaf.presence);
+  }
+  return out;
+}
+
+absl::Status LeafRegistry::Leave(const std::string& session,
+                                 const SignedChange* signed_gone) {
   absl::MutexLock lock(&mu_);
   Leaf* leaf = LeafOfSessionLocked(session);
   if (leaf == nullptr) {
     return absl::NotFoundError("unknown or expired session");
+  }
+  if (signed_gone != nullptr) {
+    if (!signed_gone->gone) {
+      return absl::InvalidArgumentError("Leave carries a signed gone");
+    }
+    absl::Status s = CheckSignedLocked(*leaf, *signed_gone);
+    if (!s.ok()) return s;
+    EmitSignedLocked(*leaf, *signed_gone, index::PeerDelta());
+    RemoveLeafLocked(leaf->peer_id, /*withdraw=*/false);
+    return absl::OkStatus();
   }
   RemoveLeafLocked(leaf->peer_id, /*withdraw=*/true);
   return absl::OkStatus();
@@ -336,6 +441,9 @@ void LeafRegistry::RemoveLeafLocked(const std::string& peer_id,
   for (const std::string& cid : partial) ClearPartialLocked(leaf, cid);
   index_.RemovePeer(id);
   const std::string address = leaf.address;
+  // A leaf that signs its changes is withdrawn only by its own signed gone
+  // or by the index, when its signed presence runs out.
+  if (!leaf.chain.empty()) withdraw = false;
   leaves_.erase(it);
   if (withdraw) {
     index::PeerDelta delta;
@@ -422,7 +530,18 @@ void LeafRegistry::Emit(index::PeerDelta delta) {
 
 int LeafRegistry::ResendAll() {
   absl::MutexLock lock(&mu_);
-  for (const auto& [id, leaf] : leaves_) EmitFullLocked(leaf);
+  for (const auto& [id, leaf] : leaves_) {
+    if (leaf.chain.empty()) {
+      EmitFullLocked(leaf);
+      continue;
+    }
+    // The leaf's own signed changes since its last full list, as they were.
+    for (const index::PeerDelta& d : leaf.chain) {
+      index::PeerDelta copy = d;
+      copy.set_address(leaf.address);
+      Emit(std::move(copy));
+    }
+  }
   return static_cast<int>(leaves_.size());
 }
 

@@ -9,6 +9,16 @@
 // session timeout is dropped and its files withdrawn. A leaf that joins
 // again replaces its earlier session (its files stay until it publishes).
 //
+// A leaf's change may come signed (a serialised LeafChange, checked by the
+// caller with VerifyLeafChange): the registry then checks that it names
+// this leaf and this supernode and follows the leaf's previous signed
+// change, applies it, and passes the signed bytes on unchanged (never
+// skipped, even when nothing changes, so the index sees the leaf's whole
+// chain). It keeps each leaf's signed changes since its last full list, to
+// send them again after the index lost this supernode's state. A signed
+// leaf that goes silent is not withdrawn by the supernode (the index
+// withdraws it when its signed presence runs out).
+//
 // Every change to what leaves share is passed, in order, to a CatalogSink
 // (the index forwarder) as an index PeerDelta: complete files in `added`,
 // files held in part (downloads in progress) in `partial`, withdrawn ones
@@ -64,6 +74,22 @@ class LeafRegistry {
     int max_files_per_leaf = 200000;
     // The search index of the leaves' files.
     InvertedIndex::Options index;
+    // This supernode's id, which leaves' signed changes must name; empty:
+    // not checked.
+    std::string supernode_id;
+  };
+
+  // A leaf's signed change: the fields the registry checks, and the bytes
+  // and signature it forwards.
+  struct SignedChange {
+    std::string peer_id;
+    std::string supernode_id;
+    int64_t seq = 0;
+    int64_t prev_seq = 0;
+    bool full = false;
+    bool gone = false;
+    std::string bytes;
+    std::string signature;
   };
 
   // What a successful Join gives the leaf.
@@ -117,13 +143,33 @@ class LeafRegistry {
   // UNAUTHENTICATED for an unknown session; INVALID_ARGUMENT when the leaf
   // would hold more than max_files_per_leaf files (nothing is applied).
   // Counts as a heartbeat.
-  absl::StatusOr<int> Publish(const supernode::PublishRequest& request);
+  // With `signed_change` (the same change as the leaf signed it):
+  // PERMISSION_DENIED when it names another peer or supernode;
+  // FAILED_PRECONDITION when it is a delta that does not follow the leaf's
+  // previous signed change (the leaf should send its full list).
+  absl::StatusOr<int> Publish(const supernode::PublishRequest& request,
+                              const SignedChange* signed_change = nullptr);
 
-  // Keeps a session alive. NOT_FOUND when it is unknown or has expired.
-  absl::Status Heartbeat(const std::string& session);
+  // Keeps a session alive; `presence` / `presence_signature` (may be
+  // empty) are the leaf's latest signed presence, kept for Presences().
+  // Returns true when the leaf should send its full list again.
+  // NOT_FOUND when the session is unknown or has expired.
+  absl::StatusOr<bool> Heartbeat(const std::string& session,
+                                 const std::string& presence = "",
+                                 const std::string& presence_signature = "");
 
-  // Ends a session and withdraws the leaf's files. NOT_FOUND when unknown.
-  absl::Status Leave(const std::string& session);
+  // Ends a session and withdraws the leaf's files (with `signed_gone`, the
+  // leaf's signed gone is what is forwarded). NOT_FOUND when unknown;
+  // PERMISSION_DENIED / FAILED_PRECONDITION as for Publish.
+  absl::Status Leave(const std::string& session,
+                     const SignedChange* signed_gone = nullptr);
+
+  // Marks the leaf as having to send its full list again (the index
+  // refused one of its changes as out of order).
+  void NeedFull(const std::string& peer_id);
+
+  // Every leaf's latest signed presence.
+  std::vector<index::SignedPresence> Presences() const;
 
   // The peer id of a live session. NOT_FOUND when unknown.
   absl::StatusOr<std::string> PeerOfSession(const std::string& session);
@@ -162,7 +208,24 @@ class LeafRegistry {
     absl::Time last_seen;
     // Cids held in part, with their entries.
     std::map<std::string, FileEntry> partial;
+    // Signed changes: the seq of the last one, and the leaf's signed changes
+    // since its last signed full list (signed_change and signature only).
+    int64_t last_seq = 0;
+    std::vector<index::PeerDelta> chain;
+    // The leaf must send its full list again.
+    bool need_full = false;
+    // Its latest signed presence.
+    index::SignedPresence presence;
   };
+
+  // Checks `signed_change` against `leaf` (see Publish).
+  absl::Status CheckSignedLocked(const Leaf& leaf,
+                                 const SignedChange& signed_change) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forwards `signed_change` and keeps it in the leaf's chain.
+  void EmitSignedLocked(Leaf& leaf, const SignedChange& signed_change,
+                        index::PeerDelta delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Leaf* LeafOfSessionLocked(const std::string& session)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

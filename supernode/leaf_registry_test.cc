@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/signed_change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -233,7 +234,7 @@ TEST_F(LeafRegistryTest, RejoinReplacesSession) {
       registry_->Join(SignedJoin(*identity));
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->session, old_session);
-  EXPECT_EQ(registry_->Heartbeat(old_session).code(),
+  EXPECT_EQ(registry_->Heartbeat(old_session).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_TRUE(registry_->Heartbeat(again->session).ok());
   EXPECT_EQ(registry_->leaf_count(), 1);
@@ -269,7 +270,7 @@ TEST_F(LeafRegistryTest, TimeoutDropsLeafAndWithdrawsFiles) {
   EXPECT_EQ(registry_->leaf_count(), 0);
   EXPECT_THAT(Search("song"), IsEmpty());
   EXPECT_FALSE(registry_->Locate(Cid(1)).has_value());
-  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->Heartbeat(s).status().code(), absl::StatusCode::kNotFound);
   ASSERT_FALSE(sink_.deltas.empty());
   EXPECT_TRUE(sink_.deltas.back().gone());
   EXPECT_EQ(sink_.deltas.back().peer_id(), identity->peer_id());
@@ -279,7 +280,7 @@ TEST_F(LeafRegistryTest, ExpiredSessionIsRefusedBeforeTheSweep) {
   std::string s = JoinNew();
   ASSERT_TRUE(Publish(s, true, {File(1, "song.mp3")}).ok());
   clock_.Advance(absl::Seconds(31));
-  EXPECT_EQ(registry_->Heartbeat(s).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry_->Heartbeat(s).status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(Search("song"), IsEmpty());
   EXPECT_TRUE(sink_.deltas.back().gone());
 }
@@ -480,6 +481,132 @@ TEST_F(LeafRegistryTest, ResendAllSendsEveryFullList) {
     files += d.added_size();
   }
   EXPECT_EQ(files, 3u);
+}
+
+}  // namespace
+}  // namespace supernode
+}  // namespace trove
+
+namespace trove {
+namespace supernode {
+namespace {
+
+class SignedChangeRegistryTest : public LeafRegistryTest {
+ protected:
+  static constexpr char kSupernode[] =
+      "5555555555555555555555555555555555555555555555555555555555555555";
+
+  SignedChangeRegistryTest() {
+    LeafRegistry::Options options;
+    options.supernode_id = kSupernode;
+    Reset(options);
+  }
+
+  LeafRegistry::SignedChange Sign(const Identity& id, int64_t seq,
+                                  int64_t prev, bool full,
+                                  std::vector<FileEntry> added,
+                                  const std::string& supernode = kSupernode) {
+    LeafChange change;
+    change.set_supernode_id(supernode);
+    change.set_seq(seq);
+    change.set_prev_seq(prev);
+    change.set_full(full);
+    for (FileEntry& e : added) *change.add_added() = e;
+    Signed s = SignLeafChange(id, change).value();
+    LeafRegistry::SignedChange out;
+    out.peer_id = id.peer_id();
+    out.supernode_id = supernode;
+    out.seq = seq;
+    out.prev_seq = prev;
+    out.full = full;
+    out.bytes = s.bytes;
+    out.signature = s.signature;
+    return out;
+  }
+
+  absl::StatusOr<int> PublishSigned(const std::string& session,
+                                    const LeafRegistry::SignedChange& change,
+                                    std::vector<FileEntry> added) {
+    supernode::PublishRequest req;
+    req.set_session(session);
+    req.set_full(change.full);
+    for (FileEntry& e : added) *req.add_added() = e;
+    return registry_->Publish(req, &change);
+  }
+};
+
+TEST_F(SignedChangeRegistryTest, ForwardsTheSignedBytesUnchangedEvenWhenNothingChanges) {
+  std::unique_ptr<Identity> id;
+  const std::string session = JoinNew(&id);
+  auto full = Sign(*id, 10, 0, true, {File(1, "a.mp3")});
+  ASSERT_TRUE(PublishSigned(session, full, {File(1, "a.mp3")}).ok());
+  // The same file again: no change for the supernode's index, but the link
+  // must still reach the index.
+  auto same = Sign(*id, 11, 10, false, {File(1, "a.mp3")});
+  ASSERT_TRUE(PublishSigned(session, same, {File(1, "a.mp3")}).ok());
+  ASSERT_THAT(sink_.deltas, SizeIs(2));
+  EXPECT_EQ(sink_.deltas[0].signed_change(), full.bytes);
+  EXPECT_EQ(sink_.deltas[0].signature(), full.signature);
+  EXPECT_EQ(sink_.deltas[1].signed_change(), same.bytes);
+}
+
+TEST_F(SignedChangeRegistryTest, GapIsRefusedAndTheLeafAskedForItsFullList) {
+  std::unique_ptr<Identity> id;
+  const std::string session = JoinNew(&id);
+  ASSERT_TRUE(
+      PublishSigned(session, Sign(*id, 10, 0, true, {}), {}).ok());
+  auto gap = Sign(*id, 12, 11, false, {File(2, "b.mp3")});
+  EXPECT_EQ(PublishSigned(session, gap, {File(2, "b.mp3")}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sink_.deltas.size(), 1u);
+  absl::StatusOr<bool> resend = registry_->Heartbeat(session);
+  ASSERT_TRUE(resend.ok());
+  EXPECT_TRUE(*resend);
+  ASSERT_TRUE(PublishSigned(session, Sign(*id, 13, 0, true, {File(2, "b.mp3")}),
+                            {File(2, "b.mp3")})
+                  .ok());
+  EXPECT_FALSE(*registry_->Heartbeat(session));
+}
+
+TEST_F(SignedChangeRegistryTest, ChangesForAnotherSupernodeOrPeerAreRefused) {
+  std::unique_ptr<Identity> id;
+  const std::string session = JoinNew(&id);
+  auto elsewhere = Sign(*id, 10, 0, true, {}, std::string(64, '6'));
+  EXPECT_EQ(PublishSigned(session, elsewhere, {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  std::unique_ptr<Identity> other = NewIdentity();
+  EXPECT_EQ(PublishSigned(session, Sign(*other, 10, 0, true, {}), {})
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(sink_.deltas, IsEmpty());
+}
+
+TEST_F(SignedChangeRegistryTest, SilentSignedLeafIsNotWithdrawnByTheSupernode) {
+  std::unique_ptr<Identity> id;
+  const std::string session = JoinNew(&id);
+  ASSERT_TRUE(PublishSigned(session, Sign(*id, 10, 0, true, {File(1, "a.mp3")}),
+                            {File(1, "a.mp3")})
+                  .ok());
+  clock_.Advance(absl::Seconds(31));
+  EXPECT_EQ(registry_->ExpireIdle(), 1);
+  // Only the full list went out: no unsigned gone the index would refuse.
+  ASSERT_THAT(sink_.deltas, SizeIs(1));
+  EXPECT_TRUE(sink_.deltas[0].full());
+}
+
+TEST_F(SignedChangeRegistryTest, ResendAllReplaysTheLeafsChainFromItsFullList) {
+  std::unique_ptr<Identity> id;
+  const std::string session = JoinNew(&id);
+  auto full = Sign(*id, 10, 0, true, {File(1, "a.mp3")});
+  auto delta = Sign(*id, 11, 10, false, {File(2, "b.mp3")});
+  ASSERT_TRUE(PublishSigned(session, full, {File(1, "a.mp3")}).ok());
+  ASSERT_TRUE(PublishSigned(session, delta, {File(2, "b.mp3")}).ok());
+  sink_.deltas.clear();
+  EXPECT_EQ(registry_->ResendAll(), 1);
+  ASSERT_THAT(sink_.deltas, SizeIs(2));
+  EXPECT_EQ(sink_.deltas[0].signed_change(), full.bytes);
+  EXPECT_EQ(sink_.deltas[1].signed_change(), delta.bytes);
 }
 
 }  // namespace

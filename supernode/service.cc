@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/signed_change.h"
+#include "common/tls_credentials.h"
 #include "common/search/query.h"
 #include "common/validation.h"
 
@@ -113,6 +115,11 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   if (!joined.ok()) return joined.status();
   response->set_peer_id(joined->peer_id);
   response->set_session(joined->session);
+  response->set_supernode_id(options_.supernode_id);
+  if (options_.presence_validity) {
+    response->set_presence_validity_ms(static_cast<int32_t>(
+        absl::ToInt64Milliseconds(options_.presence_validity())));
+  }
   response->set_heartbeat_interval_ms(static_cast<int32_t>(
       absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   response->set_session_timeout_ms(static_cast<int32_t>(
@@ -129,39 +136,134 @@ grpc::Status SupernodeServiceImpl::Join(grpc::ServerContext*,
   return ToGrpcStatus(DoJoin(*request, response));
 }
 
+namespace {
+
+// With TLS, the caller's proven id must be the session's peer, so that a
+// leaf cannot use another leaf's session. OK on plaintext.
+absl::Status CheckSessionCaller(const grpc::ServerContext* context,
+                                LeafRegistry* registry,
+                                const std::string& session) {
+  if (context == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> caller = CallerId(context);
+  if (!caller.ok()) return absl::OkStatus();  // plaintext
+  absl::StatusOr<std::string> peer = registry->PeerOfSession(session);
+  if (!peer.ok()) return absl::OkStatus();  // the call itself says so
+  if (*peer != *caller) {
+    return absl::PermissionDeniedError(
+        "this session belongs to another peer than the one calling");
+  }
+  return absl::OkStatus();
+}
+
+LeafRegistry::SignedChange SignedOf(const LeafChange& change,
+                                    const std::string& bytes,
+                                    const std::string& signature) {
+  LeafRegistry::SignedChange out;
+  out.peer_id = change.peer_id();
+  out.supernode_id = change.supernode_id();
+  out.seq = change.seq();
+  out.prev_seq = change.prev_seq();
+  out.full = change.full();
+  out.gone = change.gone();
+  out.bytes = bytes;
+  out.signature = signature;
+  return out;
+}
+
+}  // namespace
+
 absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
                                              PublishResponse* response) {
   if (!PlausibleSession(request.session())) {
     return absl::UnauthenticatedError("unknown session; join first");
   }
-  absl::Status s = ValidatePublish(request, options_.max_files_per_publish);
+  const PublishRequest* effective = &request;
+  PublishRequest from_signed;
+  LeafRegistry::SignedChange signed_change;
+  if (!request.signed_change().empty()) {
+    // The change as the leaf signed it; the plain fields are ignored.
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(request.signed_change(), request.signature());
+    if (!change.ok()) return change.status();
+    signed_change = SignedOf(*change, request.signed_change(),
+                             request.signature());
+    from_signed.set_session(request.session());
+    from_signed.set_full(change->full());
+    from_signed.mutable_added()->Swap(change->mutable_added());
+    from_signed.mutable_removed()->Swap(change->mutable_removed());
+    from_signed.mutable_partial()->Swap(change->mutable_partial());
+    effective = &from_signed;
+  }
+  absl::Status s = ValidatePublish(*effective, options_.max_files_per_publish);
   if (!s.ok()) return s;
-  absl::StatusOr<int> count = registry_->Publish(request);
+  absl::StatusOr<int> count = registry_->Publish(
+      *effective, request.signed_change().empty() ? nullptr : &signed_change);
   if (!count.ok()) return count.status();
   response->set_file_count(*count);
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext* context,
                                            const PublishRequest* request,
                                            PublishResponse* response) {
+  absl::Status s = CheckSessionCaller(context, registry_, request->session());
+  if (!s.ok()) return ToGrpcStatus(s);
   return ToGrpcStatus(DoPublish(*request, response));
 }
 
-grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext* context,
                                              const HeartbeatRequest* request,
-                                             HeartbeatResponse*) {
+                                             HeartbeatResponse* response) {
+  if (absl::Status s =
+          CheckSessionCaller(context, registry_, request->session());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session; join again"));
   }
-  return ToGrpcStatus(registry_->Heartbeat(request->session()));
+  if (!request->presence().empty()) {
+    // Checked here so that only a presence the index will accept is kept.
+    absl::StatusOr<Presence> presence =
+        VerifyPresence(request->presence(), request->presence_signature());
+    if (!presence.ok()) return ToGrpcStatus(presence.status());
+    if (!options_.supernode_id.empty() &&
+        presence->supernode_id() != options_.supernode_id) {
+      return ToGrpcStatus(absl::PermissionDeniedError(
+          "the presence is bound to another supernode"));
+    }
+    absl::StatusOr<std::string> peer =
+        registry_->PeerOfSession(request->session());
+    if (peer.ok() && *peer != presence->peer_id()) {
+      return ToGrpcStatus(absl::PermissionDeniedError(
+          "the presence is another peer's, not this session's"));
+    }
+  }
+  absl::StatusOr<bool> resend = registry_->Heartbeat(
+      request->session(), request->presence(), request->presence_signature());
+  if (!resend.ok()) return ToGrpcStatus(resend.status());
+  response->set_resend_full(*resend);
+  return grpc::Status::OK;
 }
 
-grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext*,
+grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext* context,
                                          const LeaveRequest* request,
                                          LeaveResponse*) {
+  if (absl::Status s =
+          CheckSessionCaller(context, registry_, request->session());
+      !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   if (!PlausibleSession(request->session())) {
     return ToGrpcStatus(absl::NotFoundError("unknown session"));
+  }
+  if (!request->signed_change().empty()) {
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(request->signed_change(), request->signature());
+    if (!change.ok()) return ToGrpcStatus(change.status());
+    LeafRegistry::SignedChange gone = SignedOf(
+        *change, request->signed_change(), request->signature());
+    return ToGrpcStatus(registry_->Leave(request->session(), &gone));
   }
   return ToGrpcStatus(registry_->Leave(request->session()));
 }

@@ -45,6 +45,12 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
     int locate_limit = 0;
     // Most distinct peers whose bad-source reports are counted.
     size_t max_reported_peers = 100000;
+    // This supernode's id, told to leaves at Join (they bind their signed
+    // changes to it).
+    std::string supernode_id;
+    // How long leaves' presences should be valid (JoinResponse); empty:
+    // not said.
+    std::function<absl::Duration()> presence_validity;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:

@@ -33,8 +33,10 @@ absl::Status AtLeastOne(int64_t v, absl::string_view name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> SupernodeIdFor(const SupernodeOptions& options) {
-  if (!options.supernode_id.empty()) return options.supernode_id;
+// The supernode's key (null when options.supernode_id names it instead).
+absl::StatusOr<std::unique_ptr<Identity>> SupernodeKeyFor(
+    const SupernodeOptions& options) {
+  if (!options.supernode_id.empty()) return std::unique_ptr<Identity>();
   std::unique_ptr<Identity> identity;
   if (options.state_dir.empty()) {
     ASSIGN_OR_RETURN(identity, Identity::Generate());
@@ -43,7 +45,7 @@ absl::StatusOr<std::string> SupernodeIdFor(const SupernodeOptions& options) {
     ASSIGN_OR_RETURN(identity, Identity::LoadOrCreate(absl::StrCat(
                                    options.state_dir, "/", kKeyFile)));
   }
-  return identity->peer_id();
+  return identity;
 }
 
 }  // namespace
@@ -112,25 +114,30 @@ absl::StatusOr<std::unique_ptr<Supernode>> Supernode::Create(
     index = NewGrpcIndexClient(MakeChannel(
         options.index_address, Expected::Index(), options.tls.get()));
   }
-  ASSIGN_OR_RETURN(std::string id, SupernodeIdFor(options));
+  ASSIGN_OR_RETURN(std::unique_ptr<Identity> key, SupernodeKeyFor(options));
+  std::string id = key != nullptr ? key->peer_id() : options.supernode_id;
   if (!options.tls->insecure() && options.tls->own().id != id) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the TLS certificate is for key ", options.tls->own().id.substr(0, 16),
         "..., not for this supernode's key (", id.substr(0, 16), "...)"));
   }
   return std::unique_ptr<Supernode>(
-      new Supernode(std::move(options), std::move(id), std::move(index),
+      new Supernode(std::move(options), std::move(id), std::move(key),
+                    std::move(index),
                     clock != nullptr ? clock : Clock::Real()));
 }
 
 Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
+                     std::unique_ptr<Identity> key,
                      std::unique_ptr<IndexClient> index, Clock* clock)
     : options_(std::move(options)),
       supernode_id_(std::move(supernode_id)),
+      key_(std::move(key)),
       clock_(clock),
       index_(std::move(index)) {
   IndexForwarder::Options fo;
   fo.supernode_id = supernode_id_;
+  fo.identity = key_.get();
   fo.address = options_.advertise_address;
   fo.capacity = options_.capacity;
   fo.capacity.set_reachable(true);
@@ -153,11 +160,15 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   ro.max_files_per_leaf = options_.max_files_per_leaf;
   ro.index.default_limit = options_.search_default_limit;
   ro.index.max_limit = options_.search_max_limit;
+  ro.supernode_id = supernode_id_;
   registry_ = std::make_unique<LeafRegistry>(ro, clock_, forwarder_.get());
 
   LeafRegistry* registry = registry_.get();
-  forwarder_->SetHooks({[registry] { return registry->leaf_count(); },
-                        [registry] { registry->ResendAll(); }});
+  forwarder_->SetHooks(
+      {[registry] { return registry->leaf_count(); },
+       [registry] { registry->ResendAll(); },
+       [registry](const std::string& peer) { registry->NeedFull(peer); },
+       [registry] { return registry->Presences(); }});
 
   SupernodeServiceImpl::Options so;
   so.max_files_per_publish = options_.max_files_per_publish;
@@ -168,6 +179,18 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   so.search_default_limit = options_.search_default_limit;
   so.search_max_limit = options_.search_max_limit;
   so.locate_limit = options_.locate_limit;
+  so.supernode_id = supernode_id_;
+  {
+    IndexForwarder* fwd = forwarder_.get();
+    const absl::Duration session_timeout = options_.session_timeout;
+    const absl::Duration renew = options_.renew_interval;
+    // Three renewals and a session timeout: a live leaf's presence always
+    // reaches the index before it runs out; a dead one's runs out soon.
+    so.presence_validity = [fwd, session_timeout, renew] {
+      return 3 * (renew > absl::ZeroDuration() ? renew : fwd->renew_every()) +
+             session_timeout;
+    };
+  }
   IndexForwarder* forwarder = forwarder_.get();
   service_ = std::make_unique<SupernodeServiceImpl>(
       so, registry_.get(), index_.get(), [forwarder]() -> std::string {

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "protos/types.pb.h"
 #include "common/clock.h"
+#include "common/identity.h"
 #include "common/tls_credentials.h"
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
@@ -136,11 +137,14 @@ class Supernode {
 
  private:
   Supernode(SupernodeOptions options, std::string supernode_id,
-            std::unique_ptr<IndexClient> index, Clock* clock);
+            std::unique_ptr<Identity> key, std::unique_ptr<IndexClient> index,
+            Clock* clock);
   void SweepLoop();
 
   const SupernodeOptions options_;
   const std::string supernode_id_;
+  // Signs its registrations with the index (null with options.supernode_id).
+  const std::unique_ptr<Identity> key_;
   Clock* const clock_;
   std::unique_ptr<IndexClient> index_;
   std::unique_ptr<IndexForwarder> forwarder_;

@@ -201,7 +201,11 @@ class SearchIntegrationTest : public ::testing::Test {
                      const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {RunfilePath("index_server/index_server"),
                                      absl::StrCat("--postgres=", db_->dsn()),
-                                     "--listen=127.0.0.1:0", "--insecure"};
+                                     "--listen=127.0.0.1:0", "--insecure",
+                                     // About search, not trust: this test
+                                     // publishes made-up leaves' lists.
+                                     "--testonly_unenrolled_supernodes",
+                                     "--testonly_unverified_changes"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Server* s = Start(name, argv);
     if (s == nullptr) return nullptr;

@@ -103,7 +103,10 @@ absl::Status Cluster::StartIndex(const std::vector<std::string>& extra_flags,
       argv.push_back(absl::StrCat("--", flag, "=", community_dir_, "/", file));
     }
   } else {
+    // Without a community there is no enrolment step: plaintext clusters
+    // accept any supernode (leaves' changes are still verified).
     argv.push_back("--insecure");
+    argv.push_back("--testonly_unenrolled_supernodes");
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::StatusOr<std::string> address = StartServer("index", argv, &index_);
@@ -122,13 +125,18 @@ absl::Status Cluster::StartSupernode(
       "--batch_max_delay_ms=100",
       "--session_timeout_ms=2000",
       "--heartbeat_interval_ms=300",
+      // Leaves' presences reach the index with each renewal: renewing
+      // often lets a dead leaf's presence run out within seconds.
+      "--renew_interval_ms=1000",
   };
   if (options_.tls) {
     // The operator's step: a certificate for the supernode's key (made in
-    // its state folder the first time).
+    // its state folder the first time), and the key enrolled in the index's
+    // database so that it may register.
     CommandResult r = RunCommand(
         {RunfilePath("index_server/index_server"), "enrol-supernode",
-         community_dir_, absl::StrCat("--out=", state)},
+         community_dir_, absl::StrCat("--out=", state),
+         absl::StrCat("--postgres=", db_->dsn())},
         absl::Seconds(60));
     if (r.exit_code != 0) {
       return absl::InternalError(

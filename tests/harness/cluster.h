@@ -54,6 +54,8 @@ class Cluster {
   const std::string& index_address() const { return index_address_; }
   const std::string& supernode_address() const { return supernode_address_; }
   bool tls() const { return options_.tls; }
+  // The cluster's PostgreSQL connection string.
+  const std::string& dsn() const { return db_->dsn(); }
   // The community folder made by `index_server init` ("" without TLS).
   const std::string& community_dir() const { return community_dir_; }
   // The community CA certificate (PEM; "" without TLS).

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -134,6 +136,75 @@ TEST_F(FailoverTest, LeavesOfAKilledSupernodeMoveToTheirBackup) {
       [&] { return Cids(*d, "charlie_failover").count(charlie) == 0; },
       absl::Seconds(20)));
   EXPECT_EQ(Cids(*d, "alpha_failover").count(alpha), 1u);
+}
+
+// The names every source row in the catalog carries, or an error text.
+std::multiset<std::string> CatalogNames(const std::string& dsn) {
+  std::multiset<std::string> out;
+  try {
+    pqxx::connection c(dsn);
+    pqxx::work tx(c);
+    for (const pqxx::row& row :
+         tx.exec("SELECT name FROM sources WHERE NOT partial")) {
+      out.insert(row[0].as<std::string>());
+    }
+  } catch (const std::exception& e) {
+    out.insert(absl::StrCat("error: ", e.what()));
+  }
+  return out;
+}
+
+TEST_F(FailoverTest, IndexOutageLosesNothing) {
+  PeerHandle* a = StartPeer("a");
+  PeerHandle* d = StartPeer("d", {absl::StrCat("--supernode=", sn2_)});
+  ASSERT_TRUE(a && d);
+  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/before_outage.bin", 250000, 7).ok());
+  ASSERT_TRUE(WriteRandomFile(d->share_dir + "/delta_own.bin", 1000, 8).ok());
+  const std::string before = WaitForCid(*d, "before_outage", "before_outage.bin");
+  ASSERT_FALSE(before.empty());
+  ASSERT_FALSE(WaitForCid(*a, "delta_own", "delta_own.bin").empty());
+  // Both supernodes learned of each other from the index (renewals every
+  // second) before it goes.
+  absl::SleepFor(absl::Seconds(3));
+
+  const std::string index_address = cluster_->index_address();
+  cluster_->index()->Signal(SIGKILL);
+  ASSERT_TRUE(cluster_->index()->Wait(absl::Seconds(10)).ok());
+
+  // A file added during the outage; found from the other supernode's leaf
+  // through the supernodes alone, as is the older one.
+  ASSERT_TRUE(WriteRandomFile(a->share_dir + "/during_outage.bin", 150000, 9).ok());
+  const std::string during = WaitForCid(*d, "during_outage", "during_outage.bin");
+  EXPECT_FALSE(during.empty());
+  EXPECT_EQ(cluster_->FindCid(*d, "before_outage", "before_outage.bin"), before);
+  // And downloads (into d's shared folder), its sources located through
+  // the supernodes.
+  CommandResult got = cluster_->Cli(*d, {"get", during, "-o", d->share_dir});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(SameFile(a->share_dir + "/during_outage.bin",
+                       d->share_dir + "/during_outage.bin"));
+  // d shares what it downloaded; a removes its older file meanwhile.
+  ASSERT_EQ(::unlink((a->share_dir + "/before_outage.bin").c_str()), 0);
+  absl::SleepFor(absl::Seconds(2));
+
+  // The index returns on the same address; the catalog converges to what
+  // the live peers share.
+  ASSERT_TRUE(cluster_
+                  ->StartIndex({"--lease_seconds=3", "--renew_every_seconds=1",
+                                "--expire_interval_ms=500"},
+                               index_address)
+                  .ok())
+      << cluster_->LogTails();
+  const std::multiset<std::string> truth = {
+      "delta_own.bin", "during_outage.bin", "during_outage.bin"};
+  std::multiset<std::string> catalog;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        catalog = CatalogNames(cluster_->dsn());
+        return catalog == truth;
+      },
+      absl::Seconds(30)))
+      << "catalog: " << ::testing::PrintToString(catalog);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/community_link.h"
+#include "common/config.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -269,6 +270,19 @@ absl::Status WithStore(const std::function<absl::Status(PgIndexStore*)>& fn) {
   absl::StatusOr<int> migrated = (*store)->Migrate();
   if (!migrated.ok()) return migrated.status();
   return fn(store->get());
+}
+
+// The `postgres` setting of the config file at `path`; empty when the file
+// is missing, unreadable or does not set it.
+std::string PostgresFromCommunityConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return "";
+  absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfig(*text, path);
+  if (!settings.ok()) return "";
+  for (const ConfigSetting& setting : *settings) {
+    if (setting.name == "postgres") return setting.value;
+  }
+  return "";
 }
 
 // Enrols the keys listed in the file at `path`.
@@ -574,7 +588,17 @@ int main(int argc, char** argv) {
                                           config_flags);
     }
     if (command == "enrol-supernode") {
+      if (absl::GetFlag(FLAGS_postgres).empty() && args.size() == 1) {
+        // The community's own config names the database the index uses.
+        std::string dsn = trove::index_server::PostgresFromCommunityConfig(
+            absl::StrCat(args[0], "/config"));
+        if (!dsn.empty()) absl::SetFlag(&FLAGS_postgres, dsn);
+      }
       if (absl::GetFlag(FLAGS_postgres).empty()) {
+        std::cerr << "index_server enrol-supernode: no database known (give "
+                     "--postgres=DSN or set postgres in the community's "
+                     "config): the certificate is issued but the key is not "
+                     "enrolled, so the index will refuse this supernode\n";
         return trove::index_server::RunEnrolSupernode(args);
       }
       return trove::index_server::RunEnrolSupernode(

@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/community_link.h"
+#include "common/config.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -52,7 +53,10 @@
 #include "common/validation.h"
 #include "index_server/admin_service.h"
 #include "index_server/admin_token.h"
+#include "index_server/election.h"
+#include "index_server/election_runner.h"
 #include "index_server/index_metrics.h"
+#include "index_server/reachability.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
@@ -133,6 +137,28 @@ ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");
 ABSL_FLAG(int, locate_default_limit, 50, "sources Locate returns by default");
 ABSL_FLAG(int, locate_max_limit, 500, "most sources Locate returns");
 ABSL_FLAG(int, bootstrap_limit, 20, "most supernodes Bootstrap returns");
+ABSL_FLAG(bool, election, true,
+          "run the supernode election (promote peers, demote idle ones)");
+ABSL_FLAG(int, target_leaves_per_supernode, 100,
+          "election: leaves one supernode should serve at most");
+ABSL_FLAG(int, min_supernodes, 2,
+          "election: supernodes kept whenever that many eligible peers exist");
+ABSL_FLAG(int, election_interval_ms, 10000, "election: how often a round runs");
+ABSL_FLAG(int, election_min_uptime_seconds, 300,
+          "election: how long a peer must have run to be promoted");
+ABSL_FLAG(int, election_bootstrap_min_uptime_seconds, 10,
+          "election: the same while no supernode serves at all");
+ABSL_FLAG(int, election_min_tenure_seconds, 600,
+          "election: a promoted supernode serves at least this long before "
+          "a demotion for low load");
+ABSL_FLAG(int, election_drain_seconds, 30,
+          "election: how long a demoted supernode serves while its leaves move");
+ABSL_FLAG(int, election_max_promotions, 4, "election: most promotions per round");
+ABSL_FLAG(int, report_every_seconds, 15,
+          "how often peers send their capacity report");
+ABSL_FLAG(int, reprobe_seconds, 600,
+          "how old a peer's reachability check may be before it is dialled "
+          "again");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");
 
@@ -261,6 +287,19 @@ absl::Status WithStore(const std::function<absl::Status(PgIndexStore*)>& fn) {
   absl::StatusOr<int> migrated = (*store)->Migrate();
   if (!migrated.ok()) return migrated.status();
   return fn(store->get());
+}
+
+// The `postgres` setting of the config file at `path`; empty when the file
+// is missing, unreadable or does not set it.
+std::string PostgresFromCommunityConfig(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return "";
+  absl::StatusOr<std::vector<ConfigSetting>> settings = ParseConfig(*text, path);
+  if (!settings.ok()) return "";
+  for (const ConfigSetting& setting : *settings) {
+    if (setting.name == "postgres") return setting.value;
+  }
+  return "";
 }
 
 // Enrols the keys listed in the file at `path`.
@@ -501,6 +540,29 @@ int Main() {
   options.require_supernode_keys =
       !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
   options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
+  options.report_every =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_report_every_seconds)));
+  options.reprobe_after =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_reprobe_seconds)));
+  options.drain = absl::Seconds(absl::GetFlag(FLAGS_election_drain_seconds));
+  ElectionParams election;
+  election.target_leaves_per_supernode =
+      absl::GetFlag(FLAGS_target_leaves_per_supernode);
+  election.min_supernodes = absl::GetFlag(FLAGS_min_supernodes);
+  election.min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_uptime_seconds));
+  election.bootstrap_min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_bootstrap_min_uptime_seconds));
+  election.min_tenure =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_tenure_seconds));
+  election.drain = options.drain;
+  election.max_promotions_per_round = absl::GetFlag(FLAGS_election_max_promotions);
+  // A peer that missed three reports is gone.
+  election.report_ttl = options.report_every * 3 + absl::Seconds(5);
+  if (absl::Status s = ValidateElectionParams(election); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
+    return 2;
+  }
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
   ModerationLists moderation(
       store->get(),
@@ -513,6 +575,21 @@ int Main() {
   AdminCore admin_core(store->get(), store->get(), &moderation, admin_options);
   AdminServiceImpl admin_service(&admin_core);
   IndexServiceImpl service(&indexed, store->get(), options);
+  std::unique_ptr<PeerDialer> dialer = NewGrpcPeerDialer(*tls);
+  std::unique_ptr<ReachabilityProber> prober;
+  std::unique_ptr<ElectionRunner> election_runner;
+  if (absl::GetFlag(FLAGS_election)) {
+    prober = std::make_unique<ReachabilityProber>(
+        store->get(), dialer.get(), ReachabilityProber::Options());
+    ReachabilityProber* p = prober.get();
+    service.EnableElection(
+        {store->get(), [p](const std::string& peer, const std::string& address) {
+           p->Enqueue(peer, address);
+         }});
+    election_runner = std::make_unique<ElectionRunner>(
+        store->get(), election,
+        absl::Milliseconds(std::max(100, absl::GetFlag(FLAGS_election_interval_ms))));
+  }
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
       &indexed, options.search_default_limit, options.search_max_limit,
       &admin_core);
@@ -549,12 +626,16 @@ int Main() {
       absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
       absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)), &stop);
 
+  if (election_runner != nullptr) election_runner->Start();
+
   int sig = WaitForShutdownSignal();
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
   server->server->Shutdown(
       absl::ToChronoTime(absl::Now() +
                          absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms))));
   stop.Notify();
+  if (election_runner != nullptr) election_runner->Stop();
+  if (prober != nullptr) prober->Stop();
   readiness.join();
   housekeeping.join();
   web->reset();
@@ -622,7 +703,17 @@ int main(int argc, char** argv) {
                                           config_flags);
     }
     if (command == "enrol-supernode") {
+      if (absl::GetFlag(FLAGS_postgres).empty() && args.size() == 1) {
+        // The community's own config names the database the index uses.
+        std::string dsn = trove::index_server::PostgresFromCommunityConfig(
+            absl::StrCat(args[0], "/config"));
+        if (!dsn.empty()) absl::SetFlag(&FLAGS_postgres, dsn);
+      }
       if (absl::GetFlag(FLAGS_postgres).empty()) {
+        std::cerr << "index_server enrol-supernode: no database known (give "
+                     "--postgres=DSN or set postgres in the community's "
+                     "config): the certificate is issued but the key is not "
+                     "enrolled, so the index will refuse this supernode\n";
         return trove::index_server::RunEnrolSupernode(args);
       }
       return trove::index_server::RunEnrolSupernode(

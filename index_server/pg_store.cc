@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
@@ -197,6 +198,7 @@ namespace {
 // Advisory lock keys (any constants unique to Trove).
 constexpr int64_t kMigrationLockKey = 0x54726f7665000001;  // "Trove" 1
 constexpr int64_t kExpiryLockKey = 0x54726f7665000002;     // "Trove" 2
+constexpr int64_t kElectionLockKey = 0x54726f7665000004;   // "Trove" 4
 // Held by every transaction that writes to the change log, from its start
 // to its commit: such transactions run one at a time, so the log's order
 // is the order in which their changes were made and committed.
@@ -1127,8 +1129,10 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
                  -> absl::StatusOr<std::vector<index::SupernodeInfo>> {
     pqxx::read_transaction tx(c);
     pqxx::result r = tx.exec_params(
-        "SELECT supernode_id, address, leaf_count FROM supernodes"
-        " WHERE lease_expires > now()"
+        "SELECT supernode_id, address, leaf_count FROM supernodes s"
+        " WHERE lease_expires > now() AND NOT EXISTS (SELECT 1 FROM"
+        "  supernode_keys k WHERE k.supernode_id = s.supernode_id"
+        "  AND k.draining_since IS NOT NULL)"
         " ORDER BY leaf_count, supernode_id LIMIT $1",
         limit);
     std::vector<index::SupernodeInfo> out;
@@ -1365,7 +1369,7 @@ absl::StatusOr<std::string> PgIndexStore::EnrolSupernodeKey(
         "  permanent, enrolled_by) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (supernode_id) DO UPDATE SET kind = EXCLUDED.kind,"
         "  permanent = EXCLUDED.permanent, revoked_at = NULL,"
-        "  enrolled_by = EXCLUDED.enrolled_by",
+        "  draining_since = NULL, enrolled_by = EXCLUDED.enrolled_by",
         id, pqxx::binarystring(public_key), kind, permanent, enrolled_by);
     tx.commit();
     return absl::OkStatus();
@@ -1966,6 +1970,180 @@ absl::StatusOr<admin::StatsResponse> PgIndexStore::AdminStats() {
     tx.commit();
     return s;
   });
+}
+
+namespace {
+
+absl::Time FromMicros(const pqxx::field& f) {
+  if (f.is_null()) return absl::InfinitePast();
+  return absl::FromUnixMicros(f.as<int64_t>());
+}
+
+constexpr char kEpochMicros[] = "(extract(epoch from %s) * 1000000)::bigint";
+
+std::string EpochMicros(absl::string_view column) {
+  return absl::StrReplaceAll(kEpochMicros, {{"%s", column}});
+}
+
+}  // namespace
+
+absl::StatusOr<PeerStanding> PgIndexStore::RecordPeerReport(
+    const CapacityReport& report, absl::Duration reprobe_after,
+    absl::Duration drain, const CallContext& call) {
+  return Run(PoolKind::kLease, "record peer report", call,
+             [&](pqxx::connection& c) -> absl::StatusOr<PeerStanding> {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO peer_reports (peer_id, public_key, address,"
+        "  upload_bytes_per_second, uptime_seconds, free_memory_bytes,"
+        "  supernode_id, supernode_address, issued_at_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (peer_id) DO UPDATE SET public_key = EXCLUDED.public_key,"
+        "  address = EXCLUDED.address,"
+        "  upload_bytes_per_second = EXCLUDED.upload_bytes_per_second,"
+        "  uptime_seconds = EXCLUDED.uptime_seconds,"
+        "  free_memory_bytes = EXCLUDED.free_memory_bytes,"
+        "  supernode_id = EXCLUDED.supernode_id,"
+        "  supernode_address = EXCLUDED.supernode_address,"
+        "  issued_at_ms = EXCLUDED.issued_at_ms, reported_at = now()"
+        " WHERE peer_reports.issued_at_ms < EXCLUDED.issued_at_ms",
+        report.peer_id(), pqxx::binarystring(report.public_key()),
+        report.address(), report.capacity().upload_bytes_per_second(),
+        report.capacity().uptime_seconds(),
+        report.capacity().free_memory_bytes(), report.supernode_id(),
+        report.supernode_address(), report.issued_at_ms());
+    pqxx::result r = tx.exec_params(
+        "SELECT r.reachable AND r.probed_address = r.address,"
+        "  r.probed_at IS NULL OR r.probed_address <> r.address"
+        "   OR r.probed_at < now() - $2::bigint * interval '1 millisecond',"
+        "  k.kind = 'promoted' AND k.revoked_at IS NULL,"
+        "  (extract(epoch from now() - k.draining_since) * 1000)::bigint,"
+        "  EXISTS (SELECT 1 FROM peers p JOIN supernode_keys j"
+        "   ON j.supernode_id = p.supernode_id WHERE p.peer_id = r.peer_id"
+        "   AND (j.draining_since IS NOT NULL OR j.revoked_at IS NOT NULL))"
+        " FROM peer_reports r LEFT JOIN supernode_keys k"
+        "  ON k.supernode_id = r.peer_id WHERE r.peer_id = $1",
+        report.peer_id(), Millis(reprobe_after));
+    PeerStanding standing;
+    if (!r.empty()) {
+      const pqxx::row row = r[0];
+      standing.reachable = row[0].as<bool>();
+      standing.needs_probe = row[1].as<bool>();
+      const bool promoted = !row[2].is_null() && row[2].as<bool>();
+      if (promoted && row[3].is_null()) {
+        standing.promoted = true;
+      } else if (promoted) {
+        standing.draining = true;
+        standing.drain_left = std::max(
+            absl::ZeroDuration(),
+            drain - absl::Milliseconds(row[3].as<int64_t>()));
+      }
+      standing.move = row[4].as<bool>();
+    }
+    tx.commit();
+    return standing;
+  });
+}
+
+absl::Status PgIndexStore::RecordReachability(const std::string& peer_id,
+                                              const std::string& address,
+                                              bool reachable) {
+  return Run(PoolKind::kLease, "record reachability", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE peer_reports SET reachable = $3, probed_address = $2,"
+        "  probed_at = now() WHERE peer_id = $1",
+        peer_id, address, reachable);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ElectionRound> PgIndexStore::RunElectionRound(
+    const std::function<ElectionDecision(const ElectionInput&)>& decide,
+    absl::Duration forget_after) {
+  absl::StatusOr<ElectionRound> round =
+      Run(PoolKind::kWrite, "election round", CallContext(),
+          [&](pqxx::connection& c) -> absl::StatusOr<ElectionRound> {
+    pqxx::work tx(c);
+    ElectionRound out;
+    if (!tx.exec_params("SELECT pg_try_advisory_xact_lock($1)",
+                        kElectionLockKey)[0][0]
+             .as<bool>()) {
+      return out;
+    }
+    out.ran = true;
+    tx.exec_params(
+        "DELETE FROM peer_reports"
+        " WHERE reported_at < now() - $1::bigint * interval '1 millisecond'",
+        Millis(forget_after));
+    ElectionInput in;
+    in.now = FromMicros(tx.exec("SELECT " + EpochMicros("now()"))[0][0]);
+    for (const pqxx::row& row : tx.exec(
+             "SELECT r.peer_id, r.upload_bytes_per_second, r.uptime_seconds,"
+             "  r.reachable AND r.probed_address = r.address,"
+             "  r.free_memory_bytes, " + EpochMicros("r.reported_at") + ","
+             "  EXISTS (SELECT 1 FROM supernode_keys k"
+             "   WHERE k.supernode_id = r.peer_id AND k.kind = 'enrolled'"
+             "   AND k.revoked_at IS NOT NULL)"
+             " FROM peer_reports r")) {
+      PeerReport p;
+      p.peer_id = row[0].as<std::string>();
+      p.upload_bytes_per_second = row[1].as<int64_t>();
+      p.uptime = absl::Seconds(row[2].as<int64_t>());
+      p.reachable = row[3].as<bool>();
+      p.free_memory_bytes = row[4].as<int64_t>();
+      p.reported_at = FromMicros(row[5]);
+      p.banned = row[6].as<bool>();
+      in.peers.push_back(std::move(p));
+    }
+    for (const pqxx::row& row : tx.exec(
+             "SELECT k.supernode_id, k.kind = 'enrolled' OR k.permanent,"
+             "  COALESCE(s.lease_expires > now(), false),"
+             "  COALESCE(s.leaf_count, 0), " + EpochMicros("k.created_at") + ","
+             "  " + EpochMicros("k.draining_since") +
+             " FROM supernode_keys k LEFT JOIN supernodes s"
+             "  ON s.supernode_id = k.supernode_id"
+             " WHERE k.revoked_at IS NULL")) {
+      SupernodeRecord sn;
+      sn.supernode_id = row[0].as<std::string>();
+      sn.permanent = row[1].as<bool>();
+      sn.live = row[2].as<bool>();
+      sn.leaf_count = row[3].as<int>();
+      sn.since = FromMicros(row[4]);
+      sn.draining_since = FromMicros(row[5]);
+      in.supernodes.push_back(std::move(sn));
+    }
+    out.decision = decide(in);
+    if (!out.decision.promote.empty()) {
+      tx.exec_params(
+          "INSERT INTO supernode_keys (supernode_id, public_key, kind,"
+          "  permanent, enrolled_by)"
+          " SELECT peer_id, public_key, 'promoted', false, 'election'"
+          "  FROM peer_reports WHERE peer_id = ANY($1::text[])"
+          " ON CONFLICT (supernode_id) DO UPDATE SET kind = 'promoted',"
+          "  permanent = false, revoked_at = NULL, draining_since = NULL,"
+          "  enrolled_by = 'election', created_at = now()"
+          " WHERE supernode_keys.kind = 'promoted'",
+          PgTextArray(out.decision.promote));
+    }
+    if (!out.decision.demote.empty()) {
+      tx.exec_params(
+          "UPDATE supernode_keys SET draining_since = now()"
+          " WHERE supernode_id = ANY($1::text[]) AND kind = 'promoted'"
+          " AND draining_since IS NULL",
+          PgTextArray(out.decision.demote));
+    }
+    tx.commit();
+    return out;
+  });
+  if (!round.ok()) return round;
+  for (const std::string& id : round->decision.retire) {
+    absl::Status s = RevokeSupernodeKey(id, "election");
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return round;
 }
 
 }  // namespace index_server

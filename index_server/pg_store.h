@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "index_server/admin_store.h"
 #include "index_server/catalog_change.pb.h"
+#include "index_server/election_store.h"
 #include "index_server/store.h"
 #include "index_server/trust_store.h"
 
@@ -70,7 +71,8 @@ struct LoadProgress {
 // call borrows one pooled connection for one transaction.
 class PgIndexStore final : public CatalogStore,
                            public TrustStore,
-                           public AdminStore {
+                           public AdminStore,
+                           public ElectionStore {
  public:
   // Called after each committed change with its log position, in commit
   // order per replica only as far as commits are (see IndexedStore).
@@ -155,6 +157,16 @@ class PgIndexStore final : public CatalogStore,
   absl::StatusOr<std::vector<admin::PeerStatus>> ListPeerStatus(
       const std::string& id_prefix, int limit) override;
   absl::StatusOr<admin::StatsResponse> AdminStats() override;
+  // ElectionStore.
+  absl::StatusOr<PeerStanding> RecordPeerReport(
+      const CapacityReport& report, absl::Duration reprobe_after,
+      absl::Duration drain, const CallContext& call) override;
+  absl::Status RecordReachability(const std::string& peer_id,
+                                  const std::string& address,
+                                  bool reachable) override;
+  absl::StatusOr<ElectionRound> RunElectionRound(
+      const std::function<ElectionDecision(const ElectionInput&)>& decide,
+      absl::Duration forget_after) override;
 
   // The change log.
 

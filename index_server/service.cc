@@ -495,5 +495,64 @@ grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status IndexServiceImpl::ReportPeer(
+    grpc::ServerContext* context, const index::ReportPeerRequest* request,
+    index::ReportPeerResponse* response) {
+  if (election_.store == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "this index does not run the supernode election"));
+  }
+  if (request->report().size() > 4096 || request->signature().size() != 64) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "a capacity report is at most 4096 bytes, with a 64-byte signature"));
+  }
+  absl::StatusOr<CapacityReport> report =
+      VerifyCapacityReport(request->report(), request->signature());
+  if (!report.ok()) return ToGrpcStatus(report.status());
+  absl::Status s = ValidateAddress(report->address());
+  if (!s.ok()) return ToGrpcStatus(At("address", s));
+  if (!report->supernode_id().empty()) {
+    s = ValidateHexId(report->supernode_id(), "supernode_id");
+  }
+  if (s.ok() && !report->supernode_address().empty()) {
+    s = ValidateAddress(report->supernode_address());
+    if (!s.ok()) s = At("supernode_address", s);
+  }
+  if (s.ok()) s = ValidateCapacity(report->capacity());
+  if (!s.ok()) return ToGrpcStatus(s);
+  const absl::Time issued = absl::FromUnixMillis(report->issued_at_ms());
+  if (absl::AbsDuration(issued - absl::Now()) > options_.max_report_skew) {
+    return ToGrpcStatus(absl::UnauthenticatedError(absl::StrCat(
+        "the report's time is ", absl::FormatTime(issued),
+        ", too far from the index's clock (", absl::FormatTime(absl::Now()),
+        "): check the peer's clock")));
+  }
+  absl::StatusOr<PeerStanding> standing = election_.store->RecordPeerReport(
+      *report, options_.reprobe_after, options_.drain, CallOf(context));
+  if (!standing.ok()) return StoreFailure(standing.status());
+  if (standing->needs_probe && election_.probe) {
+    election_.probe(report->peer_id(), report->address());
+  }
+  if (standing->promoted) {
+    response->set_role(index::PEER_ROLE_SUPERNODE);
+  } else if (standing->draining) {
+    response->set_role(index::PEER_ROLE_DRAINING);
+    response->set_drain_seconds(static_cast<int32_t>(
+        std::ceil(absl::ToDoubleSeconds(standing->drain_left))));
+  }
+  response->set_move(standing->move);
+  response->set_reachable(standing->reachable);
+  response->set_report_every_seconds(std::max<int32_t>(
+      1, static_cast<int32_t>(absl::ToInt64Seconds(options_.report_every))));
+  absl::StatusOr<std::vector<index::SupernodeInfo>> live =
+      store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
+                             CallOf(context));
+  if (!live.ok()) return StoreFailure(live.status());
+  for (index::SupernodeInfo& info : *live) {
+    *response->add_supernodes() = std::move(info);
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace index_server
 }  // namespace trove

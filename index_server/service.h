@@ -12,6 +12,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "index_server/challenge.h"
+#include <functional>
+#include <string>
+
+#include "index_server/election_store.h"
 #include "index_server/store.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
@@ -57,6 +61,22 @@ struct IndexServiceOptions {
   // Adds what supernodes learn with every lease (the banned peers and
   // taken-down cids: ModerationLists::Fill). May be empty.
   std::function<void(index::LeaseResponse*)> lease_extras;
+
+  // The election (ReportPeer): how often peers report, how far a report's
+  // time may be from the index's clock, how old a reachability check may
+  // be before a peer is dialled again, and how long a demoted supernode
+  // serves while its leaves move.
+  absl::Duration report_every = absl::Seconds(15);
+  absl::Duration max_report_skew = absl::Minutes(5);
+  absl::Duration reprobe_after = absl::Minutes(10);
+  absl::Duration drain = absl::Seconds(30);
+};
+
+// Where the election's side of the service goes: the store of reports,
+// and a way to ask for a peer to be dialled back (peer id, address).
+struct ElectionHooks {
+  ElectionStore* store = nullptr;
+  std::function<void(const std::string&, const std::string&)> probe;
 };
 
 // Replaces each delta of `request` by what its signed change says
@@ -114,6 +134,14 @@ class IndexServiceImpl final : public index::IndexService::Service {
   grpc::Status Bootstrap(grpc::ServerContext* context,
                          const index::BootstrapRequest* request,
                          index::BootstrapResponse* response) override;
+  grpc::Status ReportPeer(grpc::ServerContext* context,
+                          const index::ReportPeerRequest* request,
+                          index::ReportPeerResponse* response) override;
+
+  // Turns the election on (ReportPeer answers FAILED_PRECONDITION
+  // before). REQUIRES: called before serving; `hooks.store` outlives the
+  // service.
+  void EnableElection(ElectionHooks hooks) { election_ = std::move(hooks); }
 
  private:
   void FillLease(index::LeaseResponse* response) const;
@@ -126,6 +154,7 @@ class IndexServiceImpl final : public index::IndexService::Service {
   TrustStore* const trust_;
   const IndexServiceOptions options_;
   ChallengeIssuer challenges_;
+  ElectionHooks election_;
   std::atomic<int> searches_in_flight_{0};
 };
 

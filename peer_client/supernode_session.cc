@@ -6,6 +6,7 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -182,6 +183,11 @@ void SupernodeSession::ProbeSoon() {
   probe_requested_ = true;
 }
 
+void SupernodeSession::MoveSoon() {
+  absl::MutexLock lock(&mu_);
+  move_requested_ = true;
+}
+
 bool SupernodeSession::ProbeNeeded() {
   absl::MutexLock lock(&mu_);
   if (probe_requested_) {
@@ -306,8 +312,9 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   }
   auto id = supernode_ids_.find(address);
   std::shared_ptr<grpc::ChannelInterface> channel = Channel(
-      address,
-      Expected::Supernode(id != supernode_ids_.end() ? id->second : ""));
+      address, Expected::Supernode(id != supernode_ids_.end()
+                                       ? id->second
+                                       : backups_.IdOf(address)));
   std::shared_ptr<Stub> stub = supernode::SupernodeService::NewStub(channel);
   supernode::ChallengeResponse challenge;
   {
@@ -347,6 +354,10 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   presence_validity_ = resp.presence_validity_ms() > 0
                            ? absl::Milliseconds(resp.presence_validity_ms())
                            : options_.presence_validity;
+  // Once joined (after the lock below is released): the Watch stream.
+  absl::Cleanup watch = [this, &address, &resp] {
+    StartWatch(address, resp);
+  };
   absl::MutexLock lock(&mu_);
   address_ = address;
   session_ = resp.session();
@@ -645,16 +656,109 @@ void SupernodeSession::HandleError(const absl::Status& status,
     stub_.reset();
     channel_.reset();
   }
+  StopWatch();
+  if (!IsSessionLost(status)) {
+    // Straight to the backup, unless it failed lately too.
+    backups_.Failed(address);
+    const std::string next = backups_.backup();
+    if (!next.empty()) PreferCandidate(next);
+  }
   SetJoinError(address, status);
   need_full_ = true;
+}
+
+void SupernodeSession::StartWatch(const std::string& address,
+                                  const supernode::JoinResponse& joined) {
+  std::vector<supernode::SupernodeRef> others(joined.others().begin(),
+                                              joined.others().end());
+  backups_.Joined(address, others);
+  for (const supernode::SupernodeRef& ref : others) {
+    if (!ValidateAddress(ref.address()).ok()) continue;
+    if (ValidateHexId(ref.supernode_id(), "supernode_id").ok()) {
+      supernode_ids_[ref.address()] = ref.supernode_id();
+    }
+    if (std::find(candidates_.begin(), candidates_.end(), ref.address()) ==
+        candidates_.end()) {
+      candidates_.push_back(ref.address());
+    }
+  }
+  const std::string backup = backups_.backup();
+  std::shared_ptr<Stub> s;
+  std::string session;
+  int64_t generation;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!backup.empty()) backup_ = backup;
+    s = stub_;
+    session = session_;
+    generation = ++watch_generation_;
+    watch_end_.reset();
+  }
+  watch_.reset();
+  if (s == nullptr) return;
+  watch_ = WatchStream::Open(
+      s.get(), session,
+      [this](const supernode::SupernodeEvent& event) {
+        backups_.Others({event.others().begin(), event.others().end()});
+        const std::string next = backups_.backup();
+        absl::MutexLock lock(&mu_);
+        if (!next.empty()) backup_ = next;
+      },
+      [this, generation](const absl::Status& end) {
+        // An older supernode without Watch: the channel probe remains.
+        if (absl::IsUnimplemented(end)) return;
+        absl::MutexLock lock(&mu_);
+        if (generation != watch_generation_ || stopping_) return;
+        watch_end_ = end;
+        probe_requested_ = true;  // wakes the session thread
+      });
+}
+
+void SupernodeSession::StopWatch() {
+  {
+    absl::MutexLock lock(&mu_);
+    ++watch_generation_;
+    watch_end_.reset();
+  }
+  watch_.reset();
+}
+
+std::optional<absl::Status> SupernodeSession::TakeWatchEnd() {
+  absl::MutexLock lock(&mu_);
+  std::optional<absl::Status> end = std::move(watch_end_);
+  watch_end_.reset();
+  return end;
+}
+
+void SupernodeSession::PreferCandidate(const std::string& address) {
+  auto it = std::find(candidates_.begin(), candidates_.end(), address);
+  if (it == candidates_.end()) {
+    candidates_.push_back(address);
+    it = candidates_.end() - 1;
+  }
+  cursor_ = static_cast<size_t>(it - candidates_.begin());
 }
 
 void SupernodeSession::Run() {
   absl::Time next_heartbeat = absl::InfinitePast();
   while (true) {
+    bool move;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
+      move = move_requested_;
+      move_requested_ = false;
+      if (move && !address_.empty()) {
+        TROVE_LOG(INFO) << "moving from supernode " << address_
+                        << " as the index asks";
+        address_.clear();
+        stub_.reset();
+        channel_.reset();
+      }
+    }
+    if (move) {
+      candidates_.clear();
+      need_full_ = true;
     }
     if (supernode().empty()) {
       if (rejoins_in_a_row_ > 1) {
@@ -690,6 +794,14 @@ void SupernodeSession::Run() {
       round_failures_ = 0;
       need_full_ = true;
       next_heartbeat = absl::Now() + HeartbeatInterval();
+    }
+
+    if (std::optional<absl::Status> end = TakeWatchEnd()) {
+      // The supernode died, stops, or dropped the session.
+      HandleError(end->ok() ? absl::UnavailableError("the watch stream ended")
+                            : *end,
+                  "watch");
+      continue;
     }
 
     std::map<std::string, FileEntry> files;
@@ -750,12 +862,14 @@ void SupernodeSession::Run() {
     // interval) a connection that dropped.
     absl::MutexLock lock(&mu_);
     auto wake = [this, version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || desired_version_ != version || probe_requested_;
+      return stopping_ || desired_version_ != version || probe_requested_ ||
+             move_requested_;
     };
     mu_.AwaitWithDeadline(
         absl::Condition(&wake),
         std::min(next_heartbeat, absl::Now() + options_.probe_interval));
   }
+  StopWatch();
   if (!supernode().empty()) Leave();
 }
 

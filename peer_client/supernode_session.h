@@ -17,10 +17,13 @@
 // again. Heartbeats carry a signed Presence, which the index needs to keep
 // the peer's sources.
 //
-// A supernode that dies is noticed within about a probe interval, not only
-// at the next heartbeat: the session watches its channel and heartbeats at
-// once when the connection drops (or a search or locate through it fails),
-// then moves to another supernode. While not joined, join_status() says why
+// A supernode that dies is noticed at once, not at the next heartbeat: the
+// session holds the supernode's Watch stream (supernode_watch.h), whose
+// break moves it to its backup (the first other supernode the joined one
+// named that has not failed lately), where it publishes its full list
+// again; the new supernode's Join answer and Watch events name the next
+// backup. It also watches the channel and heartbeats at once when the
+// connection drops (or a search or locate through it fails). While not joined, join_status() says why
 // and when it tries again.
 //
 // Thread-safe. One background thread runs the session.
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -40,6 +44,7 @@
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/tls_credentials.h"
+#include "peer_client/supernode_watch.h"
 #include "peer_client/transfer/downloader.h"
 #include "peer_client/transfer/source_directory.h"
 #include "protos/supernode.grpc.pb.h"
@@ -126,6 +131,10 @@ class SupernodeSession : public SourceDirectory {
   // Asks the session to check the supernode now (a call through it
   // failed).
   void ProbeSoon();
+  // Asks the session to leave its supernode for one the index offers now
+  // (the index demoted it). The leaf's full list goes to the new one,
+  // which takes the peer over at the index; nothing is withdrawn between.
+  void MoveSoon();
   std::string backup() const;
   // How many times a Join succeeded.
   int join_count() const;
@@ -174,6 +183,15 @@ class SupernodeSession : public SourceDirectory {
                                                   const Expected& expected);
   std::chrono::system_clock::time_point Deadline() const;
 
+  // The Watch stream and the backup (session thread only).
+  void StartWatch(const std::string& address,
+                  const supernode::JoinResponse& joined);
+  void StopWatch();
+  // How the Watch stream ended, once, when it broke since the last call.
+  std::optional<absl::Status> TakeWatchEnd();
+  // Makes `address` the next candidate to try.
+  void PreferCandidate(const std::string& address);
+
   const Identity* const identity_;
   const Options options_;
   const absl::Time started_;
@@ -210,6 +228,7 @@ class SupernodeSession : public SourceDirectory {
   // The channel of stub_, watched for a dropped connection.
   std::shared_ptr<grpc::ChannelInterface> channel_ ABSL_GUARDED_BY(mu_);
   bool probe_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool move_requested_ ABSL_GUARDED_BY(mu_) = false;
   // Why the last attempt to join failed, and when the next one is.
   std::string join_error_ ABSL_GUARDED_BY(mu_);
   std::string joining_ ABSL_GUARDED_BY(mu_);
@@ -218,6 +237,13 @@ class SupernodeSession : public SourceDirectory {
   int join_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Calls of the session thread in progress.
   std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+
+  // The joined supernode's Watch stream (session thread only), the backup
+  // choice, and how the stream of the current generation ended.
+  std::unique_ptr<WatchStream> watch_;
+  BackupChooser backups_{Clock::Real(), absl::Seconds(60)};
+  int64_t watch_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<absl::Status> watch_end_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace trove

@@ -216,6 +216,15 @@ void IndexForwarder::OnPeerDelta(index::PeerDelta delta) {
   if (pending_entries_ >= static_cast<size_t>(options_.batch_max_entries)) {
     wake_ = true;
   }
+  if (delta.full() && options_.full_list_max_delay < options_.batch_max_delay) {
+    // A full list makes the batch due within full_list_max_delay.
+    const absl::Time due_from =
+        now - options_.batch_max_delay + options_.full_list_max_delay;
+    if (due_from < first_pending_) {
+      first_pending_ = due_from;
+      wake_ = true;
+    }
+  }
   if (pending_entries_ > resync_threshold_ && hooks_.resend_all &&
       !resync_wanted_) {
     resync_wanted_ = true;

@@ -91,6 +91,10 @@ class IndexForwarder : public CatalogSink {
     int batch_max_entries = 1000;
     // Flush when the oldest pending change is this old.
     absl::Duration batch_max_delay = absl::Seconds(2);
+    // ... or when a leaf's full list (a leaf that joined, or moved here
+    // from a supernode that died) has waited this long: it decides which
+    // supernode the index routes the leaf through, so it goes out quickly.
+    absl::Duration full_list_max_delay = absl::Milliseconds(200);
     // Most deltas in one PublishDeltas call (the index's limit), and most
     // files in one delta: a longer list goes as several deltas of the same
     // call (a full list first, then additions).
@@ -101,7 +105,7 @@ class IndexForwarder : public CatalogSink {
     size_t max_pending_entries = 2000000;
     // Backoff between attempts when the index fails.
     absl::Duration retry_initial = absl::Milliseconds(250);
-    absl::Duration retry_max = absl::Seconds(30);
+    absl::Duration retry_max = absl::Seconds(4);
     // Deadline of each call to the index.
     absl::Duration rpc_timeout = absl::Seconds(10);
     // Renew this often; zero: as the index says.

@@ -81,7 +81,21 @@ ABSL_FLAG(int, max_files_per_delta, 100000,
           "most files in one peer delta (the index's limit)");
 ABSL_FLAG(int, retry_initial_ms, 250,
           "first wait before retrying a failed call to the index");
-ABSL_FLAG(int, retry_max_ms, 30000, "longest wait between retries");
+ABSL_FLAG(int, retry_max_ms, 4000,
+          "longest wait between retries (short: the index's return after an "
+          "outage is noticed within this long)");
+ABSL_FLAG(int, full_list_max_delay_ms, 200,
+          "a leaf's full list (it joined, or moved here from a supernode that "
+          "died) is sent to the index within this long");
+ABSL_FLAG(int, search_workers, 8,
+          "threads answering searches and look-ups (which wait for the index "
+          "or other supernodes)");
+ABSL_FLAG(int, fan_out_hops, 2,
+          "while the index is unreachable, how many hops a search or look-up "
+          "may travel between supernodes (0: this supernode's leaves only)");
+ABSL_FLAG(int, fan_out_max_targets, 8,
+          "most supernodes one search asks at once while the index is "
+          "unreachable");
 ABSL_FLAG(int, index_timeout_ms, 10000,
           "deadline of register, renew and publish calls to the index");
 ABSL_FLAG(int, renew_interval_ms, 0,
@@ -228,6 +242,11 @@ int Run() {
   o.max_files_per_delta = absl::GetFlag(FLAGS_max_files_per_delta);
   o.retry_initial = absl::Milliseconds(absl::GetFlag(FLAGS_retry_initial_ms));
   o.retry_max = absl::Milliseconds(absl::GetFlag(FLAGS_retry_max_ms));
+  o.full_list_max_delay =
+      absl::Milliseconds(absl::GetFlag(FLAGS_full_list_max_delay_ms));
+  o.search_workers = absl::GetFlag(FLAGS_search_workers);
+  o.fan_out_hops = absl::GetFlag(FLAGS_fan_out_hops);
+  o.fan_out_max_targets = absl::GetFlag(FLAGS_fan_out_max_targets);
   o.index_rpc_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_index_timeout_ms));
   o.renew_interval = absl::Milliseconds(absl::GetFlag(FLAGS_renew_interval_ms));
 

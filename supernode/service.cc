@@ -11,6 +11,7 @@
 #include "common/identity.h"
 #include "common/log.h"
 #include "common/signed_change.h"
+#include "common/tls.h"
 #include "common/tls_credentials.h"
 #include "common/search/query.h"
 #include "common/validation.h"
@@ -48,7 +49,117 @@ std::string Printable(absl::string_view s) {
   return out;
 }
 
+// Finishes a unary call with `status` on the context's default reactor.
+grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                 const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// The caller's deadline (InfiniteFuture when it set none).
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  const auto d = context->deadline();
+  if (d == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(d);
+}
+
+// With TLS, only a supernode the community CA enrolled may ask PeerSearch /
+// PeerLocate. OK on plaintext.
+absl::Status CheckSupernodeCaller(const grpc::ServerContextBase* context) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  if (!caller.ok()) return absl::OkStatus();  // plaintext
+  if (caller->role != CertRole::kSupernode) {
+    return absl::PermissionDeniedError(
+        "only supernodes of this community may ask PeerSearch / PeerLocate");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+// One leaf's Watch stream: the events it is sent, and its end. At most one
+// write is in flight; a newer event waiting for it replaces an older one
+// (each event is the whole list). gRPC calls the reactions on its threads,
+// never inline from StartWrite or Finish.
+class SupernodeServiceImpl::WatchReactor
+    : public grpc::ServerWriteReactor<SupernodeEvent> {
+ public:
+  explicit WatchReactor(SupernodeServiceImpl* service) : service_(service) {}
+
+  void Send(const SupernodeEvent& event) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      if (writing_) {
+        next_ = event;
+        has_next_ = true;
+        return;
+      }
+      writing_ = true;
+      current_ = event;
+    }
+    StartWrite(&current_);
+  }
+
+  void End(const grpc::Status& status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ended_) return;
+      ended_ = true;
+      end_ = status;
+      if (writing_) return;  // OnWriteDone finishes.
+    }
+    Finish(status);
+  }
+
+  void OnWriteDone(bool ok) override {
+    enum { kNothing, kWrite, kFinish } then = kNothing;
+    grpc::Status finish;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok && !ended_) {
+        ended_ = true;
+        end_ = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "the leaf's stream broke");
+      }
+      if (ended_) {
+        then = kFinish;
+        finish = end_;
+      } else if (has_next_) {
+        current_ = std::move(next_);
+        has_next_ = false;
+        writing_ = true;
+        then = kWrite;
+      }
+    }
+    if (then == kWrite) StartWrite(&current_);
+    if (then == kFinish) Finish(finish);
+  }
+
+  void OnCancel() override {
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "the leaf went away"));
+  }
+
+  void OnDone() override {
+    service_->RemoveWatch(this);
+    delete this;
+  }
+
+ private:
+  SupernodeServiceImpl* const service_;
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool has_next_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_ ABSL_GUARDED_BY(mu_);
+  // The event being written (touched only by the one writer in flight).
+  SupernodeEvent current_;
+  SupernodeEvent next_ ABSL_GUARDED_BY(mu_);
+};
 
 absl::Status ValidatePublish(const PublishRequest& request, int max_entries) {
   const int64_t entries = static_cast<int64_t>(request.added_size()) +
@@ -79,13 +190,54 @@ SupernodeServiceImpl::SupernodeServiceImpl(
     : options_(std::move(options)),
       registry_(registry),
       index_(index),
-      backup_address_(std::move(backup_address)) {}
+      backup_address_(std::move(backup_address)) {
+  const int workers = std::max(1, options_.search_workers);
+  for (int i = 0; i < workers; ++i) {
+    workers_.emplace_back([this] { WorkerLoop(); });
+  }
+}
 
-grpc::Status SupernodeServiceImpl::Challenge(grpc::ServerContext*,
-                                             const ChallengeRequest*,
-                                             ChallengeResponse* response) {
+SupernodeServiceImpl::~SupernodeServiceImpl() {
+  Shutdown();
+  {
+    absl::MutexLock lock(&work_mu_);
+    work_stopping_ = true;
+  }
+  for (std::thread& t : workers_) t.join();
+}
+
+bool SupernodeServiceImpl::Submit(std::function<void()> work) {
+  absl::MutexLock lock(&work_mu_);
+  if (work_stopping_ ||
+      work_.size() >= static_cast<size_t>(options_.max_queued_searches)) {
+    return false;
+  }
+  work_.push_back(std::move(work));
+  return true;
+}
+
+void SupernodeServiceImpl::WorkerLoop() {
+  while (true) {
+    std::function<void()> work;
+    {
+      absl::MutexLock lock(&work_mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_) {
+        return work_stopping_ || !work_.empty();
+      };
+      work_mu_.Await(absl::Condition(&ready));
+      if (work_.empty()) return;  // stopping, nothing left
+      work = std::move(work_.front());
+      work_.pop_front();
+    }
+    work();
+  }
+}
+
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Challenge(
+    grpc::CallbackServerContext* context, const ChallengeRequest*,
+    ChallengeResponse* response) {
   response->set_nonce(registry_->Challenge());
-  return grpc::Status::OK;
+  return Answer(context, absl::OkStatus());
 }
 
 absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
@@ -130,22 +282,30 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   response->set_session_timeout_ms(static_cast<int32_t>(
       absl::ToInt64Milliseconds(options_.session_timeout)));
   if (backup_address_) response->set_backup_address(backup_address_());
+  if (options_.others) {
+    for (SupernodeRef& ref : options_.others()) {
+      *response->add_others() = std::move(ref);
+    }
+    if (response->backup_address().empty() && response->others_size() > 0) {
+      response->set_backup_address(response->others(0).address());
+    }
+  }
   TROVE_LOG(INFO) << "leaf " << joined->peer_id << " joined from "
                   << request.listen_address();
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::Join(grpc::ServerContext*,
-                                        const JoinRequest* request,
-                                        JoinResponse* response) {
-  return ToGrpcStatus(DoJoin(*request, response));
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Join(
+    grpc::CallbackServerContext* context, const JoinRequest* request,
+    JoinResponse* response) {
+  return Answer(context, DoJoin(*request, response));
 }
 
 namespace {
 
 // With TLS, the caller's proven id must be the session's peer, so that a
 // leaf cannot use another leaf's session. OK on plaintext.
-absl::Status CheckSessionCaller(const grpc::ServerContext* context,
+absl::Status CheckSessionCaller(const grpc::ServerContextBase* context,
                                 LeafRegistry* registry,
                                 const std::string& session) {
   if (context == nullptr) return absl::OkStatus();
@@ -208,74 +368,102 @@ absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::Publish(grpc::ServerContext* context,
-                                           const PublishRequest* request,
-                                           PublishResponse* response) {
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Publish(
+    grpc::CallbackServerContext* context, const PublishRequest* request,
+    PublishResponse* response) {
   absl::Status s = CheckSessionCaller(context, registry_, request->session());
-  if (!s.ok()) return ToGrpcStatus(s);
-  return ToGrpcStatus(DoPublish(*request, response));
+  if (!s.ok()) return Answer(context, s);
+  return Answer(context, DoPublish(*request, response));
 }
 
-grpc::Status SupernodeServiceImpl::Heartbeat(grpc::ServerContext* context,
-                                             const HeartbeatRequest* request,
-                                             HeartbeatResponse* response) {
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Heartbeat(
+    grpc::CallbackServerContext* context, const HeartbeatRequest* request,
+    HeartbeatResponse* response) {
   if (absl::Status s =
           CheckSessionCaller(context, registry_, request->session());
       !s.ok()) {
-    return ToGrpcStatus(s);
+    return Answer(context, s);
   }
   if (!PlausibleSession(request->session())) {
-    return ToGrpcStatus(absl::NotFoundError("unknown session; join again"));
+    return Answer(context, absl::NotFoundError("unknown session; join again"));
   }
   if (!request->presence().empty()) {
     // Checked here so that only a presence the index will accept is kept.
     absl::StatusOr<Presence> presence =
         VerifyPresence(request->presence(), request->presence_signature());
-    if (!presence.ok()) return ToGrpcStatus(presence.status());
+    if (!presence.ok()) return Answer(context, presence.status());
     if (!options_.supernode_id.empty() &&
         presence->supernode_id() != options_.supernode_id) {
-      return ToGrpcStatus(absl::PermissionDeniedError(
+      return Answer(context, absl::PermissionDeniedError(
           "the presence is bound to another supernode"));
     }
     absl::StatusOr<std::string> peer =
         registry_->PeerOfSession(request->session());
     if (peer.ok() && *peer != presence->peer_id()) {
-      return ToGrpcStatus(absl::PermissionDeniedError(
+      return Answer(context, absl::PermissionDeniedError(
           "the presence is another peer's, not this session's"));
     }
   }
   absl::StatusOr<bool> resend = registry_->Heartbeat(
       request->session(), request->presence(), request->presence_signature());
-  if (!resend.ok()) return ToGrpcStatus(resend.status());
+  if (!resend.ok()) return Answer(context, resend.status());
   response->set_resend_full(*resend);
-  return grpc::Status::OK;
+  return Answer(context, absl::OkStatus());
 }
 
-grpc::Status SupernodeServiceImpl::Leave(grpc::ServerContext* context,
-                                         const LeaveRequest* request,
-                                         LeaveResponse*) {
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Leave(
+    grpc::CallbackServerContext* context, const LeaveRequest* request,
+    LeaveResponse*) {
   if (absl::Status s =
           CheckSessionCaller(context, registry_, request->session());
       !s.ok()) {
-    return ToGrpcStatus(s);
+    return Answer(context, s);
   }
   if (!PlausibleSession(request->session())) {
-    return ToGrpcStatus(absl::NotFoundError("unknown session"));
+    return Answer(context, absl::NotFoundError("unknown session"));
   }
   if (!request->signed_change().empty()) {
     absl::StatusOr<LeafChange> change =
         VerifyLeafChange(request->signed_change(), request->signature());
-    if (!change.ok()) return ToGrpcStatus(change.status());
+    if (!change.ok()) return Answer(context, change.status());
     LeafRegistry::SignedChange gone = SignedOf(
         *change, request->signed_change(), request->signature());
-    return ToGrpcStatus(registry_->Leave(request->session(), &gone));
+    absl::Status left = registry_->Leave(request->session(), &gone);
+    EndStaleWatches();
+    return Answer(context, left);
   }
-  return ToGrpcStatus(registry_->Leave(request->session()));
+  absl::Status left = registry_->Leave(request->session());
+  EndStaleWatches();
+  return Answer(context, left);
 }
 
 absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
                                             SearchResponse* response,
                                             absl::Time deadline) {
+  return SearchWith(request, response, deadline, nullptr);
+}
+
+absl::Status SupernodeServiceImpl::DoPeerSearch(
+    const PeerSearchRequest& request, SearchResponse* response,
+    absl::Time deadline) {
+  const int max_hops = options_.fan_out != nullptr
+                           ? options_.fan_out->options().hops
+                           : 0;
+  absl::Status s = ValidateFanOut(request.fan_out(), max_hops);
+  if (!s.ok()) return s;
+  if (options_.fan_out != nullptr &&
+      !options_.fan_out->FirstSight(request.fan_out().query_id())) {
+    return absl::OkStatus();  // Answered already, through another path.
+  }
+  SearchRequest plain;
+  *plain.mutable_query() = request.query();
+  return SearchWith(plain, response, deadline, &request.fan_out());
+}
+
+absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
+                                              SearchResponse* response,
+                                              absl::Time deadline,
+                                              const FanOut* incoming) {
   absl::Status s = ValidateSearchQuery(request.query());
   if (!s.ok()) return s;
   const SearchQuery& query = request.query();
@@ -292,7 +480,8 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
   const absl::Duration left =
       std::min(options_.index_search_timeout,
                deadline - absl::Now() - kAnswerMargin);
-  if (index_ != nullptr && left > absl::ZeroDuration()) {
+  bool index_answered = false;
+  if (incoming == nullptr && index_ != nullptr && left > absl::ZeroDuration()) {
     index::SearchRequest req;
     *req.mutable_query() = query;
     req.mutable_query()->set_limit(parsed->limit);
@@ -300,13 +489,32 @@ absl::Status SupernodeServiceImpl::DoSearch(const SearchRequest& request,
     if (r.ok()) {
       remote.hits.assign(r->hits().begin(), r->hits().end());
       remote.next_cursor = r->next_cursor();
+      index_answered = true;
       NoteIndexHealth(absl::OkStatus());
     } else {
-      partial = true;
       NoteIndexHealth(r.status());
     }
-  } else {
+  }
+  if (!index_answered) {
     partial = true;
+    // Without the index: the other supernodes, within the caller's time.
+    if (options_.fan_out != nullptr) {
+      FanOut fan_out;
+      if (incoming != nullptr) {
+        fan_out = *incoming;
+      } else {
+        fan_out = options_.fan_out->NewQuery();
+        options_.fan_out->FirstSight(fan_out.query_id());
+      }
+      const absl::Time until =
+          std::min(deadline - kAnswerMargin,
+                   absl::Now() + options_.index_search_timeout);
+      SearchQuery ask = query;
+      ask.set_limit(parsed->limit);
+      if (fan_out.hops_left() > 0 && until > absl::Now()) {
+        remote.hits = options_.fan_out->Search(ask, fan_out, until);
+      }
+    }
   }
 
   // Merge by cid. The index may already count this supernode's leaves, so
@@ -361,39 +569,110 @@ void SupernodeServiceImpl::NoteIndexHealth(const absl::Status& status) {
   }
 }
 
-grpc::Status SupernodeServiceImpl::Search(grpc::ServerContext* context,
-                                          const SearchRequest* request,
-                                          SearchResponse* response) {
-  absl::Time deadline = absl::InfiniteFuture();
-  const auto d = context->deadline();
-  if (d != std::chrono::system_clock::time_point::max()) {
-    deadline = absl::FromChrono(d);
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
+    grpc::CallbackServerContext* context, const SearchRequest* request,
+    SearchResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = DeadlineOf(context);
+  if (!Submit([this, reactor, request, response, deadline] {
+        reactor->Finish(ToGrpcStatus(DoSearch(*request, response, deadline)));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many searches waiting at this supernode; retry shortly")));
   }
-  return ToGrpcStatus(DoSearch(*request, response, deadline));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerSearch(
+    grpc::CallbackServerContext* context, const PeerSearchRequest* request,
+    SearchResponse* response) {
+  if (absl::Status s = CheckSupernodeCaller(context); !s.ok()) {
+    return Answer(context, s);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = DeadlineOf(context);
+  if (!Submit([this, reactor, request, response, deadline] {
+        reactor->Finish(
+            ToGrpcStatus(DoPeerSearch(*request, response, deadline)));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many searches waiting at this supernode; retry shortly")));
+  }
+  return reactor;
 }
 
 absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
-                                            LocateResponse* response) {
+                                            LocateResponse* response,
+                                            absl::Time deadline) {
   absl::Status s = ValidateHexId(request.cid(), "cid");
   if (!s.ok()) return s;
-  if (options_.moderation != nullptr &&
-      options_.moderation->IsTakenDown(request.cid())) {
-    return absl::NotFoundError(absl::StrCat(
-        request.cid(), " was taken down by the community's operator"));
+  return LocateWith(request.cid(), response, deadline, nullptr);
+}
+
+absl::Status SupernodeServiceImpl::DoPeerLocate(
+    const PeerLocateRequest& request, LocateResponse* response,
+    absl::Time deadline) {
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (!s.ok()) return s;
+  const int max_hops = options_.fan_out != nullptr
+                           ? options_.fan_out->options().hops
+                           : 0;
+  s = ValidateFanOut(request.fan_out(), max_hops);
+  if (!s.ok()) return s;
+  if (options_.fan_out != nullptr &&
+      !options_.fan_out->FirstSight(request.fan_out().query_id())) {
+    return absl::NotFoundError("this query was answered already");
   }
-  std::optional<LeafRegistry::LocalSources> local =
-      registry_->Locate(request.cid());
+  return LocateWith(request.cid(), response, deadline, &request.fan_out());
+}
+
+absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
+                                              LocateResponse* response,
+                                              absl::Time deadline,
+                                              const FanOut* incoming) {
+  if (options_.moderation != nullptr && options_.moderation->IsTakenDown(cid)) {
+    return absl::NotFoundError(
+        absl::StrCat(cid, " was taken down by the community's operator"));
+  }
+  std::optional<LeafRegistry::LocalSources> local = registry_->Locate(cid);
   absl::StatusOr<index::LocateResponse> remote =
       absl::UnavailableError("no index");
-  if (index_ != nullptr) {
+  const absl::Duration left =
+      std::min(options_.index_locate_timeout,
+               deadline - absl::Now() - kAnswerMargin);
+  if (incoming == nullptr && index_ != nullptr && left > absl::ZeroDuration()) {
     index::LocateRequest req;
-    req.set_cid(request.cid());
+    req.set_cid(cid);
     req.set_limit(options_.locate_limit);
-    remote = index_->Locate(req, options_.index_locate_timeout);
+    remote = index_->Locate(req, left);
     NoteIndexHealth(remote.ok() ||
                             remote.status().code() == absl::StatusCode::kNotFound
                         ? absl::OkStatus()
                         : remote.status());
+  }
+  // Without the index: the other supernodes' leaves.
+  if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound &&
+      options_.fan_out != nullptr) {
+    FanOut fan_out;
+    if (incoming != nullptr) {
+      fan_out = *incoming;
+    } else {
+      fan_out = options_.fan_out->NewQuery();
+      options_.fan_out->FirstSight(fan_out.query_id());
+    }
+    const absl::Time until = std::min(
+        deadline - kAnswerMargin, absl::Now() + options_.index_locate_timeout);
+    if (fan_out.hops_left() > 0 && until > absl::Now()) {
+      FanOutSearch::Located found =
+          options_.fan_out->Locate(cid, fan_out, until);
+      if (!found.sources.empty()) {
+        index::LocateResponse r;
+        r.set_size(found.size);
+        r.set_name(found.name);
+        for (Source& src : found.sources) *r.add_sources() = std::move(src);
+        remote = std::move(r);
+      }
+    }
   }
   std::vector<Source> sources;
   absl::flat_hash_set<std::string> seen;
@@ -416,11 +695,10 @@ absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
   if (sources.empty()) {
     if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound) {
       return absl::NotFoundError(absl::StrCat(
-          "no leaf of this supernode holds ", request.cid(),
+          "no leaf of this supernode holds ", cid,
           ", and the index could not be asked: ", remote.status().message()));
     }
-    return absl::NotFoundError(
-        absl::StrCat("no live source holds ", request.cid()));
+    return absl::NotFoundError(absl::StrCat("no live source holds ", cid));
   }
   // Complete sources first.
   std::stable_sort(sources.begin(), sources.end(),
@@ -431,10 +709,117 @@ absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::Locate(grpc::ServerContext*,
-                                          const LocateRequest* request,
-                                          LocateResponse* response) {
-  return ToGrpcStatus(DoLocate(*request, response));
+grpc::ServerUnaryReactor* SupernodeServiceImpl::Locate(
+    grpc::CallbackServerContext* context, const LocateRequest* request,
+    LocateResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = DeadlineOf(context);
+  if (!Submit([this, reactor, request, response, deadline] {
+        reactor->Finish(ToGrpcStatus(DoLocate(*request, response, deadline)));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many look-ups waiting at this supernode; retry shortly")));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerLocate(
+    grpc::CallbackServerContext* context, const PeerLocateRequest* request,
+    LocateResponse* response) {
+  if (absl::Status s = CheckSupernodeCaller(context); !s.ok()) {
+    return Answer(context, s);
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = DeadlineOf(context);
+  if (!Submit([this, reactor, request, response, deadline] {
+        reactor->Finish(
+            ToGrpcStatus(DoPeerLocate(*request, response, deadline)));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many look-ups waiting at this supernode; retry shortly")));
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<SupernodeEvent>* SupernodeServiceImpl::Watch(
+    grpc::CallbackServerContext* context, const WatchRequest* request) {
+  auto* reactor = new WatchReactor(this);
+  absl::Status s = CheckSessionCaller(context, registry_, request->session());
+  if (s.ok() && !PlausibleSession(request->session())) {
+    s = absl::NotFoundError("unknown session; join again");
+  }
+  if (s.ok()) {
+    absl::StatusOr<std::string> peer =
+        registry_->PeerOfSession(request->session());
+    if (!peer.ok()) s = absl::NotFoundError("unknown or expired session; join again");
+  }
+  if (!s.ok()) {
+    reactor->End(ToGrpcStatus(s));
+    return reactor;
+  }
+  {
+    absl::MutexLock lock(&watch_mu_);
+    if (shutting_down_) {
+      reactor->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                "the supernode is stopping"));
+      return reactor;
+    }
+    watches_[reactor] = request->session();
+  }
+  reactor->Send(CurrentEvent());
+  return reactor;
+}
+
+SupernodeEvent SupernodeServiceImpl::CurrentEvent() const {
+  SupernodeEvent event;
+  if (options_.others) {
+    for (SupernodeRef& ref : options_.others()) {
+      *event.add_others() = std::move(ref);
+    }
+  }
+  return event;
+}
+
+void SupernodeServiceImpl::RemoveWatch(WatchReactor* reactor) {
+  absl::MutexLock lock(&watch_mu_);
+  watches_.erase(reactor);
+}
+
+void SupernodeServiceImpl::Shutdown() {
+  absl::MutexLock lock(&watch_mu_);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& [reactor, session] : watches_) {
+    reactor->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              "the supernode is stopping"));
+  }
+}
+
+int SupernodeServiceImpl::EndStaleWatches() {
+  int ended = 0;
+  absl::MutexLock lock(&watch_mu_);
+  for (auto& [reactor, session] : watches_) {
+    if (!registry_->PeerOfSession(session).ok()) {
+      reactor->End(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                "the session ended; join again"));
+      ++ended;
+    }
+  }
+  return ended;
+}
+
+void SupernodeServiceImpl::PublishOthers() {
+  const SupernodeEvent event = CurrentEvent();
+  const std::string bytes = event.SerializeAsString();
+  absl::MutexLock lock(&watch_mu_);
+  if (bytes == last_others_) return;
+  last_others_ = bytes;
+  for (auto& [reactor, session] : watches_) reactor->Send(event);
+}
+
+size_t SupernodeServiceImpl::watch_count() const {
+  absl::MutexLock lock(&watch_mu_);
+  return watches_.size();
 }
 
 absl::Status SupernodeServiceImpl::DoReportBadSource(
@@ -471,10 +856,10 @@ absl::Status SupernodeServiceImpl::DoReportBadSource(
   return absl::OkStatus();
 }
 
-grpc::Status SupernodeServiceImpl::ReportBadSource(
-    grpc::ServerContext*, const ReportBadSourceRequest* request,
-    ReportBadSourceResponse*) {
-  return ToGrpcStatus(DoReportBadSource(*request));
+grpc::ServerUnaryReactor* SupernodeServiceImpl::ReportBadSource(
+    grpc::CallbackServerContext* context,
+    const ReportBadSourceRequest* request, ReportBadSourceResponse*) {
+  return Answer(context, DoReportBadSource(*request));
 }
 
 int64_t SupernodeServiceImpl::bad_source_reports(

@@ -3,9 +3,16 @@
 // request gets INVALID_ARGUMENT naming what was wrong and nothing of it is
 // kept. Searches and source look-ups combine this supernode's leaves with the
 // index's answers; when the index cannot be asked in time, the local part is
-// still returned.
+// still returned; then the other supernodes are asked instead (FanOutSearch),
+// and they ask this one with PeerSearch / PeerLocate.
 //
-// Thread-safe (the sync gRPC API calls it from many threads).
+// The service runs on gRPC's callback API: a call in progress holds no
+// thread. Quick calls are answered on gRPC's own threads; Search, Locate
+// and their PeerSearch / PeerLocate siblings, which wait for the index or
+// other supernodes, run on a small pool of workers. Each joined leaf holds
+// a Watch stream, which costs a reactor and no thread.
+//
+// Thread-safe.
 #ifndef TROVE_SUPERNODE_SERVICE_H_
 #define TROVE_SUPERNODE_SERVICE_H_
 
@@ -13,14 +20,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
+#include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "protos/supernode.grpc.pb.h"
+#include "supernode/fan_out.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
 #include "supernode/moderation.h"
@@ -28,7 +41,7 @@
 namespace trove {
 namespace supernode {
 
-class SupernodeServiceImpl final : public SupernodeService::Service {
+class SupernodeServiceImpl final : public SupernodeService::CallbackService {
  public:
   struct Options {
     // Most entries (added + removed + partial) in one Publish.
@@ -56,6 +69,17 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
     // taken-down cids are left out of Search and Locate. May be null; must
     // outlive the service.
     const Moderation* moderation = nullptr;
+    // Workers for Search and Locate (which wait for the index or other
+    // supernodes), and most such calls waiting for one; one more is refused
+    // with RESOURCE_EXHAUSTED.
+    int search_workers = 8;
+    int max_queued_searches = 1000;
+    // Other live supernodes, best backup first, for JoinResponse.others and
+    // Watch events; empty: none.
+    std::function<std::vector<SupernodeRef>()> others;
+    // Asks the other supernodes when the index cannot answer; null: never.
+    // Must outlive the service.
+    FanOutSearch* fan_out = nullptr;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:
@@ -66,28 +90,55 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
                        IndexClient* index,
                        std::function<std::string()> backup_address);
 
-  grpc::Status Challenge(grpc::ServerContext* context,
-                         const ChallengeRequest* request,
-                         ChallengeResponse* response) override;
-  grpc::Status Join(grpc::ServerContext* context, const JoinRequest* request,
-                    JoinResponse* response) override;
-  grpc::Status Publish(grpc::ServerContext* context,
-                       const PublishRequest* request,
-                       PublishResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext* context,
-                         const HeartbeatRequest* request,
-                         HeartbeatResponse* response) override;
-  grpc::Status Leave(grpc::ServerContext* context, const LeaveRequest* request,
-                     LeaveResponse* response) override;
-  grpc::Status Search(grpc::ServerContext* context,
-                      const SearchRequest* request,
-                      SearchResponse* response) override;
-  grpc::Status Locate(grpc::ServerContext* context,
-                      const LocateRequest* request,
-                      LocateResponse* response) override;
-  grpc::Status ReportBadSource(grpc::ServerContext* context,
-                               const ReportBadSourceRequest* request,
-                               ReportBadSourceResponse* response) override;
+  ~SupernodeServiceImpl() override;
+
+  grpc::ServerUnaryReactor* Challenge(grpc::CallbackServerContext* context,
+                                      const ChallengeRequest* request,
+                                      ChallengeResponse* response) override;
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context,
+                                 const JoinRequest* request,
+                                 JoinResponse* response) override;
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const PublishRequest* request,
+                                    PublishResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const HeartbeatRequest* request,
+                                      HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* context,
+                                  const LeaveRequest* request,
+                                  LeaveResponse* response) override;
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
+                                   const SearchRequest* request,
+                                   SearchResponse* response) override;
+  grpc::ServerUnaryReactor* Locate(grpc::CallbackServerContext* context,
+                                   const LocateRequest* request,
+                                   LocateResponse* response) override;
+  grpc::ServerUnaryReactor* ReportBadSource(
+      grpc::CallbackServerContext* context,
+      const ReportBadSourceRequest* request,
+      ReportBadSourceResponse* response) override;
+  grpc::ServerWriteReactor<SupernodeEvent>* Watch(
+      grpc::CallbackServerContext* context,
+      const WatchRequest* request) override;
+  grpc::ServerUnaryReactor* PeerSearch(grpc::CallbackServerContext* context,
+                                       const PeerSearchRequest* request,
+                                       SearchResponse* response) override;
+  grpc::ServerUnaryReactor* PeerLocate(grpc::CallbackServerContext* context,
+                                       const PeerLocateRequest* request,
+                                       LocateResponse* response) override;
+
+  // Ends every Watch stream with UNAVAILABLE and refuses new ones (the
+  // supernode stops); the leaves move to their backups. Call before the
+  // server shuts down. Idempotent.
+  void Shutdown();
+  // Ends the Watch streams of sessions that ended (expired, left, replaced
+  // by a newer Join) with NOT_FOUND. Returns how many.
+  int EndStaleWatches();
+  // Sends every Watch stream the current list of other supernodes, when it
+  // changed since the last call.
+  void PublishOthers();
+  // Watch streams open now.
+  size_t watch_count() const;
 
   // The absl::Status cores of the RPCs above, for in-process callers.
   absl::Status DoJoin(const JoinRequest& request, JoinResponse* response);
@@ -97,13 +148,34 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
   absl::Status DoSearch(const SearchRequest& request, SearchResponse* response,
                         absl::Time deadline = absl::InfiniteFuture());
   absl::Status DoLocate(const LocateRequest& request,
-                        LocateResponse* response);
+                        LocateResponse* response,
+                        absl::Time deadline = absl::InfiniteFuture());
+  // PeerSearch / PeerLocate without the caller check.
+  absl::Status DoPeerSearch(const PeerSearchRequest& request,
+                            SearchResponse* response, absl::Time deadline);
+  absl::Status DoPeerLocate(const PeerLocateRequest& request,
+                            LocateResponse* response, absl::Time deadline);
   absl::Status DoReportBadSource(const ReportBadSourceRequest& request);
 
   // How many times `peer_id` was reported as a bad source.
   int64_t bad_source_reports(const std::string& peer_id) const;
 
  private:
+  class WatchReactor;
+
+  // Runs `work` on a search worker, or returns false when too many wait.
+  bool Submit(std::function<void()> work);
+  void WorkerLoop();
+  // Searches with `remote` (the index, or other supernodes) merged into the
+  // leaves' hits.
+  absl::Status SearchWith(const SearchRequest& request,
+                          SearchResponse* response, absl::Time deadline,
+                          const FanOut* fan_out);
+  absl::Status LocateWith(const std::string& cid, LocateResponse* response,
+                          absl::Time deadline, const FanOut* fan_out);
+  void RemoveWatch(WatchReactor* reactor);
+  SupernodeEvent CurrentEvent() const;
+
   // Logs when the index starts or stops answering searches and look-ups
   // (once per change, not once per call).
   void NoteIndexHealth(const absl::Status& status);
@@ -116,6 +188,18 @@ class SupernodeServiceImpl final : public SupernodeService::Service {
   std::atomic<bool> index_failing_{false};
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> bad_sources_ ABSL_GUARDED_BY(mu_);
+
+  // Open Watch streams, and the session each watches.
+  mutable absl::Mutex watch_mu_;
+  std::map<WatchReactor*, std::string> watches_ ABSL_GUARDED_BY(watch_mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(watch_mu_) = false;
+  std::string last_others_ ABSL_GUARDED_BY(watch_mu_);
+
+  // Search workers and their queue.
+  absl::Mutex work_mu_;
+  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(work_mu_);
+  bool work_stopping_ ABSL_GUARDED_BY(work_mu_) = false;
+  std::vector<std::thread> workers_;
 };
 
 // Checks a whole PublishRequest: each added and partial FileEntry, each

@@ -37,6 +37,7 @@ absl::Status AtLeastOne(int64_t v, absl::string_view name) {
 absl::StatusOr<std::unique_ptr<Identity>> SupernodeKeyFor(
     const SupernodeOptions& options) {
   if (!options.supernode_id.empty()) return std::unique_ptr<Identity>();
+  if (!options.key_file.empty()) return Identity::LoadOrCreate(options.key_file);
   std::unique_ptr<Identity> identity;
   if (options.state_dir.empty()) {
     ASSIGN_OR_RETURN(identity, Identity::Generate());
@@ -70,6 +71,7 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   RETURN_IF_ERROR(Positive(o.challenge_ttl, "challenge_ttl"));
   RETURN_IF_ERROR(Positive(o.index_search_timeout, "index_search_timeout"));
   RETURN_IF_ERROR(Positive(o.batch_max_delay, "batch_max_delay"));
+  RETURN_IF_ERROR(Positive(o.full_list_max_delay, "full_list_max_delay"));
   RETURN_IF_ERROR(Positive(o.retry_initial, "retry_initial"));
   RETURN_IF_ERROR(Positive(o.retry_max, "retry_max"));
   RETURN_IF_ERROR(Positive(o.index_rpc_timeout, "index_rpc_timeout"));
@@ -89,6 +91,12 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   RETURN_IF_ERROR(AtLeastOne(o.max_pending_entries, "max_pending_entries"));
   RETURN_IF_ERROR(AtLeastOne(o.max_deltas_per_batch, "max_deltas_per_batch"));
   RETURN_IF_ERROR(AtLeastOne(o.max_files_per_delta, "max_files_per_delta"));
+  RETURN_IF_ERROR(AtLeastOne(o.search_workers, "search_workers"));
+  RETURN_IF_ERROR(AtLeastOne(o.fan_out_max_targets, "fan_out_max_targets"));
+  if (o.fan_out_hops < 0 || o.fan_out_hops > 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "fan_out_hops must be 0 to 8, got ", o.fan_out_hops));
+  }
   if (o.locate_limit < 0) {
     return absl::InvalidArgumentError("locate_limit must not be negative");
   }
@@ -143,6 +151,7 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   fo.capacity.set_reachable(true);
   fo.batch_max_entries = options_.batch_max_entries;
   fo.batch_max_delay = options_.batch_max_delay;
+  fo.full_list_max_delay = options_.full_list_max_delay;
   fo.max_pending_entries = options_.max_pending_entries;
   fo.max_deltas_per_batch = options_.max_deltas_per_batch;
   fo.max_files_per_delta = options_.max_files_per_delta;
@@ -202,6 +211,28 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
     };
   }
   IndexForwarder* forwarder = forwarder_.get();
+  // The other supernodes, as the index listed them at the last renewal.
+  auto others = [forwarder] {
+    std::vector<SupernodeRef> refs;
+    for (const index::SupernodeInfo& info : forwarder->other_supernodes()) {
+      SupernodeRef ref;
+      ref.set_supernode_id(info.supernode_id());
+      ref.set_address(info.address());
+      refs.push_back(std::move(ref));
+    }
+    return refs;
+  };
+  so.others = others;
+  so.search_workers = options_.search_workers;
+  if (options_.fan_out_hops > 0) {
+    link_ = NewGrpcSupernodeLink(options_.tls);
+    FanOutSearch::Options fo_opts;
+    fo_opts.hops = options_.fan_out_hops;
+    fo_opts.max_targets = options_.fan_out_max_targets;
+    fan_out_ = std::make_unique<FanOutSearch>(fo_opts, link_.get(), clock_,
+                                              others);
+    so.fan_out = fan_out_.get();
+  }
   service_ = std::make_unique<SupernodeServiceImpl>(
       so, registry_.get(), index_.get(), [forwarder]() -> std::string {
         std::vector<index::SupernodeInfo> others =
@@ -261,6 +292,10 @@ void Supernode::SweepLoop() {
     if (dropped > 0) {
       TROVE_LOG(INFO) << dropped << " silent leaves dropped";
     }
+    // Leaves whose session ended lose their Watch stream (they join
+    // again); the others hear of changes to the list of supernodes.
+    service_->EndStaleWatches();
+    service_->PublishOthers();
     mu_.Lock();
   }
 }
@@ -272,6 +307,8 @@ void Supernode::Stop(absl::Duration timeout) {
     if (stopping_) return;
     stopping_ = true;
   }
+  // Leaves' Watch streams end first: they move to their backups at once.
+  service_->Shutdown();
   if (server_ != nullptr) {
     // In-flight calls get half the time; the final flush the rest.
     server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout / 2));

@@ -29,6 +29,7 @@
 #include "common/clock.h"
 #include "common/identity.h"
 #include "common/tls_credentials.h"
+#include "supernode/fan_out.h"
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
 #include "supernode/leaf_registry.h"
@@ -51,6 +52,9 @@ struct SupernodeOptions {
   // Folder for the supernode's key (supernode_key.pem), which makes its id
   // stable across restarts. Empty: a fresh key each start.
   std::string state_dir;
+  // The key file to use instead of state_dir's (a promoted peer uses its
+  // own identity key, so its supernode id is its peer id).
+  std::string key_file;
   // The supernode id to use instead of one derived from a key (a promoted
   // peer may use its own peer id). 64 lowercase hex digits.
   std::string supernode_id;
@@ -78,16 +82,27 @@ struct SupernodeOptions {
   int search_max_limit = 1000;
   absl::Duration index_search_timeout = absl::Milliseconds(1500);
   int locate_limit = 0;
+  // Workers for searches and look-ups (which wait for the index or other
+  // supernodes).
+  int search_workers = 8;
+  // While the index is unreachable: how many hops a search or look-up may
+  // travel between supernodes (0: none, leaves only), and how many
+  // supernodes one asks at once.
+  int fan_out_hops = 2;
+  int fan_out_max_targets = 8;
 
   // Forwarding to the index.
   int batch_max_entries = 1000;
   absl::Duration batch_max_delay = absl::Seconds(2);
+  // A leaf's full list (it joined or moved here) waits at most this long.
+  absl::Duration full_list_max_delay = absl::Milliseconds(200);
   size_t max_pending_entries = 2000000;
   // The index's limits on one PublishDeltas call.
   int max_deltas_per_batch = 1000;
   int max_files_per_delta = 100000;
   absl::Duration retry_initial = absl::Milliseconds(250);
-  absl::Duration retry_max = absl::Seconds(30);
+  // Short enough that the index's return is noticed within seconds.
+  absl::Duration retry_max = absl::Seconds(4);
   absl::Duration index_rpc_timeout = absl::Seconds(10);
   // Zero: as the index says.
   absl::Duration renew_interval = absl::ZeroDuration();
@@ -135,6 +150,7 @@ class Supernode {
   SupernodeServiceImpl* service() { return service_.get(); }
   LeafRegistry* registry() { return registry_.get(); }
   IndexForwarder* forwarder() { return forwarder_.get(); }
+  FanOutSearch* fan_out() { return fan_out_.get(); }
 
  private:
   Supernode(SupernodeOptions options, std::string supernode_id,
@@ -152,6 +168,8 @@ class Supernode {
   std::unique_ptr<LeafRegistry> registry_;
   // Bans and takedowns from the index's leases.
   const std::unique_ptr<Moderation> moderation_ = std::make_unique<Moderation>();
+  std::unique_ptr<SupernodeLink> link_;
+  std::unique_ptr<FanOutSearch> fan_out_;
   std::unique_ptr<SupernodeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<std::thread> sweeper_;

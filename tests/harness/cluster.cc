@@ -66,6 +66,9 @@ Cluster::~Cluster() {
     if (peer->process) peer->process->Stop(absl::Seconds(10));
   }
   if (supernode_) supernode_->Stop(absl::Seconds(10));
+  for (auto& [name, process] : other_supernodes_) {
+    if (process) process->Stop(absl::Seconds(10));
+  }
   if (index_) index_->Stop(absl::Seconds(10));
 }
 
@@ -117,7 +120,22 @@ absl::Status Cluster::StartIndex(const std::vector<std::string>& extra_flags,
 
 absl::Status Cluster::StartSupernode(
     const std::vector<std::string>& extra_flags) {
-  const std::string state = absl::StrCat(work_.path(), "/supernode-state");
+  absl::StatusOr<std::string> address =
+      StartSupernodeProcess("supernode", extra_flags, &supernode_);
+  if (!address.ok()) return address.status();
+  supernode_address_ = *address;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Cluster::StartOtherSupernode(
+    const std::string& name, const std::vector<std::string>& extra_flags) {
+  return StartSupernodeProcess(name, extra_flags, &other_supernodes_[name]);
+}
+
+absl::StatusOr<std::string> Cluster::StartSupernodeProcess(
+    const std::string& name, const std::vector<std::string>& extra_flags,
+    std::unique_ptr<ChildProcess>* out) {
+  const std::string state = absl::StrCat(work_.path(), "/", name, "-state");
   std::vector<std::string> argv = {
       RunfilePath("supernode/supernode"),
       "--listen=127.0.0.1:0",
@@ -148,11 +166,7 @@ absl::Status Cluster::StartSupernode(
     argv.push_back("--insecure");
   }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  absl::StatusOr<std::string> address =
-      StartServer("supernode", argv, &supernode_);
-  if (!address.ok()) return address.status();
-  supernode_address_ = *address;
-  return absl::OkStatus();
+  return StartServer(name, argv, out);
 }
 
 absl::StatusOr<PeerHandle*> Cluster::StartPeer(
@@ -234,6 +248,9 @@ std::string Cluster::FindCid(const PeerHandle& peer, const std::string& query,
 std::string Cluster::LogTails() const {
   std::string out;
   std::vector<std::string> logs = {"index.log", "supernode.log"};
+  for (const auto& [name, process] : other_supernodes_) {
+    logs.push_back(absl::StrCat(name, ".log"));
+  }
   for (const auto& [name, peer] : peers_) {
     logs.push_back(absl::StrCat("peer-", name, ".log"));
   }

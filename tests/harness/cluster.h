@@ -76,6 +76,15 @@ class Cluster {
   absl::Status StartSupernode(const std::vector<std::string>& extra_flags = {});
   ChildProcess* supernode() { return supernode_.get(); }
 
+  // Starts one more supernode named `name` (its own key, enrolled like the
+  // first, state in <work>/<name>-state, log <name>.log) with the same
+  // flags as StartSupernode plus `extra_flags`; returns its address.
+  absl::StatusOr<std::string> StartOtherSupernode(
+      const std::string& name, const std::vector<std::string>& extra_flags = {});
+  ChildProcess* other_supernode(const std::string& name) {
+    return other_supernodes_[name].get();
+  }
+
   // Starts a peer daemon named `name` sharing <work>/<name>-share (made when
   // missing) with state in <work>/<name>-state. `binary` overrides the
   // peer_client path (for test-only variants).
@@ -111,6 +120,9 @@ class Cluster {
   absl::StatusOr<PeerHandle*> StartPeerWith(const std::string& name,
                                            std::vector<std::string> join_flags,
                                            const std::vector<std::string>& extra_flags);
+  absl::StatusOr<std::string> StartSupernodeProcess(
+      const std::string& name, const std::vector<std::string>& extra_flags,
+      std::unique_ptr<ChildProcess>* out);
   absl::StatusOr<std::string> StartServer(const std::string& name,
                                           std::vector<std::string> argv,
                                           std::unique_ptr<ChildProcess>* out);
@@ -123,6 +135,7 @@ class Cluster {
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<ChildProcess> index_;
   std::unique_ptr<ChildProcess> supernode_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> other_supernodes_;
   std::map<std::string, std::unique_ptr<PeerHandle>> peers_;
   std::string index_address_;
   std::string supernode_address_;

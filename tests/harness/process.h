@@ -80,9 +80,14 @@ class TempDir {
 };
 
 // Writes `size` bytes of deterministic pseudo-random content (from `seed`)
-// to `path`.
+// to `path`: first under a hidden name in the same folder, then renamed into
+// place, so a scanning daemon never sees the file half written.
 absl::Status WriteRandomFile(const std::string& path, int64_t size,
                              uint64_t seed);
+
+// The same, written directly at `path` (a reader may see it grow).
+absl::Status WriteRandomFileInPlace(const std::string& path, int64_t size,
+                                    uint64_t seed);
 
 // Reads a whole file; empty on failure.
 std::string Slurp(const std::string& path);

@@ -234,11 +234,35 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
     : store_(store),
       trust_(trust),
       options_(options),
-      challenges_(options.challenge_window) {}
+      challenges_(options.challenge_window),
+      peer_searches_("searches", options.peer_search_rate),
+      supernode_searches_("searches", options.supernode_search_rate),
+      peer_locates_("locates", options.peer_locate_rate),
+      supernode_locates_("locates", options.supernode_locate_rate),
+      publishes_("batches", options.publish_rate),
+      joins_("join requests", options.join_rate) {}
+
+absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
+                                     RateLimiter* for_peers,
+                                     RateLimiter* for_supernodes) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  if (caller.ok() && !caller->id.empty()) {
+    RateLimiter* limiter =
+        caller->role == CertRole::kSupernode ? for_supernodes : for_peers;
+    return limiter->Admit(absl::StrCat("id:", caller->id));
+  }
+  return for_peers->Admit(
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+}
 
 grpc::Status IndexServiceImpl::SupernodeChallenge(
-    grpc::ServerContext*, const index::SupernodeChallengeRequest*,
+    grpc::ServerContext* context, const index::SupernodeChallengeRequest*,
     index::SupernodeChallengeResponse* response) {
+  if (absl::Status limited = joins_.Admit(
+          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   response->set_nonce(challenges_.Issue(absl::Now()));
   return grpc::Status::OK;
 }
@@ -401,6 +425,7 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   if (s.ok() && options_.require_supernode_keys) {
     s = CheckSupernodeCaller(context, request->supernode_id());
   }
+  if (s.ok()) s = publishes_.Admit(absl::StrCat("id:", request->supernode_id()));
   index::PublishDeltasRequest verified;
   bool signed_deltas = false;
   for (const index::PeerDelta& d : request->deltas()) {
@@ -435,6 +460,11 @@ grpc::Status IndexServiceImpl::PublishDeltas(
 grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
                                       const index::SearchRequest* request,
                                       index::SearchResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_searches_, &supernode_searches_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   const SearchQuery& query = request->query();
   absl::Status s = ValidateSearchQuery(query);
   if (!s.ok()) return ToGrpcStatus(s);
@@ -467,6 +497,11 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
                                       const index::LocateRequest* request,
                                       index::LocateResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_locates_, &supernode_locates_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   absl::Status s = ValidateHexId(request->cid(), "cid");
   if (s.ok() && request->limit() < 0) {
     s = absl::InvalidArgumentError("limit is negative");
@@ -484,6 +519,11 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
                                          const index::BootstrapRequest*,
                                          index::BootstrapResponse* response) {
+  if (absl::Status limited = joins_.Admit(
+          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
                              CallOf(context));

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "index_server/challenge.h"
 #include "index_server/store.h"
+#include "common/rate_limit.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
 
@@ -53,6 +54,17 @@ struct IndexServiceOptions {
   absl::Duration max_presence = absl::Minutes(10);
   // How long a SupernodeChallenge nonce is good for (one to two of these).
   absl::Duration challenge_window = absl::Seconds(30);
+  // Flood control (common/rate_limit.h), per caller: a peer (or an address
+  // not proven by a certificate) and a supernode (which searches for all
+  // its leaves) have limits of their own. A rate of 0 is no limit.
+  RateLimitOptions peer_search_rate;
+  RateLimitOptions supernode_search_rate;
+  RateLimitOptions peer_locate_rate;
+  RateLimitOptions supernode_locate_rate;
+  // PublishDeltas batches per supernode.
+  RateLimitOptions publish_rate;
+  // Bootstrap and SupernodeChallenge per address: the first steps of a join.
+  RateLimitOptions join_rate;
 };
 
 // Replaces each delta of `request` by what its signed change says
@@ -121,7 +133,18 @@ class IndexServiceImpl final : public index::IndexService::Service {
   IndexStore* const store_;
   TrustStore* const trust_;
   const IndexServiceOptions options_;
+  // OK when the caller may make one more call of a kind now: `for_peers`
+  // or `for_supernodes` by the role its certificate proves.
+  absl::Status Admit(grpc::ServerContext* context, RateLimiter* for_peers,
+                     RateLimiter* for_supernodes);
+
   ChallengeIssuer challenges_;
+  RateLimiter peer_searches_;
+  RateLimiter supernode_searches_;
+  RateLimiter peer_locates_;
+  RateLimiter supernode_locates_;
+  RateLimiter publishes_;
+  RateLimiter joins_;
   std::atomic<int> searches_in_flight_{0};
 };
 

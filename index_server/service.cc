@@ -242,13 +242,28 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
       publishes_("batches", options.publish_rate),
       joins_("join requests", options.join_rate) {}
 
+void IndexServiceImpl::NoteSupernode(const std::string& id) {
+  absl::MutexLock lock(&supernodes_mu_);
+  // Supernodes are few; a table this large means something is wrong, and
+  // forgetting costs only a lower limit until the next renewal.
+  if (known_supernodes_.size() >= 100000) known_supernodes_.clear();
+  known_supernodes_.insert(id);
+}
+
+bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
+  absl::MutexLock lock(&supernodes_mu_);
+  return known_supernodes_.contains(id);
+}
+
 absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
                                      RateLimiter* for_peers,
                                      RateLimiter* for_supernodes) {
   absl::StatusOr<CallerInfo> caller = Caller(context);
   if (caller.ok() && !caller->id.empty()) {
-    RateLimiter* limiter =
-        caller->role == CertRole::kSupernode ? for_supernodes : for_peers;
+    RateLimiter* limiter = caller->role == CertRole::kSupernode ||
+                                   IsKnownSupernode(caller->id)
+                               ? for_supernodes
+                               : for_peers;
     return limiter->Admit(absl::StrCat("id:", caller->id));
   }
   return for_peers->Admit(
@@ -348,6 +363,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   TROVE_LOG(INFO) << "supernode " << reg.supernode_id.substr(0, 12)
                   << "... registered at " << reg.address << " (generation "
                   << *generation << ")";
+  if (options_.require_supernode_keys) NoteSupernode(reg.supernode_id);
   FillLease(response);
   response->set_generation(*generation);
   response->set_session(session);
@@ -370,6 +386,7 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
       request->session().empty() ? "" : SessionHash(request->session()),
       request->leaf_count(), options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
+  if (options_.require_supernode_keys) NoteSupernode(request->supernode_id());
   if (trust_ != nullptr && request->presences_size() > 0) {
     // Leaves' presences: only those the leaf signed for this supernode, and
     // never further ahead than the leaf could mean.

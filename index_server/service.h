@@ -12,6 +12,8 @@
 #include "absl/time/time.h"
 #include "index_server/challenge.h"
 #include "index_server/store.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "common/rate_limit.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
@@ -138,7 +140,16 @@ class IndexServiceImpl final : public index::IndexService::Service {
   absl::Status Admit(grpc::ServerContext* context, RateLimiter* for_peers,
                      RateLimiter* for_supernodes);
 
+  // Remembers `id` as a supernode that holds a lease (so its searches are
+  // limited as a supernode's, also when its certificate is a promoted
+  // peer's own).
+  void NoteSupernode(const std::string& id);
+  bool IsKnownSupernode(const std::string& id) const;
+
   ChallengeIssuer challenges_;
+  mutable absl::Mutex supernodes_mu_;
+  absl::flat_hash_set<std::string> known_supernodes_
+      ABSL_GUARDED_BY(supernodes_mu_);
   RateLimiter peer_searches_;
   RateLimiter supernode_searches_;
   RateLimiter peer_locates_;

@@ -45,6 +45,7 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/rate_limit.h"
 #include "common/server_util.h"
 #include "common/tls.h"
 #include "common/tls_credentials.h"
@@ -159,6 +160,29 @@ ABSL_FLAG(int, report_every_seconds, 15,
 ABSL_FLAG(int, reprobe_seconds, 600,
           "how old a peer's reachability check may be before it is dialled "
           "again");
+ABSL_FLAG(std::string, peer_search_rate, "20:60",
+          "searches a peer (or an address without a proven id) may make: "
+          "RATE a second, optionally :BURST at once; 0 for no limit. A "
+          "caller over it is told when to retry; one that keeps calling is "
+          "cut off (--cut_off_after)");
+ABSL_FLAG(std::string, supernode_search_rate, "1000:2000",
+          "searches a supernode may make for its leaves (RATE[:BURST]; 0: "
+          "no limit)");
+ABSL_FLAG(std::string, peer_locate_rate, "50:150",
+          "Locate calls a peer or address may make (RATE[:BURST]; 0: no "
+          "limit)");
+ABSL_FLAG(std::string, supernode_locate_rate, "2000:4000",
+          "Locate calls a supernode may make (RATE[:BURST]; 0: no limit)");
+ABSL_FLAG(std::string, publish_rate, "50:200",
+          "PublishDeltas batches a supernode may send (RATE[:BURST]; 0: no "
+          "limit)");
+ABSL_FLAG(std::string, join_rate, "10:50",
+          "Bootstrap and SupernodeChallenge calls an address may make "
+          "(RATE[:BURST]; 0: no limit)");
+ABSL_FLAG(int, cut_off_after, 100,
+          "calls refused in a row, without waiting as told, after which a "
+          "caller is cut off; 0: never");
+ABSL_FLAG(int, cut_off_seconds, 60, "how long a cut-off caller is refused");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");
 
@@ -287,6 +311,36 @@ absl::Status WithStore(const std::function<absl::Status(PgIndexStore*)>& fn) {
   absl::StatusOr<int> migrated = (*store)->Migrate();
   if (!migrated.ok()) return migrated.status();
   return fn(store->get());
+}
+
+// The flood-control flags into `options`; INVALID_ARGUMENT naming a bad one.
+absl::Status RateLimitsFromFlags(IndexServiceOptions* options) {
+  const struct {
+    const char* flag;
+    std::string value;
+    RateLimitOptions* out;
+  } limits[] = {
+      {"peer_search_rate", absl::GetFlag(FLAGS_peer_search_rate),
+       &options->peer_search_rate},
+      {"supernode_search_rate", absl::GetFlag(FLAGS_supernode_search_rate),
+       &options->supernode_search_rate},
+      {"peer_locate_rate", absl::GetFlag(FLAGS_peer_locate_rate),
+       &options->peer_locate_rate},
+      {"supernode_locate_rate", absl::GetFlag(FLAGS_supernode_locate_rate),
+       &options->supernode_locate_rate},
+      {"publish_rate", absl::GetFlag(FLAGS_publish_rate), &options->publish_rate},
+      {"join_rate", absl::GetFlag(FLAGS_join_rate), &options->join_rate},
+  };
+  for (const auto& limit : limits) {
+    absl::StatusOr<RateLimitOptions> parsed =
+        ParseRateLimit(limit.value, limit.flag);
+    if (!parsed.ok()) return parsed.status();
+    parsed->cut_off_after = std::max(0, absl::GetFlag(FLAGS_cut_off_after));
+    parsed->cut_off_for =
+        absl::Seconds(std::max(1, absl::GetFlag(FLAGS_cut_off_seconds)));
+    *limit.out = *parsed;
+  }
+  return absl::OkStatus();
 }
 
 // The `postgres` setting of the config file at `path`; empty when the file
@@ -450,6 +504,11 @@ int Main() {
     TROVE_LOG(ERROR) << s.message();
     return 2;
   }
+  IndexServiceOptions options;
+  if (absl::Status limits = RateLimitsFromFlags(&options); !limits.ok()) {
+    TROVE_LOG(ERROR) << limits.message();
+    return 2;
+  }
   absl::StatusOr<std::shared_ptr<const TlsContext>> tls = IndexTls();
   if (!tls.ok()) {
     TROVE_LOG(ERROR) << tls.status().message();
@@ -520,7 +579,6 @@ int Main() {
     }
   }
 
-  IndexServiceOptions options;
   options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   options.renew_every = absl::Seconds(absl::GetFlag(FLAGS_renew_every_seconds));
   options.max_deltas_per_batch = absl::GetFlag(FLAGS_max_deltas_per_batch);

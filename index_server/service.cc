@@ -234,11 +234,50 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
     : store_(store),
       trust_(trust),
       options_(options),
-      challenges_(options.challenge_window) {}
+      challenges_(options.challenge_window),
+      peer_searches_("searches", options.peer_search_rate),
+      supernode_searches_("searches", options.supernode_search_rate),
+      peer_locates_("locates", options.peer_locate_rate),
+      supernode_locates_("locates", options.supernode_locate_rate),
+      publishes_("batches", options.publish_rate),
+      joins_("join requests", options.join_rate) {}
+
+void IndexServiceImpl::NoteSupernode(const std::string& id) {
+  absl::MutexLock lock(&supernodes_mu_);
+  // Supernodes are few; a table this large means something is wrong, and
+  // forgetting costs only a lower limit until the next renewal.
+  if (known_supernodes_.size() >= 100000) known_supernodes_.clear();
+  known_supernodes_.insert(id);
+}
+
+bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
+  absl::MutexLock lock(&supernodes_mu_);
+  return known_supernodes_.contains(id);
+}
+
+absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
+                                     RateLimiter* for_peers,
+                                     RateLimiter* for_supernodes) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  if (caller.ok() && !caller->id.empty()) {
+    RateLimiter* limiter = caller->role == CertRole::kSupernode ||
+                                   IsKnownSupernode(caller->id)
+                               ? for_supernodes
+                               : for_peers;
+    return limiter->Admit(absl::StrCat("id:", caller->id));
+  }
+  return for_peers->Admit(
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+}
 
 grpc::Status IndexServiceImpl::SupernodeChallenge(
-    grpc::ServerContext*, const index::SupernodeChallengeRequest*,
+    grpc::ServerContext* context, const index::SupernodeChallengeRequest*,
     index::SupernodeChallengeResponse* response) {
+  if (absl::Status limited = joins_.Admit(
+          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   response->set_nonce(challenges_.Issue(absl::Now()));
   return grpc::Status::OK;
 }
@@ -325,6 +364,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   TROVE_LOG(INFO) << "supernode " << reg.supernode_id.substr(0, 12)
                   << "... registered at " << reg.address << " (generation "
                   << *generation << ")";
+  if (options_.require_supernode_keys) NoteSupernode(reg.supernode_id);
   FillLease(response);
   response->set_generation(*generation);
   response->set_session(session);
@@ -347,6 +387,7 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
       request->session().empty() ? "" : SessionHash(request->session()),
       request->leaf_count(), options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
+  if (options_.require_supernode_keys) NoteSupernode(request->supernode_id());
   if (trust_ != nullptr && request->presences_size() > 0) {
     // Leaves' presences: only those the leaf signed for this supernode, and
     // never further ahead than the leaf could mean.
@@ -402,6 +443,7 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   if (s.ok() && options_.require_supernode_keys) {
     s = CheckSupernodeCaller(context, request->supernode_id());
   }
+  if (s.ok()) s = publishes_.Admit(absl::StrCat("id:", request->supernode_id()));
   index::PublishDeltasRequest verified;
   bool signed_deltas = false;
   for (const index::PeerDelta& d : request->deltas()) {
@@ -436,6 +478,11 @@ grpc::Status IndexServiceImpl::PublishDeltas(
 grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
                                       const index::SearchRequest* request,
                                       index::SearchResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_searches_, &supernode_searches_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   const SearchQuery& query = request->query();
   absl::Status s = ValidateSearchQuery(query);
   if (!s.ok()) return ToGrpcStatus(s);
@@ -468,6 +515,11 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
                                       const index::LocateRequest* request,
                                       index::LocateResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_locates_, &supernode_locates_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   absl::Status s = ValidateHexId(request->cid(), "cid");
   if (s.ok() && request->limit() < 0) {
     s = absl::InvalidArgumentError("limit is negative");
@@ -485,6 +537,11 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
                                          const index::BootstrapRequest*,
                                          index::BootstrapResponse* response) {
+  if (absl::Status limited = joins_.Admit(
+          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
                              CallOf(context));

@@ -17,6 +17,9 @@
 
 #include "index_server/election_store.h"
 #include "index_server/store.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "common/rate_limit.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
 
@@ -70,6 +73,17 @@ struct IndexServiceOptions {
   absl::Duration max_report_skew = absl::Minutes(5);
   absl::Duration reprobe_after = absl::Minutes(10);
   absl::Duration drain = absl::Seconds(30);
+  // Flood control (common/rate_limit.h), per caller: a peer (or an address
+  // not proven by a certificate) and a supernode (which searches for all
+  // its leaves) have limits of their own. A rate of 0 is no limit.
+  RateLimitOptions peer_search_rate;
+  RateLimitOptions supernode_search_rate;
+  RateLimitOptions peer_locate_rate;
+  RateLimitOptions supernode_locate_rate;
+  // PublishDeltas batches per supernode.
+  RateLimitOptions publish_rate;
+  // Bootstrap and SupernodeChallenge per address: the first steps of a join.
+  RateLimitOptions join_rate;
 };
 
 // Where the election's side of the service goes: the store of reports,
@@ -153,8 +167,28 @@ class IndexServiceImpl final : public index::IndexService::Service {
   IndexStore* const store_;
   TrustStore* const trust_;
   const IndexServiceOptions options_;
+  // OK when the caller may make one more call of a kind now: `for_peers`
+  // or `for_supernodes` by the role its certificate proves.
+  absl::Status Admit(grpc::ServerContext* context, RateLimiter* for_peers,
+                     RateLimiter* for_supernodes);
+
+  // Remembers `id` as a supernode that holds a lease (so its searches are
+  // limited as a supernode's, also when its certificate is a promoted
+  // peer's own).
+  void NoteSupernode(const std::string& id);
+  bool IsKnownSupernode(const std::string& id) const;
+
   ChallengeIssuer challenges_;
   ElectionHooks election_;
+  mutable absl::Mutex supernodes_mu_;
+  absl::flat_hash_set<std::string> known_supernodes_
+      ABSL_GUARDED_BY(supernodes_mu_);
+  RateLimiter peer_searches_;
+  RateLimiter supernode_searches_;
+  RateLimiter peer_locates_;
+  RateLimiter supernode_locates_;
+  RateLimiter publishes_;
+  RateLimiter joins_;
   std::atomic<int> searches_in_flight_{0};
 };
 

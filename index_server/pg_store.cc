@@ -2087,6 +2087,7 @@ absl::StatusOr<ElectionRound> PgIndexStore::RunElectionRound(
              "  EXISTS (SELECT 1 FROM supernode_keys k"
              "   WHERE k.supernode_id = r.peer_id AND k.kind = 'enrolled'"
              "   AND k.revoked_at IS NOT NULL)"
+             "  OR EXISTS (SELECT 1 FROM bans b WHERE b.peer_id = r.peer_id)"
              " FROM peer_reports r")) {
       PeerReport p;
       p.peer_id = row[0].as<std::string>();

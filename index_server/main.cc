@@ -177,8 +177,13 @@ ABSL_FLAG(std::string, publish_rate, "50:200",
           "PublishDeltas batches a supernode may send (RATE[:BURST]; 0: no "
           "limit)");
 ABSL_FLAG(std::string, join_rate, "10:50",
-          "Bootstrap and SupernodeChallenge calls an address may make "
-          "(RATE[:BURST]; 0: no limit)");
+          "Bootstrap and SupernodeChallenge calls a peer (or an address "
+          "without a proven id) may make (RATE[:BURST]; 0: no limit); "
+          "supernodes are not limited");
+ABSL_FLAG(std::string, join_rate_per_address, "100:500",
+          "the same calls from all the identities of one address together "
+          "(RATE[:BURST]; 0: no limit; never cut off, so that a shared "
+          "address is only slowed)");
 ABSL_FLAG(int, cut_off_after, 100,
           "calls refused in a row, without waiting as told, after which a "
           "caller is cut off; 0: never");
@@ -330,6 +335,8 @@ absl::Status RateLimitsFromFlags(IndexServiceOptions* options) {
        &options->supernode_locate_rate},
       {"publish_rate", absl::GetFlag(FLAGS_publish_rate), &options->publish_rate},
       {"join_rate", absl::GetFlag(FLAGS_join_rate), &options->join_rate},
+      {"join_rate_per_address", absl::GetFlag(FLAGS_join_rate_per_address),
+       &options->join_rate_per_address},
   };
   for (const auto& limit : limits) {
     absl::StatusOr<RateLimitOptions> parsed =
@@ -340,6 +347,7 @@ absl::Status RateLimitsFromFlags(IndexServiceOptions* options) {
         absl::Seconds(std::max(1, absl::GetFlag(FLAGS_cut_off_seconds)));
     *limit.out = *parsed;
   }
+  options->join_rate_per_address.cut_off_after = 0;
   return absl::OkStatus();
 }
 

@@ -240,7 +240,23 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
       peer_locates_("locates", options.peer_locate_rate),
       supernode_locates_("locates", options.supernode_locate_rate),
       publishes_("batches", options.publish_rate),
-      joins_("join requests", options.join_rate) {}
+      joins_("join requests", options.join_rate),
+      address_joins_("join requests", options.join_rate_per_address) {}
+
+absl::Status IndexServiceImpl::AdmitJoin(grpc::ServerContext* context) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  const bool proven = caller.ok() && !caller->id.empty();
+  if (proven &&
+      (caller->role == CertRole::kSupernode || IsKnownSupernode(caller->id))) {
+    return absl::OkStatus();
+  }
+  const std::string address =
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer()));
+  absl::Status s =
+      joins_.Admit(proven ? absl::StrCat("id:", caller->id) : address);
+  if (!s.ok()) return s;
+  return address_joins_.Admit(address);
+}
 
 void IndexServiceImpl::NoteSupernode(const std::string& id) {
   absl::MutexLock lock(&supernodes_mu_);
@@ -273,8 +289,7 @@ absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::SupernodeChallenge(
     grpc::ServerContext* context, const index::SupernodeChallengeRequest*,
     index::SupernodeChallengeResponse* response) {
-  if (absl::Status limited = joins_.Admit(
-          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+  if (absl::Status limited = AdmitJoin(context);
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }
@@ -537,8 +552,7 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
                                          const index::BootstrapRequest*,
                                          index::BootstrapResponse* response) {
-  if (absl::Status limited = joins_.Admit(
-          absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+  if (absl::Status limited = AdmitJoin(context);
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }

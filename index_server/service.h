@@ -82,8 +82,11 @@ struct IndexServiceOptions {
   RateLimitOptions supernode_locate_rate;
   // PublishDeltas batches per supernode.
   RateLimitOptions publish_rate;
-  // Bootstrap and SupernodeChallenge per address: the first steps of a join.
+  // Bootstrap and SupernodeChallenge, the first steps of a join: per
+  // caller (its proven id, or its address), and in all per address (many
+  // fresh identities from one host). Supernodes are not limited here.
   RateLimitOptions join_rate;
+  RateLimitOptions join_rate_per_address;
 };
 
 // Where the election's side of the service goes: the store of reports,
@@ -189,6 +192,10 @@ class IndexServiceImpl final : public index::IndexService::Service {
   RateLimiter supernode_locates_;
   RateLimiter publishes_;
   RateLimiter joins_;
+  RateLimiter address_joins_;
+
+  // The join limits (join_rate, join_rate_per_address) for one call.
+  absl::Status AdmitJoin(grpc::ServerContext* context);
   std::atomic<int> searches_in_flight_{0};
 };
 

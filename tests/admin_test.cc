@@ -380,9 +380,19 @@ TEST_F(AdminTest, TakedownLeavesSearchAndLocateAndIsNotStoredAgain) {
 }
 
 TEST_F(AdminTest, RevokedSupernodeLosesItsSourcesAndCannotRenew) {
-  CommandResult sns = Admin({"supernodes", "--json"});
+  // The leaf count reaches the index with the supernode's next renewal.
+  CommandResult sns;
+  nlohmann::json j;
+  WaitUntil(
+      [&] {
+        sns = Admin({"supernodes", "--json"});
+        if (sns.exit_code != 0) return false;
+        j = nlohmann::json::parse(sns.out, nullptr, false);
+        return j.is_object() && j["supernodes"].size() == 1 &&
+               j["supernodes"][0].value("leaves", 0) == 2;
+      },
+      absl::Seconds(30));
   ASSERT_EQ(sns.exit_code, 0) << sns.err;
-  nlohmann::json j = nlohmann::json::parse(sns.out);
   ASSERT_EQ(j["supernodes"].size(), 1u) << sns.out;
   const std::string id = j["supernodes"][0].value("supernode_id", "");
   EXPECT_EQ(j["supernodes"][0].value("kind", ""), "enrolled");

@@ -114,37 +114,59 @@ TEST_F(FloodTest, SearchFloodIsSlowedThenCutOffWhileOthersAreServed) {
   EXPECT_TRUE(Search(newcomer.get()).ok());
 }
 
-TEST_F(FloodTest, JoinsAreLimitedPerAddressAndAPatientCallerIsServed) {
-  ASSERT_TRUE(cluster_->StartIndex({"--join_rate=2:4"}).ok());
-  int ok = 0, refused = 0;
-  std::string message;
-  for (int i = 0; i < 20; ++i) {
-    auto client = NewClient();  // a new identity each time: same address
-    ASSERT_TRUE(client);
+TEST_F(FloodTest, JoinsAreLimitedPerIdentityAndPerAddress) {
+  ASSERT_TRUE(cluster_
+                  ->StartIndex({"--join_rate=2:4", "--join_rate_per_address=3:8",
+                                "--cut_off_after=0"})
+                  .ok());
+  auto bootstrap = [](index::IndexService::Stub* stub) {
     index::BootstrapRequest request;
     index::BootstrapResponse response;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status s = client->Bootstrap(&ctx, request, &response);
+    return stub->Bootstrap(&ctx, request, &response);
+  };
+  // One identity asking again and again: its own limit.
+  auto one = NewClient();
+  ASSERT_TRUE(one);
+  int ok = 0;
+  std::string message;
+  for (int i = 0; i < 10; ++i) {
+    grpc::Status s = bootstrap(one.get());
     if (s.ok()) {
       ++ok;
     } else {
       EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
       message = s.error_message();
-      ++refused;
     }
   }
   EXPECT_GE(ok, 4);
+  EXPECT_LT(ok, 10);
+  EXPECT_THAT(message, HasSubstr("too many join requests from id:"));
+
+  // Fresh identities from one address: the address's limit.
+  absl::SleepFor(absl::Seconds(3));  // both buckets refill
+  ok = 0;
+  message.clear();
+  for (int i = 0; i < 20; ++i) {
+    auto client = NewClient();
+    ASSERT_TRUE(client);
+    grpc::Status s = bootstrap(client.get());
+    if (s.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      message = s.error_message();
+    }
+  }
+  EXPECT_GE(ok, 8);
   EXPECT_LT(ok, 20);
-  EXPECT_GE(refused, 1);
   EXPECT_THAT(message, HasSubstr("too many join requests from addr:127.0.0.1"));
   // Waiting as told is enough.
   absl::SleepFor(absl::Seconds(1.5));
-  auto client = NewClient();
-  index::BootstrapRequest request;
-  index::BootstrapResponse response;
-  grpc::ClientContext ctx;
-  EXPECT_TRUE(client->Bootstrap(&ctx, request, &response).ok());
+  auto patient = NewClient();
+  ASSERT_TRUE(patient);
+  EXPECT_TRUE(bootstrap(patient.get()).ok());
 }
 
 TEST_F(FloodTest, BadLimitIsAStartError) {

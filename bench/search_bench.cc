@@ -518,7 +518,10 @@ int Main() {
        "--lease_seconds=600", "--renew_every_seconds=20",
        // Made-up supernodes publishing unsigned lists: the cost of
        // verification is measured by bench/ingest_verify_bench.
-       "--testonly_unenrolled_supernodes", "--testonly_unverified_changes"},
+       "--testonly_unenrolled_supernodes", "--testonly_unverified_changes",
+       // The engine's capacity, not flood control: no per-caller limits.
+       "--peer_search_rate=0", "--supernode_search_rate=0",
+       "--peer_locate_rate=0", "--supernode_locate_rate=0", "--publish_rate=0"},
       absl::StrCat(work, "/index_server.log"));
   if (!index.ok()) {
     Say(index.status().ToString());

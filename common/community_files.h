@@ -12,6 +12,7 @@ inline constexpr char kCaCertFile[] = "ca.pem";
 inline constexpr char kIndexKeyFile[] = "index.key";    // 0600
 inline constexpr char kIndexCertFile[] = "index.pem";   // index, then CA
 inline constexpr char kIndexConfigFile[] = "config";    // 0600
+inline constexpr char kAdminTokenFile[] = "admin_token";  // 0600
 inline constexpr char kLinkFile[] = "link";             // the community link
 
 // A supernode's state folder (--state_dir).

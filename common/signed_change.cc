@@ -8,6 +8,7 @@ namespace {
 constexpr absl::string_view kChangeContext = "trove-change-v1";
 constexpr absl::string_view kPresenceContext = "trove-presence-v1";
 constexpr absl::string_view kRegisterContext = "trove-register-v1";
+constexpr absl::string_view kCapacityContext = "trove-capacity-v1";
 
 template <typename Message>
 absl::StatusOr<Signed> SignMessage(const Identity& identity,
@@ -77,6 +78,19 @@ absl::StatusOr<Presence> VerifyPresence(absl::string_view bytes,
                                         absl::string_view signature) {
   return VerifyMessage<Presence>(kPresenceContext, "presence", bytes,
                                  signature);
+}
+
+absl::StatusOr<Signed> SignCapacityReport(const Identity& identity,
+                                          CapacityReport report) {
+  report.set_peer_id(identity.peer_id());
+  report.set_public_key(identity.public_key());
+  return SignMessage(identity, kCapacityContext, report);
+}
+
+absl::StatusOr<CapacityReport> VerifyCapacityReport(
+    absl::string_view bytes, absl::string_view signature) {
+  return VerifyMessage<CapacityReport>(kCapacityContext, "capacity report",
+                                       bytes, signature);
 }
 
 std::string RegistrationPayload(absl::string_view nonce,

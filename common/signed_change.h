@@ -6,6 +6,8 @@
 //   bytes, so nothing is ever re-serialised before it is verified.
 // - Presence: a leaf's "still joined to this supernode until T", signed as
 //   "trove-presence-v1" || bytes.
+// - CapacityReport: a peer's capacity for the election, signed as
+//   "trove-capacity-v1" || bytes and sent to the index directly.
 // - A supernode's registration: "trove-register-v1" || nonce ||
 //   supernode_id || address, signed with its enrolled key.
 //
@@ -46,6 +48,12 @@ absl::StatusOr<Signed> SignPresence(const Identity& identity,
                                     Presence presence);
 absl::StatusOr<Presence> VerifyPresence(absl::string_view bytes,
                                         absl::string_view signature);
+
+// As above, for a peer's CapacityReport ("trove-capacity-v1").
+absl::StatusOr<Signed> SignCapacityReport(const Identity& identity,
+                                          CapacityReport report);
+absl::StatusOr<CapacityReport> VerifyCapacityReport(
+    absl::string_view bytes, absl::string_view signature);
 
 // What a supernode signs to register.
 std::string RegistrationPayload(absl::string_view nonce,

@@ -93,6 +93,37 @@ TEST(SignedChangeTest, PresenceIsNotAChange) {
       VerifyLeafChange(signed_presence->bytes, signed_presence->signature).ok());
 }
 
+TEST(SignedChangeTest, CapacityReportVerifiesAndCannotBeInflated) {
+  auto id = Identity::Generate();
+  ASSERT_TRUE(id.ok());
+  CapacityReport report;
+  report.set_address("127.0.0.1:9000");
+  report.mutable_capacity()->set_upload_bytes_per_second(1000);
+  report.set_issued_at_ms(5);
+  auto signed_report = SignCapacityReport(**id, report);
+  ASSERT_TRUE(signed_report.ok()) << signed_report.status();
+  auto back = VerifyCapacityReport(signed_report->bytes,
+                                   signed_report->signature);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->peer_id(), (*id)->peer_id());
+  EXPECT_EQ(back->capacity().upload_bytes_per_second(), 1000);
+  // A supernode (or anyone) raising the bandwidth breaks the signature.
+  CapacityReport inflated = *back;
+  inflated.mutable_capacity()->set_upload_bytes_per_second(1 << 30);
+  EXPECT_EQ(VerifyCapacityReport(inflated.SerializeAsString(),
+                                 signed_report->signature)
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  // Nor is a presence's signature good for a report.
+  Presence presence;
+  auto signed_presence = SignPresence(**id, presence);
+  ASSERT_TRUE(signed_presence.ok());
+  EXPECT_FALSE(VerifyCapacityReport(signed_presence->bytes,
+                                    signed_presence->signature)
+                   .ok());
+}
+
 TEST(SignedChangeTest, RegistrationPayloadSeparatesFields) {
   EXPECT_NE(RegistrationPayload("ab", "c", "d"),
             RegistrationPayload("a", "bc", "d"));

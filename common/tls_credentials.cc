@@ -171,6 +171,13 @@ absl::Status TlsContext::CheckServer(absl::string_view leaf_pem,
       const CertRole want = expected.kind == Expected::Kind::kIndex
                                 ? CertRole::kIndex
                                 : CertRole::kSupernode;
+      // A supernode the election promoted serves with its peer key's own
+      // certificate; the index named it by id, so that key is the proof.
+      if (expected.kind == Expected::Kind::kSupernode &&
+          info.role == CertRole::kPeer && !expected.id.empty() &&
+          info.id == expected.id) {
+        return CheckClient(leaf_pem);
+      }
       if (info.role != want) {
         return absl::UnauthenticatedError(
             absl::StrCat("expected ", who, ", but the server's certificate is a ",

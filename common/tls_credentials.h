@@ -38,7 +38,8 @@ struct Expected {
 
   // The community's index.
   static Expected Index() { return {Kind::kIndex, ""}; }
-  // A supernode enrolled in the community; with `id`, that one only.
+  // A supernode enrolled in the community; with `id`, that one only, and
+  // then also a promoted peer serving with its own key whose hash is `id`.
   static Expected Supernode(std::string id = "") {
     return {Kind::kSupernode, std::move(id)};
   }

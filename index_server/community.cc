@@ -16,6 +16,7 @@
 #include "common/identity.h"
 #include "common/merkle.h"
 #include "common/status_macros.h"
+#include "index_server/admin_token.h"
 #include "common/tls.h"
 #include "common/validation.h"
 
@@ -115,8 +116,12 @@ absl::StatusOr<InitResult> InitCommunity(const InitOptions& options) {
   RETURN_IF_ERROR(WriteFileAtomic(In(dir, kIndexCertFile),
                                   absl::StrCat(index_cert, ca.cert_pem), 0644));
 
-  // (The first admin token of the AdminService is made here, once it
-  // exists, and written beside the keys.)
+  // The first admin token of the AdminService, for the operator only; the
+  // config file names its hash, which the index accepts at start.
+  ASSIGN_OR_RETURN(NewAdminToken admin_token, MakeAdminToken());
+  const std::string admin_token_path = In(dir, kAdminTokenFile);
+  RETURN_IF_ERROR(
+      WriteFileAtomic(admin_token_path, admin_token.token + "\n", 0600));
 
   CommunityLink link;
   link.host = link_host;
@@ -127,6 +132,7 @@ absl::StatusOr<InitResult> InitCommunity(const InitOptions& options) {
   out.ca_fingerprint = fingerprint;
   out.index_id = index_key->peer_id();
   out.config_path = In(dir, kIndexConfigFile);
+  out.admin_token_path = admin_token_path;
 
   std::string header = absl::StrCat(
       "index_server settings for the community made by `index_server init`. "
@@ -141,7 +147,8 @@ absl::StatusOr<InitResult> InitCommunity(const InitOptions& options) {
        {"postgres", options.postgres},
        {"tls_cert", In(dir, kIndexCertFile)},
        {"tls_key", In(dir, kIndexKeyFile)},
-       {"tls_ca", In(dir, kCaCertFile)}});
+       {"tls_ca", In(dir, kCaCertFile)},
+       {"initial_admin_token_hash", admin_token.hash}});
   RETURN_IF_ERROR(WriteFileAtomic(out.config_path, config, 0600));
   RETURN_IF_ERROR(WriteFileAtomic(In(dir, kLinkFile), out.link + "\n", 0644));
   return out;

@@ -10,6 +10,9 @@
 // - RenewIndexCertificate: a new certificate for the index's same key
 //   (`index_server renew-index DIR`), before the old one expires.
 //
+// InitCommunity also makes the first admin token (DIR/admin_token, mode
+// 0600) and names its hash in the config file (initial_admin_token_hash).
+//
 // Thread-compatible (they write files; run one at a time per folder).
 #ifndef TROVE_INDEX_SERVER_COMMUNITY_H_
 #define TROVE_INDEX_SERVER_COMMUNITY_H_
@@ -51,6 +54,8 @@ struct InitResult {
   std::string index_id;
   // DIR/config, to run `index_server --config=...`.
   std::string config_path;
+  // DIR/admin_token (mode 0600): the first admin token, role admin.
+  std::string admin_token_path;
 };
 
 // Makes a community in options.dir. INVALID_ARGUMENT for a bad address

@@ -29,6 +29,13 @@ ABSL_FLAG(std::string, out, "",
 ABSL_FLAG(std::vector<std::string>, cert_hosts, {},
           "enrol-supernode: host names or addresses the supernode is reached "
           "at, put in its certificate (informational)");
+ABSL_FLAG(std::string, role, "admin",
+          "add-admin-token: the new token's role (admin, moderator, viewer)");
+ABSL_FLAG(std::string, label, "",
+          "add-admin-token: a note saying whose the token is");
+ABSL_FLAG(std::string, token_out, "",
+          "add-admin-token: write the token to this file (mode 0600) instead "
+          "of printing it");
 ABSL_FLAG(int, cert_days, 825,
           "init, enrol-supernode, renew-index: days the index's or "
           "supernode's certificate is valid");
@@ -74,6 +81,10 @@ int RunInit(const std::vector<std::string>& args, const std::string& listen,
             << "  " << kIndexConfigFile << "                  settings: edit "
             << "`postgres` and `listen`, then run\n"
             << "                         index_server --config=" << r->config_path
+            << "\n  " << kAdminTokenFile
+            << "            the first admin token (role admin; keep it "
+               "secret), for trove-admin --token_file="
+            << r->admin_token_path
             << "\n\nPeers and supernodes join with this link (also in "
             << kLinkFile << "):\n\n  " << r->link << "\n";
   return 0;

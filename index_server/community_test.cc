@@ -7,12 +7,14 @@
 #include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/community_files.h"
 #include "common/community_link.h"
 #include "common/file_util.h"
 #include "common/identity.h"
 #include "common/tls.h"
+#include "index_server/admin_token.h"
 #include "gtest/gtest.h"
 
 namespace trove {
@@ -88,7 +90,18 @@ TEST_F(CommunityTest, InitMakesCaIndexCertificateConfigAndLink) {
   for (const ConfigSetting& c : *settings) values[c.name] = c.value;
   EXPECT_EQ(values["postgres"], "host=db dbname=trove");
   EXPECT_EQ(values["tls_key"], File(kIndexKeyFile));
-  EXPECT_EQ(values.size(), 5u);
+  EXPECT_EQ(values.size(), 6u);
+  // The first admin token: only for the operator (0600); the config names
+  // its hash, never the token.
+  absl::StatusOr<std::string> token = ReadFile(r->admin_token_path);
+  ASSERT_TRUE(token.ok()) << token.status();
+  const std::string bare(absl::StripTrailingAsciiWhitespace(*token));
+  EXPECT_TRUE(CheckAdminTokenForm(bare).ok()) << bare;
+  EXPECT_EQ(values["initial_admin_token_hash"], AdminTokenHash(bare));
+  EXPECT_EQ(config.find(bare), std::string::npos);
+  struct stat st;
+  ASSERT_EQ(stat(r->admin_token_path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_NE(config.find(absl::StrCat("tls_cert = ", File(kIndexCertFile))),
             std::string::npos);
   EXPECT_NE(config.find(absl::StrCat("tls_ca = ", File(kCaCertFile))),

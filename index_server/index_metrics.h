@@ -12,6 +12,9 @@
 //   trove_index_ingested_sources_total{change="added|removed"}
 //                                                   rows PublishDeltas changed
 //   trove_index_lease_expiries_total                supernodes whose lease ended
+// and by the election (election_runner.h):
+//   trove_index_election_{rounds,promotions,demotions,retirements}_total
+//   trove_index_election_peers{state}, trove_index_election_supernodes{state}
 //
 // Searches and locates per second, their latency and errors by code are
 // grpc_server_handled_total / grpc_server_handling_seconds for

@@ -29,6 +29,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -44,13 +45,19 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/rate_limit.h"
 #include "common/server_util.h"
 #include "common/tls.h"
 #include "common/tls_credentials.h"
 #include "common/tls_flags.h"
 #include "common/startup.h"
 #include "common/validation.h"
+#include "index_server/admin_service.h"
+#include "index_server/admin_token.h"
+#include "index_server/election.h"
+#include "index_server/election_runner.h"
 #include "index_server/index_metrics.h"
+#include "index_server/reachability.h"
 #include "index_server/community_main.h"
 #include "index_server/indexed_store.h"
 #include "index_server/pg_store.h"
@@ -93,6 +100,20 @@ ABSL_FLAG(std::string, enrol_supernode_keys, "",
           "`supernode --print_key` prints them) to enrol at start, for "
           "bootstrapping a community; keys already enrolled stay, revoked "
           "ones in the file are enrolled again");
+ABSL_FLAG(std::string, initial_admin_token_hash, "",
+          "the hex SHA-256 of an admin token (role admin) to accept from "
+          "the start, as `index_server init` writes it into the config file "
+          "for the token it made; stored at start unless a token with this "
+          "hash exists (so a revoked one stays revoked)");
+ABSL_FLAG(int, moderation_refresh_ms, 1000,
+          "read the bans and takedowns sent with supernodes' leases again "
+          "after this long (a change made through this index is sent at "
+          "once)");
+// add-admin-token's own flags (community_main.cc, kept out of config files).
+ABSL_DECLARE_FLAG(std::string, role);
+ABSL_DECLARE_FLAG(std::string, label);
+ABSL_DECLARE_FLAG(std::string, token_out);
+
 ABSL_FLAG(bool, testonly_unenrolled_supernodes, false,
           "TESTS ONLY: accept RegisterSupernode without an enrolled key and "
           "calls without a session");
@@ -117,6 +138,56 @@ ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");
 ABSL_FLAG(int, locate_default_limit, 50, "sources Locate returns by default");
 ABSL_FLAG(int, locate_max_limit, 500, "most sources Locate returns");
 ABSL_FLAG(int, bootstrap_limit, 20, "most supernodes Bootstrap returns");
+ABSL_FLAG(bool, election, true,
+          "run the supernode election (promote peers, demote idle ones)");
+ABSL_FLAG(int, target_leaves_per_supernode, 100,
+          "election: leaves one supernode should serve at most");
+ABSL_FLAG(int, min_supernodes, 2,
+          "election: supernodes kept whenever that many eligible peers exist");
+ABSL_FLAG(int, election_interval_ms, 10000, "election: how often a round runs");
+ABSL_FLAG(int, election_min_uptime_seconds, 300,
+          "election: how long a peer must have run to be promoted");
+ABSL_FLAG(int, election_bootstrap_min_uptime_seconds, 10,
+          "election: the same while no supernode serves at all");
+ABSL_FLAG(int, election_min_tenure_seconds, 600,
+          "election: a promoted supernode serves at least this long before "
+          "a demotion for low load");
+ABSL_FLAG(int, election_drain_seconds, 30,
+          "election: how long a demoted supernode serves while its leaves move");
+ABSL_FLAG(int, election_max_promotions, 4, "election: most promotions per round");
+ABSL_FLAG(int, report_every_seconds, 15,
+          "how often peers send their capacity report");
+ABSL_FLAG(int, reprobe_seconds, 600,
+          "how old a peer's reachability check may be before it is dialled "
+          "again");
+ABSL_FLAG(std::string, peer_search_rate, "20:60",
+          "searches a peer (or an address without a proven id) may make: "
+          "RATE a second, optionally :BURST at once; 0 for no limit. A "
+          "caller over it is told when to retry; one that keeps calling is "
+          "cut off (--cut_off_after)");
+ABSL_FLAG(std::string, supernode_search_rate, "1000:2000",
+          "searches a supernode may make for its leaves (RATE[:BURST]; 0: "
+          "no limit)");
+ABSL_FLAG(std::string, peer_locate_rate, "50:150",
+          "Locate calls a peer or address may make (RATE[:BURST]; 0: no "
+          "limit)");
+ABSL_FLAG(std::string, supernode_locate_rate, "2000:4000",
+          "Locate calls a supernode may make (RATE[:BURST]; 0: no limit)");
+ABSL_FLAG(std::string, publish_rate, "50:200",
+          "PublishDeltas batches a supernode may send (RATE[:BURST]; 0: no "
+          "limit)");
+ABSL_FLAG(std::string, join_rate, "10:50",
+          "Bootstrap and SupernodeChallenge calls a peer (or an address "
+          "without a proven id) may make (RATE[:BURST]; 0: no limit); "
+          "supernodes are not limited");
+ABSL_FLAG(std::string, join_rate_per_address, "100:500",
+          "the same calls from all the identities of one address together "
+          "(RATE[:BURST]; 0: no limit; never cut off, so that a shared "
+          "address is only slowed)");
+ABSL_FLAG(int, cut_off_after, 100,
+          "calls refused in a row, without waiting as told, after which a "
+          "caller is cut off; 0: never");
+ABSL_FLAG(int, cut_off_seconds, 60, "how long a cut-off caller is refused");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");
 
@@ -247,6 +318,39 @@ absl::Status WithStore(const std::function<absl::Status(PgIndexStore*)>& fn) {
   return fn(store->get());
 }
 
+// The flood-control flags into `options`; INVALID_ARGUMENT naming a bad one.
+absl::Status RateLimitsFromFlags(IndexServiceOptions* options) {
+  const struct {
+    const char* flag;
+    std::string value;
+    RateLimitOptions* out;
+  } limits[] = {
+      {"peer_search_rate", absl::GetFlag(FLAGS_peer_search_rate),
+       &options->peer_search_rate},
+      {"supernode_search_rate", absl::GetFlag(FLAGS_supernode_search_rate),
+       &options->supernode_search_rate},
+      {"peer_locate_rate", absl::GetFlag(FLAGS_peer_locate_rate),
+       &options->peer_locate_rate},
+      {"supernode_locate_rate", absl::GetFlag(FLAGS_supernode_locate_rate),
+       &options->supernode_locate_rate},
+      {"publish_rate", absl::GetFlag(FLAGS_publish_rate), &options->publish_rate},
+      {"join_rate", absl::GetFlag(FLAGS_join_rate), &options->join_rate},
+      {"join_rate_per_address", absl::GetFlag(FLAGS_join_rate_per_address),
+       &options->join_rate_per_address},
+  };
+  for (const auto& limit : limits) {
+    absl::StatusOr<RateLimitOptions> parsed =
+        ParseRateLimit(limit.value, limit.flag);
+    if (!parsed.ok()) return parsed.status();
+    parsed->cut_off_after = std::max(0, absl::GetFlag(FLAGS_cut_off_after));
+    parsed->cut_off_for =
+        absl::Seconds(std::max(1, absl::GetFlag(FLAGS_cut_off_seconds)));
+    *limit.out = *parsed;
+  }
+  options->join_rate_per_address.cut_off_after = 0;
+  return absl::OkStatus();
+}
+
 // The `postgres` setting of the config file at `path`; empty when the file
 // is missing, unreadable or does not set it.
 std::string PostgresFromCommunityConfig(const std::string& path) {
@@ -276,6 +380,80 @@ absl::Status EnrolKeysFromFile(PgIndexStore* store, const std::string& path) {
     TROVE_LOG(INFO) << "supernode key " << id->substr(0, 12) << "... enrolled";
   }
   return absl::OkStatus();
+}
+
+// Stores the admin token whose hash `init` put into the config file,
+// unless a token with that hash is stored already (revoked or not).
+absl::Status StoreInitialAdminToken(PgIndexStore* store,
+                                    const std::string& hash) {
+  if (absl::Status s = ValidateHexId(hash, "the hash"); !s.ok()) {
+    return absl::InvalidArgumentError(
+        "must be 64 lowercase hex digits (the SHA-256 of an admin token)");
+  }
+  absl::StatusOr<AdminTokenRecord> known = store->FindAdminToken(hash);
+  if (known.ok()) return absl::OkStatus();
+  if (known.status().code() != absl::StatusCode::kNotFound) {
+    return known.status();
+  }
+  absl::StatusOr<NewAdminToken> id = MakeAdminToken();  // for its random id
+  if (!id.ok()) return id.status();
+  absl::Status s = store->AddAdminToken(id->token_id, hash, "admin",
+                                        "the first token, made by init",
+                                        "index_server init");
+  if (s.ok()) {
+    TROVE_LOG(INFO) << "accepted the admin token made by init (id "
+                    << id->token_id << ")";
+  }
+  return s;
+}
+
+// `index_server add-admin-token --postgres=DSN [--role=R] [--label=L]
+// [--token_out=FILE]`.
+int RunAddAdminToken() {
+  if (absl::GetFlag(FLAGS_postgres).empty()) {
+    std::cerr << "index_server add-admin-token: give --postgres=DSN (the "
+                 "index's database)\n";
+    return 2;
+  }
+  if (absl::Status s = ParseAdminRole(absl::GetFlag(FLAGS_role)).status();
+      !s.ok()) {
+    std::cerr << "index_server add-admin-token: --role: " << s.message()
+              << "\n";
+    return 2;
+  }
+  NewAdminToken made;
+  absl::Status s = WithStore([&](PgIndexStore* store) -> absl::Status {
+    absl::StatusOr<NewAdminToken> token =
+        CreateAdminToken(store, absl::GetFlag(FLAGS_role),
+                         absl::GetFlag(FLAGS_label),
+                         "index_server add-admin-token");
+    if (!token.ok()) return token.status();
+    made = *std::move(token);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    std::cerr << "index_server add-admin-token: " << s.message() << "\n";
+    return absl::IsInvalidArgument(s) ? 2 : 1;
+  }
+  const std::string out = absl::GetFlag(FLAGS_token_out);
+  if (!out.empty()) {
+    if (absl::Status w = WriteFileAtomic(out, made.token + "\n", 0600);
+        !w.ok()) {
+      std::cerr << "index_server add-admin-token: the token (id "
+                << made.token_id << ") is stored but could not be written: "
+                << w.message() << "; revoke it with trove-admin token-revoke "
+                << made.token_id << "\n";
+      return 1;
+    }
+    std::cout << "Made admin token " << made.token_id << " (role "
+              << absl::GetFlag(FLAGS_role) << ") in " << out << "\n";
+    return 0;
+  }
+  std::cout << made.token << "\n";
+  std::cerr << "admin token " << made.token_id << " (role "
+            << absl::GetFlag(FLAGS_role)
+            << "); it is shown only now: keep it secret\n";
+  return 0;
 }
 
 // The index's TLS: its CA-issued certificate and key, and the community CA
@@ -332,6 +510,11 @@ int Main() {
   }
   if (absl::Status s = CheckDsnSyntax(dsn); !s.ok()) {
     TROVE_LOG(ERROR) << s.message();
+    return 2;
+  }
+  IndexServiceOptions options;
+  if (absl::Status limits = RateLimitsFromFlags(&options); !limits.ok()) {
+    TROVE_LOG(ERROR) << limits.message();
     return 2;
   }
   absl::StatusOr<std::shared_ptr<const TlsContext>> tls = IndexTls();
@@ -395,7 +578,15 @@ int Main() {
     }
   }
 
-  IndexServiceOptions options;
+  if (const std::string hash = absl::GetFlag(FLAGS_initial_admin_token_hash);
+      !hash.empty()) {
+    absl::Status s = StoreInitialAdminToken(store->get(), hash);
+    if (!s.ok()) {
+      TROVE_LOG(ERROR) << "--initial_admin_token_hash: " << s.message();
+      return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+  }
+
   options.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   options.renew_every = absl::Seconds(absl::GetFlag(FLAGS_renew_every_seconds));
   options.max_deltas_per_batch = absl::GetFlag(FLAGS_max_deltas_per_batch);
@@ -415,10 +606,59 @@ int Main() {
   options.require_supernode_keys =
       !absl::GetFlag(FLAGS_testonly_unenrolled_supernodes);
   options.verify_leaf_changes = !absl::GetFlag(FLAGS_testonly_unverified_changes);
+  options.report_every =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_report_every_seconds)));
+  options.reprobe_after =
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_reprobe_seconds)));
+  options.drain = absl::Seconds(absl::GetFlag(FLAGS_election_drain_seconds));
+  ElectionParams election;
+  election.target_leaves_per_supernode =
+      absl::GetFlag(FLAGS_target_leaves_per_supernode);
+  election.min_supernodes = absl::GetFlag(FLAGS_min_supernodes);
+  election.min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_uptime_seconds));
+  election.bootstrap_min_uptime =
+      absl::Seconds(absl::GetFlag(FLAGS_election_bootstrap_min_uptime_seconds));
+  election.min_tenure =
+      absl::Seconds(absl::GetFlag(FLAGS_election_min_tenure_seconds));
+  election.drain = options.drain;
+  election.max_promotions_per_round = absl::GetFlag(FLAGS_election_max_promotions);
+  // A peer that missed three reports is gone.
+  election.report_ttl = options.report_every * 3 + absl::Seconds(5);
+  if (absl::Status s = ValidateElectionParams(election); !s.ok()) {
+    TROVE_LOG(ERROR) << s.message();
+    return 2;
+  }
   std::unique_ptr<metrics::ScrapeHook> index_metrics = ExportIndexMetrics(&indexed);
+  ModerationLists moderation(
+      store->get(),
+      absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_moderation_refresh_ms))));
+  options.lease_extras = [&moderation](index::LeaseResponse* lease) {
+    moderation.Fill(lease);
+  };
+  AdminCore::Options admin_options;
+  admin_options.tls = !(*tls)->insecure();
+  AdminCore admin_core(store->get(), store->get(), &moderation, admin_options);
+  AdminServiceImpl admin_service(&admin_core);
   IndexServiceImpl service(&indexed, store->get(), options);
+  std::unique_ptr<PeerDialer> dialer = NewGrpcPeerDialer(*tls);
+  std::unique_ptr<ReachabilityProber> prober;
+  std::unique_ptr<ElectionRunner> election_runner;
+  if (absl::GetFlag(FLAGS_election)) {
+    prober = std::make_unique<ReachabilityProber>(
+        store->get(), dialer.get(), ReachabilityProber::Options());
+    ReachabilityProber* p = prober.get();
+    service.EnableElection(
+        {store->get(), [p](const std::string& peer, const std::string& address) {
+           p->Enqueue(peer, address);
+         }});
+    election_runner = std::make_unique<ElectionRunner>(
+        store->get(), election,
+        absl::Milliseconds(std::max(100, absl::GetFlag(FLAGS_election_interval_ms))));
+  }
   absl::StatusOr<std::unique_ptr<WebPage>> web = StartWebPageFromFlags(
-      &indexed, options.search_default_limit, options.search_max_limit);
+      &indexed, options.search_default_limit, options.search_max_limit,
+      &admin_core);
   if (!web.ok()) {
     TROVE_LOG(ERROR) << web.status().message();
     return web.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
@@ -428,7 +668,7 @@ int Main() {
   ServerOptions server_options;
   server_options.serving = indexed.ready();
   absl::StatusOr<RunningServer> server =
-      StartServer(absl::GetFlag(FLAGS_listen), {&service},
+      StartServer(absl::GetFlag(FLAGS_listen), {&service, &admin_service},
                   (*tls)->ServerCredentials(), server_options);
   if (!server.ok()) {
     TROVE_LOG(ERROR) << server.status().message();
@@ -452,12 +692,16 @@ int Main() {
       absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
       absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)), &stop);
 
+  if (election_runner != nullptr) election_runner->Start();
+
   int sig = WaitForShutdownSignal();
   TROVE_LOG(INFO) << "signal " << sig << ": shutting down";
   server->server->Shutdown(
       absl::ToChronoTime(absl::Now() +
                          absl::Milliseconds(absl::GetFlag(FLAGS_shutdown_grace_ms))));
   stop.Notify();
+  if (election_runner != nullptr) election_runner->Stop();
+  if (prober != nullptr) prober->Stop();
   readiness.join();
   housekeeping.join();
   web->reset();
@@ -500,6 +744,10 @@ int main(int argc, char** argv) {
       "  index_server revoke-supernode ID --postgres=DSN\n"
       "      revokes a supernode's key: it cannot register or renew, and its "
       "sources leave the catalog at once\n"
+      "  index_server add-admin-token --postgres=DSN [--role=admin|"
+      "moderator|viewer] [--label=TEXT] [--token_out=FILE]\n"
+      "      makes an admin token for the AdminService (trove-admin) and "
+      "prints it once\n"
       "  index_server renew-index DIR [--cert_days=N]\n"
       "      a new certificate for the index's key (restart the index)\n"
       "  index_server --config=DIR/config\n"
@@ -566,11 +814,20 @@ int main(int argc, char** argv) {
                 << ": its lease and sources are gone\n";
       return 0;
     }
+    if (command == "add-admin-token") {
+      if (!args.empty()) {
+        std::cerr << "index_server add-admin-token: takes no words, only "
+                     "flags; see --help\n";
+        return 2;
+      }
+      return trove::index_server::RunAddAdminToken();
+    }
     if (command == "renew-index") {
       return trove::index_server::RunRenewIndex(args);
     }
     std::cerr << "index_server: unknown command '" << command
-              << "' (init, enrol-supernode, renew-index, or none to serve); "
+              << "' (init, enrol-supernode, revoke-supernode, add-admin-token, "
+                 "renew-index, or none to serve); "
                  "see --help\n";
     return 2;
   }

@@ -283,9 +283,43 @@ void MemoryCatalog::Apply(const CatalogChange& change) {
       }
       break;
     }
+    case CatalogChange::kDroppedPeers:
+      for (const std::string& key : change.dropped_peers().peer_ids()) {
+        auto it = peer_ids_.find(key);
+        if (it == peer_ids_.end()) continue;
+        const PeerId p = it->second;
+        RemoveSourcesIf(p, [](SnId, absl::string_view) { return true; });
+        MaybeFreePeer(p);
+      }
+      break;
+    case CatalogChange::kDroppedCids: {
+      const std::string& cids = change.dropped_cids().cids();
+      for (int i = 0; i < IdCount(cids); ++i) DropCid(IdAt(cids, i));
+      break;
+    }
     case CatalogChange::CHANGE_NOT_SET:
       break;
   }
+}
+
+void MemoryCatalog::DropCid(absl::string_view cid) {
+  std::vector<PeerId> peers;
+  if (std::optional<CidId> id = index_.FindCid(cid)) {
+    auto hit = holders_.find(*id);
+    if (hit != holders_.end()) {
+      peers.assign(hit->second.begin(), hit->second.end());
+      for (PeerId p : peers) RemoveSource(p, *id);
+    }
+  }
+  auto pit = partial_holders_.find(std::string(cid));
+  if (pit != partial_holders_.end()) {
+    const std::vector<PeerId> partial(pit->second.begin(), pit->second.end());
+    for (PeerId p : partial) RemovePartial(p, cid);
+    peers.insert(peers.end(), partial.begin(), partial.end());
+  }
+  std::sort(peers.begin(), peers.end());
+  peers.erase(std::unique(peers.begin(), peers.end()), peers.end());
+  for (PeerId p : peers) MaybeFreePeer(p);
 }
 
 void MemoryCatalog::DropSupernode(absl::string_view key) {

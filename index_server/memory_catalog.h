@@ -152,6 +152,8 @@ class MemoryCatalog {
 
   void ApplyBatch(const AppliedBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DropSupernode(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes every source of `cid` (32 raw bytes), complete or partial.
+  void DropCid(absl::string_view cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   mutable absl::Mutex mu_;

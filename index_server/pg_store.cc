@@ -16,6 +16,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
@@ -197,6 +198,7 @@ namespace {
 // Advisory lock keys (any constants unique to Trove).
 constexpr int64_t kMigrationLockKey = 0x54726f7665000001;  // "Trove" 1
 constexpr int64_t kExpiryLockKey = 0x54726f7665000002;     // "Trove" 2
+constexpr int64_t kElectionLockKey = 0x54726f7665000004;   // "Trove" 4
 // Held by every transaction that writes to the change log, from its start
 // to its commit: such transactions run one at a time, so the log's order
 // is the order in which their changes were made and committed.
@@ -745,6 +747,48 @@ CatalogChange BuildChange(const std::string& supernode_id,
   return change;
 }
 
+// The banned peers among those of `deltas`, with the reasons.
+std::map<std::string, std::string> BannedAmong(
+    pqxx::work& tx,
+    const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas) {
+  std::map<std::string, std::string> banned;
+  if (deltas.empty()) return banned;
+  std::vector<std::string> peers;
+  for (const index::PeerDelta& d : deltas) peers.push_back(d.peer_id());
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT peer_id, reason FROM bans WHERE peer_id = ANY($1::text[])",
+           PgTextArray(peers))) {
+    banned[row[0].as<std::string>()] = row[1].as<std::string>();
+  }
+  return banned;
+}
+
+// Leaves out of `changes` every file whose cid was taken down.
+void DropTakenDown(pqxx::work& tx, std::vector<PeerChange>* changes) {
+  std::vector<std::string> cids;
+  for (const PeerChange& c : *changes) {
+    for (const FileEntry& e : c.upserts) cids.push_back(e.cid());
+    for (const FileEntry& e : c.partials) cids.push_back(e.cid());
+  }
+  if (cids.empty()) return;
+  std::set<std::string> down;
+  for (const pqxx::row& row : tx.exec_params(
+           "SELECT t.cid FROM takedowns t"
+           " JOIN unnest($1::text[]) AS u(cid) ON u.cid = t.cid",
+           PgTextArray(cids))) {
+    down.insert(row[0].as<std::string>());
+  }
+  if (down.empty()) return;
+  auto taken = [&down](const FileEntry& e) { return down.count(e.cid()) > 0; };
+  for (PeerChange& c : *changes) {
+    c.upserts.erase(std::remove_if(c.upserts.begin(), c.upserts.end(), taken),
+                    c.upserts.end());
+    c.partials.erase(
+        std::remove_if(c.partials.begin(), c.partials.end(), taken),
+        c.partials.end());
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
@@ -825,9 +869,21 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       }
     }
     std::vector<bool> refused(request.deltas_size(), false);
+    // Banned peers' changes are refused, whatever they are.
+    const std::map<std::string, std::string> banned =
+        BannedAmong(tx, request.deltas());
     std::set<std::string> advanced;
     for (int i = 0; i < request.deltas_size(); ++i) {
       const index::PeerDelta& d = request.deltas(i);
+      if (auto ban = banned.find(d.peer_id()); ban != banned.end()) {
+        index::RefusedChange* r = response.add_refused();
+        r->set_index(i);
+        r->set_peer_id(d.peer_id());
+        r->set_code(static_cast<int>(absl::StatusCode::kPermissionDenied));
+        r->set_message(absl::StrCat("peer banned: ", ban->second));
+        refused[i] = true;
+        continue;
+      }
       if (d.seq() > 0) {
         auto it = chains.find(d.peer_id());
         const ChainState* state = it == chains.end() ? nullptr : &it->second;
@@ -856,6 +912,8 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       }
       changes = FoldDeltas(kept);
     }
+    // Taken-down cids are never stored.
+    DropTakenDown(tx, &changes);
     // Everything is sorted by key so that batches lock rows in one order.
     std::sort(changes.begin(), changes.end(),
               [](const PeerChange& a, const PeerChange& b) {
@@ -1071,8 +1129,10 @@ absl::StatusOr<std::vector<index::SupernodeInfo>> PgIndexStore::LiveSupernodes(
                  -> absl::StatusOr<std::vector<index::SupernodeInfo>> {
     pqxx::read_transaction tx(c);
     pqxx::result r = tx.exec_params(
-        "SELECT supernode_id, address, leaf_count FROM supernodes"
-        " WHERE lease_expires > now()"
+        "SELECT supernode_id, address, leaf_count FROM supernodes s"
+        " WHERE lease_expires > now() AND NOT EXISTS (SELECT 1 FROM"
+        "  supernode_keys k WHERE k.supernode_id = s.supernode_id"
+        "  AND k.draining_since IS NOT NULL)"
         " ORDER BY leaf_count, supernode_id LIMIT $1",
         limit);
     std::vector<index::SupernodeInfo> out;
@@ -1208,7 +1268,9 @@ absl::Status PgIndexStore::RecordPresences(
         "UPDATE peer_chains p SET presence_until ="
         "  to_timestamp(u.until_ms / 1000.0)"
         " FROM unnest($1::text[], $2::bigint[]) AS u(peer_id, until_ms)"
-        " WHERE p.peer_id = u.peer_id AND p.supernode_id = $3",
+        " WHERE p.peer_id = u.peer_id AND p.supernode_id = $3"
+        // A banned peer's presence is refused.
+        " AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.peer_id = p.peer_id)",
         PgTextArray(peers), PgTextArray(until), supernode_id);
     tx.commit();
     return absl::OkStatus();
@@ -1307,7 +1369,7 @@ absl::StatusOr<std::string> PgIndexStore::EnrolSupernodeKey(
         "  permanent, enrolled_by) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (supernode_id) DO UPDATE SET kind = EXCLUDED.kind,"
         "  permanent = EXCLUDED.permanent, revoked_at = NULL,"
-        "  enrolled_by = EXCLUDED.enrolled_by",
+        "  draining_since = NULL, enrolled_by = EXCLUDED.enrolled_by",
         id, pqxx::binarystring(public_key), kind, permanent, enrolled_by);
     tx.commit();
     return absl::OkStatus();
@@ -1559,6 +1621,530 @@ absl::StatusOr<int64_t> PgIndexStore::TrimChangeLog(absl::Duration keep) {
     tx.commit();
     return n;
   });
+}
+
+// ---------------------------------------------------------------------------
+// Operator control (AdminStore)
+
+namespace {
+
+int64_t MillisOf(const pqxx::field& f) {
+  return f.is_null() ? 0 : static_cast<int64_t>(f.as<double>());
+}
+
+constexpr char kTokenColumns[] =
+    "token_id, role, label, extract(epoch FROM created_at) * 1000,"
+    " extract(epoch FROM revoked_at) * 1000";
+
+AdminTokenRecord TokenFromRow(const pqxx::row& row) {
+  AdminTokenRecord t;
+  t.token_id = row[0].as<std::string>();
+  t.role = row[1].as<std::string>();
+  t.label = row[2].as<std::string>();
+  t.created_at = absl::FromUnixMillis(MillisOf(row[3]));
+  t.revoked = !row[4].is_null();
+  if (t.revoked) t.revoked_at = absl::FromUnixMillis(MillisOf(row[4]));
+  return t;
+}
+
+}  // namespace
+
+absl::Status PgIndexStore::AddAdminToken(const std::string& token_id,
+                                         const std::string& token_hash,
+                                         const std::string& role,
+                                         const std::string& label,
+                                         const std::string& created_by) {
+  return Run(PoolKind::kWrite, "add admin token", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    if (tx.exec_params(
+              "INSERT INTO admin_tokens (token_id, token_hash, role, label,"
+              "  created_by) VALUES ($1, $2, $3, $4, $5)"
+              " ON CONFLICT DO NOTHING",
+              token_id, token_hash, role, label, created_by)
+            .affected_rows() == 0) {
+      return absl::AlreadyExistsError(
+          "an admin token with this id or hash is stored already");
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<AdminTokenRecord> PgIndexStore::FindAdminToken(
+    const std::string& token_hash) {
+  return Run(PoolKind::kRead, "find admin token", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<AdminTokenRecord> {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kTokenColumns,
+                     " FROM admin_tokens WHERE token_hash = $1"),
+        token_hash);
+    if (r.empty()) return absl::NotFoundError("unknown admin token");
+    return TokenFromRow(r[0]);
+  });
+}
+
+absl::Status PgIndexStore::RevokeAdminToken(const std::string& token_id) {
+  return Run(PoolKind::kWrite, "revoke admin token", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    if (tx.exec_params("UPDATE admin_tokens SET revoked_at ="
+                       " COALESCE(revoked_at, now()) WHERE token_id = $1",
+                       token_id)
+            .affected_rows() == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("no admin token has id ", token_id));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<AdminTokenRecord>> PgIndexStore::ListAdminTokens() {
+  return Run(PoolKind::kRead, "list admin tokens", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<AdminTokenRecord>> {
+    pqxx::nontransaction tx(c);
+    std::vector<AdminTokenRecord> out;
+    for (const pqxx::row& row :
+         tx.exec(absl::StrCat("SELECT ", kTokenColumns,
+                              " FROM admin_tokens ORDER BY created_at,"
+                              " token_id"))) {
+      out.push_back(TokenFromRow(row));
+    }
+    return out;
+  });
+}
+
+absl::Status PgIndexStore::WriteAudit(const AuditRecord& a) {
+  return Run(PoolKind::kWrite, "write audit log", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO audit_log (token_id, role, action, target, reason,"
+        "  result) VALUES ($1, $2, $3, $4, $5, $6)",
+        a.token_id, a.role, a.action, a.target, a.reason, a.result);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<admin::AuditEntry>> PgIndexStore::ReadAudit(
+    int64_t before_id, int limit) {
+  return Run(PoolKind::kRead, "read audit log", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<admin::AuditEntry>> {
+    pqxx::nontransaction tx(c);
+    std::vector<admin::AuditEntry> out;
+    for (const pqxx::row& row : tx.exec_params(
+             "SELECT id, extract(epoch FROM at) * 1000, token_id, role,"
+             " action, target, reason, result FROM audit_log"
+             " WHERE $1::bigint = 0 OR id < $1::bigint"
+             " ORDER BY id DESC LIMIT $2",
+             before_id, limit)) {
+      admin::AuditEntry e;
+      e.set_id(row[0].as<int64_t>());
+      e.set_time_ms(MillisOf(row[1]));
+      e.set_token_id(row[2].as<std::string>());
+      e.set_role(row[3].as<std::string>());
+      e.set_action(row[4].as<std::string>());
+      e.set_target(row[5].as<std::string>());
+      e.set_reason(row[6].as<std::string>());
+      e.set_result(row[7].as<std::string>());
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<int64_t> PgIndexStore::BanPeer(const std::string& peer_id,
+                                              const std::string& reason,
+                                              const std::string& by) {
+  return Run(PoolKind::kWrite, "ban peer", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    TakeWriterTurn(tx);
+    tx.exec_params(
+        "INSERT INTO bans (peer_id, reason, created_by) VALUES ($1, $2, $3)"
+        " ON CONFLICT (peer_id) DO UPDATE SET reason = EXCLUDED.reason",
+        peer_id, reason, by);
+    const int64_t removed =
+        tx.exec_params("DELETE FROM sources WHERE peer_id = $1", peer_id)
+            .affected_rows();
+    tx.exec_params("DELETE FROM peers WHERE peer_id = $1", peer_id);
+    // Only a new full list (after an unban) brings the peer back.
+    tx.exec_params(
+        "UPDATE peer_chains SET withdrawn = true WHERE peer_id = $1", peer_id);
+    auto change = std::make_shared<CatalogChange>();
+    change->mutable_dropped_peers()->add_peer_ids(Raw(peer_id));
+    const int64_t seq = AppendToLog(tx, *change);
+    tx.commit();
+    Committed(seq, std::move(change));
+    return removed;
+  });
+}
+
+absl::Status PgIndexStore::UnbanPeer(const std::string& peer_id) {
+  return Run(PoolKind::kWrite, "unban peer", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    if (tx.exec_params("DELETE FROM bans WHERE peer_id = $1", peer_id)
+            .affected_rows() == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("peer ", peer_id, " is not banned"));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PgIndexStore::TakeDown(const std::string& cid,
+                                               const std::string& reason,
+                                               const std::string& by) {
+  return Run(PoolKind::kWrite, "take down", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    TakeWriterTurn(tx);
+    tx.exec_params(
+        "INSERT INTO takedowns (cid, reason, created_by) VALUES ($1, $2, $3)"
+        " ON CONFLICT (cid) DO UPDATE SET reason = EXCLUDED.reason",
+        cid, reason, by);
+    const int64_t removed =
+        tx.exec_params("DELETE FROM sources WHERE cid = $1", cid)
+            .affected_rows();
+    auto change = std::make_shared<CatalogChange>();
+    change->mutable_dropped_cids()->set_cids(Raw(cid));
+    const int64_t seq = AppendToLog(tx, *change);
+    tx.commit();
+    Committed(seq, std::move(change));
+    return removed;
+  });
+}
+
+absl::Status PgIndexStore::Restore(const std::string& cid) {
+  return Run(PoolKind::kWrite, "restore", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    if (tx.exec_params("DELETE FROM takedowns WHERE cid = $1", cid)
+            .affected_rows() == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("cid ", cid, " is not taken down"));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<admin::Ban>> PgIndexStore::ListBans() {
+  return Run(PoolKind::kRead, "list bans", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<std::vector<admin::Ban>> {
+    pqxx::nontransaction tx(c);
+    std::vector<admin::Ban> out;
+    for (const pqxx::row& row :
+         tx.exec("SELECT peer_id, reason, extract(epoch FROM created_at) * 1000,"
+                 " created_by FROM bans ORDER BY created_at DESC, peer_id")) {
+      admin::Ban b;
+      b.set_peer_id(row[0].as<std::string>());
+      b.set_reason(row[1].as<std::string>());
+      b.set_created_ms(MillisOf(row[2]));
+      b.set_created_by(row[3].as<std::string>());
+      out.push_back(std::move(b));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<admin::Takedown>> PgIndexStore::ListTakedowns() {
+  return Run(PoolKind::kRead, "list takedowns", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<admin::Takedown>> {
+    pqxx::nontransaction tx(c);
+    std::vector<admin::Takedown> out;
+    for (const pqxx::row& row :
+         tx.exec("SELECT cid, reason, extract(epoch FROM created_at) * 1000,"
+                 " created_by FROM takedowns ORDER BY created_at DESC, cid")) {
+      admin::Takedown t;
+      t.set_cid(row[0].as<std::string>());
+      t.set_reason(row[1].as<std::string>());
+      t.set_created_ms(MillisOf(row[2]));
+      t.set_created_by(row[3].as<std::string>());
+      out.push_back(std::move(t));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<admin::SupernodeStatus>>
+PgIndexStore::ListSupernodeStatus() {
+  return Run(PoolKind::kRead, "list supernodes", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<admin::SupernodeStatus>> {
+    pqxx::nontransaction tx(c);
+    std::vector<admin::SupernodeStatus> out;
+    for (const pqxx::row& row : tx.exec(
+             "SELECT * FROM ("
+             " SELECT s.supernode_id, s.address, s.leaf_count,"
+             "  (SELECT count(*) FROM peers p"
+             "   WHERE p.supernode_id = s.supernode_id),"
+             "  extract(epoch FROM s.lease_expires) * 1000,"
+             "  COALESCE(k.kind, ''), COALESCE(k.revoked_at IS NOT NULL, false),"
+             "  s.upload_bytes_per_second, s.uptime_seconds, s.reachable,"
+             "  s.free_memory_bytes, s.lease_expires > now() AS live"
+             " FROM supernodes s"
+             " LEFT JOIN supernode_keys k ON k.supernode_id = s.supernode_id"
+             " UNION ALL"
+             " SELECT k.supernode_id, '', 0, 0, NULL, k.kind,"
+             "  k.revoked_at IS NOT NULL, 0, 0, false, 0, false"
+             " FROM supernode_keys k WHERE NOT EXISTS"
+             "  (SELECT 1 FROM supernodes s"
+             "   WHERE s.supernode_id = k.supernode_id)) AS all_supernodes"
+             " ORDER BY live DESC, leaf_count, supernode_id")) {
+      admin::SupernodeStatus s;
+      s.set_supernode_id(row[0].as<std::string>());
+      s.set_address(row[1].as<std::string>());
+      s.set_leaves(row[2].as<int>());
+      s.set_peers(row[3].as<int64_t>());
+      s.set_lease_expires_ms(MillisOf(row[4]));
+      s.set_kind(row[5].as<std::string>());
+      s.set_revoked(row[6].as<bool>());
+      s.set_upload_bytes_per_second(row[7].as<int64_t>());
+      s.set_uptime_seconds(row[8].as<int64_t>());
+      s.set_reachable(row[9].as<bool>());
+      s.set_free_memory_bytes(row[10].as<int64_t>());
+      out.push_back(std::move(s));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<admin::PeerStatus>> PgIndexStore::ListPeerStatus(
+    const std::string& id_prefix, int limit) {
+  return Run(PoolKind::kRead, "list peers", CallContext(),
+             [&](pqxx::connection& c)
+                 -> absl::StatusOr<std::vector<admin::PeerStatus>> {
+    pqxx::nontransaction tx(c);
+    std::vector<admin::PeerStatus> out;
+    for (const pqxx::row& row : tx.exec_params(
+             "SELECT p.peer_id, p.address, p.supernode_id, n.complete,"
+             "  n.partial, extract(epoch FROM p.last_seen) * 1000,"
+             "  EXISTS (SELECT 1 FROM bans b WHERE b.peer_id = p.peer_id)"
+             " FROM peers p LEFT JOIN LATERAL ("
+             "  SELECT count(*) FILTER (WHERE NOT s.partial) AS complete,"
+             "   count(*) FILTER (WHERE s.partial) AS partial"
+             "  FROM sources s WHERE s.peer_id = p.peer_id) n ON true"
+             " WHERE p.peer_id >= $1 AND p.peer_id < $1 || 'g'"
+             " ORDER BY p.peer_id LIMIT $2",
+             id_prefix, limit)) {
+      admin::PeerStatus p;
+      p.set_peer_id(row[0].as<std::string>());
+      p.set_address(row[1].as<std::string>());
+      p.set_supernode_id(row[2].as<std::string>());
+      p.set_files(row[3].as<int64_t>());
+      p.set_partial_files(row[4].as<int64_t>());
+      p.set_last_seen_ms(MillisOf(row[5]));
+      p.set_banned(row[6].as<bool>());
+      out.push_back(std::move(p));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<admin::StatsResponse> PgIndexStore::AdminStats() {
+  return Run(PoolKind::kRead, "stats", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<admin::StatsResponse> {
+    pqxx::read_transaction tx(c);
+    pqxx::row row = tx.exec1(
+        "SELECT (SELECT count(*) FROM supernodes WHERE lease_expires > now()),"
+        " (SELECT count(DISTINCT peer_id) FROM sources),"
+        " (SELECT count(DISTINCT cid) FROM sources),"
+        " (SELECT count(*) FROM sources),"
+        " (SELECT count(*) FROM bans), (SELECT count(*) FROM takedowns)");
+    admin::StatsResponse s;
+    s.set_supernodes(row[0].as<int64_t>());
+    s.set_peers(row[1].as<int64_t>());
+    s.set_files(row[2].as<int64_t>());
+    s.set_sources(row[3].as<int64_t>());
+    s.set_bans(row[4].as<int64_t>());
+    s.set_takedowns(row[5].as<int64_t>());
+    tx.commit();
+    return s;
+  });
+}
+
+namespace {
+
+absl::Time FromMicros(const pqxx::field& f) {
+  if (f.is_null()) return absl::InfinitePast();
+  return absl::FromUnixMicros(f.as<int64_t>());
+}
+
+constexpr char kEpochMicros[] = "(extract(epoch from %s) * 1000000)::bigint";
+
+std::string EpochMicros(absl::string_view column) {
+  return absl::StrReplaceAll(kEpochMicros, {{"%s", column}});
+}
+
+}  // namespace
+
+absl::StatusOr<PeerStanding> PgIndexStore::RecordPeerReport(
+    const CapacityReport& report, absl::Duration reprobe_after,
+    absl::Duration drain, const CallContext& call) {
+  return Run(PoolKind::kLease, "record peer report", call,
+             [&](pqxx::connection& c) -> absl::StatusOr<PeerStanding> {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO peer_reports (peer_id, public_key, address,"
+        "  upload_bytes_per_second, uptime_seconds, free_memory_bytes,"
+        "  supernode_id, supernode_address, issued_at_ms)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (peer_id) DO UPDATE SET public_key = EXCLUDED.public_key,"
+        "  address = EXCLUDED.address,"
+        "  upload_bytes_per_second = EXCLUDED.upload_bytes_per_second,"
+        "  uptime_seconds = EXCLUDED.uptime_seconds,"
+        "  free_memory_bytes = EXCLUDED.free_memory_bytes,"
+        "  supernode_id = EXCLUDED.supernode_id,"
+        "  supernode_address = EXCLUDED.supernode_address,"
+        "  issued_at_ms = EXCLUDED.issued_at_ms, reported_at = now()"
+        " WHERE peer_reports.issued_at_ms < EXCLUDED.issued_at_ms",
+        report.peer_id(), pqxx::binarystring(report.public_key()),
+        report.address(), report.capacity().upload_bytes_per_second(),
+        report.capacity().uptime_seconds(),
+        report.capacity().free_memory_bytes(), report.supernode_id(),
+        report.supernode_address(), report.issued_at_ms());
+    pqxx::result r = tx.exec_params(
+        "SELECT r.reachable AND r.probed_address = r.address,"
+        "  r.probed_at IS NULL OR r.probed_address <> r.address"
+        "   OR r.probed_at < now() - $2::bigint * interval '1 millisecond',"
+        "  k.kind = 'promoted' AND k.revoked_at IS NULL,"
+        "  (extract(epoch from now() - k.draining_since) * 1000)::bigint,"
+        "  EXISTS (SELECT 1 FROM peers p JOIN supernode_keys j"
+        "   ON j.supernode_id = p.supernode_id WHERE p.peer_id = r.peer_id"
+        "   AND (j.draining_since IS NOT NULL OR j.revoked_at IS NOT NULL))"
+        " FROM peer_reports r LEFT JOIN supernode_keys k"
+        "  ON k.supernode_id = r.peer_id WHERE r.peer_id = $1",
+        report.peer_id(), Millis(reprobe_after));
+    PeerStanding standing;
+    if (!r.empty()) {
+      const pqxx::row row = r[0];
+      standing.reachable = row[0].as<bool>();
+      standing.needs_probe = row[1].as<bool>();
+      const bool promoted = !row[2].is_null() && row[2].as<bool>();
+      if (promoted && row[3].is_null()) {
+        standing.promoted = true;
+      } else if (promoted) {
+        standing.draining = true;
+        standing.drain_left = std::max(
+            absl::ZeroDuration(),
+            drain - absl::Milliseconds(row[3].as<int64_t>()));
+      }
+      standing.move = row[4].as<bool>();
+    }
+    tx.commit();
+    return standing;
+  });
+}
+
+absl::Status PgIndexStore::RecordReachability(const std::string& peer_id,
+                                              const std::string& address,
+                                              bool reachable) {
+  return Run(PoolKind::kLease, "record reachability", CallContext(),
+             [&](pqxx::connection& c) -> absl::Status {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "UPDATE peer_reports SET reachable = $3, probed_address = $2,"
+        "  probed_at = now() WHERE peer_id = $1",
+        peer_id, address, reachable);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ElectionRound> PgIndexStore::RunElectionRound(
+    const std::function<ElectionDecision(const ElectionInput&)>& decide,
+    absl::Duration forget_after) {
+  absl::StatusOr<ElectionRound> round =
+      Run(PoolKind::kWrite, "election round", CallContext(),
+          [&](pqxx::connection& c) -> absl::StatusOr<ElectionRound> {
+    pqxx::work tx(c);
+    ElectionRound out;
+    if (!tx.exec_params("SELECT pg_try_advisory_xact_lock($1)",
+                        kElectionLockKey)[0][0]
+             .as<bool>()) {
+      return out;
+    }
+    out.ran = true;
+    tx.exec_params(
+        "DELETE FROM peer_reports"
+        " WHERE reported_at < now() - $1::bigint * interval '1 millisecond'",
+        Millis(forget_after));
+    ElectionInput in;
+    in.now = FromMicros(tx.exec("SELECT " + EpochMicros("now()"))[0][0]);
+    for (const pqxx::row& row : tx.exec(
+             "SELECT r.peer_id, r.upload_bytes_per_second, r.uptime_seconds,"
+             "  r.reachable AND r.probed_address = r.address,"
+             "  r.free_memory_bytes, " + EpochMicros("r.reported_at") + ","
+             "  EXISTS (SELECT 1 FROM supernode_keys k"
+             "   WHERE k.supernode_id = r.peer_id AND k.kind = 'enrolled'"
+             "   AND k.revoked_at IS NOT NULL)"
+             "  OR EXISTS (SELECT 1 FROM bans b WHERE b.peer_id = r.peer_id)"
+             " FROM peer_reports r")) {
+      PeerReport p;
+      p.peer_id = row[0].as<std::string>();
+      p.upload_bytes_per_second = row[1].as<int64_t>();
+      p.uptime = absl::Seconds(row[2].as<int64_t>());
+      p.reachable = row[3].as<bool>();
+      p.free_memory_bytes = row[4].as<int64_t>();
+      p.reported_at = FromMicros(row[5]);
+      p.banned = row[6].as<bool>();
+      in.peers.push_back(std::move(p));
+    }
+    for (const pqxx::row& row : tx.exec(
+             "SELECT k.supernode_id, k.kind = 'enrolled' OR k.permanent,"
+             "  COALESCE(s.lease_expires > now(), false),"
+             "  COALESCE(s.leaf_count, 0), " + EpochMicros("k.created_at") + ","
+             "  " + EpochMicros("k.draining_since") +
+             " FROM supernode_keys k LEFT JOIN supernodes s"
+             "  ON s.supernode_id = k.supernode_id"
+             " WHERE k.revoked_at IS NULL")) {
+      SupernodeRecord sn;
+      sn.supernode_id = row[0].as<std::string>();
+      sn.permanent = row[1].as<bool>();
+      sn.live = row[2].as<bool>();
+      sn.leaf_count = row[3].as<int>();
+      sn.since = FromMicros(row[4]);
+      sn.draining_since = FromMicros(row[5]);
+      in.supernodes.push_back(std::move(sn));
+    }
+    out.decision = decide(in);
+    if (!out.decision.promote.empty()) {
+      tx.exec_params(
+          "INSERT INTO supernode_keys (supernode_id, public_key, kind,"
+          "  permanent, enrolled_by)"
+          " SELECT peer_id, public_key, 'promoted', false, 'election'"
+          "  FROM peer_reports WHERE peer_id = ANY($1::text[])"
+          " ON CONFLICT (supernode_id) DO UPDATE SET kind = 'promoted',"
+          "  permanent = false, revoked_at = NULL, draining_since = NULL,"
+          "  enrolled_by = 'election', created_at = now()"
+          " WHERE supernode_keys.kind = 'promoted'",
+          PgTextArray(out.decision.promote));
+    }
+    if (!out.decision.demote.empty()) {
+      tx.exec_params(
+          "UPDATE supernode_keys SET draining_since = now()"
+          " WHERE supernode_id = ANY($1::text[]) AND kind = 'promoted'"
+          " AND draining_since IS NULL",
+          PgTextArray(out.decision.demote));
+    }
+    tx.commit();
+    return out;
+  });
+  if (!round.ok()) return round;
+  for (const std::string& id : round->decision.retire) {
+    absl::Status s = RevokeSupernodeKey(id, "election");
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  return round;
 }
 
 }  // namespace index_server

@@ -15,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "index_server/admin_store.h"
 #include "index_server/catalog_change.pb.h"
+#include "index_server/election_store.h"
 #include "index_server/store.h"
 #include "index_server/trust_store.h"
 
@@ -67,7 +69,10 @@ struct LoadProgress {
 
 // Thread-safe: methods may be called concurrently from any thread; each
 // call borrows one pooled connection for one transaction.
-class PgIndexStore final : public CatalogStore, public TrustStore {
+class PgIndexStore final : public CatalogStore,
+                           public TrustStore,
+                           public AdminStore,
+                           public ElectionStore {
  public:
   // Called after each committed change with its log position, in commit
   // order per replica only as far as commits are (see IndexedStore).
@@ -124,6 +129,44 @@ class PgIndexStore final : public CatalogStore, public TrustStore {
       const std::string& supernode_id,
       const std::vector<std::pair<std::string, absl::Time>>& presences,
       const CallContext& call) override;
+
+  // AdminStore (see the "Operator control" part of pg_store.cc).
+  absl::Status AddAdminToken(const std::string& token_id,
+                             const std::string& token_hash,
+                             const std::string& role, const std::string& label,
+                             const std::string& created_by) override;
+  absl::StatusOr<AdminTokenRecord> FindAdminToken(
+      const std::string& token_hash) override;
+  absl::Status RevokeAdminToken(const std::string& token_id) override;
+  absl::StatusOr<std::vector<AdminTokenRecord>> ListAdminTokens() override;
+  absl::Status WriteAudit(const AuditRecord& record) override;
+  absl::StatusOr<std::vector<admin::AuditEntry>> ReadAudit(int64_t before_id,
+                                                           int limit) override;
+  absl::StatusOr<int64_t> BanPeer(const std::string& peer_id,
+                                  const std::string& reason,
+                                  const std::string& by) override;
+  absl::Status UnbanPeer(const std::string& peer_id) override;
+  absl::StatusOr<int64_t> TakeDown(const std::string& cid,
+                                   const std::string& reason,
+                                   const std::string& by) override;
+  absl::Status Restore(const std::string& cid) override;
+  absl::StatusOr<std::vector<admin::Ban>> ListBans() override;
+  absl::StatusOr<std::vector<admin::Takedown>> ListTakedowns() override;
+  absl::StatusOr<std::vector<admin::SupernodeStatus>> ListSupernodeStatus()
+      override;
+  absl::StatusOr<std::vector<admin::PeerStatus>> ListPeerStatus(
+      const std::string& id_prefix, int limit) override;
+  absl::StatusOr<admin::StatsResponse> AdminStats() override;
+  // ElectionStore.
+  absl::StatusOr<PeerStanding> RecordPeerReport(
+      const CapacityReport& report, absl::Duration reprobe_after,
+      absl::Duration drain, const CallContext& call) override;
+  absl::Status RecordReachability(const std::string& peer_id,
+                                  const std::string& address,
+                                  bool reachable) override;
+  absl::StatusOr<ElectionRound> RunElectionRound(
+      const std::function<ElectionDecision(const ElectionInput&)>& decide,
+      absl::Duration forget_after) override;
 
   // The change log.
 

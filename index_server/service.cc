@@ -234,11 +234,65 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
     : store_(store),
       trust_(trust),
       options_(options),
-      challenges_(options.challenge_window) {}
+      challenges_(options.challenge_window),
+      peer_searches_("searches", options.peer_search_rate),
+      supernode_searches_("searches", options.supernode_search_rate),
+      peer_locates_("locates", options.peer_locate_rate),
+      supernode_locates_("locates", options.supernode_locate_rate),
+      publishes_("batches", options.publish_rate),
+      joins_("join requests", options.join_rate),
+      address_joins_("join requests", options.join_rate_per_address) {}
+
+absl::Status IndexServiceImpl::AdmitJoin(grpc::ServerContext* context) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  const bool proven = caller.ok() && !caller->id.empty();
+  if (proven &&
+      (caller->role == CertRole::kSupernode || IsKnownSupernode(caller->id))) {
+    return absl::OkStatus();
+  }
+  const std::string address =
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer()));
+  absl::Status s =
+      joins_.Admit(proven ? absl::StrCat("id:", caller->id) : address);
+  if (!s.ok()) return s;
+  return address_joins_.Admit(address);
+}
+
+void IndexServiceImpl::NoteSupernode(const std::string& id) {
+  absl::MutexLock lock(&supernodes_mu_);
+  // Supernodes are few; a table this large means something is wrong, and
+  // forgetting costs only a lower limit until the next renewal.
+  if (known_supernodes_.size() >= 100000) known_supernodes_.clear();
+  known_supernodes_.insert(id);
+}
+
+bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
+  absl::MutexLock lock(&supernodes_mu_);
+  return known_supernodes_.contains(id);
+}
+
+absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
+                                     RateLimiter* for_peers,
+                                     RateLimiter* for_supernodes) {
+  absl::StatusOr<CallerInfo> caller = Caller(context);
+  if (caller.ok() && !caller->id.empty()) {
+    RateLimiter* limiter = caller->role == CertRole::kSupernode ||
+                                   IsKnownSupernode(caller->id)
+                               ? for_supernodes
+                               : for_peers;
+    return limiter->Admit(absl::StrCat("id:", caller->id));
+  }
+  return for_peers->Admit(
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+}
 
 grpc::Status IndexServiceImpl::SupernodeChallenge(
-    grpc::ServerContext*, const index::SupernodeChallengeRequest*,
+    grpc::ServerContext* context, const index::SupernodeChallengeRequest*,
     index::SupernodeChallengeResponse* response) {
+  if (absl::Status limited = AdmitJoin(context);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   response->set_nonce(challenges_.Issue(absl::Now()));
   return grpc::Status::OK;
 }
@@ -291,6 +345,7 @@ void IndexServiceImpl::FillLease(index::LeaseResponse* response) const {
       std::ceil(absl::ToDoubleSeconds(options_.lease))));
   response->set_renew_every_seconds(std::max<int32_t>(
       1, static_cast<int32_t>(absl::ToInt64Seconds(options_.renew_every))));
+  if (options_.lease_extras) options_.lease_extras(response);
 }
 
 grpc::Status IndexServiceImpl::RegisterSupernode(
@@ -324,6 +379,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
   TROVE_LOG(INFO) << "supernode " << reg.supernode_id.substr(0, 12)
                   << "... registered at " << reg.address << " (generation "
                   << *generation << ")";
+  if (options_.require_supernode_keys) NoteSupernode(reg.supernode_id);
   FillLease(response);
   response->set_generation(*generation);
   response->set_session(session);
@@ -346,6 +402,7 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
       request->session().empty() ? "" : SessionHash(request->session()),
       request->leaf_count(), options_.lease, CallOf(context));
   if (!s.ok()) return StoreFailure(s);
+  if (options_.require_supernode_keys) NoteSupernode(request->supernode_id());
   if (trust_ != nullptr && request->presences_size() > 0) {
     // Leaves' presences: only those the leaf signed for this supernode, and
     // never further ahead than the leaf could mean.
@@ -401,6 +458,7 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   if (s.ok() && options_.require_supernode_keys) {
     s = CheckSupernodeCaller(context, request->supernode_id());
   }
+  if (s.ok()) s = publishes_.Admit(absl::StrCat("id:", request->supernode_id()));
   index::PublishDeltasRequest verified;
   bool signed_deltas = false;
   for (const index::PeerDelta& d : request->deltas()) {
@@ -435,6 +493,11 @@ grpc::Status IndexServiceImpl::PublishDeltas(
 grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
                                       const index::SearchRequest* request,
                                       index::SearchResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_searches_, &supernode_searches_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   const SearchQuery& query = request->query();
   absl::Status s = ValidateSearchQuery(query);
   if (!s.ok()) return ToGrpcStatus(s);
@@ -467,6 +530,11 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
                                       const index::LocateRequest* request,
                                       index::LocateResponse* response) {
+  if (absl::Status limited =
+          Admit(context, &peer_locates_, &supernode_locates_);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
   absl::Status s = ValidateHexId(request->cid(), "cid");
   if (s.ok() && request->limit() < 0) {
     s = absl::InvalidArgumentError("limit is negative");
@@ -484,6 +552,69 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::Bootstrap(grpc::ServerContext* context,
                                          const index::BootstrapRequest*,
                                          index::BootstrapResponse* response) {
+  if (absl::Status limited = AdmitJoin(context);
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
+  absl::StatusOr<std::vector<index::SupernodeInfo>> live =
+      store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
+                             CallOf(context));
+  if (!live.ok()) return StoreFailure(live.status());
+  for (index::SupernodeInfo& info : *live) {
+    *response->add_supernodes() = std::move(info);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status IndexServiceImpl::ReportPeer(
+    grpc::ServerContext* context, const index::ReportPeerRequest* request,
+    index::ReportPeerResponse* response) {
+  if (election_.store == nullptr) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "this index does not run the supernode election"));
+  }
+  if (request->report().size() > 4096 || request->signature().size() != 64) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "a capacity report is at most 4096 bytes, with a 64-byte signature"));
+  }
+  absl::StatusOr<CapacityReport> report =
+      VerifyCapacityReport(request->report(), request->signature());
+  if (!report.ok()) return ToGrpcStatus(report.status());
+  absl::Status s = ValidateAddress(report->address());
+  if (!s.ok()) return ToGrpcStatus(At("address", s));
+  if (!report->supernode_id().empty()) {
+    s = ValidateHexId(report->supernode_id(), "supernode_id");
+  }
+  if (s.ok() && !report->supernode_address().empty()) {
+    s = ValidateAddress(report->supernode_address());
+    if (!s.ok()) s = At("supernode_address", s);
+  }
+  if (s.ok()) s = ValidateCapacity(report->capacity());
+  if (!s.ok()) return ToGrpcStatus(s);
+  const absl::Time issued = absl::FromUnixMillis(report->issued_at_ms());
+  if (absl::AbsDuration(issued - absl::Now()) > options_.max_report_skew) {
+    return ToGrpcStatus(absl::UnauthenticatedError(absl::StrCat(
+        "the report's time is ", absl::FormatTime(issued),
+        ", too far from the index's clock (", absl::FormatTime(absl::Now()),
+        "): check the peer's clock")));
+  }
+  absl::StatusOr<PeerStanding> standing = election_.store->RecordPeerReport(
+      *report, options_.reprobe_after, options_.drain, CallOf(context));
+  if (!standing.ok()) return StoreFailure(standing.status());
+  if (standing->needs_probe && election_.probe) {
+    election_.probe(report->peer_id(), report->address());
+  }
+  if (standing->promoted) {
+    response->set_role(index::PEER_ROLE_SUPERNODE);
+  } else if (standing->draining) {
+    response->set_role(index::PEER_ROLE_DRAINING);
+    response->set_drain_seconds(static_cast<int32_t>(
+        std::ceil(absl::ToDoubleSeconds(standing->drain_left))));
+  }
+  response->set_move(standing->move);
+  response->set_reachable(standing->reachable);
+  response->set_report_every_seconds(std::max<int32_t>(
+      1, static_cast<int32_t>(absl::ToInt64Seconds(options_.report_every))));
   absl::StatusOr<std::vector<index::SupernodeInfo>> live =
       store_->LiveSupernodes(std::max(1, options_.bootstrap_limit),
                              CallOf(context));

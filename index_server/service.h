@@ -7,11 +7,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <functional>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "index_server/challenge.h"
+#include <functional>
+#include <string>
+
+#include "index_server/election_store.h"
 #include "index_server/store.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "common/rate_limit.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
 
@@ -53,6 +61,39 @@ struct IndexServiceOptions {
   absl::Duration max_presence = absl::Minutes(10);
   // How long a SupernodeChallenge nonce is good for (one to two of these).
   absl::Duration challenge_window = absl::Seconds(30);
+  // Adds what supernodes learn with every lease (the banned peers and
+  // taken-down cids: ModerationLists::Fill). May be empty.
+  std::function<void(index::LeaseResponse*)> lease_extras;
+
+  // The election (ReportPeer): how often peers report, how far a report's
+  // time may be from the index's clock, how old a reachability check may
+  // be before a peer is dialled again, and how long a demoted supernode
+  // serves while its leaves move.
+  absl::Duration report_every = absl::Seconds(15);
+  absl::Duration max_report_skew = absl::Minutes(5);
+  absl::Duration reprobe_after = absl::Minutes(10);
+  absl::Duration drain = absl::Seconds(30);
+  // Flood control (common/rate_limit.h), per caller: a peer (or an address
+  // not proven by a certificate) and a supernode (which searches for all
+  // its leaves) have limits of their own. A rate of 0 is no limit.
+  RateLimitOptions peer_search_rate;
+  RateLimitOptions supernode_search_rate;
+  RateLimitOptions peer_locate_rate;
+  RateLimitOptions supernode_locate_rate;
+  // PublishDeltas batches per supernode.
+  RateLimitOptions publish_rate;
+  // Bootstrap and SupernodeChallenge, the first steps of a join: per
+  // caller (its proven id, or its address), and in all per address (many
+  // fresh identities from one host). Supernodes are not limited here.
+  RateLimitOptions join_rate;
+  RateLimitOptions join_rate_per_address;
+};
+
+// Where the election's side of the service goes: the store of reports,
+// and a way to ask for a peer to be dialled back (peer id, address).
+struct ElectionHooks {
+  ElectionStore* store = nullptr;
+  std::function<void(const std::string&, const std::string&)> probe;
 };
 
 // Replaces each delta of `request` by what its signed change says
@@ -110,6 +151,14 @@ class IndexServiceImpl final : public index::IndexService::Service {
   grpc::Status Bootstrap(grpc::ServerContext* context,
                          const index::BootstrapRequest* request,
                          index::BootstrapResponse* response) override;
+  grpc::Status ReportPeer(grpc::ServerContext* context,
+                          const index::ReportPeerRequest* request,
+                          index::ReportPeerResponse* response) override;
+
+  // Turns the election on (ReportPeer answers FAILED_PRECONDITION
+  // before). REQUIRES: called before serving; `hooks.store` outlives the
+  // service.
+  void EnableElection(ElectionHooks hooks) { election_ = std::move(hooks); }
 
  private:
   void FillLease(index::LeaseResponse* response) const;
@@ -121,7 +170,32 @@ class IndexServiceImpl final : public index::IndexService::Service {
   IndexStore* const store_;
   TrustStore* const trust_;
   const IndexServiceOptions options_;
+  // OK when the caller may make one more call of a kind now: `for_peers`
+  // or `for_supernodes` by the role its certificate proves.
+  absl::Status Admit(grpc::ServerContext* context, RateLimiter* for_peers,
+                     RateLimiter* for_supernodes);
+
+  // Remembers `id` as a supernode that holds a lease (so its searches are
+  // limited as a supernode's, also when its certificate is a promoted
+  // peer's own).
+  void NoteSupernode(const std::string& id);
+  bool IsKnownSupernode(const std::string& id) const;
+
   ChallengeIssuer challenges_;
+  ElectionHooks election_;
+  mutable absl::Mutex supernodes_mu_;
+  absl::flat_hash_set<std::string> known_supernodes_
+      ABSL_GUARDED_BY(supernodes_mu_);
+  RateLimiter peer_searches_;
+  RateLimiter supernode_searches_;
+  RateLimiter peer_locates_;
+  RateLimiter supernode_locates_;
+  RateLimiter publishes_;
+  RateLimiter joins_;
+  RateLimiter address_joins_;
+
+  // The join limits (join_rate, join_rate_per_address) for one call.
+  absl::Status AdmitJoin(grpc::ServerContext* context);
   std::atomic<int> searches_in_flight_{0};
 };
 

@@ -1,5 +1,7 @@
 #include "index_server/web_page.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -83,6 +85,12 @@ int HttpStatusOf(const absl::Status& s) {
       return 400;
     case absl::StatusCode::kNotFound:
       return 404;
+    case absl::StatusCode::kUnauthenticated:
+      return 401;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
     case absl::StatusCode::kResourceExhausted:
       return 429;
     case absl::StatusCode::kUnavailable:
@@ -277,9 +285,100 @@ WebResponse WebPage::Handle(const std::string& path,
   if (path == "/api/search") return Search(params);
   if (path == "/api/supernodes") return Supernodes();
   if (path.rfind("/api/admin/", 0) == 0 || path == "/api/admin") {
-    return Error(404, "this index serves no admin interface yet");
+    return HandleAdmin("GET", path, "", "", params);
   }
   return Error(404, absl::StrCat("no such page: ", path.substr(0, 100)));
+}
+
+namespace {
+
+// Reads `body` (JSON, field names as in admin.proto) into `request`.
+template <typename Request>
+absl::Status FromJson(const std::string& body, Request* request) {
+  if (body.size() > 16384) {
+    return absl::InvalidArgumentError("the request body is over 16 KiB");
+  }
+  google::protobuf::util::JsonParseOptions options;
+  auto s = google::protobuf::util::JsonStringToMessage(
+      body.empty() ? "{}" : body, request, options);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request body is not the JSON this call takes: ",
+        std::string(s.message()).substr(0, 200)));
+  }
+  return absl::OkStatus();
+}
+
+// An AdminCore answer as an HTTP answer.
+template <typename Response>
+WebResponse AdminAnswer(const absl::StatusOr<Response>& r) {
+  if (!r.ok()) return Error(HttpStatusOf(r.status()), r.status().message());
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  WebResponse out;
+  (void)google::protobuf::util::MessageToJsonString(*r, &out.body, options);
+  return out;
+}
+
+}  // namespace
+
+WebResponse WebPage::HandleAdmin(
+    const std::string& method, const std::string& path,
+    const std::string& authorization, const std::string& body,
+    const std::multimap<std::string, std::string>& params) {
+  AdminCore* admin = sources_.admin;
+  if (admin == nullptr) {
+    return Error(404, "this index serves no admin interface");
+  }
+  const std::string verb = path.substr(std::min(path.size(), sizeof("/api/admin/") - 1));
+  if (method == "GET") {
+    if (verb == "bans") return AdminAnswer(admin->ListBans(authorization, {}));
+    if (verb == "takedowns") {
+      return AdminAnswer(admin->ListTakedowns(authorization, {}));
+    }
+    if (verb == "supernodes") {
+      return AdminAnswer(admin->ListSupernodes(authorization, {}));
+    }
+    if (verb == "stats") return AdminAnswer(admin->Stats(authorization, {}));
+    if (verb == "audit") {
+      admin::ReadAuditRequest req;
+      for (const auto& [key, value] : params) {
+        int64_t n = 0;
+        if ((key != "before" && key != "limit") || !absl::SimpleAtoi(value, &n)) {
+          return Error(400, absl::StrCat("audit takes before=N and limit=N, not ",
+                                         key.substr(0, 40)));
+        }
+        if (key == "before") req.set_before_id(n);
+        if (key == "limit") req.set_limit(static_cast<int32_t>(std::min<int64_t>(n, 1000)));
+      }
+      return AdminAnswer(admin->ReadAudit(authorization, req));
+    }
+  } else if (method == "POST") {
+    absl::Status parsed;
+    if (verb == "ban") {
+      admin::BanPeerRequest req;
+      if (parsed = FromJson(body, &req); !parsed.ok()) return Error(400, parsed.message());
+      return AdminAnswer(admin->BanPeer(authorization, req));
+    }
+    if (verb == "unban") {
+      admin::UnbanPeerRequest req;
+      if (parsed = FromJson(body, &req); !parsed.ok()) return Error(400, parsed.message());
+      return AdminAnswer(admin->UnbanPeer(authorization, req));
+    }
+    if (verb == "takedown") {
+      admin::TakeDownRequest req;
+      if (parsed = FromJson(body, &req); !parsed.ok()) return Error(400, parsed.message());
+      return AdminAnswer(admin->TakeDown(authorization, req));
+    }
+    if (verb == "restore") {
+      admin::RestoreRequest req;
+      if (parsed = FromJson(body, &req); !parsed.ok()) return Error(400, parsed.message());
+      return AdminAnswer(admin->Restore(authorization, req));
+    }
+  }
+  return Error(404, absl::StrCat("no such admin call: ", method, " ",
+                                 path.substr(0, 100)));
 }
 
 void WebPage::Sample(absl::Time now) {
@@ -442,7 +541,13 @@ absl::StatusOr<std::string> WebPage::Serve(const std::string& listen) {
   auto answer = [this](const httplib::Request& req, httplib::Response& res) {
     std::multimap<std::string, std::string> params(req.params.begin(),
                                                    req.params.end());
-    WebResponse r = Handle(req.path, params);
+    // The admin calls read the token (Authorization: Bearer ...), checked
+    // by the AdminCore exactly as the AdminService checks it.
+    WebResponse r = req.path.rfind("/api/admin/", 0) == 0
+                        ? HandleAdmin(req.method, req.path,
+                                      req.get_header_value("Authorization"),
+                                      req.body, params)
+                        : Handle(req.path, params);
     res.status = r.status;
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Content-Type-Options", "nosniff");
@@ -456,9 +561,12 @@ absl::StatusOr<std::string> WebPage::Serve(const std::string& listen) {
     res.set_content(r.body, r.content_type.c_str());
   };
   http->Get(R"(/.*)", answer);
+  http->Post(R"(/api/admin/.*)", answer);
   auto refuse = [](const httplib::Request&, httplib::Response& res) {
     res.status = 405;
-    res.set_content(Dump(json{{"error", "only GET is served"}}), "application/json");
+    res.set_content(
+        Dump(json{{"error", "only GET is served (and POST for /api/admin/)"}}),
+        "application/json");
   };
   http->Post(R"(/.*)", refuse);
   http->Put(R"(/.*)", refuse);
@@ -493,7 +601,8 @@ absl::StatusOr<std::string> WebPage::Serve(const std::string& listen) {
 }
 
 absl::StatusOr<std::unique_ptr<WebPage>> StartWebPageFromFlags(
-    IndexedStore* store, int search_default_limit, int search_max_limit) {
+    IndexedStore* store, int search_default_limit, int search_max_limit,
+    AdminCore* admin) {
   const std::string listen = absl::GetFlag(FLAGS_web_listen);
   if (listen.empty()) return std::unique_ptr<WebPage>();
   WebPageOptions options;
@@ -513,7 +622,9 @@ absl::StatusOr<std::unique_ptr<WebPage>> StartWebPageFromFlags(
   options.max_concurrent_searches = concurrent;
   options.search_default_limit = search_default_limit;
   options.search_max_limit = search_max_limit;
-  auto page = std::make_unique<WebPage>(SourcesOf(store), options);
+  WebSources sources = SourcesOf(store);
+  sources.admin = admin;
+  auto page = std::make_unique<WebPage>(std::move(sources), options);
   absl::StatusOr<std::string> bound = page->Serve(listen);
   if (!bound.ok()) {
     return absl::Status(bound.status().code(),

@@ -13,15 +13,21 @@
 //                         hits with name, size, sources and a trove: link;
 //                         the same checks and search as IndexService.Search
 //   GET /api/supernodes   live supernodes with their address and leaves
-//   /api/admin/...        reserved for the admin interface (bans,
-//                         takedowns, the audit log); nothing is served there
-//                         yet (404). The page's admin section stays hidden
+//   GET /api/admin/bans, /api/admin/takedowns, /api/admin/supernodes,
+//       /api/admin/stats, /api/admin/audit[?before=ID&limit=N]
+//   POST /api/admin/ban, /unban, /takedown, /restore  (JSON bodies as the
+//                         AdminService requests of the same name)
+//                         the AdminService's calls, with the header
+//                         `Authorization: Bearer TOKEN`, checked and audited
+//                         by the same AdminCore (401 / 403 for a wrong token
+//                         or role). The page's admin section stays hidden
 //                         until a token is entered and sends it only from
-//                         one function (adminFetch in web_page.html).
+//                         one function (adminFetch in web_page.html). 404
+//                         when the page has no AdminCore.
 //
 // Bad input gets HTTP 400 with {"error": "what was wrong"}; a search the
 // index cannot answer now gets 503 (catalog loading) or 429 (too many at
-// once). Nothing here changes the catalog.
+// once). Only the admin calls change anything.
 #ifndef TROVE_INDEX_SERVER_WEB_PAGE_H_
 #define TROVE_INDEX_SERVER_WEB_PAGE_H_
 
@@ -40,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "index_server/admin_service.h"
 #include "index_server/indexed_store.h"
 #include "index_server/store.h"
 #include "common/search/query.h"
@@ -100,6 +107,8 @@ struct WebSources {
   std::function<absl::StatusOr<std::vector<index::SupernodeInfo>>(
       int limit, const CallContext&)>
       supernodes;
+  // The admin calls; null: /api/admin/ answers 404.
+  AdminCore* admin = nullptr;
 };
 
 // The sources of a running index: `store`'s in-memory catalog and its
@@ -121,6 +130,13 @@ class WebPage {
   // Answers GET `path` with the decoded query parameters `params`.
   WebResponse Handle(const std::string& path,
                      const std::multimap<std::string, std::string>& params);
+
+  // Answers an admin call (`method` GET or POST) under /api/admin/ with
+  // the request's Authorization value and body.
+  WebResponse HandleAdmin(const std::string& method, const std::string& path,
+                          const std::string& authorization,
+                          const std::string& body,
+                          const std::multimap<std::string, std::string>& params);
 
   // Adds a sample to the history now (the sampler does this every
   // sample_every).
@@ -160,10 +176,12 @@ class WebPage {
 
 // When --web_listen is set: a WebPage over `store` serving there (with the
 // --web_* settings and the search limits given), logged at start. nullptr
-// when the flag is empty. Errors as WebPage::Serve, prefixed "--web_listen".
+// when the flag is empty. `admin` (may be null) answers /api/admin/.
+// Errors as WebPage::Serve, prefixed "--web_listen".
 // `store` must outlive the page.
 absl::StatusOr<std::unique_ptr<WebPage>> StartWebPageFromFlags(
-    IndexedStore* store, int search_default_limit, int search_max_limit);
+    IndexedStore* store, int search_default_limit, int search_max_limit,
+    AdminCore* admin = nullptr);
 
 
 // The total of searches the index answered (its IndexService.Search calls,

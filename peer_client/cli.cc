@@ -943,6 +943,14 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
               : r.supernode())
       << "\n";
   out << "serving on  " << r.listen_address() << "\n";
+  if (!r.role().empty()) {
+    out << "role        " << r.role();
+    if (!r.hosted_supernode().empty()) {
+      out << " on " << r.hosted_supernode() << ", " << r.hosted_leaves()
+          << (r.hosted_leaves() == 1 ? " leaf" : " leaves");
+    }
+    out << "\n";
+  }
   if (!r.web_address().empty()) {
     absl::StatusOr<std::string> token =
         ReadFile(absl::StrCat(options.state_dir, "/web_token"));

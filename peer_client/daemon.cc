@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -19,6 +20,21 @@
 #include "common/log.h"
 
 namespace trove {
+namespace {
+
+// Memory available to new work (MemAvailable), 0 when unknown.
+int64_t FreeMemoryBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
 namespace {
 
 // The downloads in progress as a catalog: empty until the downloader
@@ -229,6 +245,26 @@ absl::Status PeerDaemon::Init() {
   // Join first, so that searches and downloads work while the first scan
   // hashes; the session publishes once the scan gives it a list.
   session_->Start();
+  if (options_.election && !options_.session.index_address.empty()) {
+    SupernodeHost::Options& h = options_.host;
+    h.index_address = options_.session.index_address;
+    h.peer_address = listen_address_;
+    h.key_file = absl::StrCat(state, "/identity.pem");
+    h.tls = tls_;
+    h.rpc_timeout = options_.session.rpc_timeout;
+    const int64_t configured = options_.session.capacity.upload_bytes_per_second();
+    RateLimiters* rates = rate_limiters_.get();
+    h.capacity = [configured, rates]() {
+      Capacity c;
+      // The configured limit, else what the user said the line gives.
+      const int64_t limit = rates->upload.total_rate();
+      c.set_upload_bytes_per_second(limit > 0 ? limit : configured);
+      c.set_free_memory_bytes(FreeMemoryBytes());
+      return c;
+    };
+    host_ = std::make_unique<SupernodeHost>(identity_.get(), session_.get(), h);
+    host_->Start();
+  }
   // Downloads that were running when the daemon stopped (or died) go on.
   int resumed = downloader_->ResumeSaved();
   if (resumed > 0) {
@@ -315,6 +351,8 @@ void PeerDaemon::Shutdown(absl::Duration deadline) {
   // Downloads stop first: they flush their journals and stop announcing.
   if (downloader_) downloader_->Shutdown();
   if (session_) session_->Stop();
+  // After leaving: a hosted supernode sends what its leaves left pending.
+  if (host_) host_->Stop(deadline);
   if (peer_service_) peer_service_->StopWatches();
   auto when = absl::ToChronoTime(absl::Now() + deadline);
   if (control_server_.server) control_server_.server->Shutdown(when);
@@ -335,6 +373,14 @@ control::StatusResponse PeerDaemon::Status() {
   r.set_peer_id(identity_->peer_id());
   r.set_supernode(session_->supernode());
   r.set_join_status(session_->join_status());
+  if (host_ != nullptr) {
+    r.set_role(SupernodeHost::RoleName(host_->role()));
+    r.set_hosted_supernode(host_->supernode_address());
+    r.set_hosted_leaves(host_->supernode_leaves());
+    r.set_reachable(host_->reachable());
+  } else {
+    r.set_role("leaf");
+  }
   r.set_web_address(web_address_);
   r.set_listen_address(listen_address_);
   for (const std::string& root : scanner_->roots()) r.add_shares(root);

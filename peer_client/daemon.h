@@ -28,6 +28,7 @@
 #include "peer_client/transfer/rate_limiter.h"
 #include "peer_client/transfer/transfer_ledger.h"
 #include "peer_client/share_scanner.h"
+#include "peer_client/supernode_host.h"
 #include "peer_client/supernode_session.h"
 
 namespace trove {
@@ -71,6 +72,12 @@ struct DaemonOptions {
   // listen_address is filled in; supernodes / index_address say where to
   // join.
   SupernodeSession::Options session;
+  // With an index to ask (session.index_address), take part in the
+  // supernode election: report capacity and, when promoted, run a
+  // supernode in-process. `host` says where it listens and its timings
+  // (index address, key, TLS and capacity are filled in).
+  bool election = true;
+  SupernodeHost::Options host;
   // A program to run when a download completes (see on_complete.h); empty:
   // none.
   std::string on_complete;
@@ -171,6 +178,7 @@ class PeerDaemon : public ControlBackend {
   std::unique_ptr<LayeredCatalog> catalog_;
   std::unique_ptr<PeerServiceImpl> peer_service_;
   std::unique_ptr<SupernodeSession> session_;
+  std::unique_ptr<SupernodeHost> host_;
   std::unique_ptr<Downloader> downloader_;
   std::unique_ptr<ControlServiceImpl> control_service_;
   std::unique_ptr<CompletionHook> on_complete_;

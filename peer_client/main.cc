@@ -142,6 +142,21 @@ ABSL_FLAG(int64_t, upload_bytes_per_second, 0,
           "upload bandwidth offered, reported for supernode election (0: unknown)");
 ABSL_FLAG(bool, reachable, false,
           "report that other peers can connect to this one (for election)");
+ABSL_FLAG(bool, election, true,
+          "daemon: with an index, report capacity to it and serve as a "
+          "supernode when it promotes this peer (--noelection: never)");
+ABSL_FLAG(std::string, supernode_listen, "",
+          "daemon: host:port a promoted supernode listens on (default: the "
+          "host of --listen, a free port)");
+ABSL_FLAG(std::string, supernode_advertise, "",
+          "daemon: host:port to announce for a promoted supernode instead of "
+          "the bound address");
+ABSL_FLAG(int, supernode_heartbeat_interval_ms, 30000,
+          "daemon: heartbeat interval a promoted supernode asks of its leaves");
+ABSL_FLAG(int, supernode_session_timeout_ms, 90000,
+          "daemon: a promoted supernode drops a leaf silent this long");
+ABSL_FLAG(int, supernode_max_leaves, 1000,
+          "daemon: most leaves a promoted supernode takes");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000, "grace period for calls at shutdown");
 ABSL_FLAG(std::string, on_complete, "",
           "run this program when a download completes, with the file's path "
@@ -237,8 +252,16 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
   --rpc_timeout_ms=N, --min_backoff_ms=N, --max_backoff_ms=N,
   --publish_batch=N, --first_publish_wait_ms=N
                                supernode session tuning
-  --upload_bytes_per_second=N, --reachable
-                               capacity reported for supernode election
+  --upload_bytes_per_second=N  upload bandwidth reported for the supernode
+                               election (the upload limit when one is set)
+  --noelection                 never serve as a supernode (with an index, the
+                               daemon reports its capacity and, once the index
+                               promotes it, runs a supernode in-process)
+  --supernode_listen=HOST:PORT, --supernode_advertise=HOST:PORT
+                               where a promoted supernode listens and what it
+                               announces (default: --listen's host, a free port)
+  --supernode_heartbeat_interval_ms=N, --supernode_session_timeout_ms=N,
+  --supernode_max_leaves=N     a promoted supernode's leaf sessions
   --tls_ca=FILE                the community CA (instead of learning it
                                through --join)
   --insecure                   plaintext, no certificates (tests only). TLS
@@ -611,6 +634,22 @@ int RunDaemon() {
   o.session.capacity.set_upload_bytes_per_second(
       absl::GetFlag(FLAGS_upload_bytes_per_second));
   o.session.capacity.set_reachable(absl::GetFlag(FLAGS_reachable));
+  o.election = absl::GetFlag(FLAGS_election);
+  o.host.listen = absl::GetFlag(FLAGS_supernode_listen);
+  o.host.advertise = absl::GetFlag(FLAGS_supernode_advertise);
+  o.host.supernode.heartbeat_interval =
+      absl::Milliseconds(absl::GetFlag(FLAGS_supernode_heartbeat_interval_ms));
+  o.host.supernode.session_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_supernode_session_timeout_ms));
+  o.host.supernode.max_leaves = absl::GetFlag(FLAGS_supernode_max_leaves);
+  if (o.election) {
+    trove::supernode::SupernodeOptions check = o.host.supernode;
+    check.index_address = "127.0.0.1:1";
+    if (absl::Status s = trove::supernode::ValidateSupernodeOptions(check);
+        !s.ok()) {
+      return Usage("daemon", absl::StrCat("--supernode_*: ", s.message()));
+    }
+  }
 
   absl::StatusOr<std::unique_ptr<trove::PeerDaemon>> daemon =
       trove::PeerDaemon::Start(o);

@@ -183,6 +183,11 @@ void SupernodeSession::ProbeSoon() {
   probe_requested_ = true;
 }
 
+void SupernodeSession::MoveSoon() {
+  absl::MutexLock lock(&mu_);
+  move_requested_ = true;
+}
+
 bool SupernodeSession::ProbeNeeded() {
   absl::MutexLock lock(&mu_);
   if (probe_requested_) {
@@ -737,9 +742,23 @@ void SupernodeSession::PreferCandidate(const std::string& address) {
 void SupernodeSession::Run() {
   absl::Time next_heartbeat = absl::InfinitePast();
   while (true) {
+    bool move;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
+      move = move_requested_;
+      move_requested_ = false;
+      if (move && !address_.empty()) {
+        TROVE_LOG(INFO) << "moving from supernode " << address_
+                        << " as the index asks";
+        address_.clear();
+        stub_.reset();
+        channel_.reset();
+      }
+    }
+    if (move) {
+      candidates_.clear();
+      need_full_ = true;
     }
     if (supernode().empty()) {
       if (rejoins_in_a_row_ > 1) {
@@ -843,7 +862,8 @@ void SupernodeSession::Run() {
     // interval) a connection that dropped.
     absl::MutexLock lock(&mu_);
     auto wake = [this, version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return stopping_ || desired_version_ != version || probe_requested_;
+      return stopping_ || desired_version_ != version || probe_requested_ ||
+             move_requested_;
     };
     mu_.AwaitWithDeadline(
         absl::Condition(&wake),

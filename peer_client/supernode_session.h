@@ -131,6 +131,10 @@ class SupernodeSession : public SourceDirectory {
   // Asks the session to check the supernode now (a call through it
   // failed).
   void ProbeSoon();
+  // Asks the session to leave its supernode for one the index offers now
+  // (the index demoted it). The leaf's full list goes to the new one,
+  // which takes the peer over at the index; nothing is withdrawn between.
+  void MoveSoon();
   std::string backup() const;
   // How many times a Join succeeded.
   int join_count() const;
@@ -224,6 +228,7 @@ class SupernodeSession : public SourceDirectory {
   // The channel of stub_, watched for a dropped connection.
   std::shared_ptr<grpc::ChannelInterface> channel_ ABSL_GUARDED_BY(mu_);
   bool probe_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool move_requested_ ABSL_GUARDED_BY(mu_) = false;
   // Why the last attempt to join failed, and when the next one is.
   std::string join_error_ ABSL_GUARDED_BY(mu_);
   std::string joining_ ABSL_GUARDED_BY(mu_);

@@ -358,6 +358,7 @@ void IndexForwarder::TryRegister(absl::Time now) {
                     << lease->lease_seconds() << "s, renewing every "
                     << renew_every_;
   }
+  if (hooks_.on_lease) hooks_.on_lease(*lease);
   if (resync && hooks_.resend_all) {
     // The index lost what this supernode told it: tell it all again.
     TROVE_LOG(INFO) << "re-sending every leaf's full list to the index";
@@ -405,6 +406,7 @@ void IndexForwarder::TryRenew(absl::Time now) {
       return;
     }
   }
+  if (hooks_.on_lease) hooks_.on_lease(*lease);
   RefreshSupernodes();
 }
 

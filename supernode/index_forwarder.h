@@ -126,6 +126,10 @@ class IndexForwarder : public CatalogSink {
     // The leaves' latest signed presences, sent with each renewal. May be
     // empty. Never called with the forwarder's lock held.
     std::function<std::vector<index::SignedPresence>()> presences;
+    // Each lease the index granted or renewed (it carries the bans and
+    // takedowns). May be empty. Never called with the forwarder's lock
+    // held.
+    std::function<void(const index::LeaseResponse&)> on_lease;
   };
 
   // Counters, for status pages and tests.

@@ -418,6 +418,13 @@ absl::Status LeafRegistry::Leave(const std::string& session,
   return absl::OkStatus();
 }
 
+bool LeafRegistry::Drop(const std::string& peer_id) {
+  absl::MutexLock lock(&mu_);
+  if (leaves_.find(peer_id) == leaves_.end()) return false;
+  RemoveLeafLocked(peer_id, /*withdraw=*/false);
+  return true;
+}
+
 absl::StatusOr<std::string> LeafRegistry::PeerOfSession(
     const std::string& session) {
   absl::MutexLock lock(&mu_);

@@ -164,6 +164,11 @@ class LeafRegistry {
   absl::Status Leave(const std::string& session,
                      const SignedChange* signed_gone = nullptr);
 
+  // Ends the leaf's session and forgets its files here, without sending a
+  // withdrawal to the index (used for a peer the operator banned: the
+  // index removed its sources itself). False when it is not joined.
+  bool Drop(const std::string& peer_id);
+
   // Marks the leaf as having to send its full list again (the index
   // refused one of its changes as out of order).
   void NeedFull(const std::string& peer_id);

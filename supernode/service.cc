@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/identity.h"
 #include "common/log.h"
 #include "common/signed_change.h"
 #include "common/tls.h"
@@ -262,6 +263,10 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
   if (c.upload_bytes_per_second() < 0 || c.uptime_seconds() < 0 ||
       c.free_memory_bytes() < 0) {
     return absl::InvalidArgumentError("capacity values must not be negative");
+  }
+  if (options_.moderation != nullptr) {
+    s = options_.moderation->CheckPeer(PeerIdFromPublicKey(request.public_key()));
+    if (!s.ok()) return s;
   }
   absl::StatusOr<LeafRegistry::JoinResult> joined = registry_->Join(request);
   if (!joined.ok()) return joined.status();
@@ -530,6 +535,7 @@ absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
       m.set_match(best);
     }
   }
+  if (options_.moderation != nullptr) options_.moderation->FilterHits(&merged);
   const SearchSort sort = parsed->sort;
   const bool reverse = parsed->reverse;
   std::stable_sort(merged.begin(), merged.end(),
@@ -624,6 +630,10 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
                                               LocateResponse* response,
                                               absl::Time deadline,
                                               const FanOut* incoming) {
+  if (options_.moderation != nullptr && options_.moderation->IsTakenDown(cid)) {
+    return absl::NotFoundError(
+        absl::StrCat(cid, " was taken down by the community's operator"));
+  }
   std::optional<LeafRegistry::LocalSources> local = registry_->Locate(cid);
   absl::StatusOr<index::LocateResponse> remote =
       absl::UnavailableError("no index");

@@ -36,6 +36,7 @@
 #include "supernode/fan_out.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
+#include "supernode/moderation.h"
 
 namespace trove {
 namespace supernode {
@@ -64,6 +65,10 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
     // How long leaves' presences should be valid (JoinResponse); empty:
     // not said.
     std::function<absl::Duration()> presence_validity;
+    // Bans and takedowns learned from the index: banned peers cannot join,
+    // taken-down cids are left out of Search and Locate. May be null; must
+    // outlive the service.
+    const Moderation* moderation = nullptr;
     // Workers for Search and Locate (which wait for the index or other
     // supernodes), and most such calls waiting for one; one more is refused
     // with RESOURCE_EXHAUSTED.

@@ -37,6 +37,7 @@ absl::Status AtLeastOne(int64_t v, absl::string_view name) {
 absl::StatusOr<std::unique_ptr<Identity>> SupernodeKeyFor(
     const SupernodeOptions& options) {
   if (!options.supernode_id.empty()) return std::unique_ptr<Identity>();
+  if (!options.key_file.empty()) return Identity::LoadOrCreate(options.key_file);
   std::unique_ptr<Identity> identity;
   if (options.state_dir.empty()) {
     ASSIGN_OR_RETURN(identity, Identity::Generate());
@@ -172,11 +173,20 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   registry_ = std::make_unique<LeafRegistry>(ro, clock_, forwarder_.get());
 
   LeafRegistry* registry = registry_.get();
+  Moderation* moderation = moderation_.get();
   forwarder_->SetHooks(
       {[registry] { return registry->leaf_count(); },
        [registry] { registry->ResendAll(); },
        [registry](const std::string& peer) { registry->NeedFull(peer); },
-       [registry] { return registry->Presences(); }});
+       [registry] { return registry->Presences(); },
+       [registry, moderation](const index::LeaseResponse& lease) {
+         for (const std::string& peer : moderation->Update(lease)) {
+           if (registry->Drop(peer)) {
+             TROVE_LOG(WARNING) << "dropped leaf " << peer
+                                << ": banned by the community's operator";
+           }
+         }
+       }});
 
   SupernodeServiceImpl::Options so;
   so.max_files_per_publish = options_.max_files_per_publish;
@@ -188,6 +198,7 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   so.search_max_limit = options_.search_max_limit;
   so.locate_limit = options_.locate_limit;
   so.supernode_id = supernode_id_;
+  so.moderation = moderation_.get();
   {
     IndexForwarder* fwd = forwarder_.get();
     const absl::Duration session_timeout = options_.session_timeout;

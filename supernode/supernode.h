@@ -33,6 +33,7 @@
 #include "supernode/index_client.h"
 #include "supernode/index_forwarder.h"
 #include "supernode/leaf_registry.h"
+#include "supernode/moderation.h"
 #include "supernode/service.h"
 
 namespace trove {
@@ -51,6 +52,9 @@ struct SupernodeOptions {
   // Folder for the supernode's key (supernode_key.pem), which makes its id
   // stable across restarts. Empty: a fresh key each start.
   std::string state_dir;
+  // The key file to use instead of state_dir's (a promoted peer uses its
+  // own identity key, so its supernode id is its peer id).
+  std::string key_file;
   // The supernode id to use instead of one derived from a key (a promoted
   // peer may use its own peer id). 64 lowercase hex digits.
   std::string supernode_id;
@@ -162,6 +166,8 @@ class Supernode {
   std::unique_ptr<IndexClient> index_;
   std::unique_ptr<IndexForwarder> forwarder_;
   std::unique_ptr<LeafRegistry> registry_;
+  // Bans and takedowns from the index's leases.
+  const std::unique_ptr<Moderation> moderation_ = std::make_unique<Moderation>();
   std::unique_ptr<SupernodeLink> link_;
   std::unique_ptr<FanOutSearch> fan_out_;
   std::unique_ptr<SupernodeServiceImpl> service_;

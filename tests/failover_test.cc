@@ -110,6 +110,9 @@ TEST_F(FailoverTest, LeavesOfAKilledSupernodeMoveToTheirBackup) {
   ASSERT_FALSE(WaitForCid(*d, "bravo_failover", "bravo_failover.bin").empty());
   const std::string sn1 = cluster_->supernode_address();
   ASSERT_EQ(SupernodeOf(*a), sn1);
+  // The first supernode learns of the second at a renewal (every second
+  // here) and passes it to its leaves on their Watch streams: their backup.
+  absl::SleepFor(absl::Seconds(3));
 
   // The first supernode dies, and c with it.
   cluster_->supernode()->Signal(SIGKILL);

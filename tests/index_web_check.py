@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Looks at the index server's web page in headless Chromium, as a user would.
 
-  index_web_check.py URL QUERY SCREENSHOT.png
+  index_web_check.py URL QUERY SCREENSHOT.png ADMIN_TOKEN PEER_ID
 
 Waits for the counts and the supernode map, searches QUERY and reads the
 hits and their links, searches something that is not a query and reads the
-error, opens the admin part with a token, saves a screenshot, and prints
+error, opens the admin part with ADMIN_TOKEN, bans PEER_ID there and reads
+the audit log the page then shows, saves a screenshot, and prints
 one JSON line of what it saw (and the console errors). Exits 0; exits 1
 with a message when a step does not happen in time.
 """
@@ -20,10 +21,10 @@ from headless_chromium import run_check, severe_console_errors, wait_for  # noqa
 
 
 def main(argv):
-    if len(argv) != 4 or argv[1] in ("-h", "--help"):
+    if len(argv) != 6 or argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0 if len(argv) == 2 else 2
-    url, query, screenshot = argv[1:]
+    url, query, screenshot, token, peer_id = argv[1:]
 
     def steps(driver, seen):
         driver.get(url)
@@ -79,13 +80,29 @@ def main(argv):
         seen["admin_shown_before_token"] = driver.find_element(
             By.ID, "admin").is_displayed()
         driver.find_element(By.ID, "admin-open").click()
-        driver.find_element(By.ID, "admin-token").send_keys("a-token-for-the-test")
+        driver.find_element(By.ID, "admin-token").send_keys(token)
         driver.find_element(By.CSS_SELECTOR, "#admin-login button").click()
         seen["admin_shown_after_token"] = wait_for(
             "the admin part", lambda: driver.find_element(By.ID, "admin").is_displayed())
+        wait_for("signing in", lambda: driver.find_element(
+            By.ID, "admin-note").text != "")
+
+        # An admin action on the page, then the audit log it shows.
+        driver.find_element(By.ID, "ban-peer").send_keys(peer_id)
+        driver.find_element(By.ID, "ban-reason").send_keys("spam from the page")
+        driver.find_element(By.ID, "ban-button").click()
+        wait_for("the ban in the audit log", lambda: any(
+            r.find_element(By.CSS_SELECTOR, "td.action").text == "ban"
+            for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")))
+        seen["audit"] = [
+            {name: r.find_element(By.CSS_SELECTOR, "td." + name).text
+             for name in ("action", "target", "role", "reason", "result")}
+            for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
+        seen["bans"] = [r.find_element(By.CSS_SELECTOR, "td.peer").text
+                        for r in driver.find_elements(By.CSS_SELECTOR, "#bans tbody tr")]
+        seen["admin_note"] = driver.find_element(By.ID, "admin-note").text
         seen["token_left_in_page"] = (
-            "a-token-for-the-test" in driver.page_source
-            or "a-token-for-the-test" in driver.current_url)
+            token in driver.page_source or token in driver.current_url)
 
         driver.save_screenshot(screenshot)
         # The bad search's 400 is logged by the browser; it is expected.

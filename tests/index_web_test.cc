@@ -20,6 +20,8 @@
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "common/file_util.h"
+#include "index_server/admin_token.h"
 #include "tests/harness/cluster_fixture.h"
 
 namespace trove {
@@ -77,10 +79,18 @@ class IndexWebTest : public testutil::ClusterTest {
   // every second so that leaves show soon), a supernode, and peers a and b
   // sharing three files in all. Sets web_.
   void StartCommunity() {
+    // The admin token `init` made, accepted as its config file says.
+    absl::StatusOr<std::string> token =
+        ReadFile(cluster_->community_dir() + "/admin_token");
+    ASSERT_TRUE(token.ok()) << token.status();
+    admin_token_ = std::string(absl::StripTrailingAsciiWhitespace(*token));
     ASSERT_TRUE(cluster_
                     ->StartIndex({"--web_listen=127.0.0.1:0",
                                   "--web_sample_seconds=1",
-                                  "--renew_every_seconds=1"})
+                                  "--renew_every_seconds=1",
+                                  absl::StrCat("--initial_admin_token_hash=",
+                                               index_server::AdminTokenHash(
+                                                   admin_token_))})
                     .ok());
     web_ = WebAddress(cluster_->index()->log_path());
     ASSERT_FALSE(web_.empty()) << Slurp(cluster_->index()->log_path());
@@ -105,6 +115,7 @@ class IndexWebTest : public testutil::ClusterTest {
   }
 
   std::string web_;
+  std::string admin_token_;
   PeerHandle* a_ = nullptr;
   PeerHandle* b_ = nullptr;
 };
@@ -166,7 +177,11 @@ TEST_F(IndexWebTest, JsonEndpointsShowTheCommunityAndSearchIt) {
     ASSERT_TRUE(r.body.is_object()) << b.path;
     EXPECT_THAT(r.body["error"].get<std::string>(), HasSubstr(b.says)) << b.path;
   }
-  EXPECT_EQ(GetJson(web_, "/api/admin/audit").status, 404);
+  // The admin calls need a token, checked as the AdminService checks it.
+  HttpAnswer no_token = GetJson(web_, "/api/admin/audit");
+  EXPECT_EQ(no_token.status, 401) << no_token.body.dump();
+  EXPECT_THAT(no_token.body["error"].get<std::string>(),
+              HasSubstr("no admin token"));
 
   // The supernode map: the supernode with its two leaves.
   json map;
@@ -207,9 +222,16 @@ TEST_F(IndexWebTest, PageInChromiumShowsCountsSearchesAndSupernodes) {
   const std::string screenshot =
       absl::StrCat(outputs != nullptr ? outputs : cluster_->work_dir(),
                    "/index_web_page.png");
+  // Before the page bans a, whose file it is.
+  const std::string film_cid = cluster_->FindCid(*b_, "holiday", "holiday film.mkv");
+  ASSERT_FALSE(film_cid.empty());
+  CommandResult status = cluster_->Cli(*a_, {"status", "--json"});
+  json a_status = json::parse(status.out, nullptr, false);
+  ASSERT_TRUE(a_status.is_object()) << status.out;
+  const std::string a_id = a_status.value("peer_id", "");
   CommandResult r = RunCommand(
       {"/usr/bin/python3", RunfilePath("tests/index_web_check.py"),
-       "http://" + web_ + "/", "holiday", screenshot},
+       "http://" + web_ + "/", "holiday", screenshot, admin_token_, a_id},
       absl::Seconds(180));
   ASSERT_EQ(r.exit_code, 0) << r.out << "\n" << r.err;
   // The script's last line.
@@ -224,7 +246,6 @@ TEST_F(IndexWebTest, PageInChromiumShowsCountsSearchesAndSupernodes) {
   EXPECT_THAT(seen["hits"], ::testing::UnorderedElementsAre(
                                 "holiday film.mkv", "holiday song.ogg"));
   EXPECT_EQ(seen["search_note"], "2 files");
-  const std::string film_cid = cluster_->FindCid(*b_, "holiday", "holiday film.mkv");
   EXPECT_EQ(seen["links"]["holiday film.mkv"],
             absl::StrCat("trove:", film_cid, "?name=holiday%20film.mkv&size=300000"));
   ASSERT_EQ(seen["supernodes"].size(), 1u) << seen.dump();
@@ -236,6 +257,20 @@ TEST_F(IndexWebTest, PageInChromiumShowsCountsSearchesAndSupernodes) {
   EXPECT_FALSE(seen["admin_shown_before_token"].get<bool>());
   EXPECT_TRUE(seen["admin_shown_after_token"].get<bool>());
   EXPECT_FALSE(seen["token_left_in_page"].get<bool>());
+  // An admin action done on the page shows in the audit log on the page,
+  // and took effect: a's two files left the catalog.
+  ASSERT_TRUE(seen["audit"].is_array()) << seen.dump();
+  ASSERT_FALSE(seen["audit"].empty()) << seen.dump();
+  EXPECT_EQ(seen["audit"][0]["action"], "ban") << seen.dump();
+  EXPECT_EQ(seen["audit"][0]["target"], a_id);
+  EXPECT_EQ(seen["audit"][0]["role"], "admin");
+  EXPECT_EQ(seen["audit"][0]["reason"], "spam from the page");
+  EXPECT_EQ(seen["audit"][0]["result"], "ok");
+  EXPECT_THAT(seen["bans"], ::testing::ElementsAre(a_id));
+  EXPECT_THAT(seen["admin_note"].get<std::string>(),
+              HasSubstr("2 sources left the catalog"));
+  HttpAnswer after = GetJson(web_, "/api/overview");
+  EXPECT_EQ(after.body["sources"], 1) << after.body.dump();
   EXPECT_TRUE(seen["console_errors"].empty()) << seen["console_errors"].dump();
   EXPECT_GT(Slurp(screenshot).size(), 10000u);
 }

@@ -205,7 +205,12 @@ class SearchIntegrationTest : public ::testing::Test {
                                      // About search, not trust: this test
                                      // publishes made-up leaves' lists.
                                      "--testonly_unenrolled_supernodes",
-                                     "--testonly_unverified_changes"};
+                                     "--testonly_unverified_changes",
+                                     // Nor about flood control: its
+                                     // clients search as fast as they can.
+                                     "--peer_search_rate=0",
+                                     "--peer_locate_rate=0",
+                                     "--publish_rate=0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Server* s = Start(name, argv);
     if (s == nullptr) return nullptr;

@@ -26,9 +26,10 @@ class Cursor {
     return true;
   }
 
-  bool Varint(uint64_t* v) {
+  // A varint of at most `max_bytes` bytes (a tag takes at most 5).
+  bool Varint(uint64_t* v, int max_bytes = 10) {
     *v = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
+    for (int shift = 0; shift < 7 * max_bytes; shift += 7) {
       uint8_t b;
       if (!Byte(&b)) return false;
       if (shift == 63 && b > 1) return false;  // Over 64 bits.
@@ -88,7 +89,9 @@ absl::Status RawChunk::Parse(grpc::ByteBuffer* buffer) {
   Cursor c(slices_);
   while (!c.AtEnd()) {
     uint64_t tag;
-    if (!c.Varint(&tag)) return Malformed("truncated tag");
+    if (!c.Varint(&tag, 5) || tag > 0xffffffffu) {
+      return Malformed("truncated or overlong tag");
+    }
     const uint64_t field = tag >> 3;
     const int wire_type = static_cast<int>(tag & 7);
     if (field == 0 || field > 0x1fffffff) return Malformed("bad field number");

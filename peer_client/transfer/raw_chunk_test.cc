@@ -79,6 +79,8 @@ TEST(RawChunkTest, MalformedMessagesAreInvalidArgument) {
            std::string("\x0b", 1),                    // Wire type 3 (group).
            std::string("\x00\x01", 2),                // Field number 0.
            std::string("\x12\xff\xff\xff\xff\x0f", 6),  // Length past the end.
+           // A tag in six bytes (protobuf's parser refuses it too).
+           std::string("\x88\xff\xff\xff\x8d\x00\x32", 7),
        }) {
     grpc::ByteBuffer buffer = Buffer(bad, {});
     RawChunk chunk;

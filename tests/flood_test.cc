@@ -1,0 +1,183 @@
+// Flood control at the index, over the real binary with TLS: a client that
+// floods searches is slowed, then cut off, while another client keeps being
+// answered; joins are limited per address; bad limits are start errors.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/server_util.h"
+#include "common/tls_credentials.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "protos/index.grpc.pb.h"
+#include "tests/harness/cluster.h"
+#include "tests/harness/process.h"
+
+namespace trove {
+namespace {
+
+using ::testing::HasSubstr;
+using testutil::Cluster;
+
+class FloodTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Cluster>> c = Cluster::Create();
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << cluster_->LogTails();
+  }
+
+  // A client of the index with a certificate (and so a peer id) of its own.
+  std::unique_ptr<index::IndexService::Stub> NewClient() {
+    absl::StatusOr<std::shared_ptr<const TlsContext>> tls =
+        TlsContext::Ephemeral(cluster_->ca_pem());
+    EXPECT_TRUE(tls.ok()) << tls.status();
+    if (!tls.ok()) return nullptr;
+    contexts_.push_back(*tls);
+    return index::IndexService::NewStub(MakeChannel(
+        cluster_->index_address(), Expected::Index(), tls->get()));
+  }
+
+  static grpc::Status Search(index::IndexService::Stub* stub) {
+    index::SearchRequest request;
+    request.mutable_query()->set_text("anything");
+    index::SearchResponse response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub->Search(&ctx, request, &response);
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<std::shared_ptr<const TlsContext>> contexts_;
+};
+
+TEST_F(FloodTest, SearchFloodIsSlowedThenCutOffWhileOthersAreServed) {
+  ASSERT_TRUE(cluster_
+                  ->StartIndex({"--peer_search_rate=5:10", "--cut_off_after=20",
+                                "--cut_off_seconds=30"})
+                  .ok());
+  auto flooder = NewClient();
+  auto honest = NewClient();
+  ASSERT_TRUE(flooder && honest);
+
+  int answered = 0, slowed = 0, cut_off = 0, honest_answered = 0;
+  std::string slowed_message, cut_message;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 300; ++i) {
+    grpc::Status s = Search(flooder.get());
+    if (s.ok()) {
+      ++answered;
+    } else {
+      ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << s.error_message();
+      if (absl::StrContains(s.error_message(), "cut off")) {
+        ++cut_off;
+        cut_message = s.error_message();
+      } else {
+        ++slowed;
+        slowed_message = s.error_message();
+      }
+    }
+    // The honest client searches now and then, within its own limit.
+    if (i % 30 == 0) {
+      grpc::Status h = Search(honest.get());
+      EXPECT_TRUE(h.ok()) << h.error_message();
+      honest_answered += h.ok();
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  // The burst of 10 and at most 5 a second after it were answered.
+  EXPECT_GE(answered, 10);
+  EXPECT_LE(answered, 10 + 5 * seconds + 1) << seconds << " s";
+  EXPECT_GE(slowed, 1);
+  EXPECT_THAT(slowed_message, HasSubstr("too many searches from id:"));
+  EXPECT_THAT(slowed_message, HasSubstr("retry in"));
+  EXPECT_GE(cut_off, 1);
+  EXPECT_THAT(cut_message, HasSubstr("refused for"));
+  EXPECT_EQ(honest_answered, 10);
+
+  // Cut off: still refused after its bucket has refilled.
+  absl::SleepFor(absl::Seconds(2.5));
+  grpc::Status after = Search(flooder.get());
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(after.error_message(), HasSubstr("cut off"));
+  // The honest client, and a new one, are served.
+  EXPECT_TRUE(Search(honest.get()).ok());
+  auto newcomer = NewClient();
+  ASSERT_TRUE(newcomer);
+  EXPECT_TRUE(Search(newcomer.get()).ok());
+}
+
+TEST_F(FloodTest, JoinsAreLimitedPerIdentityAndPerAddress) {
+  ASSERT_TRUE(cluster_
+                  ->StartIndex({"--join_rate=2:4", "--join_rate_per_address=3:8",
+                                "--cut_off_after=0"})
+                  .ok());
+  auto bootstrap = [](index::IndexService::Stub* stub) {
+    index::BootstrapRequest request;
+    index::BootstrapResponse response;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub->Bootstrap(&ctx, request, &response);
+  };
+  // One identity asking again and again: its own limit.
+  auto one = NewClient();
+  ASSERT_TRUE(one);
+  int ok = 0;
+  std::string message;
+  for (int i = 0; i < 10; ++i) {
+    grpc::Status s = bootstrap(one.get());
+    if (s.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      message = s.error_message();
+    }
+  }
+  EXPECT_GE(ok, 4);
+  EXPECT_LT(ok, 10);
+  EXPECT_THAT(message, HasSubstr("too many join requests from id:"));
+
+  // Fresh identities from one address: the address's limit.
+  absl::SleepFor(absl::Seconds(3));  // both buckets refill
+  ok = 0;
+  message.clear();
+  for (int i = 0; i < 20; ++i) {
+    auto client = NewClient();
+    ASSERT_TRUE(client);
+    grpc::Status s = bootstrap(client.get());
+    if (s.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      message = s.error_message();
+    }
+  }
+  EXPECT_GE(ok, 8);
+  EXPECT_LT(ok, 20);
+  EXPECT_THAT(message, HasSubstr("too many join requests from addr:127.0.0.1"));
+  // Waiting as told is enough.
+  absl::SleepFor(absl::Seconds(1.5));
+  auto patient = NewClient();
+  ASSERT_TRUE(patient);
+  EXPECT_TRUE(bootstrap(patient.get()).ok());
+}
+
+TEST_F(FloodTest, BadLimitIsAStartError) {
+  testutil::CommandResult r = testutil::RunCommand(
+      {testutil::RunfilePath("index_server/index_server"),
+       "--postgres=host=/nonexistent", "--insecure",
+       "--peer_search_rate=lots"},
+      absl::Seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--peer_search_rate=lots"));
+}
+
+}  // namespace
+}  // namespace trove

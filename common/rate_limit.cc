@@ -16,6 +16,13 @@
 
 namespace trove {
 
+namespace {
+
+// Refusals a caller ignores count towards its cut-off within this window.
+constexpr absl::Duration kCutOffWindow = absl::Seconds(10);
+
+}  // namespace
+
 RateLimiter::RateLimiter(std::string what, RateLimitOptions options,
                          Clock* clock)
     : what_(std::move(what)),
@@ -49,8 +56,8 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
   if (now < b.cut_off_until) {
     ++refused_;
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "cut off: too many %s from %s (more than %g a second, refused %d "
-        "times in a row); refused for another %d s",
+        "cut off: too many %s from %s (more than %g a second, called %d "
+        "times before the retry time it was given); refused for another %d s",
         what_, EscapeText(key), options_.rate_per_second,
         options_.cut_off_after,
         static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(b.cut_off_until - now)))));
@@ -61,15 +68,18 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
   b.refilled = now;
   if (b.tokens >= cost) {
     b.tokens -= cost;
-    b.refused_in_row = 0;
     return absl::OkStatus();
   }
   ++refused_;
-  // A caller that waited for its retry time is slowed, not punished.
+  // A caller that waited for its retry time is slowed, not punished; one
+  // that calls again before it counts against it, within a window, however
+  // many of its calls the bucket lets through in between.
   if (now < b.retry_at) {
+    if (now - b.window_start > kCutOffWindow) {
+      b.window_start = now;
+      b.refused_in_row = 0;
+    }
     ++b.refused_in_row;
-  } else {
-    b.refused_in_row = 1;
   }
   const double wait_s = (cost - b.tokens) / options_.rate_per_second;
   b.retry_at = now + absl::Seconds(wait_s);
@@ -78,8 +88,8 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
     b.refused_in_row = 0;
     ++cut_offs_;
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "cut off: too many %s from %s (more than %g a second, refused %d "
-        "times in a row); refused for %d s",
+        "cut off: too many %s from %s (more than %g a second, called %d "
+        "times before the retry time it was given); refused for %d s",
         what_, EscapeText(key), options_.rate_per_second,
         options_.cut_off_after,
         static_cast<int64_t>(absl::ToInt64Seconds(options_.cut_off_for))));

@@ -4,9 +4,9 @@
 // yet proven; see RateKey) has a bucket of `burst` tokens refilled at
 // `rate_per_second`. A call takes one token (or `cost`); with the bucket
 // empty it is refused with RESOURCE_EXHAUSTED saying when to retry (the
-// flooding caller is slowed). A key refused `cut_off_after` times in a row
-// without waiting for its retry time is cut off: every call from it is
-// refused for `cut_off_for`, whatever its bucket holds.
+// flooding caller is slowed). A key that calls again before the retry time
+// it was given, `cut_off_after` times within 10 seconds, is cut off: every
+// call from it is refused for `cut_off_for`, whatever its bucket holds.
 //
 // The table holds at most `max_keys` keys; the one seen least recently is
 // forgotten first, so memory stays bounded whatever number of keys a flood
@@ -39,7 +39,8 @@ struct RateLimitOptions {
   double rate_per_second = 0;
   // Bucket size: calls allowed at once after a quiet spell (at least 1).
   double burst = 1;
-  // Refusals in a row after which a key is cut off; 0: never.
+  // Calls before the given retry time (within 10 s) after which a key is
+  // cut off; 0: never.
   int cut_off_after = 0;
   absl::Duration cut_off_for = absl::Minutes(1);
   // Keys remembered at most.
@@ -73,7 +74,9 @@ class RateLimiter {
   struct Bucket {
     double tokens = 0;
     absl::Time refilled;
+    // Calls made before retry_at since window_start.
     int refused_in_row = 0;
+    absl::Time window_start = absl::InfinitePast();
     absl::Time retry_at = absl::InfinitePast();
     absl::Time cut_off_until = absl::InfinitePast();
     std::list<std::string>::iterator lru;

@@ -1,5 +1,6 @@
 #include "common/rate_limit.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -57,7 +58,8 @@ TEST(RateLimiterTest, FlooderIsCutOffButOneThatWaitsIsOnlySlowed) {
   // The flooder keeps calling at once.
   ASSERT_TRUE(limiter.Admit("addr:flood").ok());
   absl::Status last;
-  for (int i = 0; i < 5; ++i) last = limiter.Admit("addr:flood");
+  // The first refusal gives it a retry time; five calls before it follow.
+  for (int i = 0; i < 6; ++i) last = limiter.Admit("addr:flood");
   EXPECT_THAT(last.message(), HasSubstr("cut off"));
   EXPECT_EQ(limiter.cut_offs(), 1);
   // Cut off even after its bucket refilled, until the period ends.
@@ -69,6 +71,24 @@ TEST(RateLimiterTest, FlooderIsCutOffButOneThatWaitsIsOnlySlowed) {
   EXPECT_TRUE(limiter.Admit("addr:flood").ok());
   // Others were never affected.
   EXPECT_TRUE(limiter.Admit("addr:other").ok());
+}
+
+TEST(RateLimiterTest, FlooderIsCutOffEvenThoughSomeCallsGetThrough) {
+  FakeClock clock;
+  RateLimiter limiter("searches", Options(20, 1, /*cut_off_after=*/50), &clock);
+  // 1000 calls a second: one in fifty is let through, the rest ignore the
+  // retry time they were given.
+  bool cut = false;
+  int answered = 0;
+  for (int i = 0; i < 1000 && !cut; ++i) {
+    absl::Status s = limiter.Admit("id:flooder");
+    answered += s.ok();
+    cut = absl::StrContains(s.message(), "cut off");
+    clock.Advance(absl::Milliseconds(1));
+  }
+  EXPECT_TRUE(cut);
+  EXPECT_GE(answered, 1);
+  EXPECT_EQ(limiter.cut_offs(), 1);
 }
 
 TEST(RateLimiterTest, TableStaysBoundedForgettingTheLeastRecentlySeen) {

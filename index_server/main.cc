@@ -185,8 +185,8 @@ ABSL_FLAG(std::string, join_rate_per_address, "100:500",
           "(RATE[:BURST]; 0: no limit; never cut off, so that a shared "
           "address is only slowed)");
 ABSL_FLAG(int, cut_off_after, 100,
-          "calls refused in a row, without waiting as told, after which a "
-          "caller is cut off; 0: never");
+          "calls a caller makes before the retry time it was given, within "
+          "10 seconds, after which it is cut off; 0: never");
 ABSL_FLAG(int, cut_off_seconds, 60, "how long a cut-off caller is refused");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");

@@ -55,12 +55,7 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
   Bucket& b = it->second;
   if (now < b.cut_off_until) {
     ++refused_;
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "cut off: too many %s from %s (more than %g a second, called %d "
-        "times before the retry time it was given); refused for another %d s",
-        what_, EscapeText(key), options_.rate_per_second,
-        options_.cut_off_after,
-        static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(b.cut_off_until - now)))));
+    return CutOffError(key, b.cut_off_until - now);
   }
   const double elapsed = std::max(0.0, absl::ToDoubleSeconds(now - b.refilled));
   b.tokens = std::min(options_.burst,
@@ -77,27 +72,31 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
   if (now < b.retry_at) {
     if (now - b.window_start > kCutOffWindow) {
       b.window_start = now;
-      b.refused_in_row = 0;
+      b.ignored_retries = 0;
     }
-    ++b.refused_in_row;
+    ++b.ignored_retries;
   }
   const double wait_s = (cost - b.tokens) / options_.rate_per_second;
   b.retry_at = now + absl::Seconds(wait_s);
-  if (options_.cut_off_after > 0 && b.refused_in_row >= options_.cut_off_after) {
+  if (options_.cut_off_after > 0 && b.ignored_retries >= options_.cut_off_after) {
     b.cut_off_until = now + options_.cut_off_for;
-    b.refused_in_row = 0;
+    b.ignored_retries = 0;
     ++cut_offs_;
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "cut off: too many %s from %s (more than %g a second, called %d "
-        "times before the retry time it was given); refused for %d s",
-        what_, EscapeText(key), options_.rate_per_second,
-        options_.cut_off_after,
-        static_cast<int64_t>(absl::ToInt64Seconds(options_.cut_off_for))));
+    return CutOffError(key, options_.cut_off_for);
   }
   return absl::ResourceExhaustedError(absl::StrFormat(
       "too many %s from %s: at most %g a second (bursts of %g); retry in %d ms",
       what_, EscapeText(key), options_.rate_per_second, options_.burst,
       static_cast<int64_t>(std::ceil(wait_s * 1000))));
+}
+
+absl::Status RateLimiter::CutOffError(absl::string_view key,
+                                      absl::Duration left) const {
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "cut off: too many %s from %s (more than %g a second, called %d "
+      "times before the retry time it was given); refused for another %d s",
+      what_, EscapeText(key), options_.rate_per_second, options_.cut_off_after,
+      static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(left)))));
 }
 
 size_t RateLimiter::size() const {

@@ -75,12 +75,15 @@ class RateLimiter {
     double tokens = 0;
     absl::Time refilled;
     // Calls made before retry_at since window_start.
-    int refused_in_row = 0;
+    int ignored_retries = 0;
     absl::Time window_start = absl::InfinitePast();
     absl::Time retry_at = absl::InfinitePast();
     absl::Time cut_off_until = absl::InfinitePast();
     std::list<std::string>::iterator lru;
   };
+
+  // RESOURCE_EXHAUSTED for a cut-off `key`, refused for `left` more.
+  absl::Status CutOffError(absl::string_view key, absl::Duration left) const;
 
   const std::string what_;
   const RateLimitOptions options_;

@@ -52,9 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       trove::CheckManifest(m, cid, std::nullopt);
   if (!checked.ok()) return 0;
   Check(static_cast<int64_t>(checked->hashes.size()) ==
-            std::max<int64_t>(1, trove::ChunkCount(checked->size)) ||
-        static_cast<int64_t>(checked->hashes.size()) ==
-            trove::ChunkCount(checked->size));
+        trove::ChunkCount(checked->size));
   Check(trove::ValidateFileName(checked->name).ok());
   Check(trove::FindUnsafeText(checked->name) == absl::string_view::npos);
   Check(checked->have.empty() ||

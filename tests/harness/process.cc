@@ -175,24 +175,9 @@ TempDir::~TempDir() {
       16, FTW_DEPTH | FTW_PHYS);
 }
 
-// Writes under a hidden name beside PATH and renames it into place, so a
-// daemon scanning the folder sees the whole file or nothing.
-absl::Status WriteRandomFile(const std::string& path, int64_t size,
-                             uint64_t seed) {
-  const size_t slash = path.rfind('/');
-  const std::string dir =
-      slash == std::string::npos ? std::string(".") : path.substr(0, slash);
-  const std::string base =
-      slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::string temp = absl::StrCat(dir, "/.writing-", base);
-  absl::Status written = WriteRandomFileInPlace(temp, size, seed);
-  if (!written.ok()) return written;
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  return absl::OkStatus();
-}
+namespace {
 
+// `size` bytes from `seed`, written directly at `path`.
 absl::Status WriteRandomFileInPlace(const std::string& path, int64_t size,
                                     uint64_t seed) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -211,6 +196,26 @@ absl::Status WriteRandomFileInPlace(const std::string& path, int64_t size,
   }
   f.close();
   if (!f) return absl::InternalError(absl::StrCat("write failed: ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// Writes under a hidden name beside PATH and renames it into place, so a
+// daemon scanning the folder sees the whole file or nothing.
+absl::Status WriteRandomFile(const std::string& path, int64_t size,
+                             uint64_t seed) {
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+  const std::string base =
+      slash == std::string::npos ? path : path.substr(slash + 1);
+  const std::string temp = absl::StrCat(dir, "/.writing-", base);
+  absl::Status written = WriteRandomFileInPlace(temp, size, seed);
+  if (!written.ok()) return written;
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", temp, " to ", path));
+  }
   return absl::OkStatus();
 }
 

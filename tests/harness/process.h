@@ -85,10 +85,6 @@ class TempDir {
 absl::Status WriteRandomFile(const std::string& path, int64_t size,
                              uint64_t seed);
 
-// The same, written directly at `path` (a reader may see it grow).
-absl::Status WriteRandomFileInPlace(const std::string& path, int64_t size,
-                                    uint64_t seed);
-
 // Reads a whole file; empty on failure.
 std::string Slurp(const std::string& path);
 

@@ -329,7 +329,6 @@ int RunVerb(const Verb& verb, const std::vector<std::string>& args) {
   const std::string name = verb.name;
   const std::string arg = args.empty() ? "" : args[0];
   const std::string reason = absl::GetFlag(FLAGS_reason);
-  auto done = [](bool ok) { return ok ? kExitOk : kExitFailure; };
 
   if (name == "supernodes") {
     admin::ListSupernodesResponse r;
@@ -546,7 +545,8 @@ int RunVerb(const Verb& verb, const std::vector<std::string>& args) {
     });
     return kExitOk;
   }
-  return done(false);
+  // FindVerb has refused any other verb.
+  return kExitFailure;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/text.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -36,14 +37,6 @@ absl::Status CheckNote(const std::string& text, const char* what, int max,
 std::string ResultText(const absl::Status& s) {
   if (s.ok()) return "ok";
   return absl::StrCat(absl::StatusCodeToString(s.code()), ": ", s.message());
-}
-
-// A target as the audit log keeps it: clean, bounded.
-std::string AuditTarget(const std::string& target) {
-  if (ValidateText(target, "target").ok() && target.size() <= 200) {
-    return target;
-  }
-  return absl::StrCat("(escaped) ", absl::CHexEscape(target.substr(0, 200)));
 }
 
 std::string AuthorizationOf(const grpc::ServerContext* context) {
@@ -142,10 +135,9 @@ void AdminCore::Audit(const AdminCaller* caller, const Action& action,
     r.role = AdminRoleName(caller->role);
   }
   r.action = action.name;
-  r.target = AuditTarget(action.target);
-  r.reason = CheckNote(action.reason, "reason", 2000, false).ok()
-                 ? action.reason
-                 : absl::CHexEscape(action.reason.substr(0, 500));
+  // As the audit log keeps them: bounded, and safe to print on one line.
+  r.target = EscapeText(absl::string_view(action.target).substr(0, 200));
+  r.reason = EscapeText(absl::string_view(action.reason).substr(0, 2000));
   r.result = ResultText(result);
   absl::Status s = store_->WriteAudit(r);
   if (!s.ok()) {

@@ -429,11 +429,11 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Leave(
     LeafRegistry::SignedChange gone = SignedOf(
         *change, request->signed_change(), request->signature());
     absl::Status left = registry_->Leave(request->session(), &gone);
-    EndStaleWatches();
+    EndWatchesOf(request->session());
     return Answer(context, left);
   }
   absl::Status left = registry_->Leave(request->session());
-  EndStaleWatches();
+  EndWatchesOf(request->session());
   return Answer(context, left);
 }
 
@@ -806,6 +806,16 @@ int SupernodeServiceImpl::EndStaleWatches() {
     }
   }
   return ended;
+}
+
+void SupernodeServiceImpl::EndWatchesOf(const std::string& session) {
+  absl::MutexLock lock(&watch_mu_);
+  for (auto& [reactor, watched] : watches_) {
+    if (watched == session) {
+      reactor->End(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                "the session ended; join again"));
+    }
+  }
 }
 
 void SupernodeServiceImpl::PublishOthers() {

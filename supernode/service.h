@@ -134,6 +134,8 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   // Ends the Watch streams of sessions that ended (expired, left, replaced
   // by a newer Join) with NOT_FOUND. Returns how many.
   int EndStaleWatches();
+  // Ends the Watch streams of `session` (a leaf that left).
+  void EndWatchesOf(const std::string& session);
   // Sends every Watch stream the current list of other supernodes, when it
   // changed since the last call.
   void PublishOthers();

@@ -23,7 +23,7 @@ constexpr absl::Duration kCutOffWindow = absl::Seconds(10);
 
 }  // namespace
 
-RateLimiter::RateLimiter(std::string what, RateLimitOptions options,
+CallRateLimiter::CallRateLimiter(std::string what, RateLimitOptions options,
                          Clock* clock)
     : what_(std::move(what)),
       options_([&] {
@@ -33,7 +33,7 @@ RateLimiter::RateLimiter(std::string what, RateLimitOptions options,
       }()),
       clock_(clock != nullptr ? clock : Clock::Real()) {}
 
-absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
+absl::Status CallRateLimiter::Admit(absl::string_view key, double cost) {
   if (!enabled()) return absl::OkStatus();
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
@@ -90,7 +90,7 @@ absl::Status RateLimiter::Admit(absl::string_view key, double cost) {
       static_cast<int64_t>(std::ceil(wait_s * 1000))));
 }
 
-absl::Status RateLimiter::CutOffError(absl::string_view key,
+absl::Status CallRateLimiter::CutOffError(absl::string_view key,
                                       absl::Duration left) const {
   return absl::ResourceExhaustedError(absl::StrFormat(
       "cut off: too many %s from %s (more than %g a second, called %d "
@@ -99,17 +99,17 @@ absl::Status RateLimiter::CutOffError(absl::string_view key,
       static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(left)))));
 }
 
-size_t RateLimiter::size() const {
+size_t CallRateLimiter::size() const {
   absl::MutexLock lock(&mu_);
   return buckets_.size();
 }
 
-int64_t RateLimiter::refused() const {
+int64_t CallRateLimiter::refused() const {
   absl::MutexLock lock(&mu_);
   return refused_;
 }
 
-int64_t RateLimiter::cut_offs() const {
+int64_t CallRateLimiter::cut_offs() const {
   absl::MutexLock lock(&mu_);
   return cut_offs_;
 }

@@ -47,15 +47,15 @@ struct RateLimitOptions {
   size_t max_keys = 65536;
 };
 
-class RateLimiter {
+class CallRateLimiter {
  public:
   // `what` names the calls limited, plural ("searches"), for messages.
   // `clock` (not owned) must outlive the limiter; nullptr is the real clock.
-  RateLimiter(std::string what, RateLimitOptions options,
+  CallRateLimiter(std::string what, RateLimitOptions options,
               Clock* clock = nullptr);
 
-  RateLimiter(const RateLimiter&) = delete;
-  RateLimiter& operator=(const RateLimiter&) = delete;
+  CallRateLimiter(const CallRateLimiter&) = delete;
+  CallRateLimiter& operator=(const CallRateLimiter&) = delete;
 
   // OK when `key` may make a call costing `cost` tokens now (and takes
   // them); RESOURCE_EXHAUSTED otherwise, with a message naming the limit,

@@ -23,7 +23,7 @@ RateLimitOptions Options(double rate, double burst, int cut_off_after = 0) {
 
 TEST(RateLimiterTest, BurstThenRefusedWithRetryTimeThenRefilled) {
   FakeClock clock;
-  RateLimiter limiter("searches", Options(10, 3), &clock);
+  CallRateLimiter limiter("searches", Options(10, 3), &clock);
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.Admit("id:a").ok()) << i;
   absl::Status refused = limiter.Admit("id:a");
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
@@ -43,7 +43,7 @@ TEST(RateLimiterTest, BurstThenRefusedWithRetryTimeThenRefilled) {
 
 TEST(RateLimiterTest, FlooderIsCutOffButOneThatWaitsIsOnlySlowed) {
   FakeClock clock;
-  RateLimiter limiter("joins", Options(1, 1, /*cut_off_after=*/5), &clock);
+  CallRateLimiter limiter("joins", Options(1, 1, /*cut_off_after=*/5), &clock);
   // The patient caller retries when told to: never cut off.
   for (int i = 0; i < 20; ++i) {
     absl::Status s = limiter.Admit("addr:patient");
@@ -75,7 +75,7 @@ TEST(RateLimiterTest, FlooderIsCutOffButOneThatWaitsIsOnlySlowed) {
 
 TEST(RateLimiterTest, FlooderIsCutOffEvenThoughSomeCallsGetThrough) {
   FakeClock clock;
-  RateLimiter limiter("searches", Options(20, 1, /*cut_off_after=*/50), &clock);
+  CallRateLimiter limiter("searches", Options(20, 1, /*cut_off_after=*/50), &clock);
   // 1000 calls a second: one in fifty is let through, the rest ignore the
   // retry time they were given.
   bool cut = false;
@@ -95,7 +95,7 @@ TEST(RateLimiterTest, TableStaysBoundedForgettingTheLeastRecentlySeen) {
   FakeClock clock;
   RateLimitOptions o = Options(1, 1);
   o.max_keys = 100;
-  RateLimiter limiter("locates", o, &clock);
+  CallRateLimiter limiter("locates", o, &clock);
   ASSERT_TRUE(limiter.Admit("id:regular").ok());
   EXPECT_FALSE(limiter.Admit("id:regular").ok());
   for (int i = 0; i < 10000; ++i) {
@@ -111,10 +111,10 @@ TEST(RateLimiterTest, TableStaysBoundedForgettingTheLeastRecentlySeen) {
 
 TEST(RateLimiterTest, OffWhenRateIsZeroAndMessagesEscapeKeys) {
   FakeClock clock;
-  RateLimiter off("searches", Options(0, 1), &clock);
+  CallRateLimiter off("searches", Options(0, 1), &clock);
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(off.Admit("addr:x").ok());
   EXPECT_EQ(off.size(), 0u);
-  RateLimiter on("searches", Options(1, 1), &clock);
+  CallRateLimiter on("searches", Options(1, 1), &clock);
   ASSERT_TRUE(on.Admit("addr:evil\nFORGED LINE").ok());
   absl::Status s = on.Admit("addr:evil\nFORGED LINE");
   EXPECT_EQ(std::string(s.message()).find('\n'), std::string::npos);

@@ -272,11 +272,11 @@ bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
 }
 
 absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
-                                     RateLimiter* for_peers,
-                                     RateLimiter* for_supernodes) {
+                                     CallRateLimiter* for_peers,
+                                     CallRateLimiter* for_supernodes) {
   absl::StatusOr<CallerInfo> caller = Caller(context);
   if (caller.ok() && !caller->id.empty()) {
-    RateLimiter* limiter = caller->role == CertRole::kSupernode ||
+    CallRateLimiter* limiter = caller->role == CertRole::kSupernode ||
                                    IsKnownSupernode(caller->id)
                                ? for_supernodes
                                : for_peers;

@@ -172,8 +172,8 @@ class IndexServiceImpl final : public index::IndexService::Service {
   const IndexServiceOptions options_;
   // OK when the caller may make one more call of a kind now: `for_peers`
   // or `for_supernodes` by the role its certificate proves.
-  absl::Status Admit(grpc::ServerContext* context, RateLimiter* for_peers,
-                     RateLimiter* for_supernodes);
+  absl::Status Admit(grpc::ServerContext* context, CallRateLimiter* for_peers,
+                     CallRateLimiter* for_supernodes);
 
   // Remembers `id` as a supernode that holds a lease (so its searches are
   // limited as a supernode's, also when its certificate is a promoted
@@ -186,13 +186,13 @@ class IndexServiceImpl final : public index::IndexService::Service {
   mutable absl::Mutex supernodes_mu_;
   absl::flat_hash_set<std::string> known_supernodes_
       ABSL_GUARDED_BY(supernodes_mu_);
-  RateLimiter peer_searches_;
-  RateLimiter supernode_searches_;
-  RateLimiter peer_locates_;
-  RateLimiter supernode_locates_;
-  RateLimiter publishes_;
-  RateLimiter joins_;
-  RateLimiter address_joins_;
+  CallRateLimiter peer_searches_;
+  CallRateLimiter supernode_searches_;
+  CallRateLimiter peer_locates_;
+  CallRateLimiter supernode_locates_;
+  CallRateLimiter publishes_;
+  CallRateLimiter joins_;
+  CallRateLimiter address_joins_;
 
   // The join limits (join_rate, join_rate_per_address) for one call.
   absl::Status AdmitJoin(grpc::ServerContext* context);

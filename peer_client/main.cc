@@ -157,6 +157,22 @@ ABSL_FLAG(int, supernode_session_timeout_ms, 90000,
           "daemon: a promoted supernode drops a leaf silent this long");
 ABSL_FLAG(int, supernode_max_leaves, 1000,
           "daemon: most leaves a promoted supernode takes");
+ABSL_FLAG(int64_t, supernode_max_files, 500000,
+          "daemon: memory budget of a promoted supernode, files over all its "
+          "leaves");
+ABSL_FLAG(int64_t, supernode_max_name_bytes, 48 << 20,
+          "daemon: memory budget of a promoted supernode, bytes of file names "
+          "over all its leaves");
+ABSL_FLAG(std::string, supernode_leaf_search_rate, "20:60",
+          "daemon: searches per leaf a promoted supernode answers (RATE or "
+          "RATE:BURST a second, 0 for no limit)");
+ABSL_FLAG(std::string, supernode_leaf_locate_rate, "50:150",
+          "daemon: look-ups per leaf a promoted supernode answers");
+ABSL_FLAG(std::string, supernode_leaf_publish_rate, "20:100",
+          "daemon: publishes per leaf a promoted supernode takes");
+ABSL_FLAG(std::string, supernode_leaf_join_rate, "10:50",
+          "daemon: Challenge and Join calls per address a promoted supernode "
+          "takes");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000, "grace period for calls at shutdown");
 ABSL_FLAG(std::string, on_complete, "",
           "run this program when a download completes, with the file's path "
@@ -262,6 +278,14 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                announces (default: --listen's host, a free port)
   --supernode_heartbeat_interval_ms=N, --supernode_session_timeout_ms=N,
   --supernode_max_leaves=N     a promoted supernode's leaf sessions
+  --supernode_max_files=N, --supernode_max_name_bytes=N
+                               a promoted supernode's memory budget (files
+                               and bytes of names over all its leaves)
+  --supernode_leaf_search_rate=R, --supernode_leaf_locate_rate=R,
+  --supernode_leaf_publish_rate=R, --supernode_leaf_join_rate=R
+                               a promoted supernode's flood control: RATE or
+                               RATE:BURST calls a second per leaf (joins per
+                               address), 0 for no limit
   --tls_ca=FILE                the community CA (instead of learning it
                                through --join)
   --insecure                   plaintext, no certificates (tests only). TLS
@@ -642,6 +666,21 @@ int RunDaemon() {
   o.host.supernode.session_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_supernode_session_timeout_ms));
   o.host.supernode.max_leaves = absl::GetFlag(FLAGS_supernode_max_leaves);
+  o.host.supernode.max_files = absl::GetFlag(FLAGS_supernode_max_files);
+  o.host.supernode.max_name_bytes =
+      absl::GetFlag(FLAGS_supernode_max_name_bytes);
+  {
+    trove::supernode::LeafLimitFlags limits;
+    limits.search = absl::GetFlag(FLAGS_supernode_leaf_search_rate);
+    limits.locate = absl::GetFlag(FLAGS_supernode_leaf_locate_rate);
+    limits.publish = absl::GetFlag(FLAGS_supernode_leaf_publish_rate);
+    limits.join = absl::GetFlag(FLAGS_supernode_leaf_join_rate);
+    if (absl::Status s = trove::supernode::SetLeafLimits(
+            limits, "supernode_", &o.host.supernode);
+        !s.ok()) {
+      return Usage("daemon", std::string(s.message()));
+    }
+  }
   if (o.election) {
     trove::supernode::SupernodeOptions check = o.host.supernode;
     check.index_address = "127.0.0.1:1";

@@ -39,26 +39,72 @@ LeafRegistry::LeafRegistry(Options options, Clock* clock, CatalogSink* sink)
       sink_(sink),
       index_(options_.index) {}
 
-std::string LeafRegistry::Challenge() {
+absl::StatusOr<std::string> LeafRegistry::Challenge(absl::string_view asker) {
   std::string nonce = SecureRandomBytes(kNonceBytes);
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   ExpireChallengesLocked(now);
-  while (challenges_.size() >= options_.max_pending_challenges &&
-         !challenge_order_.empty()) {
-    challenges_.erase(challenge_order_.front());
-    challenge_order_.pop_front();
+  auto mine = askers_.find(asker);
+  if (mine != askers_.end() &&
+      mine->second.pending >= options_.max_challenges_per_asker) {
+    // The asker's own oldest pending nonce makes room.
+    std::deque<std::string>& order = mine->second.order;
+    while (!order.empty()) {
+      auto it = challenges_.find(order.front());
+      order.pop_front();
+      if (it != challenges_.end() && it->second.asker == asker) {
+        EraseChallengeLocked(it);
+        break;
+      }
+    }
   }
-  challenges_[nonce] = now + options_.challenge_ttl;
+  if (challenges_.size() >= options_.max_pending_challenges) {
+    absl::Duration wait = options_.challenge_ttl;
+    for (const std::string& n : challenge_order_) {
+      auto it = challenges_.find(n);
+      if (it == challenges_.end()) continue;
+      wait = std::max(absl::ZeroDuration(), it->second.expires - now);
+      break;
+    }
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this supernode has ", challenges_.size(),
+        " join challenges pending, its most; retry in ",
+        absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))), " s"));
+  }
+  challenges_[nonce] = PendingChallenge{now + options_.challenge_ttl,
+                                        std::string(asker)};
   challenge_order_.push_back(nonce);
+  AskerChallenges& entry = askers_[asker];
+  entry.order.push_back(nonce);
+  ++entry.pending;
+  // Used nonces leave stale entries behind; compact when they dominate.
+  if (entry.order.size() > 2 * entry.pending + 16) {
+    std::deque<std::string> live;
+    for (std::string& n : entry.order) {
+      if (challenges_.contains(n)) live.push_back(std::move(n));
+    }
+    entry.order = std::move(live);
+  }
   return nonce;
+}
+
+size_t LeafRegistry::pending_challenges() const {
+  absl::MutexLock lock(&mu_);
+  return challenges_.size();
+}
+
+void LeafRegistry::EraseChallengeLocked(
+    absl::flat_hash_map<std::string, PendingChallenge>::iterator it) {
+  auto a = askers_.find(it->second.asker);
+  if (a != askers_.end() && --a->second.pending == 0) askers_.erase(a);
+  challenges_.erase(it);
 }
 
 void LeafRegistry::ExpireChallengesLocked(absl::Time now) {
   while (!challenge_order_.empty()) {
     auto it = challenges_.find(challenge_order_.front());
-    if (it != challenges_.end() && it->second > now) break;
-    if (it != challenges_.end()) challenges_.erase(it);
+    if (it != challenges_.end() && it->second.expires > now) break;
+    if (it != challenges_.end()) EraseChallengeLocked(it);
     challenge_order_.pop_front();
   }
   // Nonces used early leave stale entries behind the live ones; compact when
@@ -82,8 +128,8 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
       return absl::UnauthenticatedError(
           "unknown or already used challenge nonce; ask for a new one");
     }
-    const bool expired = it->second <= now;
-    challenges_.erase(it);
+    const bool expired = it->second.expires <= now;
+    EraseChallengeLocked(it);
     if (expired) {
       return absl::UnauthenticatedError(
           "challenge nonce expired; ask for a new one");
@@ -249,10 +295,17 @@ absl::StatusOr<int> LeafRegistry::Publish(
       if (!added.count(e.cid())) partial[e.cid()] = &e;
     }
     if (added.size() > max_files || partial.size() > max_files) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "a leaf may share at most ", max_files, " files; the list has ",
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "over the budget of ", max_files,
+          " files per leaf (max_files_per_leaf): the list has ",
           std::max(added.size(), partial.size())));
     }
+    Usage after;
+    after.files = static_cast<int64_t>(added.size() + partial.size());
+    for (const auto& [cid, e] : added) after.name_bytes += e->name().size();
+    for (const auto& [cid, e] : partial) after.name_bytes += e->name().size();
+    if (absl::Status s = CheckBudgetsLocked(*leaf, after); !s.ok()) return s;
+    SetUsageLocked(*leaf, after);
     index_.RemovePeer(peer);
     for (const auto& [cid, e] : added) index_.Add(peer, *e);
     std::vector<std::string> old_partial;
@@ -290,8 +343,9 @@ absl::StatusOr<int> LeafRegistry::Publish(
   const size_t file_count = index_.FileCountOf(peer) - removed.size() +
                             new_cids;
   if (file_count > max_files) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a leaf may share at most ", max_files, " files; this change makes ",
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "over the budget of ", max_files,
+        " files per leaf (max_files_per_leaf): this change makes ",
         file_count));
   }
   // Partial entries after the change.
@@ -334,10 +388,42 @@ absl::StatusOr<int> LeafRegistry::Publish(
   const size_t partial_count =
       leaf->partial.size() - cleared.size() + new_partials;
   if (partial_count > max_files) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a leaf may announce at most ", max_files,
-        " partial files; this change makes ", partial_count));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "over the budget of ", max_files,
+        " partial files per leaf (max_files_per_leaf): this change makes ",
+        partial_count));
   }
+  // The budgets after the change.
+  Usage after = leaf->usage;
+  for (const std::string& cid : removed) {
+    --after.files;
+    if (std::optional<FileEntry> old = index_.Get(peer, cid)) {
+      after.name_bytes -= old->name().size();
+    }
+  }
+  for (const FileEntry* e : changed) {
+    if (std::optional<FileEntry> old = index_.Get(peer, e->cid())) {
+      after.name_bytes -= old->name().size();
+    } else {
+      ++after.files;
+    }
+    after.name_bytes += e->name().size();
+  }
+  for (const std::string& cid : cleared) {
+    --after.files;
+    after.name_bytes -= leaf->partial.at(cid).name().size();
+  }
+  for (const auto& [cid, e] : partial) {
+    auto old = leaf->partial.find(cid);
+    if (old != leaf->partial.end() && !cleared.count(cid)) {
+      after.name_bytes -= old->second.name().size();
+    } else {
+      ++after.files;
+    }
+    after.name_bytes += e->name().size();
+  }
+  if (absl::Status s = CheckBudgetsLocked(*leaf, after); !s.ok()) return s;
+  SetUsageLocked(*leaf, after);
 
   for (const std::string& cid : removed) index_.Remove(peer, cid);
   for (const FileEntry* e : changed) index_.Add(peer, *e);
@@ -448,6 +534,7 @@ void LeafRegistry::RemoveLeafLocked(const std::string& peer_id,
   for (const std::string& cid : partial) ClearPartialLocked(leaf, cid);
   index_.RemovePeer(id);
   const std::string address = leaf.address;
+  SetUsageLocked(leaf, Usage());
   // A leaf that signs its changes is withdrawn only by its own signed gone
   // or by the index, when its signed presence runs out.
   if (!leaf.chain.empty()) withdraw = false;
@@ -552,6 +639,11 @@ int LeafRegistry::ResendAll() {
   return static_cast<int>(leaves_.size());
 }
 
+bool LeafRegistry::IsJoined(const std::string& peer_id) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return leaves_.contains(peer_id);
+}
+
 int LeafRegistry::leaf_count() const {
   absl::ReaderMutexLock lock(&mu_);
   return static_cast<int>(leaves_.size());
@@ -572,6 +664,48 @@ std::optional<LeafRegistry::LeafInfo> LeafRegistry::GetLeaf(
   out.file_count = index_.FileCountOf(leaf.peer_id);
   out.partial_count = leaf.partial.size();
   return out;
+}
+
+absl::Status LeafRegistry::CheckBudgetsLocked(const Leaf& leaf,
+                                              const Usage& after) const {
+  if (after.name_bytes > leaf.usage.name_bytes &&
+      static_cast<size_t>(after.name_bytes) >
+          options_.max_name_bytes_per_leaf) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "over the budget of ", options_.max_name_bytes_per_leaf,
+        " bytes of names per leaf (max_name_bytes_per_leaf): this change "
+        "makes ", after.name_bytes, "; nothing of it was applied"));
+  }
+  const int64_t files = total_.files - leaf.usage.files + after.files;
+  if (after.files > leaf.usage.files &&
+      static_cast<size_t>(files) > options_.max_files_total) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "over this supernode's budget of ", options_.max_files_total,
+        " files over all its leaves (max_files): this change makes ", files,
+        "; nothing of it was applied (share through another supernode, or "
+        "share fewer files)"));
+  }
+  const int64_t bytes =
+      total_.name_bytes - leaf.usage.name_bytes + after.name_bytes;
+  if (after.name_bytes > leaf.usage.name_bytes &&
+      static_cast<size_t>(bytes) > options_.max_name_bytes_total) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "over this supernode's budget of ", options_.max_name_bytes_total,
+        " bytes of names over all its leaves (max_name_bytes): this change "
+        "makes ", bytes, "; nothing of it was applied"));
+  }
+  return absl::OkStatus();
+}
+
+void LeafRegistry::SetUsageLocked(Leaf& leaf, const Usage& after) {
+  total_.files += after.files - leaf.usage.files;
+  total_.name_bytes += after.name_bytes - leaf.usage.name_bytes;
+  leaf.usage = after;
+}
+
+LeafRegistry::Usage LeafRegistry::usage() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return total_;
 }
 
 size_t LeafRegistry::file_count() const {

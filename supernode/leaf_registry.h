@@ -40,6 +40,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "protos/index.pb.h"
 #include "protos/supernode.pb.h"
@@ -64,14 +65,27 @@ class LeafRegistry {
   struct Options {
     // How long a challenge nonce may be used.
     absl::Duration challenge_ttl = absl::Seconds(60);
-    // Most nonces handed out and not yet used; beyond it the oldest go.
+    // Most nonces handed out and not yet used. Beyond it new challenges are
+    // refused (RESOURCE_EXHAUSTED) until some expire or are used: pending
+    // nonces are never evicted by others' requests.
     size_t max_pending_challenges = 10000;
+    // Most pending nonces per asker (its address); beyond it that asker's
+    // own oldest nonce goes, nobody else's.
+    size_t max_challenges_per_asker = 16;
     // A leaf silent for longer is dropped.
     absl::Duration session_timeout = absl::Seconds(90);
     // Most leaves at once.
     int max_leaves = 1000;
     // Most complete files, and most partial files, per leaf.
     int max_files_per_leaf = 200000;
+    // Memory budgets (see docs/security.md for what they hold in memory):
+    // bytes of names per leaf (complete and partial files), and over all
+    // leaves, files (complete and partial) and bytes of names. A change
+    // that would go over one is refused whole with RESOURCE_EXHAUSTED
+    // naming the budget; what was stored stays as it was.
+    size_t max_name_bytes_per_leaf = 16u << 20;
+    size_t max_files_total = 500000;
+    size_t max_name_bytes_total = 48u << 20;
     // The search index of the leaves' files.
     InvertedIndex::Options index;
     // This supernode's id, which leaves' signed changes must name; empty:
@@ -123,8 +137,14 @@ class LeafRegistry {
   LeafRegistry(const LeafRegistry&) = delete;
   LeafRegistry& operator=(const LeafRegistry&) = delete;
 
-  // A fresh random nonce for Join, usable once within challenge_ttl.
-  std::string Challenge();
+  // A fresh random nonce for Join, usable once within challenge_ttl, handed
+  // to `asker` (the caller's address; "" for in-process callers). An asker
+  // holding max_challenges_per_asker nonces loses its own oldest one;
+  // RESOURCE_EXHAUSTED, saying when to retry, when max_pending_challenges
+  // are pending in all.
+  absl::StatusOr<std::string> Challenge(absl::string_view asker = "");
+  // Nonces handed out and not yet used or expired.
+  size_t pending_challenges() const;
 
   // Admits a leaf. REQUIRES: the request's fields have been validated
   // (lengths, address). The nonce is used up by this call whatever its
@@ -196,12 +216,22 @@ class LeafRegistry {
   // this supernode's state). Returns how many leaves.
   int ResendAll();
 
+  // Whether `peer_id` is joined.
+  bool IsJoined(const std::string& peer_id) const;
+
   // How many leaves are joined.
   int leaf_count() const;
   // A leaf's state, or nullopt.
   std::optional<LeafInfo> GetLeaf(const std::string& peer_id) const;
   // All leaves' entries.
   size_t file_count() const;
+  // What the budgets count now: files (complete and partial) and bytes of
+  // their names, over all leaves.
+  struct Usage {
+    int64_t files = 0;
+    int64_t name_bytes = 0;
+  };
+  Usage usage() const;
 
  private:
   struct Leaf {
@@ -221,7 +251,18 @@ class LeafRegistry {
     bool need_full = false;
     // Its latest signed presence.
     index::SignedPresence presence;
+    // Its files (complete and partial) and their bytes of names, as the
+    // budgets count them.
+    Usage usage;
   };
+
+  // OK when `leaf` may hold `after` (its files and bytes of names after a
+  // change); RESOURCE_EXHAUSTED naming the budget otherwise.
+  absl::Status CheckBudgetsLocked(const Leaf& leaf, const Usage& after) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that `leaf` now holds `after`.
+  void SetUsageLocked(Leaf& leaf, const Usage& after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Checks `signed_change` against `leaf` (see Publish).
   absl::Status CheckSignedLocked(const Leaf& leaf,
@@ -250,10 +291,28 @@ class LeafRegistry {
   CatalogSink* const sink_;
 
   mutable absl::Mutex mu_;
-  // Nonce -> when it stops being valid; and the order they were made in.
-  absl::flat_hash_map<std::string, absl::Time> challenges_
+  // A nonce handed out: when it stops being valid, and to whom.
+  struct PendingChallenge {
+    absl::Time expires;
+    std::string asker;
+  };
+  // Forgets the pending nonce at `it`.
+  void EraseChallengeLocked(
+      absl::flat_hash_map<std::string, PendingChallenge>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Nonce -> its state; and the order they were made in (with nonces used
+  // early left behind until compacted).
+  absl::flat_hash_map<std::string, PendingChallenge> challenges_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> challenge_order_ ABSL_GUARDED_BY(mu_);
+  // Asker -> its nonces, oldest first (possibly with used ones left behind),
+  // and how many of them are pending.
+  struct AskerChallenges {
+    std::deque<std::string> order;
+    size_t pending = 0;
+  };
+  absl::flat_hash_map<std::string, AskerChallenges> askers_
+      ABSL_GUARDED_BY(mu_);
   // Peer id -> leaf.
   absl::flat_hash_map<std::string, Leaf> leaves_ ABSL_GUARDED_BY(mu_);
   // Session token -> peer id.
@@ -261,6 +320,8 @@ class LeafRegistry {
       ABSL_GUARDED_BY(mu_);
   // Complete files of all leaves.
   InvertedIndex index_ ABSL_GUARDED_BY(mu_);
+  // What all leaves hold, as the budgets count it.
+  Usage total_ ABSL_GUARDED_BY(mu_);
   // Cid -> peers holding it in part.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>>
       partial_holders_ ABSL_GUARDED_BY(mu_);

@@ -15,6 +15,8 @@ namespace trove {
 namespace supernode {
 namespace {
 
+using ::testing::HasSubstr;
+
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
@@ -66,10 +68,11 @@ class LeafRegistryTest : public ::testing::Test {
   }
 
   JoinRequest SignedJoin(const Identity& identity,
-                         const std::string& address = "127.0.0.1:7000") {
+                         const std::string& address = "127.0.0.1:7000",
+                         const std::string& asker = "") {
     JoinRequest req;
     req.set_public_key(identity.public_key());
-    req.set_nonce(registry_->Challenge());
+    req.set_nonce(registry_->Challenge(asker).value());
     req.set_listen_address(address);
     req.set_signature(
         identity.Sign(JoinSignedMessage(req.nonce(), address)).value());
@@ -132,8 +135,8 @@ TEST_F(LeafRegistryTest, JoinWithGoodSignature) {
 }
 
 TEST_F(LeafRegistryTest, NoncesAreRandom) {
-  std::string a = registry_->Challenge();
-  std::string b = registry_->Challenge();
+  std::string a = registry_->Challenge().value();
+  std::string b = registry_->Challenge().value();
   EXPECT_EQ(a.size(), 32u);
   EXPECT_NE(a, b);
 }
@@ -196,17 +199,54 @@ TEST_F(LeafRegistryTest, WrongLengthKeyIsInvalid) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(LeafRegistryTest, OldestChallengesGoWhenTooMany) {
+TEST_F(LeafRegistryTest, AFloodOfChallengesCannotEvictOthersNonces) {
   LeafRegistry::Options options;
-  options.max_pending_challenges = 2;
+  options.max_pending_challenges = 8;
+  options.max_challenges_per_asker = 3;
+  Reset(options);
+  std::unique_ptr<Identity> honest = NewIdentity();
+  JoinRequest pending = SignedJoin(*honest, "127.0.0.1:7000", "10.0.0.1");
+  // One address asking again and again only replaces its own nonces.
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(registry_->Challenge("10.6.6.6").ok());
+  }
+  EXPECT_EQ(registry_->pending_challenges(), 4u);
+  // Many addresses fill the table: new challenges are refused, saying when
+  // to retry, and no pending one goes.
+  int refused = 0;
+  std::string message;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::string> n =
+        registry_->Challenge(absl::StrCat("10.7.0.", i));
+    if (!n.ok()) {
+      EXPECT_EQ(n.status().code(), absl::StatusCode::kResourceExhausted);
+      message = std::string(n.status().message());
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 16);
+  EXPECT_THAT(message, HasSubstr("join challenges pending"));
+  EXPECT_THAT(message, HasSubstr("retry in 10 s"));
+  EXPECT_EQ(registry_->pending_challenges(), 8u);
+  // The honest leaf's nonce still works.
+  EXPECT_TRUE(registry_->Join(pending).ok());
+  // Once the flood's nonces expire, challenges are handed out again.
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_TRUE(registry_->Challenge("10.7.0.1").ok());
+  EXPECT_EQ(registry_->pending_challenges(), 1u);
+}
+
+TEST_F(LeafRegistryTest, AnAskersOwnOldestNonceGoesFirst) {
+  LeafRegistry::Options options;
+  options.max_challenges_per_asker = 2;
   Reset(options);
   std::unique_ptr<Identity> identity = NewIdentity();
-  JoinRequest first = SignedJoin(*identity);
-  registry_->Challenge();
-  registry_->Challenge();
+  JoinRequest first = SignedJoin(*identity, "127.0.0.1:7000", "10.0.0.1");
+  JoinRequest second = SignedJoin(*identity, "127.0.0.1:7000", "10.0.0.1");
+  ASSERT_TRUE(registry_->Challenge("10.0.0.1").ok());
   EXPECT_EQ(registry_->Join(first).status().code(),
             absl::StatusCode::kUnauthenticated);
-  EXPECT_TRUE(registry_->Join(SignedJoin(*identity)).ok());
+  EXPECT_TRUE(registry_->Join(second).ok());
 }
 
 TEST_F(LeafRegistryTest, MaxLeaves) {
@@ -342,15 +382,88 @@ TEST_F(LeafRegistryTest, MaxFilesPerLeafKeepsNothing) {
                               File(3, "c.mp3")})
                 .status()
                 .code(),
-            absl::StatusCode::kInvalidArgument);
+            absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(Search("mp3"), IsEmpty());
   ASSERT_TRUE(Publish(s, true, {File(1, "a.mp3"), File(2, "b.mp3")}).ok());
   EXPECT_EQ(Publish(s, false, {File(3, "c.mp3")}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+            absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(Search("c"), IsEmpty());
   // Replacing one within the limit is fine.
   EXPECT_EQ(Publish(s, false, {File(3, "c.mp3")}, {Cid(1)}).value(), 2);
   EXPECT_EQ(registry_->file_count(), 2u);
+}
+
+TEST_F(LeafRegistryTest, ALeafOverItsNameBudgetIsRefusedAndKeepsItsFiles) {
+  LeafRegistry::Options options;
+  options.max_name_bytes_per_leaf = 20;
+  Reset(options);
+  std::unique_ptr<Identity> a;
+  std::string s = JoinNew(&a);
+  // 5 + 5 bytes of names.
+  ASSERT_TRUE(Publish(s, true, {File(1, "a.mp3"), File(2, "b.mp3")}).ok());
+  sink_.deltas.clear();
+  // A full list of 7 + 7 + 7 bytes: refused whole.
+  absl::StatusOr<int> r = Publish(
+      s, true, {File(3, "ccc.mp3"), File(4, "ddd.mp3"), File(5, "eee.mp3")});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("budget of 20 bytes of names per leaf"));
+  EXPECT_THAT(r.status().message(), HasSubstr("makes 21"));
+  // A delta adding a partial file with a long name: refused too.
+  r = Publish(s, false, {}, {}, {File(6, "a_long_partial_name.mkv")});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  // What was stored is intact, and nothing went to the index.
+  EXPECT_THAT(Search("mp3"), SizeIs(2));
+  EXPECT_EQ(registry_->GetLeaf(a->peer_id())->file_count, 2u);
+  EXPECT_EQ(registry_->GetLeaf(a->peer_id())->partial_count, 0u);
+  EXPECT_FALSE(registry_->Locate(Cid(6)).has_value());
+  EXPECT_THAT(sink_.deltas, IsEmpty());
+  EXPECT_EQ(registry_->usage().files, 2);
+  EXPECT_EQ(registry_->usage().name_bytes, 10);
+  // A rename within the budget, and a removal, are fine.
+  EXPECT_EQ(Publish(s, false, {File(1, "longer_a.mp3")}, {Cid(2)}).value(), 1);
+  EXPECT_EQ(registry_->usage().name_bytes, 12);
+}
+
+TEST_F(LeafRegistryTest, TheSupernodesBudgetsBoundAllLeaves) {
+  LeafRegistry::Options options;
+  options.max_files_total = 3;
+  options.max_name_bytes_total = 1000;
+  Reset(options);
+  std::unique_ptr<Identity> a, b;
+  std::string sa = JoinNew(&a, "127.0.0.1:7001");
+  std::string sb = JoinNew(&b, "127.0.0.1:7002");
+  ASSERT_TRUE(Publish(sa, true, {File(1, "a.mp3"), File(2, "b.mp3")}).ok());
+  absl::StatusOr<int> r =
+      Publish(sb, true, {File(3, "c.mp3"), File(4, "d.mp3")});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("this supernode's budget of 3 files"));
+  EXPECT_THAT(r.status().message(), HasSubstr("(max_files)"));
+  // Partial files count as well.
+  r = Publish(sb, false, {File(3, "c.mp3")}, {}, {File(5, "e.mkv")});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(Publish(sb, true, {File(3, "c.mp3")}).ok());
+  EXPECT_EQ(registry_->usage().files, 3);
+  // Room comes back when a leaf leaves.
+  ASSERT_TRUE(registry_->Leave(sa).ok());
+  EXPECT_EQ(registry_->usage().files, 1);
+  EXPECT_EQ(registry_->usage().name_bytes, 5);
+  EXPECT_TRUE(Publish(sb, false, {File(4, "d.mp3")}, {}, {File(5, "e.mkv")})
+                  .ok());
+  EXPECT_EQ(registry_->usage().files, 3);
+
+  LeafRegistry::Options bytes;
+  bytes.max_name_bytes_total = 12;
+  Reset(bytes);
+  sa = JoinNew(&a, "127.0.0.1:7001");
+  sb = JoinNew(&b, "127.0.0.1:7002");
+  ASSERT_TRUE(Publish(sa, true, {File(1, "a.mp3")}).ok());
+  r = Publish(sb, true, {File(2, "bbbbbbbb.mp3")});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("budget of 12 bytes of names over all its leaves"));
+  EXPECT_THAT(Search("bbbbbbbb"), IsEmpty());
 }
 
 TEST_F(LeafRegistryTest, PartialFilesAreLocatedNotSearched) {

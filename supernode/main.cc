@@ -53,9 +53,34 @@ ABSL_FLAG(int, heartbeat_interval_ms, 30000,
           "how often leaves are told to heartbeat");
 ABSL_FLAG(int, challenge_ttl_ms, 60000, "how long a join nonce stays valid");
 ABSL_FLAG(int, max_pending_challenges, 10000,
-          "most unused join nonces kept (the oldest go first)");
+          "most unused join nonces kept; beyond it new challenges are refused "
+          "until some expire (pending ones are never evicted)");
+ABSL_FLAG(int, max_challenges_per_address, 16,
+          "most unused join nonces kept per address (its own oldest go "
+          "first)");
+ABSL_FLAG(std::string, leaf_search_rate, "20:60",
+          "searches per leaf (its peer id once joined, else its address): "
+          "RATE or RATE:BURST a second, 0 for no limit");
+ABSL_FLAG(std::string, leaf_locate_rate, "50:150",
+          "look-ups per leaf, as --leaf_search_rate");
+ABSL_FLAG(std::string, leaf_publish_rate, "20:100",
+          "publishes per leaf, as --leaf_search_rate");
+ABSL_FLAG(std::string, leaf_join_rate, "10:50",
+          "Challenge and Join calls per address, as --leaf_search_rate");
+ABSL_FLAG(int, cut_off_after, 100,
+          "a caller calling this many times before the retry time it was "
+          "given (within 10 s) is cut off (0: never)");
+ABSL_FLAG(int, cut_off_seconds, 60, "how long a cut-off caller is refused");
 ABSL_FLAG(int, max_leaves, 1000, "most leaves at once");
 ABSL_FLAG(int, max_files_per_leaf, 200000, "most files one leaf may share");
+ABSL_FLAG(int64_t, max_name_bytes_per_leaf, 16 << 20,
+          "memory budget: most bytes of file names one leaf may share "
+          "(complete and partial files)");
+ABSL_FLAG(int64_t, max_files, 500000,
+          "memory budget: most files over all leaves (complete and partial); "
+          "a publish beyond it is refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(int64_t, max_name_bytes, 48 << 20,
+          "memory budget: most bytes of file names over all leaves");
 ABSL_FLAG(int, max_files_per_publish, 50000,
           "most entries (added + removed + partial) in one Publish");
 ABSL_FLAG(int, sweep_interval_ms, 0,
@@ -225,9 +250,28 @@ int Run() {
   o.challenge_ttl = absl::Milliseconds(absl::GetFlag(FLAGS_challenge_ttl_ms));
   o.max_pending_challenges = static_cast<size_t>(
       std::max(0, absl::GetFlag(FLAGS_max_pending_challenges)));
+  o.max_challenges_per_address = static_cast<size_t>(
+      std::max(0, absl::GetFlag(FLAGS_max_challenges_per_address)));
+  {
+    trove::supernode::LeafLimitFlags limits;
+    limits.search = absl::GetFlag(FLAGS_leaf_search_rate);
+    limits.locate = absl::GetFlag(FLAGS_leaf_locate_rate);
+    limits.publish = absl::GetFlag(FLAGS_leaf_publish_rate);
+    limits.join = absl::GetFlag(FLAGS_leaf_join_rate);
+    limits.cut_off_after = absl::GetFlag(FLAGS_cut_off_after);
+    limits.cut_off_seconds = absl::GetFlag(FLAGS_cut_off_seconds);
+    if (absl::Status s = trove::supernode::SetLeafLimits(limits, "", &o);
+        !s.ok()) {
+      TROVE_LOG(ERROR) << s.message();
+      return 2;
+    }
+  }
   o.max_leaves = absl::GetFlag(FLAGS_max_leaves);
   o.max_files_per_leaf = absl::GetFlag(FLAGS_max_files_per_leaf);
   o.max_files_per_publish = absl::GetFlag(FLAGS_max_files_per_publish);
+  o.max_name_bytes_per_leaf = absl::GetFlag(FLAGS_max_name_bytes_per_leaf);
+  o.max_files = absl::GetFlag(FLAGS_max_files);
+  o.max_name_bytes = absl::GetFlag(FLAGS_max_name_bytes);
   o.sweep_interval = absl::Milliseconds(absl::GetFlag(FLAGS_sweep_interval_ms));
   o.search_default_limit = absl::GetFlag(FLAGS_search_default_limit);
   o.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);

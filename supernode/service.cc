@@ -188,6 +188,10 @@ SupernodeServiceImpl::SupernodeServiceImpl(
     Options options, LeafRegistry* registry, IndexClient* index,
     std::function<std::string()> backup_address)
     : options_(std::move(options)),
+      searches_("searches", options_.search_rate, options_.clock),
+      locates_("look-ups", options_.locate_rate, options_.clock),
+      publishes_("publishes", options_.publish_rate, options_.clock),
+      joins_("join requests", options_.join_rate, options_.clock),
       registry_(registry),
       index_(index),
       backup_address_(std::move(backup_address)) {
@@ -233,10 +237,29 @@ void SupernodeServiceImpl::WorkerLoop() {
   }
 }
 
+std::string SupernodeServiceImpl::LeafKey(
+    const grpc::ServerContextBase* context, const std::string& session) {
+  if (PlausibleSession(session)) {
+    absl::StatusOr<std::string> peer = registry_->PeerOfSession(session);
+    if (peer.ok()) return absl::StrCat("peer:", *peer);
+  }
+  absl::StatusOr<std::string> proven = CallerId(context);
+  if (proven.ok() && !proven->empty() && registry_->IsJoined(*proven)) {
+    return absl::StrCat("peer:", *proven);
+  }
+  return absl::StrCat("addr:", PeerAddressWithoutPort(context->peer()));
+}
+
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Challenge(
     grpc::CallbackServerContext* context, const ChallengeRequest*,
     ChallengeResponse* response) {
-  response->set_nonce(registry_->Challenge());
+  const std::string address = PeerAddressWithoutPort(context->peer());
+  if (absl::Status s = joins_.Admit(absl::StrCat("addr:", address)); !s.ok()) {
+    return Answer(context, s);
+  }
+  absl::StatusOr<std::string> nonce = registry_->Challenge(address);
+  if (!nonce.ok()) return Answer(context, nonce.status());
+  response->set_nonce(*nonce);
   return Answer(context, absl::OkStatus());
 }
 
@@ -298,6 +321,11 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Join(
     grpc::CallbackServerContext* context, const JoinRequest* request,
     JoinResponse* response) {
+  if (absl::Status s = joins_.Admit(absl::StrCat(
+          "addr:", PeerAddressWithoutPort(context->peer())));
+      !s.ok()) {
+    return Answer(context, s);
+  }
   return Answer(context, DoJoin(*request, response));
 }
 
@@ -372,6 +400,8 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Publish(
     grpc::CallbackServerContext* context, const PublishRequest* request,
     PublishResponse* response) {
   absl::Status s = CheckSessionCaller(context, registry_, request->session());
+  if (!s.ok()) return Answer(context, s);
+  s = publishes_.Admit(LeafKey(context, request->session()));
   if (!s.ok()) return Answer(context, s);
   return Answer(context, DoPublish(*request, response));
 }
@@ -572,6 +602,9 @@ void SupernodeServiceImpl::NoteIndexHealth(const absl::Status& status) {
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
     grpc::CallbackServerContext* context, const SearchRequest* request,
     SearchResponse* response) {
+  if (absl::Status s = searches_.Admit(LeafKey(context, "")); !s.ok()) {
+    return Answer(context, s);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
   if (!Submit([this, reactor, request, response, deadline] {
@@ -712,6 +745,9 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Locate(
     grpc::CallbackServerContext* context, const LocateRequest* request,
     LocateResponse* response) {
+  if (absl::Status s = locates_.Admit(LeafKey(context, "")); !s.ok()) {
+    return Answer(context, s);
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
   if (!Submit([this, reactor, request, response, deadline] {

@@ -33,6 +33,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "protos/supernode.grpc.pb.h"
+#include "common/clock.h"
+#include "common/rate_limit.h"
 #include "supernode/fan_out.h"
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
@@ -80,6 +82,17 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
     // Asks the other supernodes when the index cannot answer; null: never.
     // Must outlive the service.
     FanOutSearch* fan_out = nullptr;
+    // Flood control (common/rate_limit.h). Searches, look-ups and publishes
+    // are limited per leaf: its peer id once it has joined (proven by its
+    // session, or by its certificate), else its address. Challenge and Join
+    // are limited per address. A rate of 0 turns a limit off.
+    RateLimitOptions search_rate;
+    RateLimitOptions locate_rate;
+    RateLimitOptions publish_rate;
+    RateLimitOptions join_rate;
+    // The clock of the rate limits; null: the real clock. Must outlive the
+    // service.
+    Clock* clock = nullptr;
   };
 
   // `registry` must outlive the service. `index` may be null (no index:
@@ -159,6 +172,10 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
                             LocateResponse* response, absl::Time deadline);
   absl::Status DoReportBadSource(const ReportBadSourceRequest& request);
 
+  // The rate limiters, for tests and metrics.
+  const CallRateLimiter& search_limiter() const { return searches_; }
+  const CallRateLimiter& join_limiter() const { return joins_; }
+
   // How many times `peer_id` was reported as a bad source.
   int64_t bad_source_reports(const std::string& peer_id) const;
 
@@ -182,7 +199,17 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   // (once per change, not once per call).
   void NoteIndexHealth(const absl::Status& status);
 
+  // The key a leaf's searches, look-ups and publishes are limited by:
+  // "peer:" and its peer id when `session` (may be empty) is live or its
+  // certificate proves a joined leaf, else "addr:" and its address.
+  std::string LeafKey(const grpc::ServerContextBase* context,
+                      const std::string& session);
+
   const Options options_;
+  CallRateLimiter searches_;
+  CallRateLimiter locates_;
+  CallRateLimiter publishes_;
+  CallRateLimiter joins_;
   LeafRegistry* const registry_;
   IndexClient* const index_;
   const std::function<std::string()> backup_address_;

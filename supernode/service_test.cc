@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,14 +63,23 @@ Source Src(const std::string& peer, const std::string& address,
 // index, with a stub to call it.
 class ServiceTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    LeafRegistry::Options ro;
-    ro.max_files_per_leaf = 100;
+  void SetUp() override { StartService(); }
+
+  // (Re)starts the service; `adjust` may change its options.
+  void StartService(
+      const std::function<void(SupernodeServiceImpl::Options*)>& adjust = {},
+      LeafRegistry::Options ro = TestRegistryOptions()) {
+    if (server_ != nullptr) server_->Shutdown();
+    stub_.reset();
+    server_.reset();
+    service_.reset();
     registry_ = std::make_unique<LeafRegistry>(ro, &clock_, nullptr);
     SupernodeServiceImpl::Options so;
     so.max_files_per_publish = 10;
     so.heartbeat_interval = absl::Seconds(7);
     so.session_timeout = absl::Seconds(21);
+    so.clock = &clock_;
+    if (adjust) adjust(&so);
     service_ = std::make_unique<SupernodeServiceImpl>(
         so, registry_.get(), &index_, [] { return "10.9.9.9:6000"; });
     absl::StatusOr<RunningServer> running =
@@ -79,6 +89,12 @@ class ServiceTest : public ::testing::Test {
     server_ = std::move(running->server);
     stub_ = SupernodeService::NewStub(grpc::CreateChannel(
         running->address, grpc::InsecureChannelCredentials()));
+  }
+
+  static LeafRegistry::Options TestRegistryOptions() {
+    LeafRegistry::Options ro;
+    ro.max_files_per_leaf = 100;
+    return ro;
   }
 
   void TearDown() override { server_->Shutdown(); }
@@ -511,6 +527,121 @@ TEST_F(ServiceTest, ReportBadSourceCounts) {
               grpc::StatusCode::UNAUTHENTICATED);
   }
   EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
+}
+
+}  // namespace
+}  // namespace supernode
+}  // namespace trove
+
+namespace trove {
+namespace supernode {
+namespace {
+
+RateLimitOptions Limit(double rate, double burst, int cut_off_after = 0) {
+  RateLimitOptions o;
+  o.rate_per_second = rate;
+  o.burst = burst;
+  o.cut_off_after = cut_off_after;
+  o.cut_off_for = absl::Seconds(30);
+  return o;
+}
+
+TEST_F(ServiceTest, SearchFloodIsSlowedThenCutOff) {
+  StartService([](SupernodeServiceImpl::Options* so) {
+    so->search_rate = Limit(2, 3, /*cut_off_after=*/5);
+  });
+  SearchResponse resp;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(Search(Query("anything"), &resp).ok()) << i;
+  }
+  grpc::Status slowed = Search(Query("anything"), &resp);
+  EXPECT_EQ(slowed.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(slowed.error_message(),
+              HasSubstr("too many searches from addr:127.0.0.1"));
+  EXPECT_THAT(slowed.error_message(), HasSubstr("retry in 500 ms"));
+  // Waiting as told is enough.
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_TRUE(Search(Query("anything"), &resp).ok());
+  // Ignoring the retry time again and again cuts the caller off, even once
+  // its bucket has refilled.
+  grpc::Status last;
+  for (int i = 0; i < 6; ++i) last = Search(Query("anything"), &resp);
+  EXPECT_THAT(last.error_message(), HasSubstr("cut off"));
+  clock_.Advance(absl::Seconds(5));
+  last = Search(Query("anything"), &resp);
+  EXPECT_EQ(last.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(last.error_message(), HasSubstr("cut off"));
+  clock_.Advance(absl::Seconds(30));
+  EXPECT_TRUE(Search(Query("anything"), &resp).ok());
+  EXPECT_GE(service_->search_limiter().cut_offs(), 1);
+}
+
+TEST_F(ServiceTest, LocateAndPublishAreLimitedPerLeafOnceJoined) {
+  StartService([](SupernodeServiceImpl::Options* so) {
+    so->locate_rate = Limit(1, 2);
+    so->publish_rate = Limit(1, 2);
+  });
+  LocateResponse located;
+  EXPECT_NE(Locate(Cid(1), &located).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(Locate(Cid(1), &located).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status s = Locate(Cid(1), &located);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("too many look-ups from addr:"));
+
+  // Publishes are counted per joined peer: two leaves from one address
+  // each have their own bucket.
+  std::unique_ptr<Identity> a_id, b_id;
+  const std::string a = JoinNew("127.0.0.1:7001", &a_id).session();
+  const std::string b = JoinNew("127.0.0.1:7002", &b_id).session();
+  EXPECT_TRUE(Publish(FullList(a, {File(1, "one.txt")})).ok());
+  EXPECT_TRUE(Publish(FullList(a, {File(2, "two.txt")})).ok());
+  s = Publish(FullList(a, {File(3, "three.txt")}));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr(absl::StrCat("too many publishes from peer:",
+                                     a_id->peer_id())));
+  EXPECT_TRUE(Publish(FullList(b, {File(4, "four.txt")})).ok());
+  // What a's refused publish would have replaced is still there.
+  EXPECT_EQ(registry_->GetLeaf(a_id->peer_id())->file_count, 1u);
+  EXPECT_TRUE(registry_->Locate(Cid(2)).has_value());
+  EXPECT_FALSE(registry_->Locate(Cid(3)).has_value());
+}
+
+TEST_F(ServiceTest, ChallengeAndJoinAreLimitedPerAddress) {
+  StartService([](SupernodeServiceImpl::Options* so) {
+    so->join_rate = Limit(1, 4);
+  });
+  std::unique_ptr<Identity> identity = Identity::Generate().value();
+  // Two joins (a Challenge and a Join each) fit the burst of four.
+  EXPECT_TRUE(Join(SignedJoin(*identity, "127.0.0.1:7001")).ok());
+  EXPECT_TRUE(Join(SignedJoin(*identity, "127.0.0.1:7001")).ok());
+  ChallengeResponse challenge;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub_->Challenge(&ctx, ChallengeRequest(), &challenge);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("too many join requests from addr:127.0.0.1"));
+  EXPECT_EQ(registry_->pending_challenges(), 0u);
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(Join(SignedJoin(*identity, "127.0.0.1:7001")).ok());
+}
+
+TEST_F(ServiceTest, ChallengeNoncesAreKeptPerAddress) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.max_challenges_per_asker = 3;
+  StartService({}, ro);
+  std::unique_ptr<Identity> identity = Identity::Generate().value();
+  JoinRequest first = SignedJoin(*identity, "127.0.0.1:7001");
+  for (int i = 0; i < 20; ++i) {
+    ChallengeResponse challenge;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(stub_->Challenge(&ctx, ChallengeRequest(), &challenge).ok());
+  }
+  // This address holds three; the flood replaced only its own.
+  EXPECT_EQ(registry_->pending_challenges(), 3u);
+  EXPECT_EQ(Join(first).error_code(), grpc::StatusCode::UNAUTHENTICATED);
 }
 
 }  // namespace

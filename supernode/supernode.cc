@@ -51,6 +51,34 @@ absl::StatusOr<std::unique_ptr<Identity>> SupernodeKeyFor(
 
 }  // namespace
 
+absl::Status SetLeafLimits(const LeafLimitFlags& flags,
+                           absl::string_view prefix,
+                           SupernodeOptions* options) {
+  if (flags.cut_off_after < 0 || flags.cut_off_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", prefix, "cut_off_after must be 0 or more and --", prefix,
+        "cut_off_seconds at least 1"));
+  }
+  struct Limit {
+    const std::string& text;
+    const char* name;
+    RateLimitOptions* out;
+  };
+  for (const Limit& l :
+       {Limit{flags.search, "leaf_search_rate", &options->leaf_search_rate},
+        Limit{flags.locate, "leaf_locate_rate", &options->leaf_locate_rate},
+        Limit{flags.publish, "leaf_publish_rate", &options->leaf_publish_rate},
+        Limit{flags.join, "leaf_join_rate", &options->leaf_join_rate}}) {
+    if (!l.text.empty()) {
+      ASSIGN_OR_RETURN(*l.out,
+                       ParseRateLimit(l.text, absl::StrCat(prefix, l.name)));
+    }
+    l.out->cut_off_after = flags.cut_off_after;
+    l.out->cut_off_for = absl::Seconds(flags.cut_off_seconds);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   if (!o.supernode_id.empty()) {
     RETURN_IF_ERROR(ValidateHexId(o.supernode_id, "supernode_id"));
@@ -82,9 +110,14 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
   }
   RETURN_IF_ERROR(AtLeastOne(o.max_pending_challenges,
                              "max_pending_challenges"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_challenges_per_address,
+                             "max_challenges_per_address"));
   RETURN_IF_ERROR(AtLeastOne(o.max_leaves, "max_leaves"));
   RETURN_IF_ERROR(AtLeastOne(o.max_files_per_leaf, "max_files_per_leaf"));
   RETURN_IF_ERROR(AtLeastOne(o.max_files_per_publish, "max_files_per_publish"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_name_bytes_per_leaf, "max_name_bytes_per_leaf"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_files, "max_files"));
+  RETURN_IF_ERROR(AtLeastOne(o.max_name_bytes, "max_name_bytes"));
   RETURN_IF_ERROR(AtLeastOne(o.search_default_limit, "search_default_limit"));
   RETURN_IF_ERROR(AtLeastOne(o.search_max_limit, "search_max_limit"));
   RETURN_IF_ERROR(AtLeastOne(o.batch_max_entries, "batch_max_entries"));
@@ -164,9 +197,14 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   LeafRegistry::Options ro;
   ro.challenge_ttl = options_.challenge_ttl;
   ro.max_pending_challenges = options_.max_pending_challenges;
+  ro.max_challenges_per_asker = options_.max_challenges_per_address;
   ro.session_timeout = options_.session_timeout;
   ro.max_leaves = options_.max_leaves;
   ro.max_files_per_leaf = options_.max_files_per_leaf;
+  ro.max_name_bytes_per_leaf =
+      static_cast<size_t>(options_.max_name_bytes_per_leaf);
+  ro.max_files_total = static_cast<size_t>(options_.max_files);
+  ro.max_name_bytes_total = static_cast<size_t>(options_.max_name_bytes);
   ro.index.default_limit = options_.search_default_limit;
   ro.index.max_limit = options_.search_max_limit;
   ro.supernode_id = supernode_id_;
@@ -199,6 +237,11 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   so.locate_limit = options_.locate_limit;
   so.supernode_id = supernode_id_;
   so.moderation = moderation_.get();
+  so.search_rate = options_.leaf_search_rate;
+  so.locate_rate = options_.leaf_locate_rate;
+  so.publish_rate = options_.leaf_publish_rate;
+  so.join_rate = options_.leaf_join_rate;
+  so.clock = options_.rate_clock;
   {
     IndexForwarder* fwd = forwarder_.get();
     const absl::Duration session_timeout = options_.session_timeout;

@@ -28,6 +28,7 @@
 #include "protos/types.pb.h"
 #include "common/clock.h"
 #include "common/identity.h"
+#include "common/rate_limit.h"
 #include "common/tls_credentials.h"
 #include "supernode/fan_out.h"
 #include "supernode/index_client.h"
@@ -38,6 +39,18 @@
 
 namespace trove {
 namespace supernode {
+
+// A leaf-facing limit of `rate` calls a second in bursts of `burst`, with
+// the default cut-off (100 calls before the retry time within 10 s: refused
+// for a minute).
+inline RateLimitOptions LeafRate(double rate, double burst) {
+  RateLimitOptions o;
+  o.rate_per_second = rate;
+  o.burst = burst;
+  o.cut_off_after = 100;
+  o.cut_off_for = absl::Minutes(1);
+  return o;
+}
 
 struct SupernodeOptions {
   // host:port of the IndexService. Required unless Create() is given an
@@ -70,9 +83,24 @@ struct SupernodeOptions {
   absl::Duration heartbeat_interval = absl::Seconds(30);
   absl::Duration challenge_ttl = absl::Seconds(60);
   size_t max_pending_challenges = 10000;
+  size_t max_challenges_per_address = 16;
   int max_leaves = 1000;
   int max_files_per_leaf = 200000;
   int max_files_per_publish = 50000;
+  // Memory budgets (LeafRegistry::Options): bytes of names per leaf, and
+  // files and bytes of names over all leaves.
+  int64_t max_name_bytes_per_leaf = 16 << 20;
+  int64_t max_files = 500000;
+  int64_t max_name_bytes = 48 << 20;
+  // Flood control at the leaf-facing service (SupernodeServiceImpl::Options):
+  // searches, look-ups and publishes per leaf, Challenge and Join per
+  // address. A rate of 0 turns a limit off.
+  RateLimitOptions leaf_search_rate = LeafRate(20, 60);
+  RateLimitOptions leaf_locate_rate = LeafRate(50, 150);
+  RateLimitOptions leaf_publish_rate = LeafRate(20, 100);
+  RateLimitOptions leaf_join_rate = LeafRate(10, 50);
+  // The clock of those limits; null: the real clock.
+  Clock* rate_clock = nullptr;
   // How often silent leaves are looked for; zero: a quarter of the session
   // timeout, at most a second.
   absl::Duration sweep_interval = absl::ZeroDuration();
@@ -107,6 +135,23 @@ struct SupernodeOptions {
   // Zero: as the index says.
   absl::Duration renew_interval = absl::ZeroDuration();
 };
+
+// The leaf-facing limits as flags give them: "RATE", "RATE:BURST" or "0"
+// (empty: keep the default), and the cut-off.
+struct LeafLimitFlags {
+  std::string search;
+  std::string locate;
+  std::string publish;
+  std::string join;
+  int cut_off_after = 100;
+  int cut_off_seconds = 60;
+};
+
+// Sets `options`'s leaf_*_rate from `flags`; INVALID_ARGUMENT naming the
+// flag (`prefix` + "leaf_search_rate", ...) for a bad value.
+absl::Status SetLeafLimits(const LeafLimitFlags& flags,
+                           absl::string_view prefix,
+                           SupernodeOptions* options);
 
 // Checks the options' ranges (timeouts positive, limits at least 1, ...).
 // INVALID_ARGUMENT naming the first bad one.

@@ -36,6 +36,7 @@
 #include "bench/catalog_gen.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/server_util.h"
 #include "protos/supernode.grpc.pb.h"
 
@@ -85,6 +86,8 @@ absl::Status Join(Leaf* leaf, int port) {
       JoinSignedMessage(challenge.nonce(), join.listen_address()));
   if (!sig.ok()) return sig.status();
   join.set_signature(*sig);
+  join.set_work(SolveJoinWork(challenge.nonce(), join.public_key(),
+                              challenge.work_bits()));
   supernode::JoinResponse joined;
   grpc::ClientContext ctx;
   ctx.set_deadline(In(absl::Seconds(10)));

@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "peer_client/supernode_watch.h"
 #include "protos/supernode.grpc.pb.h"
 #include "tests/harness/cluster.h"
@@ -93,6 +94,8 @@ absl::Status Attach(Leaf& leaf, int n) {
       JoinSignedMessage(challenge.nonce(), join.listen_address()));
   if (!sig.ok()) return sig.status();
   join.set_signature(*sig);
+  join.set_work(SolveJoinWork(challenge.nonce(), join.public_key(),
+                              challenge.work_bits()));
   grpc::ClientContext c2;
   c2.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   supernode::JoinResponse joined;
@@ -125,6 +128,8 @@ int Main() {
   if (absl::Status s = cluster.StartSupernode(
           {"--batch_max_delay_ms=2000", "--session_timeout_ms=90000",
            "--heartbeat_interval_ms=30000", "--renew_interval_ms=0",
+           // The leaves all come from one address.
+           "--leaf_join_rate=0",
            absl::StrCat("--max_leaves=", n + 10)});
       !s.ok()) {
     std::cerr << s << "\n";

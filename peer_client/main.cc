@@ -157,6 +157,10 @@ ABSL_FLAG(int, supernode_session_timeout_ms, 90000,
           "daemon: a promoted supernode drops a leaf silent this long");
 ABSL_FLAG(int, supernode_max_leaves, 1000,
           "daemon: most leaves a promoted supernode takes");
+ABSL_FLAG(int, supernode_join_work_bits,
+          trove::supernode::kDefaultJoinWorkBits,
+          "daemon: proof of work a promoted supernode asks of each join "
+          "(leading zero bits of a SHA-256; 0: none)");
 ABSL_FLAG(int64_t, supernode_max_files, 500000,
           "daemon: memory budget of a promoted supernode, files over all its "
           "leaves");
@@ -278,6 +282,7 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                announces (default: --listen's host, a free port)
   --supernode_heartbeat_interval_ms=N, --supernode_session_timeout_ms=N,
   --supernode_max_leaves=N     a promoted supernode's leaf sessions
+  --supernode_join_work_bits=N a promoted supernode's proof of work per join
   --supernode_max_files=N, --supernode_max_name_bytes=N
                                a promoted supernode's memory budget (files
                                and bytes of names over all its leaves)
@@ -667,6 +672,8 @@ int RunDaemon() {
       absl::Milliseconds(absl::GetFlag(FLAGS_supernode_session_timeout_ms));
   o.host.supernode.max_leaves = absl::GetFlag(FLAGS_supernode_max_leaves);
   o.host.supernode.max_files = absl::GetFlag(FLAGS_supernode_max_files);
+  o.host.supernode.join_work_bits =
+      absl::GetFlag(FLAGS_supernode_join_work_bits);
   o.host.supernode.max_name_bytes =
       absl::GetFlag(FLAGS_supernode_max_name_bytes);
   {

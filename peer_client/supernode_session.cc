@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/signed_change.h"
@@ -22,6 +23,10 @@
 
 namespace trove {
 namespace {
+
+// The most proof of work this peer does to join a supernode (about a
+// quarter of a minute at 24 bits); a supernode asking for more is refused.
+constexpr int kMaxJoinWorkBitsDone = 24;
 
 int64_t FreeMemoryBytes() {
   long pages = ::sysconf(_SC_AVPHYS_PAGES);
@@ -331,6 +336,14 @@ absl::Status SupernodeSession::Join(const std::string& address) {
   req.set_public_key(identity_->public_key());
   req.set_nonce(challenge.nonce());
   req.set_signature(*signature);
+  if (challenge.work_bits() > kMaxJoinWorkBitsDone) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the supernode at ", address, " asks for a proof of work of ",
+        challenge.work_bits(), " bits; this peer does at most ",
+        kMaxJoinWorkBitsDone));
+  }
+  req.set_work(SolveJoinWork(challenge.nonce(), identity_->public_key(),
+                             challenge.work_bits()));
   req.set_listen_address(options_.listen_address);
   *req.mutable_capacity() = options_.capacity;
   req.mutable_capacity()->set_uptime_seconds(

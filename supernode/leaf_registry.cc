@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/merkle.h"
 
 namespace trove {
@@ -134,6 +135,14 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
       return absl::UnauthenticatedError(
           "challenge nonce expired; ask for a new one");
     }
+  }
+  if (!JoinWorkMeets(request.nonce(), request.public_key(), request.work(),
+                     options_.join_work_bits)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "join refused: the proof of work does not have the ",
+        options_.join_work_bits,
+        " leading zero bits the challenge asked for (common/join_work.h); "
+        "ask for a new challenge"));
   }
   absl::Status verified = VerifySignature(
       request.public_key(),

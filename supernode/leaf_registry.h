@@ -72,6 +72,9 @@ class LeafRegistry {
     // Most pending nonces per asker (its address); beyond it that asker's
     // own oldest nonce goes, nobody else's.
     size_t max_challenges_per_asker = 16;
+    // Leading zero bits of the proof of work a join must carry
+    // (common/join_work.h); 0: none.
+    int join_work_bits = 0;
     // A leaf silent for longer is dropped.
     absl::Duration session_timeout = absl::Seconds(90);
     // Most leaves at once.
@@ -143,13 +146,16 @@ class LeafRegistry {
   // RESOURCE_EXHAUSTED, saying when to retry, when max_pending_challenges
   // are pending in all.
   absl::StatusOr<std::string> Challenge(absl::string_view asker = "");
+  // The proof of work asked of joins, told with each nonce.
+  int join_work_bits() const { return options_.join_work_bits; }
   // Nonces handed out and not yet used or expired.
   size_t pending_challenges() const;
 
   // Admits a leaf. REQUIRES: the request's fields have been validated
   // (lengths, address). The nonce is used up by this call whatever its
   // outcome. UNAUTHENTICATED for an unknown, used or expired nonce or a bad
-  // signature; INVALID_ARGUMENT for a key or signature of the wrong length;
+  // signature; PERMISSION_DENIED when the proof of work falls short;
+  // INVALID_ARGUMENT for a key or signature of the wrong length;
   // RESOURCE_EXHAUSTED when max_leaves other leaves are joined.
   absl::StatusOr<JoinResult> Join(const JoinRequest& request);
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/signed_change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -234,6 +235,27 @@ TEST_F(LeafRegistryTest, AFloodOfChallengesCannotEvictOthersNonces) {
   clock_.Advance(absl::Seconds(11));
   EXPECT_TRUE(registry_->Challenge("10.7.0.1").ok());
   EXPECT_EQ(registry_->pending_challenges(), 1u);
+}
+
+TEST_F(LeafRegistryTest, AJoinMustCarryTheProofOfWorkAskedFor) {
+  LeafRegistry::Options options;
+  options.join_work_bits = 10;
+  Reset(options);
+  EXPECT_EQ(registry_->join_work_bits(), 10);
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest lazy = SignedJoin(*identity);
+  absl::StatusOr<LeafRegistry::JoinResult> r = registry_->Join(lazy);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(r.status().message(), HasSubstr("proof of work"));
+  // Work for another nonce, or for another key, does not count.
+  JoinRequest borrowed = SignedJoin(*identity);
+  borrowed.set_work(SolveJoinWork(std::string(32, 'x'), identity->public_key(), 10));
+  EXPECT_EQ(registry_->Join(borrowed).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  JoinRequest done = SignedJoin(*identity);
+  done.set_work(SolveJoinWork(done.nonce(), done.public_key(), 10));
+  EXPECT_TRUE(registry_->Join(done).ok());
+  EXPECT_EQ(registry_->leaf_count(), 1);
 }
 
 TEST_F(LeafRegistryTest, AnAskersOwnOldestNonceGoesFirst) {

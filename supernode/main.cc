@@ -58,6 +58,9 @@ ABSL_FLAG(int, max_pending_challenges, 10000,
 ABSL_FLAG(int, max_challenges_per_address, 16,
           "most unused join nonces kept per address (its own oldest go "
           "first)");
+ABSL_FLAG(int, join_work_bits, trove::supernode::kDefaultJoinWorkBits,
+          "proof of work a join must carry: leading zero bits of a SHA-256 "
+          "(each bit doubles the cost; 0: none)");
 ABSL_FLAG(std::string, leaf_search_rate, "20:60",
           "searches per leaf (its peer id once joined, else its address): "
           "RATE or RATE:BURST a second, 0 for no limit");
@@ -266,6 +269,7 @@ int Run() {
       return 2;
     }
   }
+  o.join_work_bits = absl::GetFlag(FLAGS_join_work_bits);
   o.max_leaves = absl::GetFlag(FLAGS_max_leaves);
   o.max_files_per_leaf = absl::GetFlag(FLAGS_max_files_per_leaf);
   o.max_files_per_publish = absl::GetFlag(FLAGS_max_files_per_publish);

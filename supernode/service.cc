@@ -260,6 +260,7 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Challenge(
   absl::StatusOr<std::string> nonce = registry_->Challenge(address);
   if (!nonce.ok()) return Answer(context, nonce.status());
   response->set_nonce(*nonce);
+  response->set_work_bits(registry_->join_work_bits());
   return Answer(context, absl::OkStatus());
 }
 
@@ -275,6 +276,9 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
     return absl::InvalidArgumentError(
         absl::StrCat("signature must be ", kSignatureBytes, " bytes, got ",
                      request.signature().size()));
+  }
+  if (request.work().size() > kMaxNonceBytes) {
+    return absl::InvalidArgumentError("work is too long");
   }
   if (request.nonce().empty() || request.nonce().size() > kMaxNonceBytes) {
     return absl::InvalidArgumentError(

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -626,6 +627,27 @@ TEST_F(ServiceTest, ChallengeAndJoinAreLimitedPerAddress) {
   EXPECT_EQ(registry_->pending_challenges(), 0u);
   clock_.Advance(absl::Seconds(2));
   EXPECT_TRUE(Join(SignedJoin(*identity, "127.0.0.1:7001")).ok());
+}
+
+TEST_F(ServiceTest, TheChallengeSaysTheProofOfWorkAskedFor) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.join_work_bits = 6;
+  StartService({}, ro);
+  ChallengeResponse challenge;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->Challenge(&ctx, ChallengeRequest(), &challenge).ok());
+  EXPECT_EQ(challenge.work_bits(), 6);
+  std::unique_ptr<Identity> identity = Identity::Generate().value();
+  JoinRequest req = SignedJoin(*identity, "127.0.0.1:7001");
+  grpc::Status s = Join(req);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("6 leading zero bits"));
+  req = SignedJoin(*identity, "127.0.0.1:7001");
+  req.set_work(SolveJoinWork(req.nonce(), req.public_key(), 6));
+  EXPECT_TRUE(Join(req).ok());
+  req = SignedJoin(*identity, "127.0.0.1:7001");
+  req.set_work(std::string(100, 'w'));
+  EXPECT_EQ(Join(req).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, ChallengeNoncesAreKeptPerAddress) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/identity.h"
+#include "common/join_work.h"
 #include "common/log.h"
 #include "common/server_util.h"
 #include "common/status_macros.h"
@@ -112,6 +113,11 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
                              "max_pending_challenges"));
   RETURN_IF_ERROR(AtLeastOne(o.max_challenges_per_address,
                              "max_challenges_per_address"));
+  if (o.join_work_bits < 0 || o.join_work_bits > kMaxJoinWorkBits) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "join_work_bits must be 0 to ", kMaxJoinWorkBits, ", got ",
+        o.join_work_bits));
+  }
   RETURN_IF_ERROR(AtLeastOne(o.max_leaves, "max_leaves"));
   RETURN_IF_ERROR(AtLeastOne(o.max_files_per_leaf, "max_files_per_leaf"));
   RETURN_IF_ERROR(AtLeastOne(o.max_files_per_publish, "max_files_per_publish"));
@@ -198,6 +204,7 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   ro.challenge_ttl = options_.challenge_ttl;
   ro.max_pending_challenges = options_.max_pending_challenges;
   ro.max_challenges_per_asker = options_.max_challenges_per_address;
+  ro.join_work_bits = options_.join_work_bits;
   ro.session_timeout = options_.session_timeout;
   ro.max_leaves = options_.max_leaves;
   ro.max_files_per_leaf = options_.max_files_per_leaf;

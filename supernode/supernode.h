@@ -52,6 +52,10 @@ inline RateLimitOptions LeafRate(double rate, double burst) {
   return o;
 }
 
+// The proof of work asked of a join by default: about 30 ms of SHA-256 on
+// one core of the machine bench/join_work_bench ran on (bench/RESULTS.md).
+inline constexpr int kDefaultJoinWorkBits = 16;
+
 struct SupernodeOptions {
   // host:port of the IndexService. Required unless Create() is given an
   // IndexClient.
@@ -84,6 +88,9 @@ struct SupernodeOptions {
   absl::Duration challenge_ttl = absl::Seconds(60);
   size_t max_pending_challenges = 10000;
   size_t max_challenges_per_address = 16;
+  // Leading zero bits of the proof of work each join must carry (0: none;
+  // each bit doubles the cost; common/join_work.h).
+  int join_work_bits = kDefaultJoinWorkBits;
   int max_leaves = 1000;
   int max_files_per_leaf = 200000;
   int max_files_per_publish = 50000;

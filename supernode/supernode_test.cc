@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -97,6 +98,8 @@ class SupernodeTest : public ::testing::Test {
     req.set_public_key(identity->public_key());
     req.set_nonce(challenge.nonce());
     req.set_listen_address("127.0.0.1:7777");
+    req.set_work(SolveJoinWork(req.nonce(), req.public_key(),
+                               challenge.work_bits()));
     req.set_signature(
         identity->Sign(JoinSignedMessage(req.nonce(), req.listen_address()))
             .value());

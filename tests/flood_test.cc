@@ -1,6 +1,7 @@
-// Flood control at the index, over the real binary with TLS: a client that
-// floods searches is slowed, then cut off, while another client keeps being
-// answered; joins are limited per address; bad limits are start errors.
+// Flood control at the index and at a supernode, over the real binaries
+// with TLS: a client that floods searches is slowed, then cut off, while
+// another client keeps being answered; joins are limited per address; bad
+// limits are start errors.
 #include <string>
 #include <vector>
 
@@ -8,11 +9,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/identity.h"
+#include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/server_util.h"
 #include "common/tls_credentials.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protos/index.grpc.pb.h"
+#include "protos/supernode.grpc.pb.h"
 #include "tests/harness/cluster.h"
 #include "tests/harness/process.h"
 
@@ -169,6 +174,143 @@ TEST_F(FloodTest, JoinsAreLimitedPerIdentityAndPerAddress) {
   EXPECT_TRUE(bootstrap(patient.get()).ok());
 }
 
+// A leaf of the cluster's supernode: its identity, and a stub whose TLS
+// certificate is made from that identity.
+struct Leaf {
+  std::unique_ptr<Identity> identity;
+  std::shared_ptr<const TlsContext> tls;
+  std::unique_ptr<supernode::SupernodeService::Stub> stub;
+};
+
+Leaf NewLeaf(const Cluster& cluster) {
+  Leaf leaf;
+  leaf.identity = Identity::Generate().value();
+  leaf.tls = TlsContext::ForIdentity(*leaf.identity, cluster.ca_pem()).value();
+  leaf.stub = supernode::SupernodeService::NewStub(MakeChannel(
+      cluster.supernode_address(), Expected::Supernode(), leaf.tls.get()));
+  return leaf;
+}
+
+std::chrono::system_clock::time_point Soon() {
+  return std::chrono::system_clock::now() + std::chrono::seconds(10);
+}
+
+grpc::Status Challenge(const Leaf& leaf, std::string* nonce,
+                       int* work_bits = nullptr) {
+  supernode::ChallengeResponse challenge;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Soon());
+  grpc::Status s = leaf.stub->Challenge(&ctx, {}, &challenge);
+  *nonce = challenge.nonce();
+  if (work_bits != nullptr) *work_bits = challenge.work_bits();
+  return s;
+}
+
+grpc::Status Join(const Leaf& leaf) {
+  std::string nonce;
+  int work_bits = 0;
+  grpc::Status s = Challenge(leaf, &nonce, &work_bits);
+  if (!s.ok()) return s;
+  supernode::JoinRequest req;
+  req.set_public_key(leaf.identity->public_key());
+  req.set_nonce(nonce);
+  req.set_listen_address("127.0.0.1:9");
+  req.set_work(
+      SolveJoinWork(nonce, leaf.identity->public_key(), work_bits));
+  req.set_signature(
+      leaf.identity->Sign(JoinSignedMessage(nonce, "127.0.0.1:9")).value());
+  supernode::JoinResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Soon());
+  return leaf.stub->Join(&ctx, req, &resp);
+}
+
+grpc::Status LeafSearch(const Leaf& leaf) {
+  supernode::SearchRequest request;
+  request.mutable_query()->set_text("anything");
+  supernode::SearchResponse response;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Soon());
+  return leaf.stub->Search(&ctx, request, &response);
+}
+
+TEST_F(FloodTest, ASupernodeSlowsThenCutsOffAFloodingLeafWhileOthersAreServed) {
+  ASSERT_TRUE(cluster_->StartIndex().ok());
+  ASSERT_TRUE(cluster_
+                  ->StartSupernode({"--leaf_search_rate=5:10",
+                                    "--leaf_join_rate=4:8",
+                                    "--cut_off_after=20",
+                                    "--cut_off_seconds=30"})
+                  .ok());
+  Leaf flooder = NewLeaf(*cluster_);
+  Leaf honest = NewLeaf(*cluster_);
+  ASSERT_TRUE(Join(flooder).ok());
+  ASSERT_TRUE(Join(honest).ok());
+
+  int answered = 0, slowed = 0, cut_off = 0, honest_answered = 0;
+  std::string slowed_message, cut_message;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 300; ++i) {
+    grpc::Status s = LeafSearch(flooder);
+    if (s.ok()) {
+      ++answered;
+    } else {
+      ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << s.error_message();
+      if (absl::StrContains(s.error_message(), "cut off")) {
+        ++cut_off;
+        cut_message = s.error_message();
+      } else {
+        ++slowed;
+        slowed_message = s.error_message();
+      }
+    }
+    if (i % 30 == 0) {
+      grpc::Status h = LeafSearch(honest);
+      EXPECT_TRUE(h.ok()) << h.error_message();
+      honest_answered += h.ok();
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_GE(answered, 10);
+  EXPECT_LE(answered, 10 + 5 * seconds + 1) << seconds << " s";
+  EXPECT_GE(slowed, 1);
+  // Keyed by the leaf's proven peer id, not by the address both share.
+  EXPECT_THAT(slowed_message,
+              HasSubstr(absl::StrCat("too many searches from peer:",
+                                     flooder.identity->peer_id())));
+  EXPECT_THAT(slowed_message, HasSubstr("retry in"));
+  EXPECT_GE(cut_off, 1);
+  EXPECT_THAT(cut_message, HasSubstr("refused for"));
+  EXPECT_EQ(honest_answered, 10);
+  absl::SleepFor(absl::Seconds(2.5));
+  grpc::Status after = LeafSearch(flooder);
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(after.error_message(), HasSubstr("cut off"));
+  EXPECT_TRUE(LeafSearch(honest).ok());
+
+  // Challenges from one address: its limit, whatever key asks.
+  int challenged = 0;
+  std::string message;
+  for (int i = 0; i < 20; ++i) {
+    Leaf newcomer = NewLeaf(*cluster_);
+    std::string nonce;
+    grpc::Status s = Challenge(newcomer, &nonce);
+    if (s.ok()) {
+      ++challenged;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      message = s.error_message();
+    }
+  }
+  EXPECT_LT(challenged, 20);
+  EXPECT_THAT(message, HasSubstr("too many join requests from addr:127.0.0.1"));
+  // Waiting as told is enough.
+  absl::SleepFor(absl::Seconds(1.5));
+  Leaf patient = NewLeaf(*cluster_);
+  EXPECT_TRUE(Join(patient).ok());
+}
+
 TEST_F(FloodTest, BadLimitIsAStartError) {
   testutil::CommandResult r = testutil::RunCommand(
       {testutil::RunfilePath("index_server/index_server"),
@@ -177,6 +319,12 @@ TEST_F(FloodTest, BadLimitIsAStartError) {
       absl::Seconds(30));
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("--peer_search_rate=lots"));
+  r = testutil::RunCommand({testutil::RunfilePath("supernode/supernode"),
+                            "--index=127.0.0.1:1", "--insecure",
+                            "--leaf_search_rate=lots"},
+                           absl::Seconds(30));
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--leaf_search_rate=lots"));
 }
 
 }  // namespace

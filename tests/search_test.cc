@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
+#include "common/join_work.h"
 #include "common/search/query.h"
 #include "common/search/reference_search.h"
 #include "common/search/test_catalog.h"
@@ -90,6 +91,8 @@ class Leaf {
         JoinSignedMessage(challenge.nonce(), join.listen_address()));
     if (!sig.ok()) return sig.status();
     join.set_signature(*sig);
+    join.set_work(SolveJoinWork(challenge.nonce(), join.public_key(),
+                                challenge.work_bits()));
     supernode::JoinResponse joined;
     grpc::ClientContext ctx;
     ctx.set_deadline(In(absl::Seconds(10)));

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/identity.h"
+#include "common/join_work.h"
 #include "common/server_util.h"
 #include "common/signed_change.h"
 #include "common/tls_credentials.h"
@@ -199,6 +200,8 @@ TEST_F(TrustTest, ALeafCannotUseAnotherLeafsSession) {
   join.set_listen_address("127.0.0.1:9");
   join.set_signature(
       *mallory->Sign("trove-join-v1" + challenge.nonce() + "127.0.0.1:9"));
+  join.set_work(SolveJoinWork(challenge.nonce(), mallory->public_key(),
+                              challenge.work_bits()));
   supernode::JoinResponse joined;
   {
     grpc::ClientContext ctx;

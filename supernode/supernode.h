@@ -52,9 +52,9 @@ inline RateLimitOptions LeafRate(double rate, double burst) {
   return o;
 }
 
-// The proof of work asked of a join by default: about 30 ms of SHA-256 on
+// The proof of work asked of a join by default: about 50 ms of SHA-256 on
 // one core of the machine bench/join_work_bench ran on (bench/RESULTS.md).
-inline constexpr int kDefaultJoinWorkBits = 16;
+inline constexpr int kDefaultJoinWorkBits = 15;
 
 struct SupernodeOptions {
   // host:port of the IndexService. Required unless Create() is given an

@@ -3,7 +3,8 @@
 // side by side, in one run.
 //
 //   bazel run -c opt //bench:supernode_memory -- [--files_per_leaf=50000]
-//       [--leaves=12] [--supernode_flags=--max_files=N,...]
+//       [--leaves=12] [--min_name_bytes=0]
+//       [--supernode_flags=--max_files=N,...]
 //
 // Starts an index (fresh PostgreSQL) and a standalone supernode with its
 // default flags (plaintext; the leaves are real Ed25519 identities, each
@@ -40,6 +41,9 @@
 ABSL_FLAG(int, leaves, 12,
           "leaves to join at most (the budget normally stops them first)");
 ABSL_FLAG(int, files_per_leaf, 50000, "files in each leaf's full list");
+ABSL_FLAG(int, min_name_bytes, 0,
+          "lengthen each generated name with vocabulary words to at least "
+          "this many bytes (long names fill --max_name_bytes first)");
 ABSL_FLAG(std::string, supernode_flags, "",
           "comma-separated extra flags for the supernode (e.g. "
           "--max_files=100000)");
@@ -104,6 +108,7 @@ absl::StatusOr<std::string> Join(supernode::SupernodeService::Stub* stub,
 int Main() {
   const int leaves = absl::GetFlag(FLAGS_leaves);
   const int per_leaf = absl::GetFlag(FLAGS_files_per_leaf);
+  const int min_name = absl::GetFlag(FLAGS_min_name_bytes);
   if (leaves < 1 || per_leaf < 1) {
     std::cerr << "supernode_memory: --leaves and --files_per_leaf must be "
                  "positive\n";
@@ -122,8 +127,14 @@ int Main() {
     std::cerr << s << "\n";
     return 1;
   }
-  std::vector<std::string> flags = absl::StrSplit(
-      absl::GetFlag(FLAGS_supernode_flags), ',', absl::SkipEmpty());
+  // The supernode's own defaults for sessions (the test cluster's are
+  // short), then the caller's flags.
+  std::vector<std::string> flags = {"--session_timeout_ms=90000",
+                                    "--heartbeat_interval_ms=30000"};
+  for (absl::string_view f : absl::StrSplit(
+           absl::GetFlag(FLAGS_supernode_flags), ',', absl::SkipEmpty())) {
+    flags.emplace_back(f);
+  }
   if (absl::Status s = cluster.StartSupernode(flags); !s.ok()) {
     std::cerr << s << "\n";
     return 1;
@@ -142,25 +153,42 @@ int Main() {
   std::string refusal;
   int joined = 0;
   const absl::Time start = absl::Now();
-  for (int i = 0; i < leaves && refusal.empty(); ++i) {
-    absl::StatusOr<std::string> session = Join(stub.get(), i);
-    if (!session.ok()) {
-      std::cerr << "leaf " << i << ": " << session.status() << "\n";
-      return 1;
+  std::vector<std::string> sessions;
+  // Keeps the joined leaves' sessions alive.
+  auto heartbeat = [&] {
+    for (const std::string& session : sessions) {
+      supernode::HeartbeatRequest hb;
+      hb.set_session(session);
+      supernode::HeartbeatResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(In(absl::Seconds(30)));
+      grpc::Status s = stub->Heartbeat(&ctx, hb, &resp);
+      if (!s.ok()) std::cerr << "heartbeat: " << s.error_message() << "\n";
     }
-    ++joined;
+  };
+  for (int i = 0; i < leaves && refusal.empty(); ++i) {
     supernode::PublishRequest req;
-    req.set_session(*session);
     req.set_full(true);
     int64_t bytes = 0;
     for (int f = 0; f < per_leaf; ++f) {
       bench::GenFile g = gen.MakeFile();
+      while (g.name.size() < static_cast<size_t>(min_name)) {
+        g.name = absl::StrCat(gen.Word(), " ", g.name);
+      }
       FileEntry* e = req.add_added();
       e->set_cid(g.cid);
       e->set_size(g.size);
       e->set_name(g.name);
       bytes += g.name.size();
     }
+    absl::StatusOr<std::string> session = Join(stub.get(), i);
+    if (!session.ok()) {
+      std::cerr << "leaf " << i << ": " << session.status() << "\n";
+      return 1;
+    }
+    ++joined;
+    sessions.push_back(*session);
+    req.set_session(*session);
     supernode::PublishResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(In(absl::Seconds(120)));
@@ -175,9 +203,11 @@ int Main() {
       name_bytes += bytes;
       std::cerr << "leaf " << i << ": " << files << " files held\n";
     }
+    heartbeat();
   }
   const absl::Duration fill_time = absl::Now() - start;
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_settle_seconds)));
+  heartbeat();
   const Memory full = Read(pid);
 
   std::cout << "supernode empty: VmRSS " << empty.rss_kib << " KiB, VmHWM "

@@ -237,7 +237,9 @@ grpc::Status LeafSearch(const Leaf& leaf) {
 TEST_F(FloodTest, ASupernodeSlowsThenCutsOffAFloodingLeafWhileOthersAreServed) {
   ASSERT_TRUE(cluster_->StartIndex().ok());
   ASSERT_TRUE(cluster_
-                  ->StartSupernode({"--leaf_search_rate=5:10",
+                  ->StartSupernode({"--session_timeout_ms=60000",
+                                    "--heartbeat_interval_ms=20000",
+                                    "--leaf_search_rate=5:10",
                                     "--leaf_join_rate=4:8",
                                     "--cut_off_after=20",
                                     "--cut_off_seconds=30"})

@@ -237,7 +237,11 @@ class SearchIntegrationTest : public ::testing::Test {
     std::vector<std::string> argv = {RunfilePath("supernode/supernode"),
                                      absl::StrCat("--index=", index_address),
                                      "--listen=127.0.0.1:0",
-                                     "--batch_max_delay_ms=100", "--insecure"};
+                                     "--batch_max_delay_ms=100", "--insecure",
+                                     // Hundreds of queries compared, from
+                                     // one address: no flood control.
+                                     "--leaf_search_rate=0",
+                                     "--leaf_locate_rate=0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return Start("supernode", argv);
   }

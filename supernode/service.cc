@@ -1,6 +1,7 @@
 #include "supernode/service.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -889,20 +890,83 @@ absl::Status SupernodeServiceImpl::DoReportBadSource(
   if (*reporter == request.peer_id()) {
     return absl::InvalidArgumentError("a peer cannot report itself");
   }
+  std::optional<LeafRegistry::LeafInfo> info = registry_->GetLeaf(*reporter);
+  Clock* clock = options_.clock != nullptr ? options_.clock : Clock::Real();
+  const absl::Time now = clock->Now();
+  const absl::Duration age =
+      info.has_value() ? now - info->joined : absl::ZeroDuration();
+  const double weight =
+      options_.report_full_weight_after <= absl::ZeroDuration()
+          ? 1.0
+          : std::clamp(absl::FDivDuration(age,
+                                          options_.report_full_weight_after),
+                       0.0, 1.0);
   int64_t count = 0;
+  bool counted = false;
   {
     absl::MutexLock lock(&mu_);
-    auto it = bad_sources_.find(request.peer_id());
-    if (it != bad_sources_.end()) {
-      count = ++it->second;
-    } else if (bad_sources_.size() < options_.max_reported_peers) {
-      count = bad_sources_[request.peer_id()] = 1;
+    const std::string pair = absl::StrCat(*reporter, "/", request.peer_id());
+    auto seen = counted_reports_.find(pair);
+    if (seen != counted_reports_.end() &&
+        now - seen->second < options_.report_window) {
+      // Counted already in this window: once per reporter per source.
+      auto it = bad_sources_.find(request.peer_id());
+      count = it == bad_sources_.end() ? 0 : it->second.count;
+    } else {
+      ReporterWindow& window = reporters_[*reporter];
+      if (window.reports == 0 || now - window.start >= options_.report_window) {
+        window.start = now;
+        window.reports = 0;
+      }
+      if (window.reports >= options_.max_reports_per_window) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "too many bad-source reports from this peer: at most ",
+            options_.max_reports_per_window, " sources per ",
+            absl::FormatDuration(options_.report_window), "; retry in ",
+            absl::ToInt64Seconds(absl::Ceil(
+                window.start + options_.report_window - now,
+                absl::Seconds(1))),
+            " s"));
+      }
+      if (counted_reports_.size() >= options_.max_reported_peers) {
+        // Forget what the window no longer counts.
+        for (auto e = counted_reports_.begin(); e != counted_reports_.end();) {
+          if (now - e->second >= options_.report_window) {
+            counted_reports_.erase(e++);
+          } else {
+            ++e;
+          }
+        }
+        for (auto r = reporters_.begin(); r != reporters_.end();) {
+          if (now - r->second.start >= options_.report_window) {
+            reporters_.erase(r++);
+          } else {
+            ++r;
+          }
+        }
+      }
+      auto it = bad_sources_.find(request.peer_id());
+      if (counted_reports_.size() < options_.max_reported_peers &&
+          (it != bad_sources_.end() ||
+           bad_sources_.size() < options_.max_reported_peers)) {
+        if (it == bad_sources_.end()) {
+          it = bad_sources_.emplace(request.peer_id(), SourceReports()).first;
+        }
+        ++window.reports;
+        counted_reports_[pair] = now;
+        it->second.count += 1;
+        it->second.weight += weight;
+        counted = true;
+      }
+      count = it == bad_sources_.end() ? 0 : it->second.count;
     }
   }
   TROVE_LOG(WARNING) << "peer " << *reporter << " reports bad data from "
                      << request.peer_id() << " for " << request.cid() << " ("
-                     << Printable(request.reason()) << "); reports so far: "
-                     << count;
+                     << Printable(request.reason()) << "); "
+                     << (counted ? absl::StrCat("counted with weight ", weight)
+                                 : std::string("not counted"))
+                     << "; reports counted so far: " << count;
   return absl::OkStatus();
 }
 
@@ -916,7 +980,14 @@ int64_t SupernodeServiceImpl::bad_source_reports(
     const std::string& peer_id) const {
   absl::MutexLock lock(&mu_);
   auto it = bad_sources_.find(peer_id);
-  return it == bad_sources_.end() ? 0 : it->second;
+  return it == bad_sources_.end() ? 0 : it->second.count;
+}
+
+double SupernodeServiceImpl::bad_source_weight(
+    const std::string& peer_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = bad_sources_.find(peer_id);
+  return it == bad_sources_.end() ? 0 : it->second.weight;
 }
 
 }  // namespace supernode

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -59,8 +60,17 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
     int search_max_limit = 1000;
     // Sources asked of the index per Locate (0: the index's default).
     int locate_limit = 0;
-    // Most distinct peers whose bad-source reports are counted.
+    // Most distinct peers whose bad-source reports are counted, and most
+    // (reporter, source) pairs remembered.
     size_t max_reported_peers = 100000;
+    // Bad-source reports: a reporter counts once per source per
+    // report_window, for at most max_reports_per_window sources (more is
+    // RESOURCE_EXHAUSTED), and weighs its time joined over
+    // report_full_weight_after (at most 1): a newcomer's report weighs
+    // next to nothing.
+    absl::Duration report_window = absl::Minutes(10);
+    int max_reports_per_window = 20;
+    absl::Duration report_full_weight_after = absl::Hours(1);
     // This supernode's id, told to leaves at Join (they bind their signed
     // changes to it).
     std::string supernode_id;
@@ -176,8 +186,10 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   const CallRateLimiter& search_limiter() const { return searches_; }
   const CallRateLimiter& join_limiter() const { return joins_; }
 
-  // How many times `peer_id` was reported as a bad source.
+  // How many reports against `peer_id` as a bad source were counted (one
+  // per reporter per window), and their summed weight.
   int64_t bad_source_reports(const std::string& peer_id) const;
+  double bad_source_weight(const std::string& peer_id) const;
 
  private:
   class WatchReactor;
@@ -216,7 +228,22 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
 
   std::atomic<bool> index_failing_{false};
   mutable absl::Mutex mu_;
-  std::map<std::string, int64_t> bad_sources_ ABSL_GUARDED_BY(mu_);
+  // Reports counted against each source, and their weight.
+  struct SourceReports {
+    int64_t count = 0;
+    double weight = 0;
+  };
+  std::map<std::string, SourceReports> bad_sources_ ABSL_GUARDED_BY(mu_);
+  // Reporter + source -> when that report was last counted.
+  absl::flat_hash_map<std::string, absl::Time> counted_reports_
+      ABSL_GUARDED_BY(mu_);
+  // Reporter -> the start of its window and the sources it reported in it.
+  struct ReporterWindow {
+    absl::Time start;
+    int reports = 0;
+  };
+  absl::flat_hash_map<std::string, ReporterWindow> reporters_
+      ABSL_GUARDED_BY(mu_);
 
   // Open Watch streams, and the session each watches.
   mutable absl::Mutex watch_mu_;

@@ -511,7 +511,8 @@ TEST_F(ServiceTest, ReportBadSourceCounts) {
     grpc::ClientContext ctx;
     EXPECT_TRUE(stub_->ReportBadSource(&ctx, req, &resp).ok());
   }
-  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
+  // One reporter counts once per source per window.
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 1);
 
   ReportBadSourceRequest bad = req;
   bad.set_peer_id("x");
@@ -527,7 +528,55 @@ TEST_F(ServiceTest, ReportBadSourceCounts) {
     EXPECT_EQ(stub_->ReportBadSource(&ctx, stranger, &resp).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
   }
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 1);
+}
+
+TEST_F(ServiceTest, BadSourceReportsAreLimitedPerReporterAndWeighedByAge) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.session_timeout = absl::Hours(10);
+  StartService(
+      [](SupernodeServiceImpl::Options* so) {
+        so->report_window = absl::Minutes(10);
+        so->max_reports_per_window = 3;
+        so->report_full_weight_after = absl::Hours(1);
+      },
+      ro);
+  auto report = [&](const std::string& session, int source) {
+    ReportBadSourceRequest req;
+    req.set_session(session);
+    req.set_cid(Cid(1));
+    req.set_peer_id(Peer(source));
+    ReportBadSourceResponse resp;
+    grpc::ClientContext ctx;
+    return stub_->ReportBadSource(&ctx, req, &resp);
+  };
+  const std::string old_hand = JoinNew("127.0.0.1:7001").session();
+  clock_.Advance(absl::Hours(2));
+  const std::string newcomer = JoinNew("127.0.0.1:7002").session();
+  // The long-standing leaf's report weighs 1; the newcomer's, joined just
+  // now, nothing; each counts once however often it is sent.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(report(old_hand, 9).ok());
+    ASSERT_TRUE(report(newcomer, 9).ok());
+  }
   EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
+  EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(9)), 1.0);
+  // Half an hour on, the newcomer's report counts again, at half weight.
+  clock_.Advance(absl::Minutes(30));
+  ASSERT_TRUE(report(newcomer, 9).ok());
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 3);
+  EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(9)), 1.5);
+  // At most three sources per reporter per window.
+  EXPECT_TRUE(report(old_hand, 10).ok());
+  EXPECT_TRUE(report(old_hand, 11).ok());
+  EXPECT_TRUE(report(old_hand, 12).ok());
+  grpc::Status s = report(old_hand, 13);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("at most 3 sources per 10m"));
+  EXPECT_EQ(service_->bad_source_reports(Peer(13)), 0);
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_TRUE(report(old_hand, 13).ok());
+  EXPECT_EQ(service_->bad_source_reports(Peer(13)), 1);
 }
 
 }  // namespace

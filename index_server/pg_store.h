@@ -167,6 +167,8 @@ class PgIndexStore final : public CatalogStore,
   absl::StatusOr<ElectionRound> RunElectionRound(
       const std::function<ElectionDecision(const ElectionInput&)>& decide,
       absl::Duration forget_after) override;
+  absl::StatusOr<SupernodeMapView> ReadSupernodeMap(
+      int role_limit, int event_limit, const CallContext& call) override;
 
   // The change log.
 

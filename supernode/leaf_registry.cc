@@ -40,25 +40,56 @@ LeafRegistry::LeafRegistry(Options options, Clock* clock, CatalogSink* sink)
       index_(options_.index) {}
 
 std::string LeafRegistry::Challenge() {
+  absl::StatusOr<std::string> nonce = Challenge("");
+  return nonce.ok() ? *nonce : "";
+}
+
+absl::StatusOr<std::string> LeafRegistry::Challenge(const std::string& caller) {
   std::string nonce = SecureRandomBytes(kNonceBytes);
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   ExpireChallengesLocked(now);
-  while (challenges_.size() >= options_.max_pending_challenges &&
-         !challenge_order_.empty()) {
-    challenges_.erase(challenge_order_.front());
-    challenge_order_.pop_front();
+  // The oldest pending nonce frees a place first.
+  auto retry_in = [&]() -> int64_t {
+    if (challenge_order_.empty()) return 1;
+    auto it = challenges_.find(challenge_order_.front());
+    if (it == challenges_.end()) return 1;
+    return std::max<int64_t>(1, absl::ToInt64Seconds(it->second.expires - now) + 1);
+  };
+  auto mine = pending_by_caller_.find(caller);
+  if (!caller.empty() && mine != pending_by_caller_.end() &&
+      mine->second >= std::max(1, options_.max_pending_challenges_per_caller)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "you hold ", mine->second,
+        " unused challenge nonces already: join with one of them, or ask "
+        "again once they expire (within ",
+        absl::ToInt64Seconds(options_.challenge_ttl), " s)"));
   }
-  challenges_[nonce] = now + options_.challenge_ttl;
+  if (challenges_.size() >= options_.max_pending_challenges) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this supernode has ", challenges_.size(),
+        " pending challenges; retry in ", retry_in(), " s"));
+  }
+  challenges_[nonce] = PendingChallenge{now + options_.challenge_ttl, caller};
+  ++pending_by_caller_[caller];
   challenge_order_.push_back(nonce);
   return nonce;
+}
+
+void LeafRegistry::DropChallengeLocked(
+    absl::flat_hash_map<std::string, PendingChallenge>::iterator it) {
+  auto count = pending_by_caller_.find(it->second.caller);
+  if (count != pending_by_caller_.end() && --count->second <= 0) {
+    pending_by_caller_.erase(count);
+  }
+  challenges_.erase(it);
 }
 
 void LeafRegistry::ExpireChallengesLocked(absl::Time now) {
   while (!challenge_order_.empty()) {
     auto it = challenges_.find(challenge_order_.front());
-    if (it != challenges_.end() && it->second > now) break;
-    if (it != challenges_.end()) challenges_.erase(it);
+    if (it != challenges_.end() && it->second.expires > now) break;
+    if (it != challenges_.end()) DropChallengeLocked(it);
     challenge_order_.pop_front();
   }
   // Nonces used early leave stale entries behind the live ones; compact when
@@ -73,7 +104,7 @@ void LeafRegistry::ExpireChallengesLocked(absl::Time now) {
 }
 
 absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
-    const JoinRequest& request) {
+    const JoinRequest& request, const std::string& caller) {
   const absl::Time now = clock_->Now();
   {
     absl::MutexLock lock(&mu_);
@@ -82,11 +113,18 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
       return absl::UnauthenticatedError(
           "unknown or already used challenge nonce; ask for a new one");
     }
-    const bool expired = it->second <= now;
-    challenges_.erase(it);
+    const bool expired = it->second.expires <= now;
+    const bool elsewhere = !caller.empty() && !it->second.caller.empty() &&
+                           it->second.caller != caller;
+    DropChallengeLocked(it);
     if (expired) {
       return absl::UnauthenticatedError(
           "challenge nonce expired; ask for a new one");
+    }
+    if (elsewhere) {
+      return absl::UnauthenticatedError(
+          "this challenge nonce was given to another connection; ask for "
+          "one on this connection");
     }
   }
   absl::Status verified = VerifySignature(

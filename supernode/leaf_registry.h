@@ -64,8 +64,12 @@ class LeafRegistry {
   struct Options {
     // How long a challenge nonce may be used.
     absl::Duration challenge_ttl = absl::Seconds(60);
-    // Most nonces handed out and not yet used; beyond it the oldest go.
+    // Most nonces handed out and not yet used; beyond it new challenges
+    // are refused (pending ones are never evicted, so a flood of
+    // challenges cannot void honest leaves' nonces).
     size_t max_pending_challenges = 10000;
+    // Most pending nonces of one known caller (a connection's proven key).
+    int max_pending_challenges_per_caller = 16;
     // A leaf silent for longer is dropped.
     absl::Duration session_timeout = absl::Seconds(90);
     // Most leaves at once.
@@ -123,7 +127,13 @@ class LeafRegistry {
   LeafRegistry(const LeafRegistry&) = delete;
   LeafRegistry& operator=(const LeafRegistry&) = delete;
 
-  // A fresh random nonce for Join, usable once within challenge_ttl.
+  // A fresh random nonce for Join, usable once within challenge_ttl, and
+  // only by `caller` (the connection's proven key, or its address; ""
+  // when unknown: usable by any). RESOURCE_EXHAUSTED (saying when to
+  // retry) when `caller` holds max_pending_challenges_per_caller unused
+  // nonces or max_pending_challenges are pending in all.
+  absl::StatusOr<std::string> Challenge(const std::string& caller);
+  // Challenge("") ("" when refused).
   std::string Challenge();
 
   // Admits a leaf. REQUIRES: the request's fields have been validated
@@ -131,7 +141,10 @@ class LeafRegistry {
   // outcome. UNAUTHENTICATED for an unknown, used or expired nonce or a bad
   // signature; INVALID_ARGUMENT for a key or signature of the wrong length;
   // RESOURCE_EXHAUSTED when max_leaves other leaves are joined.
-  absl::StatusOr<JoinResult> Join(const JoinRequest& request);
+  // UNAUTHENTICATED as well when the nonce was given to another caller
+  // than `caller` (not checked when either is "").
+  absl::StatusOr<JoinResult> Join(const JoinRequest& request,
+                                  const std::string& caller = "");
 
   // Applies a leaf's full list or delta; returns how many complete files the
   // leaf now has. REQUIRES: every entry and cid has been validated. With
@@ -250,8 +263,20 @@ class LeafRegistry {
   CatalogSink* const sink_;
 
   mutable absl::Mutex mu_;
-  // Nonce -> when it stops being valid; and the order they were made in.
-  absl::flat_hash_map<std::string, absl::Time> challenges_
+  // A nonce handed out: when it stops being valid, and to whom.
+  struct PendingChallenge {
+    absl::Time expires;
+    std::string caller;
+  };
+  // Forgets `it`, and counts it off its caller's.
+  void DropChallengeLocked(
+      absl::flat_hash_map<std::string, PendingChallenge>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Nonce -> its entry; and the order they were made in.
+  absl::flat_hash_map<std::string, PendingChallenge> challenges_
+      ABSL_GUARDED_BY(mu_);
+  // Caller -> nonces it holds.
+  absl::flat_hash_map<std::string, int> pending_by_caller_
       ABSL_GUARDED_BY(mu_);
   std::deque<std::string> challenge_order_ ABSL_GUARDED_BY(mu_);
   // Peer id -> leaf.

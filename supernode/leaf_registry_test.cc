@@ -196,17 +196,46 @@ TEST_F(LeafRegistryTest, WrongLengthKeyIsInvalid) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(LeafRegistryTest, OldestChallengesGoWhenTooMany) {
+TEST_F(LeafRegistryTest, AFloodOfChallengesIsRefusedAndEvictsNoPendingNonce) {
   LeafRegistry::Options options;
-  options.max_pending_challenges = 2;
+  options.max_pending_challenges = 3;
   Reset(options);
   std::unique_ptr<Identity> identity = NewIdentity();
-  JoinRequest first = SignedJoin(*identity);
-  registry_->Challenge();
-  registry_->Challenge();
-  EXPECT_EQ(registry_->Join(first).status().code(),
-            absl::StatusCode::kUnauthenticated);
-  EXPECT_TRUE(registry_->Join(SignedJoin(*identity)).ok());
+  JoinRequest first = SignedJoin(*identity);  // holds one nonce
+  ASSERT_TRUE(registry_->Challenge("id:flooder").ok());
+  ASSERT_TRUE(registry_->Challenge("id:other").ok());
+  absl::StatusOr<std::string> refused = registry_->Challenge("id:flooder");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("pending challenges; retry in"));
+  // The honest leaf's nonce survived the flood.
+  EXPECT_TRUE(registry_->Join(first).ok());
+}
+
+TEST_F(LeafRegistryTest, OneCallerHoldsAtMostItsShareOfNonces) {
+  LeafRegistry::Options options;
+  options.max_pending_challenges_per_caller = 2;
+  Reset(options);
+  ASSERT_TRUE(registry_->Challenge("id:a").ok());
+  ASSERT_TRUE(registry_->Challenge("id:a").ok());
+  absl::StatusOr<std::string> third = registry_->Challenge("id:a");
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(third.status().message()),
+              ::testing::HasSubstr("unused challenge nonces already"));
+  EXPECT_TRUE(registry_->Challenge("id:b").ok());
+}
+
+TEST_F(LeafRegistryTest, ANonceServesOnlyTheCallerItWasGivenTo) {
+  std::unique_ptr<Identity> identity = NewIdentity();
+  JoinRequest req = SignedJoin(*identity);
+  absl::StatusOr<std::string> nonce = registry_->Challenge("id:a");
+  ASSERT_TRUE(nonce.ok());
+  req.set_nonce(*nonce);
+  req.set_signature(*identity->Sign(
+      JoinSignedMessage(req.nonce(), req.listen_address())));
+  absl::Status s = registry_->Join(req, "id:b").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("another connection"));
 }
 
 TEST_F(LeafRegistryTest, MaxLeaves) {

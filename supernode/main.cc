@@ -53,7 +53,10 @@ ABSL_FLAG(int, heartbeat_interval_ms, 30000,
           "how often leaves are told to heartbeat");
 ABSL_FLAG(int, challenge_ttl_ms, 60000, "how long a join nonce stays valid");
 ABSL_FLAG(int, max_pending_challenges, 10000,
-          "most unused join nonces kept (the oldest go first)");
+          "most unused join nonces kept; beyond it new challenges are "
+          "refused (pending ones are never evicted)");
+ABSL_FLAG(int, max_pending_challenges_per_caller, 16,
+          "most unused join nonces one caller (a TLS-proven key) may hold");
 ABSL_FLAG(int, max_leaves, 1000, "most leaves at once");
 ABSL_FLAG(int, max_files_per_leaf, 200000, "most files one leaf may share");
 ABSL_FLAG(int, max_files_per_publish, 50000,
@@ -225,6 +228,8 @@ int Run() {
   o.challenge_ttl = absl::Milliseconds(absl::GetFlag(FLAGS_challenge_ttl_ms));
   o.max_pending_challenges = static_cast<size_t>(
       std::max(0, absl::GetFlag(FLAGS_max_pending_challenges)));
+  o.max_pending_challenges_per_caller =
+      std::max(1, absl::GetFlag(FLAGS_max_pending_challenges_per_caller));
   o.max_leaves = absl::GetFlag(FLAGS_max_leaves);
   o.max_files_per_leaf = absl::GetFlag(FLAGS_max_files_per_leaf);
   o.max_files_per_publish = absl::GetFlag(FLAGS_max_files_per_publish);

@@ -233,15 +233,29 @@ void SupernodeServiceImpl::WorkerLoop() {
   }
 }
 
+namespace {
+
+// Whom a challenge nonce is given to: the key the connection proves; on
+// plaintext, "" (any caller; only the total is bounded), since a plaintext
+// client's connections cannot be told apart from others at its address.
+std::string ChallengeCaller(const grpc::ServerContextBase* context) {
+  absl::StatusOr<std::string> id = CallerId(context);
+  return id.ok() ? absl::StrCat("id:", *id) : "";
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Challenge(
     grpc::CallbackServerContext* context, const ChallengeRequest*,
     ChallengeResponse* response) {
-  response->set_nonce(registry_->Challenge());
-  return Answer(context, absl::OkStatus());
+  absl::StatusOr<std::string> nonce = registry_->Challenge(ChallengeCaller(context));
+  if (nonce.ok()) response->set_nonce(*std::move(nonce));
+  return Answer(context, nonce.status());
 }
 
 absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
-                                          JoinResponse* response) {
+                                          JoinResponse* response,
+                                          const std::string& caller) {
   if (request.public_key().size() != kPublicKeyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("public_key must be ", kPublicKeyBytes,
@@ -268,7 +282,8 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
     s = options_.moderation->CheckPeer(PeerIdFromPublicKey(request.public_key()));
     if (!s.ok()) return s;
   }
-  absl::StatusOr<LeafRegistry::JoinResult> joined = registry_->Join(request);
+  absl::StatusOr<LeafRegistry::JoinResult> joined =
+      registry_->Join(request, caller);
   if (!joined.ok()) return joined.status();
   response->set_peer_id(joined->peer_id);
   response->set_session(joined->session);
@@ -298,7 +313,7 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
 grpc::ServerUnaryReactor* SupernodeServiceImpl::Join(
     grpc::CallbackServerContext* context, const JoinRequest* request,
     JoinResponse* response) {
-  return Answer(context, DoJoin(*request, response));
+  return Answer(context, DoJoin(*request, response, ChallengeCaller(context)));
 }
 
 namespace {
@@ -350,6 +365,12 @@ absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
     absl::StatusOr<LeafChange> change =
         VerifyLeafChange(request.signed_change(), request.signature());
     if (!change.ok()) return change.status();
+    // The address the leaf signed goes to the index and to downloaders:
+    // checked as Join checks the listen address.
+    if (!change->address().empty()) {
+      absl::Status valid = ValidateAddress(change->address());
+      if (!valid.ok()) return WithContext(valid, "the change's address");
+    }
     signed_change = SignedOf(*change, request.signed_change(),
                              request.signature());
     from_signed.set_session(request.session());

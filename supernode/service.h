@@ -143,7 +143,9 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   size_t watch_count() const;
 
   // The absl::Status cores of the RPCs above, for in-process callers.
-  absl::Status DoJoin(const JoinRequest& request, JoinResponse* response);
+  // `caller`: whom the challenge nonce must have been given to.
+  absl::Status DoJoin(const JoinRequest& request, JoinResponse* response,
+                      const std::string& caller);
   absl::Status DoPublish(const PublishRequest& request,
                          PublishResponse* response);
   // The index's part gives up at `deadline` (the caller's) at the latest.

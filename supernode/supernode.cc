@@ -164,6 +164,8 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   LeafRegistry::Options ro;
   ro.challenge_ttl = options_.challenge_ttl;
   ro.max_pending_challenges = options_.max_pending_challenges;
+  ro.max_pending_challenges_per_caller =
+      options_.max_pending_challenges_per_caller;
   ro.session_timeout = options_.session_timeout;
   ro.max_leaves = options_.max_leaves;
   ro.max_files_per_leaf = options_.max_files_per_leaf;

@@ -70,6 +70,8 @@ struct SupernodeOptions {
   absl::Duration heartbeat_interval = absl::Seconds(30);
   absl::Duration challenge_ttl = absl::Seconds(60);
   size_t max_pending_challenges = 10000;
+  // Most unused join nonces one caller (a TLS-proven key) may hold.
+  int max_pending_challenges_per_caller = 16;
   int max_leaves = 1000;
   int max_files_per_leaf = 200000;
   int max_files_per_publish = 50000;

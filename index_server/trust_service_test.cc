@@ -62,6 +62,7 @@ class TrustServiceTest : public ::testing::Test {
     db_ = *std::move(db);
     PgStoreOptions store_options;
     store_options.dsn = db_->dsn();
+    store_options.presence_grace = presence_grace_;
     auto store = PgIndexStore::Connect(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     pg_ = *std::move(store);
@@ -198,6 +199,7 @@ class TrustServiceTest : public ::testing::Test {
     return s.ok() ? response.sources_size() : 0;
   }
 
+  absl::Duration presence_grace_ = absl::Seconds(120);
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<PgIndexStore> pg_;
   std::unique_ptr<IndexedStore> store_;
@@ -406,6 +408,28 @@ TEST_F(TrustServiceTest, OnlyTheLeafCanWithdrawItsFiles) {
   EXPECT_EQ(Dump(), before);
   // The leaf's own signed gone withdraws them.
   ASSERT_TRUE(Publish(&node, {Change(&leaf, node, false, {}, {}, true)}).ok());
+  EXPECT_EQ(Dump(), "");
+}
+
+// A leaf that dies right after its full list, before any presence of it
+// reaches the index, is withdrawn once the presence grace passes, though
+// its supernode's lease goes on.
+class ShortPresenceGraceTest : public TrustServiceTest {
+ protected:
+  ShortPresenceGraceTest() { presence_grace_ = absl::Seconds(1); }
+};
+
+TEST_F(ShortPresenceGraceTest, AListNoPresenceVouchesForIsWithdrawn) {
+  Node node = NewNode();
+  ASSERT_TRUE(Register(&node).ok());
+  Leaf leaf = NewLeaf();
+  ASSERT_TRUE(
+      Publish(&node, {Change(&leaf, node, true, {File(1, "a.mp3")})}).ok());
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
+  EXPECT_NE(Dump(), "");  // Within the grace.
+  absl::SleepFor(absl::Milliseconds(1500));
+  ASSERT_TRUE(Renew(node, node.session).ok());  // The supernode lives on.
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
   EXPECT_EQ(Dump(), "");
 }
 

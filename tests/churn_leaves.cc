@@ -14,8 +14,8 @@
 // a `peer_client daemon` does. A leaf's port is a bound, listening socket
 // that serves nothing (no one downloads from these leaves).
 //
-// After all leaves joined (the ready file gets a line), the churn runs for
-// --churn_seconds: at each event a leaf dies (its session is dropped
+// After all leaves joined (the ready file gets a line) and
+// --churn_delay_seconds more, the churn runs for --churn_seconds: at each event a leaf dies (its session is dropped
 // without a Leave, its connections and port closed), leaves cleanly
 // (Leave), comes back (with its old identity or a new one), or changes its
 // list (a file added or removed). Then the leaves stay as they are.
@@ -66,6 +66,9 @@ ABSL_FLAG(int, leaves, 200, "how many leaves");
 ABSL_FLAG(int, files_per_leaf, 5, "files each leaf shares at first");
 ABSL_FLAG(uint64_t, seed, 0,
           "seed of every random choice (0: one from the clock, printed)");
+ABSL_FLAG(int, churn_delay_seconds, 0,
+          "how long the leaves stay as they are after all joined, before the "
+          "churn (a baseline to compare with)");
 ABSL_FLAG(int, churn_seconds, 30, "how long the churn runs after all joined");
 ABSL_FLAG(double, events_per_second, 5, "churn events per second, all leaves");
 ABSL_FLAG(double, min_live_fraction, 0.6,
@@ -373,9 +376,12 @@ int Main() {
 
   const absl::Duration gap =
       absl::Seconds(1.0 / absl::GetFlag(FLAGS_events_per_second));
+  const absl::Time churn_start =
+      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_churn_delay_seconds));
   const absl::Time churn_end =
-      absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_churn_seconds));
-  absl::Time next_event = absl::Now();
+      churn_start + absl::Seconds(absl::GetFlag(FLAGS_churn_seconds));
+  absl::Time next_event = churn_start;
+  bool announced = false;
   absl::Time next_progress = absl::Now() + absl::Seconds(5);
   bool churning = true;
   while (!stopping) {
@@ -385,6 +391,10 @@ int Main() {
       driver.set_churn_done();
       std::cout << "churn_leaves: churn over: " << driver.Summary() << std::endl;
       if (!state_out.empty()) driver.WriteState(state_out);
+    }
+    if (!announced && now >= churn_start) {
+      announced = true;
+      std::cout << "churn_leaves: churn starts" << std::endl;
     }
     if (churning && now >= next_event) {
       driver.Event();

@@ -1051,11 +1051,14 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           "  last_seq = EXCLUDED.last_seq,"
           "  full_floor = EXCLUDED.full_floor,"
           "  withdrawn = EXCLUDED.withdrawn,"
-          // A peer coming back gets the grace period again; otherwise its
-          // presences decide.
-          "  presence_until = CASE WHEN peer_chains.withdrawn"
-          "   THEN EXCLUDED.presence_until ELSE peer_chains.presence_until"
-          "   END,"
+          // A change the leaf signed and the index applied shows it alive
+          // now: its sources stay for the grace period at least, until its
+          // presences vouch for it. Without this, a leaf that comes back
+          // (as the same peer) before its last presence ran out would keep
+          // that presence's end and be withdrawn before the new session's
+          // first presence arrived, and nothing would bring it back.
+          "  presence_until = GREATEST(peer_chains.presence_until,"
+          "   EXCLUDED.presence_until),"
           "  updated_at = now()",
           PgTextArray(peers), PgTextArray(last), PgTextArray(floors),
           PgTextArray(withdrawn), sn, Millis(options_.presence_grace));

@@ -1,20 +1,27 @@
 // sim_leaves: many simulated leaves in one process, for a community that
 // has something to show (bench/community starts it).
 //
-//   sim_leaves --supernodes=HOST:PORT,HOST:PORT --leaves=300
-//       [--files_per_leaf=20] [--searches_per_second=2] [--seconds=0]
+//   sim_leaves --supernodes=HOST:PORT,HOST:PORT --join=trove://... 
+//       --leaves=300 [--files_per_leaf=20] [--searches_per_second=2]
+//       [--seconds=0] [--tls_ca=FILE | --insecure]
 //
 // Each leaf is a real identity (Ed25519) that joins one of the supernodes
 // (round robin) through the real SupernodeService protocol (Challenge,
 // signed Join), publishes a generated file list (bench/catalog_gen: names,
-// sizes and cids of a realistic mix), and heartbeats to stay joined; the
-// process also sends searches for vocabulary words through the supernodes.
-// The leaves serve nothing: their listen addresses are placeholders, so a
-// download from one fails. Runs until SIGINT/SIGTERM or --seconds, then
-// leaves. Plaintext: the community it joins runs with --insecure, as
-// bench/community starts it.
+// sizes and cids of a realistic mix) as a change it signs, and heartbeats
+// with signed presences to stay joined; the process also sends searches for
+// vocabulary words through the supernodes. The leaves serve nothing: their
+// listen addresses are placeholders, so a download from one fails. Runs
+// until SIGINT/SIGTERM or --seconds, then leaves (a signed "gone").
+//
+// TLS as a peer speaks it: each leaf connects with a certificate made from
+// its own key, and accepts only supernodes the community CA enrolled. The
+// CA comes from --tls_ca, or is learned from the index with the community
+// link (--join, checked against the link's fingerprint). --insecure:
+// plaintext, for a community run that way.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -34,14 +41,23 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/catalog_gen.h"
+#include "common/community_ca.h"
+#include "common/community_link.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
 #include "common/join_work.h"
 #include "common/server_util.h"
+#include "common/signed_change.h"
+#include "common/tls_credentials.h"
+#include "common/tls_flags.h"
 #include "protos/supernode.grpc.pb.h"
 
 ABSL_FLAG(std::string, supernodes, "",
           "comma-separated HOST:PORT of the supernodes to join (required)");
+ABSL_FLAG(std::string, join, "",
+          "the community link (trove://HOST:PORT?ca=FINGERPRINT): the "
+          "community CA is learned from the index there and checked against "
+          "the link (unless --tls_ca gives it)");
 ABSL_FLAG(int, leaves, 300, "simulated leaves");
 ABSL_FLAG(int, files_per_leaf, 20, "files each leaf shares, on average");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the generated file lists");
@@ -64,10 +80,53 @@ std::chrono::system_clock::time_point In(absl::Duration d) {
 
 struct Leaf {
   std::unique_ptr<Identity> identity;
-  supernode::SupernodeService::Stub* stub = nullptr;
+  // Its own connection: with TLS, its certificate is made from its key.
+  std::unique_ptr<supernode::SupernodeService::Stub> stub;
   std::string session;
+  std::string supernode_id;
+  std::string address;
+  int64_t last_seq = 0;
+  // How long a presence may vouch for the leaf, as the supernode said.
+  absl::Duration presence_validity = absl::ZeroDuration();
   std::vector<FileEntry> files;
+
+  int64_t NextSeq() {
+    last_seq = std::max(last_seq + 1, absl::ToUnixMicros(absl::Now()));
+    return last_seq;
+  }
 };
+
+// The TLS context of the process (for its searches) and the CA the leaves
+// trust; an insecure context with --insecure.
+absl::StatusOr<std::shared_ptr<const TlsContext>> ProcessTls() {
+  const TlsFlags flags = GetTlsFlags();
+  if (flags.insecure) return TlsContext::Insecure();
+  std::string ca;
+  if (!flags.ca.empty()) {
+    absl::StatusOr<std::string> pem = ReadPemFlag("tls_ca", flags.ca);
+    if (!pem.ok()) return pem.status();
+    ca = *std::move(pem);
+  } else if (!absl::GetFlag(FLAGS_join).empty()) {
+    absl::StatusOr<CommunityLink> link =
+        ParseCommunityLink(absl::GetFlag(FLAGS_join));
+    if (!link.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--join: ", link.status().message()));
+    }
+    absl::StatusOr<std::shared_ptr<const TlsContext>> probe =
+        TlsContext::Ephemeral("");
+    if (!probe.ok()) return probe.status();
+    absl::StatusOr<std::string> fetched =
+        FetchCommunityCa(*link, **probe, absl::Seconds(30));
+    if (!fetched.ok()) return fetched.status();
+    ca = *std::move(fetched);
+  } else {
+    return absl::InvalidArgumentError(
+        "TLS needs the community CA: give --join=LINK or --tls_ca=FILE "
+        "(or --insecure for a plaintext community)");
+  }
+  return TlsContext::Ephemeral(ca);
+}
 
 absl::Status Join(Leaf* leaf, int port) {
   supernode::ChallengeResponse challenge;
@@ -94,11 +153,27 @@ absl::Status Join(Leaf* leaf, int port) {
   grpc::Status s = leaf->stub->Join(&ctx, join, &joined);
   if (!s.ok()) return absl::UnavailableError(s.error_message());
   leaf->session = joined.session();
+  leaf->supernode_id = joined.supernode_id();
+  leaf->address = join.listen_address();
+  leaf->presence_validity = absl::Milliseconds(joined.presence_validity_ms());
 
+  // The whole list, signed by the leaf: the index stores only what the
+  // leaf signed.
+  LeafChange change;
+  change.set_supernode_id(leaf->supernode_id);
+  change.set_seq(leaf->NextSeq());
+  change.set_full(true);
+  change.set_address(leaf->address);
+  change.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+  for (const FileEntry& f : leaf->files) *change.add_added() = f;
+  absl::StatusOr<Signed> signed_change =
+      SignLeafChange(*leaf->identity, std::move(change));
+  if (!signed_change.ok()) return signed_change.status();
   supernode::PublishRequest req;
   req.set_session(leaf->session);
   req.set_full(true);
-  for (const FileEntry& f : leaf->files) *req.add_added() = f;
+  req.set_signed_change(std::move(signed_change->bytes));
+  req.set_signature(std::move(signed_change->signature));
   supernode::PublishResponse resp;
   grpc::ClientContext pctx;
   pctx.set_deadline(In(absl::Seconds(30)));
@@ -138,16 +213,37 @@ int Main() {
     leaves[it->second].files.push_back(std::move(f));
   }
 
+  absl::StatusOr<std::shared_ptr<const TlsContext>> tls = ProcessTls();
+  if (!tls.ok()) {
+    std::cerr << "sim_leaves: " << tls.status().message() << "\n";
+    return tls.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::cout << "sim_leaves: "
+            << ((*tls)->insecure() ? "plaintext (--insecure)"
+                                   : "TLS, trusting the community CA")
+            << std::endl;
   std::vector<std::unique_ptr<supernode::SupernodeService::Stub>> stubs;
   for (const std::string& a : addresses) {
-    stubs.push_back(supernode::SupernodeService::NewStub(MakeChannel(a)));
+    stubs.push_back(supernode::SupernodeService::NewStub(
+        (*tls)->MakeChannel(a, Expected::Supernode())));
   }
   int joined = 0, failed = 0;
   for (int i = 0; i < n && !stopping; ++i) {
     absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
     if (!id.ok()) return 1;
     leaves[i].identity = std::move(*id);
-    leaves[i].stub = stubs[i % stubs.size()].get();
+    std::shared_ptr<const TlsContext> own = *tls;
+    if (!(*tls)->insecure()) {
+      absl::StatusOr<std::shared_ptr<const TlsContext>> mine =
+          TlsContext::ForIdentity(*leaves[i].identity, (*tls)->ca_pem());
+      if (!mine.ok()) {
+        std::cerr << "sim_leaves: " << mine.status() << "\n";
+        return 1;
+      }
+      own = *mine;
+    }
+    leaves[i].stub = supernode::SupernodeService::NewStub(own->MakeChannel(
+        addresses[i % addresses.size()], Expected::Supernode()));
     absl::Status s = Join(&leaves[i], 20000 + i);
     if (s.ok()) {
       ++joined;
@@ -186,6 +282,18 @@ int Main() {
         if (leaf.session.empty() || stopping) continue;
         supernode::HeartbeatRequest req;
         req.set_session(leaf.session);
+        Presence presence;
+        presence.set_supernode_id(leaf.supernode_id);
+        presence.set_valid_until_ms(absl::ToUnixMillis(
+            absl::Now() + (leaf.presence_validity > absl::ZeroDuration()
+                               ? leaf.presence_validity
+                               : 3 * heartbeat)));
+        absl::StatusOr<Signed> signed_presence =
+            SignPresence(*leaf.identity, presence);
+        if (signed_presence.ok()) {
+          req.set_presence(signed_presence->bytes);
+          req.set_presence_signature(signed_presence->signature);
+        }
         supernode::HeartbeatResponse resp;
         grpc::ClientContext ctx;
         ctx.set_deadline(In(absl::Seconds(5)));
@@ -198,6 +306,18 @@ int Main() {
     if (leaf.session.empty()) continue;
     supernode::LeaveRequest req;
     req.set_session(leaf.session);
+    LeafChange gone;
+    gone.set_supernode_id(leaf.supernode_id);
+    gone.set_prev_seq(leaf.last_seq);
+    gone.set_seq(leaf.NextSeq());
+    gone.set_gone(true);
+    gone.set_address(leaf.address);
+    gone.set_issued_at_ms(absl::ToUnixMillis(absl::Now()));
+    absl::StatusOr<Signed> signed_gone = SignLeafChange(*leaf.identity, gone);
+    if (signed_gone.ok()) {
+      req.set_signed_change(signed_gone->bytes);
+      req.set_signature(signed_gone->signature);
+    }
     supernode::LeaveResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(In(absl::Seconds(2)));
@@ -212,9 +332,10 @@ int Main() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Many simulated leaves joining real supernodes, publishing generated "
-      "file lists and searching.\nUsage: sim_leaves --supernodes=HOST:PORT,... "
-      "[--leaves=300] [--files_per_leaf=20] [--searches_per_second=2] "
-      "[--seconds=0]");
+      "file lists and searching, over TLS as peers do.\nUsage: sim_leaves "
+      "--supernodes=HOST:PORT,... --join=trove://... [--tls_ca=FILE | "
+      "--insecure] [--leaves=300] [--files_per_leaf=20] "
+      "[--searches_per_second=2] [--seconds=0]");
   absl::ParseCommandLine(argc, argv);
   signal(SIGINT, trove::OnSignal);
   signal(SIGTERM, trove::OnSignal);

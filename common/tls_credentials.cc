@@ -4,12 +4,14 @@
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
 
+#include <atomic>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace trove {
@@ -215,7 +217,19 @@ std::shared_ptr<grpc::ServerCredentials> TlsContext::ServerCredentials() const {
   std::shared_ptr<const TlsContext> self(new TlsContext(*this));
   options.set_certificate_verifier(MakeVerifier(
       [self](absl::string_view leaf, absl::string_view) {
-        return self->CheckClient(leaf);
+        absl::Status s = self->CheckClient(leaf);
+        // The client only sees its connection fail: the reason goes to
+        // this server's log (at most one line a second, so that a flood of
+        // handshakes cannot flood the log).
+        static std::atomic<int64_t> last_logged_ms{0};
+        const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+        int64_t last = last_logged_ms.load();
+        if (!s.ok() && now_ms - last >= 1000 &&
+            last_logged_ms.compare_exchange_strong(last, now_ms)) {
+          TROVE_LOG(WARNING) << "refused a client's TLS certificate: "
+                             << s.message();
+        }
+        return s;
       }));
   return grpc::experimental::TlsServerCredentials(options);
 }

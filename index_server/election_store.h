@@ -5,8 +5,10 @@
 #ifndef TROVE_INDEX_SERVER_ELECTION_STORE_H_
 #define TROVE_INDEX_SERVER_ELECTION_STORE_H_
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -40,6 +42,37 @@ struct ElectionRound {
   ElectionDecision decision;
 };
 
+// A supernode key's role now, for the supernode map.
+struct SupernodeRole {
+  std::string supernode_id;
+  // "enrolled" (an operator's, never demoted), "promoted" (the
+  // election's) or "draining" (promoted, then demoted: serving its leaves
+  // until they moved).
+  std::string role;
+  // When it was enrolled or promoted.
+  absl::Time since = absl::InfinitePast();
+  // When it started draining (InfinitePast: not draining).
+  absl::Time draining_since = absl::InfinitePast();
+};
+
+// One change of a supernode key's role.
+struct ElectionEvent {
+  int64_t id = 0;
+  absl::Time at = absl::InfinitePast();
+  // "promoted", "demoted", "retired" (the election revoked a promoted key)
+  // or "revoked" (an operator did).
+  std::string event;
+  std::string supernode_id;
+};
+
+// The supernode map's view of the keys: every key not revoked, and the
+// latest role changes.
+struct SupernodeMapView {
+  std::vector<SupernodeRole> roles;
+  // Newest first.
+  std::vector<ElectionEvent> events;
+};
+
 // Thread-safe.
 class ElectionStore {
  public:
@@ -68,6 +101,11 @@ class ElectionStore {
   virtual absl::StatusOr<ElectionRound> RunElectionRound(
       const std::function<ElectionDecision(const ElectionInput&)>& decide,
       absl::Duration forget_after) = 0;
+
+  // The role of every key not revoked (at most `role_limit`, newest
+  // first) and the newest `event_limit` role changes.
+  virtual absl::StatusOr<SupernodeMapView> ReadSupernodeMap(
+      int role_limit, int event_limit, const CallContext& call) = 0;
 };
 
 }  // namespace index_server

@@ -122,6 +122,11 @@ ABSL_FLAG(bool, testonly_unverified_changes, false,
           "verifying their signatures or order");
 ABSL_FLAG(int, lease_seconds, 60, "lease granted to supernodes");
 ABSL_FLAG(int, renew_every_seconds, 20, "how often supernodes should renew");
+ABSL_FLAG(int, presence_grace_seconds, 120,
+          "how long a leaf's full list keeps its sources before a signed "
+          "presence (forwarded with its supernode's renewals) vouches for "
+          "it; a leaf that dies before its first presence arrives is "
+          "withdrawn this long after its list");
 ABSL_FLAG(int, expire_interval_ms, 5000,
           "how often to drop supernodes whose lease ended, with their sources");
 ABSL_FLAG(int, orphan_gc_interval_seconds, 3600,
@@ -535,6 +540,7 @@ int Main() {
        {std::pair<const char*, int>{"lease_seconds", absl::GetFlag(FLAGS_lease_seconds)},
         {"renew_every_seconds", absl::GetFlag(FLAGS_renew_every_seconds)},
         {"expire_interval_ms", absl::GetFlag(FLAGS_expire_interval_ms)},
+        {"presence_grace_seconds", absl::GetFlag(FLAGS_presence_grace_seconds)},
         {"db_pool_size", absl::GetFlag(FLAGS_db_pool_size)},
         {"lease_db_pool_size", absl::GetFlag(FLAGS_lease_db_pool_size)},
         {"read_db_pool_size", absl::GetFlag(FLAGS_read_db_pool_size)},
@@ -555,6 +561,8 @@ int Main() {
   store_options.pool_size = absl::GetFlag(FLAGS_db_pool_size);
   store_options.lease_pool_size = absl::GetFlag(FLAGS_lease_db_pool_size);
   store_options.read_pool_size = absl::GetFlag(FLAGS_read_db_pool_size);
+  store_options.presence_grace =
+      absl::Seconds(absl::GetFlag(FLAGS_presence_grace_seconds));
   store_options.statement_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_db_statement_timeout_ms));
   absl::StatusOr<std::unique_ptr<PgIndexStore>> store = ConnectWithRetry(

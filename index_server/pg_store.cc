@@ -199,6 +199,8 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x54726f7665000001;  // "Trove" 1
 constexpr int64_t kExpiryLockKey = 0x54726f7665000002;     // "Trove" 2
 constexpr int64_t kElectionLockKey = 0x54726f7665000004;   // "Trove" 4
+// Role changes of supernode keys kept for the supernode map.
+constexpr int64_t kElectionEventsKept = 1000;
 // Held by every transaction that writes to the change log, from its start
 // to its commit: such transactions run one at a time, so the log's order
 // is the order in which their changes were made and committed.
@@ -1049,11 +1051,14 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           "  last_seq = EXCLUDED.last_seq,"
           "  full_floor = EXCLUDED.full_floor,"
           "  withdrawn = EXCLUDED.withdrawn,"
-          // A peer coming back gets the grace period again; otherwise its
-          // presences decide.
-          "  presence_until = CASE WHEN peer_chains.withdrawn"
-          "   THEN EXCLUDED.presence_until ELSE peer_chains.presence_until"
-          "   END,"
+          // A change the leaf signed and the index applied shows it alive
+          // now: its sources stay for the grace period at least, until its
+          // presences vouch for it. Without this, a leaf that comes back
+          // (as the same peer) before its last presence ran out would keep
+          // that presence's end and be withdrawn before the new session's
+          // first presence arrived, and nothing would bring it back.
+          "  presence_until = GREATEST(peer_chains.presence_until,"
+          "   EXCLUDED.presence_until),"
           "  updated_at = now()",
           PgTextArray(peers), PgTextArray(last), PgTextArray(floors),
           PgTextArray(withdrawn), sn, Millis(options_.presence_grace));
@@ -1384,14 +1389,23 @@ absl::Status PgIndexStore::RevokeSupernodeKey(const std::string& supernode_id,
              [&](pqxx::connection& c) -> absl::Status {
     pqxx::work tx(c);
     TakeWriterTurn(tx);
-    if (tx.exec_params(
-              "UPDATE supernode_keys SET revoked_at = COALESCE(revoked_at,"
-              "  now()), enrolled_by = enrolled_by"
-              " WHERE supernode_id = $1",
-              supernode_id)
-            .affected_rows() == 0) {
+    pqxx::result was = tx.exec_params(
+        "SELECT revoked_at IS NULL FROM supernode_keys WHERE supernode_id = $1"
+        " FOR UPDATE",
+        supernode_id);
+    if (was.empty()) {
       return absl::NotFoundError(absl::StrCat(
           "supernode ", supernode_id, " has no enrolled key"));
+    }
+    tx.exec_params(
+        "UPDATE supernode_keys SET revoked_at = COALESCE(revoked_at,"
+        "  now()), enrolled_by = enrolled_by"
+        " WHERE supernode_id = $1",
+        supernode_id);
+    if (was[0][0].as<bool>()) {
+      tx.exec_params(
+          "INSERT INTO election_events (event, supernode_id) VALUES ($1, $2)",
+          revoked_by == "election" ? "retired" : "revoked", supernode_id);
     }
     // Its lease, session and sources go now; its leaves' chains stay, so
     // they may come back through another supernode.
@@ -2117,25 +2131,35 @@ absl::StatusOr<ElectionRound> PgIndexStore::RunElectionRound(
       in.supernodes.push_back(std::move(sn));
     }
     out.decision = decide(in);
+    // Each key whose role changed leaves an event for the supernode map.
     if (!out.decision.promote.empty()) {
       tx.exec_params(
-          "INSERT INTO supernode_keys (supernode_id, public_key, kind,"
-          "  permanent, enrolled_by)"
+          "WITH p AS (INSERT INTO supernode_keys (supernode_id, public_key,"
+          "  kind, permanent, enrolled_by)"
           " SELECT peer_id, public_key, 'promoted', false, 'election'"
           "  FROM peer_reports WHERE peer_id = ANY($1::text[])"
           " ON CONFLICT (supernode_id) DO UPDATE SET kind = 'promoted',"
           "  permanent = false, revoked_at = NULL, draining_since = NULL,"
           "  enrolled_by = 'election', created_at = now()"
-          " WHERE supernode_keys.kind = 'promoted'",
+          " WHERE supernode_keys.kind = 'promoted'"
+          " RETURNING supernode_id)"
+          " INSERT INTO election_events (event, supernode_id)"
+          " SELECT 'promoted', supernode_id FROM p",
           PgTextArray(out.decision.promote));
     }
     if (!out.decision.demote.empty()) {
       tx.exec_params(
-          "UPDATE supernode_keys SET draining_since = now()"
+          "WITH d AS (UPDATE supernode_keys SET draining_since = now()"
           " WHERE supernode_id = ANY($1::text[]) AND kind = 'promoted'"
-          " AND draining_since IS NULL",
+          " AND draining_since IS NULL RETURNING supernode_id)"
+          " INSERT INTO election_events (event, supernode_id)"
+          " SELECT 'demoted', supernode_id FROM d",
           PgTextArray(out.decision.demote));
     }
+    tx.exec_params(
+        "DELETE FROM election_events WHERE id <="
+        " (SELECT max(id) FROM election_events) - $1",
+        kElectionEventsKept);
     tx.commit();
     return out;
   });
@@ -2145,6 +2169,44 @@ absl::StatusOr<ElectionRound> PgIndexStore::RunElectionRound(
     if (!s.ok() && !absl::IsNotFound(s)) return s;
   }
   return round;
+}
+
+absl::StatusOr<SupernodeMapView> PgIndexStore::ReadSupernodeMap(
+    int role_limit, int event_limit, const CallContext& call) {
+  return Run(PoolKind::kRead, "read the supernode map", call,
+             [&](pqxx::connection& c) -> absl::StatusOr<SupernodeMapView> {
+    pqxx::read_transaction tx(c);
+    SupernodeMapView out;
+    for (const pqxx::row& row : tx.exec_params(
+             "SELECT supernode_id,"
+             "  CASE WHEN draining_since IS NOT NULL THEN 'draining'"
+             "   WHEN kind = 'enrolled' OR permanent THEN 'enrolled'"
+             "   ELSE 'promoted' END, " + EpochMicros("created_at") + ", " +
+             EpochMicros("draining_since") +
+             " FROM supernode_keys WHERE revoked_at IS NULL"
+             " ORDER BY created_at DESC, supernode_id LIMIT $1",
+             std::max(0, role_limit))) {
+      SupernodeRole r;
+      r.supernode_id = row[0].as<std::string>();
+      r.role = row[1].as<std::string>();
+      r.since = FromMicros(row[2]);
+      r.draining_since = FromMicros(row[3]);
+      out.roles.push_back(std::move(r));
+    }
+    for (const pqxx::row& row : tx.exec_params(
+             "SELECT id, " + EpochMicros("at") + ", event, supernode_id"
+             " FROM election_events ORDER BY id DESC LIMIT $1",
+             std::max(0, event_limit))) {
+      ElectionEvent e;
+      e.id = row[0].as<int64_t>();
+      e.at = FromMicros(row[1]);
+      e.event = row[2].as<std::string>();
+      e.supernode_id = row[3].as<std::string>();
+      out.events.push_back(std::move(e));
+    }
+    tx.commit();
+    return out;
+  });
 }
 
 }  // namespace index_server

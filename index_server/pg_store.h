@@ -38,8 +38,8 @@ struct PgStoreOptions {
   // Connections for lease renewals only, so that renewals never wait
   // behind anything else.
   int lease_pool_size = 2;
-  // How long a leaf's full list keeps its sources before a signed presence
-  // must vouch for it.
+  // How long a leaf's change (its full list, or any change applied) keeps
+  // its sources at least before a signed presence must vouch for it.
   absl::Duration presence_grace = absl::Seconds(120);
   // Connections for reads (Locate, Bootstrap, the change log).
   int read_pool_size = 4;
@@ -167,6 +167,8 @@ class PgIndexStore final : public CatalogStore,
   absl::StatusOr<ElectionRound> RunElectionRound(
       const std::function<ElectionDecision(const ElectionInput&)>& decide,
       absl::Duration forget_after) override;
+  absl::StatusOr<SupernodeMapView> ReadSupernodeMap(
+      int role_limit, int event_limit, const CallContext& call) override;
 
   // The change log.
 

@@ -436,6 +436,10 @@ grpc::Status IndexServiceImpl::EndLease(grpc::ServerContext* context,
   if (s.ok() && request->generation() < 0) {
     s = absl::InvalidArgumentError("generation is negative");
   }
+  // Only the supernode itself ends its lease (its generation is no secret).
+  if (s.ok() && options_.require_supernode_keys) {
+    s = CheckSupernodeCaller(context, request->supernode_id());
+  }
   if (!s.ok()) return ToGrpcStatus(s);
   s = store_->EndLease(request->supernode_id(), request->generation(),
                        CallOf(context));

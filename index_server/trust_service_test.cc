@@ -62,6 +62,7 @@ class TrustServiceTest : public ::testing::Test {
     db_ = *std::move(db);
     PgStoreOptions store_options;
     store_options.dsn = db_->dsn();
+    store_options.presence_grace = presence_grace_;
     auto store = PgIndexStore::Connect(store_options);
     ASSERT_TRUE(store.ok()) << store.status();
     pg_ = *std::move(store);
@@ -198,6 +199,7 @@ class TrustServiceTest : public ::testing::Test {
     return s.ok() ? response.sources_size() : 0;
   }
 
+  absl::Duration presence_grace_ = absl::Seconds(120);
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<PgIndexStore> pg_;
   std::unique_ptr<IndexedStore> store_;
@@ -406,6 +408,56 @@ TEST_F(TrustServiceTest, OnlyTheLeafCanWithdrawItsFiles) {
   EXPECT_EQ(Dump(), before);
   // The leaf's own signed gone withdraws them.
   ASSERT_TRUE(Publish(&node, {Change(&leaf, node, false, {}, {}, true)}).ok());
+  EXPECT_EQ(Dump(), "");
+}
+
+// A leaf that dies right after its full list, before any presence of it
+// reaches the index, is withdrawn once the presence grace passes, though
+// its supernode's lease goes on.
+class ShortPresenceGraceTest : public TrustServiceTest {
+ protected:
+  ShortPresenceGraceTest() { presence_grace_ = absl::Seconds(2); }
+};
+
+TEST_F(ShortPresenceGraceTest, AListNoPresenceVouchesForIsWithdrawn) {
+  Node node = NewNode();
+  ASSERT_TRUE(Register(&node).ok());
+  Leaf leaf = NewLeaf();
+  ASSERT_TRUE(
+      Publish(&node, {Change(&leaf, node, true, {File(1, "a.mp3")})}).ok());
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
+  EXPECT_NE(Dump(), "");  // Within the grace.
+  absl::SleepFor(absl::Milliseconds(2500));
+  ASSERT_TRUE(Renew(node, node.session).ok());  // The supernode lives on.
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
+  EXPECT_EQ(Dump(), "");
+}
+
+// A leaf that died and comes back as the same peer before its last
+// presence ran out: its new full list keeps its sources for the grace
+// again, so they are there when its new session's first presence arrives.
+TEST_F(ShortPresenceGraceTest, AComebackListGetsTheGraceAgain) {
+  Node node = NewNode();
+  ASSERT_TRUE(Register(&node).ok());
+  Leaf leaf = NewLeaf();
+  ASSERT_TRUE(
+      Publish(&node, {Change(&leaf, node, true, {File(1, "a.mp3")})}).ok());
+  absl::SleepFor(absl::Milliseconds(1500));
+  const absl::Time again = absl::Now();
+  ASSERT_TRUE(
+      Publish(&node, {Change(&leaf, node, true, {File(1, "a.mp3")})}).ok());
+  // Past the first list's grace, within the second's.
+  absl::SleepFor(absl::Milliseconds(1000));
+  ASSERT_TRUE(Renew(node, node.session).ok());
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
+  if (absl::Now() - again < absl::Seconds(2)) {
+    EXPECT_EQ(Sources(Cid(1)), 1);
+    EXPECT_NE(Dump(), "");
+  }
+  // And once that one passed too, with no presence, it goes.
+  absl::SleepFor(again + absl::Milliseconds(2500) - absl::Now());
+  ASSERT_TRUE(Renew(node, node.session).ok());
+  ASSERT_TRUE(pg_->ExpireDeadSupernodes().ok());
   EXPECT_EQ(Dump(), "");
 }
 

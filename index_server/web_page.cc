@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -259,6 +261,10 @@ WebSources SourcesOf(IndexedStore* store) {
   s.supernodes = [store](int limit, const CallContext& call) {
     return store->LiveSupernodes(limit, call);
   };
+  s.supernode_map = [store](int role_limit, int event_limit,
+                            const CallContext& call) {
+    return store->pg()->ReadSupernodeMap(role_limit, event_limit, call);
+  };
   return s;
 }
 
@@ -493,15 +499,61 @@ WebResponse WebPage::Supernodes() {
     TROVE_LOG(WARNING) << "web page: listing supernodes failed: " << live.status();
     return Error(HttpStatusOf(live.status()), live.status().message());
   }
+  // The keys' roles and the election's events (when this index keeps them).
+  std::map<std::string, const SupernodeRole*> roles;
+  absl::StatusOr<SupernodeMapView> view = SupernodeMapView();
+  if (sources_.supernode_map) {
+    view = sources_.supernode_map(std::max(1, options_.supernode_limit),
+                                  std::max(0, options_.election_event_limit),
+                                  call);
+    if (!view.ok()) {
+      TROVE_LOG(WARNING) << "web page: reading the supernode map failed: "
+                         << view.status();
+      return Error(HttpStatusOf(view.status()), view.status().message());
+    }
+    for (const SupernodeRole& r : view->roles) roles[r.supernode_id] = &r;
+  }
+  auto time_or_null = [](absl::Time t) -> json {
+    if (t == absl::InfinitePast()) return nullptr;
+    return UnixSeconds(t);
+  };
+  auto role_json = [&](const SupernodeRole* r, json* j) {
+    // A live supernode without a key row serves under a key given by file.
+    (*j)["role"] = r != nullptr ? r->role : "enrolled";
+    (*j)["since"] = r != nullptr ? time_or_null(r->since) : json(nullptr);
+    (*j)["draining_since"] =
+        r != nullptr ? time_or_null(r->draining_since) : json(nullptr);
+  };
   json list = json::array();
   int64_t leaves = 0;
+  std::set<std::string> serving;
   for (const index::SupernodeInfo& sn : *live) {
-    list.push_back(json{{"id", sn.supernode_id()},
-                        {"address", sn.address()},
-                        {"leaves", sn.leaf_count()}});
+    json j{{"id", sn.supernode_id()},
+           {"address", sn.address()},
+           {"leaves", sn.leaf_count()}};
+    auto r = roles.find(sn.supernode_id());
+    role_json(r == roles.end() ? nullptr : r->second, &j);
+    list.push_back(std::move(j));
     leaves += sn.leaf_count();
+    serving.insert(sn.supernode_id());
   }
-  return Json(200, json{{"supernodes", std::move(list)}, {"leaves", leaves}});
+  json others = json::array();
+  for (const SupernodeRole& r : view->roles) {
+    if (serving.count(r.supernode_id) > 0) continue;
+    json j{{"id", r.supernode_id}};
+    role_json(&r, &j);
+    others.push_back(std::move(j));
+  }
+  json events = json::array();
+  for (const ElectionEvent& e : view->events) {
+    events.push_back(json{{"at", time_or_null(e.at)},
+                          {"event", e.event},
+                          {"id", e.supernode_id}});
+  }
+  return Json(200, json{{"supernodes", std::move(list)},
+                        {"leaves", leaves},
+                        {"not_serving", std::move(others)},
+                        {"events", std::move(events)}});
 }
 
 void WebPage::SampleLoop() {

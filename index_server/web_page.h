@@ -12,7 +12,12 @@
 //                  &sort=S&reverse=1&cursor=C]
 //                         hits with name, size, sources and a trove: link;
 //                         the same checks and search as IndexService.Search
-//   GET /api/supernodes   live supernodes with their address and leaves
+//   GET /api/supernodes   live supernodes with their address, leaves and
+//                         role (enrolled / promoted, since when); the keys
+//                         not serving now (promoted and not yet up,
+//                         draining, enrolled and offline); and the latest
+//                         election events (promoted X at T, demoted Y,
+//                         retired Z, revoked by an operator), newest first
 //   GET /api/admin/bans, /api/admin/takedowns, /api/admin/supernodes,
 //       /api/admin/stats, /api/admin/audit[?before=ID&limit=N]
 //   POST /api/admin/ban, /unban, /takedown, /restore  (JSON bodies as the
@@ -47,6 +52,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "index_server/admin_service.h"
+#include "index_server/election_store.h"
 #include "index_server/indexed_store.h"
 #include "index_server/store.h"
 #include "common/search/query.h"
@@ -83,8 +89,9 @@ struct WebPageOptions {
   int max_concurrent_searches = 8;
   // Longest a search or a supernode listing may take.
   absl::Duration request_deadline = absl::Seconds(10);
-  // Most supernodes /api/supernodes lists.
+  // Most supernodes /api/supernodes lists, and most election events.
   int supernode_limit = 500;
+  int election_event_limit = 50;
 };
 
 // One HTTP answer: status and body (JSON unless content_type says else).
@@ -107,6 +114,11 @@ struct WebSources {
   std::function<absl::StatusOr<std::vector<index::SupernodeInfo>>(
       int limit, const CallContext&)>
       supernodes;
+  // As ElectionStore::ReadSupernodeMap: the keys' roles and the latest
+  // election events. Null: /api/supernodes shows neither.
+  std::function<absl::StatusOr<SupernodeMapView>(
+      int role_limit, int event_limit, const CallContext&)>
+      supernode_map;
   // The admin calls; null: /api/admin/ answers 404.
   AdminCore* admin = nullptr;
 };

@@ -55,6 +55,32 @@ class FakeSources {
       sn.set_leaf_count(12);
       return std::vector<index::SupernodeInfo>{sn};
     };
+    s.supernode_map = [](int, int, const CallContext&)
+        -> absl::StatusOr<SupernodeMapView> {
+      SupernodeMapView v;
+      SupernodeRole live;
+      live.supernode_id = std::string(64, 'b');
+      live.role = "promoted";
+      live.since = absl::FromUnixSeconds(1700000000);
+      SupernodeRole draining;
+      draining.supernode_id = std::string(64, 'c');
+      draining.role = "draining";
+      draining.since = absl::FromUnixSeconds(1700000000);
+      draining.draining_since = absl::FromUnixSeconds(1700000600);
+      v.roles = {live, draining};
+      ElectionEvent demoted;
+      demoted.id = 2;
+      demoted.at = absl::FromUnixSeconds(1700000600);
+      demoted.event = "demoted";
+      demoted.supernode_id = std::string(64, 'c');
+      ElectionEvent promoted;
+      promoted.id = 1;
+      promoted.at = absl::FromUnixSeconds(1700000000);
+      promoted.event = "promoted";
+      promoted.supernode_id = std::string(64, 'b');
+      v.events = {demoted, promoted};
+      return v;
+    };
     return s;
   }
   void SetCounts(CommunityCounts c) {
@@ -224,6 +250,36 @@ TEST_F(WebPageTest, SupernodesListAddressesAndLeaves) {
   EXPECT_EQ(r["supernodes"][0]["address"], "127.0.0.1:7401");
   EXPECT_EQ(r["supernodes"][0]["leaves"], 12);
   EXPECT_EQ(r["leaves"], 12);
+}
+
+TEST_F(WebPageTest, SupernodeMapShowsRolesAndElectionEvents) {
+  json r = Get("/api/supernodes", {}, 200);
+  ASSERT_EQ(r["supernodes"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["supernodes"][0]["role"], "promoted");
+  EXPECT_EQ(r["supernodes"][0]["since"], 1700000000.0);
+  EXPECT_TRUE(r["supernodes"][0]["draining_since"].is_null());
+  // The draining key no longer serves: listed apart, with since when.
+  ASSERT_EQ(r["not_serving"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["not_serving"][0]["id"], std::string(64, 'c'));
+  EXPECT_EQ(r["not_serving"][0]["role"], "draining");
+  EXPECT_EQ(r["not_serving"][0]["draining_since"], 1700000600.0);
+  ASSERT_EQ(r["events"].size(), 2u);
+  EXPECT_EQ(r["events"][0]["event"], "demoted");
+  EXPECT_EQ(r["events"][0]["id"], std::string(64, 'c'));
+  EXPECT_EQ(r["events"][0]["at"], 1700000600.0);
+  EXPECT_EQ(r["events"][1]["event"], "promoted");
+}
+
+TEST_F(WebPageTest, SupernodeMapFailureIsTheStoresStatus) {
+  WebSources s = fake_.Get();
+  s.supernode_map = [](int, int, const CallContext&)
+      -> absl::StatusOr<SupernodeMapView> {
+    return absl::UnavailableError("PostgreSQL is not reachable");
+  };
+  WebPage page(std::move(s), WebPageOptions());
+  WebResponse r = page.Handle("/api/supernodes", {});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("PostgreSQL is not reachable"), std::string::npos);
 }
 
 TEST_F(WebPageTest, AdminAndUnknownPathsAre404) {

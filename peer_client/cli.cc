@@ -942,6 +942,7 @@ int RunStatus(const CliOptions& options, std::ostream& out, std::ostream& err) {
                                              : r.join_status())
               : r.supernode())
       << "\n";
+  if (!r.backup().empty()) out << "backup      " << r.backup() << "\n";
   out << "serving on  " << r.listen_address() << "\n";
   if (!r.role().empty()) {
     out << "role        " << r.role();

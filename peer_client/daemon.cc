@@ -373,6 +373,7 @@ control::StatusResponse PeerDaemon::Status() {
   r.set_peer_id(identity_->peer_id());
   r.set_supernode(session_->supernode());
   r.set_join_status(session_->join_status());
+  r.set_backup(session_->backup());
   if (host_ != nullptr) {
     r.set_role(SupernodeHost::RoleName(host_->role()));
     r.set_hosted_supernode(host_->supernode_address());

@@ -234,6 +234,7 @@ TEST_F(DaemonTest, SearchAndGetThroughTheCommandLine) {
   json status = json::parse(out.str());
   EXPECT_EQ(status["peer_id"], a->peer_id());
   EXPECT_EQ(status["supernode"], supernode_server_.address);
+  EXPECT_TRUE(status["backup"].is_string());  // One supernode: none known.
   EXPECT_EQ(status["listen_address"], a->listen_address());
   EXPECT_EQ(status["shared_files"], 2);
   EXPECT_EQ(status["shared_bytes"], static_cast<int64_t>(song_.size()));

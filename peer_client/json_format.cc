@@ -83,6 +83,7 @@ json StatusJson(const control::StatusResponse& r) {
   }
   return {{"peer_id", r.peer_id()},
           {"supernode", r.supernode()},
+          {"backup", r.backup()},
           {"join_status", r.join_status()},
           {"role", r.role()},
           {"hosted_supernode", r.hosted_supernode()},

@@ -104,6 +104,14 @@ void SupernodeSession::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void SupernodeSession::Abandon() {
+  {
+    absl::MutexLock lock(&mu_);
+    leave_on_stop_ = false;
+  }
+  Stop();
+}
+
 void SupernodeSession::SetFiles(const std::vector<FileEntry>& files) {
   absl::MutexLock lock(&mu_);
   std::map<std::string, FileEntry> desired;
@@ -883,7 +891,12 @@ void SupernodeSession::Run() {
         std::min(next_heartbeat, absl::Now() + options_.probe_interval));
   }
   StopWatch();
-  if (!supernode().empty()) Leave();
+  bool leave;
+  {
+    absl::MutexLock lock(&mu_);
+    leave = leave_on_stop_;
+  }
+  if (leave && !supernode().empty()) Leave();
 }
 
 absl::Status SupernodeSession::NotJoined() const {

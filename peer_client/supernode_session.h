@@ -98,6 +98,11 @@ class SupernodeSession : public SourceDirectory {
   void Start();
   // Leaves the supernode (best effort) and stops the thread. Idempotent.
   void Stop();
+  // Stops the thread without leaving, as a peer that dies does: the
+  // supernode learns of it only from its connections closing (once the
+  // session is destroyed) and its session running out. Idempotent; a
+  // later Stop() does not leave either.
+  void Abandon();
 
   // The list to share from now on; the session publishes the difference.
   // Nothing is published before the first call.
@@ -216,6 +221,7 @@ class SupernodeSession : public SourceDirectory {
   mutable absl::Mutex mu_;
   bool started_thread_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool leave_on_stop_ ABSL_GUARDED_BY(mu_) = true;
   std::map<std::string, FileEntry> desired_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, FileEntry> desired_partials_ ABSL_GUARDED_BY(mu_);
   bool files_set_ ABSL_GUARDED_BY(mu_) = false;

@@ -462,6 +462,17 @@ TEST_F(SupernodeSessionTest, StopLeaves) {
   EXPECT_TRUE(sn.left);
 }
 
+TEST_F(SupernodeSessionTest, AbandonStopsWithoutLeaving) {
+  FakeSupernode& sn = NewSupernode();
+  StartSession(Opts({Serve(&sn)}));
+  session_->SetFiles({Entry("a")});
+  ASSERT_TRUE(session_->WaitPublished(kWait));
+  session_->Abandon();
+  session_->Stop();  // Still does not leave.
+  absl::MutexLock lock(&sn.mu);
+  EXPECT_FALSE(sn.left);
+}
+
 TEST_F(SupernodeSessionTest, StopCancelsAHangingCallAndStillLeaves) {
   FakeSupernode& sn = NewSupernode();
   SupernodeSession::Options o = Opts({Serve(&sn)});

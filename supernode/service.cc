@@ -296,7 +296,8 @@ absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
     s = options_.moderation->CheckPeer(PeerIdFromPublicKey(request.public_key()));
     if (!s.ok()) return s;
   }
-  absl::StatusOr<LeafRegistry::JoinResult> joined = registry_->Join(request);
+  absl::StatusOr<LeafRegistry::JoinResult> joined =
+      registry_->Join(request);
   if (!joined.ok()) return joined.status();
   response->set_peer_id(joined->peer_id);
   response->set_session(joined->session);
@@ -383,6 +384,12 @@ absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
     absl::StatusOr<LeafChange> change =
         VerifyLeafChange(request.signed_change(), request.signature());
     if (!change.ok()) return change.status();
+    // The address the leaf signed goes to the index and to downloaders:
+    // checked as Join checks the listen address.
+    if (!change->address().empty()) {
+      absl::Status valid = ValidateAddress(change->address());
+      if (!valid.ok()) return WithContext(valid, "the change's address");
+    }
     signed_change = SignedOf(*change, request.signed_change(),
                              request.signature());
     from_signed.set_session(request.session());

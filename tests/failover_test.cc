@@ -58,13 +58,25 @@ class FailoverTest : public ::testing::Test {
     return p.ok() ? *p : nullptr;
   }
 
-  // The supernode `peer` is joined to, from `status --json` ("" if none).
-  std::string SupernodeOf(const PeerHandle& peer) {
+  // A field of `status --json` from `peer` ("" if none).
+  std::string StatusField(const PeerHandle& peer, const std::string& field) {
     CommandResult r = cluster_->Cli(peer, {"status", "--json"});
     if (r.exit_code != 0) return "";
     nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
-    if (j.is_discarded() || !j.contains("supernode")) return "";
-    return j["supernode"].get<std::string>();
+    if (j.is_discarded() || !j.contains(field)) return "";
+    return j[field].get<std::string>();
+  }
+
+  // The supernode `peer` is joined to ("" if none).
+  std::string SupernodeOf(const PeerHandle& peer) {
+    return StatusField(peer, "supernode");
+  }
+
+  // Waits until `peer` knows `backup` as its backup supernode.
+  bool WaitForBackup(const PeerHandle& peer, const std::string& backup) {
+    return WaitUntil(
+        [&] { return StatusField(peer, "backup") == backup; },
+        absl::Seconds(20));
   }
 
   // The cids of every hit of `query` seen from `peer`.
@@ -112,7 +124,10 @@ TEST_F(FailoverTest, LeavesOfAKilledSupernodeMoveToTheirBackup) {
   ASSERT_EQ(SupernodeOf(*a), sn1);
   // The first supernode learns of the second at a renewal (every second
   // here) and passes it to its leaves on their Watch streams: their backup.
-  absl::SleepFor(absl::Seconds(3));
+  for (PeerHandle* p : {a, b}) {
+    ASSERT_TRUE(WaitForBackup(*p, sn2_))
+        << p->name << "'s backup is '" << StatusField(*p, "backup") << "'";
+  }
 
   // The first supernode dies, and c with it.
   cluster_->supernode()->Signal(SIGKILL);
@@ -167,8 +182,10 @@ TEST_F(FailoverTest, IndexOutageLosesNothing) {
   ASSERT_FALSE(before.empty());
   ASSERT_FALSE(WaitForCid(*a, "delta_own", "delta_own.bin").empty());
   // Both supernodes learned of each other from the index (renewals every
-  // second) before it goes.
-  absl::SleepFor(absl::Seconds(3));
+  // second) before it goes: each passed the other to its leaf as backup.
+  ASSERT_TRUE(WaitForBackup(*a, sn2_)) << StatusField(*a, "backup");
+  ASSERT_TRUE(WaitForBackup(*d, cluster_->supernode_address()))
+      << StatusField(*d, "backup");
 
   const std::string index_address = cluster_->index_address();
   cluster_->index()->Signal(SIGKILL);

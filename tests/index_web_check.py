@@ -2,6 +2,7 @@
 """Looks at the index server's web page in headless Chromium, as a user would.
 
   index_web_check.py URL QUERY SCREENSHOT.png ADMIN_TOKEN PEER_ID
+  index_web_check.py --map URL SCREENSHOT.png
 
 Waits for the counts and the supernode map, searches QUERY and reads the
 hits and their links, searches something that is not a query and reads the
@@ -9,6 +10,9 @@ error, opens the admin part with ADMIN_TOKEN, bans PEER_ID there and reads
 the audit log the page then shows, saves a screenshot, and prints
 one JSON line of what it saw (and the console errors). Exits 0; exits 1
 with a message when a step does not happen in time.
+
+With --map it only reads the supernode map: waits for a promoted
+supernode and an election event, and prints the roles and events shown.
 """
 
 import os
@@ -20,7 +24,35 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from headless_chromium import run_check, severe_console_errors, wait_for  # noqa: E402
 
 
+def map_steps(url, screenshot):
+    def steps(driver, seen):
+        driver.get(url)
+        wait_for("a promoted supernode", lambda: any(
+            r.find_element(By.CSS_SELECTOR, "td.role-cell").text == "promoted"
+            for r in driver.find_elements(By.CSS_SELECTOR, "#supernodes tr.supernode")))
+        wait_for("an election event", lambda: driver.find_elements(
+            By.CSS_SELECTOR, "#elections tbody tr.event"))
+        seen["supernodes"] = [
+            {"address": r.find_element(By.CSS_SELECTOR, "td.address").text,
+             "role": r.find_element(By.CSS_SELECTOR, "td.role-cell").text,
+             "since": r.find_element(By.CSS_SELECTOR, "td.since").text,
+             "id": r.find_element(By.CSS_SELECTOR, "td.id").get_attribute("title")}
+            for r in driver.find_elements(By.CSS_SELECTOR, "#supernodes tr.supernode")]
+        seen["events"] = [
+            {"event": r.find_element(By.CSS_SELECTOR, "td.event").text,
+             "at": r.find_element(By.CSS_SELECTOR, "td.at").text,
+             "id": r.find_element(By.CSS_SELECTOR, "td.id").get_attribute("title")}
+            for r in driver.find_elements(By.CSS_SELECTOR, "#elections tbody tr.event")]
+        seen["map_note"] = driver.find_element(By.ID, "map-note").text
+        seen["elections_note"] = driver.find_element(By.ID, "elections-note").text
+        driver.save_screenshot(screenshot)
+        seen["console_errors"] = severe_console_errors(driver)
+    return steps
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "--map":
+        return run_check("index_web_check", "1280,1400", map_steps(argv[2], argv[3]))
     if len(argv) != 6 or argv[1] in ("-h", "--help"):
         print(__doc__)
         return 0 if len(argv) == 2 else 2

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <set>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -271,6 +272,92 @@ TEST_F(IndexWebTest, PageInChromiumShowsCountsSearchesAndSupernodes) {
               HasSubstr("2 sources left the catalog"));
   HttpAnswer after = GetJson(web_, "/api/overview");
   EXPECT_EQ(after.body["sources"], 1) << after.body.dump();
+  EXPECT_TRUE(seen["console_errors"].empty()) << seen["console_errors"].dump();
+  EXPECT_GT(Slurp(screenshot).size(), 10000u);
+}
+
+// The supernode map shows the election at work: an index with the
+// election on and two peers given only the link promotes both (at least
+// two supernodes are kept); the JSON endpoint and the page in Chromium
+// show them as promoted supernodes with their "promoted" events.
+TEST_F(IndexWebTest, PageShowsPromotionsOnTheSupernodeMap) {
+  ASSERT_TRUE(cluster_
+                  ->StartIndex({"--web_listen=127.0.0.1:0",
+                                "--web_sample_seconds=1",
+                                "--renew_every_seconds=1",
+                                "--min_supernodes=2",
+                                "--election_interval_ms=500",
+                                "--report_every_seconds=1",
+                                "--election_bootstrap_min_uptime_seconds=1",
+                                "--election_min_uptime_seconds=2"})
+                  .ok());
+  web_ = WebAddress(cluster_->index()->log_path());
+  ASSERT_FALSE(web_.empty());
+  for (const char* name : {"e1", "e2"}) {
+    absl::StatusOr<PeerHandle*> p = cluster_->StartPeerWithLink(
+        name, {"--max_backoff_ms=1000", "--first_publish_wait_ms=100",
+               "--supernode_heartbeat_interval_ms=1000",
+               "--supernode_session_timeout_ms=6000"});
+    ASSERT_TRUE(p.ok()) << p.status();
+  }
+  json map;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        HttpAnswer m = GetJson(web_, "/api/supernodes");
+        map = m.body;
+        if (m.status != 200 || !m.body.contains("events")) return false;
+        int live_promoted = 0;
+        for (const json& sn : m.body["supernodes"]) {
+          if (sn["role"] == "promoted") ++live_promoted;
+        }
+        return live_promoted == 2 && m.body["events"].size() == 2;
+      },
+      absl::Seconds(90)))
+      << map.dump() << cluster_->LogTails();
+  std::set<std::string> promoted_ids;
+  for (const json& e : map["events"]) {
+    EXPECT_EQ(e["event"], "promoted") << map.dump();
+    EXPECT_GT(e["at"].get<double>(), 1.7e9);
+    promoted_ids.insert(e["id"].get<std::string>());
+  }
+  for (const json& sn : map["supernodes"]) {
+    EXPECT_EQ(sn["role"], "promoted") << map.dump();
+    EXPECT_TRUE(promoted_ids.count(sn["id"].get<std::string>())) << map.dump();
+    EXPECT_FALSE(sn["since"].is_null());
+  }
+
+  const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+  const std::string screenshot =
+      absl::StrCat(outputs != nullptr ? outputs : cluster_->work_dir(),
+                   "/index_web_map.png");
+  CommandResult r = RunCommand(
+      {"/usr/bin/python3", RunfilePath("tests/index_web_check.py"), "--map",
+       "http://" + web_ + "/", screenshot},
+      absl::Seconds(180));
+  ASSERT_EQ(r.exit_code, 0) << r.out << "\n" << r.err;
+  std::string last(absl::StripTrailingAsciiWhitespace(r.out));
+  last = last.substr(last.rfind('\n') + 1);
+  json seen = json::parse(last, nullptr, false);
+  ASSERT_TRUE(seen.is_object()) << r.out;
+  ASSERT_FALSE(seen["supernodes"].empty()) << seen.dump();
+  bool promoted_row = false;
+  for (const json& sn : seen["supernodes"]) {
+    if (sn["role"] == "promoted" && promoted_ids.count(sn["id"].get<std::string>())) {
+      promoted_row = true;
+      EXPECT_NE(sn["since"], "–") << seen.dump();
+    }
+  }
+  EXPECT_TRUE(promoted_row) << seen.dump();
+  ASSERT_EQ(seen["events"].size(), 2u) << seen.dump();
+  for (const json& e : seen["events"]) {
+    EXPECT_EQ(e["event"], "promoted");
+    EXPECT_TRUE(promoted_ids.count(e["id"].get<std::string>())) << seen.dump();
+    // Shown as a date of this century, not seconds read as milliseconds.
+    EXPECT_THAT(e["at"].get<std::string>(), HasSubstr("20")) << seen.dump();
+    EXPECT_THAT(e["at"].get<std::string>(), ::testing::Not(HasSubstr("1970")));
+  }
+  EXPECT_THAT(seen["map_note"].get<std::string>(), HasSubstr("promoted)"));
+  EXPECT_THAT(seen["elections_note"].get<std::string>(), HasSubstr("newest first"));
   EXPECT_TRUE(seen["console_errors"].empty()) << seen["console_errors"].dump();
   EXPECT_GT(Slurp(screenshot).size(), 10000u);
 }

@@ -50,7 +50,9 @@ using testutil::Cluster;
 const std::vector<std::string> kDefaultSupernodeFlags = {
     "--batch_max_delay_ms=2000", "--session_timeout_ms=90000",
     "--heartbeat_interval_ms=30000", "--renew_interval_ms=0",
-    "--max_leaves=2000"};
+    "--max_leaves=2000",
+    // Every simulated leaf joins from one address.
+    "--leaf_join_rate=0"};
 
 struct DbStats {
   int64_t commits = 0;

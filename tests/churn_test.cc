@@ -149,7 +149,9 @@ class ChurnTest : public testutil::ClusterTest {
                             {"--max_backoff_ms=1000",
                              "--first_publish_wait_ms=100",
                              "--supernode_heartbeat_interval_ms=1000",
-                             "--supernode_session_timeout_ms=4000"})
+                             "--supernode_session_timeout_ms=4000",
+                             // Every leaf of the test shares one address.
+                             "--supernode_leaf_join_rate=0"})
         .status();
   }
 
@@ -178,9 +180,11 @@ TEST_F(ChurnTest, CatalogEqualsWhatLivePeersShareAfterChurn) {
                   .ok());
   // Two permanent supernodes, heartbeats every second (the harness's 300 ms
   // is too busy for 200 leaves on a small machine).
+  // Every leaf of the test joins from one address: no per-address limit.
   const std::vector<std::string> sn_flags = {"--heartbeat_interval_ms=1000",
                                              "--session_timeout_ms=4000",
-                                             "--max_leaves=1000"};
+                                             "--max_leaves=1000",
+                                             "--leaf_join_rate=0"};
   ASSERT_TRUE(cluster_->StartSupernode(sn_flags).ok());
   absl::StatusOr<std::string> sn2 =
       cluster_->StartOtherSupernode("sn2", sn_flags);

@@ -46,7 +46,6 @@
 #include "common/identity.h"
 #include "common/join_auth.h"
 #include "common/join_work.h"
-#include "common/server_util.h"
 #include "common/signed_change.h"
 #include "common/tls_credentials.h"
 #include "common/tls_flags.h"

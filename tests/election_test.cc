@@ -280,7 +280,11 @@ TEST_F(ElectionTest, ADemotedSupernodeHandsItsLeafOverWhileStillServing) {
         p_role = ps.value("role", "");
         p_hosted = ps.value("hosted_supernode", "");
         if (on == permanent) {
-          moved_while_serving = p_role == "draining" && p_hosted == promoted;
+          // p may not have heard of its demotion yet (the leaf and p each
+          // learn it from their own next report), but it must still serve.
+          moved_while_serving =
+              (p_role == "draining" || p_role == "supernode") &&
+              p_hosted == promoted;
           return true;
         }
         return false;

@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/catalog_gen.h"
+#include "bench/proc_figures.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
 #include "common/join_work.h"
@@ -53,25 +54,6 @@ ABSL_FLAG(int, settle_seconds, 10,
 
 namespace trove {
 namespace {
-
-struct Memory {
-  int64_t rss_kib = 0;
-  int64_t hwm_kib = 0;
-};
-
-Memory Read(pid_t pid) {
-  Memory m;
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    std::istringstream in(line);
-    std::string key;
-    in >> key;
-    if (key == "VmRSS:") in >> m.rss_kib;
-    if (key == "VmHWM:") in >> m.hwm_kib;
-  }
-  return m;
-}
 
 std::chrono::system_clock::time_point In(absl::Duration d) {
   return absl::ToChronoTime(absl::Now() + d);
@@ -141,7 +123,7 @@ int Main() {
   }
   const pid_t pid = cluster.supernode()->pid();
   absl::SleepFor(absl::Seconds(2));
-  const Memory empty = Read(pid);
+  const ProcFigures empty = ReadProcFigures(pid);
 
   auto stub = supernode::SupernodeService::NewStub(
       grpc::CreateChannel(cluster.supernode_address(),
@@ -208,7 +190,7 @@ int Main() {
   const absl::Duration fill_time = absl::Now() - start;
   absl::SleepFor(absl::Seconds(absl::GetFlag(FLAGS_settle_seconds)));
   heartbeat();
-  const Memory full = Read(pid);
+  const ProcFigures full = ReadProcFigures(pid);
 
   std::cout << "supernode empty: VmRSS " << empty.rss_kib << " KiB, VmHWM "
             << empty.hwm_kib << " KiB\n"

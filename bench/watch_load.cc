@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/proc_figures.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
 #include "common/join_work.h"
@@ -42,36 +43,6 @@ ABSL_FLAG(int, seconds, 20, "measuring window, idle and loaded");
 
 namespace trove {
 namespace {
-
-struct ProcFigures {
-  int64_t rss_kib = 0;
-  int threads = 0;
-  double cpu_seconds = 0;
-};
-
-ProcFigures Read(pid_t pid) {
-  ProcFigures f;
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    std::istringstream in(line);
-    std::string key;
-    in >> key;
-    if (key == "VmRSS:") in >> f.rss_kib;
-    if (key == "Threads:") in >> f.threads;
-  }
-  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-  std::string all((std::istreambuf_iterator<char>(stat)), {});
-  std::istringstream rest(all.substr(all.rfind(')') + 2));
-  std::string field;
-  int64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoll(field);
-    if (i == 15) stime = std::stoll(field);
-  }
-  f.cpu_seconds = static_cast<double>(utime + stime) / ::sysconf(_SC_CLK_TCK);
-  return f;
-}
 
 struct Leaf {
   std::unique_ptr<Identity> identity;
@@ -137,9 +108,9 @@ int Main() {
   }
   const pid_t pid = cluster.supernode()->pid();
   absl::SleepFor(absl::Seconds(2));
-  const ProcFigures idle0 = Read(pid);
+  const ProcFigures idle0 = ReadProcFigures(pid);
   absl::SleepFor(window);
-  const ProcFigures idle1 = Read(pid);
+  const ProcFigures idle1 = ReadProcFigures(pid);
 
   std::vector<std::unique_ptr<supernode::SupernodeService::Stub>> stubs;
   std::vector<Leaf> leaves(n);
@@ -164,9 +135,9 @@ int Main() {
   }
   const absl::Duration join_time = absl::Now() - join_start;
   absl::SleepFor(absl::Seconds(2));
-  const ProcFigures loaded0 = Read(pid);
+  const ProcFigures loaded0 = ReadProcFigures(pid);
   absl::SleepFor(window);
-  const ProcFigures loaded1 = Read(pid);
+  const ProcFigures loaded1 = ReadProcFigures(pid);
   int open = 0;
   for (const Leaf& l : leaves) open += l.watch && !l.watch->ended();
 

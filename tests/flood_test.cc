@@ -2,6 +2,7 @@
 // with TLS: a client that floods searches is slowed, then cut off, while
 // another client keeps being answered; joins are limited per address; bad
 // limits are start errors.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,43 @@
 
 namespace trove {
 namespace {
+
+// What 300 calls of a flooder brought, with an honest client calling every
+// 30th round (10 calls, within any limit of 5 a second with a burst of 10).
+struct FloodTally {
+  int answered = 0, slowed = 0, cut_off = 0, honest_answered = 0;
+  std::string slowed_message, cut_message;
+  double seconds = 0;
+};
+
+FloodTally Flood(const std::function<grpc::Status()>& flooder,
+                 const std::function<grpc::Status()>& honest) {
+  FloodTally t;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 300; ++i) {
+    grpc::Status s = flooder();
+    if (s.ok()) {
+      ++t.answered;
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+          << s.error_message();
+      if (absl::StrContains(s.error_message(), "cut off")) {
+        ++t.cut_off;
+        t.cut_message = s.error_message();
+      } else {
+        ++t.slowed;
+        t.slowed_message = s.error_message();
+      }
+    }
+    if (i % 30 == 0) {
+      grpc::Status h = honest();
+      EXPECT_TRUE(h.ok()) << h.error_message();
+      t.honest_answered += h.ok();
+    }
+  }
+  t.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return t;
+}
 
 using ::testing::HasSubstr;
 using testutil::Cluster;
@@ -71,41 +109,18 @@ TEST_F(FloodTest, SearchFloodIsSlowedThenCutOffWhileOthersAreServed) {
   auto honest = NewClient();
   ASSERT_TRUE(flooder && honest);
 
-  int answered = 0, slowed = 0, cut_off = 0, honest_answered = 0;
-  std::string slowed_message, cut_message;
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < 300; ++i) {
-    grpc::Status s = Search(flooder.get());
-    if (s.ok()) {
-      ++answered;
-    } else {
-      ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-          << s.error_message();
-      if (absl::StrContains(s.error_message(), "cut off")) {
-        ++cut_off;
-        cut_message = s.error_message();
-      } else {
-        ++slowed;
-        slowed_message = s.error_message();
-      }
-    }
-    // The honest client searches now and then, within its own limit.
-    if (i % 30 == 0) {
-      grpc::Status h = Search(honest.get());
-      EXPECT_TRUE(h.ok()) << h.error_message();
-      honest_answered += h.ok();
-    }
-  }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  // The honest client searches now and then, within its own limit.
+  const FloodTally t = Flood([&] { return Search(flooder.get()); },
+                             [&] { return Search(honest.get()); });
   // The burst of 10 and at most 5 a second after it were answered.
-  EXPECT_GE(answered, 10);
-  EXPECT_LE(answered, 10 + 5 * seconds + 1) << seconds << " s";
-  EXPECT_GE(slowed, 1);
-  EXPECT_THAT(slowed_message, HasSubstr("too many searches from id:"));
-  EXPECT_THAT(slowed_message, HasSubstr("retry in"));
-  EXPECT_GE(cut_off, 1);
-  EXPECT_THAT(cut_message, HasSubstr("refused for"));
-  EXPECT_EQ(honest_answered, 10);
+  EXPECT_GE(t.answered, 10);
+  EXPECT_LE(t.answered, 10 + 5 * t.seconds + 1) << t.seconds << " s";
+  EXPECT_GE(t.slowed, 1);
+  EXPECT_THAT(t.slowed_message, HasSubstr("too many searches from id:"));
+  EXPECT_THAT(t.slowed_message, HasSubstr("retry in"));
+  EXPECT_GE(t.cut_off, 1);
+  EXPECT_THAT(t.cut_message, HasSubstr("refused for"));
+  EXPECT_EQ(t.honest_answered, 10);
 
   // Cut off: still refused after its bucket has refilled.
   absl::SleepFor(absl::Seconds(2.5));
@@ -249,42 +264,19 @@ TEST_F(FloodTest, ASupernodeSlowsThenCutsOffAFloodingLeafWhileOthersAreServed) {
   ASSERT_TRUE(Join(flooder).ok());
   ASSERT_TRUE(Join(honest).ok());
 
-  int answered = 0, slowed = 0, cut_off = 0, honest_answered = 0;
-  std::string slowed_message, cut_message;
-  const absl::Time start = absl::Now();
-  for (int i = 0; i < 300; ++i) {
-    grpc::Status s = LeafSearch(flooder);
-    if (s.ok()) {
-      ++answered;
-    } else {
-      ASSERT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-          << s.error_message();
-      if (absl::StrContains(s.error_message(), "cut off")) {
-        ++cut_off;
-        cut_message = s.error_message();
-      } else {
-        ++slowed;
-        slowed_message = s.error_message();
-      }
-    }
-    if (i % 30 == 0) {
-      grpc::Status h = LeafSearch(honest);
-      EXPECT_TRUE(h.ok()) << h.error_message();
-      honest_answered += h.ok();
-    }
-  }
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  EXPECT_GE(answered, 10);
-  EXPECT_LE(answered, 10 + 5 * seconds + 1) << seconds << " s";
-  EXPECT_GE(slowed, 1);
+  const FloodTally t = Flood([&] { return LeafSearch(flooder); },
+                             [&] { return LeafSearch(honest); });
+  EXPECT_GE(t.answered, 10);
+  EXPECT_LE(t.answered, 10 + 5 * t.seconds + 1) << t.seconds << " s";
+  EXPECT_GE(t.slowed, 1);
   // Keyed by the leaf's proven peer id, not by the address both share.
-  EXPECT_THAT(slowed_message,
+  EXPECT_THAT(t.slowed_message,
               HasSubstr(absl::StrCat("too many searches from peer:",
                                      flooder.identity->peer_id())));
-  EXPECT_THAT(slowed_message, HasSubstr("retry in"));
-  EXPECT_GE(cut_off, 1);
-  EXPECT_THAT(cut_message, HasSubstr("refused for"));
-  EXPECT_EQ(honest_answered, 10);
+  EXPECT_THAT(t.slowed_message, HasSubstr("retry in"));
+  EXPECT_GE(t.cut_off, 1);
+  EXPECT_THAT(t.cut_message, HasSubstr("refused for"));
+  EXPECT_EQ(t.honest_answered, 10);
   absl::SleepFor(absl::Seconds(2.5));
   grpc::Status after = LeafSearch(flooder);
   EXPECT_EQ(after.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

@@ -5,11 +5,15 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include <atomic>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -274,6 +278,39 @@ TlsContext::ChannelCredentialsWithCheck(ServerCertCheck check) const {
   return grpc::experimental::TlsCredentials(options);
 }
 
+namespace {
+
+// Client certificates already read, by their PEM text: a connection
+// presents the same certificate on every call, and reading it (an X.509
+// parse) would otherwise be paid on every Search and Locate. Bounded: when
+// full it starts over.
+class CallerCache {
+ public:
+  std::optional<CallerInfo> Find(absl::string_view pem) {
+    absl::MutexLock lock(&mu_);
+    auto it = callers_.find(pem);
+    if (it == callers_.end()) return std::nullopt;
+    return it->second;
+  }
+  void Put(absl::string_view pem, const CallerInfo& caller) {
+    absl::MutexLock lock(&mu_);
+    if (callers_.size() >= kMaxCallers) callers_.clear();
+    callers_.emplace(std::string(pem), caller);
+  }
+
+ private:
+  static constexpr size_t kMaxCallers = 1024;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, CallerInfo> callers_ ABSL_GUARDED_BY(mu_);
+};
+
+CallerCache& Callers() {
+  static CallerCache* cache = new CallerCache;
+  return *cache;
+}
+
+}  // namespace
+
 absl::StatusOr<CallerInfo> Caller(const grpc::ServerContextBase* context) {
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
   std::vector<grpc::string_ref> pem =
@@ -283,8 +320,10 @@ absl::StatusOr<CallerInfo> Caller(const grpc::ServerContextBase* context) {
     return absl::UnauthenticatedError(
         "the connection carries no client certificate");
   }
+  const absl::string_view text = View(pem.front());
+  if (std::optional<CallerInfo> known = Callers().Find(text)) return *known;
   // The handshake's verifier (CheckClient) accepted it, so its role holds.
-  absl::StatusOr<CertInfo> info = InspectCertificate(View(pem.front()));
+  absl::StatusOr<CertInfo> info = InspectCertificate(text);
   if (!info.ok()) {
     return absl::UnauthenticatedError(absl::StrCat(
         "unreadable client certificate: ", info.status().message()));
@@ -293,6 +332,7 @@ absl::StatusOr<CallerInfo> Caller(const grpc::ServerContextBase* context) {
   out.id = info->id;
   out.role = info->role;
   out.public_key = info->public_key;
+  Callers().Put(text, out);
   return out;
 }
 

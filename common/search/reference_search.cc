@@ -8,14 +8,21 @@
 namespace trove {
 namespace search {
 
-std::string DisplayName(const std::map<std::string, int>& names) {
+std::string DisplayName(const ReferenceFile& file) {
   const std::string* best = nullptr;
+  int best_established = 0;
   int best_count = 0;
-  for (const auto& [name, count] : names) {
+  for (const auto& [name, count] : file.names) {
     if (count <= 0) continue;
-    if (best == nullptr || count > best_count ||
-        (count == best_count && CompareNames(name, *best) < 0)) {
+    auto e = file.established.find(name);
+    const int established = e == file.established.end() ? 0 : e->second;
+    // Newcomers vote only where no established source does.
+    const bool count_wins = established == 0 && count != best_count;
+    if (best == nullptr || established > best_established ||
+        (established == best_established &&
+         (count_wins ? count > best_count : CompareNames(name, *best) < 0))) {
       best = &name;
+      best_established = established;
       best_count = count;
     }
   }
@@ -41,7 +48,7 @@ SearchPage ReferenceSearch(const std::vector<ReferenceFile>& files,
     SearchHit hit;
     hit.set_cid(f.cid);
     hit.set_size(f.size);
-    hit.set_name(DisplayName(f.names));
+    hit.set_name(DisplayName(f));
     hit.set_source_count(sources);
     hit.set_match(*best);
     hits.push_back(std::move(hit));

@@ -24,11 +24,15 @@ struct ReferenceFile {
   int64_t size = 0;
   // Each name its complete sources use, and how many use it (> 0).
   std::map<std::string, int> names;
+  // Of those, how many are established (SearchIndex::Standing); a name
+  // not here has none.
+  std::map<std::string, int> established;
 };
 
-// The name shown for a file: the one most sources use; among equals, the
-// first in CompareNames order.
-std::string DisplayName(const std::map<std::string, int>& names);
+// The name shown for a file: the one most established sources use; with
+// none established, the one most sources use (newcomers vote only then);
+// among equals, the first in CompareNames order.
+std::string DisplayName(const ReferenceFile& file);
 
 // The page `query` asks for over `files`.
 SearchPage ReferenceSearch(const std::vector<ReferenceFile>& files,

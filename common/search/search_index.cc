@@ -356,6 +356,7 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   DocRec& doc = docs_[id];
   doc.cid = cid;
   doc.refs = 0;
+  doc.established = 0;
   doc.ext = ext;
   doc.kind = kind;
   doc.word_count = static_cast<uint8_t>(ids.size());
@@ -408,21 +409,53 @@ void SearchIndex::ReleaseDoc(DocId id) {
   free_docs_.push_back(id);
 }
 
+bool SearchIndex::ShownNameBefore(DocId a, DocId b) const {
+  const DocRec& x = docs_[a];
+  const DocRec& y = docs_[b];
+  if (x.established != y.established) return x.established > y.established;
+  // Newcomers vote only where no established source does.
+  if (x.established == 0 && x.refs != y.refs) return x.refs > y.refs;
+  return CompareNames(x.name(), y.name()) < 0;
+}
+
 SearchIndex::DocId SearchIndex::BestDisplay(const CidRec& c) const {
   DocId best = kNone;
   for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
     if (docs_[d].refs == 0) continue;
-    if (best == kNone || docs_[d].refs > docs_[best].refs ||
-        (docs_[d].refs == docs_[best].refs &&
-         CompareNames(docs_[d].name(), docs_[best].name()) < 0)) {
-      best = d;
-    }
+    if (best == kNone || ShownNameBefore(d, best)) best = d;
   }
   return best;
 }
 
+void SearchIndex::Restand(DocId doc, Standing from) {
+  DocRec& d = docs_[doc];
+  if (from == Standing::kNewcomer) {
+    ++d.established;
+  } else {
+    --d.established;
+  }
+  const CidId id = d.cid;
+  const DocId old_display = cids_[id].display;
+  const DocId display = BestDisplay(cids_[id]);
+  if (display == old_display) return;
+  if (bulk_) {
+    cids_[id].display = display;
+    cids_[id].name_key = NamePrefixKey(docs_[display].name());
+    return;
+  }
+  // Every order ties on the shown name, so each entry moves.
+  for (OrderKind kind : {kBySources, kBySize, kByName}) {
+    orders_[kind].erase(EntryFor(id, kind));
+  }
+  cids_[id].display = display;
+  cids_[id].name_key = NamePrefixKey(docs_[display].name());
+  for (OrderKind kind : {kBySources, kBySize, kByName}) {
+    orders_[kind].insert(EntryFor(id, kind));
+  }
+}
+
 SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
-                                    absl::string_view name) {
+                                    absl::string_view name, Standing standing) {
   const CidId id = AcquireCid(cid, size);
   const bool listed = !bulk_ && cids_[id].sources > 0;
   const DocId old_display = cids_[id].display;
@@ -430,6 +463,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
   const DocId doc = AcquireDoc(id, name);
   const bool new_doc = docs_[doc].refs == 0;
   ++docs_[doc].refs;
+  if (standing == Standing::kEstablished) ++docs_[doc].established;
   ++cids_[id].sources;
   ++holders_;
   const DocId display = BestDisplay(cids_[id]);
@@ -455,11 +489,12 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
   return doc;
 }
 
-bool SearchIndex::Remove(DocId doc) {
+bool SearchIndex::Remove(DocId doc, Standing standing) {
   const CidId id = docs_[doc].cid;
   const DocId old_display = cids_[id].display;
   orders_[kBySources].erase(EntryFor(id, kBySources));
   --docs_[doc].refs;
+  if (standing == Standing::kEstablished) --docs_[doc].established;
   --cids_[id].sources;
   --holders_;
   if (cids_[id].sources == 0) {

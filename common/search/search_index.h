@@ -4,9 +4,20 @@
 // pages those of query.h).
 //
 // What it holds: for each cid, its size and the names its complete sources
-// use, each with how many sources use it ("holders"). A hit is one cid: its
-// size, the name most of its sources use (ties: first in CompareNames
-// order), its number of sources, and how well its best name matched.
+// use, each with how many sources use it ("holders") and how many of those
+// are established (their peer has been known to the community for a while;
+// see Standing). A hit is one cid: its size, the name it shows, its number
+// of sources, and how well its best name matched. Every name of a cid
+// matches a query; only the shown name is voted on.
+//
+// The shown name (ShownNameBefore): the name most established sources use;
+// when no source is established, the name most sources use; ties go to the
+// first name in CompareNames order. Newcomers vote only when no established
+// source does, so sources of peers new to the community cannot outvote (or
+// tip a tie against) one established source however many they are, yet
+// with only newcomers nothing is hidden. A source counts the same once
+// established however old it gets, so old sources never become unmovable:
+// enough sources that stay become established too and outvote them.
 //
 // How it answers: the words of all names form a vocabulary with, per word,
 // the names holding it; beside it, a trigram index (parts of words) and an
@@ -54,6 +65,10 @@ class SearchIndex {
     MatchOptions match;
   };
 
+  // Whether a source's peer has been known to the community long enough
+  // for its vote on the shown name to count against newcomers'.
+  enum class Standing : uint8_t { kNewcomer = 0, kEstablished = 1 };
+
   // What the index knows of one cid.
   struct CidView {
     int64_t size = 0;
@@ -74,16 +89,22 @@ class SearchIndex {
   SearchIndex(const SearchIndex&) = delete;
   SearchIndex& operator=(const SearchIndex&) = delete;
 
-  // Records one more source of `cid` (32 raw bytes) using `name`. `size`
-  // counts only when the cid is new to the index (a cid binds its size).
-  // Returns the (cid, name) document, for Remove.
+  // Records one more source of `cid` (32 raw bytes) using `name`, of
+  // `standing`. `size` counts only when the cid is new to the index (a cid
+  // binds its size). Returns the (cid, name) document, for Remove.
   // REQUIRES: cid.size() == 32; name valid (ValidateFileName).
-  DocId Add(absl::string_view cid, int64_t size, absl::string_view name);
+  DocId Add(absl::string_view cid, int64_t size, absl::string_view name,
+            Standing standing = Standing::kNewcomer);
 
-  // One source of `doc` fewer; the document, and the cid, go when none is
-  // left. Returns true when the cid went. REQUIRES: `doc` came from Add and
-  // has a source left.
-  bool Remove(DocId doc);
+  // One source of `doc` fewer, of `standing`; the document, and the cid, go
+  // when none is left. Returns true when the cid went. REQUIRES: `doc` came
+  // from Add and has a source of that standing left.
+  bool Remove(DocId doc, Standing standing = Standing::kNewcomer);
+
+  // One source of `doc` moves from `from` to the other standing (its peer
+  // became established, or, rarely, turned out newer than thought). May
+  // change the name its cid shows. REQUIRES: `doc` has a source of `from`.
+  void Restand(DocId doc, Standing from);
 
   // Between these, Add does not keep the three orders of cids current;
   // EndBulkLoad builds them at once (faster when loading a whole catalog).
@@ -139,6 +160,8 @@ class SearchIndex {
     CidId cid = kNone;
     // Sources using this name; 0 for a free slot.
     uint32_t refs = 0;
+    // Of those, the established ones.
+    uint32_t established = 0;
     DocId next = kNone;
     uint32_t ext = 0;
     uint16_t name_len = 0;
@@ -257,6 +280,8 @@ class SearchIndex {
   void ReleaseExt(uint32_t ext);
   // The document whose name a cid shows (see the class comment).
   DocId BestDisplay(const CidRec& cid) const;
+  // Whether document `a` wins the vote for the shown name over `b`.
+  bool ShownNameBefore(DocId a, DocId b) const;
   // A cid's signature, from its documents'.
   void RefreshSignature(CidRec& cid);
   // Copies a cid's signature into its order entries.

@@ -106,15 +106,40 @@ class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     catalog_ = MakeTestCatalog(/*seed=*/20261201, /*files=*/3000);
+    // About a quarter of the names have established sources, often fewer
+    // than another name of the same file has newcomers.
+    std::mt19937_64 rng(5);
+    for (ReferenceFile& f : catalog_.files) {
+      for (const auto& [name, count] : f.names) {
+        if (rng() % 4 == 0) f.established[name] = 1 + rng() % count;
+      }
+    }
     if (GetParam()) index_.BeginBulkLoad();
     for (const ReferenceFile& f : catalog_.files) {
       for (const auto& [name, count] : f.names) {
+        auto e = f.established.find(name);
+        const int established = e == f.established.end() ? 0 : e->second;
         for (int i = 0; i < count; ++i) {
-          docs_[{f.cid, name}].push_back(index_.Add(Raw(f.cid), f.size, name));
+          const Standing standing =
+              i < established ? Standing::kEstablished : Standing::kNewcomer;
+          docs_[{f.cid, name}].push_back(
+              {index_.Add(Raw(f.cid), f.size, name, standing), standing});
         }
       }
     }
     if (GetParam()) index_.EndBulkLoad();
+  }
+
+  // Removes the last source of (cid, name) from the index and the
+  // reference.
+  void RemoveLast(ReferenceFile& f, const std::string& name) {
+    std::vector<std::pair<SearchIndex::DocId, Standing>>& docs =
+        docs_[{f.cid, name}];
+    const auto [doc, standing] = docs.back();
+    index_.Remove(doc, standing);
+    docs.pop_back();
+    --f.names[name];
+    if (standing == Standing::kEstablished) --f.established[name];
   }
 
   // Compares up to `pages` pages of `text` under `v` with the reference;
@@ -173,9 +198,13 @@ class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
     }
   }
 
+  using Standing = SearchIndex::Standing;
+
   TestCatalog catalog_;
   SearchIndex index_;
-  std::map<std::pair<std::string, std::string>, std::vector<SearchIndex::DocId>>
+  // (cid, name) -> its sources' documents and standings.
+  std::map<std::pair<std::string, std::string>,
+           std::vector<std::pair<SearchIndex::DocId, Standing>>>
       docs_;
 };
 
@@ -188,28 +217,49 @@ TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
   // Withdraw about a third of the holders, names and whole files included,
   // then add some back under new names.
   for (ReferenceFile& f : catalog_.files) {
-    for (auto& [name, count] : f.names) {
-      std::vector<SearchIndex::DocId>& docs = docs_[{f.cid, name}];
-      while (count > 0 && rng() % 3 == 0) {
-        index_.Remove(docs.back());
-        docs.pop_back();
-        --count;
-      }
+    std::vector<std::string> names;
+    for (const auto& [name, count] : f.names) names.push_back(name);
+    for (const std::string& name : names) {
+      while (f.names[name] > 0 && rng() % 3 == 0) RemoveLast(f, name);
     }
     if (rng() % 10 == 0) {
       std::string name = absl::StrCat("Extra ", catalog_.words[rng() % 50],
                                       " take.ogg");
       f.names[name] += 1;
-      docs_[{f.cid, name}].push_back(index_.Add(Raw(f.cid), f.size, name));
+      docs_[{f.cid, name}].push_back(
+          {index_.Add(Raw(f.cid), f.size, name), Standing::kNewcomer});
     }
   }
   CompareAll(/*seed=*/8, /*per_shape=*/4);
 }
 
+TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesChangeStanding) {
+  std::mt19937_64 rng(31);
+  // Some newcomers come of age, a few established sources turn out new.
+  for (ReferenceFile& f : catalog_.files) {
+    for (auto& [name, count] : f.names) {
+      for (auto& [doc, standing] : docs_[{f.cid, name}]) {
+        if (rng() % 5 != 0) continue;
+        index_.Restand(doc, standing);
+        if (standing == Standing::kNewcomer) {
+          standing = Standing::kEstablished;
+          ++f.established[name];
+        } else {
+          standing = Standing::kNewcomer;
+          --f.established[name];
+        }
+      }
+    }
+  }
+  CompareAll(/*seed=*/9, /*per_shape=*/4);
+}
+
 TEST_P(SearchIndexReferenceTest, EmptiesCompletely) {
   size_t cids_gone = 0;
   for (auto& [key, docs] : docs_) {
-    for (SearchIndex::DocId d : docs) cids_gone += index_.Remove(d) ? 1 : 0;
+    for (const auto& [d, standing] : docs) {
+      cids_gone += index_.Remove(d, standing) ? 1 : 0;
+    }
   }
   EXPECT_EQ(cids_gone, catalog_.files.size());
   SearchIndex::Stats s = index_.stats();
@@ -228,6 +278,110 @@ INSTANTIATE_TEST_SUITE_P(Loading, SearchIndexReferenceTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "Bulk" : "OneByOne";
                          });
+
+// The name `index` shows for `cid`, as a search for `text` finds it.
+std::string ShownName(const SearchIndex& index, const std::string& cid,
+                      const std::string& text) {
+  SearchQuery q;
+  q.set_text(text);
+  absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 10, 10));
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return "";
+  for (const SearchHit& h : page->hits) {
+    if (h.cid() == RawToHex(cid)) return h.name();
+  }
+  return "(not found)";
+}
+
+TEST(ShownNameTest, NewcomersCannotOutvoteOneEstablishedSource) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string cid(32, '\7');
+  index.Add(cid, 700, "moonlight.iso", Standing::kEstablished);
+  for (int i = 0; i < 5; ++i) {
+    index.Add(cid, 700, "zz_trojan_setup_moonlight.exe", Standing::kNewcomer);
+  }
+  EXPECT_EQ(ShownName(index, cid, "moonlight"), "moonlight.iso");
+  // Every name still finds the cid; the shown name stays.
+  EXPECT_EQ(ShownName(index, cid, "trojan"), "moonlight.iso");
+  ASSERT_TRUE(index.Lookup(cid).has_value());
+  EXPECT_EQ(index.Lookup(cid)->name, "moonlight.iso");
+  EXPECT_EQ(index.Lookup(cid)->sources, 6);
+}
+
+TEST(ShownNameTest, OnlyNewcomersShowTheirMostCommonName) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string cid(32, '\7');
+  index.Add(cid, 700, "b name.iso", Standing::kNewcomer);
+  index.Add(cid, 700, "a name.iso", Standing::kNewcomer);
+  index.Add(cid, 700, "b name.iso", Standing::kNewcomer);
+  EXPECT_EQ(ShownName(index, cid, "name"), "b name.iso");
+  // A tie goes to the first name in CompareNames order.
+  index.Add(cid, 700, "a name.iso", Standing::kNewcomer);
+  EXPECT_EQ(ShownName(index, cid, "name"), "a name.iso");
+}
+
+TEST(ShownNameTest, EstablishedSourcesDisagreeing) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string cid(32, '\7');
+  const SearchIndex::DocId b =
+      index.Add(cid, 700, "b name.iso", Standing::kEstablished);
+  const SearchIndex::DocId a =
+      index.Add(cid, 700, "a name.iso", Standing::kEstablished);
+  // One each: the tie goes to the first name.
+  EXPECT_EQ(ShownName(index, cid, "name"), "a name.iso");
+  // Newcomers do not break a tie between established sources.
+  index.Add(cid, 700, "b name.iso", Standing::kNewcomer);
+  index.Add(cid, 700, "b name.iso", Standing::kNewcomer);
+  EXPECT_EQ(ShownName(index, cid, "name"), "a name.iso");
+  // Two established against one wins.
+  index.Add(cid, 700, "b name.iso", Standing::kEstablished);
+  EXPECT_EQ(ShownName(index, cid, "name"), "b name.iso");
+  // Back to one each (b keeps its two newcomers): the tie again.
+  index.Remove(b, Standing::kEstablished);
+  EXPECT_EQ(ShownName(index, cid, "name"), "a name.iso");
+  // b left with newcomers only: a's one established source outvotes them.
+  index.Remove(b, Standing::kEstablished);
+  EXPECT_EQ(ShownName(index, cid, "name"), "a name.iso");
+  // Without it, the newcomers' name shows.
+  index.Restand(a, Standing::kEstablished);
+  EXPECT_EQ(ShownName(index, cid, "name"), "b name.iso");
+}
+
+TEST(ShownNameTest, RestandMovesTheShownNameInEveryOrder) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string cid(32, '\7');
+  const std::string other(32, '\1');
+  index.Add(other, 900, "m other.iso");
+  const SearchIndex::DocId real = index.Add(cid, 700, "z real.iso");
+  index.Add(cid, 700, "a fake.exe");
+  index.Add(cid, 700, "a fake.exe");
+  EXPECT_EQ(ShownName(index, cid, "iso"), "a fake.exe");
+  index.Restand(real, Standing::kNewcomer);
+  for (SearchSort sort : {SEARCH_SORT_RELEVANCE, SEARCH_SORT_SOURCES,
+                          SEARCH_SORT_SIZE, SEARCH_SORT_NAME}) {
+    SearchQuery q;
+    q.set_text("iso");
+    q.set_sort(sort);
+    absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 10, 10));
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->hits.size(), 2u) << sort;
+    if (sort == SEARCH_SORT_NAME) {
+      // By the shown name: "m other" before "z real".
+      EXPECT_EQ(page->hits[0].name(), "m other.iso");
+      EXPECT_EQ(page->hits[1].name(), "z real.iso");
+    } else {
+      const SearchHit& h =
+          page->hits[0].cid() == RawToHex(cid) ? page->hits[0] : page->hits[1];
+      EXPECT_EQ(h.name(), "z real.iso") << sort;
+    }
+  }
+  index.Restand(real, Standing::kEstablished);
+  EXPECT_EQ(ShownName(index, cid, "iso"), "a fake.exe");
+}
 
 TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
   SearchIndex index;

@@ -82,7 +82,8 @@ int Main() {
     search::HexToRaw(f.cid, &cid);
     search::HexToRaw(p.id, &peer);
     search::HexToRaw(c.supernodes[p.supernode], &sn);
-    m.LoadSource(cid, peer, sn, s.name, f.size, p.address, false);
+    m.LoadSource(cid, peer, sn, s.name, f.size, p.address, false,
+                 absl::UnixEpoch());
   }
   m.EndLoad();
   const double load = absl::ToDoubleSeconds(absl::Now() - t);

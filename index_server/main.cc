@@ -95,6 +95,11 @@ ABSL_FLAG(int, change_log_keep_seconds, 900,
 ABSL_FLAG(int, apply_wait_ms, 2000,
           "a write waits at most this long for this replica's memory to "
           "show it before answering");
+ABSL_FLAG(int, established_after_seconds, 3600,
+          "a peer's sources vote on the name their files show against "
+          "newcomers' once the index has known the peer this long (0: at "
+          "once); before that they vote only where no established source "
+          "does");
 ABSL_FLAG(std::string, enrol_supernode_keys, "",
           "a file of supernodes' public keys (64 hex digits a line, as "
           "`supernode --print_key` prints them) to enrol at start, for "
@@ -607,6 +612,8 @@ int Main() {
   options.bootstrap_limit = absl::GetFlag(FLAGS_bootstrap_limit);
   options.max_concurrent_searches = absl::GetFlag(FLAGS_max_concurrent_searches);
   IndexedStore::Options indexed_options;
+  indexed_options.follower.catalog.establish_after = absl::Seconds(
+      std::max(0, absl::GetFlag(FLAGS_established_after_seconds)));
   indexed_options.apply_wait =
       absl::Milliseconds(std::max(0, absl::GetFlag(FLAGS_apply_wait_ms)));
   IndexedStore indexed(store->get(), indexed_options);

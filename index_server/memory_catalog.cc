@@ -55,7 +55,31 @@ void EraseValue(V& v, uint32_t x) {
 }  // namespace
 
 MemoryCatalog::MemoryCatalog(Options options)
-    : options_(options), index_(options.search) {}
+    : options_(options),
+      clock_(options.clock != nullptr ? options.clock : Clock::Real()),
+      index_(options.search),
+      seniority_(options.establish_after) {}
+
+void MemoryCatalog::RestandPeer(PeerId peer, search::SearchIndex::Standing to) {
+  PeerRec& p = peers_[peer];
+  if (p.standing == to) return;
+  for (const auto& [cid, rec] : p.sources) index_.Restand(rec.doc, p.standing);
+  p.standing = to;
+}
+
+void MemoryCatalog::SetKnownSince(PeerId peer, absl::Time since) {
+  PeerRec& p = peers_[peer];
+  if (p.known && p.known_since == since) return;
+  p.known = true;
+  p.known_since = since;
+  RestandPeer(peer, seniority_.Track(peer, since, clock_->Now()));
+}
+
+void MemoryCatalog::SettleStanding() {
+  for (PeerId peer : seniority_.TakeDue(clock_->Now())) {
+    RestandPeer(peer, search::SearchIndex::Standing::kEstablished);
+  }
+}
 
 MemoryCatalog::PeerId MemoryCatalog::InternPeer(absl::string_view key) {
   auto it = peer_ids_.find(key);
@@ -85,8 +109,12 @@ void MemoryCatalog::MaybeFreePeer(PeerId id) {
     if (sn < sns_.size()) sns_[sn].peers.erase(id);
   }
   peer_ids_.erase(p.key);
+  seniority_.Forget(id);
   p.key.clear();
   p.address.clear();
+  p.known = false;
+  p.known_since = absl::InfinitePast();
+  p.standing = search::SearchIndex::Standing::kNewcomer;
   p.sources = {};
   p.partials = {};
   p.sns.clear();
@@ -138,7 +166,7 @@ void MemoryCatalog::RemoveSource(PeerId peer_id, CidId cid) {
   }
   const int64_t size = index_.SizeOfCid(cid);
   const std::string key(index_.KeyOfCid(cid));
-  if (index_.Remove(rec.doc)) {
+  if (index_.Remove(rec.doc, peer.standing)) {
     // The files row stays until the orphan collector takes it.
     other_files_.emplace(key, size);
   }
@@ -201,7 +229,7 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
     return;
   }
   RemovePartial(peer_id, cid);
-  const DocId doc = index_.Add(cid, size, name);
+  const DocId doc = index_.Add(cid, size, name, peers_[peer_id].standing);
   other_files_.erase(std::string(cid));
   const CidId cid_id = index_.CidOfDoc(doc);
   peers_[peer_id].sources[cid_id] = SourceRec{doc, sn};
@@ -226,11 +254,13 @@ void MemoryCatalog::BeginLoad() {
 void MemoryCatalog::LoadSource(absl::string_view cid, absl::string_view peer,
                                absl::string_view supernode,
                                absl::string_view name, int64_t size,
-                               absl::string_view address, bool partial) {
+                               absl::string_view address, bool partial,
+                               absl::Time known_since) {
   absl::MutexLock lock(&mu_);
   const PeerId p = InternPeer(peer);
   const SnId sn = InternSn(supernode);
   if (peers_[p].address != address) peers_[p].address = std::string(address);
+  SetKnownSince(p, known_since);
   LinkPeerToSn(p, sn);
   if (partial) {
     auto [it, inserted] = peers_[p].partials.try_emplace(
@@ -241,13 +271,13 @@ void MemoryCatalog::LoadSource(absl::string_view cid, absl::string_view peer,
     }
     return;
   }
-  const DocId doc = index_.Add(cid, size, name);
+  const DocId doc = index_.Add(cid, size, name, peers_[p].standing);
   const CidId cid_id = index_.CidOfDoc(doc);
   auto [it, inserted] = peers_[p].sources.try_emplace(cid_id, SourceRec{doc, sn});
   if (!inserted) {
     // (cid, peer) is the table's key, so this cannot happen with a real
     // snapshot; keep the count of holders right anyway.
-    index_.Remove(doc);
+    index_.Remove(doc, peers_[p].standing);
     return;
   }
   holders_[cid_id].push_back(p);
@@ -267,6 +297,7 @@ void MemoryCatalog::EndLoad() {
 void MemoryCatalog::Apply(const CatalogChange& change) {
   absl::MutexLock lock(&mu_);
   slice_ = 0;
+  SettleStanding();
   switch (change.change_case()) {
     case CatalogChange::kBatch:
       ApplyBatch(change.batch());
@@ -396,6 +427,7 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
   // Stored sources, in order.
   for (const PeerFiles& pf : b.stored()) {
     const PeerId p = InternPeer(pf.peer_id());
+    SetKnownSince(p, absl::FromUnixMillis(pf.known_since_ms()));
     const int n = IdCount(pf.cids());
     for (int i = 0; i < n; ++i) {
       const std::string& name = i < pf.names_size() ? pf.names(i) : "";
@@ -420,8 +452,20 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
   }
 }
 
+void MemoryCatalog::SettleIfDue() const {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!seniority_.AnyDue(clock_->Now())) return;
+  }
+  // Settling follows the clock, not a change: what the catalog holds is
+  // the same, only which votes count is brought up to now.
+  absl::MutexLock lock(&mu_);
+  const_cast<MemoryCatalog*>(this)->SettleStanding();
+}
+
 absl::StatusOr<search::SearchPage> MemoryCatalog::Search(
     const search::ParsedQuery& query, absl::Time deadline) const {
+  SettleIfDue();
   absl::ReaderMutexLock lock(&mu_);
   return index_.Search(query, deadline);
 }
@@ -433,6 +477,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   if (!search::HexToRaw(cid_hex, &cid)) {
     return absl::InvalidArgumentError("cid must be 64 lowercase hex digits");
   }
+  SettleIfDue();
   absl::ReaderMutexLock lock(&mu_);
   auto live = [&](SnId sn) { return dead.empty() || !dead.contains(sns_[sn].key); };
   index::LocateResponse response;
@@ -511,6 +556,7 @@ MemoryCatalog::Stats MemoryCatalog::stats() const {
   s.peers = peer_ids_.size();
   s.supernodes = sn_ids_.size();
   s.other_files = other_files_.size();
+  s.newcomers = seniority_.watched();
   return s;
 }
 
@@ -540,14 +586,17 @@ std::string MemoryCatalog::Digest() const {
     h.Add64(static_cast<uint64_t>(size));
     h.Add64(partial ? 1 : 0);
   }
-  std::vector<std::pair<std::string, std::string>> addresses;
+  std::vector<std::tuple<std::string, std::string, int64_t>> addresses;
   for (const auto& [key, id] : peer_ids_) {
-    addresses.emplace_back(key, peers_[id].address);
+    const PeerRec& p = peers_[id];
+    addresses.emplace_back(key, p.address,
+                           p.known ? absl::ToUnixMillis(p.known_since) : -1);
   }
   std::sort(addresses.begin(), addresses.end());
-  for (const auto& [peer, address] : addresses) {
+  for (const auto& [peer, address, known_since] : addresses) {
     h.Add(peer);
     h.Add(address);
+    h.Add64(static_cast<uint64_t>(known_since));
   }
   std::vector<std::pair<std::string, int64_t>> files(other_files_.begin(),
                                                      other_files_.end());

@@ -10,6 +10,12 @@
 // Partial sources (downloads in progress) neither match nor count in
 // search; Locate lists them after the complete ones.
 //
+// Each peer carries when the index first stored a source of it (the
+// change log and the snapshot carry it from peer_standing); its sources
+// vote on the names their cids show as established once that is
+// `establish_after` ago by `clock` (search_index.h). Peers that come of age
+// are settled before the next search or change.
+//
 // Thread-safe: Search and the accessors may run while a change is applied
 // (a large batch is applied in slices, so searches can run between them
 // and may see part of it). Apply and the Load* calls must not run
@@ -29,8 +35,10 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/search/query.h"
 #include "common/search/search_index.h"
+#include "common/search/seniority.h"
 #include "index_server/catalog_change.pb.h"
 #include "protos/index.pb.h"
 
@@ -43,6 +51,11 @@ class MemoryCatalog {
     search::SearchIndex::Options search;
     // Source changes applied between two chances for searches to run.
     int apply_slice = 2000;
+    // How long a peer must have been known before its sources' votes on
+    // names count against newcomers' (0: at once).
+    absl::Duration establish_after = absl::Hours(1);
+    // The clock of that; null: the real clock.
+    Clock* clock = nullptr;
   };
 
   struct Stats {
@@ -56,6 +69,8 @@ class MemoryCatalog {
     size_t supernodes = 0;
     // Files rows without a complete source.
     size_t other_files = 0;
+    // Peers not yet established.
+    size_t newcomers = 0;
   };
 
   MemoryCatalog() : MemoryCatalog(Options()) {}
@@ -65,11 +80,13 @@ class MemoryCatalog {
 
   // Loading a snapshot: BeginLoad, then every source and every files row
   // that no complete source holds, then EndLoad. Ids are 32 raw bytes;
-  // `size` is the size the files table holds for the cid.
+  // `size` is the size the files table holds for the cid; `known_since`
+  // when the index first stored a source of the peer.
   void BeginLoad();
   void LoadSource(absl::string_view cid, absl::string_view peer,
                   absl::string_view supernode, absl::string_view name,
-                  int64_t size, absl::string_view address, bool partial);
+                  int64_t size, absl::string_view address, bool partial,
+                  absl::Time known_since);
   void LoadFile(absl::string_view cid, int64_t size);
   void EndLoad();
 
@@ -92,8 +109,9 @@ class MemoryCatalog {
   Stats stats() const;
 
   // A digest of everything held: equal for two catalogs exactly when they
-  // hold the same sources (with supernode and name), sizes and files
-  // (barring hash collisions). Slow; for tests and checks.
+  // hold the same sources (with supernode and name), sizes, files and
+  // peers' known-since times (barring hash collisions). Slow; for tests and
+  // checks.
   std::string Digest() const;
 
  private:
@@ -113,6 +131,12 @@ class MemoryCatalog {
   struct PeerRec {
     std::string key;
     std::string address;
+    // When the index first stored a source of it (set once known).
+    absl::Time known_since = absl::InfinitePast();
+    bool known = false;
+    // Its sources' standing in the vote on names.
+    search::SearchIndex::Standing standing =
+        search::SearchIndex::Standing::kNewcomer;
     // Complete sources by cid.
     absl::flat_hash_map<CidId, SourceRec> sources;
     // Partial sources by cid (32 raw bytes).
@@ -131,6 +155,17 @@ class MemoryCatalog {
   void MaybeFreePeer(PeerId id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   SnId InternSn(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LinkPeerToSn(PeerId peer, SnId sn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records when `peer` became known, moving its sources' standing if that
+  // changes it.
+  void SetKnownSince(PeerId peer, absl::Time since)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the sources of peers that came of age by now to established.
+  void SettleStanding() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same, taking the lock, when some peer came of age.
+  void SettleIfDue() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves every complete source of `peer` to `standing`.
+  void RestandPeer(PeerId peer, search::SearchIndex::Standing standing)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The size the files table holds for `cid`, or `announced` when it has
   // no row (one is made).
   int64_t ResolveSize(absl::string_view cid, int64_t announced)
@@ -156,8 +191,11 @@ class MemoryCatalog {
   void DropCid(absl::string_view cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
+  Clock* const clock_;
   mutable absl::Mutex mu_;
   search::SearchIndex index_ ABSL_GUARDED_BY(mu_);
+  // Peers not yet established, by when they will be.
+  search::Seniority<PeerId> seniority_ ABSL_GUARDED_BY(mu_);
   std::vector<PeerRec> peers_ ABSL_GUARDED_BY(mu_);
   std::vector<PeerId> free_peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, PeerId> peer_ids_ ABSL_GUARDED_BY(mu_);

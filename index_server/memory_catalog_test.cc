@@ -1,8 +1,12 @@
 #include "index_server/memory_catalog.h"
 
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/search/query.h"
 #include "gtest/gtest.h"
 
@@ -17,9 +21,11 @@ std::string Id(char kind, int n) {
 }
 
 void Store(AppliedBatch* b, int peer, int cid, const std::string& name,
-           int64_t size, bool partial = false) {
+           int64_t size, bool partial = false,
+           absl::Time known_since = absl::UnixEpoch()) {
   PeerFiles* pf = b->add_stored();
   pf->set_peer_id(Id('p', peer));
+  pf->set_known_since_ms(absl::ToUnixMillis(known_since));
   pf->set_cids(Id('c', cid));
   pf->add_names(name);
   pf->add_sizes(size);
@@ -167,14 +173,97 @@ TEST(MemoryCatalogTest, LoadedEqualsReplayed) {
   loaded.BeginLoad();
   for (int i = 0; i < 50; ++i) {
     loaded.LoadSource(Id('c', i), Id('p', i % 7), Id('s', 1),
-                      absl::StrCat("file ", i % 9, ".txt"), i, "", false);
+                      absl::StrCat("file ", i % 9, ".txt"), i, "", false,
+                      absl::UnixEpoch());
   }
   loaded.EndLoad();
   EXPECT_EQ(replayed.Digest(), loaded.Digest());
   MemoryCatalog other;
   other.LoadSource(Id('c', 1), Id('p', 1), Id('s', 1), "file 1.txt", 1, "",
-                   false);
+                   false, absl::UnixEpoch());
   EXPECT_NE(replayed.Digest(), other.Digest());
+}
+
+TEST(MemoryCatalogTest, KnownSinceIsPartOfWhatIsHeld) {
+  MemoryCatalog a, b;
+  const absl::Time t = absl::FromUnixSeconds(1700000000);
+  a.LoadSource(Id('c', 1), Id('p', 1), Id('s', 1), "f.txt", 1, "", false, t);
+  b.LoadSource(Id('c', 1), Id('p', 1), Id('s', 1), "f.txt", 1, "", false,
+               t + absl::Milliseconds(1));
+  EXPECT_NE(a.Digest(), b.Digest());
+  MemoryCatalog c;
+  CatalogChange batch = Batch(1);
+  Store(batch.mutable_batch(), 1, 1, "f.txt", 1, false, t);
+  c.Apply(batch);
+  EXPECT_EQ(a.Digest(), c.Digest());
+}
+
+// Sources of `names` (by peer) for cid 1; each peer known since the time
+// given.
+CatalogChange Announce(
+    const std::vector<std::tuple<int, std::string, absl::Time>>& sources) {
+  CatalogChange c = Batch(1);
+  for (const auto& [peer, name, since] : sources) {
+    Store(c.mutable_batch(), peer, 1, name, 700, false, since);
+  }
+  return c;
+}
+
+std::string ShownName(const MemoryCatalog& m, const std::string& text) {
+  std::vector<SearchHit> hits = Find(m, text);
+  if (hits.size() != 1) return absl::StrCat(hits.size(), " hits");
+  return hits[0].name();
+}
+
+TEST(MemoryCatalogTest, NewcomersCannotRenameAnEstablishedSourcesFile) {
+  FakeClock clock;
+  MemoryCatalog::Options options;
+  options.establish_after = absl::Hours(1);
+  options.clock = &clock;
+  MemoryCatalog m(options);
+  const absl::Time now = clock.Now();
+  m.Apply(Announce({{1, "moonlight.iso", now - absl::Hours(30)},
+                    {2, "zz_trojan_setup_moonlight.exe", now},
+                    {3, "zz_trojan_setup_moonlight.exe", now},
+                    {4, "zz_trojan_setup_moonlight.exe", now}}));
+  EXPECT_EQ(ShownName(m, "moonlight"), "moonlight.iso");
+  // The other name still finds the file, which shows its established name.
+  EXPECT_EQ(ShownName(m, "trojan"), "moonlight.iso");
+  EXPECT_EQ(Find(m, "trojan")[0].source_count(), 4);
+  EXPECT_EQ(m.Locate(search::RawToHex(Id('c', 1)), 10, {})->name(),
+            "moonlight.iso");
+  EXPECT_EQ(m.stats().newcomers, 3u);
+}
+
+TEST(MemoryCatalogTest, VotesCountAsPeersComeOfAge) {
+  FakeClock clock;
+  MemoryCatalog::Options options;
+  options.establish_after = absl::Hours(1);
+  options.clock = &clock;
+  MemoryCatalog m(options);
+  const absl::Time now = clock.Now();
+  m.Apply(Announce({{1, "moonlight.iso", now - absl::Minutes(50)},
+                    {2, "zz_trojan_setup_moonlight.exe", now},
+                    {3, "zz_trojan_setup_moonlight.exe", now}}));
+  // Only newcomers: the most common name shows, nothing is hidden.
+  EXPECT_EQ(ShownName(m, "moonlight"), "zz_trojan_setup_moonlight.exe");
+  // Peer 1 comes of age; the next search counts its vote.
+  clock.Advance(absl::Minutes(10));
+  EXPECT_EQ(ShownName(m, "moonlight"), "moonlight.iso");
+  EXPECT_EQ(m.stats().newcomers, 2u);
+  // A peer that leaves and comes back keeps its age (it comes back with
+  // the same known-since time).
+  CatalogChange gone = Batch(1);
+  gone.mutable_batch()->add_gone_peers(Id('p', 1));
+  m.Apply(gone);
+  EXPECT_EQ(ShownName(m, "moonlight"), "zz_trojan_setup_moonlight.exe");
+  m.Apply(Announce({{1, "moonlight.iso", now - absl::Minutes(50)}}));
+  EXPECT_EQ(ShownName(m, "moonlight"), "moonlight.iso");
+  // An hour after they came, the other two count as much and outvote it:
+  // the weight of age is capped.
+  clock.Advance(absl::Minutes(50));
+  EXPECT_EQ(ShownName(m, "moonlight"), "zz_trojan_setup_moonlight.exe");
+  EXPECT_EQ(m.stats().newcomers, 0u);
 }
 
 }  // namespace

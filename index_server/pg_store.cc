@@ -263,6 +263,12 @@ std::string PgBigintArray(const std::vector<int64_t>& values) {
   return absl::StrCat("{", absl::StrJoin(values, ","), "}");
 }
 
+// peer_standing.known_since as whole
+// milliseconds since the epoch, the form the change log carries: the
+// writer and a loading replica read it the same way.
+constexpr char kKnownSinceMillis[] =
+    "floor(extract(epoch FROM known_since) * 1000)::bigint";
+
 // A duration as whole milliseconds for "now() + $n * interval '1 ms'".
 std::string Millis(absl::Duration d) {
   return absl::StrCat(absl::ToInt64Milliseconds(d));
@@ -712,7 +718,8 @@ BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
 // its size.
 CatalogChange BuildChange(const std::string& supernode_id,
                           const std::vector<PeerChange>& changes,
-                          const std::set<std::string>& stale) {
+                          const std::set<std::string>& stale,
+                          const std::map<std::string, int64_t>& known_since) {
   CatalogChange change;
   AppliedBatch* b = change.mutable_batch();
   b->set_supernode_id(Raw(supernode_id));
@@ -735,6 +742,9 @@ CatalogChange BuildChange(const std::string& supernode_id,
     if (c.upserts.empty() && c.partials.empty()) continue;
     PeerFiles* stored = b->add_stored();
     stored->set_peer_id(peer);
+    if (auto k = known_since.find(c.peer_id); k != known_since.end()) {
+      stored->set_known_since_ms(k->second);
+    }
     std::string* cids = stored->mutable_cids();
     for (const auto* list : {&c.upserts, &c.partials}) {
       const bool partial = list == &c.partials;
@@ -1030,6 +1040,31 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                                   "}"))
                    .affected_rows();
     }
+    // When each peer that stores sources became known (now, for a
+    // newcomer), for the change log: replicas weigh its votes on names by
+    // it.
+    std::map<std::string, int64_t> known_since;
+    {
+      std::vector<std::string> storing;
+      for (const PeerChange& c : changes) {
+        if (c.gone || stale.count(c.peer_id) > 0) continue;
+        if (c.upserts.empty() && c.partials.empty()) continue;
+        storing.push_back(c.peer_id);
+      }
+      if (!storing.empty()) {
+        tx.exec_params(
+            "INSERT INTO peer_standing (peer_id)"
+            " SELECT unnest($1::text[]) ON CONFLICT (peer_id) DO NOTHING",
+            PgTextArray(storing));
+        for (const pqxx::row& row : tx.exec_params(
+                 absl::StrCat("SELECT peer_id, ", kKnownSinceMillis,
+                              " FROM peer_standing"
+                              " WHERE peer_id = ANY($1::text[])"),
+                 PgTextArray(storing))) {
+          known_since[row[0].as<std::string>()] = row[1].as<int64_t>();
+        }
+      }
+    }
     if (!advanced.empty()) {
       std::vector<std::string> peers, last, floors, withdrawn;
       for (const std::string& peer : advanced) {
@@ -1064,7 +1099,8 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           PgTextArray(withdrawn), sn, Millis(options_.presence_grace));
     }
     auto change =
-        std::make_shared<CatalogChange>(BuildChange(sn, changes, stale));
+        std::make_shared<CatalogChange>(
+        BuildChange(sn, changes, stale, known_since));
     const int64_t seq = AppendToLog(tx, *change);
     // Never commit for a caller that gave up: it will send these changes
     // again, merged with what followed.
@@ -1479,11 +1515,14 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
       }
       p.files += static_cast<int64_t>(r.size());
     }
-    tx.exec(
+    tx.exec(absl::StrCat(
         "DECLARE trove_sources NO SCROLL CURSOR FOR"
-        " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size, s.address,"
-        "  s.partial"
-        " FROM sources s JOIN files f ON f.cid = s.cid");
+            " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size,"
+            "  s.address, s.partial, COALESCE(",
+            kKnownSinceMillis,
+            ", 0)"
+            " FROM sources s JOIN files f ON f.cid = s.cid"
+            " LEFT JOIN peer_standing k ON k.peer_id = s.peer_id"));
     // This thread fetches; another builds the catalog from what was
     // fetched, so that PostgreSQL and the building run side by side.
     absl::Mutex queue_mu;
@@ -1512,7 +1551,8 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
                               absl::string_view(row[3].c_str(), row[3].size()),
                               row[4].as<int64_t>(),
                               absl::string_view(row[5].c_str(), row[5].size()),
-                              row[6].c_str()[0] == 't');
+                              row[6].c_str()[0] == 't',
+                              absl::FromUnixMillis(row[7].as<int64_t>()));
         }
         p.sources += static_cast<int64_t>(r.size());
         if (p.sources >= next_report) {

@@ -16,7 +16,46 @@ std::string RawCid(const std::string& cid) {
 
 }  // namespace
 
-InvertedIndex::InvertedIndex(Options options) : options_(std::move(options)) {}
+InvertedIndex::InvertedIndex(Options options)
+    : options_(std::move(options)), seniority_(options_.establish_after) {}
+
+search::SearchIndex::Standing InvertedIndex::StandingOf(
+    const std::string& peer_id) const {
+  return established_.contains(peer_id)
+             ? search::SearchIndex::Standing::kEstablished
+             : search::SearchIndex::Standing::kNewcomer;
+}
+
+void InvertedIndex::Restand(const std::string& peer_id,
+                            search::SearchIndex::Standing to) {
+  const search::SearchIndex::Standing from = StandingOf(peer_id);
+  if (from == to) return;
+  auto pit = peers_.find(peer_id);
+  if (pit != peers_.end()) {
+    for (const auto& [cid, entry] : pit->second) index_.Restand(entry.doc, from);
+  }
+  if (to == search::SearchIndex::Standing::kEstablished) {
+    established_.insert(peer_id);
+  } else {
+    established_.erase(peer_id);
+  }
+}
+
+void InvertedIndex::SetKnownSince(const std::string& peer_id,
+                                  absl::Time since, absl::Time now) {
+  Restand(peer_id, seniority_.Track(peer_id, since, now));
+}
+
+void InvertedIndex::ForgetPeer(const std::string& peer_id) {
+  seniority_.Forget(peer_id);
+  Restand(peer_id, search::SearchIndex::Standing::kNewcomer);
+}
+
+void InvertedIndex::Settle(absl::Time now) {
+  for (const std::string& peer : seniority_.TakeDue(now)) {
+    Restand(peer, search::SearchIndex::Standing::kEstablished);
+  }
+}
 
 void InvertedIndex::Add(const std::string& peer_id, const FileEntry& entry) {
   auto& files = peers_[peer_id];
@@ -31,7 +70,8 @@ void InvertedIndex::Add(const std::string& peer_id, const FileEntry& entry) {
     RemoveEntry(peer_id, entry.cid(), old);
   }
   const search::SearchIndex::DocId doc =
-      index_.Add(RawCid(entry.cid()), entry.size(), entry.name());
+      index_.Add(RawCid(entry.cid()), entry.size(), entry.name(),
+                 StandingOf(peer_id));
   files.emplace(entry.cid(), Entry{doc, entry.size()});
   holders_[entry.cid()].insert(peer_id);
   ++entry_count_;
@@ -39,7 +79,7 @@ void InvertedIndex::Add(const std::string& peer_id, const FileEntry& entry) {
 
 void InvertedIndex::RemoveEntry(const std::string& peer_id,
                                 const std::string& cid, const Entry& entry) {
-  index_.Remove(entry.doc);
+  index_.Remove(entry.doc, StandingOf(peer_id));
   auto hit = holders_.find(cid);
   if (hit != holders_.end()) {
     hit->second.erase(peer_id);

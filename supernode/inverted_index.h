@@ -7,6 +7,11 @@
 // with the same SearchIndex the index server runs, so a query gives the
 // same hits from a supernode as from the index for the same files.
 //
+// Each peer's entries vote on the name their cid shows as newcomers until
+// the peer has been known (SetKnownSince) for establish_after, then as
+// established (common/search/search_index.h); the owner calls Settle to
+// count the votes of peers that came of age.
+//
 // Thread-compatible: const methods may run concurrently; the owner locks
 // around mutations.
 #ifndef TROVE_SUPERNODE_INVERTED_INDEX_H_
@@ -20,8 +25,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/search/query.h"
 #include "common/search/search_index.h"
+#include "common/search/seniority.h"
 #include "protos/types.pb.h"
 
 namespace trove {
@@ -34,6 +41,9 @@ class InvertedIndex {
     int default_limit = 100;
     // Upper bound on any query's limit.
     int max_limit = 1000;
+    // How long a peer must have been known before its entries' votes on
+    // names count against newcomers' (0: at once).
+    absl::Duration establish_after = absl::Hours(1);
   };
 
   // What the index knows of one cid.
@@ -59,6 +69,21 @@ class InvertedIndex {
 
   // Forgets every entry of `peer_id`. Returns how many there were.
   size_t RemovePeer(const std::string& peer_id);
+
+  // Records that `peer_id` has been known since `since` (its entries, now
+  // and later, vote by that); `now` is the current time.
+  void SetKnownSince(const std::string& peer_id, absl::Time since,
+                     absl::Time now);
+  // Forgets when `peer_id` became known (it left); later entries of it
+  // vote as a newcomer's.
+  void ForgetPeer(const std::string& peer_id);
+  // Whether some peer came of age by `now` and Settle has work.
+  bool AnyDue(absl::Time now) const { return seniority_.AnyDue(now); }
+  // Counts the votes of the peers that came of age by `now` as
+  // established.
+  void Settle(absl::Time now);
+  // Peers not yet established.
+  size_t newcomer_count() const { return seniority_.watched(); }
 
   // The page `query` asks for (limit default and cap from Options).
   // INVALID_ARGUMENT for a query ParseQuery refuses. REQUIRES: the query is
@@ -99,6 +124,10 @@ class InvertedIndex {
 
   void RemoveEntry(const std::string& peer_id, const std::string& cid,
                    const Entry& entry);
+  // The standing `peer_id`'s entries vote with.
+  search::SearchIndex::Standing StandingOf(const std::string& peer_id) const;
+  // Moves every entry of `peer_id` to `to`, and records it.
+  void Restand(const std::string& peer_id, search::SearchIndex::Standing to);
 
   Options options_;
   search::SearchIndex index_;
@@ -107,6 +136,10 @@ class InvertedIndex {
   // cid -> peers holding it.
   absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> holders_;
   size_t entry_count_ = 0;
+  // Peers known to be established (others vote as newcomers), and the
+  // newcomers by when they come of age.
+  absl::flat_hash_set<std::string> established_;
+  search::Seniority<std::string> seniority_;
 };
 
 }  // namespace supernode

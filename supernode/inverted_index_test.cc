@@ -281,6 +281,68 @@ TEST_F(InvertedIndexTest, DuplicateQueryWordsAndPunctuation) {
               ElementsAre("Queen - Bohemian Rhapsody.mp3"));
 }
 
+TEST(InvertedIndexStandingTest, NewcomersCannotRenameAnEstablishedLeafsFile) {
+  InvertedIndex::Options options;
+  options.establish_after = absl::Hours(1);
+  InvertedIndex index(options);
+  absl::Time now = absl::FromUnixSeconds(1700000000);
+  index.SetKnownSince(Peer(1), now - absl::Hours(2), now);
+  index.Add(Peer(1), File(1, "moonlight.iso"));
+  for (int p : {2, 3, 4}) {
+    index.SetKnownSince(Peer(p), now, now);
+    index.Add(Peer(p), File(1, "zz_trojan_setup_moonlight.exe"));
+  }
+  EXPECT_EQ(index.newcomer_count(), 3u);
+  for (const char* text : {"moonlight", "trojan"}) {
+    absl::StatusOr<search::SearchPage> page = index.Search(Query(text));
+    ASSERT_TRUE(page.ok());
+    ASSERT_EQ(page->hits.size(), 1u) << text;
+    EXPECT_EQ(page->hits[0].name(), "moonlight.iso") << text;
+    EXPECT_EQ(page->hits[0].source_count(), 4) << text;
+  }
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "moonlight.iso");
+  // The established leaf leaves: only newcomers, whose name shows.
+  index.RemovePeer(Peer(1));
+  index.ForgetPeer(Peer(1));
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "zz_trojan_setup_moonlight.exe");
+  // It joins again: a newcomer here, until it has stayed an hour.
+  index.SetKnownSince(Peer(1), now, now);
+  index.Add(Peer(1), File(1, "moonlight.iso"));
+  index.Add(Peer(1), File(2, "other.iso"));
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "zz_trojan_setup_moonlight.exe");
+  now += absl::Minutes(30);
+  // Peers 2..4 came 30 minutes before peer 1 this time.
+  for (int p : {2, 3, 4}) index.SetKnownSince(Peer(p), now - absl::Minutes(50), now);
+  EXPECT_FALSE(index.AnyDue(now));
+  now += absl::Minutes(10);
+  ASSERT_TRUE(index.AnyDue(now));
+  index.Settle(now);
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "zz_trojan_setup_moonlight.exe");
+  EXPECT_EQ(index.newcomer_count(), 1u);
+}
+
+TEST(InvertedIndexStandingTest, AgeingInCountsTheVote) {
+  InvertedIndex::Options options;
+  options.establish_after = absl::Minutes(5);
+  InvertedIndex index(options);
+  absl::Time now = absl::FromUnixSeconds(1700000000);
+  index.SetKnownSince(Peer(1), now, now);
+  index.Add(Peer(1), File(1, "moonlight.iso"));
+  now += absl::Minutes(4);
+  for (int p : {2, 3}) {
+    index.SetKnownSince(Peer(p), now, now);
+    index.Add(Peer(p), File(1, "zz_trojan_setup_moonlight.exe"));
+  }
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "zz_trojan_setup_moonlight.exe");
+  now += absl::Minutes(1);
+  index.Settle(now);
+  EXPECT_EQ(index.Lookup(Cid(1))->name, "moonlight.iso");
+  // A file added after coming of age votes as established at once.
+  index.Add(Peer(1), File(2, "b.iso"));
+  index.Add(Peer(2), File(2, "a.iso"));
+  EXPECT_EQ(index.Lookup(Cid(2))->name, "b.iso");
+}
+
 TEST(InvertedIndexScaleTest, ManyFilesChurn) {
   // Adds and removes many entries and checks the structures stay exact.
   InvertedIndex index;

@@ -192,6 +192,9 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
     leaf.capacity = request.capacity();
     leaf.joined = now;
     leaf.last_seen = now;
+    // Its files vote on names as a newcomer's until it has stayed
+    // establish_after (the index weighs them by its own, durable record).
+    index_.SetKnownSince(peer_id, now, now);
   }
   sessions_[session] = peer_id;
   return JoinResult{peer_id, session};
@@ -542,6 +545,7 @@ void LeafRegistry::RemoveLeafLocked(const std::string& peer_id,
   for (const auto& [cid, e] : leaf.partial) partial.push_back(cid);
   for (const std::string& cid : partial) ClearPartialLocked(leaf, cid);
   index_.RemovePeer(id);
+  index_.ForgetPeer(id);
   const std::string address = leaf.address;
   SetUsageLocked(leaf, Usage());
   // A leaf that signs its changes is withdrawn only by its own signed gone
@@ -569,14 +573,28 @@ int LeafRegistry::ExpireIdle() {
   return static_cast<int>(idle.size());
 }
 
+void LeafRegistry::SettleIfDue() const {
+  const absl::Time now = clock_->Now();
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!index_.AnyDue(now)) return;
+  }
+  // Settling follows the clock: what the leaves share is the same, only
+  // which votes on names count is brought up to now.
+  absl::MutexLock lock(&mu_);
+  const_cast<InvertedIndex&>(index_).Settle(now);
+}
+
 absl::StatusOr<search::SearchPage> LeafRegistry::Search(
     const search::ParsedQuery& query) const {
+  SettleIfDue();
   absl::ReaderMutexLock lock(&mu_);
   return index_.Search(query);
 }
 
 std::optional<LeafRegistry::LocalSources> LeafRegistry::Locate(
     const std::string& cid) const {
+  SettleIfDue();
   absl::ReaderMutexLock lock(&mu_);
   LocalSources out;
   bool found = false;

@@ -279,6 +279,10 @@ class LeafRegistry {
                         index::PeerDelta delta)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Counts the votes on names of leaves that came of age (see
+  // InvertedIndex::Settle), when some did.
+  void SettleIfDue() const ABSL_LOCKS_EXCLUDED(mu_);
+
   Leaf* LeafOfSessionLocked(const std::string& session)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveLeafLocked(const std::string& peer_id, bool withdraw)

@@ -91,6 +91,11 @@ ABSL_FLAG(int, sweep_interval_ms, 0,
           "--session_timeout_ms, at most 1s)");
 ABSL_FLAG(int, search_default_limit, 100, "hits when a query asks for 0");
 ABSL_FLAG(int, search_max_limit, 1000, "most hits per query");
+ABSL_FLAG(int, established_after_seconds, 3600,
+          "a leaf's files vote on the names their files show against "
+          "newcomers' once it has been joined here this long (0: at once); "
+          "the index's answer, which weighs every source by how long the "
+          "index has known its peer, decides the name when it answers");
 ABSL_FLAG(int, index_search_timeout_ms, 1500,
           "deadline of the index's part of a Search or Locate; past it, "
           "local results are returned (partial)");
@@ -279,6 +284,8 @@ int Run() {
   o.sweep_interval = absl::Milliseconds(absl::GetFlag(FLAGS_sweep_interval_ms));
   o.search_default_limit = absl::GetFlag(FLAGS_search_default_limit);
   o.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
+  o.established_after = absl::Seconds(
+      std::max(0, absl::GetFlag(FLAGS_established_after_seconds)));
   o.index_search_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_index_search_timeout_ms));
   o.locate_limit = absl::GetFlag(FLAGS_locate_limit);

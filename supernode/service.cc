@@ -560,8 +560,12 @@ absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
   }
 
   // Merge by cid. The index may already count this supernode's leaves, so
-  // the larger count wins (with its name), not the sum. Both sides order
-  // and page by the same rules, so the merged page keeps their order.
+  // the larger count wins (with its name), not the sum; but the name the
+  // index shows stands whenever it answered, since it weighs every source
+  // by how long the index has known its peer, which this supernode knows
+  // only for its own leaves and only since they joined here. Both sides
+  // order and page by the same rules, so the merged page keeps their
+  // order.
   absl::flat_hash_map<std::string, size_t> by_cid;
   std::vector<SearchHit> merged;
   for (const std::vector<SearchHit>* hits : {&remote.hits, &local->hits}) {
@@ -573,7 +577,12 @@ absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
       }
       SearchHit& m = merged[it->second];
       const SearchMatch best = std::min(m.match(), h.match());
-      if (h.source_count() > m.source_count()) m = h;
+      if (h.source_count() > m.source_count()) {
+        const bool index_name = index_answered && it->second < remote.hits.size();
+        std::string name = m.name();
+        m = h;
+        if (index_name) m.set_name(std::move(name));
+      }
       m.set_match(best);
     }
   }

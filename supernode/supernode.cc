@@ -214,6 +214,7 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   ro.max_name_bytes_total = static_cast<size_t>(options_.max_name_bytes);
   ro.index.default_limit = options_.search_default_limit;
   ro.index.max_limit = options_.search_max_limit;
+  ro.index.establish_after = options_.established_after;
   ro.supernode_id = supernode_id_;
   registry_ = std::make_unique<LeafRegistry>(ro, clock_, forwarder_.get());
 

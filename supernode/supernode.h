@@ -115,6 +115,9 @@ struct SupernodeOptions {
   // Search.
   int search_default_limit = 100;
   int search_max_limit = 1000;
+  // A leaf's files vote on the names their cids show against newcomers'
+  // once it has been joined here this long (0: at once).
+  absl::Duration established_after = absl::Hours(1);
   absl::Duration index_search_timeout = absl::Milliseconds(1500);
   int locate_limit = 0;
   // Workers for searches and look-ups (which wait for the index or other

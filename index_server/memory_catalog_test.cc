@@ -215,12 +215,17 @@ std::string ShownName(const MemoryCatalog& m, const std::string& text) {
   return hits[0].name();
 }
 
-TEST(MemoryCatalogTest, NewcomersCannotRenameAnEstablishedSourcesFile) {
-  FakeClock clock;
+// Peers established after an hour by `clock`.
+MemoryCatalog::Options AgeingOptions(FakeClock* clock) {
   MemoryCatalog::Options options;
   options.establish_after = absl::Hours(1);
-  options.clock = &clock;
-  MemoryCatalog m(options);
+  options.clock = clock;
+  return options;
+}
+
+TEST(MemoryCatalogTest, NewcomersCannotRenameAnEstablishedSourcesFile) {
+  FakeClock clock;
+  MemoryCatalog m(AgeingOptions(&clock));
   const absl::Time now = clock.Now();
   m.Apply(Announce({{1, "moonlight.iso", now - absl::Hours(30)},
                     {2, "zz_trojan_setup_moonlight.exe", now},
@@ -237,10 +242,7 @@ TEST(MemoryCatalogTest, NewcomersCannotRenameAnEstablishedSourcesFile) {
 
 TEST(MemoryCatalogTest, VotesCountAsPeersComeOfAge) {
   FakeClock clock;
-  MemoryCatalog::Options options;
-  options.establish_after = absl::Hours(1);
-  options.clock = &clock;
-  MemoryCatalog m(options);
+  MemoryCatalog m(AgeingOptions(&clock));
   const absl::Time now = clock.Now();
   m.Apply(Announce({{1, "moonlight.iso", now - absl::Minutes(50)},
                     {2, "zz_trojan_setup_moonlight.exe", now},

@@ -14,8 +14,7 @@ exits 1 with a message when a step does not happen in time.
 import os
 import sys
 
-from selenium.common.exceptions import (NoAlertPresentException,
-                                        StaleElementReferenceException)
+from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,6 +33,13 @@ def hit_row(driver, name):
         if row.find_element(By.CSS_SELECTOR, "td.name").text == name:
             return row
     return None
+
+
+def click(element):
+    """Clicks and says so, for wait_for: the lists are drawn again every
+    second, so an element found a moment ago may be gone (stale) by now."""
+    element.click()
+    return True
 
 
 def percent(row):
@@ -56,12 +62,14 @@ def main(argv):
         driver.find_element(By.ID, "q").send_keys(query)
         driver.find_element(By.ID, "search-button").click()
         wait_for("the hits", lambda: hit_row(driver, whole) and hit_row(driver, cancel))
-        seen["hits"] = [r.find_element(By.CSS_SELECTOR, "td.name").text
-                        for r in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit")]
+        seen["hits"] = wait_for("the hits' names", lambda: [
+            r.find_element(By.CSS_SELECTOR, "td.name").text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#hits tr.hit")])
         seen["search_note"] = driver.find_element(By.ID, "search-note").text
 
         # One click gets the file; the bar fills to 100%.
-        hit_row(driver, whole).find_element(By.CSS_SELECTOR, "button.get").click()
+        wait_for("a Get button to click", lambda: click(
+            hit_row(driver, whole).find_element(By.CSS_SELECTOR, "button.get")))
         wait_for("the Get button to say Added",
                  lambda: hit_row(driver, whole).find_element(
                      By.CSS_SELECTOR, "button.get").text == "Added")
@@ -75,26 +83,25 @@ def main(argv):
                 seen["progress"].append(pct)
             return row.get_attribute("data-state") == "done"
         wait_for(whole + " to be done", done, 120)
-        row = download_row(driver, whole)
-        seen["done_detail"] = row.find_element(By.CSS_SELECTOR, ".detail").text
-        seen["done_percent"] = percent(row)
+        def done_row():
+            row = download_row(driver, whole)
+            return (row.find_element(By.CSS_SELECTOR, ".detail").text, percent(row))
+        seen["done_detail"], seen["done_percent"] = wait_for(
+            whole + "'s row", done_row)
 
         # Another, cancelled while it runs: the page asks first.
-        hit_row(driver, cancel).find_element(By.CSS_SELECTOR, "button.get").click()
-        wait_for(cancel + " to have started",
-                 lambda: download_row(driver, cancel) is not None
-                 and percent(download_row(driver, cancel)) > 0)
-        seen["cancel_percent_before"] = percent(download_row(driver, cancel))
+        wait_for("a Get button to click", lambda: click(
+            hit_row(driver, cancel).find_element(By.CSS_SELECTOR, "button.get")))
+
+        def cancel_percent():
+            row = download_row(driver, cancel)
+            return row is not None and percent(row)
+        seen["cancel_percent_before"] = wait_for(cancel + " to have started",
+                                                 cancel_percent)
         # The list is drawn again every second: find the button and click
         # it in one go, again if it was just replaced.
-        def click_cancel():
-            try:
-                download_row(driver, cancel).find_element(
-                    By.CSS_SELECTOR, "button.cancel").click()
-                return True
-            except StaleElementReferenceException:
-                return False
-        wait_for("a Cancel button to click", click_cancel, 10)
+        wait_for("a Cancel button to click", lambda: click(
+            download_row(driver, cancel).find_element(By.CSS_SELECTOR, "button.cancel")), 10)
 
         def confirm():
             try:
@@ -106,9 +113,9 @@ def main(argv):
             return text
         seen["confirm_text"] = wait_for("the confirmation", confirm, 10)
         wait_for(cancel + " to be gone", lambda: download_row(driver, cancel) is None)
-        seen["no_downloads_left_but_done"] = [
+        seen["no_downloads_left_but_done"] = wait_for("the downloads' states", lambda: ([
             r.get_attribute("data-state")
-            for r in driver.find_elements(By.CSS_SELECTOR, "#downloads tr.download")]
+            for r in driver.find_elements(By.CSS_SELECTOR, "#downloads tr.download")],))[0]
         seen["error_line"] = driver.find_element(By.ID, "error").text
         seen["console_errors"] = severe_console_errors(driver)
 

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/search/text.h"
+#include "common/validation.h"
 
 namespace trove {
 namespace search {
@@ -125,6 +126,14 @@ std::string RawToHex(absl::string_view raw) {
     out.push_back(kDigits[c & 15]);
   }
   return out;
+}
+
+absl::StatusOr<ParsedQuery> ParseRequestQuery(const SearchQuery& query,
+                                              int default_limit,
+                                              int max_limit) {
+  absl::Status s = ValidateSearchQuery(query);
+  if (!s.ok()) return s;
+  return ParseQuery(query, default_limit, max_limit);
 }
 
 absl::StatusOr<ParsedQuery> ParseQuery(const SearchQuery& query,

@@ -141,8 +141,11 @@ absl::StatusOr<ParsedQuery> ParseQuery(const SearchQuery& query,
   ParsedQuery out;
   TextParts parts = SplitText(query.text());
   for (auto& [word, exact] : parts.terms) {
-    auto it = std::find_if(out.terms.begin(), out.terms.end(),
-                           [&](const QueryTerm& t) { return t.word == word; });
+    // Named, since a lambda may not capture a structured binding (C++17).
+    const std::string& wanted = word;
+    auto it = std::find_if(
+        out.terms.begin(), out.terms.end(),
+        [&wanted](const QueryTerm& t) { return t.word == wanted; });
     if (it == out.terms.end()) {
       out.terms.push_back({std::move(word), exact});
     } else {

@@ -97,7 +97,7 @@ void Chunks(absl::string_view in) {
   if (!ParseInput(in.substr(2), &r)) return;
   absl::Status s = CheckChunkIndexes(r, kMaxIndexes, chunk_count, partial);
   if (!s.ok()) {
-    CheckRefusal(s, {"chunk"});
+    CheckRefusal(s, {"chunk", "cid"});
     return;
   }
   TROVE_FUZZ_CHECK(r.indexes_size() >= 1 && r.indexes_size() <= kMaxIndexes);

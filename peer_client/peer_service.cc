@@ -237,6 +237,9 @@ absl::Status ValidateWatchHavesRequest(const trove::peer::WatchHavesRequest& r,
 absl::Status CheckChunkIndexes(const trove::peer::GetChunksRequest& r,
                                int max_indexes, int64_t chunk_count,
                                const ChunkHaveMap* have) {
+  // The messages below name the cid: only a well-formed one.
+  absl::Status valid = ValidateHexId(r.cid(), "cid");
+  if (!valid.ok()) return valid;
   if (r.indexes_size() == 0) {
     return absl::InvalidArgumentError("no chunk indexes asked");
   }

@@ -88,8 +88,9 @@ absl::Status ValidateSlotRequest(const trove::peer::SlotRequest& r,
 absl::Status ValidateWatchHavesRequest(
     const trove::peer::WatchHavesRequest& r, bool proven);
 
-// GetChunks once its file is found: 1 to `max_indexes` indexes, each below
-// `chunk_count` and, for a file still downloading (`have` not null), held.
+// GetChunks once its file is found: the cid, and 1 to `max_indexes`
+// indexes, each below `chunk_count` and, for a file still downloading
+// (`have` not null), held.
 // INVALID_ARGUMENT, OUT_OF_RANGE or NOT_FOUND naming the chunk.
 absl::Status CheckChunkIndexes(const trove::peer::GetChunksRequest& r,
                                int max_indexes, int64_t chunk_count,

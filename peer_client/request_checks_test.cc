@@ -56,6 +56,10 @@ TEST(RequestChecksTest, ChunkIndexes) {
               HasSubstr("no chunk indexes"));
   r.add_indexes(9);
   EXPECT_TRUE(CheckChunkIndexes(r, 4, 10, nullptr).ok());
+  peer::GetChunksRequest bad_cid = r;
+  bad_cid.set_cid(std::string("c\0\n", 3));
+  EXPECT_THAT(CheckChunkIndexes(bad_cid, 4, 1, nullptr).message(),
+              HasSubstr("cid must be 64 lowercase hex digits"));
   EXPECT_EQ(CheckChunkIndexes(r, 4, 9, nullptr).code(),
             absl::StatusCode::kOutOfRange);
   ChunkHaveMap have(10);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/text.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -43,7 +44,7 @@ absl::Status ValidateGetRequest(const control::GetRequest& request) {
     valid = absl::InvalidArgumentError(absl::StrCat(
         "out_dir must be an absolute folder (or empty for the daemon's "
         "download folder), got '",
-        request.out_dir(), "'"));
+        EscapeText(request.out_dir()), "'"));
   }
   if (valid.ok() && !request.name().empty()) {
     valid = ValidateFileName(request.name());

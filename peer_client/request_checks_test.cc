@@ -73,6 +73,15 @@ TEST(RequestChecksTest, ChunkIndexes) {
               HasSubstr("at most 4"));
 }
 
+TEST(RequestChecksTest, GetRequestRefusalsQuoteTheFolderSafely) {
+  control::GetRequest r;
+  r.set_cid(Id('c', 1));
+  r.set_out_dir("rel\n2026 forged");
+  absl::Status s = ValidateGetRequest(r);
+  EXPECT_THAT(s.message(), HasSubstr("got 'rel\\n2026 forged'"));
+  EXPECT_EQ(s.message().find('\n'), absl::string_view::npos);
+}
+
 TEST(RequestChecksTest, ControlRequests) {
   control::DownloadRef ref;
   ref.set_cid(Id('c', 1));

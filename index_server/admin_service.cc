@@ -65,6 +65,101 @@ absl::StatusOr<NewAdminToken> CreateAdminToken(AdminStore* store,
 }
 
 // ---------------------------------------------------------------------------
+// Request checks
+
+absl::Status ValidateListPeers(const admin::ListPeersRequest& r) {
+  if (r.id_prefix().size() > 64 ||
+      !std::all_of(r.id_prefix().begin(), r.id_prefix().end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    return absl::InvalidArgumentError(
+        "id_prefix must be at most 64 lowercase hex digits");
+  }
+  if (r.limit() < 0) return absl::InvalidArgumentError("limit is negative");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEnrolSupernode(const admin::EnrolSupernodeRequest& r) {
+  return ValidateHexId(r.public_key(), "public_key");
+}
+
+absl::Status ValidateRevokeSupernode(const admin::RevokeSupernodeRequest& r,
+                                     const AdminCore::Options& options) {
+  absl::Status valid = ValidateHexId(r.supernode_id(), "supernode_id");
+  if (valid.ok()) {
+    valid = CheckNote(r.reason(), "reason", options.max_reason_chars, false);
+  }
+  return valid;
+}
+
+absl::Status ValidateBanPeer(const admin::BanPeerRequest& r,
+                             const AdminCore::Options& options) {
+  absl::Status valid = ValidateHexId(r.peer_id(), "peer_id");
+  if (valid.ok()) {
+    valid = CheckNote(r.reason(), "reason", options.max_reason_chars, true);
+  }
+  return valid;
+}
+
+absl::Status ValidateUnbanPeer(const admin::UnbanPeerRequest& r,
+                               const AdminCore::Options& options) {
+  absl::Status valid = ValidateHexId(r.peer_id(), "peer_id");
+  if (valid.ok()) {
+    valid = CheckNote(r.reason(), "reason", options.max_reason_chars, false);
+  }
+  return valid;
+}
+
+absl::Status ValidateTakeDown(const admin::TakeDownRequest& r,
+                              const AdminCore::Options& options) {
+  absl::Status valid = ValidateHexId(r.cid(), "cid");
+  if (valid.ok()) {
+    valid = CheckNote(r.reason(), "reason", options.max_reason_chars, true);
+  }
+  return valid;
+}
+
+absl::Status ValidateRestore(const admin::RestoreRequest& r,
+                             const AdminCore::Options& options) {
+  absl::Status valid = ValidateHexId(r.cid(), "cid");
+  if (valid.ok()) {
+    valid = CheckNote(r.reason(), "reason", options.max_reason_chars, false);
+  }
+  return valid;
+}
+
+absl::Status ValidateReadAudit(const admin::ReadAuditRequest& r) {
+  if (r.before_id() < 0 || r.limit() < 0) {
+    return absl::InvalidArgumentError(
+        "before_id and limit must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCreateToken(const admin::CreateTokenRequest& r,
+                                 const AdminCore::Options& options) {
+  absl::Status valid = ParseAdminRole(r.role()).status();
+  if (valid.ok()) {
+    valid = CheckNote(r.label(), "label", options.max_label_chars, false);
+  }
+  return valid;
+}
+
+absl::Status ValidateRevokeToken(const admin::RevokeTokenRequest& r) {
+  if (r.token_id().empty() || r.token_id().size() > 64 ||
+      !ValidateText(r.token_id(), "token_id").ok()) {
+    return absl::InvalidArgumentError(
+        "token_id must be a token's id (16 hex digits, as token-create gave "
+        "it)");
+  }
+  return absl::OkStatus();
+}
+
+std::string AuditText(absl::string_view text, size_t max_bytes) {
+  return EscapeText(text.substr(0, max_bytes));
+}
+
+// ---------------------------------------------------------------------------
 // ModerationLists
 
 ModerationLists::ModerationLists(AdminStore* store, absl::Duration refresh)
@@ -136,8 +231,8 @@ void AdminCore::Audit(const AdminCaller* caller, const Action& action,
   }
   r.action = action.name;
   // As the audit log keeps them: bounded, and safe to print on one line.
-  r.target = EscapeText(absl::string_view(action.target).substr(0, 200));
-  r.reason = EscapeText(absl::string_view(action.reason).substr(0, 2000));
+  r.target = AuditText(action.target, 200);
+  r.reason = AuditText(action.reason, 2000);
   r.result = ResultText(result);
   absl::Status s = store_->WriteAudit(r);
   if (!s.ok()) {
@@ -232,16 +327,7 @@ absl::StatusOr<admin::ListSupernodesResponse> AdminCore::ListSupernodes(
 
 absl::StatusOr<admin::ListPeersResponse> AdminCore::ListPeers(
     const std::string& authorization, const admin::ListPeersRequest& r) {
-  absl::Status valid;
-  if (r.id_prefix().size() > 64 ||
-      !std::all_of(r.id_prefix().begin(), r.id_prefix().end(), [](char c) {
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-      })) {
-    valid = absl::InvalidArgumentError(
-        "id_prefix must be at most 64 lowercase hex digits");
-  } else if (r.limit() < 0) {
-    valid = absl::InvalidArgumentError("limit is negative");
-  }
+  absl::Status valid = ValidateListPeers(r);
   return Run<admin::ListPeersResponse>(
       authorization, {"peers", AdminRole::kViewer, false, r.id_prefix(), ""},
       valid, [&](const AdminCaller&) -> absl::StatusOr<admin::ListPeersResponse> {
@@ -265,7 +351,7 @@ absl::StatusOr<admin::StatsResponse> AdminCore::Stats(
 
 absl::StatusOr<admin::EnrolSupernodeResponse> AdminCore::EnrolSupernode(
     const std::string& authorization, const admin::EnrolSupernodeRequest& r) {
-  absl::Status valid = ValidateHexId(r.public_key(), "public_key");
+  absl::Status valid = ValidateEnrolSupernode(r);
   return Run<admin::EnrolSupernodeResponse>(
       authorization, {"enrol", AdminRole::kAdmin, true, r.public_key(), ""},
       valid,
@@ -283,10 +369,7 @@ absl::StatusOr<admin::EnrolSupernodeResponse> AdminCore::EnrolSupernode(
 
 absl::StatusOr<admin::RevokeSupernodeResponse> AdminCore::RevokeSupernode(
     const std::string& authorization, const admin::RevokeSupernodeRequest& r) {
-  absl::Status valid = ValidateHexId(r.supernode_id(), "supernode_id");
-  if (valid.ok()) {
-    valid = CheckNote(r.reason(), "reason", options_.max_reason_chars, false);
-  }
+  absl::Status valid = ValidateRevokeSupernode(r, options_);
   return Run<admin::RevokeSupernodeResponse>(
       authorization,
       {"revoke", AdminRole::kAdmin, true, r.supernode_id(), r.reason()}, valid,
@@ -301,10 +384,7 @@ absl::StatusOr<admin::RevokeSupernodeResponse> AdminCore::RevokeSupernode(
 
 absl::StatusOr<admin::BanPeerResponse> AdminCore::BanPeer(
     const std::string& authorization, const admin::BanPeerRequest& r) {
-  absl::Status valid = ValidateHexId(r.peer_id(), "peer_id");
-  if (valid.ok()) {
-    valid = CheckNote(r.reason(), "reason", options_.max_reason_chars, true);
-  }
+  absl::Status valid = ValidateBanPeer(r, options_);
   return Run<admin::BanPeerResponse>(
       authorization, {"ban", AdminRole::kModerator, true, r.peer_id(), r.reason()},
       valid,
@@ -321,10 +401,7 @@ absl::StatusOr<admin::BanPeerResponse> AdminCore::BanPeer(
 
 absl::StatusOr<admin::UnbanPeerResponse> AdminCore::UnbanPeer(
     const std::string& authorization, const admin::UnbanPeerRequest& r) {
-  absl::Status valid = ValidateHexId(r.peer_id(), "peer_id");
-  if (valid.ok()) {
-    valid = CheckNote(r.reason(), "reason", options_.max_reason_chars, false);
-  }
+  absl::Status valid = ValidateUnbanPeer(r, options_);
   return Run<admin::UnbanPeerResponse>(
       authorization,
       {"unban", AdminRole::kModerator, true, r.peer_id(), r.reason()}, valid,
@@ -338,10 +415,7 @@ absl::StatusOr<admin::UnbanPeerResponse> AdminCore::UnbanPeer(
 
 absl::StatusOr<admin::TakeDownResponse> AdminCore::TakeDown(
     const std::string& authorization, const admin::TakeDownRequest& r) {
-  absl::Status valid = ValidateHexId(r.cid(), "cid");
-  if (valid.ok()) {
-    valid = CheckNote(r.reason(), "reason", options_.max_reason_chars, true);
-  }
+  absl::Status valid = ValidateTakeDown(r, options_);
   return Run<admin::TakeDownResponse>(
       authorization,
       {"takedown", AdminRole::kModerator, true, r.cid(), r.reason()}, valid,
@@ -358,10 +432,7 @@ absl::StatusOr<admin::TakeDownResponse> AdminCore::TakeDown(
 
 absl::StatusOr<admin::RestoreResponse> AdminCore::Restore(
     const std::string& authorization, const admin::RestoreRequest& r) {
-  absl::Status valid = ValidateHexId(r.cid(), "cid");
-  if (valid.ok()) {
-    valid = CheckNote(r.reason(), "reason", options_.max_reason_chars, false);
-  }
+  absl::Status valid = ValidateRestore(r, options_);
   return Run<admin::RestoreResponse>(
       authorization,
       {"restore", AdminRole::kModerator, true, r.cid(), r.reason()}, valid,
@@ -404,10 +475,7 @@ absl::StatusOr<admin::ListTakedownsResponse> AdminCore::ListTakedowns(
 
 absl::StatusOr<admin::ReadAuditResponse> AdminCore::ReadAudit(
     const std::string& authorization, const admin::ReadAuditRequest& r) {
-  absl::Status valid;
-  if (r.before_id() < 0 || r.limit() < 0) {
-    valid = absl::InvalidArgumentError("before_id and limit must not be negative");
-  }
+  absl::Status valid = ValidateReadAudit(r);
   return Run<admin::ReadAuditResponse>(
       authorization, {"audit", AdminRole::kViewer, false, "", ""}, valid,
       [&](const AdminCaller&) -> absl::StatusOr<admin::ReadAuditResponse> {
@@ -426,10 +494,7 @@ absl::StatusOr<admin::ReadAuditResponse> AdminCore::ReadAudit(
 
 absl::StatusOr<admin::CreateTokenResponse> AdminCore::CreateToken(
     const std::string& authorization, const admin::CreateTokenRequest& r) {
-  absl::Status valid = ParseAdminRole(r.role()).status();
-  if (valid.ok()) {
-    valid = CheckNote(r.label(), "label", options_.max_label_chars, false);
-  }
+  absl::Status valid = ValidateCreateToken(r, options_);
   Action action{"token-create", AdminRole::kAdmin, true, r.role(), r.label()};
   // The new token's id is known only once it is made: audit by hand.
   absl::StatusOr<AdminCaller> caller =
@@ -454,12 +519,7 @@ absl::StatusOr<admin::CreateTokenResponse> AdminCore::CreateToken(
 
 absl::StatusOr<admin::RevokeTokenResponse> AdminCore::RevokeToken(
     const std::string& authorization, const admin::RevokeTokenRequest& r) {
-  absl::Status valid;
-  if (r.token_id().empty() || r.token_id().size() > 64 ||
-      !ValidateText(r.token_id(), "token_id").ok()) {
-    valid = absl::InvalidArgumentError(
-        "token_id must be a token's id (16 hex digits, as token-create gave it)");
-  }
+  absl::Status valid = ValidateRevokeToken(r);
   return Run<admin::RevokeTokenResponse>(
       authorization, {"token-revoke", AdminRole::kAdmin, true, r.token_id(), ""},
       valid, [&](const AdminCaller&) -> absl::StatusOr<admin::RevokeTokenResponse> {

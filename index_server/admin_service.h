@@ -156,6 +156,29 @@ class AdminCore {
   int64_t unknown_skipped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// The checks of each admin request's own fields (who calls is Authorize's
+// business). Pure; INVALID_ARGUMENT naming the field.
+absl::Status ValidateListPeers(const admin::ListPeersRequest& r);
+absl::Status ValidateEnrolSupernode(const admin::EnrolSupernodeRequest& r);
+absl::Status ValidateRevokeSupernode(const admin::RevokeSupernodeRequest& r,
+                                     const AdminCore::Options& options);
+absl::Status ValidateBanPeer(const admin::BanPeerRequest& r,
+                             const AdminCore::Options& options);
+absl::Status ValidateUnbanPeer(const admin::UnbanPeerRequest& r,
+                               const AdminCore::Options& options);
+absl::Status ValidateTakeDown(const admin::TakeDownRequest& r,
+                              const AdminCore::Options& options);
+absl::Status ValidateRestore(const admin::RestoreRequest& r,
+                             const AdminCore::Options& options);
+absl::Status ValidateReadAudit(const admin::ReadAuditRequest& r);
+absl::Status ValidateCreateToken(const admin::CreateTokenRequest& r,
+                                 const AdminCore::Options& options);
+absl::Status ValidateRevokeToken(const admin::RevokeTokenRequest& r);
+
+// A request's target or reason as the audit log keeps it: its first
+// `max_bytes` bytes, escaped (EscapeText) so that it is one clean line.
+std::string AuditText(absl::string_view text, size_t max_bytes);
+
 // AdminService over gRPC: reads `authorization` from the call's metadata
 // and hands each call to the AdminCore. Thread-safe.
 class AdminServiceImpl final : public admin::AdminService::Service {

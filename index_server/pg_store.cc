@@ -328,10 +328,6 @@ absl::Status RefusedSupernode(Tx& tx, const std::string& supernode_id) {
 
 }  // namespace
 
-std::string SessionHash(const std::string& token) {
-  return HexEncode(Sha256(token));
-}
-
 std::string PgTextArray(const std::vector<std::string>& values) {
   std::string out = "{";
   for (size_t i = 0; i < values.size(); ++i) {

@@ -229,6 +229,137 @@ absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
   return absl::OkStatus();
 }
 
+absl::Status ValidateRegisterSupernode(
+    const index::RegisterSupernodeRequest& request) {
+  absl::Status s = ValidateHexId(request.supernode_id(), "supernode_id");
+  if (s.ok()) s = ValidateAddress(request.address());
+  if (s.ok()) s = ValidateCapacity(request.capacity());
+  return s;
+}
+
+absl::Status CheckRegistrationProof(const index::RegisterSupernodeRequest& r) {
+  if (r.public_key().size() != 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "public_key must be a raw 32-byte Ed25519 key, got ",
+        r.public_key().size(), " bytes"));
+  }
+  if (PeerIdFromPublicKey(r.public_key()) != r.supernode_id()) {
+    return absl::InvalidArgumentError(
+        "supernode_id is not the SHA-256 of public_key");
+  }
+  if (r.signature().size() != 64) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "signature must be 64 bytes, got ", r.signature().size()));
+  }
+  absl::Status s = VerifySignature(
+      r.public_key(),
+      RegistrationPayload(r.nonce(), r.supernode_id(), r.address()),
+      r.signature());
+  if (!s.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "the registration's signature is wrong: ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRenewLease(const index::RenewLeaseRequest& request) {
+  absl::Status s = ValidateHexId(request.supernode_id(), "supernode_id");
+  if (s.ok() && request.leaf_count() < 0) {
+    s = absl::InvalidArgumentError("leaf_count is negative");
+  }
+  return s;
+}
+
+std::vector<std::pair<std::string, absl::Time>> VerifiedPresences(
+    const index::RenewLeaseRequest& request, absl::Time latest,
+    int* refused) {
+  std::vector<std::pair<std::string, absl::Time>> presences;
+  for (const index::SignedPresence& signed_presence : request.presences()) {
+    absl::StatusOr<Presence> p = VerifyPresence(signed_presence.presence(),
+                                                signed_presence.signature());
+    if (!p.ok() || p->supernode_id() != request.supernode_id()) {
+      if (refused != nullptr) ++*refused;
+      continue;
+    }
+    presences.emplace_back(
+        p->peer_id(),
+        std::min(latest, absl::FromUnixMillis(p->valid_until_ms())));
+  }
+  return presences;
+}
+
+absl::Status ValidateEndLease(const index::EndLeaseRequest& request) {
+  absl::Status s = ValidateHexId(request.supernode_id(), "supernode_id");
+  if (s.ok() && request.generation() < 0) {
+    s = absl::InvalidArgumentError("generation is negative");
+  }
+  return s;
+}
+
+absl::Status ValidateLocate(const index::LocateRequest& request) {
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (s.ok() && request.limit() < 0) {
+    s = absl::InvalidArgumentError("limit is negative");
+  }
+  return s;
+}
+
+absl::StatusOr<search::ParsedQuery> ParseSearchRequest(
+    const index::SearchRequest& request, const IndexServiceOptions& options) {
+  return search::ParseRequestQuery(request.query(),
+                                   options.search_default_limit,
+                                   options.search_max_limit);
+}
+
+absl::StatusOr<CapacityReport> CheckPeerReport(
+    const index::ReportPeerRequest& request) {
+  if (request.report().size() > 4096 || request.signature().size() != 64) {
+    return absl::InvalidArgumentError(
+        "a capacity report is at most 4096 bytes, with a 64-byte signature");
+  }
+  absl::StatusOr<CapacityReport> report =
+      VerifyCapacityReport(request.report(), request.signature());
+  if (!report.ok()) return report.status();
+  absl::Status s = ValidateAddress(report->address());
+  if (!s.ok()) return At("address", s);
+  if (!report->supernode_id().empty()) {
+    s = ValidateHexId(report->supernode_id(), "supernode_id");
+  }
+  if (s.ok() && !report->supernode_address().empty()) {
+    s = ValidateAddress(report->supernode_address());
+    if (!s.ok()) s = At("supernode_address", s);
+  }
+  if (s.ok()) s = ValidateCapacity(report->capacity());
+  if (!s.ok()) return s;
+  return report;
+}
+
+absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
+    const index::PublishDeltasRequest& request,
+    const IndexServiceOptions& options,
+    index::PublishDeltasRequest* verified) {
+  const index::PublishDeltasRequest* effective = &request;
+  bool signed_deltas = false;
+  for (const index::PeerDelta& d : request.deltas()) {
+    signed_deltas = signed_deltas || !d.signed_change().empty();
+  }
+  if (options.verify_leaf_changes || signed_deltas) {
+    if (request.deltas_size() > options.max_deltas_per_batch) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch has ", request.deltas_size(), " deltas; the limit is ",
+          options.max_deltas_per_batch));
+    }
+    *verified = request;
+    absl::Status s = VerifySignedDeltas(verified, options.verify_threads,
+                                        options.verify_leaf_changes);
+    if (!s.ok()) return s;
+    effective = verified;
+  }
+  absl::Status s = ValidatePublishDeltas(*effective, options);
+  if (!s.ok()) return s;
+  return effective;
+}
+
 IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
                                    const IndexServiceOptions& options)
     : store_(store),
@@ -299,27 +430,8 @@ grpc::Status IndexServiceImpl::SupernodeChallenge(
 
 absl::Status IndexServiceImpl::CheckRegistration(
     const index::RegisterSupernodeRequest& r, grpc::ServerContext* context) {
-  if (r.public_key().size() != 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "public_key must be a raw 32-byte Ed25519 key, got ",
-        r.public_key().size(), " bytes"));
-  }
-  if (PeerIdFromPublicKey(r.public_key()) != r.supernode_id()) {
-    return absl::InvalidArgumentError(
-        "supernode_id is not the SHA-256 of public_key");
-  }
-  if (r.signature().size() != 64) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "signature must be 64 bytes, got ", r.signature().size()));
-  }
-  absl::Status s = VerifySignature(
-      r.public_key(),
-      RegistrationPayload(r.nonce(), r.supernode_id(), r.address()),
-      r.signature());
-  if (!s.ok()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "the registration's signature is wrong: ", s.message()));
-  }
+  absl::Status s = CheckRegistrationProof(r);
+  if (!s.ok()) return s;
   absl::StatusOr<SupernodeKey> key =
       trust_->GetSupernodeKey(r.supernode_id(), CallOf(context));
   if (key.status().code() == absl::StatusCode::kNotFound) {
@@ -351,9 +463,7 @@ void IndexServiceImpl::FillLease(index::LeaseResponse* response) const {
 grpc::Status IndexServiceImpl::RegisterSupernode(
     grpc::ServerContext* context, const index::RegisterSupernodeRequest* request,
     index::LeaseResponse* response) {
-  absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
-  if (s.ok()) s = ValidateAddress(request->address());
-  if (s.ok()) s = ValidateCapacity(request->capacity());
+  absl::Status s = ValidateRegisterSupernode(*request);
   if (!s.ok()) return ToGrpcStatus(s);
   SupernodeRegistration reg;
   std::string session;
@@ -389,10 +499,7 @@ grpc::Status IndexServiceImpl::RegisterSupernode(
 grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
                                           const index::RenewLeaseRequest* request,
                                           index::LeaseResponse* response) {
-  absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
-  if (s.ok() && request->leaf_count() < 0) {
-    s = absl::InvalidArgumentError("leaf_count is negative");
-  }
+  absl::Status s = ValidateRenewLease(*request);
   if (s.ok() && options_.require_supernode_keys) {
     s = CheckSupernodeCaller(context, request->supernode_id());
   }
@@ -406,20 +513,15 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
   if (trust_ != nullptr && request->presences_size() > 0) {
     // Leaves' presences: only those the leaf signed for this supernode, and
     // never further ahead than the leaf could mean.
-    std::vector<std::pair<std::string, absl::Time>> presences;
-    const absl::Time latest = absl::Now() + options_.max_presence;
-    for (const index::SignedPresence& signed_presence : request->presences()) {
-      absl::StatusOr<Presence> p = VerifyPresence(signed_presence.presence(),
-                                                  signed_presence.signature());
-      if (!p.ok() || p->supernode_id() != request->supernode_id()) {
-        TROVE_LOG(WARNING) << "supernode "
-                           << request->supernode_id().substr(0, 12)
-                           << "... forwarded a presence that does not verify";
-        continue;
-      }
-      presences.emplace_back(
-          p->peer_id(),
-          std::min(latest, absl::FromUnixMillis(p->valid_until_ms())));
+    int refused = 0;
+    std::vector<std::pair<std::string, absl::Time>> presences =
+        VerifiedPresences(*request, absl::Now() + options_.max_presence,
+                          &refused);
+    if (refused > 0) {
+      TROVE_LOG(WARNING) << "supernode "
+                         << request->supernode_id().substr(0, 12)
+                         << "... forwarded " << refused
+                         << " presence(s) that do not verify";
     }
     s = trust_->RecordPresences(request->supernode_id(), presences,
                                 CallOf(context));
@@ -432,10 +534,7 @@ grpc::Status IndexServiceImpl::RenewLease(grpc::ServerContext* context,
 grpc::Status IndexServiceImpl::EndLease(grpc::ServerContext* context,
                                         const index::EndLeaseRequest* request,
                                         index::EndLeaseResponse*) {
-  absl::Status s = ValidateHexId(request->supernode_id(), "supernode_id");
-  if (s.ok() && request->generation() < 0) {
-    s = absl::InvalidArgumentError("generation is negative");
-  }
+  absl::Status s = ValidateEndLease(*request);
   // Only the supernode itself ends its lease (its generation is no secret).
   if (s.ok() && options_.require_supernode_keys) {
     s = CheckSupernodeCaller(context, request->supernode_id());
@@ -464,23 +563,15 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   }
   if (s.ok()) s = publishes_.Admit(absl::StrCat("id:", request->supernode_id()));
   index::PublishDeltasRequest verified;
-  bool signed_deltas = false;
-  for (const index::PeerDelta& d : request->deltas()) {
-    signed_deltas = signed_deltas || !d.signed_change().empty();
-  }
-  if (s.ok() && (options_.verify_leaf_changes || signed_deltas)) {
-    if (request->deltas_size() > options_.max_deltas_per_batch) {
-      s = absl::InvalidArgumentError(absl::StrCat(
-          "batch has ", request->deltas_size(), " deltas; the limit is ",
-          options_.max_deltas_per_batch));
+  if (s.ok()) {
+    absl::StatusOr<const index::PublishDeltasRequest*> checked =
+        CheckPublishDeltas(*request, options_, &verified);
+    if (checked.ok()) {
+      request = *checked;
     } else {
-      verified = *request;
-      s = VerifySignedDeltas(&verified, options_.verify_threads,
-                             options_.verify_leaf_changes);
-      request = &verified;
+      s = checked.status();
     }
   }
-  if (s.ok()) s = ValidatePublishDeltas(*request, options_);
   if (!s.ok()) {
     TROVE_LOG(WARNING) << "refused batch from supernode "
                        << request->supernode_id().substr(0, 12)
@@ -502,11 +593,8 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }
-  const SearchQuery& query = request->query();
-  absl::Status s = ValidateSearchQuery(query);
-  if (!s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(
-      query, options_.search_default_limit, options_.search_max_limit);
+  absl::StatusOr<search::ParsedQuery> parsed =
+      ParseSearchRequest(*request, options_);
   if (!parsed.ok()) return ToGrpcStatus(parsed.status());
   // Refuse at once what cannot be served now, rather than queue it.
   if (searches_in_flight_.fetch_add(1) >= options_.max_concurrent_searches) {
@@ -539,10 +627,7 @@ grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }
-  absl::Status s = ValidateHexId(request->cid(), "cid");
-  if (s.ok() && request->limit() < 0) {
-    s = absl::InvalidArgumentError("limit is negative");
-  }
+  absl::Status s = ValidateLocate(*request);
   if (!s.ok()) return ToGrpcStatus(s);
   int limit = EffectiveLimit(request->limit(), options_.locate_default_limit,
                              options_.locate_max_limit);
@@ -577,24 +662,8 @@ grpc::Status IndexServiceImpl::ReportPeer(
     return ToGrpcStatus(absl::FailedPreconditionError(
         "this index does not run the supernode election"));
   }
-  if (request->report().size() > 4096 || request->signature().size() != 64) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        "a capacity report is at most 4096 bytes, with a 64-byte signature"));
-  }
-  absl::StatusOr<CapacityReport> report =
-      VerifyCapacityReport(request->report(), request->signature());
+  absl::StatusOr<CapacityReport> report = CheckPeerReport(*request);
   if (!report.ok()) return ToGrpcStatus(report.status());
-  absl::Status s = ValidateAddress(report->address());
-  if (!s.ok()) return ToGrpcStatus(At("address", s));
-  if (!report->supernode_id().empty()) {
-    s = ValidateHexId(report->supernode_id(), "supernode_id");
-  }
-  if (s.ok() && !report->supernode_address().empty()) {
-    s = ValidateAddress(report->supernode_address());
-    if (!s.ok()) s = At("supernode_address", s);
-  }
-  if (s.ok()) s = ValidateCapacity(report->capacity());
-  if (!s.ok()) return ToGrpcStatus(s);
   const absl::Time issued = absl::FromUnixMillis(report->issued_at_ms());
   if (absl::AbsDuration(issued - absl::Now()) > options_.max_report_skew) {
     return ToGrpcStatus(absl::UnauthenticatedError(absl::StrCat(

@@ -10,16 +10,20 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "index_server/challenge.h"
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "index_server/election_store.h"
 #include "index_server/store.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "common/rate_limit.h"
+#include "common/search/query.h"
 #include "index_server/trust_store.h"
 #include "protos/index.grpc.pb.h"
 
@@ -117,6 +121,54 @@ CallContext CallOf(grpc::ServerContext* context);
 // ("deltas[3] (peer 1a2b...): added[7]: file name contains ...").
 absl::Status ValidatePublishDeltas(const index::PublishDeltasRequest& request,
                                    const IndexServiceOptions& options);
+
+// The checks each request gets before the service touches its store,
+// trust store or rate limits. Pure; failures name the field.
+
+// RegisterSupernode's fields: supernode_id, address, capacity.
+absl::Status ValidateRegisterSupernode(
+    const index::RegisterSupernodeRequest& request);
+
+// That a registration proves its key: a raw 32-byte Ed25519 public_key
+// whose id is supernode_id, and a signature by it over
+// RegistrationPayload(nonce, supernode_id, address). Whether the key is
+// enrolled and the nonce is live are the trust store's and the challenge
+// window's business.
+absl::Status CheckRegistrationProof(
+    const index::RegisterSupernodeRequest& request);
+
+absl::Status ValidateRenewLease(const index::RenewLeaseRequest& request);
+
+// The leaves' presences a renewal carries that verify and that the leaf
+// signed for the renewing supernode: (peer id, valid until, at most
+// `latest`). `refused` (may be null) counts the others.
+std::vector<std::pair<std::string, absl::Time>> VerifiedPresences(
+    const index::RenewLeaseRequest& request, absl::Time latest,
+    int* refused);
+
+absl::Status ValidateEndLease(const index::EndLeaseRequest& request);
+
+absl::Status ValidateLocate(const index::LocateRequest& request);
+
+// A search's query, validated (ValidateSearchQuery) and parsed
+// (search::ParseQuery, with its cursor) with the service's limits.
+absl::StatusOr<search::ParsedQuery> ParseSearchRequest(
+    const index::SearchRequest& request, const IndexServiceOptions& options);
+
+// A peer's capacity report: size and signature, then the signed report's
+// addresses, supernode id and capacity. The report's time is checked
+// against the clock by the caller.
+absl::StatusOr<CapacityReport> CheckPeerReport(
+    const index::ReportPeerRequest& request);
+
+// A PublishDeltas batch as the store receives it, after the signed
+// changes are verified (when `options` asks for it or a delta carries
+// one) and the batch validated (ValidatePublishDeltas): `&request` itself,
+// or `verified`, filled from the signed changes.
+absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
+    const index::PublishDeltasRequest& request,
+    const IndexServiceOptions& options,
+    index::PublishDeltasRequest* verified);
 
 // Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public index::IndexService::Service {

@@ -450,10 +450,7 @@ WebResponse WebPage::Search(const std::multimap<std::string, std::string>& param
   // The same checks, in the same order, as IndexService.Search.
   absl::StatusOr<SearchQuery> query = QueryOf(params);
   if (!query.ok()) return Error(400, query.status().message());
-  if (absl::Status s = ValidateSearchQuery(*query); !s.ok()) {
-    return Error(400, s.message());
-  }
-  absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(
+  absl::StatusOr<search::ParsedQuery> parsed = search::ParseRequestQuery(
       *query, options_.search_default_limit, options_.search_max_limit);
   if (!parsed.ok()) return Error(400, parsed.status().message());
   if (searches_in_flight_.fetch_add(1) >= options_.max_concurrent_searches) {

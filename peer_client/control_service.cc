@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/text.h"
 #include "common/validation.h"
 
 namespace trove {
@@ -43,7 +44,7 @@ absl::Status ValidateGetRequest(const control::GetRequest& request) {
     valid = absl::InvalidArgumentError(absl::StrCat(
         "out_dir must be an absolute folder (or empty for the daemon's "
         "download folder), got '",
-        request.out_dir(), "'"));
+        EscapeText(request.out_dir()), "'"));
   }
   if (valid.ok() && !request.name().empty()) {
     valid = ValidateFileName(request.name());
@@ -57,6 +58,33 @@ absl::Status ValidateGetRequest(const control::GetRequest& request) {
         absl::StrCat("expected_size out of range: ", request.expected_size()));
   }
   return valid;
+}
+
+absl::Status ValidateDownloadRef(const control::DownloadRef& request) {
+  return ValidateHexId(request.cid(), "cid");
+}
+
+absl::Status ValidateLimitsRequest(const control::LimitsRequest& request) {
+  for (const auto& [set, value, name] :
+       {std::make_tuple(request.has_max_upload_rate(),
+                        request.max_upload_rate(), "max_upload_rate"),
+        std::make_tuple(request.has_max_upload_rate_per_peer(),
+                        request.max_upload_rate_per_peer(),
+                        "max_upload_rate_per_peer"),
+        std::make_tuple(request.has_max_download_rate(),
+                        request.max_download_rate(), "max_download_rate"),
+        std::make_tuple(request.has_max_download_rate_per_peer(),
+                        request.max_download_rate_per_peer(),
+                        "max_download_rate_per_peer"),
+        std::make_tuple(request.has_max_uploads(),
+                        static_cast<int64_t>(request.max_uploads()),
+                        "max_uploads")}) {
+    if (set && value < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must not be negative, got ", value));
+    }
+  }
+  return absl::OkStatus();
 }
 
 DownloadRequest FromProto(const control::GetRequest& request) {
@@ -150,7 +178,7 @@ grpc::Status ControlServiceImpl::List(grpc::ServerContext* context,
 grpc::Status ControlServiceImpl::Watch(
     grpc::ServerContext* context, const control::DownloadRef* request,
     grpc::ServerWriter<control::GetProgress>* writer) {
-  absl::Status valid = ValidateHexId(request->cid(), "cid");
+  absl::Status valid = ValidateDownloadRef(*request);
   if (!valid.ok()) return ToGrpcStatus(valid);
   return Follow(context, request->cid(), writer);
 }
@@ -162,7 +190,7 @@ grpc::Status OnDownload(
     const control::DownloadRef& request, control::GetProgress* response,
     const std::function<absl::StatusOr<DownloadProgress>(const std::string&)>&
         action) {
-  absl::Status valid = ValidateHexId(request.cid(), "cid");
+  absl::Status valid = ValidateDownloadRef(request);
   if (!valid.ok()) return ToGrpcStatus(valid);
   absl::StatusOr<DownloadProgress> p = action(request.cid());
   if (!p.ok()) return ToGrpcStatus(p.status());
@@ -206,25 +234,8 @@ grpc::Status ControlServiceImpl::GetConfig(grpc::ServerContext* context,
 grpc::Status ControlServiceImpl::SetLimits(grpc::ServerContext* context,
                                            const control::LimitsRequest* request,
                                            control::Limits* response) {
-  for (const auto& [set, value, name] :
-       {std::make_tuple(request->has_max_upload_rate(),
-                        request->max_upload_rate(), "max_upload_rate"),
-        std::make_tuple(request->has_max_upload_rate_per_peer(),
-                        request->max_upload_rate_per_peer(),
-                        "max_upload_rate_per_peer"),
-        std::make_tuple(request->has_max_download_rate(),
-                        request->max_download_rate(), "max_download_rate"),
-        std::make_tuple(request->has_max_download_rate_per_peer(),
-                        request->max_download_rate_per_peer(),
-                        "max_download_rate_per_peer"),
-        std::make_tuple(request->has_max_uploads(),
-                        static_cast<int64_t>(request->max_uploads()),
-                        "max_uploads")}) {
-    if (set && value < 0) {
-      return ToGrpcStatus(absl::InvalidArgumentError(
-          absl::StrCat(name, " must not be negative, got ", value)));
-    }
-  }
+  absl::Status valid = ValidateLimitsRequest(*request);
+  if (!valid.ok()) return ToGrpcStatus(valid);
   absl::StatusOr<control::Limits> limits = backend_->SetLimits(*request);
   if (!limits.ok()) return ToGrpcStatus(limits.status());
   *response = *limits;

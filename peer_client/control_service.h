@@ -73,6 +73,12 @@ control::GetProgress ToProto(const DownloadProgress& p);
 // names, a size that is not negative. INVALID_ARGUMENT naming the field.
 absl::Status ValidateGetRequest(const control::GetRequest& request);
 
+// Watch, Pause, Resume and Cancel: the download's cid.
+absl::Status ValidateDownloadRef(const control::DownloadRef& request);
+
+// SetLimits: every limit it sets is not negative.
+absl::Status ValidateLimitsRequest(const control::LimitsRequest& request);
+
 // The download a GetRequest asks for.
 DownloadRequest FromProto(const control::GetRequest& request);
 

@@ -201,6 +201,69 @@ UploadSlots::Options SlotOptions(const PeerServiceImpl::Options& o) {
 
 }  // namespace
 
+absl::Status ValidateManifestRequest(const trove::peer::GetManifestRequest& r) {
+  const std::string& nonce = r.nonce();
+  if (!nonce.empty() && (nonce.size() < kMinManifestNonce ||
+                         nonce.size() > kMaxManifestNonce)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nonce is ", nonce.size(), " bytes; expected ", kMinManifestNonce,
+        " to ", kMaxManifestNonce));
+  }
+  return ValidateHexId(r.cid(), "cid");
+}
+
+absl::Status ValidateClaimedRequester(const std::string& claimed) {
+  return ValidateHexId(claimed, "requester_id");
+}
+
+absl::Status ValidateSlotRequest(const trove::peer::SlotRequest& r,
+                                 bool proven) {
+  if (!proven) {
+    absl::Status valid = ValidateClaimedRequester(r.requester_id());
+    if (!valid.ok()) return valid;
+  }
+  return ValidateHexId(r.cid(), "cid");
+}
+
+absl::Status ValidateWatchHavesRequest(const trove::peer::WatchHavesRequest& r,
+                                       bool proven) {
+  if (!proven && !r.requester_id().empty()) {
+    absl::Status valid = ValidateClaimedRequester(r.requester_id());
+    if (!valid.ok()) return valid;
+  }
+  return ValidateHexId(r.cid(), "cid");
+}
+
+absl::Status CheckChunkIndexes(const trove::peer::GetChunksRequest& r,
+                               int max_indexes, int64_t chunk_count,
+                               const ChunkHaveMap* have) {
+  // The messages below name the cid: only a well-formed one.
+  absl::Status valid = ValidateHexId(r.cid(), "cid");
+  if (!valid.ok()) return valid;
+  if (r.indexes_size() == 0) {
+    return absl::InvalidArgumentError("no chunk indexes asked");
+  }
+  if (r.indexes_size() > max_indexes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("asked for ", r.indexes_size(), " chunks; at most ",
+                     max_indexes, " per request"));
+  }
+  for (uint32_t index : r.indexes()) {
+    if (static_cast<int64_t>(index) >= chunk_count) {
+      return absl::OutOfRangeError(
+          absl::StrCat("chunk ", index, " is past the end: ", r.cid(),
+                       " has ", chunk_count, " chunks"));
+    }
+    // A download in progress serves only its verified chunks (the map only
+    // grows, so checking once here is enough).
+    if (have != nullptr && !have->Has(index)) {
+      return absl::NotFoundError(absl::StrCat("chunk ", index, " of ",
+                                              r.cid(), " not held yet"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 PeerServiceImpl::PeerServiceImpl(const FileCatalog* catalog,
                                  const Identity* identity, Options options)
     : catalog_(catalog),
@@ -237,7 +300,7 @@ absl::StatusOr<std::string> PeerServiceImpl::Requester(
   if (claimed.empty() && connection_if_empty) {
     return absl::StrCat("connection ", context->peer());
   }
-  absl::Status valid = ValidateHexId(claimed, "requester_id");
+  absl::Status valid = ValidateClaimedRequester(claimed);
   if (!valid.ok()) return valid;
   return claimed;
 }
@@ -257,11 +320,8 @@ grpc::Status PeerServiceImpl::GetManifest(
     grpc::ServerContext* context, const trove::peer::GetManifestRequest* request,
     trove::peer::Manifest* response) {
   const std::string& nonce = request->nonce();
-  if (!nonce.empty() && (nonce.size() < kMinManifestNonce ||
-                         nonce.size() > kMaxManifestNonce)) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "nonce is ", nonce.size(), " bytes; expected ", kMinManifestNonce,
-        " to ", kMaxManifestNonce)));
+  if (absl::Status valid = ValidateManifestRequest(*request); !valid.ok()) {
+    return ToGrpcStatus(valid);
   }
   absl::StatusOr<std::shared_ptr<const SharedFile>> file = Find(request->cid());
   if (!file.ok()) return ToGrpcStatus(file.status());
@@ -290,6 +350,11 @@ grpc::Status PeerServiceImpl::GetManifest(
 grpc::Status PeerServiceImpl::RequestSlot(
     grpc::ServerContext* context, const trove::peer::SlotRequest* request,
     trove::peer::SlotResponse* response) {
+  if (absl::Status valid =
+          ValidateSlotRequest(*request, CallerId(context).ok());
+      !valid.ok()) {
+    return ToGrpcStatus(valid);
+  }
   absl::StatusOr<std::string> requester =
       Requester(context, request->requester_id(), false);
   if (!requester.ok()) return ToGrpcStatus(requester.status());
@@ -330,28 +395,12 @@ grpc::Status PeerServiceImpl::StreamedGetChunks(
   if (!who.ok()) return ToGrpcStatus(who.status());
   const std::string& requester = *who;
   const SharedFile& file = **found;
-  if (request->indexes_size() == 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("no chunk indexes asked"));
-  }
-  if (request->indexes_size() > options_.max_indexes_per_request) {
-    return ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("asked for ", request->indexes_size(),
-                     " chunks; at most ", options_.max_indexes_per_request,
-                     " per request")));
-  }
   const int64_t chunk_count = ChunkCount(file.size);
-  for (uint32_t index : request->indexes()) {
-    if (static_cast<int64_t>(index) >= chunk_count) {
-      return ToGrpcStatus(absl::OutOfRangeError(
-          absl::StrCat("chunk ", index, " is past the end: ", file.cid,
-                       " has ", chunk_count, " chunks")));
-    }
-    // A download in progress serves only its verified chunks (the map only
-    // grows, so checking once here is enough).
-    if (file.have != nullptr && !file.have->Has(index)) {
-      return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
-          "chunk ", index, " of ", file.cid, " not held yet")));
-    }
+  if (absl::Status valid =
+          CheckChunkIndexes(*request, options_.max_indexes_per_request,
+                            chunk_count, file.have.get());
+      !valid.ok()) {
+    return ToGrpcStatus(valid);
   }
   // A stream it does not read is cancelled (from UploadStreams' thread)
   // and costs it its slot.
@@ -492,6 +541,11 @@ bool PeerServiceImpl::WatchOver(grpc::ServerContext* context) const {
 grpc::Status PeerServiceImpl::WatchHaves(
     grpc::ServerContext* context, const trove::peer::WatchHavesRequest* request,
     grpc::ServerWriter<trove::peer::HaveUpdate>* writer) {
+  if (absl::Status valid =
+          ValidateWatchHavesRequest(*request, CallerId(context).ok());
+      !valid.ok()) {
+    return ToGrpcStatus(valid);
+  }
   std::string requester;
   if (!request->requester_id().empty() || CallerId(context).ok()) {
     absl::StatusOr<std::string> who =

@@ -55,6 +55,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -68,6 +69,32 @@
 #include "protos/peer.grpc.pb.h"
 
 namespace trove {
+
+// The checks each request from another peer gets before the service looks
+// at its files, its slots or its streams. Pure; failures name the field.
+
+// GetManifest: the nonce (empty, or kMinManifestNonce to kMaxManifestNonce
+// bytes) and the cid.
+absl::Status ValidateManifestRequest(const trove::peer::GetManifestRequest& r);
+
+// The requester id a message claims, when the connection proves none:
+// 64 lowercase hex digits. `what` names the field.
+absl::Status ValidateClaimedRequester(const std::string& claimed);
+
+// RequestSlot and WatchHaves: the claimed requester (unless the connection
+// proves who calls, `proven`; WatchHaves may leave it empty) and the cid.
+absl::Status ValidateSlotRequest(const trove::peer::SlotRequest& r,
+                                 bool proven);
+absl::Status ValidateWatchHavesRequest(
+    const trove::peer::WatchHavesRequest& r, bool proven);
+
+// GetChunks once its file is found: the cid, and 1 to `max_indexes`
+// indexes, each below `chunk_count` and, for a file still downloading
+// (`have` not null), held.
+// INVALID_ARGUMENT, OUT_OF_RANGE or NOT_FOUND naming the chunk.
+absl::Status CheckChunkIndexes(const trove::peer::GetChunksRequest& r,
+                               int max_indexes, int64_t chunk_count,
+                               const ChunkHaveMap* have);
 
 class PeerServiceImpl final : public trove::peer::PeerService::Service {
  public:

@@ -119,6 +119,25 @@ void LeafRegistry::ExpireChallengesLocked(absl::Time now) {
   }
 }
 
+absl::Status CheckJoinProof(const JoinRequest& request, int work_bits) {
+  if (!JoinWorkMeets(request.nonce(), request.public_key(), request.work(),
+                     work_bits)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "join refused: the proof of work does not have the ", work_bits,
+        " leading zero bits the challenge asked for (common/join_work.h); "
+        "ask for a new challenge"));
+  }
+  absl::Status verified = VerifySignature(
+      request.public_key(),
+      JoinSignedMessage(request.nonce(), request.listen_address()),
+      request.signature());
+  if (!verified.ok()) {
+    return absl::Status(verified.code(),
+                        absl::StrCat("join refused: ", verified.message()));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
     const JoinRequest& request) {
   const absl::Time now = clock_->Now();
@@ -136,22 +155,8 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
           "challenge nonce expired; ask for a new one");
     }
   }
-  if (!JoinWorkMeets(request.nonce(), request.public_key(), request.work(),
-                     options_.join_work_bits)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "join refused: the proof of work does not have the ",
-        options_.join_work_bits,
-        " leading zero bits the challenge asked for (common/join_work.h); "
-        "ask for a new challenge"));
-  }
-  absl::Status verified = VerifySignature(
-      request.public_key(),
-      JoinSignedMessage(request.nonce(), request.listen_address()),
-      request.signature());
-  if (!verified.ok()) {
-    return absl::Status(verified.code(),
-                        absl::StrCat("join refused: ", verified.message()));
-  }
+  absl::Status proven = CheckJoinProof(request, options_.join_work_bits);
+  if (!proven.ok()) return proven;
   const std::string peer_id = PeerIdFromPublicKey(request.public_key());
 
   absl::MutexLock lock(&mu_);

@@ -337,6 +337,13 @@ class LeafRegistry {
       partial_holders_ ABSL_GUARDED_BY(mu_);
 };
 
+// A join's proof: `work` meets `work_bits` for its nonce and key
+// (common/join_work.h), and `signature` is the key's over
+// JoinSignedMessage(nonce, listen_address). PERMISSION_DENIED for short
+// work; UNAUTHENTICATED or INVALID_ARGUMENT for a bad signature. Pure; the
+// registry calls it once the nonce is known to be live.
+absl::Status CheckJoinProof(const JoinRequest& request, int work_bits);
+
 // `bytes` random bytes from the system's secure generator.
 std::string SecureRandomBytes(size_t bytes);
 

@@ -185,6 +185,104 @@ absl::Status ValidatePublish(const PublishRequest& request, int max_entries) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateJoinRequest(const JoinRequest& request) {
+  if (request.public_key().size() != kPublicKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("public_key must be ", kPublicKeyBytes,
+                     " bytes (raw Ed25519), got ",
+                     request.public_key().size()));
+  }
+  if (request.signature().size() != kSignatureBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("signature must be ", kSignatureBytes, " bytes, got ",
+                     request.signature().size()));
+  }
+  if (request.work().size() > kMaxNonceBytes) {
+    return absl::InvalidArgumentError("work is too long");
+  }
+  if (request.nonce().empty() || request.nonce().size() > kMaxNonceBytes) {
+    return absl::InvalidArgumentError(
+        "nonce must be the one Challenge returned");
+  }
+  absl::Status s = ValidateAddress(request.listen_address());
+  if (!s.ok()) return WithContext(s, "listen_address");
+  const Capacity& c = request.capacity();
+  if (c.upload_bytes_per_second() < 0 || c.uptime_seconds() < 0 ||
+      c.free_memory_bytes() < 0) {
+    return absl::InvalidArgumentError("capacity values must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CheckedPublish> CheckPublish(const PublishRequest& request,
+                                            int max_entries) {
+  if (!PlausibleSession(request.session())) {
+    return absl::UnauthenticatedError("unknown session; join first");
+  }
+  CheckedPublish out;
+  if (request.signed_change().empty()) {
+    out.request = request;
+  } else {
+    // The change as the leaf signed it; the plain fields are ignored.
+    absl::StatusOr<LeafChange> change =
+        VerifyLeafChange(request.signed_change(), request.signature());
+    if (!change.ok()) return change.status();
+    // The address the leaf signed goes to the index and to downloaders:
+    // checked as Join checks the listen address.
+    if (!change->address().empty()) {
+      absl::Status valid = ValidateAddress(change->address());
+      if (!valid.ok()) return WithContext(valid, "the change's address");
+    }
+    out.request.set_session(request.session());
+    out.request.set_full(change->full());
+    out.request.mutable_added()->Swap(change->mutable_added());
+    out.request.mutable_removed()->Swap(change->mutable_removed());
+    out.request.mutable_partial()->Swap(change->mutable_partial());
+    out.change = *std::move(change);
+  }
+  absl::Status s = ValidatePublish(out.request, max_entries);
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<Presence>> CheckHeartbeatPresence(
+    const HeartbeatRequest& request, const std::string& supernode_id) {
+  if (request.presence().empty()) return std::optional<Presence>();
+  absl::StatusOr<Presence> presence =
+      VerifyPresence(request.presence(), request.presence_signature());
+  if (!presence.ok()) return presence.status();
+  if (!supernode_id.empty() && presence->supernode_id() != supernode_id) {
+    return absl::PermissionDeniedError(
+        "the presence is bound to another supernode");
+  }
+  return std::optional<Presence>(*std::move(presence));
+}
+
+absl::Status ValidatePeerSearch(const PeerSearchRequest& request,
+                                int max_hops) {
+  return ValidateFanOut(request.fan_out(), max_hops);
+}
+
+absl::Status ValidatePeerLocate(const PeerLocateRequest& request,
+                                int max_hops) {
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (!s.ok()) return s;
+  return ValidateFanOut(request.fan_out(), max_hops);
+}
+
+absl::Status ValidateLocate(const LocateRequest& request) {
+  return ValidateHexId(request.cid(), "cid");
+}
+
+absl::Status ValidateReportBadSource(const ReportBadSourceRequest& request) {
+  if (!PlausibleSession(request.session())) {
+    return absl::UnauthenticatedError("unknown session; join first");
+  }
+  absl::Status s = ValidateHexId(request.cid(), "cid");
+  if (!s.ok()) return s;
+  return ValidateHexId(request.peer_id(), "peer_id");
+}
+
 SupernodeServiceImpl::SupernodeServiceImpl(
     Options options, LeafRegistry* registry, IndexClient* index,
     std::function<std::string()> backup_address)
@@ -267,31 +365,8 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Challenge(
 
 absl::Status SupernodeServiceImpl::DoJoin(const JoinRequest& request,
                                           JoinResponse* response) {
-  if (request.public_key().size() != kPublicKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("public_key must be ", kPublicKeyBytes,
-                     " bytes (raw Ed25519), got ",
-                     request.public_key().size()));
-  }
-  if (request.signature().size() != kSignatureBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("signature must be ", kSignatureBytes, " bytes, got ",
-                     request.signature().size()));
-  }
-  if (request.work().size() > kMaxNonceBytes) {
-    return absl::InvalidArgumentError("work is too long");
-  }
-  if (request.nonce().empty() || request.nonce().size() > kMaxNonceBytes) {
-    return absl::InvalidArgumentError(
-        "nonce must be the one Challenge returned");
-  }
-  absl::Status s = ValidateAddress(request.listen_address());
-  if (!s.ok()) return WithContext(s, "listen_address");
-  const Capacity& c = request.capacity();
-  if (c.upload_bytes_per_second() < 0 || c.uptime_seconds() < 0 ||
-      c.free_memory_bytes() < 0) {
-    return absl::InvalidArgumentError("capacity values must not be negative");
-  }
+  absl::Status s = ValidateJoinRequest(request);
+  if (!s.ok()) return s;
   if (options_.moderation != nullptr) {
     s = options_.moderation->CheckPeer(PeerIdFromPublicKey(request.public_key()));
     if (!s.ok()) return s;
@@ -373,34 +448,15 @@ LeafRegistry::SignedChange SignedOf(const LeafChange& change,
 
 absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
                                              PublishResponse* response) {
-  if (!PlausibleSession(request.session())) {
-    return absl::UnauthenticatedError("unknown session; join first");
-  }
-  const PublishRequest* effective = &request;
-  PublishRequest from_signed;
+  absl::StatusOr<CheckedPublish> checked =
+      CheckPublish(request, options_.max_files_per_publish);
+  if (!checked.ok()) return checked.status();
+  const PublishRequest* effective = &checked->request;
   LeafRegistry::SignedChange signed_change;
-  if (!request.signed_change().empty()) {
-    // The change as the leaf signed it; the plain fields are ignored.
-    absl::StatusOr<LeafChange> change =
-        VerifyLeafChange(request.signed_change(), request.signature());
-    if (!change.ok()) return change.status();
-    // The address the leaf signed goes to the index and to downloaders:
-    // checked as Join checks the listen address.
-    if (!change->address().empty()) {
-      absl::Status valid = ValidateAddress(change->address());
-      if (!valid.ok()) return WithContext(valid, "the change's address");
-    }
-    signed_change = SignedOf(*change, request.signed_change(),
+  if (checked->change.has_value()) {
+    signed_change = SignedOf(*checked->change, request.signed_change(),
                              request.signature());
-    from_signed.set_session(request.session());
-    from_signed.set_full(change->full());
-    from_signed.mutable_added()->Swap(change->mutable_added());
-    from_signed.mutable_removed()->Swap(change->mutable_removed());
-    from_signed.mutable_partial()->Swap(change->mutable_partial());
-    effective = &from_signed;
   }
-  absl::Status s = ValidatePublish(*effective, options_.max_files_per_publish);
-  if (!s.ok()) return s;
   absl::StatusOr<int> count = registry_->Publish(
       *effective, request.signed_change().empty() ? nullptr : &signed_change);
   if (!count.ok()) return count.status();
@@ -429,19 +485,14 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Heartbeat(
   if (!PlausibleSession(request->session())) {
     return Answer(context, absl::NotFoundError("unknown session; join again"));
   }
-  if (!request->presence().empty()) {
-    // Checked here so that only a presence the index will accept is kept.
-    absl::StatusOr<Presence> presence =
-        VerifyPresence(request->presence(), request->presence_signature());
-    if (!presence.ok()) return Answer(context, presence.status());
-    if (!options_.supernode_id.empty() &&
-        presence->supernode_id() != options_.supernode_id) {
-      return Answer(context, absl::PermissionDeniedError(
-          "the presence is bound to another supernode"));
-    }
+  // Checked here so that only a presence the index will accept is kept.
+  absl::StatusOr<std::optional<Presence>> presence =
+      CheckHeartbeatPresence(*request, options_.supernode_id);
+  if (!presence.ok()) return Answer(context, presence.status());
+  if (presence->has_value()) {
     absl::StatusOr<std::string> peer =
         registry_->PeerOfSession(request->session());
-    if (peer.ok() && *peer != presence->peer_id()) {
+    if (peer.ok() && *peer != (*presence)->peer_id()) {
       return Answer(context, absl::PermissionDeniedError(
           "the presence is another peer's, not this session's"));
     }
@@ -491,7 +542,7 @@ absl::Status SupernodeServiceImpl::DoPeerSearch(
   const int max_hops = options_.fan_out != nullptr
                            ? options_.fan_out->options().hops
                            : 0;
-  absl::Status s = ValidateFanOut(request.fan_out(), max_hops);
+  absl::Status s = ValidatePeerSearch(request, max_hops);
   if (!s.ok()) return s;
   if (options_.fan_out != nullptr &&
       !options_.fan_out->FirstSight(request.fan_out().query_id())) {
@@ -506,10 +557,8 @@ absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
                                               SearchResponse* response,
                                               absl::Time deadline,
                                               const FanOut* incoming) {
-  absl::Status s = ValidateSearchQuery(request.query());
-  if (!s.ok()) return s;
   const SearchQuery& query = request.query();
-  absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(
+  absl::StatusOr<search::ParsedQuery> parsed = search::ParseRequestQuery(
       query, options_.search_default_limit, options_.search_max_limit);
   if (!parsed.ok()) return parsed.status();
 
@@ -658,7 +707,7 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerSearch(
 absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
                                             LocateResponse* response,
                                             absl::Time deadline) {
-  absl::Status s = ValidateHexId(request.cid(), "cid");
+  absl::Status s = ValidateLocate(request);
   if (!s.ok()) return s;
   return LocateWith(request.cid(), response, deadline, nullptr);
 }
@@ -666,12 +715,10 @@ absl::Status SupernodeServiceImpl::DoLocate(const LocateRequest& request,
 absl::Status SupernodeServiceImpl::DoPeerLocate(
     const PeerLocateRequest& request, LocateResponse* response,
     absl::Time deadline) {
-  absl::Status s = ValidateHexId(request.cid(), "cid");
-  if (!s.ok()) return s;
   const int max_hops = options_.fan_out != nullptr
                            ? options_.fan_out->options().hops
                            : 0;
-  s = ValidateFanOut(request.fan_out(), max_hops);
+  absl::Status s = ValidatePeerLocate(request, max_hops);
   if (!s.ok()) return s;
   if (options_.fan_out != nullptr &&
       !options_.fan_out->FirstSight(request.fan_out().query_id())) {
@@ -891,12 +938,7 @@ size_t SupernodeServiceImpl::watch_count() const {
 
 absl::Status SupernodeServiceImpl::DoReportBadSource(
     const ReportBadSourceRequest& request) {
-  if (!PlausibleSession(request.session())) {
-    return absl::UnauthenticatedError("unknown session; join first");
-  }
-  absl::Status s = ValidateHexId(request.cid(), "cid");
-  if (!s.ok()) return s;
-  s = ValidateHexId(request.peer_id(), "peer_id");
+  absl::Status s = ValidateReportBadSource(request);
   if (!s.ok()) return s;
   absl::StatusOr<std::string> reporter =
       registry_->PeerOfSession(request.session());

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -31,6 +32,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "protos/supernode.grpc.pb.h"
@@ -262,6 +264,46 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
 // removed cid, and the count of entries against `max_entries`.
 // INVALID_ARGUMENT naming the first bad entry.
 absl::Status ValidatePublish(const PublishRequest& request, int max_entries);
+
+// The checks each leaf or supernode request gets before the service asks
+// its registry, its index or its rate limits anything. Pure; failures
+// name the field.
+
+// A Join's shape: key and signature lengths, nonce and work sizes, the
+// listen address and the capacity. The proof (work and signature) is
+// CheckJoinProof's (leaf_registry.h), once the nonce is known to be live.
+absl::Status ValidateJoinRequest(const JoinRequest& request);
+
+// A Publish as the registry takes it: `request` itself, or, when it
+// carries a signed change, the change the leaf signed (verified; its
+// address checked as Join's) in its place.
+struct CheckedPublish {
+  // The lists and `full` to apply, with the request's session.
+  PublishRequest request;
+  // Set for a signed change: its header (ids, seq, kind, address); its
+  // lists were moved into `request`.
+  std::optional<LeafChange> change;
+};
+absl::StatusOr<CheckedPublish> CheckPublish(const PublishRequest& request,
+                                            int max_entries);
+
+// A heartbeat's presence, when it carries one: verified, and bound to
+// `supernode_id` (when not empty).
+absl::StatusOr<std::optional<Presence>> CheckHeartbeatPresence(
+    const HeartbeatRequest& request, const std::string& supernode_id);
+
+// Another supernode's fanned-out search or look-up: the FanOut (hops up
+// to `max_hops`) and, for a look-up, the cid.
+absl::Status ValidatePeerSearch(const PeerSearchRequest& request,
+                                int max_hops);
+absl::Status ValidatePeerLocate(const PeerLocateRequest& request,
+                                int max_hops);
+
+absl::Status ValidateLocate(const LocateRequest& request);
+
+// A leaf's report of a bad source: a plausible session, the cid and the
+// reported peer's id.
+absl::Status ValidateReportBadSource(const ReportBadSourceRequest& request);
 
 }  // namespace supernode
 }  // namespace trove

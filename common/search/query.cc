@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/search/text.h"
+#include "common/validation.h"
 
 namespace trove {
 namespace search {
@@ -127,13 +128,24 @@ std::string RawToHex(absl::string_view raw) {
   return out;
 }
 
+absl::StatusOr<ParsedQuery> ParseRequestQuery(const SearchQuery& query,
+                                              int default_limit,
+                                              int max_limit) {
+  absl::Status s = ValidateSearchQuery(query);
+  if (!s.ok()) return s;
+  return ParseQuery(query, default_limit, max_limit);
+}
+
 absl::StatusOr<ParsedQuery> ParseQuery(const SearchQuery& query,
                                        int default_limit, int max_limit) {
   ParsedQuery out;
   TextParts parts = SplitText(query.text());
   for (auto& [word, exact] : parts.terms) {
-    auto it = std::find_if(out.terms.begin(), out.terms.end(),
-                           [&](const QueryTerm& t) { return t.word == word; });
+    // Named, since a lambda may not capture a structured binding (C++17).
+    const std::string& wanted = word;
+    auto it = std::find_if(
+        out.terms.begin(), out.terms.end(),
+        [&wanted](const QueryTerm& t) { return t.word == wanted; });
     if (it == out.terms.end()) {
       out.terms.push_back({std::move(word), exact});
     } else {

@@ -93,6 +93,12 @@ struct SearchPage {
 absl::StatusOr<ParsedQuery> ParseQuery(const SearchQuery& query,
                                        int default_limit, int max_limit);
 
+// A query as it comes from the network: ValidateSearchQuery, then
+// ParseQuery. What every service that answers searches calls.
+absl::StatusOr<ParsedQuery> ParseRequestQuery(const SearchQuery& query,
+                                              int default_limit,
+                                              int max_limit);
+
 // Negative when `a` comes before `b` in the order of `sort` (reversed when
 // `reverse`), positive when after, zero when the keys are equal.
 int CompareHitKeys(const HitKey& a, const HitKey& b, SearchSort sort,

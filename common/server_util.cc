@@ -77,10 +77,13 @@ std::shared_ptr<grpc::ServerCredentials> DefaultServerCredentials() {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                            const Expected& expected,
-                                           const TlsContext* tls) {
+                                           const TlsContext* tls,
+                                           int connection) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Channels whose arguments differ never share a subchannel (connection).
+  if (connection != 0) args.SetInt("trove.connection", connection);
   if (tls != nullptr) return tls->MakeChannel(address, expected, args);
   return DefaultTls()->MakeChannel(address, expected, args);
 }

@@ -36,10 +36,13 @@ std::shared_ptr<grpc::ServerCredentials> DefaultServerCredentials();
 
 // A channel to `address` with Trove's message size limits, accepting only
 // `expected` at the other end, with `tls` (null: DefaultTls()). "unix:"
-// addresses are plaintext.
+// addresses are plaintext. Channels to the same address made with
+// different `connection` numbers never share a connection (e.g. to spread
+// a bulk transfer's TLS work over more than one thread at each end).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                            const Expected& expected,
-                                           const TlsContext* tls = nullptr);
+                                           const TlsContext* tls = nullptr,
+                                           int connection = 0);
 
 // MakeChannel(address, Expected::AnyServer()): for probes and tests, where
 // who answers does not matter.

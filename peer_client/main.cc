@@ -113,6 +113,9 @@ ABSL_FLAG(int, chunks_per_request, 8, "most chunks asked of a source per request
 ABSL_FLAG(int, streams_per_source, 4,
           "requests in flight per source (most chunks in flight at one source: "
           "chunks_per_request * streams_per_source)");
+ABSL_FLAG(int, connections_per_source, 1,
+          "connections per source the requests are spread over (over TLS, "
+          "more than one lets more than one core encrypt and decrypt)");
 ABSL_FLAG(int, max_sources, 16, "most sources used at once per download");
 ABSL_FLAG(int, max_requests_per_download, 8,
           "most requests in flight per download, over all its sources");
@@ -263,7 +266,8 @@ downloads for the other verbs. Runs until SIGINT/SIGTERM.
                                bandwidth limits in bytes/s (10M, 512k;
                                default 0: unlimited); change them while it
                                runs with `peer_client limits`
-  --chunks_per_request=N, --streams_per_source=N, --stall_timeout_ms=N,
+  --chunks_per_request=N, --streams_per_source=N, --connections_per_source=N,
+  --stall_timeout_ms=N,
   --manifest_timeout_ms=N, --max_sources=N, --max_requests_per_download=N,
   --relocate_interval_ms=N, --relocate_backoff_max_ms=N, --extent_chunks=N,
   --source_retry_ms=N          download tuning
@@ -615,6 +619,8 @@ int RunDaemon() {
       std::max(1, absl::GetFlag(FLAGS_chunks_per_request));
   o.download.streams_per_source =
       std::max(1, absl::GetFlag(FLAGS_streams_per_source));
+  o.download.connections_per_source =
+      std::max(1, absl::GetFlag(FLAGS_connections_per_source));
   o.download.max_sources = std::max(1, absl::GetFlag(FLAGS_max_sources));
   o.download.max_requests =
       std::max(1, absl::GetFlag(FLAGS_max_requests_per_download));

@@ -172,7 +172,12 @@ int Download::AddSourcesLocked(const std::vector<Source>& sources,
         MakeChannel(source.address(), Expected::Peer(source.peer_id()),
                     options_.tls.get());
     s->stub = peer::PeerService::NewStub(channel);
-    s->raw = std::make_unique<RawChunkStub>(channel);
+    s->raw.push_back(std::make_unique<RawChunkStub>(channel));
+    for (int c = 1; c < options_.connections_per_source; ++c) {
+      s->raw.push_back(std::make_unique<RawChunkStub>(
+          MakeChannel(source.address(), Expected::Peer(source.peer_id()),
+                      options_.tls.get(), c)));
+    }
     SourceState* state = s.get();
     by_peer_[source.peer_id()] = state;
     sources_.push_back(std::move(s));

@@ -184,7 +184,9 @@ class Download : public std::enable_shared_from_this<Download> {
     int id = 0;
     Source source;
     std::unique_ptr<peer::PeerService::Stub> stub;
-    std::unique_ptr<RawChunkStub> raw;
+    // GetChunks over connections_per_source connections; stream i uses
+    // raw[i % raw.size()].
+    std::vector<std::unique_ptr<RawChunkStub>> raw;
     std::thread thread;
     // Guarded by the download's mu_.
     Phase phase = Phase::kManifest;
@@ -261,10 +263,13 @@ class Download : public std::enable_shared_from_this<Download> {
   // Waits for `s`'s streams to end, asking a partial source for its
   // manifest again now and then.
   void AwaitStreams(SourceState* s);
-  void StreamLoop(SourceState* s);
-  // One GetChunks call for `batch`; `counted`: it counts against
+  // Stream number `stream` of `s`: runs GetChunks calls while there is
+  // work for it.
+  void StreamLoop(SourceState* s, int stream);
+  // One GetChunks call for `batch` on `raw`; `counted`: it counts against
   // max_requests.
-  void RunRequest(SourceState* s, std::vector<uint32_t> batch, bool counted);
+  void RunRequest(SourceState* s, RawChunkStub* raw, std::vector<uint32_t> batch,
+                  bool counted);
   // Follows what `s` holds (WatchHaves) while the source is in use
   // (have_watch.cc).
   void WatchLoop(SourceState* s);

@@ -102,6 +102,11 @@ class Downloader : public FileCatalog {
     // GetChunks calls in flight per source. The most chunks in flight at
     // one source is chunks_per_request * streams_per_source.
     int streams_per_source = 4;
+    // Connections per source the streams are spread over. Over TLS each
+    // connection's records are encrypted and decrypted by one thread at a
+    // time at each end; more than one lets more cores do it where the
+    // cores are not all busy already (bench/RESULTS.md, TLS profile).
+    int connections_per_source = 1;
     // GetChunks calls in flight per download, over all its sources (more
     // concurrent streams only cost CPU once the link is full).
     int max_requests = 8;

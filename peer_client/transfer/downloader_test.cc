@@ -50,6 +50,39 @@ TEST_F(DownloaderTest, DownloadsFromARealPeer) {
   EXPECT_TRUE(directory_.Reported().empty());
 }
 
+TEST_F(DownloaderTest, StreamsOfOneSourceAreSpreadOverItsConnections) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  peer->HoldAfter(0);  // Every call waits, so each chunk gets its own stream.
+  Downloader::Options o = DefaultOptions();
+  o.streams_per_source = 4;
+  o.max_requests = 4;
+  o.min_window = 4;
+  o.connections_per_source = 2;
+  // Stream i uses connection i % 2: any three of the four streams (one per
+  // chunk of the file) use both.
+  std::thread release([peer] {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (peer->chunk_calls() < 3 && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    peer->Release();
+  });
+  absl::StatusOr<std::string> path = FetchWith(o);
+  release.join();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_GE(peer->chunk_calls(), 3);
+  EXPECT_EQ(ReadTestFile(*path), data_);
+  EXPECT_EQ(peer->chunk_callers().size(), 2u);
+}
+
+TEST_F(DownloaderTest, OneConnectionPerSourceByDefault) {
+  FakePeer* peer = AddFake(PeerId('a'));
+  absl::StatusOr<std::string> path = Fetch();
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(ReadTestFile(*path), data_);
+  EXPECT_EQ(peer->chunk_callers().size(), 1u);
+}
+
 TEST_F(DownloaderTest, EmptyFile) {
   data_ = "";
   cid_ = HashBuffer("").cid;

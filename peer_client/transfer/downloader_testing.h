@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,7 @@ class FakePeer final : public trove::peer::PeerService::Service {
     {
       absl::MutexLock lock(&mu_);
       requesters_.push_back("chunks:" + req->requester_id());
+      chunk_callers_.insert(ctx->peer());
       if (deny_place_ != 0 || lose_slot_times > 0) {
         if (deny_place_ == 0) --lose_slot_times;
         return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "no slot");
@@ -226,6 +228,20 @@ class FakePeer final : public trove::peer::PeerService::Service {
 
   const std::string& cid() const { return hashes_.cid; }
   int served() const { return served_.load(); }
+  // The client addresses ("ipv4:127.0.0.1:PORT") GetChunks was called
+  // from: one per connection.
+  std::set<std::string> chunk_callers() {
+    absl::MutexLock lock(&mu_);
+    return chunk_callers_;
+  }
+  // GetChunks calls so far.
+  int chunk_calls() {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count_if(
+        requesters_.begin(), requesters_.end(), [](const std::string& r) {
+          return r.rfind("chunks:", 0) == 0;
+        }));
+  }
 
  private:
   const std::string data_;
@@ -237,6 +253,7 @@ class FakePeer final : public trove::peer::PeerService::Service {
   int let_through_ ABSL_GUARDED_BY(mu_) = 0;  // Chunks past the hold check.
   int deny_place_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> requesters_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> chunk_callers_ ABSL_GUARDED_BY(mu_);
 };
 
 // The names of the test peers (Key, PeerId).

@@ -167,7 +167,7 @@ absl::Status Download::SlotLoop(SourceState* s) {
       s->streams_running = options_.streams_per_source;
     }
     for (int i = 0; i < options_.streams_per_source; ++i) {
-      streams.emplace_back(&Download::StreamLoop, this, s);
+      streams.emplace_back(&Download::StreamLoop, this, s, i);
     }
     AwaitStreams(s);
     for (std::thread& t : streams) t.join();
@@ -213,7 +213,8 @@ void Download::AwaitStreams(SourceState* s) {
   }
 }
 
-void Download::StreamLoop(SourceState* s) {
+void Download::StreamLoop(SourceState* s, int stream) {
+  RawChunkStub* raw = s->raw[stream % s->raw.size()].get();
   while (true) {
     std::vector<uint32_t> batch;
     bool counted = false;
@@ -243,12 +244,12 @@ void Download::StreamLoop(SourceState* s) {
         return;
       }
     }
-    RunRequest(s, std::move(batch), counted);
+    RunRequest(s, raw, std::move(batch), counted);
   }
 }
 
-void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch,
-                          bool counted) {
+void Download::RunRequest(SourceState* s, RawChunkStub* raw,
+                          std::vector<uint32_t> batch, bool counted) {
   grpc::ClientContext ctx;
   Stream stream;
   stream.source = s;
@@ -268,7 +269,7 @@ void Download::RunRequest(SourceState* s, std::vector<uint32_t> batch,
   req.set_requester_id(options_.own_peer_id);
   for (uint32_t i : batch) req.add_indexes(i);
   std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader =
-      s->raw->GetChunks(&ctx, req);
+      raw->GetChunks(&ctx, req);
   grpc::ByteBuffer buffer;
   RawChunk chunk;
   size_t got = 0;

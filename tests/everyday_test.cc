@@ -326,14 +326,25 @@ TEST_F(EverydayTest, DownloadAddedBeforeTheJoinWaitsAndSupernodeIsBlamedNotTheDa
                                   "--first_publish_wait_ms=200",
                                   "--max_backoff_ms=1000"});
   ASSERT_TRUE(b);
-  // Not joined, and status says why.
-  CommandResult r = Cli(*b, {"status"});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Not joined, and status says why. Attempts come a second apart, so the
+  // status is read until it shows the wait between two of them.
+  CommandResult r;
+  json st;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        r = Cli(*b, {"status"});
+        st = LastJson(Cli(*b, {"status", "--json"}).out);
+        return r.exit_code == 0 && st.is_object() &&
+               absl::StrContains(r.out, "retrying in") &&
+               absl::StrContains(st["join_status"].get<std::string>(),
+                                 "retrying in");
+      },
+      absl::Seconds(15)))
+      << r.out << "\n" << st.dump();
   EXPECT_THAT(r.out, HasSubstr("not joined: no supernode reachable (" + supernode));
-  r = Cli(*b, {"status", "--json"});
-  json st = LastJson(r.out);
   EXPECT_EQ(st["supernode"], "");
-  EXPECT_THAT(st["join_status"].get<std::string>(), HasSubstr("retrying in"));
+  EXPECT_THAT(st["join_status"].get<std::string>(),
+              HasSubstr("no supernode reachable (" + supernode));
   // A search blames the supernode, not the daemon.
   r = Cli(*b, {"search", "anything"});
   EXPECT_EQ(r.exit_code, 1);

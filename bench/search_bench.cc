@@ -515,7 +515,9 @@ int Main() {
   absl::StatusOr<std::unique_ptr<ChildProcess>> index = ChildProcess::Start(
       {absl::GetFlag(FLAGS_index_server), absl::StrCat("--postgres=", dsn),
        "--listen=127.0.0.1:0", absl::StrCat("--ready_file=", index_ready),
-       "--lease_seconds=600", "--renew_every_seconds=20",
+       // Plaintext: what is measured is the engine, as against PostgreSQL
+       // over a local socket.
+       "--insecure", "--lease_seconds=600", "--renew_every_seconds=20",
        // Made-up supernodes publishing unsigned lists: the cost of
        // verification is measured by bench/ingest_verify_bench.
        "--testonly_unenrolled_supernodes", "--testonly_unverified_changes",
@@ -567,7 +569,10 @@ int Main() {
   const std::string sn_ready = absl::StrCat(work, "/supernode.ready");
   absl::StatusOr<std::unique_ptr<ChildProcess>> supernode = ChildProcess::Start(
       {absl::GetFlag(FLAGS_supernode), absl::StrCat("--index=", *index_address),
-       "--listen=127.0.0.1:0", absl::StrCat("--ready_file=", sn_ready)},
+       "--listen=127.0.0.1:0", "--insecure",
+       // The engine's capacity, not flood control: no per-leaf limits.
+       "--leaf_search_rate=0", "--leaf_locate_rate=0",
+       absl::StrCat("--ready_file=", sn_ready)},
       absl::StrCat(work, "/supernode.log"));
   absl::StatusOr<std::string> sn_address =
       supernode.ok() ? testutil::WaitForReadyFile(sn_ready, absl::Minutes(1))

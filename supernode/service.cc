@@ -220,9 +220,8 @@ absl::StatusOr<CheckedPublish> CheckPublish(const PublishRequest& request,
     return absl::UnauthenticatedError("unknown session; join first");
   }
   CheckedPublish out;
-  if (request.signed_change().empty()) {
-    out.request = request;
-  } else {
+  out.original = &request;
+  if (!request.signed_change().empty()) {
     // The change as the leaf signed it; the plain fields are ignored.
     absl::StatusOr<LeafChange> change =
         VerifyLeafChange(request.signed_change(), request.signature());
@@ -233,14 +232,15 @@ absl::StatusOr<CheckedPublish> CheckPublish(const PublishRequest& request,
       absl::Status valid = ValidateAddress(change->address());
       if (!valid.ok()) return WithContext(valid, "the change's address");
     }
-    out.request.set_session(request.session());
-    out.request.set_full(change->full());
-    out.request.mutable_added()->Swap(change->mutable_added());
-    out.request.mutable_removed()->Swap(change->mutable_removed());
-    out.request.mutable_partial()->Swap(change->mutable_partial());
+    PublishRequest& lists = out.from_signed.emplace();
+    lists.set_session(request.session());
+    lists.set_full(change->full());
+    lists.mutable_added()->Swap(change->mutable_added());
+    lists.mutable_removed()->Swap(change->mutable_removed());
+    lists.mutable_partial()->Swap(change->mutable_partial());
     out.change = *std::move(change);
   }
-  absl::Status s = ValidatePublish(out.request, max_entries);
+  absl::Status s = ValidatePublish(out.request(), max_entries);
   if (!s.ok()) return s;
   return out;
 }
@@ -451,7 +451,7 @@ absl::Status SupernodeServiceImpl::DoPublish(const PublishRequest& request,
   absl::StatusOr<CheckedPublish> checked =
       CheckPublish(request, options_.max_files_per_publish);
   if (!checked.ok()) return checked.status();
-  const PublishRequest* effective = &checked->request;
+  const PublishRequest* effective = &checked->request();
   LeafRegistry::SignedChange signed_change;
   if (checked->change.has_value()) {
     signed_change = SignedOf(*checked->change, request.signed_change(),

@@ -276,12 +276,19 @@ absl::Status ValidateJoinRequest(const JoinRequest& request);
 
 // A Publish as the registry takes it: `request` itself, or, when it
 // carries a signed change, the change the leaf signed (verified; its
-// address checked as Join's) in its place.
+// address checked as Join's) in its place. Refers to the request given to
+// CheckPublish, which must outlive it.
 struct CheckedPublish {
   // The lists and `full` to apply, with the request's session.
-  PublishRequest request;
+  const PublishRequest& request() const {
+    return from_signed.has_value() ? *from_signed : *original;
+  }
+  // The request as sent (an unsigned publish is applied as it is).
+  const PublishRequest* original = nullptr;
+  // For a signed change: its lists, with the request's session.
+  std::optional<PublishRequest> from_signed;
   // Set for a signed change: its header (ids, seq, kind, address); its
-  // lists were moved into `request`.
+  // lists were moved into `from_signed`.
   std::optional<LeafChange> change;
 };
 absl::StatusOr<CheckedPublish> CheckPublish(const PublishRequest& request,

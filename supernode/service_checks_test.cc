@@ -98,10 +98,10 @@ TEST(ServiceChecksTest, PublishTakesTheSignedChangeOverThePlainFields) {
   ASSERT_TRUE(p->change.has_value());
   EXPECT_EQ(p->change->peer_id(), leaf->peer_id());
   EXPECT_EQ(p->change->seq(), 4);
-  EXPECT_TRUE(p->request.full());
-  EXPECT_EQ(p->request.added_size(), 1);
-  EXPECT_EQ(p->request.removed_size(), 0);
-  EXPECT_EQ(p->request.session(), "s");
+  EXPECT_TRUE(p->request().full());
+  EXPECT_EQ(p->request().added_size(), 1);
+  EXPECT_EQ(p->request().removed_size(), 0);
+  EXPECT_EQ(p->request().session(), "s");
 
   r.set_signature(std::string(64, 'x'));
   EXPECT_EQ(CheckPublish(r, 10).status().code(),
@@ -123,7 +123,7 @@ TEST(ServiceChecksTest, PublishTakesTheSignedChangeOverThePlainFields) {
   p = CheckPublish(plain, 10);
   ASSERT_TRUE(p.ok());
   EXPECT_FALSE(p->change.has_value());
-  EXPECT_EQ(p->request.removed_size(), 1);
+  EXPECT_EQ(p->request().removed_size(), 1);
   plain.add_removed("not a cid");
   EXPECT_THAT(CheckPublish(plain, 10).status().message(),
               HasSubstr("removed[1]"));

@@ -116,7 +116,7 @@ void JoinSigned(absl::string_view in, int key, int bits) {
 }
 
 void CheckAcceptedPublish(const CheckedPublish& p) {
-  const PublishRequest& r = p.request;
+  const PublishRequest& r = p.request();
   TROVE_FUZZ_CHECK(r.added_size() + r.removed_size() + r.partial_size() <=
                    kMaxEntries);
   for (const FileEntry& e : r.added()) {
@@ -150,7 +150,7 @@ void PublishRaw(absl::string_view in) {
   }
   CheckAcceptedPublish(*p);
   TROVE_FUZZ_CHECK(p->change.has_value() == !r.signed_change().empty());
-  TROVE_FUZZ_CHECK(p->request.session() == r.session());
+  TROVE_FUZZ_CHECK(p->request().session() == r.session());
 }
 
 // A change signed by a fixed key, sent with plain fields that must be
@@ -173,9 +173,9 @@ void PublishSigned(absl::string_view in, int key) {
     TROVE_FUZZ_CHECK(p->change->peer_id() == FixedIdentity(key).peer_id());
     TROVE_FUZZ_CHECK(p->change->seq() == change.seq());
     TROVE_FUZZ_CHECK(p->change->supernode_id() == change.supernode_id());
-    TROVE_FUZZ_CHECK(p->request.added_size() == change.added_size());
-    TROVE_FUZZ_CHECK(p->request.removed_size() == change.removed_size());
-    TROVE_FUZZ_CHECK(p->request.partial_size() == change.partial_size());
+    TROVE_FUZZ_CHECK(p->request().added_size() == change.added_size());
+    TROVE_FUZZ_CHECK(p->request().removed_size() == change.removed_size());
+    TROVE_FUZZ_CHECK(p->request().partial_size() == change.partial_size());
   } else {
     CheckRefusal(p.status());
     // Signed rightly, only its contents can be at fault.

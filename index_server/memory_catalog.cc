@@ -166,8 +166,10 @@ void MemoryCatalog::RemoveSource(PeerId peer_id, CidId cid) {
   }
   const int64_t size = index_.SizeOfCid(cid);
   const std::string key(index_.KeyOfCid(cid));
-  if (index_.Remove(rec.doc, peer.standing)) {
-    // The files row stays until the orphan collector takes it.
+  if (index_.Remove(rec.doc, peer.standing) &&
+      partial_holders_.contains(key)) {
+    // Its partial sources keep the size; with no source left the file is
+    // gone, as in PostgreSQL.
     other_files_.emplace(key, size);
   }
   --sources_;
@@ -182,7 +184,12 @@ void MemoryCatalog::RemovePartial(PeerId peer_id, absl::string_view cid) {
   auto hit = partial_holders_.find(cid);
   if (hit != partial_holders_.end()) {
     EraseValue(hit->second, peer_id);
-    if (hit->second.empty()) partial_holders_.erase(hit);
+    if (hit->second.empty()) {
+      partial_holders_.erase(hit);
+      if (!index_.FindCid(cid).has_value()) {
+        other_files_.erase(std::string(cid));
+      }
+    }
   }
   --partials_;
 }
@@ -225,6 +232,9 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
       ++partials_;
     } else {
       it->second = PartialRec{std::string(name), sn};
+    }
+    if (!index_.FindCid(cid).has_value()) {
+      other_files_.try_emplace(std::string(cid), size);
     }
     return;
   }
@@ -292,6 +302,14 @@ void MemoryCatalog::LoadFile(absl::string_view cid, int64_t size) {
 void MemoryCatalog::EndLoad() {
   absl::MutexLock lock(&mu_);
   index_.EndBulkLoad();
+  // Sizes loaded for partial sources of files a complete source holds.
+  for (auto it = other_files_.begin(); it != other_files_.end();) {
+    if (index_.FindCid(it->first).has_value()) {
+      other_files_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void MemoryCatalog::Apply(const CatalogChange& change) {

@@ -67,7 +67,7 @@ class MemoryCatalog {
     size_t words = 0;
     size_t peers = 0;
     size_t supernodes = 0;
-    // Files rows without a complete source.
+    // Files that only partial sources hold.
     size_t other_files = 0;
     // Peers not yet established.
     size_t newcomers = 0;
@@ -78,10 +78,12 @@ class MemoryCatalog {
   MemoryCatalog(const MemoryCatalog&) = delete;
   MemoryCatalog& operator=(const MemoryCatalog&) = delete;
 
-  // Loading a snapshot: BeginLoad, then every source and every files row
-  // that no complete source holds, then EndLoad. Ids are 32 raw bytes;
-  // `size` is the size the files table holds for the cid; `known_since`
-  // when the index first stored a source of the peer.
+  // Loading a snapshot: BeginLoad, then every source, and the size of
+  // every file that only partial sources hold (LoadFile; calls for other
+  // files are ignored), then EndLoad. Ids are 32 raw bytes; `size` is the
+  // size the source announced (a file's size is the first one stored);
+  // `known_since` when the index first stored a source of the peer. A file
+  // is held while some source holds it, and goes with its last source.
   void BeginLoad();
   void LoadSource(absl::string_view cid, absl::string_view peer,
                   absl::string_view supernode, absl::string_view name,
@@ -97,7 +99,7 @@ class MemoryCatalog {
   absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery& query,
                                             absl::Time deadline) const;
 
-  // See CatalogStore::Locate: the size the files table holds, the name
+  // See CatalogStore::Locate: the size the file was first stored with, the name
   // most complete sources use (else most partial ones), and up to `limit`
   // sources, complete ones first, each group by peer id; sources held
   // through a supernode in `dead` (32-byte ids whose lease ended) are left
@@ -166,7 +168,7 @@ class MemoryCatalog {
   // Moves every complete source of `peer` to `standing`.
   void RestandPeer(PeerId peer, search::SearchIndex::Standing standing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The size the files table holds for `cid`, or `announced` when it has
+  // The size `cid` was first stored with, or `announced` when it has
   // no row (one is made).
   int64_t ResolveSize(absl::string_view cid, int64_t announced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -202,7 +204,7 @@ class MemoryCatalog {
   std::vector<SnRec> sns_ ABSL_GUARDED_BY(mu_);
   std::vector<SnId> free_sns_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, SnId> sn_ids_ ABSL_GUARDED_BY(mu_);
-  // Files rows that no complete source holds: cid -> size.
+  // Files that only partial sources hold: cid -> size.
   absl::flat_hash_map<std::string, int64_t> other_files_ ABSL_GUARDED_BY(mu_);
   // Complete sources of each cid.
   absl::flat_hash_map<CidId, absl::InlinedVector<PeerId, 2>> holders_

@@ -68,7 +68,9 @@ TEST(MemoryCatalogTest, AppliesStoredSourcesAndRemovals) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].source_count(), 1);
   EXPECT_TRUE(Find(m, "other").empty());
-  EXPECT_EQ(m.stats().other_files, 1u);  // cid 2's row stays for the collector
+  // cid 2 went with its last source.
+  EXPECT_EQ(m.stats().other_files, 0u);
+  EXPECT_EQ(m.stats().cids, 1u);
 }
 
 TEST(MemoryCatalogTest, GoneOnlyDropsWhatThatSupernodeHolds) {
@@ -109,7 +111,7 @@ TEST(MemoryCatalogTest, FullListKeepsOnlyWhatItNames) {
   EXPECT_EQ(Find(m, "keep").size(), 1u);
   EXPECT_TRUE(Find(m, "drop").empty());
   EXPECT_TRUE(Find(m, "new").empty());  // partial sources are not searched
-  EXPECT_EQ(m.stats().other_files, 2u);  // cid 2 (orphan) and cid 3 (partial)
+  EXPECT_EQ(m.stats().other_files, 1u);  // cid 3 (partial); cid 2 went
   EXPECT_EQ(m.stats().partial_sources, 1u);
 }
 

@@ -14,6 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -28,6 +29,7 @@
 #include "index_server/leaf_chain.h"
 #include "index_server/memory_catalog.h"
 #include "index_server/migrations.h"
+#include "index_server/peer_pages.h"
 
 namespace trove {
 namespace index_server {
@@ -206,8 +208,9 @@ constexpr int64_t kElectionEventsKept = 1000;
 // is the order in which their changes were made and committed.
 constexpr int64_t kCatalogWriterLockKey = 0x54726f7665000003;  // "Trove" 3
 constexpr char kChangeChannel[] = "trove_catalog";
-// Rows per FETCH when loading a snapshot.
-constexpr int kLoadFetchRows = 50000;
+// Pages per FETCH when loading a snapshot (up to 2048 sources each; most
+// peers' lists are far shorter).
+constexpr int kLoadFetchPages = 2000;
 
 // One line of a libpqxx error, without PostgreSQL's "ERROR:  " prefix.
 std::string Describe(const std::exception& e) {
@@ -300,6 +303,15 @@ int64_t AppendToLog(pqxx::work& tx, const CatalogChange& change) {
   return r[0][0].as<int64_t>();
 }
 
+// 64 lowercase hex digits.
+bool IsLowerHexId(absl::string_view id) {
+  if (id.size() != 64) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 // A session hash as a statement parameter (SQL: NULLIF($n, '')).
 const std::string& SessionParam(const std::string& hash) { return hash; }
 
@@ -337,6 +349,125 @@ std::string PgTextArray(const std::vector<std::string>& values) {
   out += '}';
   return out;
 }
+
+// ---------------------------------------------------------------------------
+// Peers' pages (migration 0008, peer_pages.h)
+
+namespace {
+
+// A bytea[] literal of raw byte strings.
+std::string PgByteaArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    absl::StrAppend(&out, "\"\\\\x", search::RawToHex(values[i]), "\"");
+  }
+  out += '}';
+  return out;
+}
+
+// The columns every read of pages selects, in this order.
+constexpr char kPageColumns[] =
+    "p.peer_id, p.page, p.cids, p.names, p.sizes, p.partial";
+
+// Adds the pages of `rows` (kPageColumns) to `out`, by peer. Throws on a
+// page that does not parse (the store layer turns it into INTERNAL).
+void CollectPages(const pqxx::result& rows,
+                  std::map<std::string, std::vector<PeerPage>>* out) {
+  for (const pqxx::row& row : rows) {
+    PeerPage page;
+    pqxx::binarystring cids(row[2]);
+    absl::Status s = ParsePage(
+        row[1].as<int>(),
+        absl::string_view(reinterpret_cast<const char*>(cids.data()),
+                          cids.size()),
+        absl::string_view(row[3].c_str(), row[3].size()),
+        absl::string_view(row[4].c_str(), row[4].size()),
+        absl::string_view(row[5].c_str(), row[5].size()), &page);
+    if (!s.ok()) {
+      throw std::runtime_error(absl::StrCat("peer ", row[0].c_str(), "'s ",
+                                            s.message()));
+    }
+    (*out)[row[0].as<std::string>()].push_back(std::move(page));
+  }
+}
+
+// Stores the pages of `edits` (peer id -> edit): writes each page to
+// write, in one statement, and deletes each page to remove, in another.
+void StorePageEdits(pqxx::work& tx,
+                    const std::vector<std::pair<std::string, PageEdit>>& edits) {
+  std::vector<std::string> peers, names;
+  std::vector<int64_t> pages, lo, n, sizes;
+  std::string cids, partial = "{";
+  std::vector<std::string> rm_peers;
+  std::vector<int64_t> rm_pages;
+  for (const auto& [peer, edit] : edits) {
+    for (int page : edit.remove) {
+      rm_peers.push_back(peer);
+      rm_pages.push_back(page);
+    }
+    for (const PeerPage& page : edit.write) {
+      peers.push_back(peer);
+      pages.push_back(page.page);
+      lo.push_back(static_cast<int64_t>(names.size()));
+      n.push_back(static_cast<int64_t>(page.entries.size()));
+      for (const PageEntry& e : page.entries) {
+        cids += e.cid;
+        names.push_back(e.name);
+        sizes.push_back(e.size);
+        if (partial.size() > 1) partial += ',';
+        partial += e.partial ? 't' : 'f';
+      }
+    }
+  }
+  partial += '}';
+  if (!rm_peers.empty()) {
+    tx.exec_params(
+        "DELETE FROM peer_pages p"
+        " USING unnest($1::text[], $2::int[]) AS u(peer_id, page)"
+        " WHERE p.peer_id = u.peer_id AND p.page = u.page",
+        PgTextArray(rm_peers), PgBigintArray(rm_pages));
+  }
+  if (peers.empty()) return;
+  // Every page is a slice of one set of arrays, sent once.
+  tx.exec_params(
+      "INSERT INTO peer_pages (peer_id, page, cids, names, sizes, partial)"
+      " SELECT u.peer_id, u.page,"
+      "  substring($5::bytea FROM u.lo * 32 + 1 FOR u.n * 32),"
+      "  a.names[u.lo + 1 : u.lo + u.n], a.sizes[u.lo + 1 : u.lo + u.n],"
+      "  a.partial[u.lo + 1 : u.lo + u.n]"
+      " FROM unnest($1::text[], $2::int[], $3::int[], $4::int[])"
+      "  AS u(peer_id, page, lo, n),"
+      " (SELECT $6::text[] AS names, $7::bigint[] AS sizes,"
+      "   $8::boolean[] AS partial) AS a"
+      " ON CONFLICT (peer_id, page) DO UPDATE SET cids = EXCLUDED.cids,"
+      "  names = EXCLUDED.names, sizes = EXCLUDED.sizes,"
+      "  partial = EXCLUDED.partial, updated_at = now()",
+      PgTextArray(peers), PgBigintArray(pages), PgBigintArray(lo),
+      PgBigintArray(n), pqxx::binarystring(cids), PgTextArray(names),
+      PgBigintArray(sizes), partial);
+}
+
+// Deletes the pages and the peers rows of the peers that `peers_where`
+// (a condition on `peers`, with parameters $1, $2) selects. Returns the
+// entries and the peers deleted.
+template <typename... Args>
+std::pair<int64_t, int64_t> DeletePeers(pqxx::work& tx,
+                                        const std::string& peers_where,
+                                        Args&&... args) {
+  pqxx::row r = tx.exec_params1(
+      absl::StrCat("WITH g AS (DELETE FROM peers WHERE ", peers_where,
+                   " RETURNING peer_id),"
+                   " d AS (DELETE FROM peer_pages p USING g"
+                   "  WHERE p.peer_id = g.peer_id"
+                   "  RETURNING cardinality(p.names) AS n)"
+                   " SELECT COALESCE((SELECT sum(n) FROM d), 0)::bigint,"
+                   "  (SELECT count(*) FROM g)"),
+      std::forward<Args>(args)...);
+  return {r[0].as<int64_t>(), r[1].as<int64_t>()};
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------
 // PgIndexStore
@@ -545,10 +676,7 @@ absl::StatusOr<int64_t> PgIndexStore::RegisterSupernode(
     // before goes, whether its lease ended or not (a supernode that
     // restarted within its lease no longer has those leaves, or will hear
     // from them again). It sends every leaf's full list after registering.
-    tx.exec_params("DELETE FROM sources WHERE supernode_id = $1",
-                   reg.supernode_id);
-    tx.exec_params("DELETE FROM peers WHERE supernode_id = $1",
-                   reg.supernode_id);
+    DeletePeers(tx, "supernode_id = $1", reg.supernode_id);
     // Its leaves' chains stay; their sources were withdrawn by the index,
     // so each may come back with its last full list (leaf_chain.h).
     tx.exec_params(
@@ -636,76 +764,47 @@ absl::Status PgIndexStore::EndLease(const std::string& supernode_id,
 
 namespace {
 
-// The statement parameters of one batch, built from its folded changes
-// minus the peers whose changes are stale (see ApplyDeltas).
-struct BatchArrays {
-  // Peers that left (their rows under the sending supernode go).
-  std::vector<std::string> gone_peers;
-  // Peers whose stored sources are replaced by what the batch announces.
-  std::vector<std::string> replace_peers;
+// The peers of one batch, from its folded changes minus the peers whose
+// changes are stale (see ApplyDeltas).
+struct BatchPeers {
+  // Peers that left (their pages go when they belong to the sender).
+  std::vector<std::string> gone;
   // Peers still here, and their addresses.
-  std::vector<std::string> live_peers, live_addresses;
-  // (cid, peer) pairs to withdraw.
-  std::vector<std::string> rm_cids, rm_peers;
-  // Sources to store, sorted by (cid, peer).
-  std::vector<std::string> up_cids, up_peers, up_addresses, up_names,
-      up_partial;
-  // Files to create or touch, sorted by cid.
-  std::vector<std::string> file_cids;
-  std::vector<int64_t> file_sizes;
+  std::vector<std::string> live, live_addresses;
+  // Changes that touch pages: full lists (all pages read), and plain
+  // deltas with the raw cids they touch (only the pages holding those, and
+  // the last page, read).
+  std::vector<const PeerChange*> replaced, edited;
+  std::vector<std::string> edited_peers, edited_cids;
 };
 
-BatchArrays BuildBatchArrays(const std::vector<PeerChange>& changes,
-                             const std::set<std::string>& stale) {
-  BatchArrays out;
-  struct Upsert {
-    const FileEntry* entry;
-    const PeerChange* peer;
-    bool partial;
-  };
-  std::vector<Upsert> upserts;
-  std::map<std::string, int64_t> file_sizes;
+BatchPeers SortBatchPeers(const std::vector<PeerChange>& changes,
+                          const std::set<std::string>& stale) {
+  BatchPeers out;
   for (const PeerChange& change : changes) {
     if (change.gone) {
-      out.gone_peers.push_back(change.peer_id);
+      out.gone.push_back(change.peer_id);
       continue;
     }
     if (stale.count(change.peer_id)) continue;
-    out.live_peers.push_back(change.peer_id);
+    out.live.push_back(change.peer_id);
     out.live_addresses.push_back(change.address);
-    if (change.replace) out.replace_peers.push_back(change.peer_id);
-    for (const std::string& cid : change.removals) {
-      out.rm_peers.push_back(change.peer_id);
-      out.rm_cids.push_back(cid);
+    if (change.replace) {
+      out.replaced.push_back(&change);
+      continue;
     }
-    for (const FileEntry& entry : change.upserts) {
-      upserts.push_back({&entry, &change, false});
-      file_sizes.emplace(entry.cid(), entry.size());
+    std::string touched;
+    for (const std::string& cid : change.removals) touched += Raw(cid);
+    for (const auto* list : {&change.upserts, &change.partials}) {
+      for (const FileEntry& e : *list) touched += Raw(e.cid());
     }
-    for (const FileEntry& entry : change.partials) {
-      upserts.push_back({&entry, &change, true});
-      file_sizes.emplace(entry.cid(), entry.size());
-    }
-  }
-  std::sort(upserts.begin(), upserts.end(),
-            [](const Upsert& a, const Upsert& b) {
-              return std::tie(a.entry->cid(), a.peer->peer_id) <
-                     std::tie(b.entry->cid(), b.peer->peer_id);
-            });
-  for (const Upsert& u : upserts) {
-    out.up_cids.push_back(u.entry->cid());
-    out.up_peers.push_back(u.peer->peer_id);
-    out.up_addresses.push_back(u.peer->address);
-    out.up_names.push_back(u.entry->name());
-    out.up_partial.push_back(u.partial ? "true" : "false");
-  }
-  for (const auto& [cid, size] : file_sizes) {
-    out.file_cids.push_back(cid);
-    out.file_sizes.push_back(size);
+    if (touched.empty()) continue;
+    out.edited.push_back(&change);
+    out.edited_peers.push_back(change.peer_id);
+    out.edited_cids.push_back(std::move(touched));
   }
   return out;
 }
-
 
 // The change log entry of one batch: what the statements of ApplyDeltas
 // do, in their order, for MemoryCatalog to replay. Stored sources are
@@ -813,6 +912,19 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
   chain_peers.erase(std::unique(chain_peers.begin(), chain_peers.end()),
                     chain_peers.end());
 
+  // Pages hold raw cids, so a malformed one is refused here (the schema
+  // checks sizes and names).
+  for (const index::PeerDelta& d : request.deltas()) {
+    for (const auto* list : {&d.added(), &d.partial()}) {
+      for (const FileEntry& e : *list) {
+        if (!IsLowerHexId(e.cid())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "publish deltas: cid \"", absl::CHexEscape(e.cid().substr(0, 80)),
+              "\" is not 64 lowercase hex digits; nothing was stored"));
+        }
+      }
+    }
+  }
   return Run(PoolKind::kWrite, "publish deltas", call,
              [&](pqxx::connection& c)
                  -> absl::StatusOr<index::PublishDeltasResponse> {
@@ -951,45 +1063,20 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
         stale.insert(row[0].as<std::string>());
       }
     }
-    const BatchArrays batch = BuildBatchArrays(changes, stale);
+    const BatchPeers batch = SortBatchPeers(changes, stale);
     int64_t removed = 0;
     int64_t added = 0;
-    if (!batch.gone_peers.empty()) {
+    if (!batch.gone.empty()) {
       // Only what this supernode published goes: a peer that moved to
       // another supernode keeps what it published there.
-      removed += tx.exec_params(
-                       "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
-                       " AND supernode_id = $2",
-                       PgTextArray(batch.gone_peers), sn)
-                     .affected_rows();
-      tx.exec_params(
-          "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
-          " AND supernode_id = $2",
-          PgTextArray(batch.gone_peers), sn);
+      removed += DeletePeers(tx,
+                             "peer_id = ANY($1::text[]) AND supernode_id = $2",
+                             PgTextArray(batch.gone), sn)
+                     .first;
     }
-    if (!batch.replace_peers.empty()) {
-      // Replaced peers keep only what they re-announce, whichever
-      // supernode published it before.
-      removed += tx.exec_params(
-                       "DELETE FROM sources s"
-                       " WHERE s.peer_id = ANY($1::text[])"
-                       " AND NOT EXISTS (SELECT 1 FROM unnest($2::text[],"
-                       "   $3::text[]) AS k(cid, peer_id)"
-                       "   WHERE k.cid = s.cid AND k.peer_id = s.peer_id)",
-                       PgTextArray(batch.replace_peers),
-                       PgTextArray(batch.up_cids), PgTextArray(batch.up_peers))
-                     .affected_rows();
-    }
-    if (!batch.rm_cids.empty()) {
-      removed += tx.exec_params(
-                       "DELETE FROM sources s"
-                       " USING unnest($1::text[], $2::text[]) AS r(cid, peer_id)"
-                       " WHERE s.cid = r.cid AND s.peer_id = r.peer_id",
-                       PgTextArray(batch.rm_cids),
-                       PgTextArray(batch.rm_peers))
-                     .affected_rows();
-    }
-    if (!batch.live_peers.empty()) {
+    if (!batch.live.empty()) {
+      // A peer that moved here, or changed address, takes all its sources
+      // (they are its pages).
       tx.exec_params(
           "INSERT INTO peers (peer_id, address, supernode_id, last_seen)"
           " SELECT u.peer_id, u.address, $3, now()"
@@ -997,44 +1084,47 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
           " ON CONFLICT (peer_id) DO UPDATE SET address = EXCLUDED.address,"
           "  supernode_id = EXCLUDED.supernode_id,"
           "  last_seen = EXCLUDED.last_seen",
-          PgTextArray(batch.live_peers), PgTextArray(batch.live_addresses),
-          sn);
-      // A peer that moved here, or changed address, takes all its sources.
-      tx.exec_params(
-          "UPDATE sources s SET supernode_id = $3, address = u.address"
-          " FROM unnest($1::text[], $2::text[]) AS u(peer_id, address)"
-          " WHERE s.peer_id = u.peer_id"
-          " AND (s.supernode_id <> $3 OR s.address <> u.address)",
-          PgTextArray(batch.live_peers), PgTextArray(batch.live_addresses),
-          sn);
+          PgTextArray(batch.live), PgTextArray(batch.live_addresses), sn);
     }
-    if (!batch.file_cids.empty()) {
-      tx.exec_params(
-          "INSERT INTO files (cid, size)"
-          " SELECT u.cid, u.size FROM unnest($1::text[], $2::bigint[])"
-          "  AS u(cid, size) ORDER BY u.cid"
-          " ON CONFLICT (cid) DO UPDATE SET last_seen = now()",
-          PgTextArray(batch.file_cids), PgBigintArray(batch.file_sizes));
-      added += tx.exec_params(
-                     "INSERT INTO sources (cid, peer_id, supernode_id, address,"
-                     "  name, partial)"
-                     " SELECT u.cid, u.peer_id, $5, u.address, u.name,"
-                     "  u.partial"
-                     " FROM unnest($1::text[], $2::text[], $3::text[],"
-                     "  $4::text[], $6::boolean[])"
-                     "  AS u(cid, peer_id, address, name, partial)"
-                     " ON CONFLICT (cid, peer_id) DO UPDATE SET"
-                     "  supernode_id = EXCLUDED.supernode_id,"
-                     "  address = EXCLUDED.address, name = EXCLUDED.name,"
-                     "  partial = EXCLUDED.partial, updated_at = now()"
-                     " WHERE (sources.name, sources.partial)"
-                     "  IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.partial)",
-                     PgTextArray(batch.up_cids), PgTextArray(batch.up_peers),
-                     PgTextArray(batch.up_addresses),
-                     PgTextArray(batch.up_names), sn,
-                     absl::StrCat("{", absl::StrJoin(batch.up_partial, ","),
-                                  "}"))
-                   .affected_rows();
+    if (!batch.replaced.empty() || !batch.edited.empty()) {
+      std::vector<std::string> replaced_peers;
+      for (const PeerChange* c : batch.replaced) {
+        replaced_peers.push_back(c->peer_id);
+      }
+      // A replaced peer's pages, all of them; an edited peer's pages that
+      // hold a cid it touches (position() may also match across two cids,
+      // which only reads a page more), and its last page, for additions.
+      std::map<std::string, std::vector<PeerPage>> stored;
+      CollectPages(
+          tx.exec_params(
+              absl::StrCat(
+                  "SELECT ", kPageColumns,
+                  " FROM peer_pages p WHERE p.peer_id = ANY($1::text[])"
+                  " UNION ALL SELECT ", kPageColumns,
+                  " FROM unnest($2::text[], $3::bytea[]) AS u(peer_id, want)"
+                  " JOIN peer_pages p ON p.peer_id = u.peer_id"
+                  " WHERE p.page = (SELECT max(q.page) FROM peer_pages q"
+                  "  WHERE q.peer_id = u.peer_id)"
+                  " OR EXISTS (SELECT 1 FROM generate_series(0,"
+                  "  length(u.want) / 32 - 1) AS k WHERE position(substring("
+                  "  u.want FROM k * 32 + 1 FOR 32) IN p.cids) > 0)"),
+              PgTextArray(replaced_peers), PgTextArray(batch.edited_peers),
+              PgByteaArray(batch.edited_cids)),
+          &stored);
+      std::vector<std::pair<std::string, PageEdit>> edits;
+      for (const auto* list : {&batch.replaced, &batch.edited}) {
+        for (const PeerChange* c : *list) {
+          auto it = stored.find(c->peer_id);
+          PageEdit edit = EditPeerPages(
+              it == stored.end() ? std::vector<PeerPage>()
+                                 : std::move(it->second),
+              *c);
+          removed += edit.removed;
+          added += edit.added;
+          edits.emplace_back(c->peer_id, std::move(edit));
+        }
+      }
+      StorePageEdits(tx, edits);
     }
     // When each peer that stores sources became known (now, for a
     // newcomer), for the change log: replicas weigh its votes on names by
@@ -1116,19 +1206,23 @@ absl::StatusOr<index::LocateResponse> PgIndexStore::Locate(
     // One statement, one round trip.
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(
-        "WITH live AS ("
-        "  SELECT s.peer_id, s.address, s.partial, s.name FROM sources s"
-        "  JOIN supernodes sn ON sn.supernode_id = s.supernode_id"
-        "  WHERE s.cid = $1 AND sn.lease_expires > now())"
-        " SELECT f.size,"
+        // Served from memory once the catalog is loaded; before that, this
+        // reads every page that may hold the cid.
+        "WITH live AS MATERIALIZED ("
+        "  SELECT p.peer_id, pe.address, e.partial, e.name, e.size"
+        "  FROM peer_pages p JOIN peers pe ON pe.peer_id = p.peer_id"
+        "  JOIN supernodes sn ON sn.supernode_id = pe.supernode_id"
+        "  CROSS JOIN LATERAL trove_page_entries(p.cids, p.names, p.sizes,"
+        "   p.partial) e"
+        "  WHERE position($3::bytea IN p.cids) > 0 AND e.cid = $1"
+        "  AND sn.lease_expires > now())"
+        " SELECT (SELECT mode() WITHIN GROUP (ORDER BY size) FROM live),"
         "  (SELECT name FROM live GROUP BY name"
         "   ORDER BY count(*) FILTER (WHERE NOT partial) DESC, count(*) DESC,"
         "   name LIMIT 1),"
         "  l.peer_id, l.address, l.partial"
-        " FROM files f JOIN LATERAL (SELECT * FROM live"
-        "  ORDER BY partial, peer_id LIMIT $2) l ON true"
-        " WHERE f.cid = $1",
-        cid, limit);
+        " FROM (SELECT * FROM live ORDER BY partial, peer_id LIMIT $2) l",
+        cid, limit, pqxx::binarystring(Raw(cid)));
     if (r.empty()) {
       return absl::NotFoundError(
           absl::StrCat("no live source has cid ", cid));
@@ -1218,14 +1312,8 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
         change->mutable_dropped_supernodes()->add_supernode_ids(Raw(ids.back()));
       }
       const std::string array = PgTextArray(ids);
-      stats.sources = tx.exec_params(
-                            "DELETE FROM sources WHERE supernode_id = ANY($1::text[])",
-                            array)
-                          .affected_rows();
-      stats.peers = tx.exec_params(
-                          "DELETE FROM peers WHERE supernode_id = ANY($1::text[])",
-                          array)
-                        .affected_rows();
+      std::tie(stats.sources, stats.peers) =
+          DeletePeers(tx, "supernode_id = ANY($1::text[])", array);
       tx.exec_params(
           "UPDATE peer_chains SET withdrawn = true"
           " WHERE supernode_id = ANY($1::text[])",
@@ -1263,15 +1351,10 @@ absl::StatusOr<ExpiryStats> PgIndexStore::ExpireDeadSupernodes() {
     int64_t removed = 0;
     std::vector<std::pair<int64_t, std::shared_ptr<CatalogChange>>> logged;
     for (const auto& [sn, peers] : by_supernode) {
-      removed += tx.exec_params(
-                       "DELETE FROM sources WHERE peer_id = ANY($1::text[])"
-                       " AND supernode_id = $2",
-                       PgTextArray(peers), sn)
-                     .affected_rows();
-      tx.exec_params(
-          "DELETE FROM peers WHERE peer_id = ANY($1::text[])"
-          " AND supernode_id = $2",
-          PgTextArray(peers), sn);
+      removed += DeletePeers(tx,
+                             "peer_id = ANY($1::text[]) AND supernode_id = $2",
+                             PgTextArray(peers), sn)
+                     .first;
       auto change = std::make_shared<CatalogChange>();
       change->mutable_batch()->set_supernode_id(Raw(sn));
       for (const std::string& peer : peers) {
@@ -1314,32 +1397,10 @@ absl::Status PgIndexStore::RecordPresences(
   });
 }
 
-absl::StatusOr<int64_t> PgIndexStore::DeleteOrphanFiles(absl::Duration min_age) {
-  return Run(PoolKind::kWrite, "delete orphan files", CallContext(),
-             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
-    pqxx::work tx(c);
-    TakeWriterTurn(tx);
-    // last_seen is re-checked on rows a concurrent announcement updated,
-    // so a file being announced right now is never deleted.
-    pqxx::result gone = tx.exec_params(
-        "DELETE FROM files f"
-        " WHERE f.last_seen < now() - $1::bigint * interval '1 millisecond'"
-        " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.cid = f.cid)"
-        " RETURNING f.cid",
-        Millis(min_age));
-    if (gone.empty()) {
-      tx.commit();
-      return int64_t{0};
-    }
-    auto change = std::make_shared<CatalogChange>();
-    std::string* cids = change->mutable_dropped_files()->mutable_cids();
-    cids->reserve(gone.size() * 32);
-    for (const pqxx::row& row : gone) *cids += Raw(row[0].c_str());
-    const int64_t seq = AppendToLog(tx, *change);
-    tx.commit();
-    Committed(seq, std::move(change));
-    return static_cast<int64_t>(gone.size());
-  });
+absl::StatusOr<int64_t> PgIndexStore::DeleteOrphanFiles(absl::Duration) {
+  // A file is stored only as its sources' page entries, so it goes with
+  // its last source: nothing is left to collect.
+  return int64_t{0};
 }
 
 // ---------------------------------------------------------------------------
@@ -1443,9 +1504,7 @@ absl::Status PgIndexStore::RevokeSupernodeKey(const std::string& supernode_id,
     // they may come back through another supernode.
     tx.exec_params("DELETE FROM supernodes WHERE supernode_id = $1",
                    supernode_id);
-    tx.exec_params("DELETE FROM sources WHERE supernode_id = $1",
-                   supernode_id);
-    tx.exec_params("DELETE FROM peers WHERE supernode_id = $1", supernode_id);
+    DeletePeers(tx, "supernode_id = $1", supernode_id);
     tx.exec_params(
         "UPDATE peer_chains SET withdrawn = true WHERE supernode_id = $1",
         supernode_id);
@@ -1496,36 +1555,26 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
     const int64_t seq = tx.exec("SELECT seq FROM catalog_head")[0][0].as<int64_t>();
     LoadProgress p;
     catalog->BeginLoad();
-    std::string cid, peer, sn;
-    tx.exec(
-        "DECLARE trove_files NO SCROLL CURSOR FOR"
-        " SELECT f.cid, f.size FROM files f WHERE NOT EXISTS"
-        "  (SELECT 1 FROM sources s WHERE s.cid = f.cid AND NOT s.partial)");
-    while (true) {
-      pqxx::result r =
-          tx.exec(absl::StrCat("FETCH ", kLoadFetchRows, " FROM trove_files"));
-      if (r.empty()) break;
-      for (const pqxx::row& row : r) {
-        if (!search::HexToRaw(row[0].c_str(), &cid)) continue;
-        catalog->LoadFile(cid, row[1].as<int64_t>());
-      }
-      p.files += static_cast<int64_t>(r.size());
-    }
+    // One row per page: each peer's supernode and address once per page
+    // instead of once per source.
     tx.exec(absl::StrCat(
-        "DECLARE trove_sources NO SCROLL CURSOR FOR"
-            " SELECT s.cid, s.peer_id, s.supernode_id, s.name, f.size,"
-            "  s.address, s.partial, COALESCE(",
-            kKnownSinceMillis,
-            ", 0)"
-            " FROM sources s JOIN files f ON f.cid = s.cid"
-            " LEFT JOIN peer_standing k ON k.peer_id = s.peer_id"));
-    // This thread fetches; another builds the catalog from what was
-    // fetched, so that PostgreSQL and the building run side by side.
+        "DECLARE trove_pages NO SCROLL CURSOR FOR"
+        " SELECT p.peer_id, pe.supernode_id, pe.address, COALESCE(",
+        kKnownSinceMillis,
+        ", 0), p.cids, p.names, p.sizes, p.partial"
+        " FROM peer_pages p JOIN peers pe ON pe.peer_id = p.peer_id"
+        " LEFT JOIN peer_standing k ON k.peer_id = p.peer_id"));
+    // This thread fetches; another parses the pages and builds the catalog
+    // from them, so that PostgreSQL and the building run side by side.
     absl::Mutex queue_mu;
     std::deque<pqxx::result> queue;
     bool fetched_all = false;
+    std::string bad_page;
     std::thread builder([&] {
-      std::string cid, peer, sn;
+      std::string peer, sn;
+      std::vector<std::string> names;
+      std::vector<int64_t> sizes;
+      std::vector<bool> partial;
       int64_t next_report = 500000;
       while (true) {
         pqxx::result r;
@@ -1538,21 +1587,45 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
           queue.pop_front();
         }
         for (const pqxx::row& row : r) {
-          if (!search::HexToRaw(row[0].c_str(), &cid) ||
-              !search::HexToRaw(row[1].c_str(), &peer) ||
-              !search::HexToRaw(row[2].c_str(), &sn)) {
+          if (!search::HexToRaw(row[0].c_str(), &peer) ||
+              !search::HexToRaw(row[1].c_str(), &sn)) {
             continue;
           }
-          catalog->LoadSource(cid, peer, sn,
-                              absl::string_view(row[3].c_str(), row[3].size()),
-                              row[4].as<int64_t>(),
-                              absl::string_view(row[5].c_str(), row[5].size()),
-                              row[6].c_str()[0] == 't',
-                              absl::FromUnixMillis(row[7].as<int64_t>()));
+          const absl::string_view address(row[2].c_str(), row[2].size());
+          const absl::Time known_since =
+              absl::FromUnixMillis(row[3].as<int64_t>());
+          pqxx::binarystring cids(row[4]);
+          absl::Status ok =
+              ParsePgTextArray(absl::string_view(row[5].c_str(), row[5].size()),
+                               &names);
+          if (ok.ok()) {
+            ok = ParsePgBigintArray(
+                absl::string_view(row[6].c_str(), row[6].size()), &sizes);
+          }
+          if (ok.ok()) {
+            ok = ParsePgBoolArray(
+                absl::string_view(row[7].c_str(), row[7].size()), &partial);
+          }
+          if (!ok.ok() || sizes.size() != names.size() ||
+              partial.size() != names.size() ||
+              cids.size() != 32 * names.size()) {
+            if (bad_page.empty()) {
+              bad_page = absl::StrCat("a page of peer ", row[0].c_str(),
+                                      " does not parse");
+            }
+            continue;
+          }
+          const char* raw = reinterpret_cast<const char*>(cids.data());
+          for (size_t i = 0; i < names.size(); ++i) {
+            const absl::string_view cid(raw + 32 * i, 32);
+            catalog->LoadSource(cid, peer, sn, names[i], sizes[i], address,
+                                partial[i], known_since);
+            if (partial[i]) catalog->LoadFile(cid, sizes[i]);
+          }
+          p.sources += static_cast<int64_t>(names.size());
         }
-        p.sources += static_cast<int64_t>(r.size());
         if (p.sources >= next_report) {
-          next_report += 500000;
+          next_report = p.sources + 500000;
           if (progress) progress(p);
         }
       }
@@ -1570,8 +1643,8 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
       }
     } join{&builder, &queue_mu, &fetched_all};
     while (true) {
-      pqxx::result r =
-          tx.exec(absl::StrCat("FETCH ", kLoadFetchRows, " FROM trove_sources"));
+      pqxx::result r = tx.exec(
+          absl::StrCat("FETCH ", kLoadFetchPages, " FROM trove_pages"));
       absl::MutexLock lock(&queue_mu);
       if (r.empty()) {
         fetched_all = true;
@@ -1581,6 +1654,15 @@ absl::StatusOr<int64_t> PgIndexStore::LoadCatalog(
       auto room = [&]() { return queue.size() < 2; };
       queue_mu.Await(absl::Condition(&room));
       queue.push_back(std::move(r));
+    }
+    {
+      // Wait for the builder before reading what it found.
+      absl::MutexLock lock(&queue_mu);
+      fetched_all = true;
+    }
+    builder.join();
+    if (!bad_page.empty()) {
+      return absl::DataLossError(absl::StrCat("loading the catalog: ", bad_page));
     }
     tx.commit();
     catalog->EndLoad();
@@ -1819,10 +1901,15 @@ absl::StatusOr<int64_t> PgIndexStore::BanPeer(const std::string& peer_id,
         "INSERT INTO bans (peer_id, reason, created_by) VALUES ($1, $2, $3)"
         " ON CONFLICT (peer_id) DO UPDATE SET reason = EXCLUDED.reason",
         peer_id, reason, by);
+    // Its pages go whatever its peers row says.
     const int64_t removed =
-        tx.exec_params("DELETE FROM sources WHERE peer_id = $1", peer_id)
-            .affected_rows();
-    tx.exec_params("DELETE FROM peers WHERE peer_id = $1", peer_id);
+        DeletePeers(tx, "peer_id = $1", peer_id).first +
+        tx.exec_params1(
+              "WITH d AS (DELETE FROM peer_pages WHERE peer_id = $1"
+              " RETURNING cardinality(names) AS n)"
+              " SELECT COALESCE(sum(n), 0)::bigint FROM d",
+              peer_id)[0]
+            .as<int64_t>();
     // Only a new full list (after an unban) brings the peer back.
     tx.exec_params(
         "UPDATE peer_chains SET withdrawn = true WHERE peer_id = $1", peer_id);
@@ -1860,9 +1947,23 @@ absl::StatusOr<int64_t> PgIndexStore::TakeDown(const std::string& cid,
         "INSERT INTO takedowns (cid, reason, created_by) VALUES ($1, $2, $3)"
         " ON CONFLICT (cid) DO UPDATE SET reason = EXCLUDED.reason",
         cid, reason, by);
-    const int64_t removed =
-        tx.exec_params("DELETE FROM sources WHERE cid = $1", cid)
-            .affected_rows();
+    // No index finds a cid's pages: this reads every page (takedowns are
+    // rare; Locate and search are served from memory).
+    const std::string raw = Raw(cid);
+    std::map<std::string, std::vector<PeerPage>> holding;
+    CollectPages(tx.exec_params(absl::StrCat("SELECT ", kPageColumns,
+                                             " FROM peer_pages p WHERE"
+                                             " position($1::bytea IN p.cids) > 0"),
+                                pqxx::binarystring(raw)),
+                 &holding);
+    int64_t removed = 0;
+    std::vector<std::pair<std::string, PageEdit>> edits;
+    for (auto& [peer, pages] : holding) {
+      PageEdit edit = RemoveCidFromPages(std::move(pages), raw);
+      removed += edit.removed;
+      edits.emplace_back(peer, std::move(edit));
+    }
+    StorePageEdits(tx, edits);
     auto change = std::make_shared<CatalogChange>();
     change->mutable_dropped_cids()->set_cids(Raw(cid));
     const int64_t seq = AppendToLog(tx, *change);

@@ -770,16 +770,24 @@ TEST_F(PgStoreTest, BatchWithBadPartialStoresNothing) {
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kNotFound);
 }
 
-TEST_F(PgStoreTest, OrphanFilesAreCollected) {
+TEST_F(PgStoreTest, AFileGoesWithItsLastSource) {
   MustPublish(1, {Delta(1, {File(1, "a.txt"), File(2, "b.txt")})});
   MustPublish(1, {Delta(1, {}, {1})});
-  absl::StatusOr<int64_t> n = store_->DeleteOrphanFiles(absl::Hours(1));
-  ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_EQ(*n, 0);  // too recent
-  n = store_->DeleteOrphanFiles(absl::ZeroDuration());
-  ASSERT_TRUE(n.ok());
-  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(LocateCode(1), absl::StatusCode::kNotFound);
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
+  pqxx::connection c(db_->dsn());
+  pqxx::nontransaction tx(c);
+  EXPECT_EQ(tx.exec_params1("SELECT count(*) FROM files WHERE cid = $1",
+                            Cid(1))[0]
+                .as<int>(),
+            0);
+  EXPECT_EQ(tx.exec_params1("SELECT size FROM files WHERE cid = $1", Cid(2))[0]
+                .as<int64_t>(),
+            File(2, "b.txt").size());
+  // Nothing is left for the orphan collector.
+  absl::StatusOr<int64_t> n = store_->DeleteOrphanFiles(absl::ZeroDuration());
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
 }
 
 TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {

@@ -12,7 +12,8 @@
 //      with a kind filter) for --seconds with --clients concurrent clients:
 //      at the index over gRPC, through a supernode over gRPC, and as SQL
 //      straight to PostgreSQL. Queries per second, p50 and p99.
-//   4. Locate over gRPC against a point lookup in PostgreSQL.
+//   4. Locate over gRPC against a point lookup by cid in PostgreSQL (on the
+//      table of one row per source: Trove's own schema has no index by cid).
 //   5. Ingest: new files from new leaves through IndexService (acknowledged
 //      = committed in PostgreSQL, which runs with fsync on), against COPY of
 //      the same rows into the copy of the database.
@@ -147,18 +148,37 @@ void CopyCatalog(const std::string& dsn, const Catalog& c) {
     s.complete();
   }
   {
-    pqxx::stream_to s(tx, "files", std::vector<std::string>{"cid", "size"});
-    for (const GenFile& f : c.files) s << std::make_tuple(f.cid, f.size);
-    s.complete();
-  }
-  {
-    pqxx::stream_to s(tx, "sources",
-                      std::vector<std::string>{"cid", "peer_id", "supernode_id",
-                                               "address", "name"});
-    for (const GenSource& src : c.sources) {
-      const GenPeer& p = c.peers[src.peer];
-      s << std::make_tuple(c.files[src.file].cid, p.id,
-                           c.supernodes[p.supernode], p.address, src.name);
+    // Each peer's sources in pages of up to 2048 entries, as index_server
+    // stores them (index_server/peer_pages.h).
+    constexpr size_t kPage = 2048;
+    std::vector<std::vector<const GenSource*>> of_peer(c.peers.size());
+    for (const GenSource& src : c.sources) of_peer[src.peer].push_back(&src);
+    pqxx::stream_to s(tx, "peer_pages",
+                      std::vector<std::string>{"peer_id", "page", "cids",
+                                               "names", "sizes", "partial"});
+    for (size_t p = 0; p < of_peer.size(); ++p) {
+      const std::vector<const GenSource*>& list = of_peer[p];
+      for (size_t lo = 0, page = 0; lo < list.size(); lo += kPage, ++page) {
+        const size_t hi = std::min(list.size(), lo + kPage);
+        std::string cids = "\\x";
+        std::vector<std::string> names;
+        std::string sizes = "{", partial = "{";
+        for (size_t i = lo; i < hi; ++i) {
+          const GenFile& f = c.files[list[i]->file];
+          cids += f.cid;
+          names.push_back(list[i]->name);
+          if (i > lo) {
+            sizes += ',';
+            partial += ',';
+          }
+          absl::StrAppend(&sizes, f.size);
+          partial += 'f';
+        }
+        sizes += '}';
+        partial += '}';
+        s << std::make_tuple(c.peers[p].id, static_cast<int>(page), cids,
+                             index_server::PgTextArray(names), sizes, partial);
+      }
     }
     s.complete();
   }
@@ -662,10 +682,13 @@ int Main() {
   });
   std::vector<std::unique_ptr<pqxx::connection>> pg_trove;
   for (int c = 0; c < clients; ++c) {
-    pg_trove.push_back(std::make_unique<pqxx::connection>(dsn));
+    // Trove's schema keeps no index by cid (Locate is served from memory):
+    // the point lookup runs on the table of one row per source.
+    pg_trove.push_back(
+        std::make_unique<pqxx::connection>(Dsn(admin, "trove_pgsearch")));
     pg_trove.back()->prepare(
         "locate",
-        "SELECT peer_id, address, partial FROM sources WHERE cid = $1 LIMIT 50");
+        "SELECT peer_id, size FROM pg_sources WHERE cid = $1 LIMIT 50");
   }
   Result locate_pg = RunClients(clients, each, [&](int c, int64_t i) {
     Outcome o;

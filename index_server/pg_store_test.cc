@@ -782,6 +782,44 @@ TEST_F(PgStoreTest, OrphanFilesAreCollected) {
   EXPECT_EQ(LocateCode(2), absl::StatusCode::kOk);
 }
 
+// peer_standing keeps a peer's age across its absences, but not forever:
+// rows of peers with no source, not seen for long, go.
+TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {
+  for (int p = 1; p <= 4; ++p) {
+    MustPublish(1, {Delta(p, {File(p, absl::StrCat("f", p, ".txt"))})});
+  }
+  MustPublish(1, {Gone(1), Gone(3), Gone(4)});
+  pqxx::connection c(db_->dsn());
+  {
+    pqxx::work tx(c);
+    // Peers 1 to 3 became known 40 days ago; peer 3 signed a change just
+    // now (through another supernode, say).
+    tx.exec("UPDATE peer_standing SET known_since = now() - interval '40 days'"
+            " WHERE peer_id IN ('" + Peer(1) + "', '" + Peer(2) + "', '" +
+            Peer(3) + "')");
+    tx.exec("INSERT INTO peer_chains (peer_id, supernode_id, last_seq,"
+            " full_floor) VALUES ('" + Peer(3) + "', '" + Node(1) +
+            "', 1, 1)");
+    tx.commit();
+  }
+  absl::StatusOr<int64_t> n = pg_->TrimPeerStanding(absl::Hours(24 * 30));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  std::vector<std::string> kept;
+  {
+    pqxx::work tx(c);
+    for (const pqxx::row& row :
+         tx.exec("SELECT peer_id FROM peer_standing ORDER BY peer_id")) {
+      kept.push_back(row[0].as<std::string>());
+    }
+  }
+  // Peer 2 still shares, peer 3 was seen, peer 4 is young.
+  EXPECT_THAT(kept, ElementsAre(Peer(2), Peer(3), Peer(4)));
+  n = pg_->TrimPeerStanding(absl::Hours(24 * 30));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);
+}
+
 TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
   ASSERT_TRUE(Register(2).ok());
   constexpr int kThreads = 8;

@@ -8,7 +8,6 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/search/query.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -16,6 +15,7 @@
 #include "index_server/memory_catalog.h"
 #include "index_server/migrations.h"
 #include "tests/testing/postgres.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -25,10 +25,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testutil::TestDatabase;
 
-// 64 hex digits from a small number, distinct per `kind` (cid/peer/node).
-std::string Id(char kind, int n) {
-  return absl::StrFormat("%c%063x", kind, n);
-}
+using testutil::Id;
 std::string Cid(int n) { return Id('c', n); }
 std::string Peer(int n) { return Id('e', n); }
 std::string Node(int n) { return Id('a', n); }

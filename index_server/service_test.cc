@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
@@ -17,6 +16,7 @@
 #include "index_server/pg_store.h"
 #include "protos/index.grpc.pb.h"
 #include "tests/testing/postgres.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -25,7 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using testutil::TestDatabase;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 std::string Cid(int n) { return Id('c', n); }
 std::string Peer(int n) { return Id('e', n); }
 const std::string kNode = Id('a', 1);

@@ -11,6 +11,7 @@
 #include "common/signed_change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace supernode {
@@ -21,6 +22,8 @@ using ::testing::HasSubstr;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
+
+using testutil::NewIdentity;
 
 class RecordingSink : public CatalogSink {
  public:
@@ -60,12 +63,6 @@ class LeafRegistryTest : public ::testing::Test {
     options_ = options;
     sink_ = RecordingSink();
     registry_ = std::make_unique<LeafRegistry>(options_, &clock_, &sink_);
-  }
-
-  static std::unique_ptr<Identity> NewIdentity() {
-    absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
-    EXPECT_TRUE(id.ok()) << id.status();
-    return std::move(id).value();
   }
 
   JoinRequest SignedJoin(const Identity& identity,

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "common/tls_credentials.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "protos/supernode.grpc.pb.h"
 #include "tests/harness/cluster_fixture.h"
 #include "tests/harness/process.h"
@@ -52,6 +54,20 @@ constexpr int kFullWeightAfterSeconds = 10;
 // Each supernode's session timeout here: the test's own leaves do not
 // send heartbeats.
 constexpr char kLongSessions[] = "--session_timeout_ms=120000";
+
+// The /metrics text of the server whose log is at `log_path` (it logs
+// "metrics=HOST:PORT" at start); "" when it cannot be read.
+std::string ScrapeMetrics(const std::string& log_path) {
+  std::smatch m;
+  const std::string log = testutil::Slurp(log_path);
+  static const std::regex re(R"(metrics=127\.0\.0\.1:([0-9]+))");
+  if (!std::regex_search(log, m, re)) return "";
+  httplib::Client client("127.0.0.1", std::stoi(m[1].str()));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  httplib::Result res = client.Get("/metrics");
+  return res && res->status == 200 ? res->body : "";
+}
 
 // A leaf of the test's own: an identity with a TLS context made from it,
 // so that supernodes see the caller as that peer.
@@ -237,7 +253,8 @@ TEST_F(SourceReportsTest, EstablishedReportersLeaveASourceOutThrowAwayOnesDoNot)
       {kLongSessions,
        absl::StrCat("--report_full_weight_after_seconds=",
                     kFullWeightAfterSeconds),
-       "--report_rank_last_score=2", "--report_leave_out_score=3"});
+       "--report_rank_last_score=2", "--report_leave_out_score=3",
+       "--metrics_listen=127.0.0.1:0"});
   ASSERT_TRUE(second.ok()) << second.status();
   const std::string second_log =
       cluster_->other_supernode("second")->log_path();
@@ -290,6 +307,18 @@ TEST_F(SourceReportsTest, EstablishedReportersLeaveASourceOutThrowAwayOnesDoNot)
               UnorderedElementsAre(good_id, bad_id));
   const std::string log = testutil::Slurp(second_log);
   EXPECT_TRUE(absl::StrContains(log, "(left out in look-ups)")) << log;
+  // The operator sees it in the second supernode's metrics: one source
+  // left out for one file, thirteen reports counting.
+  const std::string metrics = ScrapeMetrics(second_log);
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "trove_supernode_reported_sources{standing=\"left_out\"} 1\n"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "trove_supernode_reported_sources{standing=\"last\"} 0\n"))
+      << metrics;
+  EXPECT_TRUE(
+      absl::StrContains(metrics, "\ntrove_supernode_bad_source_reports 13\n"))
+      << metrics;
 
   // The movers' reports came well within the full-weight time of their
   // joining the second supernode: by their time there alone they would

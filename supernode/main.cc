@@ -113,7 +113,9 @@ ABSL_FLAG(double, report_rank_last_score, 3.0,
           "a source whose weighted bad-source reports for a file reach this "
           "is offered last in this supernode's look-ups of that file");
 ABSL_FLAG(double, report_leave_out_score, 6.0,
-          "... and left out of them at this score, while the reports count");
+          "a source whose weighted bad-source reports for a file reach this "
+          "is left out of this supernode's look-ups of that file while the "
+          "reports count (at least --report_rank_last_score)");
 ABSL_FLAG(int64_t, max_source_reports, 100000,
           "most bad-source reports remembered");
 ABSL_FLAG(int, index_search_timeout_ms, 1500,

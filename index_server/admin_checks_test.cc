@@ -2,10 +2,10 @@
 // their own.
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_server/admin_service.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -13,7 +13,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 
 TEST(AdminChecksTest, IdsAndReasons) {
   AdminCore::Options o;

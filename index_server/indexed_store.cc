@@ -77,6 +77,7 @@ absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
       pg_->ApplyDeltas(request, call);
   if (r.ok()) {
     AwaitOwnCommit(call);
+    AddStanding(request, &*r);
     static prometheus::Counter& added = metrics::Counter(
         "trove_index_ingested_sources_total",
         "Source rows PublishDeltas added or replaced, or removed",
@@ -89,6 +90,26 @@ absl::StatusOr<index::PublishDeltasResponse> IndexedStore::ApplyDeltas(
     removed.Increment(static_cast<double>(r->sources_removed()));
   }
   return r;
+}
+
+void IndexedStore::AddStanding(const index::PublishDeltasRequest& request,
+                               index::PublishDeltasResponse* response) {
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
+  if (catalog == nullptr || !follower_.ready()) return;
+  absl::flat_hash_set<std::string> refused;
+  for (const index::RefusedChange& r : response->refused()) {
+    refused.insert(r.peer_id());
+  }
+  absl::flat_hash_set<std::string> told;
+  for (const index::PeerDelta& d : request.deltas()) {
+    if (!d.full() || d.gone() || refused.contains(d.peer_id())) continue;
+    if (!told.insert(d.peer_id()).second) continue;
+    std::optional<absl::Time> since = catalog->KnownSince(d.peer_id());
+    if (!since.has_value()) continue;
+    index::PeerStanding* standing = response->add_standing();
+    standing->set_peer_id(d.peer_id());
+    standing->set_known_since_ms(absl::ToUnixMillis(*since));
+  }
 }
 
 std::shared_ptr<const absl::flat_hash_set<std::string>>

@@ -76,6 +76,10 @@ class IndexedStore final : public IndexStore {
   // Waits (bounded) until this replica applied what this thread just
   // committed.
   void AwaitOwnCommit(const CallContext& call);
+  // Adds to `response` the known-since time of each peer whose full list
+  // `request` carried and this replica now holds (PeerStanding).
+  void AddStanding(const index::PublishDeltasRequest& request,
+                   index::PublishDeltasResponse* response);
   // Supernodes whose lease ended, as of at most lease_check ago.
   std::shared_ptr<const absl::flat_hash_set<std::string>> EndedLeases();
 

@@ -92,6 +92,10 @@ ABSL_FLAG(int, max_concurrent_searches, 32,
 ABSL_FLAG(int, change_log_keep_seconds, 900,
           "keep change log entries this long: a replica that falls further "
           "behind loads the whole catalog again");
+ABSL_FLAG(int, forget_peers_after_days, 30,
+          "forget when a peer became known (its age, which weighs its votes "
+          "on names and its reports) once it holds no source and was not "
+          "seen this long; it then starts again as a newcomer");
 ABSL_FLAG(int, apply_wait_ms, 2000,
           "a write waits at most this long for this replica's memory to "
           "show it before answering");
@@ -260,11 +264,13 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> ConnectWithRetry(
   }
 }
 
-// Runs expiry every `interval`, and orphan collection and change log
-// trimming every `gc_interval`, until `stop` is notified.
+// Runs expiry every `interval`, and orphan collection, change log trimming
+// and forgetting long-gone peers' standing every `gc_interval`, until
+// `stop` is notified.
 void Housekeeping(IndexedStore* store, absl::Duration interval,
                   absl::Duration gc_interval, absl::Duration orphan_min_age,
-                  absl::Duration log_keep, absl::Notification* stop) {
+                  absl::Duration log_keep, absl::Duration standing_keep,
+                  absl::Notification* stop) {
   absl::Time next_gc = absl::Now() + gc_interval;
   absl::Time next_trim = absl::Now() + std::min(gc_interval, log_keep / 4);
   while (!stop->WaitForNotificationWithTimeout(interval)) {
@@ -292,6 +298,17 @@ void Housekeeping(IndexedStore* store, absl::Duration interval,
       if (!trimmed.ok()) {
         TROVE_LOG(WARNING) << "trimming the change log failed: "
                            << trimmed.status();
+      }
+      absl::StatusOr<int64_t> forgotten =
+          store->pg()->TrimPeerStanding(standing_keep);
+      if (!forgotten.ok()) {
+        TROVE_LOG(WARNING) << "forgetting long-gone peers failed: "
+                           << forgotten.status();
+      } else if (*forgotten > 0) {
+        TROVE_LOG(INFO) << "forgot when " << *forgotten
+                        << " peers gone for over "
+                        << absl::FormatDuration(standing_keep)
+                        << " became known";
       }
     }
   }
@@ -551,6 +568,7 @@ int Main() {
         {"read_db_pool_size", absl::GetFlag(FLAGS_read_db_pool_size)},
         {"max_concurrent_searches", absl::GetFlag(FLAGS_max_concurrent_searches)},
         {"change_log_keep_seconds", absl::GetFlag(FLAGS_change_log_keep_seconds)},
+        {"forget_peers_after_days", absl::GetFlag(FLAGS_forget_peers_after_days)},
         {"max_deltas_per_batch", absl::GetFlag(FLAGS_max_deltas_per_batch)},
         {"max_files_per_delta", absl::GetFlag(FLAGS_max_files_per_delta)},
         {"search_max_limit", absl::GetFlag(FLAGS_search_max_limit)},
@@ -705,7 +723,8 @@ int Main() {
       absl::Milliseconds(absl::GetFlag(FLAGS_expire_interval_ms)),
       absl::Seconds(std::max(1, absl::GetFlag(FLAGS_orphan_gc_interval_seconds))),
       absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
-      absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)), &stop);
+      absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)),
+      absl::Hours(24) * absl::GetFlag(FLAGS_forget_peers_after_days), &stop);
 
   if (election_runner != nullptr) election_runner->Start();
 

@@ -488,6 +488,18 @@ absl::StatusOr<search::SearchPage> MemoryCatalog::Search(
   return index_.Search(query, deadline);
 }
 
+std::optional<absl::Time> MemoryCatalog::KnownSince(
+    const std::string& peer_id) const {
+  std::string raw;
+  if (!search::HexToRaw(peer_id, &raw)) return std::nullopt;
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = peer_ids_.find(raw);
+  if (it == peer_ids_.end()) return std::nullopt;
+  const PeerRec& p = peers_[it->second];
+  if (!p.known) return std::nullopt;
+  return p.known_since;
+}
+
 absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
     const std::string& cid_hex, int limit,
     const absl::flat_hash_set<std::string>& dead) const {

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,11 @@ class MemoryCatalog {
   absl::StatusOr<index::LocateResponse> Locate(
       const std::string& cid, int limit,
       const absl::flat_hash_set<std::string>& dead) const;
+
+  // When the index first stored a source of `peer_id` (64 hex digits), as
+  // the change log carried it; nullopt when the peer holds no source here
+  // or its time is not known.
+  std::optional<absl::Time> KnownSince(const std::string& peer_id) const;
 
   Stats stats() const;
 

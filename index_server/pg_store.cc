@@ -1755,6 +1755,32 @@ absl::StatusOr<int64_t> PgIndexStore::TrimChangeLog(absl::Duration keep) {
   });
 }
 
+absl::StatusOr<int64_t> PgIndexStore::TrimPeerStanding(
+    absl::Duration forget_after) {
+  return Run(PoolKind::kWrite, "trim peer standing", CallContext(),
+             [&](pqxx::connection& c) -> absl::StatusOr<int64_t> {
+    pqxx::work tx(c);
+    // In turn with ApplyDeltas, so that a peer storing sources right now
+    // keeps its row.
+    TakeWriterTurn(tx);
+    // Seen: a peers row, a signed change or presence (peer_chains), or the
+    // row itself, within forget_after.
+    int64_t n = tx.exec_params(
+                      "DELETE FROM peer_standing k"
+                      " WHERE k.known_since < now() - $1::bigint * interval '1 millisecond'"
+                      " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.peer_id = k.peer_id)"
+                      " AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.peer_id = k.peer_id"
+                      "  AND p.last_seen >= now() - $1::bigint * interval '1 millisecond')"
+                      " AND NOT EXISTS (SELECT 1 FROM peer_chains h WHERE h.peer_id = k.peer_id"
+                      "  AND GREATEST(h.updated_at, h.presence_until)"
+                      "   >= now() - $1::bigint * interval '1 millisecond')",
+                      Millis(forget_after))
+                    .affected_rows();
+    tx.commit();
+    return n;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Operator control (AdminStore)
 

@@ -203,6 +203,12 @@ class PgIndexStore final : public CatalogStore,
   // Returns how many.
   absl::StatusOr<int64_t> TrimChangeLog(absl::Duration keep);
 
+  // Deletes the known-since rows (peer_standing) of peers that hold no
+  // source and were not seen (a peers row, a signed change or presence)
+  // for `forget_after`: such a peer coming back starts as a newcomer.
+  // Returns how many.
+  absl::StatusOr<int64_t> TrimPeerStanding(absl::Duration forget_after);
+
  private:
   enum class PoolKind { kWrite, kLease, kRead };
 

@@ -8,7 +8,6 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/search/query.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -16,6 +15,7 @@
 #include "index_server/memory_catalog.h"
 #include "index_server/migrations.h"
 #include "tests/testing/postgres.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -25,10 +25,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testutil::TestDatabase;
 
-// 64 hex digits from a small number, distinct per `kind` (cid/peer/node).
-std::string Id(char kind, int n) {
-  return absl::StrFormat("%c%063x", kind, n);
-}
+using testutil::Id;
 std::string Cid(int n) { return Id('c', n); }
 std::string Peer(int n) { return Id('e', n); }
 std::string Node(int n) { return Id('a', n); }
@@ -787,6 +784,44 @@ TEST_F(PgStoreTest, AFileGoesWithItsLastSource) {
   // Nothing is left for the orphan collector.
   absl::StatusOr<int64_t> n = store_->DeleteOrphanFiles(absl::ZeroDuration());
   ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0);
+}
+
+// peer_standing keeps a peer's age across its absences, but not forever:
+// rows of peers with no source, not seen for long, go.
+TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {
+  for (int p = 1; p <= 4; ++p) {
+    MustPublish(1, {Delta(p, {File(p, absl::StrCat("f", p, ".txt"))})});
+  }
+  MustPublish(1, {Gone(1), Gone(3), Gone(4)});
+  pqxx::connection c(db_->dsn());
+  {
+    pqxx::work tx(c);
+    // Peers 1 to 3 became known 40 days ago; peer 3 signed a change just
+    // now (through another supernode, say).
+    tx.exec("UPDATE peer_standing SET known_since = now() - interval '40 days'"
+            " WHERE peer_id IN ('" + Peer(1) + "', '" + Peer(2) + "', '" +
+            Peer(3) + "')");
+    tx.exec("INSERT INTO peer_chains (peer_id, supernode_id, last_seq,"
+            " full_floor) VALUES ('" + Peer(3) + "', '" + Node(1) +
+            "', 1, 1)");
+    tx.commit();
+  }
+  absl::StatusOr<int64_t> n = pg_->TrimPeerStanding(absl::Hours(24 * 30));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 1);
+  std::vector<std::string> kept;
+  {
+    pqxx::work tx(c);
+    for (const pqxx::row& row :
+         tx.exec("SELECT peer_id FROM peer_standing ORDER BY peer_id")) {
+      kept.push_back(row[0].as<std::string>());
+    }
+  }
+  // Peer 2 still shares, peer 3 was seen, peer 4 is young.
+  EXPECT_THAT(kept, ElementsAre(Peer(2), Peer(3), Peer(4)));
+  n = pg_->TrimPeerStanding(absl::Hours(24 * 30));
+  ASSERT_TRUE(n.ok());
   EXPECT_EQ(*n, 0);
 }
 

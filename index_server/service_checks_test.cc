@@ -3,13 +3,13 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "common/identity.h"
 #include "common/search/query.h"
 #include "common/signed_change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "index_server/service.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -17,13 +17,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 
-std::unique_ptr<Identity> NewIdentity() {
-  absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
-  EXPECT_TRUE(id.ok());
-  return *std::move(id);
-}
+using testutil::NewIdentity;
 
 index::RegisterSupernodeRequest SignedRegistration(const Identity& id) {
   index::RegisterSupernodeRequest r;

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "common/server_util.h"
 #include "gmock/gmock.h"
@@ -17,6 +16,7 @@
 #include "index_server/pg_store.h"
 #include "protos/index.grpc.pb.h"
 #include "tests/testing/postgres.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace index_server {
@@ -25,7 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using testutil::TestDatabase;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 std::string Cid(int n) { return Id('c', n); }
 std::string Peer(int n) { return Id('e', n); }
 const std::string kNode = Id('a', 1);
@@ -556,6 +556,36 @@ TEST_F(ServiceTest, GoneFromTheOldSupernodeSparesAMovedPeer) {
   EXPECT_TRUE(Locate(Cid(1)).ok());
   ASSERT_TRUE(Publish({gone}, other).ok());
   EXPECT_EQ(Locate(Cid(1)).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A peer's full list is answered with since when the index has known the
+// peer: its first stored source, wherever it came from, so that a
+// supernode it moved to does not take it for a newcomer.
+TEST_F(ServiceTest, AFullListIsAnsweredWithThePeersStanding) {
+  const absl::Time before = absl::Now() - absl::Seconds(1);
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "good one.txt")})}).ok());
+  const absl::Time first_stored = absl::Now();
+  absl::SleepFor(absl::Milliseconds(50));
+  const std::string other = Id('a', 2);
+  ASSERT_TRUE(Register(other).ok());
+  index::PublishDeltasRequest request;
+  request.set_supernode_id(other);
+  index::PeerDelta full = Delta(1, {File(Cid(1), "good one.txt")});
+  full.set_full(true);
+  *request.add_deltas() = full;
+  *request.add_deltas() = Delta(2, {File(Cid(2), "good two.txt")});
+  index::PublishDeltasResponse response;
+  grpc::ClientContext ctx;
+  grpc::Status s = stub_->PublishDeltas(&ctx, request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  // Only the full list's peer, with its first time.
+  ASSERT_EQ(response.standing_size(), 1);
+  EXPECT_EQ(response.standing(0).peer_id(), Peer(1));
+  const absl::Time since =
+      absl::FromUnixMillis(response.standing(0).known_since_ms());
+  EXPECT_GE(since, before);
+  EXPECT_LE(since, first_stored + absl::Seconds(1));
+  EXPECT_LT(since, absl::Now() - absl::Milliseconds(20));
 }
 
 TEST_F(ServiceTest, RegisteringAgainDropsWhatTheSupernodePublished) {

@@ -127,6 +127,8 @@ class CatalogStore {
   // FAILED_PRECONDITION when the supernode holds no live lease or the
   // generation is over; ABORTED when a later batch was applied;
   // INVALID_ARGUMENT when the store itself rejects a value (nothing stored).
+  // A store that can tell cheaply lists in the response's `standing` since
+  // when it has known each peer whose full list it applied.
   virtual absl::StatusOr<index::PublishDeltasResponse> ApplyDeltas(
       const index::PublishDeltasRequest& request, const CallContext& call) = 0;
 

@@ -2,19 +2,19 @@
 // and ControlService (control_service.h).
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "peer_client/control_service.h"
 #include "peer_client/file_catalog.h"
 #include "peer_client/peer_service.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 
 TEST(RequestChecksTest, Manifest) {
   peer::GetManifestRequest r;

@@ -134,6 +134,12 @@ absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
       owner_.erase(d.peer_id());
     } else {
       owner_[d.peer_id()] = sn;
+      auto known = known_since_.find(d.peer_id());
+      if (d.full() && known != known_since_.end()) {
+        index::PeerStanding* standing = response.add_standing();
+        standing->set_peer_id(d.peer_id());
+        standing->set_known_since_ms(absl::ToUnixMillis(known->second));
+      }
       for (const std::string& cid : d.removed()) {
         response.set_sources_removed(response.sources_removed() +
                                      files.erase(cid) + partial.erase(cid));
@@ -218,6 +224,12 @@ void FakeIndexClient::SetLocate(const std::string& cid,
                                 index::LocateResponse response) {
   absl::MutexLock lock(&mu_);
   locate_[cid] = std::move(response);
+}
+
+void FakeIndexClient::SetKnownSince(const std::string& peer_id,
+                                    absl::Time since) {
+  absl::MutexLock lock(&mu_);
+  known_since_[peer_id] = since;
 }
 
 void FakeIndexClient::SetSupernodes(

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "protos/index.grpc.pb.h"
 #include "supernode/index_client.h"
 
@@ -63,6 +64,9 @@ class FakeIndexClient : public IndexClient {
   void SetLocate(const std::string& cid, index::LocateResponse response);
   // What Bootstrap answers.
   void SetSupernodes(std::vector<index::SupernodeInfo> supernodes);
+  // PublishDeltas answers that it has known `peer_id` since `since` when it
+  // applies a full list of the peer (PublishDeltasResponse.standing).
+  void SetKnownSince(const std::string& peer_id, absl::Time since);
 
   // Calls so far, by rpc name ("RegisterSupernode", ...), failed ones too.
   int calls(const std::string& rpc) const;
@@ -94,6 +98,7 @@ class FakeIndexClient : public IndexClient {
   std::vector<SearchHit> hits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, index::LocateResponse> locate_ ABSL_GUARDED_BY(mu_);
   std::vector<index::SupernodeInfo> supernodes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Time> known_since_ ABSL_GUARDED_BY(mu_);
   absl::Duration last_search_timeout_ ABSL_GUARDED_BY(mu_);
   std::string search_cursor_ ABSL_GUARDED_BY(mu_);
   // Registrations so far, as the generation handed out.

@@ -452,7 +452,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   absl::StatusOr<index::PublishDeltasResponse> r =
       client_->PublishDeltas(req, timeout);
   if (r.ok()) {
-    HandleRefused(req, *r);
+    HandleResponse(req, *r);
     absl::MutexLock lock(&mu_);
     publish_backoff_ = options_.retry_initial;
     ++stats_.batches_sent;
@@ -476,7 +476,7 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
       absl::StatusOr<index::PublishDeltasResponse> r1 =
           batch.size() == 1 ? r : client_->PublishDeltas(one, timeout);
       if (r1.ok()) {
-        HandleRefused(batch.size() == 1 ? req : one, *r1);
+        HandleResponse(batch.size() == 1 ? req : one, *r1);
         ++sent;
       } else if (r1.status().code() == absl::StatusCode::kInvalidArgument) {
         ++rejected;
@@ -520,9 +520,15 @@ absl::Status IndexForwarder::PublishBatch(absl::Time now,
   return status;
 }
 
-void IndexForwarder::HandleRefused(
+void IndexForwarder::HandleResponse(
     const index::PublishDeltasRequest& request,
     const index::PublishDeltasResponse& response) {
+  if (hooks_.known_since) {
+    for (const index::PeerStanding& standing : response.standing()) {
+      hooks_.known_since(standing.peer_id(),
+                         absl::FromUnixMillis(standing.known_since_ms()));
+    }
+  }
   if (response.refused().empty()) return;
   std::set<std::string> need_full;
   for (const index::RefusedChange& refused : response.refused()) {

@@ -130,6 +130,11 @@ class IndexForwarder : public CatalogSink {
     // takedowns). May be empty. Never called with the forwarder's lock
     // held.
     std::function<void(const index::LeaseResponse&)> on_lease;
+    // The index said since when it has known a peer whose full list it
+    // applied (PublishDeltasResponse.standing). May be empty. Never called
+    // with the forwarder's lock held.
+    std::function<void(const std::string& peer_id, absl::Time known_since)>
+        known_since;
   };
 
   // Counters, for status pages and tests.
@@ -228,8 +233,10 @@ class IndexForwarder : public CatalogSink {
   // RegisterSupernode, signed when there is a key.
   absl::StatusOr<index::LeaseResponse> SignedRegister(
       index::RegisterSupernodeRequest req);
-  // Reports the leaves' changes the index refused (Hooks.need_full).
-  void HandleRefused(const index::PublishDeltasRequest& request,
+  // Passes on what the index said of a batch: since when it knew the
+  // peers whose full lists it applied (Hooks.known_since), and the leaves'
+  // changes it refused (Hooks.need_full).
+  void HandleResponse(const index::PublishDeltasRequest& request,
                      const index::PublishDeltasResponse& response);
 
   // One attempt at each step. They take and release mu_ themselves.

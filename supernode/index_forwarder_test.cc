@@ -498,6 +498,32 @@ TEST_F(IndexForwarderTest, RefusedDeltaIsDroppedAndOthersGo) {
   EXPECT_EQ(forwarder_->stats().deltas_rejected, 1);
 }
 
+TEST_F(IndexForwarderTest, PassesOnHowLongTheIndexKnewAPeer) {
+  std::map<std::string, absl::Time> learned;
+  IndexForwarder::Options options;
+  options.supernode_id = kSupernodeId;
+  options.address = "127.0.0.1:6000";
+  forwarder_ = std::make_unique<IndexForwarder>(options, &index_, &clock_);
+  IndexForwarder::Hooks hooks;
+  hooks.leaf_count = [] { return 2; };
+  hooks.resend_all = [] {};
+  hooks.known_since = [&](const std::string& peer, absl::Time since) {
+    learned[peer] = since;
+  };
+  forwarder_->SetHooks(hooks);
+  Register();
+  const absl::Time long_ago = absl::FromUnixSeconds(1600000000);
+  index_.SetKnownSince(Peer(1), long_ago);
+  index_.SetKnownSince(Peer(2), long_ago);
+  // Only a full list is answered with the peer's standing.
+  forwarder_->OnPeerDelta(Full(1, {1}));
+  forwarder_->OnPeerDelta(Delta(2, {2}));
+  clock_.Advance(absl::Seconds(10));
+  forwarder_->RunOnce();
+  ASSERT_EQ(forwarder_->pending_entries(), 0u);
+  EXPECT_THAT(learned, ElementsAre(Pair(Peer(1), long_ago)));
+}
+
 TEST_F(IndexForwarderTest, TooMuchPendingIsReplacedByFullLists) {
   IndexForwarder::Options options;
   options.supernode_id = kSupernodeId;

@@ -196,6 +196,7 @@ absl::StatusOr<LeafRegistry::JoinResult> LeafRegistry::Join(
     leaf.address = request.listen_address();
     leaf.capacity = request.capacity();
     leaf.joined = now;
+    leaf.known_since = now;
     leaf.last_seen = now;
     // Its files vote on names as a newcomer's until it has stayed
     // establish_after (the index weighs them by its own, durable record).
@@ -681,6 +682,23 @@ int LeafRegistry::leaf_count() const {
   return static_cast<int>(leaves_.size());
 }
 
+bool LeafRegistry::LearnKnownSince(const std::string& peer_id,
+                                   absl::Time since) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = leaves_.find(peer_id);
+    if (it == leaves_.end()) return false;
+    const absl::Time now = clock_->Now();
+    since = std::min(since, now);
+    Leaf& leaf = it->second;
+    if (since >= leaf.known_since) return false;
+    leaf.known_since = since;
+    index_.SetKnownSince(peer_id, since, now);
+  }
+  SettleIfDue();
+  return true;
+}
+
 std::optional<LeafRegistry::LeafInfo> LeafRegistry::GetLeaf(
     const std::string& peer_id) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -692,6 +710,7 @@ std::optional<LeafRegistry::LeafInfo> LeafRegistry::GetLeaf(
   out.address = leaf.address;
   out.capacity = leaf.capacity;
   out.joined = leaf.joined;
+  out.known_since = leaf.known_since;
   out.last_seen = leaf.last_seen;
   out.file_count = index_.FileCountOf(leaf.peer_id);
   out.partial_count = leaf.partial.size();

@@ -121,6 +121,9 @@ class LeafRegistry {
     std::string address;
     Capacity capacity;
     absl::Time joined;
+    // Since when it has been known: `joined`, or earlier when the index
+    // said it knew the peer before (LearnKnownSince).
+    absl::Time known_since;
     absl::Time last_seen;
     size_t file_count = 0;
     size_t partial_count = 0;
@@ -202,6 +205,14 @@ class LeafRegistry {
   // Every leaf's latest signed presence.
   std::vector<index::SignedPresence> Presences() const;
 
+  // The index says it has known `peer_id` since `since` (the index's
+  // durable record, never the leaf's own claim). When the peer is joined
+  // and that is earlier than what the registry knew, its files vote on
+  // names and its bad-source reports weigh by that age from now on; a time
+  // in the future counts as now. Returns whether anything changed. The
+  // record lasts while the leaf stays joined.
+  bool LearnKnownSince(const std::string& peer_id, absl::Time since);
+
   // The peer id of a live session. NOT_FOUND when unknown.
   absl::StatusOr<std::string> PeerOfSession(const std::string& session);
 
@@ -246,6 +257,7 @@ class LeafRegistry {
     std::string address;
     Capacity capacity;
     absl::Time joined;
+    absl::Time known_since;
     absl::Time last_seen;
     // Cids held in part, with their entries.
     std::map<std::string, FileEntry> partial;

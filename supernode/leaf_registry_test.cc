@@ -11,6 +11,7 @@
 #include "common/signed_change.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace supernode {
@@ -21,6 +22,8 @@ using ::testing::HasSubstr;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
+
+using testutil::NewIdentity;
 
 class RecordingSink : public CatalogSink {
  public:
@@ -60,12 +63,6 @@ class LeafRegistryTest : public ::testing::Test {
     options_ = options;
     sink_ = RecordingSink();
     registry_ = std::make_unique<LeafRegistry>(options_, &clock_, &sink_);
-  }
-
-  static std::unique_ptr<Identity> NewIdentity() {
-    absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
-    EXPECT_TRUE(id.ok()) << id.status();
-    return std::move(id).value();
   }
 
   JoinRequest SignedJoin(const Identity& identity,
@@ -133,6 +130,44 @@ TEST_F(LeafRegistryTest, JoinWithGoodSignature) {
   EXPECT_EQ(leaf->address, "127.0.0.1:7000");
   EXPECT_TRUE(registry_->Heartbeat(r->session).ok());
   EXPECT_EQ(registry_->PeerOfSession(r->session).value(), identity->peer_id());
+}
+
+// A leaf the index has known for long, joined here just now: once the
+// index says so, its files vote on names as an established peer's and its
+// age is the index's.
+TEST_F(LeafRegistryTest, LearnsHowLongTheIndexKnewALeaf) {
+  LeafRegistry::Options options;
+  options.index.establish_after = absl::Hours(1);
+  Reset(options);
+  std::unique_ptr<Identity> mover;
+  const std::string session = JoinNew(&mover, "127.0.0.1:7001");
+  ASSERT_TRUE(Publish(session, true, {File(1, "moonlight.iso")}).ok());
+  for (int i = 0; i < 2; ++i) {
+    const std::string newcomer =
+        JoinNew(nullptr, absl::StrCat("127.0.0.1:710", i));
+    ASSERT_TRUE(
+        Publish(newcomer, true, {File(1, "zz_trojan_setup_moonlight.exe")})
+            .ok());
+  }
+  // All newcomers here: two names against one.
+  ASSERT_THAT(Search("moonlight"), SizeIs(1));
+  EXPECT_EQ(Search("moonlight")[0].name(), "zz_trojan_setup_moonlight.exe");
+  const absl::Time joined = registry_->GetLeaf(mover->peer_id())->joined;
+  EXPECT_EQ(registry_->GetLeaf(mover->peer_id())->known_since, joined);
+
+  const absl::Time long_ago = clock_.Now() - absl::Hours(30);
+  EXPECT_TRUE(registry_->LearnKnownSince(mover->peer_id(), long_ago));
+  EXPECT_EQ(registry_->GetLeaf(mover->peer_id())->known_since, long_ago);
+  EXPECT_EQ(registry_->GetLeaf(mover->peer_id())->joined, joined);
+  EXPECT_EQ(Search("moonlight")[0].name(), "moonlight.iso");
+  // Only ever earlier; a later or future time, or a peer not joined here,
+  // changes nothing.
+  EXPECT_FALSE(registry_->LearnKnownSince(mover->peer_id(),
+                                          long_ago + absl::Hours(1)));
+  EXPECT_FALSE(registry_->LearnKnownSince(mover->peer_id(),
+                                          clock_.Now() + absl::Hours(5)));
+  EXPECT_EQ(registry_->GetLeaf(mover->peer_id())->known_since, long_ago);
+  EXPECT_FALSE(registry_->LearnKnownSince(std::string(64, 'e'), long_ago));
 }
 
 TEST_F(LeafRegistryTest, NoncesAreRandom) {

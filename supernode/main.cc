@@ -96,6 +96,28 @@ ABSL_FLAG(int, established_after_seconds, 3600,
           "newcomers' once it has been joined here this long (0: at once); "
           "the index's answer, which weighs every source by how long the "
           "index has known its peer, decides the name when it answers");
+ABSL_FLAG(int, report_window_seconds, 600,
+          "a bad-source report counts this long, then is forgotten");
+ABSL_FLAG(int, max_reports_per_window, 20,
+          "most (source, file) pairs one leaf may report as bad per "
+          "--report_window_seconds");
+ABSL_FLAG(int, report_full_weight_after_seconds, 3600,
+          "a leaf known this long (here, or to the index) reports a bad "
+          "source with weight 1; younger ones with their share of it "
+          "(0: every report weighs 1)");
+ABSL_FLAG(double, report_min_weight, 0.5,
+          "bad-source reports weighing less than this are logged but add "
+          "nothing to a source's score, so throw-away identities cannot add "
+          "up to an established peer");
+ABSL_FLAG(double, report_rank_last_score, 3.0,
+          "a source whose weighted bad-source reports for a file reach this "
+          "is offered last in this supernode's look-ups of that file");
+ABSL_FLAG(double, report_leave_out_score, 6.0,
+          "a source whose weighted bad-source reports for a file reach this "
+          "is left out of this supernode's look-ups of that file while the "
+          "reports count (at least --report_rank_last_score)");
+ABSL_FLAG(int64_t, max_source_reports, 100000,
+          "most bad-source reports remembered");
 ABSL_FLAG(int, index_search_timeout_ms, 1500,
           "deadline of the index's part of a Search or Locate; past it, "
           "local results are returned (partial)");
@@ -286,6 +308,15 @@ int Run() {
   o.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
   o.established_after = absl::Seconds(
       std::max(0, absl::GetFlag(FLAGS_established_after_seconds)));
+  o.reports.window = absl::Seconds(absl::GetFlag(FLAGS_report_window_seconds));
+  o.reports.max_reports_per_window = absl::GetFlag(FLAGS_max_reports_per_window);
+  o.reports.full_weight_after = absl::Seconds(
+      std::max(0, absl::GetFlag(FLAGS_report_full_weight_after_seconds)));
+  o.reports.min_weight = absl::GetFlag(FLAGS_report_min_weight);
+  o.reports.demote_score = absl::GetFlag(FLAGS_report_rank_last_score);
+  o.reports.exclude_score = absl::GetFlag(FLAGS_report_leave_out_score);
+  o.reports.max_entries = static_cast<size_t>(
+      std::max<int64_t>(0, absl::GetFlag(FLAGS_max_source_reports)));
   o.index_search_timeout =
       absl::Milliseconds(absl::GetFlag(FLAGS_index_search_timeout_ms));
   o.locate_limit = absl::GetFlag(FLAGS_locate_limit);

@@ -293,7 +293,8 @@ SupernodeServiceImpl::SupernodeServiceImpl(
       joins_("join requests", options_.join_rate, options_.clock),
       registry_(registry),
       index_(index),
-      backup_address_(std::move(backup_address)) {
+      backup_address_(std::move(backup_address)),
+      reports_(options_.reports) {
   const int workers = std::max(1, options_.search_workers);
   for (int i = 0; i < workers; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
@@ -793,6 +794,32 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
       if (seen.insert(src.peer_id()).second) sources.push_back(src);
     }
   }
+  // Sources this supernode's leaves reported for sending bad data of this
+  // file: left out, or ranked after the others, while the reports count.
+  const absl::Time now = Now();
+  std::vector<SourceReports::Standing> standing;
+  standing.reserve(sources.size());
+  size_t left_out = 0;
+  {
+    size_t kept = 0;
+    for (size_t i = 0; i < sources.size(); ++i) {
+      const SourceReports::Standing st =
+          reports_.StandingOf(sources[i].peer_id(), cid, now);
+      if (st == SourceReports::Standing::kLeftOut) {
+        ++left_out;
+        continue;
+      }
+      standing.push_back(st);
+      if (kept != i) sources[kept] = std::move(sources[i]);
+      ++kept;
+    }
+    sources.resize(kept);
+  }
+  if (sources.empty() && left_out > 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "every source of ", cid, " known here (", left_out,
+        ") was reported for sending bad data; try again later"));
+  }
   if (sources.empty()) {
     if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound) {
       return absl::NotFoundError(absl::StrCat(
@@ -801,12 +828,17 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
     }
     return absl::NotFoundError(absl::StrCat("no live source holds ", cid));
   }
-  // Complete sources first.
-  std::stable_sort(sources.begin(), sources.end(),
-                   [](const Source& a, const Source& b) {
-                     return !a.partial() && b.partial();
-                   });
-  for (Source& src : sources) *response->add_sources() = std::move(src);
+  // Good complete sources first, then good partial ones, then the
+  // reported ones.
+  std::vector<size_t> order(sources.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto rank = [&](size_t i) {
+    return (standing[i] == SourceReports::Standing::kGood ? 0 : 2) +
+           (sources[i].partial() ? 1 : 0);
+  };
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return rank(a) < rank(b); });
+  for (size_t i : order) *response->add_sources() = std::move(sources[i]);
   return absl::OkStatus();
 }
 
@@ -949,82 +981,24 @@ absl::Status SupernodeServiceImpl::DoReportBadSource(
     return absl::InvalidArgumentError("a peer cannot report itself");
   }
   std::optional<LeafRegistry::LeafInfo> info = registry_->GetLeaf(*reporter);
-  Clock* clock = options_.clock != nullptr ? options_.clock : Clock::Real();
-  const absl::Time now = clock->Now();
+  const absl::Time now = Now();
+  // Its age as this supernode knows it: since it joined, or since the
+  // index first knew it, never what the leaf says of itself.
   const absl::Duration age =
-      info.has_value() ? now - info->joined : absl::ZeroDuration();
-  const double weight =
-      options_.report_full_weight_after <= absl::ZeroDuration()
-          ? 1.0
-          : std::clamp(absl::FDivDuration(age,
-                                          options_.report_full_weight_after),
-                       0.0, 1.0);
-  int64_t count = 0;
-  bool counted = false;
-  {
-    absl::MutexLock lock(&mu_);
-    const std::string pair = absl::StrCat(*reporter, "/", request.peer_id());
-    auto seen = counted_reports_.find(pair);
-    if (seen != counted_reports_.end() &&
-        now - seen->second < options_.report_window) {
-      // Counted already in this window: once per reporter per source.
-      auto it = bad_sources_.find(request.peer_id());
-      count = it == bad_sources_.end() ? 0 : it->second.count;
-    } else {
-      ReporterWindow& window = reporters_[*reporter];
-      if (window.reports == 0 || now - window.start >= options_.report_window) {
-        window.start = now;
-        window.reports = 0;
-      }
-      if (window.reports >= options_.max_reports_per_window) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "too many bad-source reports from this peer: at most ",
-            options_.max_reports_per_window, " sources per ",
-            absl::FormatDuration(options_.report_window), "; retry in ",
-            absl::ToInt64Seconds(absl::Ceil(
-                window.start + options_.report_window - now,
-                absl::Seconds(1))),
-            " s"));
-      }
-      if (counted_reports_.size() >= options_.max_reported_peers) {
-        // Forget what the window no longer counts.
-        for (auto e = counted_reports_.begin(); e != counted_reports_.end();) {
-          if (now - e->second >= options_.report_window) {
-            counted_reports_.erase(e++);
-          } else {
-            ++e;
-          }
-        }
-        for (auto r = reporters_.begin(); r != reporters_.end();) {
-          if (now - r->second.start >= options_.report_window) {
-            reporters_.erase(r++);
-          } else {
-            ++r;
-          }
-        }
-      }
-      auto it = bad_sources_.find(request.peer_id());
-      if (counted_reports_.size() < options_.max_reported_peers &&
-          (it != bad_sources_.end() ||
-           bad_sources_.size() < options_.max_reported_peers)) {
-        if (it == bad_sources_.end()) {
-          it = bad_sources_.emplace(request.peer_id(), SourceReports()).first;
-        }
-        ++window.reports;
-        counted_reports_[pair] = now;
-        it->second.count += 1;
-        it->second.weight += weight;
-        counted = true;
-      }
-      count = it == bad_sources_.end() ? 0 : it->second.count;
-    }
-  }
+      info.has_value() ? now - info->known_since : absl::ZeroDuration();
+  absl::StatusOr<SourceReports::Outcome> outcome = reports_.Report(
+      *reporter, age, request.peer_id(), request.cid(), now);
+  if (!outcome.ok()) return outcome.status();
   TROVE_LOG(WARNING) << "peer " << *reporter << " reports bad data from "
                      << request.peer_id() << " for " << request.cid() << " ("
                      << Printable(request.reason()) << "); "
-                     << (counted ? absl::StrCat("counted with weight ", weight)
-                                 : std::string("not counted"))
-                     << "; reports counted so far: " << count;
+                     << (outcome->counted
+                             ? absl::StrCat("counted with weight ",
+                                            absl::SixDigits(outcome->weight))
+                             : std::string("not counted again"))
+                     << "; its score for this file is "
+                     << absl::StrCat(absl::SixDigits(outcome->score)) << " ("
+                     << StandingName(outcome->standing) << " in look-ups)";
   return absl::OkStatus();
 }
 
@@ -1036,16 +1010,16 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::ReportBadSource(
 
 int64_t SupernodeServiceImpl::bad_source_reports(
     const std::string& peer_id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = bad_sources_.find(peer_id);
-  return it == bad_sources_.end() ? 0 : it->second.count;
+  return reports_.ReportsAgainst(peer_id, Now());
 }
 
 double SupernodeServiceImpl::bad_source_weight(
     const std::string& peer_id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = bad_sources_.find(peer_id);
-  return it == bad_sources_.end() ? 0 : it->second.weight;
+  return reports_.WeightAgainst(peer_id, Now());
+}
+
+absl::Time SupernodeServiceImpl::Now() const {
+  return (options_.clock != nullptr ? options_.clock : Clock::Real())->Now();
 }
 
 }  // namespace supernode

@@ -42,6 +42,7 @@
 #include "supernode/index_client.h"
 #include "supernode/leaf_registry.h"
 #include "supernode/moderation.h"
+#include "supernode/source_reports.h"
 
 namespace trove {
 namespace supernode {
@@ -62,17 +63,12 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
     int search_max_limit = 1000;
     // Sources asked of the index per Locate (0: the index's default).
     int locate_limit = 0;
-    // Most distinct peers whose bad-source reports are counted, and most
-    // (reporter, source) pairs remembered.
-    size_t max_reported_peers = 100000;
-    // Bad-source reports: a reporter counts once per source per
-    // report_window, for at most max_reports_per_window sources (more is
-    // RESOURCE_EXHAUSTED), and weighs its time joined over
-    // report_full_weight_after (at most 1): a newcomer's report weighs
-    // next to nothing.
-    absl::Duration report_window = absl::Minutes(10);
-    int max_reports_per_window = 20;
-    absl::Duration report_full_weight_after = absl::Hours(1);
+    // Bad-source reports (source_reports.h): how they are limited and
+    // weighed, and the scores at which a source is ranked last in, or left
+    // out of, Locate answers for the cid it was reported for. A reporter's
+    // age is how long it has been known: since it joined here, or since the
+    // index first knew it when the index said so (LeafRegistry).
+    SourceReports::Options reports;
     // This supernode's id, told to leaves at Join (they bind their signed
     // changes to it).
     std::string supernode_id;
@@ -188,10 +184,14 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   const CallRateLimiter& search_limiter() const { return searches_; }
   const CallRateLimiter& join_limiter() const { return joins_; }
 
-  // How many reports against `peer_id` as a bad source were counted (one
-  // per reporter per window), and their summed weight.
+  // How many reports against `peer_id` as a bad source count now (one per
+  // reporter per cid per window), and their summed weight.
   int64_t bad_source_reports(const std::string& peer_id) const;
   double bad_source_weight(const std::string& peer_id) const;
+  // The bad-source reports' totals now, for metrics.
+  SourceReports::Totals source_report_totals() const {
+    return reports_.totals(Now());
+  }
 
  private:
   class WatchReactor;
@@ -213,6 +213,9 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   // (once per change, not once per call).
   void NoteIndexHealth(const absl::Status& status);
 
+  // Now, on the options' clock.
+  absl::Time Now() const;
+
   // The key a leaf's searches, look-ups and publishes are limited by:
   // "peer:" and its peer id when `session` (may be empty) is live or its
   // certificate proves a joined leaf, else "addr:" and its address.
@@ -229,23 +232,7 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   const std::function<std::string()> backup_address_;
 
   std::atomic<bool> index_failing_{false};
-  mutable absl::Mutex mu_;
-  // Reports counted against each source, and their weight.
-  struct SourceReports {
-    int64_t count = 0;
-    double weight = 0;
-  };
-  std::map<std::string, SourceReports> bad_sources_ ABSL_GUARDED_BY(mu_);
-  // Reporter + source -> when that report was last counted.
-  absl::flat_hash_map<std::string, absl::Time> counted_reports_
-      ABSL_GUARDED_BY(mu_);
-  // Reporter -> the start of its window and the sources it reported in it.
-  struct ReporterWindow {
-    absl::Time start;
-    int reports = 0;
-  };
-  absl::flat_hash_map<std::string, ReporterWindow> reporters_
-      ABSL_GUARDED_BY(mu_);
+  SourceReports reports_;
 
   // Open Watch streams, and the session each watches.
   mutable absl::Mutex watch_mu_;

@@ -3,7 +3,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_format.h"
 #include "common/identity.h"
 #include "common/join_auth.h"
 #include "common/join_work.h"
@@ -12,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "supernode/leaf_registry.h"
 #include "supernode/service.h"
+#include "tests/testing/ids.h"
 
 namespace trove {
 namespace supernode {
@@ -19,13 +19,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Id(char kind, int n) { return absl::StrFormat("%c%063x", kind, n); }
+using testutil::Id;
 
-std::unique_ptr<Identity> NewIdentity() {
-  absl::StatusOr<std::unique_ptr<Identity>> id = Identity::Generate();
-  EXPECT_TRUE(id.ok());
-  return *std::move(id);
-}
+using testutil::NewIdentity;
 
 JoinRequest SignedJoin(const Identity& id, int bits) {
   JoinRequest r;

@@ -536,9 +536,9 @@ TEST_F(ServiceTest, BadSourceReportsAreLimitedPerReporterAndWeighedByAge) {
   ro.session_timeout = absl::Hours(10);
   StartService(
       [](SupernodeServiceImpl::Options* so) {
-        so->report_window = absl::Minutes(10);
-        so->max_reports_per_window = 3;
-        so->report_full_weight_after = absl::Hours(1);
+        so->reports.window = absl::Minutes(10);
+        so->reports.max_reports_per_window = 3;
+        so->reports.full_weight_after = absl::Hours(1);
       },
       ro);
   auto report = [&](const std::string& session, int source) {
@@ -561,11 +561,13 @@ TEST_F(ServiceTest, BadSourceReportsAreLimitedPerReporterAndWeighedByAge) {
   }
   EXPECT_EQ(service_->bad_source_reports(Peer(9)), 2);
   EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(9)), 1.0);
-  // Half an hour on, the newcomer's report counts again, at half weight.
+  // Half an hour on, the old reports have aged out of the window; the
+  // newcomer's report counts again, at half weight.
   clock_.Advance(absl::Minutes(30));
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 0);
   ASSERT_TRUE(report(newcomer, 9).ok());
-  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 3);
-  EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(9)), 1.5);
+  EXPECT_EQ(service_->bad_source_reports(Peer(9)), 1);
+  EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(9)), 0.5);
   // At most three sources per reporter per window.
   EXPECT_TRUE(report(old_hand, 10).ok());
   EXPECT_TRUE(report(old_hand, 11).ok());
@@ -577,6 +579,125 @@ TEST_F(ServiceTest, BadSourceReportsAreLimitedPerReporterAndWeighedByAge) {
   clock_.Advance(absl::Minutes(10));
   EXPECT_TRUE(report(old_hand, 13).ok());
   EXPECT_EQ(service_->bad_source_reports(Peer(13)), 1);
+}
+
+// Established leaves' reports rank a source last, then leave it out of
+// Locate answers for that cid while they count; a crowd of fresh leaves'
+// reports moves nothing.
+TEST_F(ServiceTest, WeightedReportsRankLastThenLeaveOutOfLocate) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.session_timeout = absl::Hours(10);
+  StartService(
+      [](SupernodeServiceImpl::Options* so) {
+        so->reports.window = absl::Minutes(10);
+        so->reports.full_weight_after = absl::Hours(1);
+        so->reports.demote_score = 2;
+        so->reports.exclude_score = 3;
+      },
+      ro);
+  std::vector<std::string> old_hands;
+  for (int i = 0; i < 3; ++i) {
+    old_hands.push_back(JoinNew(absl::StrCat("127.0.0.1:71", i)).session());
+  }
+  clock_.Advance(absl::Hours(2));
+  std::vector<std::string> fresh;
+  for (int i = 0; i < 20; ++i) {
+    fresh.push_back(JoinNew(absl::StrCat("127.0.0.1:72", i)).session());
+  }
+  index::LocateResponse remote;
+  remote.set_size(100);
+  remote.set_name("song.mp3");
+  *remote.add_sources() = Src(Peer(5), "10.0.0.5:7000");
+  *remote.add_sources() = Src(Peer(6), "10.0.0.6:7000");
+  *remote.add_sources() = Src(Peer(7), "10.0.0.7:7000", /*partial=*/true);
+  index_.SetLocate(Cid(1), remote);
+  index_.SetLocate(Cid(2), remote);
+  auto report = [&](const std::string& session, int source, int cid) {
+    ReportBadSourceRequest req;
+    req.set_session(session);
+    req.set_cid(Cid(cid));
+    req.set_peer_id(Peer(source));
+    ReportBadSourceResponse resp;
+    grpc::ClientContext ctx;
+    return stub_->ReportBadSource(&ctx, req, &resp);
+  };
+  auto peers_of = [&](int cid) {
+    LocateResponse resp;
+    EXPECT_TRUE(Locate(Cid(cid), &resp).ok());
+    std::vector<std::string> out;
+    for (const Source& s : resp.sources()) out.push_back(s.peer_id());
+    return out;
+  };
+  using ::testing::ElementsAre;
+  // Twenty fresh leaves report Peer(5): nothing moves.
+  for (const std::string& f : fresh) ASSERT_TRUE(report(f, 5, 1).ok());
+  EXPECT_THAT(peers_of(1), ElementsAre(Peer(5), Peer(6), Peer(7)));
+  // Two established ones: ranked last, after the partial source too.
+  ASSERT_TRUE(report(old_hands[0], 5, 1).ok());
+  ASSERT_TRUE(report(old_hands[1], 5, 1).ok());
+  EXPECT_THAT(peers_of(1), ElementsAre(Peer(6), Peer(7), Peer(5)));
+  // A third: left out, for that cid only.
+  ASSERT_TRUE(report(old_hands[2], 5, 1).ok());
+  EXPECT_THAT(peers_of(1), ElementsAre(Peer(6), Peer(7)));
+  EXPECT_THAT(peers_of(2), ElementsAre(Peer(5), Peer(6), Peer(7)));
+  SourceReports::Totals t = service_->source_report_totals();
+  EXPECT_EQ(t.left_out, 1);
+  EXPECT_EQ(t.reports, 23);
+  // Once the reports age out, it is back.
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_THAT(peers_of(1), ElementsAre(Peer(5), Peer(6), Peer(7)));
+}
+
+TEST_F(ServiceTest, LocateSaysWhenEverySourceWasReported) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.session_timeout = absl::Hours(10);
+  StartService(
+      [](SupernodeServiceImpl::Options* so) {
+        so->reports.full_weight_after = absl::ZeroDuration();
+        so->reports.demote_score = 1;
+        so->reports.exclude_score = 1;
+      },
+      ro);
+  const std::string reporter = JoinNew("127.0.0.1:7001").session();
+  index::LocateResponse remote;
+  remote.set_size(100);
+  *remote.add_sources() = Src(Peer(5), "10.0.0.5:7000");
+  index_.SetLocate(Cid(1), remote);
+  ReportBadSourceRequest req;
+  req.set_session(reporter);
+  req.set_cid(Cid(1));
+  req.set_peer_id(Peer(5));
+  ReportBadSourceResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ReportBadSource(&ctx, req, &resp).ok());
+  LocateResponse located;
+  grpc::Status s = Locate(Cid(1), &located);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("reported for sending bad data"));
+}
+
+// A leaf that the index has known for long reports with full weight as
+// soon as the index says so, though it joined here just now.
+TEST_F(ServiceTest, ReportsWeighTheAgeTheIndexKnows) {
+  LeafRegistry::Options ro = TestRegistryOptions();
+  ro.session_timeout = absl::Hours(10);
+  StartService(
+      [](SupernodeServiceImpl::Options* so) {
+        so->reports.full_weight_after = absl::Hours(1);
+      },
+      ro);
+  std::unique_ptr<Identity> mover;
+  const std::string session = JoinNew("127.0.0.1:7001", &mover).session();
+  EXPECT_TRUE(registry_->LearnKnownSince(mover->peer_id(),
+                                         clock_.Now() - absl::Hours(30)));
+  ReportBadSourceRequest req;
+  req.set_session(session);
+  req.set_cid(Cid(1));
+  req.set_peer_id(Peer(5));
+  ReportBadSourceResponse resp;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->ReportBadSource(&ctx, req, &resp).ok());
+  EXPECT_DOUBLE_EQ(service_->bad_source_weight(Peer(5)), 1.0);
 }
 
 }  // namespace

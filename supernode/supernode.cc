@@ -136,6 +136,24 @@ absl::Status ValidateSupernodeOptions(const SupernodeOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "fan_out_hops must be 0 to 8, got ", o.fan_out_hops));
   }
+  RETURN_IF_ERROR(Positive(o.reports.window, "report_window"));
+  RETURN_IF_ERROR(AtLeastOne(o.reports.max_reports_per_window,
+                             "max_reports_per_window"));
+  RETURN_IF_ERROR(AtLeastOne(o.reports.max_entries, "max_source_reports"));
+  if (o.reports.full_weight_after < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "report_full_weight_after must not be negative");
+  }
+  if (!(o.reports.min_weight >= 0 && o.reports.min_weight <= 1)) {
+    return absl::InvalidArgumentError("report_min_weight must be 0 to 1");
+  }
+  if (!(o.reports.demote_score > 0 &&
+        o.reports.exclude_score >= o.reports.demote_score)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad-source scores: report_rank_last_score must be above 0 and "
+        "report_leave_out_score at least as high, got ",
+        o.reports.demote_score, " and ", o.reports.exclude_score));
+  }
   if (o.locate_limit < 0) {
     return absl::InvalidArgumentError("locate_limit must not be negative");
   }
@@ -232,6 +250,13 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
                                 << ": banned by the community's operator";
            }
          }
+       },
+       [registry](const std::string& peer, absl::Time since) {
+         if (registry->LearnKnownSince(peer, since)) {
+           TROVE_LOG(INFO) << "leaf " << peer
+                           << " is known to the index since "
+                           << absl::FormatTime(since);
+         }
        }});
 
   SupernodeServiceImpl::Options so;
@@ -250,6 +275,7 @@ Supernode::Supernode(SupernodeOptions options, std::string supernode_id,
   so.publish_rate = options_.leaf_publish_rate;
   so.join_rate = options_.leaf_join_rate;
   so.clock = options_.rate_clock;
+  so.reports = options_.reports;
   {
     IndexForwarder* fwd = forwarder_.get();
     const absl::Duration session_timeout = options_.session_timeout;

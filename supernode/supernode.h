@@ -112,6 +112,11 @@ struct SupernodeOptions {
   // timeout, at most a second.
   absl::Duration sweep_interval = absl::ZeroDuration();
 
+  // Bad-source reports: limits, weights, and the scores at which a source
+  // is ranked last in, or left out of, Locate answers for a cid
+  // (source_reports.h).
+  SourceReports::Options reports;
+
   // Search.
   int search_default_limit = 100;
   int search_max_limit = 1000;

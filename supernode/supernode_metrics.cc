@@ -60,6 +60,21 @@ std::unique_ptr<metrics::ScrapeHook> ExportSupernodeMetrics(Supernode* supernode
         .Set(static_cast<double>(forwarder->pending_entries()));
     metrics::Gauge("trove_supernode_pending_peers", "Leaves with queued changes")
         .Set(static_cast<double>(forwarder->pending_peers()));
+    const SourceReports::Totals reports =
+        supernode->service()->source_report_totals();
+    metrics::Gauge("trove_supernode_bad_source_reports",
+                   "Bad-source reports from leaves that count now")
+        .Set(static_cast<double>(reports.reports));
+    metrics::Gauge("trove_supernode_reported_sources",
+                   "(source, file) pairs whose weighted bad-source reports "
+                   "rank them last in, or leave them out of, look-ups",
+                   {{"standing", "last"}})
+        .Set(static_cast<double>(reports.ranked_last));
+    metrics::Gauge("trove_supernode_reported_sources",
+                   "(source, file) pairs whose weighted bad-source reports "
+                   "rank them last in, or leave them out of, look-ups",
+                   {{"standing", "left_out"}})
+        .Set(static_cast<double>(reports.left_out));
     IndexForwarder::Stats s = forwarder->stats();
     counters->batches.Follow(s.batches_sent);
     counters->deltas.Follow(s.deltas_sent);

@@ -286,6 +286,22 @@ TEST_F(SupernodeTest, BadOptionsAreInvalid) {
   o.supernode_id = "xyz";
   EXPECT_EQ(Supernode::Create(o).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // Bad-source scores: leaving out below ranking last makes no sense.
+  o = Options();
+  o.reports.demote_score = 4;
+  o.reports.exclude_score = 2;
+  absl::Status scores = Supernode::Create(o).status();
+  EXPECT_EQ(scores.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(scores.message()),
+              ::testing::HasSubstr("report_leave_out_score"));
+  o = Options();
+  o.reports.min_weight = 2;
+  EXPECT_EQ(Supernode::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  o = Options();
+  o.reports.window = absl::ZeroDuration();
+  EXPECT_EQ(Supernode::Create(o).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

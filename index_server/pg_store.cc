@@ -1768,7 +1768,7 @@ absl::StatusOr<int64_t> PgIndexStore::TrimPeerStanding(
     int64_t n = tx.exec_params(
                       "DELETE FROM peer_standing k"
                       " WHERE k.known_since < now() - $1::bigint * interval '1 millisecond'"
-                      " AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.peer_id = k.peer_id)"
+                      " AND NOT EXISTS (SELECT 1 FROM peer_pages s WHERE s.peer_id = k.peer_id)"
                       " AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.peer_id = k.peer_id"
                       "  AND p.last_seen >= now() - $1::bigint * interval '1 millisecond')"
                       " AND NOT EXISTS (SELECT 1 FROM peer_chains h WHERE h.peer_id = k.peer_id"

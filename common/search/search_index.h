@@ -330,6 +330,9 @@ class SearchIndex {
 
   std::vector<WordRec> words_;
   std::vector<WordId> free_words_;
+  // WordRec::trigrams of every word slot, packed: the part-of-a-word scan
+  // reads these before it looks at a word's text.
+  std::vector<uint64_t> word_trigrams_;
   // Every word, for exact look-ups; and the same sorted, for beginnings.
   absl::flat_hash_map<std::string, WordId> word_ids_;
   absl::btree_map<std::string, WordId, std::less<>> vocabulary_;

@@ -403,6 +403,36 @@ TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
   }
 }
 
+// A word's slot, freed when its last name goes, is taken by the next new
+// word: part-of-a-word searches then find the new word and not the old.
+TEST(SearchIndexTest, PartOfAWordFollowsReusedWordSlots) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string a(32, '\1');
+  const std::string b(32, '\2');
+  const SearchIndex::DocId gone =
+      index.Add(a, 100, "kaleidoscope.mp3", Standing::kNewcomer);
+  index.Add(b, 200, "other.mp3", Standing::kNewcomer);
+  auto hits = [&](const std::string& text) {
+    SearchQuery q;
+    q.set_text(text);
+    absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 10, 10));
+    EXPECT_TRUE(page.ok());
+    std::vector<std::string> names;
+    for (const SearchHit& h : page->hits) names.push_back(h.name());
+    return names;
+  };
+  EXPECT_EQ(hits("eidosc"), std::vector<std::string>{"kaleidoscope.mp3"});
+  EXPECT_TRUE(index.Remove(gone, Standing::kNewcomer));
+  EXPECT_TRUE(hits("eidosc").empty());
+  index.Add(a, 100, "marmalade.mp3", Standing::kNewcomer);
+  EXPECT_EQ(hits("rmala"), std::vector<std::string>{"marmalade.mp3"});
+  EXPECT_TRUE(hits("eidosc").empty());
+  for (const char* part : {"other", "ther", "the"}) {
+    EXPECT_EQ(hits(part), std::vector<std::string>{"other.mp3"}) << part;
+  }
+}
+
 TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
   using Standing = SearchIndex::Standing;
   SearchIndex index;

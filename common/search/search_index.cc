@@ -106,7 +106,6 @@ constexpr double kPostingCost = 0.05;
 // words, about seven).
 constexpr double kSignatureDensity = 0.2;
 
-// Whether ids[0..n) holds `phrase` as consecutive ids.
 // Per-thread scratch for the documents a walk over postings looks at
 // closer; kept between searches so that a search allocates nothing for it.
 std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
@@ -120,6 +119,7 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
 // How many documents ahead a walk asks for their records.
 constexpr size_t kPrefetchAhead = 8;
 
+// Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
   if (phrase.empty() || phrase.size() > n) return false;
   for (size_t start = 0; start + phrase.size() <= n; ++start) {

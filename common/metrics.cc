@@ -5,6 +5,7 @@
 #include <map>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -87,11 +88,33 @@ const char* TypeName(grpc::experimental::ServerRpcInfo::Type type) {
   return "unary";
 }
 
+// Status codes grpc_server_handled_total counts apart (OK..UNAUTHENTICATED).
+constexpr int kStatusCodes = 17;
+
 // The metrics of one method, looked up once per method and kept.
 struct MethodMetrics {
   prometheus::Labels labels;
   prometheus::Counter* started;
   prometheus::Histogram* seconds;
+  // grpc_server_handled_total by status code, looked up at the first call
+  // that ends with it (a look-up in the registry costs more than the call).
+  mutable std::atomic<prometheus::Counter*> handled[kStatusCodes] = {};
+
+  prometheus::Counter& Handled(grpc::StatusCode code) const {
+    const int c = static_cast<int>(code);
+    const int i = c >= 0 && c < kStatusCodes ? c : grpc::StatusCode::UNKNOWN;
+    prometheus::Counter* counter = handled[i].load(std::memory_order_acquire);
+    if (counter == nullptr) {
+      prometheus::Labels with_code = labels;
+      with_code["grpc_code"] = CodeName(static_cast<grpc::StatusCode>(i));
+      // The registry returns the same counter to racing callers.
+      counter = &Counter("grpc_server_handled_total",
+                         "RPCs completed on the server, by status code",
+                         with_code);
+      handled[i].store(counter, std::memory_order_release);
+    }
+    return *counter;
+  }
 };
 
 class MetricsInterceptor : public grpc::experimental::Interceptor {
@@ -118,11 +141,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   void Record(grpc::StatusCode code) {
     recorded_ = true;
     m_->seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start_));
-    prometheus::Labels labels = m_->labels;
-    labels["grpc_code"] = CodeName(code);
-    Counter("grpc_server_handled_total",
-            "RPCs completed on the server, by status code", labels)
-        .Increment();
+    m_->Handled(code).Increment();
   }
 
   const MethodMetrics* m_;
@@ -142,6 +161,11 @@ class MetricsInterceptorFactory
   const MethodMetrics* ForMethod(absl::string_view full,
                                  grpc::experimental::ServerRpcInfo::Type type) {
     std::string key = absl::StrCat(full, " ", static_cast<int>(type));
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      auto it = methods_.find(key);
+      if (it != methods_.end()) return it->second.get();
+    }
     absl::MutexLock lock(&mu_);
     auto it = methods_.find(key);
     if (it != methods_.end()) return it->second.get();
@@ -167,7 +191,7 @@ class MetricsInterceptorFactory
   }
 
   absl::Mutex mu_;
-  std::map<std::string, std::unique_ptr<MethodMetrics>> methods_
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>> methods_
       ABSL_GUARDED_BY(mu_);
 };
 

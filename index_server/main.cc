@@ -37,6 +37,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -753,6 +754,10 @@ int main(int argc, char** argv) {
   // memory they free would otherwise stay with each thread's own arena.
   mallopt(M_ARENA_MAX, 2);
   trove::BlockShutdownSignals();
+  // Abseil's deadlock detection (on in the system's build of Abseil) makes
+  // every lock, and every mutex destroyed, visit one process-wide graph
+  // under a global lock: the server's calls would queue on it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::FlagsUsageConfig usage_config;
   // --help lists this server's flags and the shared server flags (TLS).
   usage_config.contains_help_flags = [](absl::string_view file) {

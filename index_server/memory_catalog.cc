@@ -73,12 +73,19 @@ void MemoryCatalog::SetKnownSince(PeerId peer, absl::Time since) {
   p.known = true;
   p.known_since = since;
   RestandPeer(peer, seniority_.Track(peer, since, clock_->Now()));
+  NoteNextDue();
 }
 
 void MemoryCatalog::SettleStanding() {
   for (PeerId peer : seniority_.TakeDue(clock_->Now())) {
     RestandPeer(peer, search::SearchIndex::Standing::kEstablished);
   }
+  NoteNextDue();
+}
+
+void MemoryCatalog::NoteNextDue() {
+  next_due_ns_.store(absl::ToUnixNanos(seniority_.NextDue()),
+                     std::memory_order_release);
 }
 
 MemoryCatalog::PeerId MemoryCatalog::InternPeer(absl::string_view key) {
@@ -110,6 +117,7 @@ void MemoryCatalog::MaybeFreePeer(PeerId id) {
   }
   peer_ids_.erase(p.key);
   seniority_.Forget(id);
+  NoteNextDue();
   p.key.clear();
   p.address.clear();
   p.known = false;
@@ -471,9 +479,9 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
 }
 
 void MemoryCatalog::SettleIfDue() const {
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (!seniority_.AnyDue(clock_->Now())) return;
+  if (absl::ToUnixNanos(clock_->Now()) <
+      next_due_ns_.load(std::memory_order_acquire)) {
+    return;
   }
   // Settling follows the clock, not a change: what the catalog holds is
   // the same, only which votes count is brought up to now.

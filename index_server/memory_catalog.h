@@ -23,9 +23,11 @@
 #ifndef TROVE_INDEX_SERVER_MEMORY_CATALOG_H_
 #define TROVE_INDEX_SERVER_MEMORY_CATALOG_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -169,8 +171,11 @@ class MemoryCatalog {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves the sources of peers that came of age by now to established.
   void SettleStanding() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The same, taking the lock, when some peer came of age.
+  // The same, taking the lock, when some peer came of age; without a lock
+  // when none did (next_due_ns_).
   void SettleIfDue() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Copies seniority_'s next due time into next_due_ns_, after a change.
+  void NoteNextDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves every complete source of `peer` to `standing`.
   void RestandPeer(PeerId peer, search::SearchIndex::Standing standing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -204,6 +209,10 @@ class MemoryCatalog {
   search::SearchIndex index_ ABSL_GUARDED_BY(mu_);
   // Peers not yet established, by when they will be.
   search::Seniority<PeerId> seniority_ ABSL_GUARDED_BY(mu_);
+  // seniority_.NextDue() in Unix nanoseconds, readable without mu_: a
+  // search takes no lock to learn that no peer came of age. Never later
+  // than the true time (it is set under mu_ after every change).
+  std::atomic<int64_t> next_due_ns_{std::numeric_limits<int64_t>::max()};
   std::vector<PeerRec> peers_ ABSL_GUARDED_BY(mu_);
   std::vector<PeerId> free_peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, PeerId> peer_ids_ ABSL_GUARDED_BY(mu_);

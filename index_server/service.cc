@@ -80,7 +80,7 @@ absl::Status CheckSupernodeCaller(const grpc::ServerContext* context,
 
 }  // namespace
 
-CallContext CallOf(grpc::ServerContext* context) {
+CallContext CallOf(grpc::ServerContextBase* context) {
   CallContext call;
   if (context == nullptr) return call;
   const auto deadline = context->deadline();
@@ -402,7 +402,7 @@ bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
   return known_supernodes_.contains(id);
 }
 
-absl::Status IndexServiceImpl::Admit(grpc::ServerContext* context,
+absl::Status IndexServiceImpl::Admit(grpc::ServerContextBase* context,
                                      CallRateLimiter* for_peers,
                                      CallRateLimiter* for_supernodes) {
   absl::StatusOr<CallerInfo> caller = Caller(context);
@@ -585,16 +585,32 @@ grpc::Status IndexServiceImpl::PublishDeltas(
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
-                                      const index::SearchRequest* request,
-                                      index::SearchResponse* response) {
+grpc::ServerUnaryReactor* IndexServiceImpl::Search(
+    grpc::CallbackServerContext* context, const index::SearchRequest* request,
+    index::SearchResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(AnswerSearch(context, *request, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
+    grpc::CallbackServerContext* context, const index::LocateRequest* request,
+    index::LocateResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(AnswerLocate(context, *request, response));
+  return reactor;
+}
+
+grpc::Status IndexServiceImpl::AnswerSearch(
+    grpc::ServerContextBase* context, const index::SearchRequest& request,
+    index::SearchResponse* response) {
   if (absl::Status limited =
           Admit(context, &peer_searches_, &supernode_searches_);
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }
   absl::StatusOr<search::ParsedQuery> parsed =
-      ParseSearchRequest(*request, options_);
+      ParseSearchRequest(request, options_);
   if (!parsed.ok()) return ToGrpcStatus(parsed.status());
   // Refuse at once what cannot be served now, rather than queue it.
   if (searches_in_flight_.fetch_add(1) >= options_.max_concurrent_searches) {
@@ -619,20 +635,20 @@ grpc::Status IndexServiceImpl::Search(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status IndexServiceImpl::Locate(grpc::ServerContext* context,
-                                      const index::LocateRequest* request,
-                                      index::LocateResponse* response) {
+grpc::Status IndexServiceImpl::AnswerLocate(
+    grpc::ServerContextBase* context, const index::LocateRequest& request,
+    index::LocateResponse* response) {
   if (absl::Status limited =
           Admit(context, &peer_locates_, &supernode_locates_);
       !limited.ok()) {
     return ToGrpcStatus(limited);
   }
-  absl::Status s = ValidateLocate(*request);
+  absl::Status s = ValidateLocate(request);
   if (!s.ok()) return ToGrpcStatus(s);
-  int limit = EffectiveLimit(request->limit(), options_.locate_default_limit,
+  int limit = EffectiveLimit(request.limit(), options_.locate_default_limit,
                              options_.locate_max_limit);
   absl::StatusOr<index::LocateResponse> result =
-      store_->Locate(request->cid(), limit, CallOf(context));
+      store_->Locate(request.cid(), limit, CallOf(context));
   if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;

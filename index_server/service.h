@@ -114,7 +114,7 @@ absl::Status VerifySignedDeltas(index::PublishDeltasRequest* request,
 
 // What a gRPC caller allows a store call: its deadline, and whether it went
 // away.
-CallContext CallOf(grpc::ServerContext* context);
+CallContext CallOf(grpc::ServerContextBase* context);
 
 // Check of one PublishDeltas request against `options`: OK, or
 // INVALID_ARGUMENT naming the first bad delta and entry
@@ -170,8 +170,16 @@ absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
     const IndexServiceOptions& options,
     index::PublishDeltasRequest* verified);
 
+// Search and Locate use gRPC's callback API: they answer from memory on
+// the thread that received the call, without the synchronous server's
+// hand-off to a worker thread. The other calls wait on PostgreSQL and stay
+// synchronous.
+using IndexServiceBase = index::IndexService::WithCallbackMethod_Search<
+    index::IndexService::WithCallbackMethod_Locate<
+        index::IndexService::Service>>;
+
 // Thread-safe (the store is; the service keeps only counters).
-class IndexServiceImpl final : public index::IndexService::Service {
+class IndexServiceImpl final : public IndexServiceBase {
  public:
   // `store` and `trust` must outlive the service; `trust` may be null
   // only when options.require_supernode_keys is false.
@@ -194,12 +202,19 @@ class IndexServiceImpl final : public index::IndexService::Service {
   grpc::Status PublishDeltas(grpc::ServerContext* context,
                              const index::PublishDeltasRequest* request,
                              index::PublishDeltasResponse* response) override;
-  grpc::Status Search(grpc::ServerContext* context,
-                      const index::SearchRequest* request,
-                      index::SearchResponse* response) override;
-  grpc::Status Locate(grpc::ServerContext* context,
-                      const index::LocateRequest* request,
-                      index::LocateResponse* response) override;
+  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* context,
+                                   const index::SearchRequest* request,
+                                   index::SearchResponse* response) override;
+  grpc::ServerUnaryReactor* Locate(grpc::CallbackServerContext* context,
+                                   const index::LocateRequest* request,
+                                   index::LocateResponse* response) override;
+  // What Search and Locate answer, on the calling thread.
+  grpc::Status AnswerSearch(grpc::ServerContextBase* context,
+                            const index::SearchRequest& request,
+                            index::SearchResponse* response);
+  grpc::Status AnswerLocate(grpc::ServerContextBase* context,
+                            const index::LocateRequest& request,
+                            index::LocateResponse* response);
   grpc::Status Bootstrap(grpc::ServerContext* context,
                          const index::BootstrapRequest* request,
                          index::BootstrapResponse* response) override;
@@ -224,7 +239,8 @@ class IndexServiceImpl final : public index::IndexService::Service {
   const IndexServiceOptions options_;
   // OK when the caller may make one more call of a kind now: `for_peers`
   // or `for_supernodes` by the role its certificate proves.
-  absl::Status Admit(grpc::ServerContext* context, CallRateLimiter* for_peers,
+  absl::Status Admit(grpc::ServerContextBase* context,
+                     CallRateLimiter* for_peers,
                      CallRateLimiter* for_supernodes);
 
   // Remembers `id` as a supernode that holds a lease (so its searches are

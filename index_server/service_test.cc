@@ -458,8 +458,9 @@ TEST_F(ServiceTest, RefusesBadQueries) {
     request.mutable_query()->set_text("bad\xff");
     grpc::ServerContext server_context;
     index::SearchResponse response;
-    EXPECT_EQ(service_->Search(&server_context, &request, &response).error_code(),
-              grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(
+        service_->AnswerSearch(&server_context, request, &response).error_code(),
+        grpc::StatusCode::INVALID_ARGUMENT);
     grpc::Status over_wire = Search(request.query(), &response);
     EXPECT_EQ(over_wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(over_wire.error_message(), HasSubstr("UTF-8"));
@@ -717,13 +718,13 @@ TEST(ServiceSheddingTest, SearchesBeyondTheLimitAreRefusedAtOnce) {
   std::thread first([&] {
     grpc::ServerContext context;
     index::SearchResponse response;
-    EXPECT_TRUE(service.Search(&context, &request, &response).ok());
+    EXPECT_TRUE(service.AnswerSearch(&context, request, &response).ok());
   });
   store.entered.WaitForNotification();
   grpc::ServerContext context;
   index::SearchResponse response;
   const absl::Time start = absl::Now();
-  EXPECT_EQ(service.Search(&context, &request, &response).error_code(),
+  EXPECT_EQ(service.AnswerSearch(&context, request, &response).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
   // Renewals are not held up by searches.
@@ -754,12 +755,12 @@ TEST(ServiceLoadingTest, SearchIsUnavailableUntilTheCatalogIsLoaded) {
   request.mutable_query()->set_text("anything");
   grpc::ServerContext context;
   index::SearchResponse response;
-  EXPECT_EQ(service.Search(&context, &request, &response).error_code(),
+  EXPECT_EQ(service.AnswerSearch(&context, request, &response).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   store.Start();
   ASSERT_TRUE(store.follower()->WaitReady(absl::Now() + absl::Seconds(60)));
   grpc::ServerContext again;
-  EXPECT_TRUE(service.Search(&again, &request, &response).ok());
+  EXPECT_TRUE(service.AnswerSearch(&again, request, &response).ok());
   store.Stop();
 }
 

@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/community_ca.h"
 #include "common/community_files.h"
@@ -381,6 +382,10 @@ int Run() {
 
 int main(int argc, char** argv) {
   trove::BlockShutdownSignals();
+  // Abseil's deadlock detection (on in the system's build of Abseil) makes
+  // every lock, and every mutex destroyed, visit one process-wide graph
+  // under a global lock: the server's calls would queue on it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::FlagsUsageConfig usage_config;
   // --help lists the supernode's flags and the shared server flags (TLS).
   usage_config.contains_help_flags = [](absl::string_view file) {

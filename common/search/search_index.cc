@@ -106,6 +106,19 @@ constexpr double kPostingCost = 0.05;
 // words, about seven).
 constexpr double kSignatureDensity = 0.2;
 
+// Per-thread scratch for the documents a walk over postings looks at
+// closer; kept between searches so that a search allocates nothing for it.
+std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
+  thread_local std::vector<std::pair<uint32_t, uint32_t>> scratch;
+  if (scratch.capacity() > (size_t{1} << 20)) {
+    scratch = std::vector<std::pair<uint32_t, uint32_t>>();
+  }
+  return scratch;
+}
+
+// How many documents ahead a walk asks for their records.
+constexpr size_t kPrefetchAhead = 8;
+
 // Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
   if (phrase.empty() || phrase.size() > n) return false;
@@ -283,6 +296,8 @@ SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
     trigrams_[HashOf(t)].push_back(id);
     w.trigrams |= TrigramBit(t);
   }
+  if (word_trigrams_.size() < words_.size()) word_trigrams_.resize(words_.size());
+  word_trigrams_[id] = w.trigrams;
   const MatchOptions& mo = options_.match;
   if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
       !HasDigit(text)) {
@@ -314,6 +329,7 @@ void SearchIndex::ReleaseWord(WordId id) {
   vocabulary_.erase(w.text);
   word_ids_.erase(w.text);
   w.text.clear();
+  word_trigrams_[id] = 0;
   w.docs = absl::flat_hash_map<DocId, Posting>();
   free_words_.push_back(id);
 }
@@ -671,20 +687,25 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
     // Words holding it inside: all of them hold its rarest trigram.
     if (chars >= mo.min_infix_chars) {
       const std::vector<WordId>* rarest = nullptr;
+      // A word holding the term holds all its trigrams: their bits first
+      // (packed), the text only of the words that have them all.
+      uint64_t need = 0;
       for (const std::string& t : InnerTrigrams(term.word)) {
         auto it = trigrams_.find(HashOf(t));
         if (it == trigrams_.end()) {
           rarest = nullptr;
           break;
         }
+        need |= TrigramBit(t);
         if (rarest == nullptr || it->second.size() < rarest->size()) {
           rarest = &it->second;
         }
       }
       if (rarest != nullptr) {
         // Only the part test here: misspellings come from the deletions.
+        const uint64_t* bits = word_trigrams_.data();
         for (WordId w : *rarest) {
-          if (!tm.words.contains(w) &&
+          if ((bits[w] & need) == need && !tm.words.contains(w) &&
               absl::StrContains(words_[w].text, term.word)) {
             tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
           }
@@ -959,24 +980,38 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   CidMarks& marks = ThreadMarks();
   marks.Begin(cids_.size());
   std::vector<CidId> seen;
+  // Documents that passed their posting's signature, looked at closer in a
+  // second pass that fetches their records from memory a few ahead.
+  std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
   const TermMatch& tm = plan.terms[driver];
   for (const auto& [w, m] : tm.words) {
     if (m > hi) continue;
+    closer.clear();
     for (const auto& [d, posting] : words_[w].docs) {
       absl::Status s = plan.Step();
       if (!s.ok()) return s;
       if (!MayMatchDoc(plan, posting.signature)) continue;
-      int match = m;
-      if (!simple) {
-        // Its trigrams first: one look instead of two.
-        if ((docs_[d].trigrams & plan.trigram_need) != plan.trigram_need) {
-          continue;
-        }
-        std::optional<SearchMatch> dm = DocMatch(plan, d);
-        if (!dm.has_value() || *dm > hi) continue;
-        match = *dm;
+      if (simple) {
+        if (marks.Note(posting.cid, m)) seen.push_back(posting.cid);
+      } else {
+        closer.emplace_back(d, posting.cid);
       }
-      if (marks.Note(posting.cid, match)) seen.push_back(posting.cid);
+    }
+    for (size_t i = 0; i < closer.size(); ++i) {
+      if (i + kPrefetchAhead < closer.size()) {
+        __builtin_prefetch(&docs_[closer[i + kPrefetchAhead].first]);
+      }
+      if (i + kPrefetchAhead / 2 < closer.size()) {
+        __builtin_prefetch(docs_[closer[i + kPrefetchAhead / 2].first].data.get());
+      }
+      const auto [d, cid] = closer[i];
+      // Its trigrams first: one look instead of two.
+      if ((docs_[d].trigrams & plan.trigram_need) != plan.trigram_need) {
+        continue;
+      }
+      std::optional<SearchMatch> dm = DocMatch(plan, d);
+      if (!dm.has_value() || *dm > hi) continue;
+      if (marks.Note(cid, *dm)) seen.push_back(cid);
     }
   }
   std::vector<Candidate> found;

@@ -94,12 +94,12 @@ class SearchIndex {
   // binds its size). Returns the (cid, name) document, for Remove.
   // REQUIRES: cid.size() == 32; name valid (ValidateFileName).
   DocId Add(absl::string_view cid, int64_t size, absl::string_view name,
-            Standing standing = Standing::kNewcomer);
+            Standing standing);
 
   // One source of `doc` fewer, of `standing`; the document, and the cid, go
   // when none is left. Returns true when the cid went. REQUIRES: `doc` came
   // from Add and has a source of that standing left.
-  bool Remove(DocId doc, Standing standing = Standing::kNewcomer);
+  bool Remove(DocId doc, Standing standing);
 
   // One source of `doc` moves from `from` to the other standing (its peer
   // became established, or, rarely, turned out newer than thought). May
@@ -330,6 +330,9 @@ class SearchIndex {
 
   std::vector<WordRec> words_;
   std::vector<WordId> free_words_;
+  // WordRec::trigrams of every word slot, packed: the part-of-a-word scan
+  // reads these before it looks at a word's text.
+  std::vector<uint64_t> word_trigrams_;
   // Every word, for exact look-ups; and the same sorted, for beginnings.
   absl::flat_hash_map<std::string, WordId> word_ids_;
   absl::btree_map<std::string, WordId, std::less<>> vocabulary_;

@@ -227,7 +227,8 @@ TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
                                       " take.ogg");
       f.names[name] += 1;
       docs_[{f.cid, name}].push_back(
-          {index_.Add(Raw(f.cid), f.size, name), Standing::kNewcomer});
+          {index_.Add(Raw(f.cid), f.size, name, Standing::kNewcomer),
+           Standing::kNewcomer});
     }
   }
   CompareAll(/*seed=*/8, /*per_shape=*/4);
@@ -355,10 +356,11 @@ TEST(ShownNameTest, RestandMovesTheShownNameInEveryOrder) {
   SearchIndex index;
   const std::string cid(32, '\7');
   const std::string other(32, '\1');
-  index.Add(other, 900, "m other.iso");
-  const SearchIndex::DocId real = index.Add(cid, 700, "z real.iso");
-  index.Add(cid, 700, "a fake.exe");
-  index.Add(cid, 700, "a fake.exe");
+  index.Add(other, 900, "m other.iso", Standing::kNewcomer);
+  const SearchIndex::DocId real =
+      index.Add(cid, 700, "z real.iso", Standing::kNewcomer);
+  index.Add(cid, 700, "a fake.exe", Standing::kNewcomer);
+  index.Add(cid, 700, "a fake.exe", Standing::kNewcomer);
   EXPECT_EQ(ShownName(index, cid, "iso"), "a fake.exe");
   index.Restand(real, Standing::kNewcomer);
   for (SearchSort sort : {SEARCH_SORT_RELEVANCE, SEARCH_SORT_SOURCES,
@@ -384,11 +386,12 @@ TEST(ShownNameTest, RestandMovesTheShownNameInEveryOrder) {
 }
 
 TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
+  using Standing = SearchIndex::Standing;
   SearchIndex index;
   std::string cid(32, '\1');
-  index.Add(cid, 100, "Learning Perl.pdf");
+  index.Add(cid, 100, "Learning Perl.pdf", Standing::kNewcomer);
   std::string cid2(32, '\2');
-  index.Add(cid2, 100, "dreng og maxquath.txt");
+  index.Add(cid2, 100, "dreng og maxquath.txt", Standing::kNewcomer);
   for (const char* text : {"pel", "prel", "perll", "pearl", "drneg", "maxqauth",
                            "dreg", "drengs"}) {
     SearchQuery q;
@@ -400,13 +403,45 @@ TEST(SearchIndexTest, MisspellingsByOneEditFindTheWord) {
   }
 }
 
+// A word's slot, freed when its last name goes, is taken by the next new
+// word: part-of-a-word searches then find the new word and not the old.
+TEST(SearchIndexTest, PartOfAWordFollowsReusedWordSlots) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  const std::string a(32, '\1');
+  const std::string b(32, '\2');
+  const SearchIndex::DocId gone =
+      index.Add(a, 100, "kaleidoscope.mp3", Standing::kNewcomer);
+  index.Add(b, 200, "other.mp3", Standing::kNewcomer);
+  auto hits = [&](const std::string& text) {
+    SearchQuery q;
+    q.set_text(text);
+    absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 10, 10));
+    EXPECT_TRUE(page.ok());
+    std::vector<std::string> names;
+    for (const SearchHit& h : page->hits) names.push_back(h.name());
+    return names;
+  };
+  EXPECT_EQ(hits("eidosc"), std::vector<std::string>{"kaleidoscope.mp3"});
+  EXPECT_TRUE(index.Remove(gone, Standing::kNewcomer));
+  EXPECT_TRUE(hits("eidosc").empty());
+  index.Add(a, 100, "marmalade.mp3", Standing::kNewcomer);
+  EXPECT_EQ(hits("rmala"), std::vector<std::string>{"marmalade.mp3"});
+  EXPECT_TRUE(hits("eidosc").empty());
+  for (const char* part : {"other", "ther", "the"}) {
+    EXPECT_EQ(hits(part), std::vector<std::string>{"other.mp3"}) << part;
+  }
+}
+
 TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
+  using Standing = SearchIndex::Standing;
   SearchIndex index;
   for (int i = 0; i < 20000; ++i) {
     std::string cid(32, '\0');
     cid[0] = static_cast<char>(i & 0xff);
     cid[1] = static_cast<char>(i >> 8);
-    index.Add(cid, i, absl::StrCat("common word ", i, ".mp3"));
+    index.Add(cid, i, absl::StrCat("common word ", i, ".mp3"),
+              Standing::kNewcomer);
   }
   SearchQuery q;
   q.set_text("comm");

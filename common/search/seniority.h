@@ -67,6 +67,12 @@ class Seniority {
     return !pending_.empty() && pending_.begin()->first <= now;
   }
 
+  // When the next watched peer becomes established (InfiniteFuture when
+  // none is watched).
+  absl::Time NextDue() const {
+    return pending_.empty() ? absl::InfiniteFuture() : pending_.begin()->first;
+  }
+
   // The watched peers established at `now`, earliest first; no longer
   // watched.
   std::vector<Key> TakeDue(absl::Time now) {

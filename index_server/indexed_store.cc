@@ -163,10 +163,6 @@ absl::StatusOr<ExpiryStats> IndexedStore::ExpireDeadSupernodes() {
   return r;
 }
 
-absl::StatusOr<int64_t> IndexedStore::DeleteOrphanFiles(absl::Duration min_age) {
-  return pg_->DeleteOrphanFiles(min_age);
-}
-
 absl::StatusOr<search::SearchPage> IndexedStore::Search(
     const search::ParsedQuery& query, const CallContext& call) {
   std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();

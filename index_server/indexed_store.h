@@ -68,7 +68,6 @@ class IndexedStore final : public IndexStore {
   absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
       int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
-  absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) override;
   absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery& query,
                                             const CallContext& call) override;
 

@@ -139,10 +139,9 @@ ABSL_FLAG(int, presence_grace_seconds, 120,
           "withdrawn this long after its list");
 ABSL_FLAG(int, expire_interval_ms, 5000,
           "how often to drop supernodes whose lease ended, with their sources");
-ABSL_FLAG(int, orphan_gc_interval_seconds, 3600,
-          "how often to delete files that no source shares any more");
-ABSL_FLAG(int, orphan_min_age_seconds, 3600,
-          "a file must be unannounced this long before it is deleted");
+ABSL_FLAG(int, gc_interval_seconds, 3600,
+          "how often to forget long-gone peers' standing (the change log "
+          "is trimmed at least this often)");
 ABSL_FLAG(int, max_deltas_per_batch, 1000, "most deltas in one PublishDeltas");
 ABSL_FLAG(int, max_files_per_delta, 100000,
           "most added files (and partial files, and removed cids) in one "
@@ -265,14 +264,13 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> ConnectWithRetry(
   }
 }
 
-// Runs expiry every `interval`, and orphan collection, change log trimming
-// and forgetting long-gone peers' standing every `gc_interval`, until
+// Runs expiry every `interval`; trims the change log and forgets long-gone
+// peers' standing every `gc_interval` (or a quarter of `log_keep`), until
 // `stop` is notified.
 void Housekeeping(IndexedStore* store, absl::Duration interval,
-                  absl::Duration gc_interval, absl::Duration orphan_min_age,
+                  absl::Duration gc_interval,
                   absl::Duration log_keep, absl::Duration standing_keep,
                   absl::Notification* stop) {
-  absl::Time next_gc = absl::Now() + gc_interval;
   absl::Time next_trim = absl::Now() + std::min(gc_interval, log_keep / 4);
   while (!stop->WaitForNotificationWithTimeout(interval)) {
     absl::StatusOr<ExpiryStats> stats = store->ExpireDeadSupernodes();
@@ -282,16 +280,6 @@ void Housekeeping(IndexedStore* store, absl::Duration interval,
       TROVE_LOG(INFO) << "leases ended: dropped " << stats->supernodes
                       << " supernodes, " << stats->peers << " peers, "
                       << stats->sources << " sources";
-    }
-    if (absl::Now() >= next_gc) {
-      next_gc = absl::Now() + gc_interval;
-      absl::StatusOr<int64_t> orphans = store->DeleteOrphanFiles(orphan_min_age);
-      if (!orphans.ok()) {
-        TROVE_LOG(WARNING) << "orphan file collection failed: "
-                           << orphans.status();
-      } else if (*orphans > 0) {
-        TROVE_LOG(INFO) << "deleted " << *orphans << " files nobody shares";
-      }
     }
     if (absl::Now() >= next_trim) {
       next_trim = absl::Now() + std::min(gc_interval, log_keep / 4);
@@ -722,8 +710,7 @@ int Main() {
   std::thread housekeeping(
       Housekeeping, &indexed,
       absl::Milliseconds(absl::GetFlag(FLAGS_expire_interval_ms)),
-      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_orphan_gc_interval_seconds))),
-      absl::Seconds(absl::GetFlag(FLAGS_orphan_min_age_seconds)),
+      absl::Seconds(std::max(1, absl::GetFlag(FLAGS_gc_interval_seconds))),
       absl::Seconds(absl::GetFlag(FLAGS_change_log_keep_seconds)),
       absl::Hours(24) * absl::GetFlag(FLAGS_forget_peers_after_days), &stop);
 

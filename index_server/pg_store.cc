@@ -1397,12 +1397,6 @@ absl::Status PgIndexStore::RecordPresences(
   });
 }
 
-absl::StatusOr<int64_t> PgIndexStore::DeleteOrphanFiles(absl::Duration) {
-  // A file is stored only as its sources' page entries, so it goes with
-  // its last source: nothing is left to collect.
-  return int64_t{0};
-}
-
 // ---------------------------------------------------------------------------
 // Supernode keys
 

@@ -114,9 +114,6 @@ class PgIndexStore final : public CatalogStore,
   absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
       int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
-  // Always 0: a file is stored only as its sources' page entries, so it
-  // goes with its last source (migration 0008).
-  absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) override;
 
   // TrustStore.
   absl::StatusOr<SupernodeKey> GetSupernodeKey(

@@ -781,10 +781,6 @@ TEST_F(PgStoreTest, AFileGoesWithItsLastSource) {
   EXPECT_EQ(tx.exec_params1("SELECT size FROM files WHERE cid = $1", Cid(2))[0]
                 .as<int64_t>(),
             File(2, "b.txt").size());
-  // Nothing is left for the orphan collector.
-  absl::StatusOr<int64_t> n = store_->DeleteOrphanFiles(absl::ZeroDuration());
-  ASSERT_TRUE(n.ok()) << n.status();
-  EXPECT_EQ(*n, 0);
 }
 
 // peer_standing keeps a peer's age across its absences, but not forever:
@@ -890,7 +886,6 @@ TEST_F(PgStoreTest, ReplayedMemoryEqualsAFreshLoad) {
   ASSERT_TRUE(Register(1).ok());  // drops what remains under node 1
   EndLease(2);
   ASSERT_TRUE(store_->ExpireDeadSupernodes().ok());
-  ASSERT_TRUE(store_->DeleteOrphanFiles(absl::ZeroDuration()).ok());
   ASSERT_TRUE(Register(2).ok());
   MustPublish(2, {Delta(8, {File(2, "b again.txt", 5), File(9, "nine.txt")})});
 

@@ -693,9 +693,6 @@ class BlockingSearchStore final : public IndexStore {
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override {
     return ExpiryStats();
   }
-  absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration) override {
-    return 0;
-  }
   absl::StatusOr<search::SearchPage> Search(const search::ParsedQuery&,
                                             const CallContext&) override {
     entered.Notify();

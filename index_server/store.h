@@ -147,10 +147,6 @@ class CatalogStore {
   // Idempotent; safe to run from several replicas at once (one does the
   // work, the others return ran=false).
   virtual absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() = 0;
-
-  // Deletes files that no source shares and that nobody announced for at
-  // least `min_age`. Returns how many. Idempotent.
-  virtual absl::StatusOr<int64_t> DeleteOrphanFiles(absl::Duration min_age) = 0;
 };
 
 // The catalog with search: what the index service runs on.

@@ -157,8 +157,8 @@ int64_t MemoryCatalog::ResolveSize(absl::string_view cid, int64_t announced) {
   if (std::optional<CidId> id = index_.FindCid(cid)) {
     return index_.SizeOfCid(*id);
   }
-  auto [it, inserted] = other_files_.try_emplace(std::string(cid), announced);
-  return it->second;
+  auto it = other_files_.find(cid);
+  return it == other_files_.end() ? announced : it->second;
 }
 
 void MemoryCatalog::RemoveSource(PeerId peer_id, CidId cid) {
@@ -248,7 +248,7 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
   }
   RemovePartial(peer_id, cid);
   const DocId doc = index_.Add(cid, size, name, peers_[peer_id].standing);
-  other_files_.erase(std::string(cid));
+  if (!other_files_.empty()) other_files_.erase(cid);
   const CidId cid_id = index_.CidOfDoc(doc);
   peers_[peer_id].sources[cid_id] = SourceRec{doc, sn};
   holders_[cid_id].push_back(peer_id);
@@ -259,9 +259,12 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
 void MemoryCatalog::Breathe() {
   if (++slice_ < options_.apply_slice) return;
   slice_ = 0;
-  // Let waiting searches in between two slices of a large change.
+  // Let waiting searches in between two slices of a large change; they see
+  // the slices so far whole.
+  index_.EndBatch();
   mu_.Unlock();
   mu_.Lock();
+  index_.BeginBatch();
 }
 
 void MemoryCatalog::BeginLoad() {
@@ -323,6 +326,9 @@ void MemoryCatalog::EndLoad() {
 void MemoryCatalog::Apply(const CatalogChange& change) {
   absl::MutexLock lock(&mu_);
   slice_ = 0;
+  // New files enter the index's orders together, at the end (or at each
+  // slice's end).
+  index_.BeginBatch();
   SettleStanding();
   switch (change.change_case()) {
     case CatalogChange::kBatch:
@@ -357,6 +363,7 @@ void MemoryCatalog::Apply(const CatalogChange& change) {
     case CatalogChange::CHANGE_NOT_SET:
       break;
   }
+  index_.EndBatch();
 }
 
 void MemoryCatalog::DropCid(absl::string_view cid) {
@@ -399,12 +406,17 @@ void MemoryCatalog::DropSupernode(absl::string_view key) {
 
 void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
   const SnId sn = InternSn(b.supernode_id());
-  // What each peer stores in this batch, for replace_peers.
-  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> kept;
+  // What each peer stores in this batch, for replace_peers (only those
+  // that hold something here: a new peer has nothing to replace).
+  absl::flat_hash_map<absl::string_view, absl::flat_hash_set<absl::string_view>>
+      kept;
   if (b.replace_peers_size() > 0) {
-    absl::flat_hash_set<std::string> replacing(b.replace_peers().begin(),
-                                               b.replace_peers().end());
+    absl::flat_hash_set<absl::string_view> replacing;
+    for (const std::string& key : b.replace_peers()) {
+      if (peer_ids_.contains(key)) replacing.insert(key);
+    }
     for (const PeerFiles& pf : b.stored()) {
+      if (replacing.empty()) break;
       if (!replacing.contains(pf.peer_id())) continue;
       auto& set = kept[pf.peer_id()];
       for (int i = 0; i < IdCount(pf.cids()); ++i) {
@@ -424,7 +436,7 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
   for (const std::string& key : b.replace_peers()) {
     auto it = peer_ids_.find(key);
     if (it == peer_ids_.end()) continue;
-    const auto& keep = kept[key];
+    const auto& keep = kept[absl::string_view(key)];
     RemoveSourcesIf(it->second, [&keep](SnId, absl::string_view cid) {
       return !keep.contains(cid);
     });

@@ -180,7 +180,7 @@ class MemoryCatalog {
   void RestandPeer(PeerId peer, search::SearchIndex::Standing standing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The size `cid` was first stored with, or `announced` when it has
-  // no row (one is made).
+  // no row.
   int64_t ResolveSize(absl::string_view cid, int64_t announced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveSource(PeerId peer, CidId cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

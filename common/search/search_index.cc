@@ -454,7 +454,7 @@ void SearchIndex::Restand(DocId doc, Standing from) {
   const DocId old_display = cids_[id].display;
   const DocId display = BestDisplay(cids_[id]);
   if (display == old_display) return;
-  if (bulk_) {
+  if (bulk_ || Defer(id)) {
     cids_[id].display = display;
     cids_[id].name_key = NamePrefixKey(docs_[display].name());
     return;
@@ -473,7 +473,8 @@ void SearchIndex::Restand(DocId doc, Standing from) {
 SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
                                     absl::string_view name, Standing standing) {
   const CidId id = AcquireCid(cid, size);
-  const bool listed = !bulk_ && cids_[id].sources > 0;
+  const bool deferred = bulk_ || Defer(id);
+  const bool listed = !deferred && cids_[id].sources > 0;
   const DocId old_display = cids_[id].display;
   if (listed) orders_[kBySources].erase(EntryFor(id, kBySources));
   const DocId doc = AcquireDoc(id, name);
@@ -483,7 +484,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
   ++cids_[id].sources;
   ++holders_;
   const DocId display = BestDisplay(cids_[id]);
-  if (bulk_) {
+  if (deferred) {
     cids_[id].display = display;
     cids_[id].name_key = NamePrefixKey(docs_[display].name());
     return doc;
@@ -507,6 +508,7 @@ SearchIndex::DocId SearchIndex::Add(absl::string_view cid, int64_t size,
 
 bool SearchIndex::Remove(DocId doc, Standing standing) {
   const CidId id = docs_[doc].cid;
+  if (Defer(id)) return RemoveDeferred(doc, standing);
   const DocId old_display = cids_[id].display;
   orders_[kBySources].erase(EntryFor(id, kBySources));
   --docs_[doc].refs;
@@ -547,6 +549,73 @@ bool SearchIndex::Remove(DocId doc, Standing standing) {
     UpdateEntries(id);
   }
   return false;
+}
+
+bool SearchIndex::Defer(CidId id) {
+  if (!batch_) return false;
+  if (id < in_batch_.size() && in_batch_[id] != 0) return true;
+  // A cid in the orders stays there and is kept current one change at a
+  // time; only cids new to the orders wait for EndBatch.
+  if (cids_[id].sources > 0) return false;
+  if (in_batch_.size() < cids_.size()) in_batch_.resize(cids_.size(), 0);
+  in_batch_[id] = 1;
+  batched_.push_back(id);
+  return true;
+}
+
+bool SearchIndex::RemoveDeferred(DocId doc, Standing standing) {
+  const CidId id = docs_[doc].cid;
+  --docs_[doc].refs;
+  if (standing == Standing::kEstablished) --docs_[doc].established;
+  --cids_[id].sources;
+  --holders_;
+  const bool doc_gone = docs_[doc].refs == 0;
+  if (doc_gone) ReleaseDoc(doc);
+  CidRec& c = cids_[id];
+  if (c.sources == 0) {
+    cid_index_.erase(id);
+    c.display = kNone;
+    c.first_doc = kNone;
+    c.signature = 0;
+    c.trigrams = 0;
+    free_cids_.push_back(id);
+    return true;
+  }
+  c.display = BestDisplay(c);
+  c.name_key = NamePrefixKey(docs_[c.display].name());
+  return false;
+}
+
+void SearchIndex::BeginBatch() { batch_ = true; }
+
+void SearchIndex::EndBatch() {
+  batch_ = false;
+  std::vector<OrderEntry> entries;
+  entries.reserve(batched_.size());
+  for (CidId id : batched_) {
+    in_batch_[id] = 0;
+    if (cids_[id].sources == 0) continue;
+    RefreshSignature(cids_[id]);
+    entries.push_back(EntryFor(id, kByName));
+  }
+  batched_.clear();
+  if (entries.empty()) return;
+  // Sorted, each insert lands next to the one before it, on the part of
+  // the tree the last one brought into the cache.
+  OrderLess less{this};
+  std::sort(entries.begin(), entries.end(), less);
+  for (OrderKind kind : {kByName, kBySources, kBySize}) {
+    if (kind != kByName) {
+      for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
+      std::stable_sort(entries.begin(), entries.end(),
+                       [](const OrderEntry& a, const OrderEntry& b) {
+                         return a.primary < b.primary;
+                       });
+    }
+    Order& order = orders_[kind];
+    auto hint = order.end();
+    for (const OrderEntry& e : entries) hint = std::next(order.insert(hint, e));
+  }
 }
 
 void SearchIndex::BeginBulkLoad() { bulk_ = true; }

@@ -112,6 +112,13 @@ class SearchIndex {
   void BeginBulkLoad();
   void EndBulkLoad();
 
+  // Between these, Add, Remove and Restand take the cids they touch out of
+  // the three orders and leave them out; EndBatch sorts them and puts them
+  // back at once (for applying many changes together). Search is not
+  // allowed in between.
+  void BeginBatch();
+  void EndBatch();
+
   // The cid of 32 raw bytes, when some source holds it.
   std::optional<CidId> FindCid(absl::string_view cid) const;
   // Facts of a held cid or document.
@@ -287,6 +294,12 @@ class SearchIndex {
   // Copies a cid's signature into its order entries.
   void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
+  // In a batch: takes `cid` out of the orders (at its first touch; the
+  // entries are made from its current state) and returns true, so the
+  // caller leaves the orders alone. Outside a batch: false.
+  bool Defer(CidId cid);
+  // Remove of a cid waiting in a batch.
+  bool RemoveDeferred(DocId doc, Standing standing);
 
   // --- search
   TermMatch MatchTerm(const QueryTerm& term) const;
@@ -350,6 +363,11 @@ class SearchIndex {
   // Documents per FileKind, for estimating how selective a kind filter is.
   size_t docs_of_kind_[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   bool bulk_ = false;
+  // Between BeginBatch and EndBatch: the cids out of the orders, and a mark
+  // per cid slot for those.
+  bool batch_ = false;
+  std::vector<CidId> batched_;
+  std::vector<uint8_t> in_batch_;
 };
 
 }  // namespace search

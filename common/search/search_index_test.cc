@@ -456,6 +456,101 @@ TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
   EXPECT_EQ(page.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
+
+// Changes applied in batches (BeginBatch/EndBatch) leave the index answering
+// exactly as the same changes applied one at a time: new files, more
+// sources of files already there, files that come and go within one batch,
+// renames that change the shown name, and standing changes.
+TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
+  using Standing = SearchIndex::Standing;
+  TestCatalog catalog = MakeTestCatalog(/*seed=*/20261128, /*files=*/2000);
+  SearchIndex batched;
+  SearchIndex single;
+  struct Held {
+    SearchIndex::DocId batched_doc;
+    SearchIndex::DocId single_doc;
+    Standing standing;
+  };
+  std::vector<Held> held;
+  std::mt19937_64 rng(17);
+  auto add = [&](const ReferenceFile& f, const std::string& name,
+                 Standing standing) {
+    held.push_back({batched.Add(Raw(f.cid), f.size, name, standing),
+                    single.Add(Raw(f.cid), f.size, name, standing), standing});
+  };
+  auto remove_at = [&](size_t i) {
+    const bool gone_b = batched.Remove(held[i].batched_doc, held[i].standing);
+    const bool gone_s = single.Remove(held[i].single_doc, held[i].standing);
+    EXPECT_EQ(gone_b, gone_s);
+    held[i] = held.back();
+    held.pop_back();
+  };
+  int batches = 0;
+  size_t next = 0;
+  while (next < catalog.files.size()) {
+    batched.BeginBatch();
+    ++batches;
+    for (int k = 0; k < 150 && next < catalog.files.size(); ++k, ++next) {
+      const ReferenceFile& f = catalog.files[next];
+      for (const auto& [name, count] : f.names) {
+        for (int i = 0; i < count; ++i) {
+          add(f, name, rng() % 3 == 0 ? Standing::kEstablished
+                                      : Standing::kNewcomer);
+        }
+      }
+      // Now and then a source goes again, some of this batch's (whole
+      // files among them), some of earlier ones; or changes standing; or
+      // an earlier file gets a source under a new name.
+      const uint64_t r = rng() % 10;
+      if (r == 0 && !held.empty()) {
+        remove_at(held.size() - 1);
+      } else if (r == 1 && !held.empty()) {
+        remove_at(rng() % held.size());
+      } else if (r == 2 && !held.empty()) {
+        Held& h = held[rng() % held.size()];
+        batched.Restand(h.batched_doc, h.standing);
+        single.Restand(h.single_doc, h.standing);
+        h.standing = h.standing == Standing::kNewcomer ? Standing::kEstablished
+                                                       : Standing::kNewcomer;
+      } else if (r == 3) {
+        const ReferenceFile& g = catalog.files[rng() % (next + 1)];
+        add(g, absl::StrCat("Aaa ", catalog.words[rng() % 40], " take.ogg"),
+            Standing::kEstablished);
+      }
+    }
+    batched.EndBatch();
+  }
+  ASSERT_GT(batches, 10);
+  EXPECT_EQ(batched.stats().cids, single.stats().cids);
+  EXPECT_EQ(batched.stats().names, single.stats().names);
+  EXPECT_EQ(batched.stats().holders, single.stats().holders);
+  int compared = 0;
+  for (const TestQuery& tq : MakeTestQueries(catalog, 3, 4)) {
+    for (const Variation& v : Variations()) {
+      SearchQuery q;
+      q.set_text(tq.text);
+      q.set_min_size(v.min_size);
+      q.set_max_size(v.max_size);
+      for (const std::string& e : v.extensions) q.add_extensions(e);
+      q.set_kind(v.kind);
+      q.set_sort(v.sort);
+      q.set_reverse(v.reverse);
+      q.set_limit(v.limit);
+      absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
+      if (!parsed.ok()) continue;
+      absl::StatusOr<SearchPage> a = batched.Search(*parsed);
+      absl::StatusOr<SearchPage> b = single.Search(*parsed);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_TRUE(SamePage(*a, *b))
+          << tq.shape << " [" << tq.text << "] " << v.label
+          << "\nbatched:\n" << Describe(*a) << "\none at a time:\n"
+          << Describe(*b);
+      compared += static_cast<int>(b->hits.size());
+    }
+  }
+  EXPECT_GT(compared, 1000);
+}
+
 }  // namespace
 }  // namespace search
 }  // namespace trove

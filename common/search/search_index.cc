@@ -93,6 +93,21 @@ Id TakeSlot(std::vector<Rec>& slots, std::vector<Id>& free) {
   return static_cast<Id>(slots.size() - 1);
 }
 
+// Bytes 8 to 15 of `name` as NamePrefixKey takes bytes 0 to 7 (ASCII
+// letters folded, zeros past the end), so that comparing the two keys in
+// turn orders names as CompareNames does up to their 16th byte.
+uint64_t NameSecondKey(absl::string_view name) {
+  uint64_t key = 0;
+  for (size_t i = 8; i < 16; ++i) {
+    key <<= 8;
+    if (i < name.size()) {
+      const unsigned char c = static_cast<unsigned char>(name[i]);
+      key |= (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+    }
+  }
+  return key;
+}
+
 CidMarks& ThreadMarks() {
   thread_local CidMarks marks;
   return marks;
@@ -157,6 +172,7 @@ bool SearchIndex::OrderLess::operator()(const OrderEntry& a,
                                         const OrderEntry& b) const {
   if (a.primary != b.primary) return a.primary < b.primary;
   if (a.name_key != b.name_key) return a.name_key < b.name_key;
+  if (a.name_key2 != b.name_key2) return a.name_key2 < b.name_key2;
   if (a.cid == b.cid) return false;
   const CidRec& ca = index->cids_[a.cid];
   const CidRec& cb = index->cids_[b.cid];
@@ -218,6 +234,7 @@ SearchIndex::OrderEntry SearchIndex::EntryFor(CidId id, OrderKind kind) const {
       break;
   }
   e.name_key = c.name_key;
+  e.name_key2 = NameSecondKey(docs_[c.display].name());
   e.signature = c.signature;
   e.trigrams = c.trigrams;
   e.cid = id;

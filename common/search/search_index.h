@@ -218,6 +218,9 @@ class SearchIndex {
   struct OrderEntry {
     uint64_t primary;
     uint64_t name_key;
+    // The display name's next 8 bytes as name_key holds its first: most
+    // names sharing a beginning are told apart without reading them.
+    uint64_t name_key2;
     // Copies of the cid's signature and trigram bits; not part of the
     // order, so they are updated in place.
     mutable uint64_t signature;

@@ -153,10 +153,9 @@ void MemoryCatalog::LinkPeerToSn(PeerId peer, SnId sn) {
   sns_[sn].peers.insert(peer);
 }
 
-int64_t MemoryCatalog::ResolveSize(absl::string_view cid, int64_t announced) {
-  if (std::optional<CidId> id = index_.FindCid(cid)) {
-    return index_.SizeOfCid(*id);
-  }
+int64_t MemoryCatalog::ResolveSize(std::optional<CidId> id,
+                                   absl::string_view cid, int64_t announced) {
+  if (id.has_value()) return index_.SizeOfCid(*id);
   auto it = other_files_.find(cid);
   return it == other_files_.end() ? announced : it->second;
 }
@@ -219,8 +218,8 @@ void MemoryCatalog::RemoveSourcesIf(
 void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
                                 absl::string_view name, int64_t announced,
                                 bool partial) {
-  const int64_t size = ResolveSize(cid, announced);
   std::optional<CidId> id = index_.FindCid(cid);
+  const int64_t size = ResolveSize(id, cid, announced);
   if (id.has_value()) {
     auto it = peers_[peer_id].sources.find(*id);
     if (it != peers_[peer_id].sources.end()) {
@@ -467,6 +466,9 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
     const PeerId p = InternPeer(pf.peer_id());
     SetKnownSince(p, absl::FromUnixMillis(pf.known_since_ms()));
     const int n = IdCount(pf.cids());
+    // A new peer's whole list arrives at once: one allocation, not one per
+    // doubling.
+    if (peers_[p].sources.empty()) peers_[p].sources.reserve(n);
     for (int i = 0; i < n; ++i) {
       const std::string& name = i < pf.names_size() ? pf.names(i) : "";
       const int64_t size = i < pf.sizes_size() ? pf.sizes(i) : 0;

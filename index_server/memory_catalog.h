@@ -179,9 +179,10 @@ class MemoryCatalog {
   // Moves every complete source of `peer` to `standing`.
   void RestandPeer(PeerId peer, search::SearchIndex::Standing standing)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The size `cid` was first stored with, or `announced` when it has
-  // no row.
-  int64_t ResolveSize(absl::string_view cid, int64_t announced)
+  // The size `cid` (held as `id`, when it is) was first stored with, or
+  // `announced` when it has no row.
+  int64_t ResolveSize(std::optional<CidId> id, absl::string_view cid,
+                      int64_t announced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveSource(PeerId peer, CidId cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemovePartial(PeerId peer, absl::string_view cid)

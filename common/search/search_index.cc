@@ -650,6 +650,8 @@ struct SearchIndex::Plan {
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
   uint8_t kinds = 0;
+  // The type filter is a kind alone: a name passes it by its kind.
+  bool kind_only = false;
   double kind_share = 1;
 
   // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
@@ -733,14 +735,20 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
     tm.docs[m] += words_[w].docs.size();
     tm.best = std::min(tm.best, m);
   }
+  if (tm.words.size() <= TermMatch::kFew) {
+    tm.few.assign(tm.words.begin(), tm.words.end());
+  }
   return tm;
 }
 
 std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
                                                  DocId id) const {
   const DocRec& doc = docs_[id];
-  if (plan.query->has_type_filter() && !plan.exts.contains(doc.ext)) {
-    return std::nullopt;
+  if (plan.query->has_type_filter()) {
+    // Every extension of the filter has one of its kinds; a kind alone
+    // admits exactly the extensions of that kind.
+    if ((plan.kinds & (1u << (doc.kind & 7))) == 0) return std::nullopt;
+    if (!plan.kind_only && !plan.exts.contains(doc.ext)) return std::nullopt;
   }
   const WordId* words = doc.words();
   const size_t n = doc.word_count;
@@ -768,6 +776,13 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
       for (size_t i = 0; i < n && best > 0; ++i) {
         best = std::min<int>(best, tiers[words[i]]);
       }
+    } else if (!plan.terms[t].few.empty()) {
+      const auto& few = plan.terms[t].few;
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        for (const auto& [w, m] : few) {
+          if (w == words[i]) best = std::min<int>(best, m);
+        }
+      }
     } else {
       const TermMatch& tm = plan.terms[t];
       for (size_t i = 0; i < n && best > 0; ++i) {
@@ -787,6 +802,9 @@ std::optional<SearchMatch> SearchIndex::CidMatch(const Plan& plan, CidId id,
   if (!SizePasses(*plan.query, c.size)) return std::nullopt;
   std::optional<SearchMatch> best;
   for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    // A name whose own bits rule it out for matches up to `worst` is passed
+    // over without reading its words (the filters are those of `worst`).
+    if (!MayMatch(plan, docs_[d].signature, docs_[d].trigrams)) continue;
     std::optional<SearchMatch> m = DocMatch(plan, d);
     if (m.has_value() && (!best.has_value() || *m < *best)) {
       best = m;
@@ -979,7 +997,14 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
                       q.extensions.empty();
   CidMarks& marks = ThreadMarks();
   marks.Begin(cids_.size());
-  std::vector<CidId> seen;
+  // Kept between searches, like `closer`, so that a search allocates
+  // nothing for them once warm.
+  thread_local std::vector<CidId> seen;
+  thread_local std::vector<Candidate> found;
+  if (seen.capacity() > (size_t{1} << 20)) seen = std::vector<CidId>();
+  if (found.capacity() > (size_t{1} << 20)) found = std::vector<Candidate>();
+  seen.clear();
+  found.clear();
   // Documents that passed their posting's signature, looked at closer in a
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
@@ -1014,7 +1039,6 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
       if (marks.Note(cid, *dm)) seen.push_back(cid);
     }
   }
-  std::vector<Candidate> found;
   found.reserve(seen.size());
   for (CidId cid : seen) {
     const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
@@ -1074,20 +1098,51 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
   size_t entries = 0;
   const size_t entry_budget =
       static_cast<size_t>(static_cast<double>(budget) / kEntryCost);
+  // Cids that passed their entry's bits wait here, a few at a time, so that
+  // their records and their first names' words are asked for from memory
+  // together rather than one after the other. They are examined in order.
+  constexpr size_t kBatch = 16;
+  CidId pending[kBatch];
+  size_t pending_count = 0;
+  // Examines the waiting cids; true once the page is full.
+  auto flush = [&]() -> bool {
+    const size_t n = pending_count;
+    pending_count = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const DocId d = cids_[pending[i]].first_doc;
+      if (d != kNone) __builtin_prefetch(&docs_[d]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const DocId d = cids_[pending[i]].first_doc;
+      if (d == kNone) continue;
+      const DocRec& doc = docs_[d];
+      if (MayMatch(plan, doc.signature, doc.trigrams)) {
+        __builtin_prefetch(doc.data.get());
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::optional<SearchMatch> best = CidMatch(plan, pending[i], hi);
+      if (best.has_value() && *best >= lo) {
+        const CidRec& c = cids_[pending[i]];
+        out->push_back({pending[i], *best,
+                        kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
+                        c.name_key});
+        if (out->size() - start_size >= want) return true;
+      }
+    }
+    return false;
+  };
+  // 1: the page is full; 0: go on; -1: over budget.
   auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
-    if (++entries > entry_budget) return -1;
+    if (++entries > entry_budget) return flush() ? 1 : -1;
     if (!MayMatch(plan, e.signature, e.trigrams)) return 0;
-    if (++touched > budget) return -1;
+    if (++touched > budget) return flush() ? 1 : -1;
     absl::Status s = plan.Step();
     if (!s.ok()) return s;
-    std::optional<SearchMatch> best = CidMatch(plan, e.cid, hi);
-    if (best.has_value() && *best >= lo) {
-      const CidRec& c = cids_[e.cid];
-      out->push_back({e.cid, *best,
-                      kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
-                      c.name_key});
-    }
-    return out->size() - start_size >= want ? 1 : 0;
+    pending[pending_count++] = e.cid;
+    __builtin_prefetch(&cids_[e.cid]);
+    if (pending_count == kBatch) return flush() ? 1 : 0;
+    return 0;
   };
   if (!q.reverse) {
     auto it = seek ? order.upper_bound(probe) : order.begin();
@@ -1113,6 +1168,7 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
       if (*r > 0) return true;
     }
   }
+  flush();
   return true;
 }
 
@@ -1219,6 +1275,7 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
     }
     if (plan.exts.empty()) return page;
     if (query.kind != FILE_KIND_ANY) plan.kinds |= 1u << query.kind;
+    plan.kind_only = query.extensions.empty();
     for (const std::string& e : query.extensions) {
       plan.kinds |= 1u << KindOfExtension(e);
     }

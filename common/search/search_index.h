@@ -251,6 +251,10 @@ class SearchIndex {
   // How one query word matches the vocabulary.
   struct TermMatch {
     absl::flat_hash_map<WordId, SearchMatch> words;
+    // The same when there are at most kFew (else empty): a document's
+    // words are compared with these directly, without hashing.
+    static constexpr size_t kFew = 8;
+    absl::InlinedVector<std::pair<WordId, SearchMatch>, kFew> few;
     // Documents (with repeats over words) per match quality.
     size_t docs[3] = {0, 0, 0};
     SearchMatch best = SEARCH_MATCH_MISSPELLED;

@@ -118,6 +118,8 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
 
 // How many documents a walk asks for from memory at once.
 constexpr size_t kCloserBatch = 32;
+// How many words ahead a scan of the vocabulary asks for their records.
+constexpr size_t kWordsAhead = 16;
 
 // Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
@@ -705,10 +707,23 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
       }
       if (rarest != nullptr) {
         // Only the part test here: misspellings come from the deletions.
+        // Both passes ask for what they read a few words ahead.
         const uint64_t* bits = word_trigrams_.data();
-        for (WordId w : *rarest) {
-          if ((bits[w] & need) == need && !tm.words.contains(w) &&
-              absl::StrContains(words_[w].text, term.word)) {
+        const std::vector<WordId>& list = *rarest;
+        thread_local std::vector<WordId> have_all;
+        have_all.clear();
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (i + kWordsAhead < list.size()) {
+            __builtin_prefetch(&bits[list[i + kWordsAhead]]);
+          }
+          if ((bits[list[i]] & need) == need) have_all.push_back(list[i]);
+        }
+        for (size_t i = 0; i < have_all.size(); ++i) {
+          if (i + kWordsAhead < have_all.size()) {
+            __builtin_prefetch(&words_[have_all[i + kWordsAhead]]);
+          }
+          const WordId w = have_all[i];
+          if (absl::StrContains(words_[w].text, term.word)) {
             tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
           }
         }
@@ -731,9 +746,17 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
       }
     }
   }
-  for (const auto& [w, m] : tm.words) {
-    tm.docs[m] += words_[w].docs.size();
-    tm.best = std::min(tm.best, m);
+  {
+    thread_local std::vector<std::pair<WordId, SearchMatch>> matched;
+    matched.assign(tm.words.begin(), tm.words.end());
+    for (size_t i = 0; i < matched.size(); ++i) {
+      if (i + kWordsAhead < matched.size()) {
+        __builtin_prefetch(&words_[matched[i + kWordsAhead].first]);
+      }
+      const auto [w, m] = matched[i];
+      tm.docs[m] += words_[w].docs.size();
+      tm.best = std::min(tm.best, m);
+    }
   }
   if (tm.words.size() <= TermMatch::kFew) {
     tm.few.assign(tm.words.begin(), tm.words.end());
@@ -1047,7 +1070,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     }
   }
   found.reserve(seen.size());
-  for (CidId cid : seen) {
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i + kCloserBatch < seen.size()) {
+      __builtin_prefetch(&cids_[seen[i + kCloserBatch]]);
+    }
+    const CidId cid = seen[i];
     const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
     if (best < lo) continue;
     const CidRec& c = cids_[cid];

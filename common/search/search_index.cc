@@ -787,6 +787,8 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
     plan.dense.resize(plan.terms.size());
     for (size_t t = 0; t < plan.terms.size(); ++t) {
+      // Terms of few words are compared directly (below).
+      if (!plan.terms[t].few.empty()) continue;
       plan.dense[t].assign(words_.size(), 3);
       for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
     }
@@ -794,17 +796,17 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   SearchMatch worst = SEARCH_MATCH_EXACT;
   for (size_t t = 0; t < plan.terms.size(); ++t) {
     int best = 3;
-    if (!plan.dense.empty()) {
-      const uint8_t* tiers = plan.dense[t].data();
-      for (size_t i = 0; i < n && best > 0; ++i) {
-        best = std::min<int>(best, tiers[words[i]]);
-      }
-    } else if (!plan.terms[t].few.empty()) {
+    if (!plan.terms[t].few.empty()) {
       const auto& few = plan.terms[t].few;
       for (size_t i = 0; i < n && best > 0; ++i) {
         for (const auto& [w, m] : few) {
           if (w == words[i]) best = std::min<int>(best, m);
         }
+      }
+    } else if (!plan.dense.empty()) {
+      const uint8_t* tiers = plan.dense[t].data();
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        best = std::min<int>(best, tiers[words[i]]);
       }
     } else {
       const TermMatch& tm = plan.terms[t];

@@ -629,7 +629,12 @@ struct SearchIndex::TermFilter {
 
 struct SearchIndex::Plan {
   const ParsedQuery* query = nullptr;
-  std::vector<TermMatch> terms;
+  // Until `expanded`, a term whose word is in the vocabulary holds only
+  // that word (its exact matches): enough for hits of quality EXACT, which
+  // for a common word often fill the page before its beginnings, parts and
+  // misspellings are ever looked up. ExpandTerms completes them.
+  mutable std::vector<TermMatch> terms;
+  mutable bool expanded = false;
   std::vector<WordId> excluded;
   std::vector<std::vector<WordId>> phrases;
   std::vector<std::vector<WordId>> excluded_phrases;
@@ -666,8 +671,32 @@ struct SearchIndex::Plan {
   }
 };
 
+SearchIndex::TermMatch SearchIndex::ExactTerm(const QueryTerm& term) const {
+  TermMatch tm;
+  auto it = word_ids_.find(term.word);
+  if (it == word_ids_.end()) return tm;
+  tm.words.emplace(it->second, SEARCH_MATCH_EXACT);
+  tm.few.emplace_back(it->second, SEARCH_MATCH_EXACT);
+  tm.docs[SEARCH_MATCH_EXACT] = words_[it->second].docs.size();
+  tm.best = SEARCH_MATCH_EXACT;
+  return tm;
+}
+
+void SearchIndex::ExpandTerms(const Plan& plan) const {
+  if (plan.expanded) return;
+  plan.expanded = true;
+  for (size_t t = 0; t < plan.query->terms.size(); ++t) {
+    if (!plan.terms[t].complete) plan.terms[t] = MatchTerm(plan.query->terms[t]);
+  }
+  // What was derived from the terms' words is derived again.
+  plan.filter_tier = -1;
+  plan.dense.clear();
+  plan.doc_matches = 0;
+}
+
 SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
   TermMatch tm;
+  tm.complete = true;
   const MatchOptions& mo = options_.match;
   auto consider = [&](WordId w) {
     if (tm.words.contains(w)) return;
@@ -1214,6 +1243,7 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
                                   SearchMatch* covered) const {
   *covered = hi;
   const bool relevance = plan.query->sort == SEARCH_SORT_RELEVANCE;
+  if (hi != SEARCH_MATCH_EXACT) ExpandTerms(plan);
   EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
   for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
@@ -1255,6 +1285,7 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   }
   // The later qualities too, when their words add little to the walk.
   if (relevance && rest != hi) {
+    ExpandTerms(plan);
     const SearchMatch far = std::max(hi, rest);
     size_t more = ~size_t{0};
     for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
@@ -1274,7 +1305,12 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
   plan.deadline = deadline;
   SearchMatch floor = SEARCH_MATCH_EXACT;
   for (const QueryTerm& term : query.terms) {
-    plan.terms.push_back(MatchTerm(term));
+    // The word alone first (see Plan::terms); all of it when the word is
+    // not in the vocabulary or when only exact matches count anyway.
+    plan.terms.push_back(ExactTerm(term));
+    if (plan.terms.back().words.empty() || term.exact_only) {
+      plan.terms.back() = MatchTerm(term);
+    }
     if (plan.terms.back().words.empty()) return page;
     floor = std::max(floor, plan.terms.back().best);
   }

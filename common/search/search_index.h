@@ -258,6 +258,8 @@ class SearchIndex {
     // Documents (with repeats over words) per match quality.
     size_t docs[3] = {0, 0, 0};
     SearchMatch best = SEARCH_MATCH_MISSPELLED;
+    // False when it holds only the word itself (ExactTerm).
+    bool complete = false;
     size_t DocsUpTo(SearchMatch m) const;
   };
 
@@ -294,6 +296,10 @@ class SearchIndex {
 
   // --- search
   TermMatch MatchTerm(const QueryTerm& term) const;
+  // The term's word alone, when it is in the vocabulary (else nothing).
+  TermMatch ExactTerm(const QueryTerm& term) const;
+  // Completes the plan's terms that hold only their word.
+  void ExpandTerms(const Plan& plan) const;
   std::optional<SearchMatch> DocMatch(const Plan& plan, DocId doc) const;
   // Best match over the cid's documents that pass the filters, capped at
   // `worst` (nullopt when none is at most that).

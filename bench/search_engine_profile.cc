@@ -33,6 +33,8 @@ ABSL_FLAG(int, queries, 2000, "queries per shape");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
 ABSL_FLAG(int, repeat, 1, "run each shape's queries this many times");
 ABSL_FLAG(std::string, shape, "", "run only this query shape (e.g. \"word\")");
+ABSL_FLAG(int, slowest, 0,
+          "also print this many of each shape's slowest queries (CPU time)");
 
 namespace trove {
 namespace bench {
@@ -141,6 +143,8 @@ int Main() {
       continue;
     }
     std::vector<double> us, cpu;
+    // (CPU time, query text and kind, hits) of every query, for --slowest.
+    std::vector<std::pair<double, std::string>> each;
     int64_t hits = 0;
     for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r)
     for (const SearchQuery& q : queries) {
@@ -153,6 +157,12 @@ int Main() {
       cpu.push_back(ThreadCpuMicros() - c0);
       us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
       if (page.ok()) hits += static_cast<int64_t>(page->hits.size());
+      if (absl::GetFlag(FLAGS_slowest) > 0) {
+        each.emplace_back(cpu.back(),
+                          absl::StrCat("[", q.text(), "] kind ", q.kind(), ", ",
+                                       page.ok() ? page->hits.size() : 0,
+                                       " hits"));
+      }
     }
     auto stats = [](std::vector<double> v) {
       std::sort(v.begin(), v.end());
@@ -166,6 +176,13 @@ int Main() {
                 name.c_str(), us.size(),
                 static_cast<double>(hits) / us.size(), stats(us).c_str(),
                 stats(cpu).c_str());
+    std::sort(each.begin(), each.end(), std::greater<>());
+    for (size_t i = 0;
+         i < each.size() && i < static_cast<size_t>(absl::GetFlag(FLAGS_slowest));
+         ++i) {
+      std::printf("  slow: %6.0f us cpu %s\n", each[i].first,
+                  each[i].second.c_str());
+    }
   }
   return 0;
 }

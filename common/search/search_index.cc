@@ -131,8 +131,10 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
   return scratch;
 }
 
-// How many documents ahead a walk asks for their records.
-constexpr size_t kPrefetchAhead = 8;
+// How many documents a walk asks for from memory at once.
+constexpr size_t kCloserBatch = 32;
+// How many words ahead a scan of the vocabulary asks for their records.
+constexpr size_t kWordsAhead = 16;
 
 // Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
@@ -713,7 +715,12 @@ struct SearchIndex::TermFilter {
 
 struct SearchIndex::Plan {
   const ParsedQuery* query = nullptr;
-  std::vector<TermMatch> terms;
+  // Until `expanded`, a term whose word is in the vocabulary holds only
+  // that word (its exact matches): enough for hits of quality EXACT, which
+  // for a common word often fill the page before its beginnings, parts and
+  // misspellings are ever looked up. ExpandTerms completes them.
+  mutable std::vector<TermMatch> terms;
+  mutable bool expanded = false;
   std::vector<WordId> excluded;
   std::vector<std::vector<WordId>> phrases;
   std::vector<std::vector<WordId>> excluded_phrases;
@@ -736,6 +743,8 @@ struct SearchIndex::Plan {
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
   uint8_t kinds = 0;
+  // The type filter is a kind alone: a name passes it by its kind.
+  bool kind_only = false;
   double kind_share = 1;
 
   // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
@@ -748,8 +757,32 @@ struct SearchIndex::Plan {
   }
 };
 
+SearchIndex::TermMatch SearchIndex::ExactTerm(const QueryTerm& term) const {
+  TermMatch tm;
+  auto it = word_ids_.find(term.word);
+  if (it == word_ids_.end()) return tm;
+  tm.words.emplace(it->second, SEARCH_MATCH_EXACT);
+  tm.few.emplace_back(it->second, SEARCH_MATCH_EXACT);
+  tm.docs[SEARCH_MATCH_EXACT] = words_[it->second].docs.size();
+  tm.best = SEARCH_MATCH_EXACT;
+  return tm;
+}
+
+void SearchIndex::ExpandTerms(const Plan& plan) const {
+  if (plan.expanded) return;
+  plan.expanded = true;
+  for (size_t t = 0; t < plan.query->terms.size(); ++t) {
+    if (!plan.terms[t].complete) plan.terms[t] = MatchTerm(plan.query->terms[t]);
+  }
+  // What was derived from the terms' words is derived again.
+  plan.filter_tier = -1;
+  plan.dense.clear();
+  plan.doc_matches = 0;
+}
+
 SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
   TermMatch tm;
+  tm.complete = true;
   const MatchOptions& mo = options_.match;
   auto consider = [&](WordId w) {
     if (tm.words.contains(w)) return;
@@ -789,10 +822,23 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
       }
       if (rarest != nullptr) {
         // Only the part test here: misspellings come from the deletions.
+        // Both passes ask for what they read a few words ahead.
         const uint64_t* bits = word_trigrams_.data();
-        for (WordId w : *rarest) {
-          if ((bits[w] & need) == need && !tm.words.contains(w) &&
-              absl::StrContains(words_[w].text, term.word)) {
+        const std::vector<WordId>& list = *rarest;
+        thread_local std::vector<WordId> have_all;
+        have_all.clear();
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (i + kWordsAhead < list.size()) {
+            __builtin_prefetch(&bits[list[i + kWordsAhead]]);
+          }
+          if ((bits[list[i]] & need) == need) have_all.push_back(list[i]);
+        }
+        for (size_t i = 0; i < have_all.size(); ++i) {
+          if (i + kWordsAhead < have_all.size()) {
+            __builtin_prefetch(&words_[have_all[i + kWordsAhead]]);
+          }
+          const WordId w = have_all[i];
+          if (absl::StrContains(words_[w].text, term.word)) {
             tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
           }
         }
@@ -815,9 +861,20 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
       }
     }
   }
-  for (const auto& [w, m] : tm.words) {
-    tm.docs[m] += words_[w].docs.size();
-    tm.best = std::min(tm.best, m);
+  {
+    thread_local std::vector<std::pair<WordId, SearchMatch>> matched;
+    matched.assign(tm.words.begin(), tm.words.end());
+    for (size_t i = 0; i < matched.size(); ++i) {
+      if (i + kWordsAhead < matched.size()) {
+        __builtin_prefetch(&words_[matched[i + kWordsAhead].first]);
+      }
+      const auto [w, m] = matched[i];
+      tm.docs[m] += words_[w].docs.size();
+      tm.best = std::min(tm.best, m);
+    }
+  }
+  if (tm.words.size() <= TermMatch::kFew) {
+    tm.few.assign(tm.words.begin(), tm.words.end());
   }
   return tm;
 }
@@ -825,8 +882,11 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
 std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
                                                  DocId id) const {
   const DocRec& doc = docs_[id];
-  if (plan.query->has_type_filter() && !plan.exts.contains(doc.ext)) {
-    return std::nullopt;
+  if (plan.query->has_type_filter()) {
+    // Every extension of the filter has one of its kinds; a kind alone
+    // admits exactly the extensions of that kind.
+    if ((plan.kinds & (1u << (doc.kind & 7))) == 0) return std::nullopt;
+    if (!plan.kind_only && !plan.exts.contains(doc.ext)) return std::nullopt;
   }
   const WordId* words = doc.words();
   const size_t n = doc.word_count;
@@ -842,6 +902,8 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
     plan.dense.resize(plan.terms.size());
     for (size_t t = 0; t < plan.terms.size(); ++t) {
+      // Terms of few words are compared directly (below).
+      if (!plan.terms[t].few.empty()) continue;
       plan.dense[t].assign(words_.size(), 3);
       for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
     }
@@ -849,7 +911,14 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   SearchMatch worst = SEARCH_MATCH_EXACT;
   for (size_t t = 0; t < plan.terms.size(); ++t) {
     int best = 3;
-    if (!plan.dense.empty()) {
+    if (!plan.terms[t].few.empty()) {
+      const auto& few = plan.terms[t].few;
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        for (const auto& [w, m] : few) {
+          if (w == words[i]) best = std::min<int>(best, m);
+        }
+      }
+    } else if (!plan.dense.empty()) {
       const uint8_t* tiers = plan.dense[t].data();
       for (size_t i = 0; i < n && best > 0; ++i) {
         best = std::min<int>(best, tiers[words[i]]);
@@ -873,6 +942,9 @@ std::optional<SearchMatch> SearchIndex::CidMatch(const Plan& plan, CidId id,
   if (!SizePasses(*plan.query, c.size)) return std::nullopt;
   std::optional<SearchMatch> best;
   for (DocId d = c.first_doc; d != kNone; d = docs_[d].next) {
+    // A name whose own bits rule it out for matches up to `worst` is passed
+    // over without reading its words (the filters are those of `worst`).
+    if (!MayMatch(plan, docs_[d].signature, docs_[d].trigrams)) continue;
     std::optional<SearchMatch> m = DocMatch(plan, d);
     if (m.has_value() && (!best.has_value() || *m < *best)) {
       best = m;
@@ -1065,7 +1137,14 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
                       q.extensions.empty();
   CidMarks& marks = ThreadMarks();
   marks.Begin(cids_.size());
-  std::vector<CidId> seen;
+  // Kept between searches, like `closer`, so that a search allocates
+  // nothing for them once warm.
+  thread_local std::vector<CidId> seen;
+  thread_local std::vector<Candidate> found;
+  if (seen.capacity() > (size_t{1} << 20)) seen = std::vector<CidId>();
+  if (found.capacity() > (size_t{1} << 20)) found = std::vector<Candidate>();
+  seen.clear();
+  found.clear();
   // Documents that passed their posting's signature, looked at closer in a
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
@@ -1083,26 +1162,36 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
         closer.emplace_back(d, posting.cid);
       }
     }
-    for (size_t i = 0; i < closer.size(); ++i) {
-      if (i + kPrefetchAhead < closer.size()) {
-        __builtin_prefetch(&docs_[closer[i + kPrefetchAhead].first]);
+    // In batches: first every record of the batch is asked for, then the
+    // words of those that pass their trigrams, then each is examined; the
+    // loads of a batch overlap instead of waiting one after the other.
+    for (size_t start = 0; start < closer.size(); start += kCloserBatch) {
+      const size_t end = std::min(closer.size(), start + kCloserBatch);
+      for (size_t i = start; i < end; ++i) {
+        __builtin_prefetch(&docs_[closer[i].first]);
       }
-      if (i + kPrefetchAhead / 2 < closer.size()) {
-        __builtin_prefetch(docs_[closer[i + kPrefetchAhead / 2].first].data.get());
+      size_t kept = start;
+      for (size_t i = start; i < end; ++i) {
+        const DocRec& doc = docs_[closer[i].first];
+        // Its trigrams first: one look instead of two.
+        if ((doc.trigrams & plan.trigram_need) != plan.trigram_need) continue;
+        __builtin_prefetch(doc.data.get());
+        closer[kept++] = closer[i];
       }
-      const auto [d, cid] = closer[i];
-      // Its trigrams first: one look instead of two.
-      if ((docs_[d].trigrams & plan.trigram_need) != plan.trigram_need) {
-        continue;
+      for (size_t i = start; i < kept; ++i) {
+        const auto [d, cid] = closer[i];
+        std::optional<SearchMatch> dm = DocMatch(plan, d);
+        if (!dm.has_value() || *dm > hi) continue;
+        if (marks.Note(cid, *dm)) seen.push_back(cid);
       }
-      std::optional<SearchMatch> dm = DocMatch(plan, d);
-      if (!dm.has_value() || *dm > hi) continue;
-      if (marks.Note(cid, *dm)) seen.push_back(cid);
     }
   }
-  std::vector<Candidate> found;
   found.reserve(seen.size());
-  for (CidId cid : seen) {
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i + kCloserBatch < seen.size()) {
+      __builtin_prefetch(&cids_[seen[i + kCloserBatch]]);
+    }
+    const CidId cid = seen[i];
     const SearchMatch best = static_cast<SearchMatch>(marks.Best(cid));
     if (best < lo) continue;
     const CidRec& c = cids_[cid];
@@ -1160,20 +1249,51 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
   size_t entries = 0;
   const size_t entry_budget =
       static_cast<size_t>(static_cast<double>(budget) / kEntryCost);
+  // Cids that passed their entry's bits wait here, a few at a time, so that
+  // their records and their first names' words are asked for from memory
+  // together rather than one after the other. They are examined in order.
+  constexpr size_t kBatch = 16;
+  CidId pending[kBatch];
+  size_t pending_count = 0;
+  // Examines the waiting cids; true once the page is full.
+  auto flush = [&]() -> bool {
+    const size_t n = pending_count;
+    pending_count = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const DocId d = cids_[pending[i]].first_doc;
+      if (d != kNone) __builtin_prefetch(&docs_[d]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const DocId d = cids_[pending[i]].first_doc;
+      if (d == kNone) continue;
+      const DocRec& doc = docs_[d];
+      if (MayMatch(plan, doc.signature, doc.trigrams)) {
+        __builtin_prefetch(doc.data.get());
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      std::optional<SearchMatch> best = CidMatch(plan, pending[i], hi);
+      if (best.has_value() && *best >= lo) {
+        const CidRec& c = cids_[pending[i]];
+        out->push_back({pending[i], *best,
+                        kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
+                        c.name_key});
+        if (out->size() - start_size >= want) return true;
+      }
+    }
+    return false;
+  };
+  // 1: the page is full; 0: go on; -1: over budget.
   auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
-    if (++entries > entry_budget) return -1;
+    if (++entries > entry_budget) return flush() ? 1 : -1;
     if (!MayMatch(plan, e.signature, e.trigrams)) return 0;
-    if (++touched > budget) return -1;
+    if (++touched > budget) return flush() ? 1 : -1;
     absl::Status s = plan.Step();
     if (!s.ok()) return s;
-    std::optional<SearchMatch> best = CidMatch(plan, e.cid, hi);
-    if (best.has_value() && *best >= lo) {
-      const CidRec& c = cids_[e.cid];
-      out->push_back({e.cid, *best,
-                      kind == kBySize ? c.size : static_cast<int64_t>(c.sources),
-                      c.name_key});
-    }
-    return out->size() - start_size >= want ? 1 : 0;
+    pending[pending_count++] = e.cid;
+    __builtin_prefetch(&cids_[e.cid]);
+    if (pending_count == kBatch) return flush() ? 1 : 0;
+    return 0;
   };
   if (!q.reverse) {
     auto it = seek ? order.upper_bound(probe) : order.begin();
@@ -1199,6 +1319,7 @@ absl::StatusOr<bool> SearchIndex::CollectByOrder(
       if (*r > 0) return true;
     }
   }
+  flush();
   return true;
 }
 
@@ -1208,6 +1329,7 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
                                   SearchMatch* covered) const {
   *covered = hi;
   const bool relevance = plan.query->sort == SEARCH_SORT_RELEVANCE;
+  if (hi != SEARCH_MATCH_EXACT) ExpandTerms(plan);
   EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
   for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
@@ -1249,6 +1371,7 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   }
   // The later qualities too, when their words add little to the walk.
   if (relevance && rest != hi) {
+    ExpandTerms(plan);
     const SearchMatch far = std::max(hi, rest);
     size_t more = ~size_t{0};
     for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
@@ -1268,7 +1391,12 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
   plan.deadline = deadline;
   SearchMatch floor = SEARCH_MATCH_EXACT;
   for (const QueryTerm& term : query.terms) {
-    plan.terms.push_back(MatchTerm(term));
+    // The word alone first (see Plan::terms); all of it when the word is
+    // not in the vocabulary or when only exact matches count anyway.
+    plan.terms.push_back(ExactTerm(term));
+    if (plan.terms.back().words.empty() || term.exact_only) {
+      plan.terms.back() = MatchTerm(term);
+    }
     if (plan.terms.back().words.empty()) return page;
     floor = std::max(floor, plan.terms.back().best);
   }
@@ -1305,6 +1433,7 @@ absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,
     }
     if (plan.exts.empty()) return page;
     if (query.kind != FILE_KIND_ANY) plan.kinds |= 1u << query.kind;
+    plan.kind_only = query.extensions.empty();
     for (const std::string& e : query.extensions) {
       plan.kinds |= 1u << KindOfExtension(e);
     }

@@ -261,9 +261,15 @@ class SearchIndex {
   // How one query word matches the vocabulary.
   struct TermMatch {
     absl::flat_hash_map<WordId, SearchMatch> words;
+    // The same when there are at most kFew (else empty): a document's
+    // words are compared with these directly, without hashing.
+    static constexpr size_t kFew = 8;
+    absl::InlinedVector<std::pair<WordId, SearchMatch>, kFew> few;
     // Documents (with repeats over words) per match quality.
     size_t docs[3] = {0, 0, 0};
     SearchMatch best = SEARCH_MATCH_MISSPELLED;
+    // False when it holds only the word itself (ExactTerm).
+    bool complete = false;
     size_t DocsUpTo(SearchMatch m) const;
   };
 
@@ -306,6 +312,10 @@ class SearchIndex {
 
   // --- search
   TermMatch MatchTerm(const QueryTerm& term) const;
+  // The term's word alone, when it is in the vocabulary (else nothing).
+  TermMatch ExactTerm(const QueryTerm& term) const;
+  // Completes the plan's terms that hold only their word.
+  void ExpandTerms(const Plan& plan) const;
   std::optional<SearchMatch> DocMatch(const Plan& plan, DocId doc) const;
   // Best match over the cid's documents that pass the filters, capped at
   // `worst` (nullopt when none is at most that).

@@ -433,6 +433,91 @@ TEST(SearchIndexTest, PartOfAWordFollowsReusedWordSlots) {
   }
 }
 
+// A word found exactly in many names, and also as the beginning or a part
+// of other words and one edit away from others: the exact names fill the
+// first pages, the others follow. Every page of every order equals the
+// reference, also after names go and the same names come back.
+TEST(SearchIndexTest, ExactPagesThenPartsAndMisspellings) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  std::vector<ReferenceFile> files;
+  // (file, name) -> documents, one per source.
+  std::map<std::pair<size_t, std::string>, std::vector<SearchIndex::DocId>>
+      docs;
+  std::mt19937_64 rng(11);
+  const std::vector<std::string> names = {
+      "love song.mp3",   "Love Me Do.flac", "love.avi",       "song of love.mp3",
+      "lovely day.mp3",  "glove box.pdf",   "live song.mp3",  "lobe study.pdf",
+      "clover.jpg",      "loves.txt",       "dove song.ogg",  "other.zip"};
+  for (size_t i = 0; i < 120; ++i) {
+    ReferenceFile f;
+    f.cid = std::string(64, '0');
+    const std::string hex = absl::StrCat(absl::Hex(i + 1, absl::kZeroPad8));
+    f.cid.replace(0, hex.size(), hex);
+    f.size = static_cast<int64_t>(1000 + rng() % 100000);
+    const std::string name = absl::StrCat(i % 7, " ", names[i % names.size()]);
+    f.names[name] = 1 + static_cast<int>(rng() % 4);
+    files.push_back(f);
+  }
+  auto add = [&](size_t i, const std::string& name, int count) {
+    for (int k = 0; k < count; ++k) {
+      docs[{i, name}].push_back(
+          index.Add(Raw(files[i].cid), files[i].size, name, Standing::kNewcomer));
+    }
+  };
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (const auto& [name, count] : files[i].names) add(i, name, count);
+  }
+  auto compare_all = [&](const std::string& label) {
+    for (const char* text : {"love", "love song", "song love -dove", "live"}) {
+      for (const Variation& v : Variations()) {
+        SearchQuery q;
+        q.set_text(text);
+        q.set_min_size(v.min_size);
+        q.set_max_size(v.max_size);
+        for (const std::string& e : v.extensions) q.add_extensions(e);
+        q.set_kind(v.kind);
+        q.set_sort(v.sort);
+        q.set_reverse(v.reverse);
+        q.set_limit(v.limit);
+        for (int page = 0; page < 40; ++page) {
+          absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
+          ASSERT_TRUE(parsed.ok()) << parsed.status();
+          absl::StatusOr<SearchPage> got = index.Search(*parsed);
+          ASSERT_TRUE(got.ok()) << got.status();
+          SearchPage want = ReferenceSearch(files, *parsed, MatchOptions());
+          ASSERT_TRUE(SamePage(*got, want))
+              << label << " [" << text << "] " << v.label << " page " << page
+              << "\nindex:\n"
+              << Describe(*got) << "\nreference:\n"
+              << Describe(want);
+          if (want.next_cursor.empty()) break;
+          q.set_cursor(want.next_cursor);
+        }
+      }
+    }
+  };
+  compare_all("loaded");
+  // Every third file loses all its sources; then the same names return.
+  std::vector<std::pair<size_t, std::string>> gone;
+  for (size_t i = 0; i < files.size(); i += 3) {
+    for (const auto& [name, count] : files[i].names) {
+      for (SearchIndex::DocId d : docs[{i, name}]) index.Remove(d, Standing::kNewcomer);
+      docs[{i, name}].clear();
+      gone.emplace_back(i, name);
+    }
+  }
+  std::vector<ReferenceFile> all = files;
+  files.clear();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i % 3 != 0) files.push_back(all[i]);
+  }
+  compare_all("after removal");
+  files = all;
+  for (const auto& [i, name] : gone) add(i, name, files[i].names[name]);
+  compare_all("after re-adding");
+}
+
 TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
   using Standing = SearchIndex::Standing;
   SearchIndex index;

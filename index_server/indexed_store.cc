@@ -129,7 +129,9 @@ IndexedStore::EndedLeases() {
     absl::MutexLock lock(&ended_mu_);
     if (ended_ != nullptr) return ended_;
   }
-  // Only before the first refresh (the background thread does the rest).
+  // Only the first look-up asks (the service runs it where it may wait:
+  // LocatesInMemory is false until then); the background thread does the
+  // rest.
   RefreshEndedLeases();
   absl::MutexLock lock(&ended_mu_);
   return ended_;
@@ -148,16 +150,26 @@ void IndexedStore::RefreshEndedLeases() {
 
 void IndexedStore::RefreshEndedLeasesLoop() {
   while (true) {
-    RefreshEndedLeases();
-    absl::MutexLock lock(&ended_mu_);
-    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ended_mu_) {
-      return ended_stopping_;
-    };
-    if (ended_mu_.AwaitWithTimeout(absl::Condition(&stopping),
-                                   options_.lease_check)) {
-      return;
+    {
+      absl::MutexLock lock(&ended_mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ended_mu_) {
+        return ended_stopping_;
+      };
+      if (ended_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                                     options_.lease_check)) {
+        return;
+      }
+      // Nobody looked anything up yet: the first look-up asks itself.
+      if (ended_ == nullptr) continue;
     }
+    RefreshEndedLeases();
   }
+}
+
+bool IndexedStore::LocatesInMemory() const {
+  if (!follower_.ready()) return false;
+  absl::MutexLock lock(&ended_mu_);
+  return ended_ != nullptr;
 }
 
 absl::StatusOr<index::LocateResponse> IndexedStore::Locate(

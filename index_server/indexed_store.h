@@ -66,7 +66,8 @@ class IndexedStore final : public IndexStore {
   absl::StatusOr<index::LocateResponse> Locate(const std::string& cid,
                                                int limit,
                                                const CallContext& call) override;
-  bool LocatesInMemory() const override { return follower_.ready(); }
+  // True once the catalog is loaded and the ended leases are known.
+  bool LocatesInMemory() const override;
   absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
       int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
@@ -87,7 +88,8 @@ class IndexedStore final : public IndexStore {
   std::shared_ptr<const absl::flat_hash_set<std::string>> EndedLeases();
   // Asks PostgreSQL which leases ended and keeps the answer.
   void RefreshEndedLeases();
-  // The background thread: RefreshEndedLeases every lease_check until Stop.
+  // The background thread: RefreshEndedLeases every lease_check until
+  // Stop, once a look-up has asked the first time.
   void RefreshEndedLeasesLoop();
 
   PgIndexStore* const pg_;
@@ -95,7 +97,7 @@ class IndexedStore final : public IndexStore {
   PgChangeFeed feed_;
   CatalogFollower follower_;
 
-  absl::Mutex ended_mu_;
+  mutable absl::Mutex ended_mu_;
   std::shared_ptr<const absl::flat_hash_set<std::string>> ended_
       ABSL_GUARDED_BY(ended_mu_);
   bool ended_stopping_ ABSL_GUARDED_BY(ended_mu_) = false;

@@ -24,12 +24,14 @@
 //   6. index_server's memory after ingest.
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <memory>
@@ -114,6 +116,55 @@ std::pair<double, double> MemoryMiB(pid_t pid) {
   }
   return {rss, hwm};
 }
+
+// CPU seconds (user + system, all threads) `pid` has used so far; 0 when
+// it cannot be read.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(in)),
+                   std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos || close + 2 >= text.size()) return 0;
+  // After "pid (comm) ": state, ppid, ...; utime and stime are the 12th
+  // and 13th of those.
+  std::vector<std::string> f =
+      absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
+  if (f.size() < 13) return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The CPU that groups of processes used over one measurement, per call.
+class CpuPerCall {
+ public:
+  // `groups`: a label and the processes it sums.
+  explicit CpuPerCall(std::vector<std::pair<std::string, std::vector<pid_t>>> groups)
+      : groups_(std::move(groups)), start_(Now()) {}
+  // "CPU per call: index_server 120 us, this client 40 us, ...".
+  std::string Line(int64_t calls) const {
+    std::vector<double> end = Now();
+    std::vector<std::string> parts;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      parts.push_back(absl::StrFormat(
+          "%s %.0f us", groups_[g].first,
+          calls > 0 ? (end[g] - start_[g]) * 1e6 / calls : 0.0));
+    }
+    return absl::StrCat("    CPU per call: ", absl::StrJoin(parts, ", "));
+  }
+
+ private:
+  std::vector<double> Now() const {
+    std::vector<double> out;
+    for (const auto& [label, pids] : groups_) {
+      double sum = 0;
+      for (pid_t p : pids) sum += CpuSeconds(p);
+      out.push_back(sum);
+    }
+    return out;
+  }
+  std::vector<std::pair<std::string, std::vector<pid_t>>> groups_;
+  std::vector<double> start_;
+};
 
 std::string Dsn(const std::string& admin, const std::string& db) {
   absl::StatusOr<std::string> dsn = testutil::DsnWithDatabase(admin, db);
@@ -782,6 +833,25 @@ int Main() {
       "\nlocate: %d clients, %d s per row; load average before: %s", clients,
       absl::GetFlag(FLAGS_seconds), LoadAverage()));
   Say(kTableHead);
+  std::vector<std::unique_ptr<pqxx::connection>> pg_trove;
+  std::vector<pid_t> backends;
+  for (int c = 0; c < clients; ++c) {
+    // Trove's schema keeps no index by cid (Locate is served from memory):
+    // the point lookup runs on the table of one row per source.
+    pg_trove.push_back(
+        std::make_unique<pqxx::connection>(Dsn(admin, "trove_pgsearch")));
+    pg_trove.back()->prepare(
+        "locate",
+        "SELECT peer_id, size FROM pg_sources WHERE cid = $1 LIMIT 50");
+    backends.push_back(pg_trove.back()->backendpid());
+  }
+  auto cpu = [&] {
+    return CpuPerCall({{"index_server", {(*index)->pid()}},
+                       {"supernode", {(*supernode)->pid()}},
+                       {"this client", {getpid()}},
+                       {"PostgreSQL backends", backends}});
+  };
+  CpuPerCall cpu_index = cpu();
   locate_index = RunAsyncClients<index::LocateResponse>(
       clients, each,
       [&](int c, int64_t i, grpc::ClientContext* ctx,
@@ -794,6 +864,8 @@ int Main() {
         return FromGrpc(st, resp.sources_size());
       });
   Say(Row("Locate: index", locate_index));
+  Say(cpu_index.Line(locate_index.ok));
+  CpuPerCall cpu_sn = cpu();
   locate_sn = RunAsyncClients<supernode::LocateResponse>(
       clients, each,
       [&](int c, int64_t i, grpc::ClientContext* ctx,
@@ -806,16 +878,8 @@ int Main() {
         return FromGrpc(st, resp.sources_size());
       });
   Say(Row("Locate: supernode", locate_sn));
-  std::vector<std::unique_ptr<pqxx::connection>> pg_trove;
-  for (int c = 0; c < clients; ++c) {
-    // Trove's schema keeps no index by cid (Locate is served from memory):
-    // the point lookup runs on the table of one row per source.
-    pg_trove.push_back(
-        std::make_unique<pqxx::connection>(Dsn(admin, "trove_pgsearch")));
-    pg_trove.back()->prepare(
-        "locate",
-        "SELECT peer_id, size FROM pg_sources WHERE cid = $1 LIMIT 50");
-  }
+  Say(cpu_sn.Line(locate_sn.ok));
+  CpuPerCall cpu_pg = cpu();
   locate_pg = RunClients(clients, each, [&](int c, int64_t i) {
     Outcome o;
     try {
@@ -831,6 +895,7 @@ int Main() {
     return o;
   });
   Say(Row("Locate: PostgreSQL point lookup", locate_pg));
+  Say(cpu_pg.Line(locate_pg.ok));
   pg_trove.clear();
   }
   pg_conns.clear();

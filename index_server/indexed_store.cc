@@ -30,9 +30,22 @@ IndexedStore::IndexedStore(PgIndexStore* pg, Options options)
 
 IndexedStore::~IndexedStore() { Stop(); }
 
-void IndexedStore::Start() { follower_.Start(); }
+void IndexedStore::Start() {
+  follower_.Start();
+  absl::MutexLock lock(&ended_mu_);
+  if (!ended_refresher_.joinable() && !ended_stopping_) {
+    ended_refresher_ = std::thread([this] { RefreshEndedLeasesLoop(); });
+  }
+}
 
-void IndexedStore::Stop() { follower_.Stop(); }
+void IndexedStore::Stop() {
+  {
+    absl::MutexLock lock(&ended_mu_);
+    ended_stopping_ = true;
+  }
+  if (ended_refresher_.joinable()) ended_refresher_.join();
+  follower_.Stop();
+}
 
 void IndexedStore::AwaitOwnCommit(const CallContext& call) {
   const int64_t seq = last_commit_on_this_thread;
@@ -62,11 +75,9 @@ absl::Status IndexedStore::EndLease(const std::string& supernode_id,
                                     const CallContext& call) {
   absl::Status s = pg_->EndLease(supernode_id, generation, call);
   if (!s.ok()) return s;
-  {
-    // Searches and look-ups stop counting its sources at once.
-    absl::MutexLock lock(&ended_mu_);
-    ended_checked_ = absl::InfinitePast();
-  }
+  // Look-ups stop listing its sources at once (this thread may wait on
+  // the database: EndLease is not answered on gRPC's callback threads).
+  RefreshEndedLeases();
   return absl::OkStatus();
 }
 
@@ -116,24 +127,49 @@ std::shared_ptr<const absl::flat_hash_set<std::string>>
 IndexedStore::EndedLeases() {
   {
     absl::MutexLock lock(&ended_mu_);
-    if (ended_ != nullptr &&
-        (ended_checking_ || absl::Now() < ended_checked_ + options_.lease_check)) {
-      return ended_;
-    }
-    ended_checking_ = true;
+    if (ended_ != nullptr) return ended_;
   }
-  // One caller asks; the others use what was known.
+  // Only the first look-up asks (the service runs it where it may wait:
+  // LocatesInMemory is false until then); the background thread does the
+  // rest.
+  RefreshEndedLeases();
+  absl::MutexLock lock(&ended_mu_);
+  return ended_;
+}
+
+void IndexedStore::RefreshEndedLeases() {
   absl::StatusOr<std::vector<std::string>> ended = pg_->EndedLeases();
   absl::MutexLock lock(&ended_mu_);
-  ended_checking_ = false;
   if (ended.ok()) {
     ended_ = std::make_shared<const absl::flat_hash_set<std::string>>(
         ended->begin(), ended->end());
-    ended_checked_ = absl::Now();
   } else if (ended_ == nullptr) {
     ended_ = std::make_shared<const absl::flat_hash_set<std::string>>();
   }
-  return ended_;
+}
+
+void IndexedStore::RefreshEndedLeasesLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&ended_mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ended_mu_) {
+        return ended_stopping_;
+      };
+      if (ended_mu_.AwaitWithTimeout(absl::Condition(&stopping),
+                                     options_.lease_check)) {
+        return;
+      }
+      // Nobody looked anything up yet: the first look-up asks itself.
+      if (ended_ == nullptr) continue;
+    }
+    RefreshEndedLeases();
+  }
+}
+
+bool IndexedStore::LocatesInMemory() const {
+  if (!follower_.ready()) return false;
+  absl::MutexLock lock(&ended_mu_);
+  return ended_ != nullptr;
 }
 
 absl::StatusOr<index::LocateResponse> IndexedStore::Locate(

@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -65,6 +66,8 @@ class IndexedStore final : public IndexStore {
   absl::StatusOr<index::LocateResponse> Locate(const std::string& cid,
                                                int limit,
                                                const CallContext& call) override;
+  // True once the catalog is loaded and the ended leases are known.
+  bool LocatesInMemory() const override;
   absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(
       int limit, const CallContext& call) override;
   absl::StatusOr<ExpiryStats> ExpireDeadSupernodes() override;
@@ -79,19 +82,26 @@ class IndexedStore final : public IndexStore {
   // `request` carried and this replica now holds (PeerStanding).
   void AddStanding(const index::PublishDeltasRequest& request,
                    index::PublishDeltasResponse* response);
-  // Supernodes whose lease ended, as of at most lease_check ago.
+  // Supernodes whose lease ended, as of at most lease_check ago (plus the
+  // time the query takes): a background thread asks PostgreSQL, so that
+  // Locate, answered on gRPC's own threads, never waits on the database.
   std::shared_ptr<const absl::flat_hash_set<std::string>> EndedLeases();
+  // Asks PostgreSQL which leases ended and keeps the answer.
+  void RefreshEndedLeases();
+  // The background thread: RefreshEndedLeases every lease_check until
+  // Stop, once a look-up has asked the first time.
+  void RefreshEndedLeasesLoop();
 
   PgIndexStore* const pg_;
   const Options options_;
   PgChangeFeed feed_;
   CatalogFollower follower_;
 
-  absl::Mutex ended_mu_;
+  mutable absl::Mutex ended_mu_;
   std::shared_ptr<const absl::flat_hash_set<std::string>> ended_
       ABSL_GUARDED_BY(ended_mu_);
-  absl::Time ended_checked_ ABSL_GUARDED_BY(ended_mu_) = absl::InfinitePast();
-  bool ended_checking_ ABSL_GUARDED_BY(ended_mu_) = false;
+  bool ended_stopping_ ABSL_GUARDED_BY(ended_mu_) = false;
+  std::thread ended_refresher_;
 };
 
 }  // namespace index_server

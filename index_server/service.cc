@@ -360,6 +360,45 @@ absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
   return effective;
 }
 
+BoundedWorkers::BoundedWorkers(int threads, int max_queued)
+    : max_queued_(static_cast<size_t>(std::max(0, max_queued))) {
+  for (int i = 0; i < std::max(1, threads); ++i) {
+    threads_.emplace_back([this] { Loop(); });
+  }
+}
+
+BoundedWorkers::~BoundedWorkers() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& t : threads_) t.join();
+}
+
+bool BoundedWorkers::Submit(std::function<void()> work) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || queue_.size() >= max_queued_) return false;
+  queue_.push_back(std::move(work));
+  return true;
+}
+
+void BoundedWorkers::Loop() {
+  while (true) {
+    std::function<void()> work;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping, nothing left
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    work();
+  }
+}
+
 IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
                                    const IndexServiceOptions& options)
     : store_(store),
@@ -372,7 +411,9 @@ IndexServiceImpl::IndexServiceImpl(IndexStore* store, TrustStore* trust,
       supernode_locates_("locates", options.supernode_locate_rate),
       publishes_("batches", options.publish_rate),
       joins_("join requests", options.join_rate),
-      address_joins_("join requests", options.join_rate_per_address) {}
+      address_joins_("join requests", options.join_rate_per_address),
+      database_work_(options.database_threads,
+                     options.max_queued_database_calls) {}
 
 absl::Status IndexServiceImpl::AdmitJoin(grpc::ServerContext* context) {
   absl::StatusOr<CallerInfo> caller = Caller(context);
@@ -405,6 +446,10 @@ bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
 absl::Status IndexServiceImpl::Admit(grpc::ServerContextBase* context,
                                      CallRateLimiter* for_peers,
                                      CallRateLimiter* for_supernodes) {
+  // Without limits there is nobody to tell apart.
+  if (!for_peers->enabled() && !for_supernodes->enabled()) {
+    return absl::OkStatus();
+  }
   absl::StatusOr<CallerInfo> caller = Caller(context);
   if (caller.ok() && !caller->id.empty()) {
     CallRateLimiter* limiter = caller->role == CertRole::kSupernode ||
@@ -597,7 +642,18 @@ grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
     grpc::CallbackServerContext* context, const index::LocateRequest* request,
     index::LocateResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(AnswerLocate(context, *request, response));
+  if (store_->LocatesInMemory()) {
+    reactor->Finish(AnswerLocate(context, *request, response));
+    return reactor;
+  }
+  // The store asks PostgreSQL: not on this thread, which serves other calls.
+  if (!database_work_.Submit([this, context, request, response, reactor] {
+        reactor->Finish(AnswerLocate(context, *request, response));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many look-ups are waiting on the database while the index "
+        "loads its catalog; retry shortly")));
+  }
   return reactor;
 }
 

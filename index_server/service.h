@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <deque>
+#include <thread>
 #include <functional>
 
 #include "absl/status/status.h"
@@ -53,6 +55,11 @@ struct IndexServiceOptions {
   // Searches answered at once; one more is refused at once with
   // RESOURCE_EXHAUSTED rather than queued.
   int max_concurrent_searches = 32;
+  // Locate calls that must wait on PostgreSQL (while the catalog loads)
+  // run on this many threads, with at most this many waiting; one more is
+  // refused at once with RESOURCE_EXHAUSTED.
+  int database_threads = 4;
+  int max_queued_database_calls = 64;
   // RegisterSupernode needs an enrolled key, proved by a signed nonce, and
   // later calls the session it grants. Off only in tests of other things.
   bool require_supernode_keys = true;
@@ -178,6 +185,26 @@ using IndexServiceBase = index::IndexService::WithCallbackMethod_Search<
     index::IndexService::WithCallbackMethod_Locate<
         index::IndexService::Service>>;
 
+// A few threads for work that waits (on PostgreSQL), so that gRPC's
+// callback threads never do; a bounded queue in front. Thread-safe.
+class BoundedWorkers {
+ public:
+  BoundedWorkers(int threads, int max_queued);
+  // Runs the queued work, then stops the threads.
+  ~BoundedWorkers();
+  // Queues `work`; false (and `work` is not run) when the queue is full.
+  bool Submit(std::function<void()> work);
+
+ private:
+  void Loop();
+
+  const size_t max_queued_;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
 // Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public IndexServiceBase {
  public:
@@ -265,6 +292,9 @@ class IndexServiceImpl final : public IndexServiceBase {
   // The join limits (join_rate, join_rate_per_address) for one call.
   absl::Status AdmitJoin(grpc::ServerContext* context);
   std::atomic<int> searches_in_flight_{0};
+  // Locate while the catalog loads (it asks PostgreSQL). Last, so that it
+  // stops first.
+  BoundedWorkers database_work_;
 };
 
 }  // namespace index_server

@@ -138,6 +138,9 @@ class CatalogStore {
   // or has no live source, complete or partial. REQUIRES: limit > 0.
   virtual absl::StatusOr<index::LocateResponse> Locate(
       const std::string& cid, int limit, const CallContext& call) = 0;
+  // True when Locate answers from memory, without waiting on the database
+  // (the service then answers on the thread that received the call).
+  virtual bool LocatesInMemory() const { return false; }
 
   // Up to `limit` supernodes with a live lease, least loaded first.
   virtual absl::StatusOr<std::vector<index::SupernodeInfo>> LiveSupernodes(

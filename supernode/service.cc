@@ -801,10 +801,14 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
   standing.reserve(sources.size());
   size_t left_out = 0;
   {
+    std::vector<absl::string_view> peers;
+    peers.reserve(sources.size());
+    for (const Source& src : sources) peers.push_back(src.peer_id());
+    const std::vector<SourceReports::Standing> all =
+        reports_.StandingsOf(peers, cid, now);
     size_t kept = 0;
     for (size_t i = 0; i < sources.size(); ++i) {
-      const SourceReports::Standing st =
-          reports_.StandingOf(sources[i].peer_id(), cid, now);
+      const SourceReports::Standing st = all[i];
       if (st == SourceReports::Standing::kLeftOut) {
         ++left_out;
         continue;

@@ -121,6 +121,21 @@ SourceReports::Standing SourceReports::StandingOf(const std::string& source,
   return StandingOfScore(Score(source, cid, now));
 }
 
+std::vector<SourceReports::Standing> SourceReports::StandingsOf(
+    const std::vector<absl::string_view>& sources, absl::string_view cid,
+    absl::Time now) const {
+  std::vector<Standing> out(sources.size(), Standing::kGood);
+  absl::MutexLock lock(&mu_);
+  if (votes_.empty()) return out;
+  Pair pair;
+  pair.second.assign(cid.data(), cid.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    pair.first.assign(sources[i].data(), sources[i].size());
+    out[i] = StandingOfScore(ScoreLocked(pair, now));
+  }
+  return out;
+}
+
 int64_t SourceReports::ReportsAgainst(const std::string& source,
                                       absl::Time now) const {
   absl::MutexLock lock(&mu_);

@@ -26,11 +26,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -110,6 +112,11 @@ class SourceReports {
                absl::Time now) const;
   Standing StandingOf(const std::string& source, const std::string& cid,
                       absl::Time now) const;
+  // The standing of each of `sources` for `cid` at `now`, in their order,
+  // under one lock.
+  std::vector<Standing> StandingsOf(const std::vector<absl::string_view>& sources,
+                                    absl::string_view cid,
+                                    absl::Time now) const;
 
   // Reports against `source` counting at `now`, over all cids, and their
   // summed weight (those under min_weight included).

@@ -97,6 +97,33 @@ TEST(SourceReportsTest, PartWeightsAddUp) {
   EXPECT_DOUBLE_EQ(reports.WeightAgainst("src", kNow), 3);
 }
 
+TEST(SourceReportsTest, StandingsOfManySourcesMatchOneByOne) {
+  SourceReports reports(TestOptions());
+  EXPECT_EQ(reports.StandingsOf({"a", "b"}, "cid", kNow),
+            std::vector<Standing>({Standing::kGood, Standing::kGood}));
+  // "last" reported by 6 half-weight reporters, "out" by 5 full ones.
+  for (int r = 1; r <= 6; ++r) {
+    ASSERT_TRUE(
+        reports.Report(Reporter(r), absl::Minutes(30), "last", "cid", kNow).ok());
+  }
+  for (int r = 11; r <= 15; ++r) {
+    ASSERT_TRUE(
+        reports.Report(Reporter(r), absl::Hours(2), "out", "cid", kNow).ok());
+  }
+  const std::vector<absl::string_view> sources = {"good", "last", "out", "last"};
+  std::vector<Standing> all = reports.StandingsOf(sources, "cid", kNow);
+  ASSERT_EQ(all.size(), sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    EXPECT_EQ(all[i], reports.StandingOf(std::string(sources[i]), "cid", kNow))
+        << sources[i];
+  }
+  EXPECT_EQ(all[1], Standing::kLast);
+  EXPECT_EQ(all[2], Standing::kLeftOut);
+  // Reports count for their cid only.
+  EXPECT_EQ(reports.StandingsOf(sources, "other", kNow),
+            std::vector<Standing>(4, Standing::kGood));
+}
+
 TEST(SourceReportsTest, AFloodOfFreshReportersNeverMovesAnInnocentSource) {
   SourceReports::Options o = TestOptions();
   o.max_entries = 100000;

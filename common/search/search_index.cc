@@ -538,13 +538,7 @@ bool SearchIndex::Remove(DocId doc, Standing standing) {
     orders_[kBySize].erase(EntryFor(id, kBySize));
     orders_[kByName].erase(EntryFor(id, kByName));
     ReleaseDoc(doc);
-    CidRec& c = cids_[id];
-    cid_index_.erase(id);
-    c.display = kNone;
-    c.first_doc = kNone;
-    c.signature = 0;
-    c.trigrams = 0;
-    free_cids_.push_back(id);
+    ReleaseCid(id);
     return true;
   }
   const DocId display = BestDisplay(cids_[id]);
@@ -570,6 +564,16 @@ bool SearchIndex::Remove(DocId doc, Standing standing) {
   return false;
 }
 
+void SearchIndex::ReleaseCid(CidId id) {
+  CidRec& c = cids_[id];
+  cid_index_.erase(id);
+  c.display = kNone;
+  c.first_doc = kNone;
+  c.signature = 0;
+  c.trigrams = 0;
+  free_cids_.push_back(id);
+}
+
 bool SearchIndex::Defer(CidId id) {
   if (!batch_) return false;
   if (id < in_batch_.size() && in_batch_[id] != 0) return true;
@@ -592,12 +596,7 @@ bool SearchIndex::RemoveDeferred(DocId doc, Standing standing) {
   if (doc_gone) ReleaseDoc(doc);
   CidRec& c = cids_[id];
   if (c.sources == 0) {
-    cid_index_.erase(id);
-    c.display = kNone;
-    c.first_doc = kNone;
-    c.signature = 0;
-    c.trigrams = 0;
-    free_cids_.push_back(id);
+    ReleaseCid(id);
     return true;
   }
   c.display = BestDisplay(c);

@@ -290,6 +290,8 @@ class SearchIndex {
   CidId AcquireCid(absl::string_view key, int64_t size);
   DocId AcquireDoc(CidId cid, absl::string_view name);
   void ReleaseDoc(DocId doc);
+  // Forgets a cid whose last source went; its slot is reused.
+  void ReleaseCid(CidId cid);
   WordId AcquireWord(absl::string_view text);
   void ReleaseWord(WordId id);
   uint32_t AcquireExt(const std::string& ext);
@@ -303,9 +305,10 @@ class SearchIndex {
   // Copies a cid's signature into its order entries.
   void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
-  // In a batch: takes `cid` out of the orders (at its first touch; the
-  // entries are made from its current state) and returns true, so the
-  // caller leaves the orders alone. Outside a batch: false.
+  // In a batch, for a cid new to the orders: marks it to enter them at
+  // EndBatch (with its state then) and returns true, so the caller leaves
+  // the orders alone. A cid already in the orders, or any cid outside a
+  // batch: false.
   bool Defer(CidId cid);
   // Remove of a cid waiting in a batch.
   bool RemoveDeferred(DocId doc, Standing standing);

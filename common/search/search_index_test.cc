@@ -100,6 +100,20 @@ std::vector<Variation> Variations() {
   return out;
 }
 
+// The query for `text` with the filters, sort and page size of `v`.
+SearchQuery QueryFor(const std::string& text, const Variation& v) {
+  SearchQuery q;
+  q.set_text(text);
+  q.set_min_size(v.min_size);
+  q.set_max_size(v.max_size);
+  for (const std::string& e : v.extensions) q.add_extensions(e);
+  q.set_kind(v.kind);
+  q.set_sort(v.sort);
+  q.set_reverse(v.reverse);
+  q.set_limit(v.limit);
+  return q;
+}
+
 // Parameter: whether the catalog is loaded in bulk (BeginBulkLoad) or one
 // source at a time.
 class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
@@ -146,15 +160,7 @@ class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
   // returns how many hits were compared.
   int Compare(const std::string& shape, const std::string& text,
               const Variation& v, int pages) {
-    SearchQuery q;
-    q.set_text(text);
-    q.set_min_size(v.min_size);
-    q.set_max_size(v.max_size);
-    for (const std::string& e : v.extensions) q.add_extensions(e);
-    q.set_kind(v.kind);
-    q.set_sort(v.sort);
-    q.set_reverse(v.reverse);
-    q.set_limit(v.limit);
+    SearchQuery q = QueryFor(text, v);
     int compared = 0;
     for (int page = 0; page < pages; ++page) {
       absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
@@ -471,15 +477,7 @@ TEST(SearchIndexTest, ExactPagesThenPartsAndMisspellings) {
   auto compare_all = [&](const std::string& label) {
     for (const char* text : {"love", "love song", "song love -dove", "live"}) {
       for (const Variation& v : Variations()) {
-        SearchQuery q;
-        q.set_text(text);
-        q.set_min_size(v.min_size);
-        q.set_max_size(v.max_size);
-        for (const std::string& e : v.extensions) q.add_extensions(e);
-        q.set_kind(v.kind);
-        q.set_sort(v.sort);
-        q.set_reverse(v.reverse);
-        q.set_limit(v.limit);
+        SearchQuery q = QueryFor(text, v);
         for (int page = 0; page < 40; ++page) {
           absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
           ASSERT_TRUE(parsed.ok()) << parsed.status();
@@ -612,15 +610,7 @@ TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
   int compared = 0;
   for (const TestQuery& tq : MakeTestQueries(catalog, 3, 4)) {
     for (const Variation& v : Variations()) {
-      SearchQuery q;
-      q.set_text(tq.text);
-      q.set_min_size(v.min_size);
-      q.set_max_size(v.max_size);
-      for (const std::string& e : v.extensions) q.add_extensions(e);
-      q.set_kind(v.kind);
-      q.set_sort(v.sort);
-      q.set_reverse(v.reverse);
-      q.set_limit(v.limit);
+      SearchQuery q = QueryFor(tq.text, v);
       absl::StatusOr<ParsedQuery> parsed = ParseQuery(q, 10, 100);
       if (!parsed.ok()) continue;
       absl::StatusOr<SearchPage> a = batched.Search(*parsed);

@@ -24,6 +24,7 @@
 #include "index_server/store.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "common/bounded_workers.h"
 #include "common/rate_limit.h"
 #include "common/search/query.h"
 #include "index_server/trust_store.h"
@@ -184,26 +185,6 @@ absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
 using IndexServiceBase = index::IndexService::WithCallbackMethod_Search<
     index::IndexService::WithCallbackMethod_Locate<
         index::IndexService::Service>>;
-
-// A few threads for work that waits (on PostgreSQL), so that gRPC's
-// callback threads never do; a bounded queue in front. Thread-safe.
-class BoundedWorkers {
- public:
-  BoundedWorkers(int threads, int max_queued);
-  // Runs the queued work, then stops the threads.
-  ~BoundedWorkers();
-  // Queues `work`; false (and `work` is not run) when the queue is full.
-  bool Submit(std::function<void()> work);
-
- private:
-  void Loop();
-
-  const size_t max_queued_;
-  absl::Mutex mu_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
-};
 
 // Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public IndexServiceBase {

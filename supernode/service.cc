@@ -294,47 +294,13 @@ SupernodeServiceImpl::SupernodeServiceImpl(
       registry_(registry),
       index_(index),
       backup_address_(std::move(backup_address)),
-      reports_(options_.reports) {
-  const int workers = std::max(1, options_.search_workers);
-  for (int i = 0; i < workers; ++i) {
-    workers_.emplace_back([this] { WorkerLoop(); });
-  }
-}
+      reports_(options_.reports),
+      work_(options_.search_workers, options_.max_queued_searches) {}
 
-SupernodeServiceImpl::~SupernodeServiceImpl() {
-  Shutdown();
-  {
-    absl::MutexLock lock(&work_mu_);
-    work_stopping_ = true;
-  }
-  for (std::thread& t : workers_) t.join();
-}
+SupernodeServiceImpl::~SupernodeServiceImpl() { Shutdown(); }
 
 bool SupernodeServiceImpl::Submit(std::function<void()> work) {
-  absl::MutexLock lock(&work_mu_);
-  if (work_stopping_ ||
-      work_.size() >= static_cast<size_t>(options_.max_queued_searches)) {
-    return false;
-  }
-  work_.push_back(std::move(work));
-  return true;
-}
-
-void SupernodeServiceImpl::WorkerLoop() {
-  while (true) {
-    std::function<void()> work;
-    {
-      absl::MutexLock lock(&work_mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_) {
-        return work_stopping_ || !work_.empty();
-      };
-      work_mu_.Await(absl::Condition(&ready));
-      if (work_.empty()) return;  // stopping, nothing left
-      work = std::move(work_.front());
-      work_.pop_front();
-    }
-    work();
-  }
+  return work_.Submit(std::move(work));
 }
 
 std::string SupernodeServiceImpl::LeafKey(

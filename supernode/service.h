@@ -36,6 +36,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "protos/supernode.grpc.pb.h"
+#include "common/bounded_workers.h"
 #include "common/clock.h"
 #include "common/rate_limit.h"
 #include "supernode/fan_out.h"
@@ -198,7 +199,6 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
 
   // Runs `work` on a search worker, or returns false when too many wait.
   bool Submit(std::function<void()> work);
-  void WorkerLoop();
   // Searches with `remote` (the index, or other supernodes) merged into the
   // leaves' hits.
   absl::Status SearchWith(const SearchRequest& request,
@@ -240,11 +240,9 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   bool shutting_down_ ABSL_GUARDED_BY(watch_mu_) = false;
   std::string last_others_ ABSL_GUARDED_BY(watch_mu_);
 
-  // Search workers and their queue.
-  absl::Mutex work_mu_;
-  std::deque<std::function<void()>> work_ ABSL_GUARDED_BY(work_mu_);
-  bool work_stopping_ ABSL_GUARDED_BY(work_mu_) = false;
-  std::vector<std::thread> workers_;
+  // Search workers and their queue; last, so that they stop before
+  // anything their work uses goes.
+  BoundedWorkers work_;
 };
 
 // Checks a whole PublishRequest: each added and partial FileEntry, each

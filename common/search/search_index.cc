@@ -608,32 +608,24 @@ void SearchIndex::BeginBatch() { batch_ = true; }
 
 void SearchIndex::EndBatch() {
   batch_ = false;
-  std::vector<OrderEntry> entries;
-  entries.reserve(batched_.size());
+  std::vector<CidId> ids;
+  ids.reserve(batched_.size());
   for (CidId id : batched_) {
     in_batch_[id] = 0;
     if (cids_[id].sources == 0) continue;
     RefreshSignature(cids_[id]);
-    entries.push_back(EntryFor(id, kByName));
+    ids.push_back(id);
   }
   batched_.clear();
-  if (entries.empty()) return;
+  if (ids.empty()) return;
   // Sorted, each insert lands next to the one before it, on the part of
   // the tree the last one brought into the cache.
-  OrderLess less{this};
-  std::sort(entries.begin(), entries.end(), less);
-  for (OrderKind kind : {kByName, kBySources, kBySize}) {
-    if (kind != kByName) {
-      for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
-      std::stable_sort(entries.begin(), entries.end(),
-                       [](const OrderEntry& a, const OrderEntry& b) {
-                         return a.primary < b.primary;
-                       });
-    }
+  ForEachOrderSorted(std::move(ids), [&](OrderKind kind,
+                                         const std::vector<OrderEntry>& sorted) {
     Order& order = orders_[kind];
     auto hint = order.end();
-    for (const OrderEntry& e : entries) hint = std::next(order.insert(hint, e));
-  }
+    for (const OrderEntry& e : sorted) hint = std::next(order.insert(hint, e));
+  });
 }
 
 void SearchIndex::BeginBulkLoad() { bulk_ = true; }
@@ -641,29 +633,33 @@ void SearchIndex::BeginBulkLoad() { bulk_ = true; }
 void SearchIndex::EndBulkLoad() {
   bulk_ = false;
   for (CidId id : cid_index_) RefreshSignature(cids_[id]);
+  std::vector<CidId> ids(cid_index_.begin(), cid_index_.end());
+  ForEachOrderSorted(std::move(ids), [&](OrderKind kind,
+                                         const std::vector<OrderEntry>& sorted) {
+    Order order(OrderLess{this});
+    for (const OrderEntry& e : sorted) order.insert(order.end(), e);
+    orders_[kind] = std::move(order);
+  });
+}
+
+void SearchIndex::ForEachOrderSorted(
+    std::vector<CidId> ids,
+    absl::FunctionRef<void(OrderKind, const std::vector<OrderEntry>&)> use)
+    const {
   // One sort by name (then cid) settles every tie; the other two orders
   // are that one sorted again, stably, by their integer key only.
   std::vector<OrderEntry> entries;
-  entries.reserve(cid_index_.size());
-  for (CidId id : cid_index_) entries.push_back(EntryFor(id, kByName));
-  OrderLess less{this};
-  std::sort(entries.begin(), entries.end(), less);
-  auto build = [&](OrderKind kind) {
-    Order order(less);
-    for (OrderEntry e : entries) {
-      e.primary = EntryFor(e.cid, kind).primary;
-      order.insert(order.end(), e);
-    }
-    orders_[kind] = std::move(order);
-  };
-  build(kByName);
+  entries.reserve(ids.size());
+  for (CidId id : ids) entries.push_back(EntryFor(id, kByName));
+  std::sort(entries.begin(), entries.end(), OrderLess{this});
+  use(kByName, entries);
   for (OrderKind kind : {kBySources, kBySize}) {
     for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
     std::stable_sort(entries.begin(), entries.end(),
                      [](const OrderEntry& a, const OrderEntry& b) {
                        return a.primary < b.primary;
                      });
-    build(kind);
+    use(kind, entries);
   }
 }
 

@@ -41,6 +41,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
@@ -305,6 +306,12 @@ class SearchIndex {
   // Copies a cid's signature into its order entries.
   void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
+  // Hands `use` the entries of `ids` for each order, sorted as that order
+  // sorts them (by name first; then by sources, by size).
+  void ForEachOrderSorted(
+      std::vector<CidId> ids,
+      absl::FunctionRef<void(OrderKind, const std::vector<OrderEntry>&)> use)
+      const;
   // In a batch, for a cid new to the orders: marks it to enter them at
   // EndBatch (with its state then) and returns true, so the caller leaves
   // the orders alone. A cid already in the orders, or any cid outside a

@@ -160,16 +160,21 @@ int64_t MemoryCatalog::ResolveSize(std::optional<CidId> id,
   return it == other_files_.end() ? announced : it->second;
 }
 
+absl::InlinedVector<MemoryCatalog::PeerId, 2>& MemoryCatalog::HoldersOf(
+    CidId cid) {
+  if (cid >= holders_.size()) holders_.resize(cid + 1);
+  return holders_[cid];
+}
+
 void MemoryCatalog::RemoveSource(PeerId peer_id, CidId cid) {
   PeerRec& peer = peers_[peer_id];
   auto it = peer.sources.find(cid);
   if (it == peer.sources.end()) return;
   const SourceRec rec = it->second;
   peer.sources.erase(it);
-  auto hit = holders_.find(cid);
-  if (hit != holders_.end()) {
-    EraseValue(hit->second, peer_id);
-    if (hit->second.empty()) holders_.erase(hit);
+  if (cid < holders_.size()) {
+    EraseValue(holders_[cid], peer_id);
+    if (holders_[cid].empty()) holders_[cid] = {};
   }
   const int64_t size = index_.SizeOfCid(cid);
   const std::string key(index_.KeyOfCid(cid));
@@ -250,7 +255,7 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
   if (!other_files_.empty()) other_files_.erase(cid);
   const CidId cid_id = index_.CidOfDoc(doc);
   peers_[peer_id].sources[cid_id] = SourceRec{doc, sn};
-  holders_[cid_id].push_back(peer_id);
+  HoldersOf(cid_id).push_back(peer_id);
   ++sources_;
   Breathe();
 }
@@ -300,7 +305,7 @@ void MemoryCatalog::LoadSource(absl::string_view cid, absl::string_view peer,
     index_.Remove(doc, peers_[p].standing);
     return;
   }
-  holders_[cid_id].push_back(p);
+  HoldersOf(cid_id).push_back(p);
   ++sources_;
 }
 
@@ -368,9 +373,8 @@ void MemoryCatalog::Apply(const CatalogChange& change) {
 void MemoryCatalog::DropCid(absl::string_view cid) {
   std::vector<PeerId> peers;
   if (std::optional<CidId> id = index_.FindCid(cid)) {
-    auto hit = holders_.find(*id);
-    if (hit != holders_.end()) {
-      peers.assign(hit->second.begin(), hit->second.end());
+    if (*id < holders_.size()) {
+      peers.assign(holders_[*id].begin(), holders_[*id].end());
       for (PeerId p : peers) RemoveSource(p, *id);
     }
   }
@@ -537,9 +541,8 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   std::optional<CidId> id = index_.FindCid(cid);
   if (id.has_value()) {
     response.set_size(index_.SizeOfCid(*id));
-    auto hit = holders_.find(*id);
-    if (hit != holders_.end()) {
-      for (PeerId p : hit->second) {
+    if (*id < holders_.size()) {
+      for (PeerId p : holders_[*id]) {
         if (live(peers_[p].sources.at(*id).sn)) {
           complete.emplace_back(&peers_[p].key, p);
         }

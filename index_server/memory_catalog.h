@@ -184,6 +184,9 @@ class MemoryCatalog {
   int64_t ResolveSize(std::optional<CidId> id, absl::string_view cid,
                       int64_t announced)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // holders_'s entry of `cid`, made when missing.
+  absl::InlinedVector<PeerId, 2>& HoldersOf(CidId cid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveSource(PeerId peer, CidId cid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemovePartial(PeerId peer, absl::string_view cid)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -222,9 +225,10 @@ class MemoryCatalog {
   absl::flat_hash_map<std::string, SnId> sn_ids_ ABSL_GUARDED_BY(mu_);
   // Files that only partial sources hold: cid -> size.
   absl::flat_hash_map<std::string, int64_t> other_files_ ABSL_GUARDED_BY(mu_);
-  // Complete sources of each cid.
-  absl::flat_hash_map<CidId, absl::InlinedVector<PeerId, 2>> holders_
-      ABSL_GUARDED_BY(mu_);
+  // Complete sources of each cid, by CidId (the index's slots are dense
+  // and reused, so a new file's entry is at the end, not at a random
+  // place of a hash table); empty for a free slot.
+  std::vector<absl::InlinedVector<PeerId, 2>> holders_ ABSL_GUARDED_BY(mu_);
   // Partial sources of each cid (32 raw bytes).
   absl::flat_hash_map<std::string, absl::InlinedVector<PeerId, 1>>
       partial_holders_ ABSL_GUARDED_BY(mu_);

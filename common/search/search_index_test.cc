@@ -543,7 +543,8 @@ TEST(SearchIndexTest, DeadlineInThePastIsExceeded) {
 // Changes applied in batches (BeginBatch/EndBatch) leave the index answering
 // exactly as the same changes applied one at a time: new files, more
 // sources of files already there, files that come and go within one batch,
-// renames that change the shown name, and standing changes.
+// renames that change the shown name, and standing changes; in small
+// batches and in large ones.
 TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
   using Standing = SearchIndex::Standing;
   TestCatalog catalog = MakeTestCatalog(/*seed=*/20261128, /*files=*/2000);
@@ -572,8 +573,12 @@ TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
   size_t next = 0;
   while (next < catalog.files.size()) {
     batched.BeginBatch();
+    // Every fourth batch is large enough for the orders to be filled side
+    // by side; the others, one after the other.
+    const int files_in_batch = batches % 4 == 0 ? 400 : 60;
     ++batches;
-    for (int k = 0; k < 150 && next < catalog.files.size(); ++k, ++next) {
+    for (int k = 0; k < files_in_batch && next < catalog.files.size();
+         ++k, ++next) {
       const ReferenceFile& f = catalog.files[next];
       for (const auto& [name, count] : f.names) {
         for (int i = 0; i < count; ++i) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -136,10 +135,6 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
 constexpr size_t kCloserBatch = 32;
 // How many words ahead a scan of the vocabulary asks for their records.
 constexpr size_t kWordsAhead = 16;
-
-// New cids at a batch's end from which the three orders are filled on
-// three threads rather than one after the other.
-constexpr size_t kSideBySideEntries = 256;
 
 // Whether ids[0..n) holds `phrase` as consecutive ids.
 bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase) {
@@ -625,31 +620,12 @@ void SearchIndex::EndBatch() {
   if (ids.empty()) return;
   // Sorted, each insert lands next to the one before it, on the part of
   // the tree the last one brought into the cache.
-  std::vector<OrderEntry> sorted[3];
-  ForEachOrderSorted(std::move(ids),
-                     [&](OrderKind kind, const std::vector<OrderEntry>& s) {
-                       sorted[kind] = s;
-                     });
-  auto fill = [this, &sorted](OrderKind kind) {
+  ForEachOrderSorted(std::move(ids), [&](OrderKind kind,
+                                         const std::vector<OrderEntry>& sorted) {
     Order& order = orders_[kind];
     auto hint = order.end();
-    for (const OrderEntry& e : sorted[kind]) {
-      hint = std::next(order.insert(hint, e));
-    }
-  };
-  // The three orders are separate trees that only read the cids and
-  // documents: a large batch fills them side by side, which shortens the
-  // time the owner's lock is held (searches and the next change wait for
-  // it) by most of the inserts' cache misses.
-  if (sorted[kByName].size() < kSideBySideEntries) {
-    for (OrderKind kind : {kByName, kBySources, kBySize}) fill(kind);
-    return;
-  }
-  std::thread by_sources(fill, kBySources);
-  std::thread by_size(fill, kBySize);
-  fill(kByName);
-  by_sources.join();
-  by_size.join();
+    for (const OrderEntry& e : sorted) hint = std::next(order.insert(hint, e));
+  });
 }
 
 void SearchIndex::BeginBulkLoad() { bulk_ = true; }

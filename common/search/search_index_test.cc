@@ -573,8 +573,8 @@ TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
   size_t next = 0;
   while (next < catalog.files.size()) {
     batched.BeginBatch();
-    // Every fourth batch is large enough for the orders to be filled side
-    // by side; the others, one after the other.
+    // Every fourth batch is large (more new cids than a node of the orders
+    // holds many times over); the others small.
     const int files_in_batch = batches % 4 == 0 ? 400 : 60;
     ++batches;
     for (int k = 0; k < files_in_batch && next < catalog.files.size();

@@ -711,18 +711,33 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
     }
     return reactor;
   }
-  // The leaves' hits here, the index's part without holding a thread; the
-  // answer is finished from the index's.
+  // A worker matches the leaves' files (a long match must not hold one of
+  // gRPC's threads), then asks the index without waiting for it: the
+  // index's answer finishes the call.
+  if (!Submit([this, reactor, request, response, deadline, left] {
+        StartIndexedSearch(reactor, *request, response, deadline, left);
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many searches waiting at this supernode; retry shortly")));
+  }
+  return reactor;
+}
+
+void SupernodeServiceImpl::StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
+                                              const SearchRequest& request,
+                                              SearchResponse* response,
+                                              absl::Time deadline,
+                                              absl::Duration left) {
   absl::StatusOr<std::shared_ptr<SearchState>> state =
-      StartSearch(request->query(), deadline);
+      StartSearch(request.query(), deadline);
   if (!state.ok()) {
     reactor->Finish(ToGrpcStatus(state.status()));
-    return reactor;
+    return;
   }
   if (!AcquireIndexCall()) {
     reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
         "too many searches waiting at this supernode; retry shortly")));
-    return reactor;
+    return;
   }
   const index::SearchRequest req = IndexSearchRequest(**state);
   index_->SearchAsync(
@@ -743,7 +758,6 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
         // to ask them): the leaves' hits with what the index gave.
         reactor->Finish(ToGrpcStatus(FinishSearch(state.get(), response)));
       });
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerSearch(

@@ -211,8 +211,10 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   // hold (Start*), what the index answered (Take*) or, when it did not,
   // what the other supernodes answer (*Others, which waits for them), and
   // the merged answer (Finish*). SearchWith / LocateWith run the parts in
-  // turn on the calling thread; Search and Locate run the first on gRPC's
-  // thread, ask the index without waiting, and finish from its answer.
+  // turn on the calling thread; Locate runs the first on gRPC's thread and
+  // Search on a worker (StartIndexedSearch: matching leaves' names can be
+  // long), then each asks the index without waiting and finishes from its
+  // answer.
   struct SearchState;
   struct LocateState;
   absl::StatusOr<std::shared_ptr<SearchState>> StartSearch(
@@ -221,6 +223,10 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   void TakeIndexSearch(SearchState* state,
                        absl::StatusOr<index::SearchResponse> answer);
   void SearchOthers(SearchState* state, const FanOut* incoming);
+  void StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
+                          const SearchRequest& request,
+                          SearchResponse* response, absl::Time deadline,
+                          absl::Duration left);
   absl::Status FinishSearch(SearchState* state, SearchResponse* response);
   absl::StatusOr<std::shared_ptr<LocateState>> StartLocate(
       const std::string& cid, absl::Time deadline);

@@ -81,6 +81,9 @@ ABSL_FLAG(int, clients, 4, "concurrent clients");
 ABSL_FLAG(int, seconds, 10, "seconds per measurement");
 ABSL_FLAG(int, queries, 2000, "distinct queries per shape");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the generated catalog and queries");
+ABSL_FLAG(int, locate_batch, 100,
+          "cids per LocateMany call (and per = ANY($1) statement) in the "
+          "batched Locate rows; 0 leaves those rows out");
 ABSL_FLAG(std::string, phases, "search,locate,ingest",
           "which measurements to run, comma-separated: search, locate, ingest");
 
@@ -828,6 +831,7 @@ int Main() {
 
   // 4. Locate.
   Result locate_index, locate_sn, locate_pg;
+  std::string locate_many_line;
   if (want("locate")) {
   Say(absl::StrFormat(
       "\nlocate: %d clients, %d s per row; load average before: %s", clients,
@@ -896,6 +900,76 @@ int Main() {
   });
   Say(Row("Locate: PostgreSQL point lookup", locate_pg));
   Say(cpu_pg.Line(locate_pg.ok));
+  // A downloader's queue: many cids in one call, LocateMany against the
+  // same cids as one statement (= ANY($1)). Rows count calls; the line
+  // under each says cids/s.
+  const int batch = absl::GetFlag(FLAGS_locate_batch);
+  if (batch > 0) {
+    auto cids_of = [&](int64_t i) {
+      std::vector<std::string> cids;
+      cids.reserve(batch);
+      for (int k = 0; k < batch; ++k) {
+        cids.push_back(catalog.files[((i * batch + k) * 7919) %
+                                     catalog.files.size()].cid);
+      }
+      return cids;
+    };
+    auto cids_line = [&](const Result& r) {
+      return absl::StrFormat("    cids/s: %.0f", r.qps() * batch);
+    };
+    CpuPerCall cpu_many = cpu();
+    Result many_index = RunAsyncClients<index::LocateManyResponse>(
+        clients, each,
+        [&](int c, int64_t i, grpc::ClientContext* ctx,
+            grpc::CompletionQueue* cq) {
+          index::LocateManyRequest req;
+          for (std::string& cid : cids_of(i)) req.add_cids(std::move(cid));
+          return index_stubs[c]->AsyncLocateMany(ctx, req, cq);
+        },
+        [](const grpc::Status& st, const index::LocateManyResponse& resp) {
+          Outcome o = FromGrpc(st, 0);
+          for (const index::LocatedFile& f : resp.files()) {
+            o.hits += f.sources_size();
+          }
+          return o;
+        });
+    Say(Row(absl::StrCat("LocateMany ", batch, " cids: index"), many_index));
+    Say(cpu_many.Line(many_index.ok));
+    Say(cids_line(many_index));
+    for (auto& conn : pg_trove) {
+      conn->prepare("locate_many",
+                    "SELECT cid, peer_id, size FROM pg_sources "
+                    "WHERE cid = ANY($1::text[])");
+    }
+    CpuPerCall cpu_many_pg = cpu();
+    Result many_pg = RunClients(clients, each, [&](int c, int64_t i) {
+      Outcome o;
+      try {
+        std::vector<std::string> cids = cids_of(i);
+        std::string array = "{";
+        for (size_t k = 0; k < cids.size(); ++k) {
+          if (k > 0) array += ',';
+          array += cids[k];  // hex: nothing to quote
+        }
+        array += '}';
+        pqxx::nontransaction tx(*pg_trove[c]);
+        o.hits = static_cast<int64_t>(
+            tx.exec_prepared("locate_many", array).size());
+      } catch (const std::exception& e) {
+        o.kind = Outcome::kFailed;
+        o.error = e.what();
+      }
+      return o;
+    });
+    Say(Row(absl::StrCat("= ANY($1) ", batch, " cids: PostgreSQL"), many_pg));
+    Say(cpu_many_pg.Line(many_pg.ok));
+    Say(cids_line(many_pg));
+    locate_many_line = absl::StrFormat(
+        "  LocateMany %-4d index %9.0f cids/s | PostgreSQL = ANY %9.0f "
+        "cids/s | index/PostgreSQL %6.2fx",
+        batch, many_index.qps() * batch, many_pg.qps() * batch,
+        many_pg.qps() > 0 ? many_index.qps() / many_pg.qps() : 0.0);
+  }
   pg_trove.clear();
   }
   pg_conns.clear();
@@ -1058,6 +1132,7 @@ int Main() {
         locate_sn.qps(), locate_sn.Percentile(0.99), locate_pg.qps(),
         locate_pg.Percentile(0.99),
         locate_pg.qps() > 0 ? locate_index.qps() / locate_pg.qps() : 0));
+    if (!locate_many_line.empty()) Say(locate_many_line);
   }
   if (want("ingest")) {
     Say(absl::StrFormat(

@@ -300,6 +300,20 @@ void Locate(absl::string_view in) {
     TROVE_FUZZ_CHECK(r.limit() >= 0);
     TROVE_FUZZ_CHECK(ValidateLocate(RoundTrip(r)).ok());
   }
+  // The same bytes as a LocateMany (its cids share the field number).
+  index::LocateManyRequest many;
+  if (!ParseInput(in, &many)) return;
+  constexpr int kMaxCids = 4;
+  s = ValidateLocateMany(many, kMaxCids);
+  if (!s.ok()) {
+    CheckRefusal(s, {"cids", "limit", "LocateMany"});
+  } else {
+    TROVE_FUZZ_CHECK(many.limit() >= 0 && many.cids_size() <= kMaxCids);
+    for (const std::string& cid : many.cids()) {
+      TROVE_FUZZ_CHECK(ValidateHexId(cid, "cid").ok());
+    }
+    TROVE_FUZZ_CHECK(ValidateLocateMany(RoundTrip(many), kMaxCids).ok());
+  }
 }
 
 void CheckAcceptedReport(const CapacityReport& report) {

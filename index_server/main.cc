@@ -151,6 +151,7 @@ ABSL_FLAG(int, search_default_limit, 50, "search hits when a query asks for 0");
 ABSL_FLAG(int, search_max_limit, 500, "most search hits per query");
 ABSL_FLAG(int, locate_default_limit, 50, "sources Locate returns by default");
 ABSL_FLAG(int, locate_max_limit, 500, "most sources Locate returns");
+ABSL_FLAG(int, locate_many_max_cids, 1000, "most cids in one LocateMany call");
 ABSL_FLAG(int, bootstrap_limit, 20, "most supernodes Bootstrap returns");
 ABSL_FLAG(bool, election, true,
           "run the supernode election (promote peers, demote idle ones)");
@@ -561,7 +562,8 @@ int Main() {
         {"max_deltas_per_batch", absl::GetFlag(FLAGS_max_deltas_per_batch)},
         {"max_files_per_delta", absl::GetFlag(FLAGS_max_files_per_delta)},
         {"search_max_limit", absl::GetFlag(FLAGS_search_max_limit)},
-        {"locate_max_limit", absl::GetFlag(FLAGS_locate_max_limit)}}) {
+        {"locate_max_limit", absl::GetFlag(FLAGS_locate_max_limit)},
+        {"locate_many_max_cids", absl::GetFlag(FLAGS_locate_many_max_cids)}}) {
     if (value <= 0) {
       TROVE_LOG(ERROR) << "--" << name << " must be positive, got " << value;
       return 2;
@@ -616,6 +618,7 @@ int Main() {
   options.search_max_limit = absl::GetFlag(FLAGS_search_max_limit);
   options.locate_default_limit = absl::GetFlag(FLAGS_locate_default_limit);
   options.locate_max_limit = absl::GetFlag(FLAGS_locate_max_limit);
+  options.locate_many_max_cids = absl::GetFlag(FLAGS_locate_many_max_cids);
   options.bootstrap_limit = absl::GetFlag(FLAGS_bootstrap_limit);
   options.max_concurrent_searches = absl::GetFlag(FLAGS_max_concurrent_searches);
   IndexedStore::Options indexed_options;

@@ -304,6 +304,24 @@ absl::Status ValidateLocate(const index::LocateRequest& request) {
   return s;
 }
 
+absl::Status ValidateLocateMany(const index::LocateManyRequest& request,
+                                int max_cids) {
+  if (request.cids_size() > max_cids) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("LocateMany asks for ", request.cids_size(),
+                     " cids; the most in one call is ", max_cids));
+  }
+  if (request.limit() < 0) {
+    return absl::InvalidArgumentError("limit is negative");
+  }
+  for (int i = 0; i < request.cids_size(); ++i) {
+    absl::Status s =
+        ValidateHexId(request.cids(i), absl::StrCat("cids[", i, "]"));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<search::ParsedQuery> ParseSearchRequest(
     const index::SearchRequest& request, const IndexServiceOptions& options) {
   return search::ParseRequestQuery(request.query(),
@@ -406,7 +424,8 @@ bool IndexServiceImpl::IsKnownSupernode(const std::string& id) const {
 
 absl::Status IndexServiceImpl::Admit(grpc::ServerContextBase* context,
                                      CallRateLimiter* for_peers,
-                                     CallRateLimiter* for_supernodes) {
+                                     CallRateLimiter* for_supernodes,
+                                     double cost) {
   // Without limits there is nobody to tell apart.
   if (!for_peers->enabled() && !for_supernodes->enabled()) {
     return absl::OkStatus();
@@ -417,10 +436,10 @@ absl::Status IndexServiceImpl::Admit(grpc::ServerContextBase* context,
                                    IsKnownSupernode(caller->id)
                                ? for_supernodes
                                : for_peers;
-    return limiter->Admit(absl::StrCat("id:", caller->id));
+    return limiter->Admit(absl::StrCat("id:", caller->id), cost);
   }
   return for_peers->Admit(
-      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())));
+      absl::StrCat("addr:", PeerAddressWithoutPort(context->peer())), cost);
 }
 
 grpc::Status IndexServiceImpl::SupernodeChallenge(
@@ -618,6 +637,26 @@ grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* IndexServiceImpl::LocateMany(
+    grpc::CallbackServerContext* context,
+    const index::LocateManyRequest* request,
+    index::LocateManyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (store_->LocatesInMemory()) {
+    reactor->Finish(AnswerLocateMany(context, *request, response));
+    return reactor;
+  }
+  // The store asks PostgreSQL: not on this thread, which serves other calls.
+  if (!database_work_.Submit([this, context, request, response, reactor] {
+        reactor->Finish(AnswerLocateMany(context, *request, response));
+      })) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many look-ups are waiting on the database while the index "
+        "loads its catalog; retry shortly")));
+  }
+  return reactor;
+}
+
 grpc::Status IndexServiceImpl::AnswerSearch(
     grpc::ServerContextBase* context, const index::SearchRequest& request,
     index::SearchResponse* response) {
@@ -668,6 +707,40 @@ grpc::Status IndexServiceImpl::AnswerLocate(
       store_->Locate(request.cid(), limit, CallOf(context));
   if (!result.ok()) return StoreFailure(result.status());
   *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status IndexServiceImpl::AnswerLocateMany(
+    grpc::ServerContextBase* context, const index::LocateManyRequest& request,
+    index::LocateManyResponse* response) {
+  absl::Status s =
+      ValidateLocateMany(request, options_.locate_many_max_cids);
+  if (!s.ok()) return ToGrpcStatus(s);
+  // Each cid costs what one Locate costs.
+  if (absl::Status limited = Admit(context, &peer_locates_,
+                                   &supernode_locates_,
+                                   std::max(1, request.cids_size()));
+      !limited.ok()) {
+    return ToGrpcStatus(limited);
+  }
+  const int limit =
+      EffectiveLimit(request.limit(), options_.locate_default_limit,
+                     options_.locate_max_limit);
+  const CallContext call = CallOf(context);
+  response->mutable_files()->Reserve(request.cids_size());
+  for (const std::string& cid : request.cids()) {
+    index::LocatedFile* file = response->add_files();
+    file->set_cid(cid);
+    absl::StatusOr<index::LocateResponse> found =
+        store_->Locate(cid, limit, call);
+    if (!found.ok()) {
+      if (found.status().code() == absl::StatusCode::kNotFound) continue;
+      return StoreFailure(found.status());
+    }
+    file->set_size(found->size());
+    file->set_name(std::move(*found->mutable_name()));
+    file->mutable_sources()->Swap(found->mutable_sources());
+  }
   return grpc::Status::OK;
 }
 

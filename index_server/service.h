@@ -51,6 +51,8 @@ struct IndexServiceOptions {
   // Sources Locate returns when the request says 0, and the most.
   int locate_default_limit = 50;
   int locate_max_limit = 500;
+  // Most cids in one LocateMany call.
+  int locate_many_max_cids = 1000;
   // Most supernodes Bootstrap returns.
   int bootstrap_limit = 20;
   // Searches answered at once; one more is refused at once with
@@ -157,6 +159,10 @@ std::vector<std::pair<std::string, absl::Time>> VerifiedPresences(
 absl::Status ValidateEndLease(const index::EndLeaseRequest& request);
 
 absl::Status ValidateLocate(const index::LocateRequest& request);
+// Each cid and the limit of a LocateMany, and the count of cids against
+// `max_cids`. INVALID_ARGUMENT naming the first bad cid.
+absl::Status ValidateLocateMany(const index::LocateManyRequest& request,
+                                int max_cids);
 
 // A search's query, validated (ValidateSearchQuery) and parsed
 // (search::ParseQuery, with its cursor) with the service's limits.
@@ -184,7 +190,8 @@ absl::StatusOr<const index::PublishDeltasRequest*> CheckPublishDeltas(
 // synchronous.
 using IndexServiceBase = index::IndexService::WithCallbackMethod_Search<
     index::IndexService::WithCallbackMethod_Locate<
-        index::IndexService::Service>>;
+        index::IndexService::WithCallbackMethod_LocateMany<
+            index::IndexService::Service>>>;
 
 // Thread-safe (the store is; the service keeps only counters).
 class IndexServiceImpl final : public IndexServiceBase {
@@ -216,13 +223,20 @@ class IndexServiceImpl final : public IndexServiceBase {
   grpc::ServerUnaryReactor* Locate(grpc::CallbackServerContext* context,
                                    const index::LocateRequest* request,
                                    index::LocateResponse* response) override;
-  // What Search and Locate answer, on the calling thread.
+  grpc::ServerUnaryReactor* LocateMany(
+      grpc::CallbackServerContext* context,
+      const index::LocateManyRequest* request,
+      index::LocateManyResponse* response) override;
+  // What Search, Locate and LocateMany answer, on the calling thread.
   grpc::Status AnswerSearch(grpc::ServerContextBase* context,
                             const index::SearchRequest& request,
                             index::SearchResponse* response);
   grpc::Status AnswerLocate(grpc::ServerContextBase* context,
                             const index::LocateRequest& request,
                             index::LocateResponse* response);
+  grpc::Status AnswerLocateMany(grpc::ServerContextBase* context,
+                                const index::LocateManyRequest& request,
+                                index::LocateManyResponse* response);
   grpc::Status Bootstrap(grpc::ServerContext* context,
                          const index::BootstrapRequest* request,
                          index::BootstrapResponse* response) override;
@@ -249,7 +263,7 @@ class IndexServiceImpl final : public IndexServiceBase {
   // or `for_supernodes` by the role its certificate proves.
   absl::Status Admit(grpc::ServerContextBase* context,
                      CallRateLimiter* for_peers,
-                     CallRateLimiter* for_supernodes);
+                     CallRateLimiter* for_supernodes, double cost = 1);
 
   // Remembers `id` as a supernode that holds a lease (so its searches are
   // limited as a supernode's, also when its certificate is a promoted

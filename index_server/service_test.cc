@@ -228,6 +228,79 @@ TEST_F(ServiceTest, PublishSearchLocateBootstrap) {
   EXPECT_EQ(boot.supernodes(0).address(), "127.0.0.1:7100");
 }
 
+TEST_F(ServiceTest, LocateManyAnswersEachCidInTheOrderAsked) {
+  ASSERT_TRUE(Publish({Delta(1, {File(Cid(1), "one.mp3", 5000),
+                                 File(Cid(2), "two.mp3", 70)}),
+                       Delta(2, {File(Cid(1), "one.mp3", 5000)})})
+                  .ok());
+  index::LocateManyRequest request;
+  request.add_cids(Cid(2));
+  request.add_cids(Cid(77));  // nobody holds it
+  request.add_cids(Cid(1));
+  index::LocateManyResponse response;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->LocateMany(&ctx, request, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_EQ(response.files_size(), 3);
+  EXPECT_EQ(response.files(0).cid(), Cid(2));
+  EXPECT_EQ(response.files(0).size(), 70);
+  EXPECT_EQ(response.files(0).name(), "two.mp3");
+  ASSERT_EQ(response.files(0).sources_size(), 1);
+  EXPECT_EQ(response.files(0).sources(0).peer_id(), Peer(1));
+  EXPECT_EQ(response.files(1).cid(), Cid(77));
+  EXPECT_EQ(response.files(1).sources_size(), 0);
+  EXPECT_EQ(response.files(2).cid(), Cid(1));
+  EXPECT_EQ(response.files(2).size(), 5000);
+  EXPECT_EQ(response.files(2).sources_size(), 2);
+  // The same as Locate answers for each.
+  index::LocateResponse one;
+  ASSERT_TRUE(Locate(Cid(1), 0, &one).ok());
+  EXPECT_EQ(one.sources_size(), response.files(2).sources_size());
+  EXPECT_EQ(one.name(), response.files(2).name());
+
+  // The limit applies to each cid.
+  request.set_limit(1);
+  response.Clear();
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub_->LocateMany(&ctx, request, &response).ok());
+  ASSERT_EQ(response.files_size(), 3);
+  EXPECT_EQ(response.files(2).sources_size(), 1);
+}
+
+TEST_F(ServiceTest, LocateManyRefusesBadInputWhole) {
+  auto call = [this](const index::LocateManyRequest& request) {
+    index::LocateManyResponse response;
+    grpc::ClientContext ctx;
+    grpc::Status s = stub_->LocateMany(&ctx, request, &response);
+    EXPECT_EQ(response.files_size(), 0);
+    return s;
+  };
+  index::LocateManyRequest bad_cid;
+  bad_cid.add_cids(Cid(1));
+  bad_cid.add_cids("nope");
+  grpc::Status s = call(bad_cid);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("cids[1]"));
+
+  index::LocateManyRequest negative;
+  negative.add_cids(Cid(1));
+  negative.set_limit(-1);
+  EXPECT_EQ(call(negative).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  index::LocateManyRequest too_many;
+  for (int i = 0; i < IndexServiceOptions().locate_many_max_cids + 1; ++i) {
+    too_many.add_cids(Cid(i));
+  }
+  s = call(too_many);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("the most in one call is 1000"));
+
+  // Nothing asked, nothing answered.
+  EXPECT_TRUE(call(index::LocateManyRequest()).ok());
+}
+
 TEST_F(ServiceTest, SearchLimitDefaultsAndCaps) {
   std::vector<FileEntry> files;
   for (int i = 0; i < 6; ++i) {

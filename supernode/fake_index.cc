@@ -164,6 +164,7 @@ absl::StatusOr<index::PublishDeltasResponse> FakeIndexClient::PublishDeltas(
 
 absl::StatusOr<index::SearchResponse> FakeIndexClient::Search(
     const index::SearchRequest& request, absl::Duration timeout) {
+  WaitAnswerDelay();
   absl::MutexLock lock(&mu_);
   ++calls_["Search"];
   last_search_timeout_ = timeout;
@@ -177,6 +178,7 @@ absl::StatusOr<index::SearchResponse> FakeIndexClient::Search(
 
 absl::StatusOr<index::LocateResponse> FakeIndexClient::Locate(
     const index::LocateRequest& request, absl::Duration) {
+  WaitAnswerDelay();
   absl::MutexLock lock(&mu_);
   ++calls_["Locate"];
   if (unavailable_) return absl::UnavailableError("index down");
@@ -195,6 +197,20 @@ absl::StatusOr<index::BootstrapResponse> FakeIndexClient::Bootstrap(
     *response.add_supernodes() = s;
   }
   return response;
+}
+
+void FakeIndexClient::SetAnswerDelay(absl::Duration delay) {
+  absl::MutexLock lock(&mu_);
+  answer_delay_ = delay;
+}
+
+void FakeIndexClient::WaitAnswerDelay() const {
+  absl::Duration delay;
+  {
+    absl::MutexLock lock(&mu_);
+    delay = answer_delay_;
+  }
+  if (delay > absl::ZeroDuration()) absl::SleepFor(delay);
 }
 
 void FakeIndexClient::SetUnavailable(bool unavailable) {

@@ -54,6 +54,9 @@ class FakeIndexClient : public IndexClient {
   // ran out.
   void ForgetEverything();
 
+  // Search and Locate wait this long (really, on the calling thread)
+  // before they answer; zero at first.
+  void SetAnswerDelay(absl::Duration delay);
   // What Search answers.
   void SetSearchHits(std::vector<SearchHit> hits);
   // The next_cursor Search answers with.
@@ -83,6 +86,9 @@ class FakeIndexClient : public IndexClient {
   index::SearchRequest last_search() const;
 
  private:
+  // Sleeps for answer_delay_.
+  void WaitAnswerDelay() const;
+
   mutable absl::Mutex mu_;
   bool unavailable_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status publish_status_ ABSL_GUARDED_BY(mu_);
@@ -95,6 +101,7 @@ class FakeIndexClient : public IndexClient {
       ABSL_GUARDED_BY(mu_);
   // Peer id -> the supernode that published it.
   std::map<std::string, std::string> owner_ ABSL_GUARDED_BY(mu_);
+  absl::Duration answer_delay_ ABSL_GUARDED_BY(mu_);
   std::vector<SearchHit> hits_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, index::LocateResponse> locate_ ABSL_GUARDED_BY(mu_);
   std::vector<index::SupernodeInfo> supernodes_ ABSL_GUARDED_BY(mu_);

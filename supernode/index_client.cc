@@ -49,6 +49,16 @@ class GrpcIndexClient final : public IndexClient {
       const index::LocateRequest& request, absl::Duration timeout) override {
     return Call(&index::IndexService::Stub::Locate, request, timeout);
   }
+  void SearchAsync(const index::SearchRequest& request, absl::Duration timeout,
+                   SearchDone done) override {
+    CallAsync(&index::IndexService::Stub::async_interface::Search, request,
+              timeout, std::move(done));
+  }
+  void LocateAsync(const index::LocateRequest& request, absl::Duration timeout,
+                   LocateDone done) override {
+    CallAsync(&index::IndexService::Stub::async_interface::Locate, request,
+              timeout, std::move(done));
+  }
   absl::StatusOr<index::BootstrapResponse> Bootstrap(
       const index::BootstrapRequest& request,
       absl::Duration timeout) override {
@@ -68,6 +78,38 @@ class GrpcIndexClient final : public IndexClient {
     grpc::Status status = (stub_.get()->*method)(&context, request, &response);
     if (!status.ok()) return FromGrpcStatus(status);
     return response;
+  }
+
+  // One call on gRPC's callback API: what it needs lives until it ends.
+  template <typename Request, typename Response>
+  struct AsyncCall {
+    grpc::ClientContext context;
+    Request request;
+    Response response;
+    std::function<void(absl::StatusOr<Response>)> done;
+  };
+
+  template <typename Request, typename Response>
+  void CallAsync(void (index::IndexService::Stub::async_interface::*method)(
+                     grpc::ClientContext*, const Request*, Response*,
+                     std::function<void(grpc::Status)>),
+                 const Request& request, absl::Duration timeout,
+                 std::function<void(absl::StatusOr<Response>)> done) {
+    auto* call = new AsyncCall<Request, Response>;
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               absl::ToChronoMilliseconds(timeout));
+    call->request = request;
+    call->done = std::move(done);
+    (stub_->async()->*method)(
+        &call->context, &call->request, &call->response,
+        [call](grpc::Status status) {
+          std::unique_ptr<AsyncCall<Request, Response>> owned(call);
+          if (status.ok()) {
+            owned->done(std::move(owned->response));
+          } else {
+            owned->done(FromGrpcStatus(status));
+          }
+        });
   }
 
   std::unique_ptr<index::IndexService::Stub> stub_;

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -43,6 +44,24 @@ class IndexClient {
       const index::SearchRequest& request, absl::Duration timeout) = 0;
   virtual absl::StatusOr<index::LocateResponse> Locate(
       const index::LocateRequest& request, absl::Duration timeout) = 0;
+
+  // Search and Locate without waiting: each returns at once and runs `done`
+  // exactly once with what the blocking call would have returned. `done`
+  // runs on one of gRPC's threads (or, in implementations without their
+  // own asynchronous path, such as this default, on the calling thread
+  // before the call returns), so it must not block.
+  using SearchDone =
+      std::function<void(absl::StatusOr<index::SearchResponse>)>;
+  using LocateDone =
+      std::function<void(absl::StatusOr<index::LocateResponse>)>;
+  virtual void SearchAsync(const index::SearchRequest& request,
+                           absl::Duration timeout, SearchDone done) {
+    done(Search(request, timeout));
+  }
+  virtual void LocateAsync(const index::LocateRequest& request,
+                           absl::Duration timeout, LocateDone done) {
+    done(Locate(request, timeout));
+  }
   virtual absl::StatusOr<index::BootstrapResponse> Bootstrap(
       const index::BootstrapRequest& request, absl::Duration timeout) = 0;
 };

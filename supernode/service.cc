@@ -520,61 +520,113 @@ absl::Status SupernodeServiceImpl::DoPeerSearch(
   return SearchWith(plain, response, deadline, &request.fan_out());
 }
 
+struct SupernodeServiceImpl::SearchState {
+  SearchQuery query;
+  search::ParsedQuery parsed;
+  absl::Time deadline;
+  search::SearchPage local;
+  search::SearchPage remote;
+  bool index_answered = false;
+};
+
+absl::Duration SupernodeServiceImpl::IndexTimeLeft(absl::Duration most,
+                                                   absl::Time deadline) const {
+  return std::min(most, deadline - absl::Now() - kAnswerMargin);
+}
+
+bool SupernodeServiceImpl::AcquireIndexCall() {
+  const int most = options_.search_workers + options_.max_queued_searches;
+  if (index_calls_.fetch_add(1) >= most) {
+    index_calls_.fetch_sub(1);
+    return false;
+  }
+  return true;
+}
+
+void SupernodeServiceImpl::ReleaseIndexCall() { index_calls_.fetch_sub(1); }
+
+absl::StatusOr<std::shared_ptr<SupernodeServiceImpl::SearchState>>
+SupernodeServiceImpl::StartSearch(const SearchQuery& query,
+                                  absl::Time deadline) {
+  auto state = std::make_shared<SearchState>();
+  absl::StatusOr<search::ParsedQuery> parsed = search::ParseRequestQuery(
+      query, options_.search_default_limit, options_.search_max_limit);
+  if (!parsed.ok()) return parsed.status();
+  state->parsed = *std::move(parsed);
+  absl::StatusOr<search::SearchPage> local = registry_->Search(state->parsed);
+  if (!local.ok()) return local.status();
+  state->local = *std::move(local);
+  state->query = query;
+  state->deadline = deadline;
+  return state;
+}
+
+index::SearchRequest SupernodeServiceImpl::IndexSearchRequest(
+    const SearchState& state) const {
+  index::SearchRequest req;
+  *req.mutable_query() = state.query;
+  req.mutable_query()->set_limit(state.parsed.limit);
+  return req;
+}
+
+void SupernodeServiceImpl::TakeIndexSearch(
+    SearchState* state, absl::StatusOr<index::SearchResponse> answer) {
+  if (answer.ok()) {
+    state->remote.hits.assign(
+        std::make_move_iterator(answer->mutable_hits()->begin()),
+        std::make_move_iterator(answer->mutable_hits()->end()));
+    state->remote.next_cursor = std::move(*answer->mutable_next_cursor());
+    state->index_answered = true;
+    NoteIndexHealth(absl::OkStatus());
+  } else {
+    NoteIndexHealth(answer.status());
+  }
+}
+
+void SupernodeServiceImpl::SearchOthers(SearchState* state,
+                                        const FanOut* incoming) {
+  if (state->index_answered || options_.fan_out == nullptr) return;
+  // Without the index: the other supernodes, within the caller's time.
+  FanOut fan_out;
+  if (incoming != nullptr) {
+    fan_out = *incoming;
+  } else {
+    fan_out = options_.fan_out->NewQuery();
+    options_.fan_out->FirstSight(fan_out.query_id());
+  }
+  const absl::Time until =
+      std::min(state->deadline - kAnswerMargin,
+               absl::Now() + options_.index_search_timeout);
+  SearchQuery ask = state->query;
+  ask.set_limit(state->parsed.limit);
+  if (fan_out.hops_left() > 0 && until > absl::Now()) {
+    state->remote.hits = options_.fan_out->Search(ask, fan_out, until);
+  }
+}
+
 absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
                                               SearchResponse* response,
                                               absl::Time deadline,
                                               const FanOut* incoming) {
-  const SearchQuery& query = request.query();
-  absl::StatusOr<search::ParsedQuery> parsed = search::ParseRequestQuery(
-      query, options_.search_default_limit, options_.search_max_limit);
-  if (!parsed.ok()) return parsed.status();
-
-  absl::StatusOr<search::SearchPage> local = registry_->Search(*parsed);
-  if (!local.ok()) return local.status();
-  search::SearchPage remote;
-  bool partial = false;
-  // The index's part ends with the caller's time, keeping a little to
-  // answer with what the leaves hold.
+  absl::StatusOr<std::shared_ptr<SearchState>> state =
+      StartSearch(request.query(), deadline);
+  if (!state.ok()) return state.status();
   const absl::Duration left =
-      std::min(options_.index_search_timeout,
-               deadline - absl::Now() - kAnswerMargin);
-  bool index_answered = false;
+      IndexTimeLeft(options_.index_search_timeout, deadline);
   if (incoming == nullptr && index_ != nullptr && left > absl::ZeroDuration()) {
-    index::SearchRequest req;
-    *req.mutable_query() = query;
-    req.mutable_query()->set_limit(parsed->limit);
-    absl::StatusOr<index::SearchResponse> r = index_->Search(req, left);
-    if (r.ok()) {
-      remote.hits.assign(r->hits().begin(), r->hits().end());
-      remote.next_cursor = r->next_cursor();
-      index_answered = true;
-      NoteIndexHealth(absl::OkStatus());
-    } else {
-      NoteIndexHealth(r.status());
-    }
+    TakeIndexSearch(state->get(),
+                    index_->Search(IndexSearchRequest(**state), left));
   }
-  if (!index_answered) {
-    partial = true;
-    // Without the index: the other supernodes, within the caller's time.
-    if (options_.fan_out != nullptr) {
-      FanOut fan_out;
-      if (incoming != nullptr) {
-        fan_out = *incoming;
-      } else {
-        fan_out = options_.fan_out->NewQuery();
-        options_.fan_out->FirstSight(fan_out.query_id());
-      }
-      const absl::Time until =
-          std::min(deadline - kAnswerMargin,
-                   absl::Now() + options_.index_search_timeout);
-      SearchQuery ask = query;
-      ask.set_limit(parsed->limit);
-      if (fan_out.hops_left() > 0 && until > absl::Now()) {
-        remote.hits = options_.fan_out->Search(ask, fan_out, until);
-      }
-    }
-  }
+  SearchOthers(state->get(), incoming);
+  return FinishSearch(state->get(), response);
+}
 
+absl::Status SupernodeServiceImpl::FinishSearch(SearchState* state,
+                                                SearchResponse* response) {
+  const search::SearchPage& remote = state->remote;
+  const search::SearchPage* local = &state->local;
+  const bool index_answered = state->index_answered;
+  const bool partial = !index_answered;
   // Merge by cid. The index may already count this supernode's leaves, so
   // the larger count wins (with its name), not the sum; but the name the
   // index shows stands whenever it answered, since it weighs every source
@@ -603,18 +655,19 @@ absl::Status SupernodeServiceImpl::SearchWith(const SearchRequest& request,
     }
   }
   if (options_.moderation != nullptr) options_.moderation->FilterHits(&merged);
-  const SearchSort sort = parsed->sort;
-  const bool reverse = parsed->reverse;
+  const SearchSort sort = state->parsed.sort;
+  const bool reverse = state->parsed.reverse;
+  const int limit = state->parsed.limit;
   std::stable_sort(merged.begin(), merged.end(),
                    [&](const SearchHit& a, const SearchHit& b) {
                      return search::CompareHitKeys(search::KeyOfHit(a, sort),
                                                    search::KeyOfHit(b, sort),
                                                    sort, reverse) < 0;
                    });
-  const bool more = merged.size() > static_cast<size_t>(parsed->limit) ||
+  const bool more = merged.size() > static_cast<size_t>(limit) ||
                     !local->next_cursor.empty() || !remote.next_cursor.empty();
-  if (merged.size() > static_cast<size_t>(parsed->limit)) {
-    merged.resize(parsed->limit);
+  if (merged.size() > static_cast<size_t>(limit)) {
+    merged.resize(limit);
   }
   if (more && !merged.empty()) {
     response->set_next_cursor(search::EncodeCursor(
@@ -644,13 +697,67 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
-  if (!Submit([this, reactor, request, response, deadline] {
-        reactor->Finish(ToGrpcStatus(DoSearch(*request, response, deadline)));
+  const absl::Duration left =
+      IndexTimeLeft(options_.index_search_timeout, deadline);
+  if (index_ == nullptr || left <= absl::ZeroDuration()) {
+    // Only the other supernodes can add to the leaves' hits: a worker
+    // waits for them.
+    if (!Submit([this, reactor, request, response, deadline] {
+          reactor->Finish(
+              ToGrpcStatus(DoSearch(*request, response, deadline)));
+        })) {
+      reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+          "too many searches waiting at this supernode; retry shortly")));
+    }
+    return reactor;
+  }
+  // A worker matches the leaves' files (a long match must not hold one of
+  // gRPC's threads), then asks the index without waiting for it: the
+  // index's answer finishes the call.
+  if (!Submit([this, reactor, request, response, deadline, left] {
+        StartIndexedSearch(reactor, *request, response, deadline, left);
       })) {
     reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
         "too many searches waiting at this supernode; retry shortly")));
   }
   return reactor;
+}
+
+void SupernodeServiceImpl::StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
+                                              const SearchRequest& request,
+                                              SearchResponse* response,
+                                              absl::Time deadline,
+                                              absl::Duration left) {
+  absl::StatusOr<std::shared_ptr<SearchState>> state =
+      StartSearch(request.query(), deadline);
+  if (!state.ok()) {
+    reactor->Finish(ToGrpcStatus(state.status()));
+    return;
+  }
+  if (!AcquireIndexCall()) {
+    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+        "too many searches waiting at this supernode; retry shortly")));
+    return;
+  }
+  const index::SearchRequest req = IndexSearchRequest(**state);
+  index_->SearchAsync(
+      req, left,
+      [this, reactor, response, state = *std::move(state)](
+          absl::StatusOr<index::SearchResponse> answer) {
+        ReleaseIndexCall();
+        TakeIndexSearch(state.get(), std::move(answer));
+        if (!state->index_answered && options_.fan_out != nullptr &&
+            Submit([this, reactor, response, state] {
+              SearchOthers(state.get(), nullptr);
+              reactor->Finish(
+                  ToGrpcStatus(FinishSearch(state.get(), response)));
+            })) {
+          return;
+        }
+        // Answered by the index, or nobody else to ask (or no worker free
+        // to ask them): the leaves' hits with what the index gave.
+        reactor->Finish(ToGrpcStatus(FinishSearch(state.get(), response)));
+      });
 }
 
 grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerSearch(
@@ -694,54 +801,92 @@ absl::Status SupernodeServiceImpl::DoPeerLocate(
   return LocateWith(request.cid(), response, deadline, &request.fan_out());
 }
 
-absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
-                                              LocateResponse* response,
-                                              absl::Time deadline,
-                                              const FanOut* incoming) {
+struct SupernodeServiceImpl::LocateState {
+  std::string cid;
+  absl::Time deadline;
+  std::optional<LeafRegistry::LocalSources> local;
+  absl::StatusOr<index::LocateResponse> remote =
+      absl::UnavailableError("no index");
+};
+
+absl::StatusOr<std::shared_ptr<SupernodeServiceImpl::LocateState>>
+SupernodeServiceImpl::StartLocate(const std::string& cid,
+                                  absl::Time deadline) {
   if (options_.moderation != nullptr && options_.moderation->IsTakenDown(cid)) {
     return absl::NotFoundError(
         absl::StrCat(cid, " was taken down by the community's operator"));
   }
-  std::optional<LeafRegistry::LocalSources> local = registry_->Locate(cid);
-  absl::StatusOr<index::LocateResponse> remote =
-      absl::UnavailableError("no index");
+  auto state = std::make_shared<LocateState>();
+  state->cid = cid;
+  state->deadline = deadline;
+  state->local = registry_->Locate(cid);
+  return state;
+}
+
+void SupernodeServiceImpl::TakeIndexLocate(
+    LocateState* state, absl::StatusOr<index::LocateResponse> answer) {
+  state->remote = std::move(answer);
+  NoteIndexHealth(state->remote.ok() || state->remote.status().code() ==
+                                            absl::StatusCode::kNotFound
+                      ? absl::OkStatus()
+                      : state->remote.status());
+}
+
+void SupernodeServiceImpl::LocateOthers(LocateState* state,
+                                        const FanOut* incoming) {
+  // Without the index: the other supernodes' leaves.
+  if (state->remote.ok() ||
+      state->remote.status().code() == absl::StatusCode::kNotFound ||
+      options_.fan_out == nullptr) {
+    return;
+  }
+  FanOut fan_out;
+  if (incoming != nullptr) {
+    fan_out = *incoming;
+  } else {
+    fan_out = options_.fan_out->NewQuery();
+    options_.fan_out->FirstSight(fan_out.query_id());
+  }
+  const absl::Time until =
+      std::min(state->deadline - kAnswerMargin,
+               absl::Now() + options_.index_locate_timeout);
+  if (fan_out.hops_left() > 0 && until > absl::Now()) {
+    FanOutSearch::Located found =
+        options_.fan_out->Locate(state->cid, fan_out, until);
+    if (!found.sources.empty()) {
+      index::LocateResponse r;
+      r.set_size(found.size);
+      r.set_name(found.name);
+      for (Source& src : found.sources) *r.add_sources() = std::move(src);
+      state->remote = std::move(r);
+    }
+  }
+}
+
+absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
+                                              LocateResponse* response,
+                                              absl::Time deadline,
+                                              const FanOut* incoming) {
+  absl::StatusOr<std::shared_ptr<LocateState>> state =
+      StartLocate(cid, deadline);
+  if (!state.ok()) return state.status();
   const absl::Duration left =
-      std::min(options_.index_locate_timeout,
-               deadline - absl::Now() - kAnswerMargin);
+      IndexTimeLeft(options_.index_locate_timeout, deadline);
   if (incoming == nullptr && index_ != nullptr && left > absl::ZeroDuration()) {
     index::LocateRequest req;
     req.set_cid(cid);
     req.set_limit(options_.locate_limit);
-    remote = index_->Locate(req, left);
-    NoteIndexHealth(remote.ok() ||
-                            remote.status().code() == absl::StatusCode::kNotFound
-                        ? absl::OkStatus()
-                        : remote.status());
+    TakeIndexLocate(state->get(), index_->Locate(req, left));
   }
-  // Without the index: the other supernodes' leaves.
-  if (!remote.ok() && remote.status().code() != absl::StatusCode::kNotFound &&
-      options_.fan_out != nullptr) {
-    FanOut fan_out;
-    if (incoming != nullptr) {
-      fan_out = *incoming;
-    } else {
-      fan_out = options_.fan_out->NewQuery();
-      options_.fan_out->FirstSight(fan_out.query_id());
-    }
-    const absl::Time until = std::min(
-        deadline - kAnswerMargin, absl::Now() + options_.index_locate_timeout);
-    if (fan_out.hops_left() > 0 && until > absl::Now()) {
-      FanOutSearch::Located found =
-          options_.fan_out->Locate(cid, fan_out, until);
-      if (!found.sources.empty()) {
-        index::LocateResponse r;
-        r.set_size(found.size);
-        r.set_name(found.name);
-        for (Source& src : found.sources) *r.add_sources() = std::move(src);
-        remote = std::move(r);
-      }
-    }
-  }
+  LocateOthers(state->get(), incoming);
+  return FinishLocate(state->get(), response);
+}
+
+absl::Status SupernodeServiceImpl::FinishLocate(LocateState* state,
+                                                LocateResponse* response) {
+  const std::string& cid = state->cid;
+  const std::optional<LeafRegistry::LocalSources>& local = state->local;
+  absl::StatusOr<index::LocateResponse>& remote = state->remote;
   std::vector<Source> sources;
   absl::flat_hash_set<std::string> seen;
   if (local.has_value()) {
@@ -756,8 +901,8 @@ absl::Status SupernodeServiceImpl::LocateWith(const std::string& cid,
       response->set_size(remote->size());
       response->set_name(remote->name());
     }
-    for (const Source& src : remote->sources()) {
-      if (seen.insert(src.peer_id()).second) sources.push_back(src);
+    for (Source& src : *remote->mutable_sources()) {
+      if (seen.insert(src.peer_id()).second) sources.push_back(std::move(src));
     }
   }
   // Sources this supernode's leaves reported for sending bad data of this
@@ -820,12 +965,61 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Locate(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
-  if (!Submit([this, reactor, request, response, deadline] {
-        reactor->Finish(ToGrpcStatus(DoLocate(*request, response, deadline)));
-      })) {
+  const absl::Duration left =
+      IndexTimeLeft(options_.index_locate_timeout, deadline);
+  if (index_ == nullptr || left <= absl::ZeroDuration()) {
+    // Only the other supernodes can add to the leaves' sources: a worker
+    // waits for them.
+    if (!Submit([this, reactor, request, response, deadline] {
+          reactor->Finish(
+              ToGrpcStatus(DoLocate(*request, response, deadline)));
+        })) {
+      reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
+          "too many look-ups waiting at this supernode; retry shortly")));
+    }
+    return reactor;
+  }
+  // The leaves' sources here, the index's part without holding a thread;
+  // the answer is finished from the index's.
+  if (absl::Status s = ValidateLocate(*request); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  absl::StatusOr<std::shared_ptr<LocateState>> state =
+      StartLocate(request->cid(), deadline);
+  if (!state.ok()) {
+    reactor->Finish(ToGrpcStatus(state.status()));
+    return reactor;
+  }
+  if (!AcquireIndexCall()) {
     reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
         "too many look-ups waiting at this supernode; retry shortly")));
+    return reactor;
   }
+  index::LocateRequest req;
+  req.set_cid(request->cid());
+  req.set_limit(options_.locate_limit);
+  index_->LocateAsync(
+      req, left,
+      [this, reactor, response, state = *std::move(state)](
+          absl::StatusOr<index::LocateResponse> answer) {
+        ReleaseIndexCall();
+        TakeIndexLocate(state.get(), std::move(answer));
+        const bool ask_others =
+            !state->remote.ok() &&
+            state->remote.status().code() != absl::StatusCode::kNotFound &&
+            options_.fan_out != nullptr;
+        if (ask_others && Submit([this, reactor, response, state] {
+              LocateOthers(state.get(), nullptr);
+              reactor->Finish(
+                  ToGrpcStatus(FinishLocate(state.get(), response)));
+            })) {
+          return;
+        }
+        // Answered by the index, or nobody else to ask (or no worker free
+        // to ask them): the leaves' sources with what the index gave.
+        reactor->Finish(ToGrpcStatus(FinishLocate(state.get(), response)));
+      });
   return reactor;
 }
 

@@ -206,6 +206,42 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
                           const FanOut* fan_out);
   absl::Status LocateWith(const std::string& cid, LocateResponse* response,
                           absl::Time deadline, const FanOut* fan_out);
+
+  // A Search or Locate in its three parts: what this supernode's leaves
+  // hold (Start*), what the index answered (Take*) or, when it did not,
+  // what the other supernodes answer (*Others, which waits for them), and
+  // the merged answer (Finish*). SearchWith / LocateWith run the parts in
+  // turn on the calling thread; Locate runs the first on gRPC's thread and
+  // Search on a worker (StartIndexedSearch: matching leaves' names can be
+  // long), then each asks the index without waiting and finishes from its
+  // answer.
+  struct SearchState;
+  struct LocateState;
+  absl::StatusOr<std::shared_ptr<SearchState>> StartSearch(
+      const SearchQuery& query, absl::Time deadline);
+  index::SearchRequest IndexSearchRequest(const SearchState& state) const;
+  void TakeIndexSearch(SearchState* state,
+                       absl::StatusOr<index::SearchResponse> answer);
+  void SearchOthers(SearchState* state, const FanOut* incoming);
+  void StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
+                          const SearchRequest& request,
+                          SearchResponse* response, absl::Time deadline,
+                          absl::Duration left);
+  absl::Status FinishSearch(SearchState* state, SearchResponse* response);
+  absl::StatusOr<std::shared_ptr<LocateState>> StartLocate(
+      const std::string& cid, absl::Time deadline);
+  void TakeIndexLocate(LocateState* state,
+                       absl::StatusOr<index::LocateResponse> answer);
+  void LocateOthers(LocateState* state, const FanOut* incoming);
+  absl::Status FinishLocate(LocateState* state, LocateResponse* response);
+  // How long the index's part may take: `most`, within the caller's
+  // deadline less the margin kept to answer.
+  absl::Duration IndexTimeLeft(absl::Duration most, absl::Time deadline) const;
+  // Counts one more Search / Locate waiting for the index; false when
+  // as many wait as the workers and their queue hold (the bound the
+  // supernode had when each such call held a worker).
+  bool AcquireIndexCall();
+  void ReleaseIndexCall();
   void RemoveWatch(WatchReactor* reactor);
   SupernodeEvent CurrentEvent() const;
 
@@ -232,6 +268,8 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   const std::function<std::string()> backup_address_;
 
   std::atomic<bool> index_failing_{false};
+  // Searches and look-ups waiting for the index's answer.
+  std::atomic<int> index_calls_{0};
   SourceReports reports_;
 
   // Open Watch streams, and the session each watches.

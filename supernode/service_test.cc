@@ -82,7 +82,7 @@ class ServiceTest : public ::testing::Test {
     so.clock = &clock_;
     if (adjust) adjust(&so);
     service_ = std::make_unique<SupernodeServiceImpl>(
-        so, registry_.get(), &index_, [] { return "10.9.9.9:6000"; });
+        so, registry_.get(), index_client_, [] { return "10.9.9.9:6000"; });
     absl::StatusOr<RunningServer> running =
         StartServer("127.0.0.1:0", {service_.get()},
                     grpc::InsecureServerCredentials());
@@ -174,6 +174,8 @@ class ServiceTest : public ::testing::Test {
 
   FakeClock clock_;
   FakeIndexClient index_;
+  // What the service asks as its index: index_ itself unless a test says.
+  IndexClient* index_client_ = &index_;
   std::unique_ptr<LeafRegistry> registry_;
   std::unique_ptr<SupernodeServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
@@ -497,6 +499,164 @@ TEST_F(ServiceTest, LocateFromLeavesWhenIndexIsDown) {
   LocateResponse resp;
   ASSERT_TRUE(Locate(Cid(1), &resp).ok());
   EXPECT_THAT(resp.sources(), SizeIs(1));
+}
+
+// The service over the gRPC IndexClient, which answers Search and Locate
+// from the index's reply without holding a thread while it waits; the
+// index is index_ served as IndexService.
+class ServiceOverGrpcIndexTest : public ServiceTest {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<RunningServer> running =
+        StartServer("127.0.0.1:0", {&index_service_},
+                    grpc::InsecureServerCredentials());
+    ASSERT_TRUE(running.ok()) << running.status();
+    index_server_ = std::move(running->server);
+    grpc_index_ = NewGrpcIndexClient(grpc::CreateChannel(
+        running->address, grpc::InsecureChannelCredentials()));
+    index_client_ = grpc_index_.get();
+    StartService();
+  }
+  void TearDown() override {
+    ServiceTest::TearDown();
+    index_server_->Shutdown();
+  }
+
+  FakeIndexService index_service_{&index_};
+  std::unique_ptr<grpc::Server> index_server_;
+  std::unique_ptr<IndexClient> grpc_index_;
+};
+
+TEST_F(ServiceOverGrpcIndexTest, SearchAndLocateMergeTheIndexsAnswer) {
+  std::unique_ptr<Identity> a;
+  JoinResponse leaf = JoinNew("127.0.0.1:7001", &a);
+  ASSERT_TRUE(
+      Publish(FullList(leaf.session(), {File(1, "song.mp3", 777)})).ok());
+  index_.SetSearchHits({Hit(1, "song.mp3", 4), Hit(2, "song two.mp3", 2)});
+  index::LocateResponse remote;
+  remote.set_size(777);
+  remote.set_name("song.mp3");
+  *remote.add_sources() = Src(a->peer_id(), "127.0.0.1:7001");  // same leaf
+  *remote.add_sources() = Src(Peer(5), "10.0.0.5:7000", /*partial=*/true);
+  *remote.add_sources() = Src(Peer(6), "10.0.0.6:7000");
+  index_.SetLocate(Cid(1), remote);
+
+  SearchResponse found;
+  ASSERT_TRUE(Search(Query("song"), &found).ok());
+  EXPECT_FALSE(found.partial());
+  ASSERT_THAT(found.hits(), SizeIs(2));
+  EXPECT_EQ(found.hits(0).cid(), Cid(1));
+  EXPECT_EQ(found.hits(0).source_count(), 4);  // the index's count, not 1
+  EXPECT_EQ(found.hits(1).cid(), Cid(2));
+  EXPECT_EQ(index_.calls("Search"), 1);
+
+  LocateResponse located;
+  ASSERT_TRUE(Locate(Cid(1), &located).ok());
+  EXPECT_EQ(located.name(), "song.mp3");
+  ASSERT_THAT(located.sources(), SizeIs(3));
+  EXPECT_EQ(located.sources(0).peer_id(), a->peer_id());
+  EXPECT_EQ(located.sources(1).peer_id(), Peer(6));
+  EXPECT_EQ(located.sources(2).peer_id(), Peer(5));  // partial ones last
+  EXPECT_EQ(index_.calls("Locate"), 1);
+
+  LocateResponse missing;
+  EXPECT_EQ(Locate(Cid(42), &missing).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Locate("not-a-cid", &missing).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(index_.calls("Locate"), 2);  // the malformed cid never left
+}
+
+TEST_F(ServiceOverGrpcIndexTest, ASlowIndexLeavesThePartialAnswerInTime) {
+  StartService([](SupernodeServiceImpl::Options* o) {
+    o->index_search_timeout = absl::Milliseconds(200);
+    o->index_locate_timeout = absl::Milliseconds(200);
+  });
+  JoinResponse leaf = JoinNew("127.0.0.1:7001");
+  ASSERT_TRUE(Publish(FullList(leaf.session(), {File(1, "song.mp3")})).ok());
+  index_.SetSearchHits({Hit(2, "song two.mp3", 2)});
+  index_.SetAnswerDelay(absl::Seconds(3));
+
+  // The caller allows 2 s: the index's 200 ms pass first, and the answer
+  // holds the leaves' part alone.
+  SearchRequest req;
+  *req.mutable_query() = Query("song");
+  SearchResponse found;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::Status s = stub_->Search(&ctx, req, &found);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(found.partial());
+  ASSERT_THAT(found.hits(), SizeIs(1));
+  EXPECT_EQ(found.hits(0).cid(), Cid(1));
+
+  LocateRequest lreq;
+  lreq.set_cid(Cid(1));
+  LocateResponse located;
+  grpc::ClientContext lctx;
+  lctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  s = stub_->Locate(&lctx, lreq, &located);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(located.sources(), SizeIs(1));
+}
+
+TEST_F(ServiceOverGrpcIndexTest, CallsWaitingForTheIndexAreBounded) {
+  // One worker and a queue of one: at most two calls wait for the index;
+  // a third is refused at once rather than queued.
+  StartService([](SupernodeServiceImpl::Options* o) {
+    o->search_workers = 1;
+    o->max_queued_searches = 1;
+  });
+  index::LocateResponse remote;
+  remote.set_size(5);
+  remote.set_name("far.bin");
+  *remote.add_sources() = Src(Peer(6), "10.0.0.6:7000");
+  index_.SetLocate(Cid(2), remote);
+  index_.SetAnswerDelay(absl::Seconds(1));
+
+  constexpr int kCalls = 3;
+  grpc::CompletionQueue cq;
+  struct Call {
+    grpc::ClientContext context;
+    LocateResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<LocateResponse>> reader;
+  };
+  std::vector<Call> calls(kCalls);
+  LocateRequest req;
+  req.set_cid(Cid(2));
+  for (int i = 0; i < kCalls; ++i) {
+    calls[i].context.set_deadline(std::chrono::system_clock::now() +
+                                  std::chrono::seconds(10));
+    calls[i].reader = stub_->AsyncLocate(&calls[i].context, req, &cq);
+    calls[i].reader->Finish(&calls[i].response, &calls[i].status, &calls[i]);
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    void* tag = nullptr;
+    bool ok = false;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_TRUE(ok);
+  }
+  int answered = 0;
+  int refused = 0;
+  for (const Call& c : calls) {
+    if (c.status.ok()) {
+      ++answered;
+      ASSERT_THAT(c.response.sources(), SizeIs(1));
+      EXPECT_EQ(c.response.sources(0).peer_id(), Peer(6));
+    } else {
+      EXPECT_EQ(c.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_THAT(c.status.error_message(), HasSubstr("too many look-ups"));
+      ++refused;
+    }
+  }
+  EXPECT_EQ(answered, 2);
+  EXPECT_EQ(refused, 1);
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST_F(ServiceTest, ReportBadSourceCounts) {

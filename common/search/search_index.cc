@@ -108,6 +108,48 @@ uint64_t NameSecondKey(absl::string_view name) {
   return key;
 }
 
+// Per-thread arrays over the word ids, one per query term: the match of
+// each word (3: none). Kept between searches at 3 everywhere, so that a
+// search sets and resets only its terms' words instead of allocating and
+// filling an array as long as the vocabulary.
+class DenseTiers {
+ public:
+  // Term `t`'s array over `word_slots` ids, holding `matches`.
+  const uint8_t* Fill(
+      size_t t, size_t word_slots,
+      const absl::flat_hash_map<uint32_t, SearchMatch>& matches) {
+    if (slots_.size() <= t) slots_.resize(t + 1);
+    Slot& s = slots_[t];
+    Reset(s);
+    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, 3);
+    for (const auto& [w, m] : matches) {
+      s.tiers[w] = static_cast<uint8_t>(m);
+      s.set.push_back(w);
+    }
+    return s.tiers.data();
+  }
+  // Every array back to 3 everywhere.
+  void Clear() {
+    for (Slot& s : slots_) Reset(s);
+  }
+
+ private:
+  struct Slot {
+    std::vector<uint8_t> tiers;
+    std::vector<uint32_t> set;
+  };
+  static void Reset(Slot& s) {
+    for (uint32_t w : s.set) s.tiers[w] = 3;
+    s.set.clear();
+  }
+  std::vector<Slot> slots_;
+};
+
+DenseTiers& ThreadDense() {
+  thread_local DenseTiers dense;
+  return dense;
+}
+
 CidMarks& ThreadMarks() {
   thread_local CidMarks marks;
   return marks;
@@ -117,6 +159,12 @@ CidMarks& ThreadMarks() {
 // examining one cid.
 constexpr double kEntryCost = 0.02;
 constexpr double kPostingCost = 0.05;
+// Cost of ranking one cid a walk over one plain term's postings found
+// (its record only), relative to examining one cid in an order walk (its
+// record, its names' records and their words).
+constexpr double kRankCost = 0.25;
+// Postings a plan samples to estimate how many pass their signature.
+constexpr size_t kPassSample = 128;
 // Share of signature bits a typical cid sets (two bits for each of its
 // words, about seven).
 constexpr double kSignatureDensity = 0.2;
@@ -732,8 +780,10 @@ struct SearchIndex::Plan {
   // quality up to PARTIAL only: a misspelling may miss a trigram.
   mutable uint64_t trigram_need = 0;
   // Once many documents were matched: per term, the match of every word
-  // id (3: none), for look-ups without hashing.
-  mutable std::vector<std::vector<uint8_t>> dense;
+  // id (3: none), for look-ups without hashing (null for terms of few
+  // words). The arrays are the thread's (DenseTiers), given back when the
+  // plan ends.
+  mutable std::vector<const uint8_t*> dense;
   mutable size_t doc_matches = 0;
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
@@ -741,6 +791,15 @@ struct SearchIndex::Plan {
   // The type filter is a kind alone: a name passes it by its kind.
   bool kind_only = false;
   double kind_share = 1;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() { ClearDense(); }
+  void ClearDense() const {
+    if (!dense.empty()) ThreadDense().Clear();
+    dense.clear();
+  }
 
   // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
   absl::Status Step() const {
@@ -771,7 +830,7 @@ void SearchIndex::ExpandTerms(const Plan& plan) const {
   }
   // What was derived from the terms' words is derived again.
   plan.filter_tier = -1;
-  plan.dense.clear();
+  plan.ClearDense();
   plan.doc_matches = 0;
 }
 
@@ -895,12 +954,11 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
     if (!HoldsIds(words, n, p)) return std::nullopt;
   }
   if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
-    plan.dense.resize(plan.terms.size());
+    plan.dense.assign(plan.terms.size(), nullptr);
     for (size_t t = 0; t < plan.terms.size(); ++t) {
       // Terms of few words are compared directly (below).
       if (!plan.terms[t].few.empty()) continue;
-      plan.dense[t].assign(words_.size(), 3);
-      for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
+      plan.dense[t] = ThreadDense().Fill(t, words_.size(), plan.terms[t].words);
     }
   }
   SearchMatch worst = SEARCH_MATCH_EXACT;
@@ -914,7 +972,7 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
         }
       }
     } else if (!plan.dense.empty()) {
-      const uint8_t* tiers = plan.dense[t].data();
+      const uint8_t* tiers = plan.dense[t];
       for (size_t i = 0; i < n && best > 0; ++i) {
         best = std::min<int>(best, tiers[words[i]]);
       }
@@ -963,9 +1021,19 @@ HitKey SearchIndex::KeyOf(const Plan& plan, const Candidate& cand) const {
 SearchHit SearchIndex::HitOf(const Candidate& cand) const {
   const CidRec& c = cids_[cand.cid];
   SearchHit hit;
-  hit.set_cid(RawToHex(absl::string_view(c.key, 32)));
+  // The hex digits are written in place: no string is built and copied.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string* hex = hit.mutable_cid();
+  hex->resize(64);
+  char* out = &(*hex)[0];
+  for (size_t i = 0; i < 32; ++i) {
+    const unsigned char b = static_cast<unsigned char>(c.key[i]);
+    out[2 * i] = kDigits[b >> 4];
+    out[2 * i + 1] = kDigits[b & 15];
+  }
   hit.set_size(c.size);
-  hit.set_name(std::string(docs_[c.display].name()));
+  const absl::string_view name = docs_[c.display].name();
+  hit.set_name(name.data(), name.size());
   hit.set_source_count(static_cast<int32_t>(c.sources));
   hit.set_match(cand.match);
   return hit;
@@ -1327,14 +1395,42 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   if (hi != SEARCH_MATCH_EXACT) ExpandTerms(plan);
   EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
-  for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
+  size_t driver = 0;
+  for (size_t t = 0; t < plan.terms.size(); ++t) {
+    if (plan.terms[t].DocsUpTo(hi) < walk) {
+      walk = plan.terms[t].DocsUpTo(hi);
+      driver = t;
+    }
+  }
+  // The share of the walk's postings that pass their signature (the kind
+  // and the other terms' bits), from its first postings: words and kinds
+  // go together ("pack" and archives, "flac" and audio), so the share of
+  // a kind over the whole catalog says little of it.
+  double sampled_pass = -1;
+  {
+    size_t sampled = 0, passed = 0;
+    for (const auto& [w, m] : plan.terms[driver].words) {
+      if (m > hi) continue;
+      for (const auto& [d, posting] : words_[w].docs) {
+        if (sampled == kPassSample) break;
+        ++sampled;
+        if (MayMatchDoc(plan, posting.signature)) ++passed;
+      }
+      if (sampled == kPassSample) break;
+    }
+    if (sampled > 0) {
+      sampled_pass = (static_cast<double>(passed) + 0.5) /
+                     (static_cast<double>(sampled) + 1);
+    }
+  }
   // Walking the words costs about a look at each of their documents'
   // postings, most passed over by signature. Walking an order finds a hit
   // about every cids/matches entries when the hits are spread evenly; of
   // those entries, the signature lets through about `pass` to be examined.
   const double live = static_cast<double>(cid_index_.size());
-  const double matches =
-      std::max(1.0, static_cast<double>(walk) * plan.kind_share);
+  const double matches = std::max(
+      1.0, static_cast<double>(walk) *
+               (sampled_pass >= 0 ? sampled_pass : plan.kind_share));
   const double entries = static_cast<double>(want) * live / matches;
   double pass = plan.kind_share;
   for (const TermFilter& f : plan.filters) pass *= f.pass;
@@ -1349,9 +1445,19 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
     doc_pass *= std::min(1.0, static_cast<double>(plan.doc_masks[t].size()) *
                                   kPostingDensity);
   }
-  // Ranking what a walk over the words finds costs a look at each cid.
+  // Ranking what a walk over the words finds costs a look at each cid;
+  // for one plain term, only at its record (no name is read), a fraction
+  // of what the order walk spends examining one.
+  const bool plain = plan.terms.size() == 1 && plan.phrases.empty() &&
+                     plan.excluded.empty() && plan.excluded_phrases.empty() &&
+                     plan.query->extensions.empty();
+  // Each posting that passes its signature is looked at closer (or, for
+  // one plain term, its cid ranked).
+  const double closer =
+      sampled_pass >= 0 ? static_cast<double>(walk) * sampled_pass
+                        : matches * std::min(1.0, doc_pass);
   const double by_words = static_cast<double>(walk) * kPostingCost +
-                          matches * std::min(1.0, doc_pass);
+                          closer * (plain ? kRankCost : 1.0);
   // The estimates take words and kinds as independent, which they often
   // are not ("pack" and "rar"): so the order is tried first, with a budget
   // of a part of the other plan's cost unless it looks clearly better.

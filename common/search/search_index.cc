@@ -150,6 +150,45 @@ DenseTiers& ThreadDense() {
   return dense;
 }
 
+// Per-thread marks over documents: the best match (0 to 2) of one term's
+// words each holds, two bits per document, for pairing two terms'
+// postings. Cleared after each use by resetting only what was set.
+class DocTiers {
+ public:
+  void Begin(size_t count) {
+    const size_t bytes = (count + 3) / 4;
+    if (bits_.size() < bytes) bits_.resize(bytes, 0);
+  }
+  // `doc` holds a word matching as `match`.
+  void Note(uint32_t doc, int match) {
+    uint8_t& b = bits_[doc >> 2];
+    const int shift = (doc & 3) * 2;
+    const int cur = (b >> shift) & 3;
+    if (cur == 0) set_.push_back(doc);
+    if (cur == 0 || cur > match + 1) {
+      b = static_cast<uint8_t>((b & ~(3 << shift)) | ((match + 1) << shift));
+    }
+  }
+  // The best match noted for `doc`; -1 when none.
+  int Get(uint32_t doc) const {
+    return ((bits_[doc >> 2] >> ((doc & 3) * 2)) & 3) - 1;
+  }
+  void End() {
+    for (uint32_t d : set_) bits_[d >> 2] = 0;
+    set_.clear();
+    if (set_.capacity() > (size_t{1} << 20)) set_ = std::vector<uint32_t>();
+  }
+
+ private:
+  std::vector<uint8_t> bits_;
+  std::vector<uint32_t> set_;
+};
+
+DocTiers& ThreadDocTiers() {
+  thread_local DocTiers tiers;
+  return tiers;
+}
+
 CidMarks& ThreadMarks() {
   thread_local CidMarks marks;
   return marks;
@@ -163,6 +202,9 @@ constexpr double kPostingCost = 0.05;
 // (its record only), relative to examining one cid in an order walk (its
 // record, its names' records and their words).
 constexpr double kRankCost = 0.25;
+// Two plain terms are paired by their postings (CollectByWords) when the
+// other term has at most this many times the driver's.
+constexpr size_t kPairedWalk = 12;
 // Postings a plan samples to estimate how many pass their signature.
 constexpr size_t kPassSample = 128;
 // Share of signature bits a typical cid sets (two bits for each of its
@@ -1212,6 +1254,45 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
   const TermMatch& tm = plan.terms[driver];
+  // Two plain terms (no phrase, exclusion or extension): a document's
+  // match is the worse of its two terms' best words, which their postings
+  // tell without reading the document. The other term's postings are
+  // marked first (a few bits per document), then the driver's are checked
+  // against the marks; what passes is ranked like a plain term's.
+  const bool pairable = plan.terms.size() == 2 && plan.phrases.empty() &&
+                        plan.excluded.empty() &&
+                        plan.excluded_phrases.empty() && q.extensions.empty();
+  if (pairable && plan.terms[1 - driver].DocsUpTo(hi) <=
+                      kPairedWalk * std::max<size_t>(1, tm.DocsUpTo(hi))) {
+    DocTiers& tiers = ThreadDocTiers();
+    tiers.Begin(docs_.size());
+    absl::Status status = absl::OkStatus();
+    for (const auto& [w, m] : plan.terms[1 - driver].words) {
+      if (m > hi || !status.ok()) continue;
+      for (const auto& [d, posting] : words_[w].docs) {
+        status = plan.Step();
+        if (!status.ok()) break;
+        if (plan.kinds != 0 && ((posting.signature >> 24) & plan.kinds) == 0) {
+          continue;
+        }
+        tiers.Note(d, m);
+      }
+    }
+    for (const auto& [w, m] : tm.words) {
+      if (m > hi || !status.ok()) continue;
+      for (const auto& [d, posting] : words_[w].docs) {
+        status = plan.Step();
+        if (!status.ok()) break;
+        const int other = tiers.Get(d);
+        if (other < 0) continue;
+        if (marks.Note(posting.cid, std::max<int>(m, other))) {
+          seen.push_back(posting.cid);
+        }
+      }
+    }
+    tiers.End();
+    if (!status.ok()) return status;
+  } else
   for (const auto& [w, m] : tm.words) {
     if (m > hi) continue;
     closer.clear();
@@ -1456,15 +1537,30 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   const double closer =
       sampled_pass >= 0 ? static_cast<double>(walk) * sampled_pass
                         : matches * std::min(1.0, doc_pass);
-  const double by_words = static_cast<double>(walk) * kPostingCost +
-                          closer * (plain ? kRankCost : 1.0);
-  // The estimates take words and kinds as independent, which they often
-  // are not ("pack" and "rar"): so the order is tried first, with a budget
-  // of a part of the other plan's cost unless it looks clearly better.
-  {
-    const double budget =
-        2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
-                                : by_words / 4;
+  // Two plain terms paired by their postings: the other term's are read
+  // too, and nothing else (CollectByWords).
+  const size_t other =
+      plan.terms.size() == 2 ? plan.terms[1 - driver].DocsUpTo(hi) : 0;
+  const bool paired = plan.terms.size() == 2 && plan.phrases.empty() &&
+                      plan.excluded.empty() && plan.excluded_phrases.empty() &&
+                      plan.query->extensions.empty() &&
+                      other <= kPairedWalk * std::max<size_t>(1, walk);
+  const double by_words =
+      paired ? static_cast<double>(walk + other) * kPostingCost +
+                   closer * kRankCost
+             : static_cast<double>(walk) * kPostingCost +
+                   closer * (plain ? kRankCost : 1.0);
+  // The estimates take the query's words as independent, which they often
+  // are not: so the order is tried first, with a budget of a part of the
+  // other plan's cost unless it looks clearly better. A walk over an order
+  // that finds too little costs more per unit than either estimate (most
+  // of what it examines fails): when the words look cheaper, it is not
+  // tried.
+  const double budget =
+      2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
+      : by_order < by_words   ? by_words / 8
+                              : 0;
+  if (budget >= 1) {
     absl::StatusOr<bool> done = CollectByOrder(
         plan, lo, hi, want, static_cast<size_t>(budget), out);
     if (!done.ok()) return done.status();
@@ -1478,10 +1574,12 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
     for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
     if (more <= 2 * walk + 1000) {
       *covered = rest;
-      return CollectByWords(plan, std::min(lo, rest), far, want, out);
+      auto r = CollectByWords(plan, std::min(lo, rest), far, want, out);
+      return r;
     }
   }
-  return CollectByWords(plan, lo, hi, want, out);
+  auto r = CollectByWords(plan, lo, hi, want, out);
+  return r;
 }
 
 absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,

@@ -204,7 +204,13 @@ constexpr double kPostingCost = 0.05;
 constexpr double kRankCost = 0.25;
 // Two plain terms are paired by their postings (CollectByWords) when the
 // other term has at most this many times the driver's.
-constexpr size_t kPairedWalk = 12;
+constexpr double kPairedWalk = 8;
+// Cost of marking or checking one posting when two terms are paired.
+constexpr double kPairedPostingCost = 0.02;
+// ... or at most this many times the driver's postings that would be
+// looked at closer: marking a posting costs about as much as this share
+// of a closer look at a document.
+constexpr double kPairedGain = 24;
 // Postings a plan samples to estimate how many pass their signature.
 constexpr size_t kPassSample = 128;
 // Share of signature bits a typical cid sets (two bits for each of its
@@ -853,6 +859,36 @@ struct SearchIndex::Plan {
   }
 };
 
+double SearchIndex::SamplePass(const Plan& plan, size_t driver,
+                               SearchMatch hi) const {
+  size_t sampled = 0, passed = 0;
+  for (const auto& [w, m] : plan.terms[driver].words) {
+    if (m > hi) continue;
+    for (const auto& [d, posting] : words_[w].docs) {
+      if (sampled == kPassSample) break;
+      ++sampled;
+      if (MayMatchDoc(plan, posting.signature)) ++passed;
+    }
+    if (sampled == kPassSample) break;
+  }
+  if (sampled == 0) return -1;
+  return (static_cast<double>(passed) + 0.5) /
+         (static_cast<double>(sampled) + 1);
+}
+
+bool SearchIndex::Paired(const Plan& plan, size_t driver, SearchMatch hi,
+                         double pass) {
+  if (plan.terms.size() != 2 || !plan.phrases.empty() ||
+      !plan.excluded.empty() || !plan.excluded_phrases.empty() ||
+      !plan.query->extensions.empty()) {
+    return false;
+  }
+  const double walk =
+      static_cast<double>(std::max<size_t>(1, plan.terms[driver].DocsUpTo(hi)));
+  const double other = static_cast<double>(plan.terms[1 - driver].DocsUpTo(hi));
+  return other <= walk * std::max(kPairedWalk, kPairedGain * pass);
+}
+
 SearchIndex::TermMatch SearchIndex::ExactTerm(const QueryTerm& term) const {
   TermMatch tm;
   auto it = word_ids_.find(term.word);
@@ -1259,11 +1295,7 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // tell without reading the document. The other term's postings are
   // marked first (a few bits per document), then the driver's are checked
   // against the marks; what passes is ranked like a plain term's.
-  const bool pairable = plan.terms.size() == 2 && plan.phrases.empty() &&
-                        plan.excluded.empty() &&
-                        plan.excluded_phrases.empty() && q.extensions.empty();
-  if (pairable && plan.terms[1 - driver].DocsUpTo(hi) <=
-                      kPairedWalk * std::max<size_t>(1, tm.DocsUpTo(hi))) {
+  if (Paired(plan, driver, hi, SamplePass(plan, driver, hi))) {
     DocTiers& tiers = ThreadDocTiers();
     tiers.Begin(docs_.size());
     absl::Status status = absl::OkStatus();
@@ -1487,23 +1519,7 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   // and the other terms' bits), from its first postings: words and kinds
   // go together ("pack" and archives, "flac" and audio), so the share of
   // a kind over the whole catalog says little of it.
-  double sampled_pass = -1;
-  {
-    size_t sampled = 0, passed = 0;
-    for (const auto& [w, m] : plan.terms[driver].words) {
-      if (m > hi) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
-        if (sampled == kPassSample) break;
-        ++sampled;
-        if (MayMatchDoc(plan, posting.signature)) ++passed;
-      }
-      if (sampled == kPassSample) break;
-    }
-    if (sampled > 0) {
-      sampled_pass = (static_cast<double>(passed) + 0.5) /
-                     (static_cast<double>(sampled) + 1);
-    }
-  }
+  const double sampled_pass = SamplePass(plan, driver, hi);
   // Walking the words costs about a look at each of their documents'
   // postings, most passed over by signature. Walking an order finds a hit
   // about every cids/matches entries when the hits are spread evenly; of
@@ -1541,12 +1557,9 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   // too, and nothing else (CollectByWords).
   const size_t other =
       plan.terms.size() == 2 ? plan.terms[1 - driver].DocsUpTo(hi) : 0;
-  const bool paired = plan.terms.size() == 2 && plan.phrases.empty() &&
-                      plan.excluded.empty() && plan.excluded_phrases.empty() &&
-                      plan.query->extensions.empty() &&
-                      other <= kPairedWalk * std::max<size_t>(1, walk);
+  const bool paired = Paired(plan, driver, hi, sampled_pass);
   const double by_words =
-      paired ? static_cast<double>(walk + other) * kPostingCost +
+      paired ? static_cast<double>(walk + other) * kPairedPostingCost +
                    closer * kRankCost
              : static_cast<double>(walk) * kPostingCost +
                    closer * (plain ? kRankCost : 1.0);

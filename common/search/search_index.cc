@@ -108,6 +108,87 @@ uint64_t NameSecondKey(absl::string_view name) {
   return key;
 }
 
+// Per-thread arrays over the word ids, one per query term: the match of
+// each word (3: none). Kept between searches at 3 everywhere, so that a
+// search sets and resets only its terms' words instead of allocating and
+// filling an array as long as the vocabulary.
+class DenseTiers {
+ public:
+  // Term `t`'s array over `word_slots` ids, holding `matches`.
+  const uint8_t* Fill(
+      size_t t, size_t word_slots,
+      const absl::flat_hash_map<uint32_t, SearchMatch>& matches) {
+    if (slots_.size() <= t) slots_.resize(t + 1);
+    Slot& s = slots_[t];
+    Reset(s);
+    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, 3);
+    for (const auto& [w, m] : matches) {
+      s.tiers[w] = static_cast<uint8_t>(m);
+      s.set.push_back(w);
+    }
+    return s.tiers.data();
+  }
+  // Every array back to 3 everywhere.
+  void Clear() {
+    for (Slot& s : slots_) Reset(s);
+  }
+
+ private:
+  struct Slot {
+    std::vector<uint8_t> tiers;
+    std::vector<uint32_t> set;
+  };
+  static void Reset(Slot& s) {
+    for (uint32_t w : s.set) s.tiers[w] = 3;
+    s.set.clear();
+  }
+  std::vector<Slot> slots_;
+};
+
+DenseTiers& ThreadDense() {
+  thread_local DenseTiers dense;
+  return dense;
+}
+
+// Per-thread marks over documents: the best match (0 to 2) of one term's
+// words each holds, two bits per document, for pairing two terms'
+// postings. Cleared after each use by resetting only what was set.
+class DocTiers {
+ public:
+  void Begin(size_t count) {
+    const size_t bytes = (count + 3) / 4;
+    if (bits_.size() < bytes) bits_.resize(bytes, 0);
+  }
+  // `doc` holds a word matching as `match`.
+  void Note(uint32_t doc, int match) {
+    uint8_t& b = bits_[doc >> 2];
+    const int shift = (doc & 3) * 2;
+    const int cur = (b >> shift) & 3;
+    if (cur == 0) set_.push_back(doc);
+    if (cur == 0 || cur > match + 1) {
+      b = static_cast<uint8_t>((b & ~(3 << shift)) | ((match + 1) << shift));
+    }
+  }
+  // The best match noted for `doc`; -1 when none.
+  int Get(uint32_t doc) const {
+    return ((bits_[doc >> 2] >> ((doc & 3) * 2)) & 3) - 1;
+  }
+  void End() {
+    for (uint32_t d : set_) bits_[d >> 2] = 0;
+    set_.clear();
+    if (set_.capacity() > (size_t{1} << 20)) set_ = std::vector<uint32_t>();
+  }
+
+ private:
+  std::vector<uint8_t> bits_;
+  std::vector<uint32_t> set_;
+};
+
+DocTiers& ThreadDocTiers() {
+  thread_local DocTiers tiers;
+  return tiers;
+}
+
 CidMarks& ThreadMarks() {
   thread_local CidMarks marks;
   return marks;
@@ -117,6 +198,21 @@ CidMarks& ThreadMarks() {
 // examining one cid.
 constexpr double kEntryCost = 0.02;
 constexpr double kPostingCost = 0.05;
+// Cost of ranking one cid a walk over one plain term's postings found
+// (its record only), relative to examining one cid in an order walk (its
+// record, its names' records and their words).
+constexpr double kRankCost = 0.25;
+// Two plain terms are paired by their postings (CollectByWords) when the
+// other term has at most this many times the driver's.
+constexpr double kPairedWalk = 8;
+// Cost of marking or checking one posting when two terms are paired.
+constexpr double kPairedPostingCost = 0.02;
+// ... or at most this many times the driver's postings that would be
+// looked at closer: marking a posting costs about as much as this share
+// of a closer look at a document.
+constexpr double kPairedGain = 24;
+// Postings a plan samples to estimate how many pass their signature.
+constexpr size_t kPassSample = 128;
 // Share of signature bits a typical cid sets (two bits for each of its
 // words, about seven).
 constexpr double kSignatureDensity = 0.2;
@@ -732,8 +828,10 @@ struct SearchIndex::Plan {
   // quality up to PARTIAL only: a misspelling may miss a trigram.
   mutable uint64_t trigram_need = 0;
   // Once many documents were matched: per term, the match of every word
-  // id (3: none), for look-ups without hashing.
-  mutable std::vector<std::vector<uint8_t>> dense;
+  // id (3: none), for look-ups without hashing (null for terms of few
+  // words). The arrays are the thread's (DenseTiers), given back when the
+  // plan ends.
+  mutable std::vector<const uint8_t*> dense;
   mutable size_t doc_matches = 0;
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
@@ -741,6 +839,15 @@ struct SearchIndex::Plan {
   // The type filter is a kind alone: a name passes it by its kind.
   bool kind_only = false;
   double kind_share = 1;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() { ClearDense(); }
+  void ClearDense() const {
+    if (!dense.empty()) ThreadDense().Clear();
+    dense.clear();
+  }
 
   // Counts one step of work; DEADLINE_EXCEEDED now and then when late.
   absl::Status Step() const {
@@ -751,6 +858,36 @@ struct SearchIndex::Plan {
     return absl::OkStatus();
   }
 };
+
+double SearchIndex::SamplePass(const Plan& plan, size_t driver,
+                               SearchMatch hi) const {
+  size_t sampled = 0, passed = 0;
+  for (const auto& [w, m] : plan.terms[driver].words) {
+    if (m > hi) continue;
+    for (const auto& [d, posting] : words_[w].docs) {
+      if (sampled == kPassSample) break;
+      ++sampled;
+      if (MayMatchDoc(plan, posting.signature)) ++passed;
+    }
+    if (sampled == kPassSample) break;
+  }
+  if (sampled == 0) return -1;
+  return (static_cast<double>(passed) + 0.5) /
+         (static_cast<double>(sampled) + 1);
+}
+
+bool SearchIndex::Paired(const Plan& plan, size_t driver, SearchMatch hi,
+                         double pass) {
+  if (plan.terms.size() != 2 || !plan.phrases.empty() ||
+      !plan.excluded.empty() || !plan.excluded_phrases.empty() ||
+      !plan.query->extensions.empty()) {
+    return false;
+  }
+  const double walk =
+      static_cast<double>(std::max<size_t>(1, plan.terms[driver].DocsUpTo(hi)));
+  const double other = static_cast<double>(plan.terms[1 - driver].DocsUpTo(hi));
+  return other <= walk * std::max(kPairedWalk, kPairedGain * pass);
+}
 
 SearchIndex::TermMatch SearchIndex::ExactTerm(const QueryTerm& term) const {
   TermMatch tm;
@@ -771,7 +908,7 @@ void SearchIndex::ExpandTerms(const Plan& plan) const {
   }
   // What was derived from the terms' words is derived again.
   plan.filter_tier = -1;
-  plan.dense.clear();
+  plan.ClearDense();
   plan.doc_matches = 0;
 }
 
@@ -895,12 +1032,11 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
     if (!HoldsIds(words, n, p)) return std::nullopt;
   }
   if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
-    plan.dense.resize(plan.terms.size());
+    plan.dense.assign(plan.terms.size(), nullptr);
     for (size_t t = 0; t < plan.terms.size(); ++t) {
       // Terms of few words are compared directly (below).
       if (!plan.terms[t].few.empty()) continue;
-      plan.dense[t].assign(words_.size(), 3);
-      for (const auto& [w, m] : plan.terms[t].words) plan.dense[t][w] = m;
+      plan.dense[t] = ThreadDense().Fill(t, words_.size(), plan.terms[t].words);
     }
   }
   SearchMatch worst = SEARCH_MATCH_EXACT;
@@ -914,7 +1050,7 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
         }
       }
     } else if (!plan.dense.empty()) {
-      const uint8_t* tiers = plan.dense[t].data();
+      const uint8_t* tiers = plan.dense[t];
       for (size_t i = 0; i < n && best > 0; ++i) {
         best = std::min<int>(best, tiers[words[i]]);
       }
@@ -963,9 +1099,19 @@ HitKey SearchIndex::KeyOf(const Plan& plan, const Candidate& cand) const {
 SearchHit SearchIndex::HitOf(const Candidate& cand) const {
   const CidRec& c = cids_[cand.cid];
   SearchHit hit;
-  hit.set_cid(RawToHex(absl::string_view(c.key, 32)));
+  // The hex digits are written in place: no string is built and copied.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string* hex = hit.mutable_cid();
+  hex->resize(64);
+  char* out = &(*hex)[0];
+  for (size_t i = 0; i < 32; ++i) {
+    const unsigned char b = static_cast<unsigned char>(c.key[i]);
+    out[2 * i] = kDigits[b >> 4];
+    out[2 * i + 1] = kDigits[b & 15];
+  }
   hit.set_size(c.size);
-  hit.set_name(std::string(docs_[c.display].name()));
+  const absl::string_view name = docs_[c.display].name();
+  hit.set_name(name.data(), name.size());
   hit.set_source_count(static_cast<int32_t>(c.sources));
   hit.set_match(cand.match);
   return hit;
@@ -1144,6 +1290,41 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
   const TermMatch& tm = plan.terms[driver];
+  // Two plain terms (no phrase, exclusion or extension): a document's
+  // match is the worse of its two terms' best words, which their postings
+  // tell without reading the document. The other term's postings are
+  // marked first (a few bits per document), then the driver's are checked
+  // against the marks; what passes is ranked like a plain term's.
+  if (Paired(plan, driver, hi, SamplePass(plan, driver, hi))) {
+    DocTiers& tiers = ThreadDocTiers();
+    tiers.Begin(docs_.size());
+    absl::Status status = absl::OkStatus();
+    for (const auto& [w, m] : plan.terms[1 - driver].words) {
+      if (m > hi || !status.ok()) continue;
+      for (const auto& [d, posting] : words_[w].docs) {
+        status = plan.Step();
+        if (!status.ok()) break;
+        if (plan.kinds != 0 && ((posting.signature >> 24) & plan.kinds) == 0) {
+          continue;
+        }
+        tiers.Note(d, m);
+      }
+    }
+    for (const auto& [w, m] : tm.words) {
+      if (m > hi || !status.ok()) continue;
+      for (const auto& [d, posting] : words_[w].docs) {
+        status = plan.Step();
+        if (!status.ok()) break;
+        const int other = tiers.Get(d);
+        if (other < 0) continue;
+        if (marks.Note(posting.cid, std::max<int>(m, other))) {
+          seen.push_back(posting.cid);
+        }
+      }
+    }
+    tiers.End();
+    if (!status.ok()) return status;
+  } else
   for (const auto& [w, m] : tm.words) {
     if (m > hi) continue;
     closer.clear();
@@ -1327,14 +1508,26 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   if (hi != SEARCH_MATCH_EXACT) ExpandTerms(plan);
   EnsureFilters<Plan, TermFilter>(plan, hi);
   size_t walk = ~size_t{0};
-  for (const TermMatch& tm : plan.terms) walk = std::min(walk, tm.DocsUpTo(hi));
+  size_t driver = 0;
+  for (size_t t = 0; t < plan.terms.size(); ++t) {
+    if (plan.terms[t].DocsUpTo(hi) < walk) {
+      walk = plan.terms[t].DocsUpTo(hi);
+      driver = t;
+    }
+  }
+  // The share of the walk's postings that pass their signature (the kind
+  // and the other terms' bits), from its first postings: words and kinds
+  // go together ("pack" and archives, "flac" and audio), so the share of
+  // a kind over the whole catalog says little of it.
+  const double sampled_pass = SamplePass(plan, driver, hi);
   // Walking the words costs about a look at each of their documents'
   // postings, most passed over by signature. Walking an order finds a hit
   // about every cids/matches entries when the hits are spread evenly; of
   // those entries, the signature lets through about `pass` to be examined.
   const double live = static_cast<double>(cid_index_.size());
-  const double matches =
-      std::max(1.0, static_cast<double>(walk) * plan.kind_share);
+  const double matches = std::max(
+      1.0, static_cast<double>(walk) *
+               (sampled_pass >= 0 ? sampled_pass : plan.kind_share));
   const double entries = static_cast<double>(want) * live / matches;
   double pass = plan.kind_share;
   for (const TermFilter& f : plan.filters) pass *= f.pass;
@@ -1349,16 +1542,38 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
     doc_pass *= std::min(1.0, static_cast<double>(plan.doc_masks[t].size()) *
                                   kPostingDensity);
   }
-  // Ranking what a walk over the words finds costs a look at each cid.
-  const double by_words = static_cast<double>(walk) * kPostingCost +
-                          matches * std::min(1.0, doc_pass);
-  // The estimates take words and kinds as independent, which they often
-  // are not ("pack" and "rar"): so the order is tried first, with a budget
-  // of a part of the other plan's cost unless it looks clearly better.
-  {
-    const double budget =
-        2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
-                                : by_words / 4;
+  // Ranking what a walk over the words finds costs a look at each cid;
+  // for one plain term, only at its record (no name is read), a fraction
+  // of what the order walk spends examining one.
+  const bool plain = plan.terms.size() == 1 && plan.phrases.empty() &&
+                     plan.excluded.empty() && plan.excluded_phrases.empty() &&
+                     plan.query->extensions.empty();
+  // Each posting that passes its signature is looked at closer (or, for
+  // one plain term, its cid ranked).
+  const double closer =
+      sampled_pass >= 0 ? static_cast<double>(walk) * sampled_pass
+                        : matches * std::min(1.0, doc_pass);
+  // Two plain terms paired by their postings: the other term's are read
+  // too, and nothing else (CollectByWords).
+  const size_t other =
+      plan.terms.size() == 2 ? plan.terms[1 - driver].DocsUpTo(hi) : 0;
+  const bool paired = Paired(plan, driver, hi, sampled_pass);
+  const double by_words =
+      paired ? static_cast<double>(walk + other) * kPairedPostingCost +
+                   closer * kRankCost
+             : static_cast<double>(walk) * kPostingCost +
+                   closer * (plain ? kRankCost : 1.0);
+  // The estimates take the query's words as independent, which they often
+  // are not: so the order is tried first, with a budget of a part of the
+  // other plan's cost unless it looks clearly better. A walk over an order
+  // that finds too little costs more per unit than either estimate (most
+  // of what it examines fails): when the words look cheaper, it is not
+  // tried.
+  const double budget =
+      2 * by_order < by_words ? std::max(by_words / 2, 2 * examined)
+      : by_order < by_words   ? by_words / 8
+                              : 0;
+  if (budget >= 1) {
     absl::StatusOr<bool> done = CollectByOrder(
         plan, lo, hi, want, static_cast<size_t>(budget), out);
     if (!done.ok()) return done.status();
@@ -1372,10 +1587,12 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
     for (const TermMatch& tm : plan.terms) more = std::min(more, tm.DocsUpTo(far));
     if (more <= 2 * walk + 1000) {
       *covered = rest;
-      return CollectByWords(plan, std::min(lo, rest), far, want, out);
+      auto r = CollectByWords(plan, std::min(lo, rest), far, want, out);
+      return r;
     }
   }
-  return CollectByWords(plan, lo, hi, want, out);
+  auto r = CollectByWords(plan, lo, hi, want, out);
+  return r;
 }
 
 absl::StatusOr<SearchPage> SearchIndex::Search(const ParsedQuery& query,

@@ -338,6 +338,15 @@ class SearchIndex {
   std::optional<SearchMatch> CidMatch(const Plan& plan, CidId cid,
                                       SearchMatch worst) const;
   HitKey KeyOf(const Plan& plan, const Candidate& c) const;
+  // The share of the postings of term `driver`'s words up to `hi` that
+  // pass their signature (MayMatchDoc), from its first postings; -1 when
+  // it has none.
+  double SamplePass(const Plan& plan, size_t driver, SearchMatch hi) const;
+  // Whether CollectByWords pairs the postings of the plan's two terms
+  // instead of reading the documents of the driver's; `pass` as
+  // SamplePass gives it.
+  static bool Paired(const Plan& plan, size_t driver, SearchMatch hi,
+                     double pass);
   // Whether a cid with `signature` and `trigrams`, or a document with
   // posting signature `doc_signature`, may match what the plan's filters
   // were made for (false: certainly not).

@@ -1,5 +1,6 @@
 #include "common/search/search_index.h"
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -216,6 +217,64 @@ class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
 
 TEST_P(SearchIndexReferenceTest, EveryShapeAndFilterMatchesTheReference) {
   CompareAll(/*seed=*/7, /*per_shape=*/6);
+}
+
+// Two words of one name, each as itself, its beginning, a part of it or
+// one edit away: two terms of every match quality, with and without a
+// kind, in the orders that pick different plans.
+TEST_P(SearchIndexReferenceTest, TwoWordsOfEveryQualityMatchTheReference) {
+  std::mt19937_64 rng(31);
+  std::vector<Variation> variations = Variations();
+  std::vector<Variation> picked = {variations[0], variations[2],
+                                   variations[10], variations[11]};
+  Variation audio;
+  audio.label = "kind audio";
+  audio.kind = FILE_KIND_AUDIO;
+  picked.push_back(audio);
+  auto change = [&](const std::string& w, int how) -> std::string {
+    switch (how) {
+      case 0:
+        return w;
+      case 1:
+        return w.substr(0, 3 + rng() % (w.size() - 3));
+      case 2:
+        return w.substr(1, 3);
+      default: {
+        std::string typo = w;
+        const size_t at = 1 + rng() % (typo.size() - 2);
+        std::swap(typo[at], typo[at + 1]);
+        if (typo == w) typo.erase(at, 1);
+        return typo;
+      }
+    }
+  };
+  auto letters = [](const std::string& w) {
+    return w.size() >= 5 && w.size() <= 12 &&
+           std::all_of(w.begin(), w.end(),
+                       [](char c) { return c >= 'a' && c <= 'z'; });
+  };
+  int compared = 0;
+  int queries = 0;
+  for (int tries = 0; tries < 5000 && queries < 48; ++tries) {
+    const ReferenceFile& f = catalog_.files[rng() % catalog_.files.size()];
+    std::vector<std::string> words;
+    for (const std::string& w : Tokenize(f.names.begin()->first)) {
+      if (letters(w)) words.push_back(w);
+    }
+    if (words.size() < 2) continue;
+    const std::string& a = words[rng() % words.size()];
+    const std::string& b = words[rng() % words.size()];
+    if (a == b) continue;
+    const std::string text =
+        absl::StrCat(change(a, queries % 4), " ", change(b, (queries / 4) % 4));
+    ++queries;
+    compared += Compare("two words", text, picked[0], 3);
+    for (size_t k = 1; k < picked.size(); ++k) {
+      compared += Compare("two words", text, picked[k], 2);
+    }
+  }
+  EXPECT_EQ(queries, 48);
+  EXPECT_GT(compared, 0);
 }
 
 TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {

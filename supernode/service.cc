@@ -303,6 +303,19 @@ bool SupernodeServiceImpl::Submit(std::function<void()> work) {
   return work_.Submit(std::move(work));
 }
 
+absl::Status SupernodeServiceImpl::TooManyWaiting(absl::string_view what) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "too many ", what, " waiting at this supernode; retry shortly"));
+}
+
+void SupernodeServiceImpl::OnWorker(grpc::ServerUnaryReactor* reactor,
+                                    absl::string_view what,
+                                    std::function<void()> work) {
+  if (!Submit(std::move(work))) {
+    reactor->Finish(ToGrpcStatus(TooManyWaiting(what)));
+  }
+}
+
 std::string SupernodeServiceImpl::LeafKey(
     const grpc::ServerContextBase* context, const std::string& session) {
   if (PlausibleSession(session)) {
@@ -702,24 +715,18 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Search(
   if (index_ == nullptr || left <= absl::ZeroDuration()) {
     // Only the other supernodes can add to the leaves' hits: a worker
     // waits for them.
-    if (!Submit([this, reactor, request, response, deadline] {
-          reactor->Finish(
-              ToGrpcStatus(DoSearch(*request, response, deadline)));
-        })) {
-      reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-          "too many searches waiting at this supernode; retry shortly")));
-    }
+    OnWorker(reactor, "searches", [this, reactor, request, response, deadline] {
+      reactor->Finish(ToGrpcStatus(DoSearch(*request, response, deadline)));
+    });
     return reactor;
   }
   // A worker matches the leaves' files (a long match must not hold one of
   // gRPC's threads), then asks the index without waiting for it: the
   // index's answer finishes the call.
-  if (!Submit([this, reactor, request, response, deadline, left] {
-        StartIndexedSearch(reactor, *request, response, deadline, left);
-      })) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many searches waiting at this supernode; retry shortly")));
-  }
+  OnWorker(reactor, "searches",
+           [this, reactor, request, response, deadline, left] {
+             StartIndexedSearch(reactor, *request, response, deadline, left);
+           });
   return reactor;
 }
 
@@ -735,8 +742,7 @@ void SupernodeServiceImpl::StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
     return;
   }
   if (!AcquireIndexCall()) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many searches waiting at this supernode; retry shortly")));
+    reactor->Finish(ToGrpcStatus(TooManyWaiting("searches")));
     return;
   }
   const index::SearchRequest req = IndexSearchRequest(**state);
@@ -768,13 +774,9 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerSearch(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
-  if (!Submit([this, reactor, request, response, deadline] {
-        reactor->Finish(
-            ToGrpcStatus(DoPeerSearch(*request, response, deadline)));
-      })) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many searches waiting at this supernode; retry shortly")));
-  }
+  OnWorker(reactor, "searches", [this, reactor, request, response, deadline] {
+    reactor->Finish(ToGrpcStatus(DoPeerSearch(*request, response, deadline)));
+  });
   return reactor;
 }
 
@@ -970,13 +972,9 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Locate(
   if (index_ == nullptr || left <= absl::ZeroDuration()) {
     // Only the other supernodes can add to the leaves' sources: a worker
     // waits for them.
-    if (!Submit([this, reactor, request, response, deadline] {
-          reactor->Finish(
-              ToGrpcStatus(DoLocate(*request, response, deadline)));
-        })) {
-      reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-          "too many look-ups waiting at this supernode; retry shortly")));
-    }
+    OnWorker(reactor, "look-ups", [this, reactor, request, response, deadline] {
+      reactor->Finish(ToGrpcStatus(DoLocate(*request, response, deadline)));
+    });
     return reactor;
   }
   // The leaves' sources here, the index's part without holding a thread;
@@ -992,8 +990,7 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::Locate(
     return reactor;
   }
   if (!AcquireIndexCall()) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many look-ups waiting at this supernode; retry shortly")));
+    reactor->Finish(ToGrpcStatus(TooManyWaiting("look-ups")));
     return reactor;
   }
   index::LocateRequest req;
@@ -1031,13 +1028,9 @@ grpc::ServerUnaryReactor* SupernodeServiceImpl::PeerLocate(
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const absl::Time deadline = DeadlineOf(context);
-  if (!Submit([this, reactor, request, response, deadline] {
-        reactor->Finish(
-            ToGrpcStatus(DoPeerLocate(*request, response, deadline)));
-      })) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many look-ups waiting at this supernode; retry shortly")));
-  }
+  OnWorker(reactor, "look-ups", [this, reactor, request, response, deadline] {
+    reactor->Finish(ToGrpcStatus(DoPeerLocate(*request, response, deadline)));
+  });
   return reactor;
 }
 

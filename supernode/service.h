@@ -199,6 +199,11 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
 
   // Runs `work` on a search worker, or returns false when too many wait.
   bool Submit(std::function<void()> work);
+  // Runs `work` on a search worker, or finishes `reactor` at once with
+  // TooManyWaiting(what) ("searches", "look-ups") when too many wait.
+  void OnWorker(grpc::ServerUnaryReactor* reactor, absl::string_view what,
+                std::function<void()> work);
+  static absl::Status TooManyWaiting(absl::string_view what);
   // Searches with `remote` (the index, or other supernodes) merged into the
   // leaves' hits.
   absl::Status SearchWith(const SearchRequest& request,

@@ -618,17 +618,17 @@ grpc::ServerUnaryReactor* IndexServiceImpl::Search(
   return reactor;
 }
 
-grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
-    grpc::CallbackServerContext* context, const index::LocateRequest* request,
-    index::LocateResponse* response) {
+template <typename Answer>
+grpc::ServerUnaryReactor* IndexServiceImpl::FinishLookup(
+    grpc::CallbackServerContext* context, Answer answer) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (store_->LocatesInMemory()) {
-    reactor->Finish(AnswerLocate(context, *request, response));
+    reactor->Finish(answer());
     return reactor;
   }
   // The store asks PostgreSQL: not on this thread, which serves other calls.
-  if (!database_work_.Submit([this, context, request, response, reactor] {
-        reactor->Finish(AnswerLocate(context, *request, response));
+  if (!database_work_.Submit([reactor, answer = std::move(answer)] {
+        reactor->Finish(answer());
       })) {
     reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
         "too many look-ups are waiting on the database while the index "
@@ -637,24 +637,21 @@ grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* IndexServiceImpl::Locate(
+    grpc::CallbackServerContext* context, const index::LocateRequest* request,
+    index::LocateResponse* response) {
+  return FinishLookup(context, [this, context, request, response] {
+    return AnswerLocate(context, *request, response);
+  });
+}
+
 grpc::ServerUnaryReactor* IndexServiceImpl::LocateMany(
     grpc::CallbackServerContext* context,
     const index::LocateManyRequest* request,
     index::LocateManyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (store_->LocatesInMemory()) {
-    reactor->Finish(AnswerLocateMany(context, *request, response));
-    return reactor;
-  }
-  // The store asks PostgreSQL: not on this thread, which serves other calls.
-  if (!database_work_.Submit([this, context, request, response, reactor] {
-        reactor->Finish(AnswerLocateMany(context, *request, response));
-      })) {
-    reactor->Finish(ToGrpcStatus(absl::ResourceExhaustedError(
-        "too many look-ups are waiting on the database while the index "
-        "loads its catalog; retry shortly")));
-  }
-  return reactor;
+  return FinishLookup(context, [this, context, request, response] {
+    return AnswerLocateMany(context, *request, response);
+  });
 }
 
 grpc::Status IndexServiceImpl::AnswerSearch(

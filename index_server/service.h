@@ -227,6 +227,12 @@ class IndexServiceImpl final : public IndexServiceBase {
       grpc::CallbackServerContext* context,
       const index::LocateManyRequest* request,
       index::LocateManyResponse* response) override;
+  // Finishes a Locate or LocateMany with `answer()`: at once when the store
+  // answers from memory, else on the bounded database pool (not on gRPC's
+  // thread), refusing with RESOURCE_EXHAUSTED when that pool is full.
+  template <typename Answer>
+  grpc::ServerUnaryReactor* FinishLookup(grpc::CallbackServerContext* context,
+                                         Answer answer);
   // What Search, Locate and LocateMany answer, on the calling thread.
   grpc::Status AnswerSearch(grpc::ServerContextBase* context,
                             const index::SearchRequest& request,

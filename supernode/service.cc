@@ -596,17 +596,18 @@ void SupernodeServiceImpl::TakeIndexSearch(
   }
 }
 
+FanOut SupernodeServiceImpl::FanOutFor(const FanOut* incoming) {
+  if (incoming != nullptr) return *incoming;
+  FanOut fan_out = options_.fan_out->NewQuery();
+  options_.fan_out->FirstSight(fan_out.query_id());
+  return fan_out;
+}
+
 void SupernodeServiceImpl::SearchOthers(SearchState* state,
                                         const FanOut* incoming) {
   if (state->index_answered || options_.fan_out == nullptr) return;
   // Without the index: the other supernodes, within the caller's time.
-  FanOut fan_out;
-  if (incoming != nullptr) {
-    fan_out = *incoming;
-  } else {
-    fan_out = options_.fan_out->NewQuery();
-    options_.fan_out->FirstSight(fan_out.query_id());
-  }
+  const FanOut fan_out = FanOutFor(incoming);
   const absl::Time until =
       std::min(state->deadline - kAnswerMargin,
                absl::Now() + options_.index_search_timeout);
@@ -842,13 +843,7 @@ void SupernodeServiceImpl::LocateOthers(LocateState* state,
       options_.fan_out == nullptr) {
     return;
   }
-  FanOut fan_out;
-  if (incoming != nullptr) {
-    fan_out = *incoming;
-  } else {
-    fan_out = options_.fan_out->NewQuery();
-    options_.fan_out->FirstSight(fan_out.query_id());
-  }
+  const FanOut fan_out = FanOutFor(incoming);
   const absl::Time until =
       std::min(state->deadline - kAnswerMargin,
                absl::Now() + options_.index_locate_timeout);

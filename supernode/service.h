@@ -227,6 +227,9 @@ class SupernodeServiceImpl final : public SupernodeService::CallbackService {
   index::SearchRequest IndexSearchRequest(const SearchState& state) const;
   void TakeIndexSearch(SearchState* state,
                        absl::StatusOr<index::SearchResponse> answer);
+  // The fan-out a call asks the other supernodes with: the one it came
+  // with, or a new query this supernode has seen.
+  FanOut FanOutFor(const FanOut* incoming);
   void SearchOthers(SearchState* state, const FanOut* incoming);
   void StartIndexedSearch(grpc::ServerUnaryReactor* reactor,
                           const SearchRequest& request,

@@ -44,6 +44,10 @@ absl::string_view IdAt(const std::string& ids, int i) {
 
 int IdCount(const std::string& ids) { return static_cast<int>(ids.size() / 32); }
 
+// How many sources ahead of the one being stored ApplyBatch asks for the
+// next cid's place in the index.
+constexpr int kCidsAhead = 2;
+
 template <typename V>
 void EraseValue(V& v, uint32_t x) {
   auto it = std::find(v.begin(), v.end(), x);
@@ -474,6 +478,11 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
     // doubling.
     if (peers_[p].sources.empty()) peers_[p].sources.reserve(n);
     for (int i = 0; i < n; ++i) {
+      // A new cid's look-up misses the cache: the one a few files ahead is
+      // asked for now, while this one is stored.
+      if (i + kCidsAhead < n) {
+        index_.PrefetchCid(IdAt(pf.cids(), i + kCidsAhead));
+      }
       const std::string& name = i < pf.names_size() ? pf.names(i) : "";
       const int64_t size = i < pf.sizes_size() ? pf.sizes(i) : 0;
       const bool partial = i < pf.partial_size() && pf.partial(i);

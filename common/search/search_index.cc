@@ -798,7 +798,12 @@ void SearchIndex::ForEachOrderSorted(
   std::sort(entries.begin(), entries.end(), OrderLess{this});
   use(kByName, entries);
   for (OrderKind kind : {kBySources, kBySize}) {
-    for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
+    // Only the integer key changes: read the cid's record, not its name.
+    for (OrderEntry& e : entries) {
+      const CidRec& c = cids_[e.cid];
+      e.primary = kind == kBySources ? ~static_cast<uint64_t>(c.sources)
+                                     : ~static_cast<uint64_t>(c.size);
+    }
     std::stable_sort(entries.begin(), entries.end(),
                      [](const OrderEntry& a, const OrderEntry& b) {
                        return a.primary < b.primary;

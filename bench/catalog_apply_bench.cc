@@ -32,6 +32,9 @@ ABSL_FLAG(int64_t, ingest_leaves, 10000, "new leaves holding them");
 ABSL_FLAG(int, ingest_supernodes, 8, "supernodes forwarding those leaves");
 ABSL_FLAG(int, batch_files, 25000, "most files per change-log entry");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
+ABSL_FLAG(int, apply_slice, 2000,
+          "source changes between two chances for searches to run "
+          "(MemoryCatalog::Options::apply_slice)");
 
 namespace trove {
 namespace bench {
@@ -60,7 +63,9 @@ int Main() {
   Catalog fresh = gen.GenerateNewLeaves(absl::GetFlag(FLAGS_ingest_files),
                                         absl::GetFlag(FLAGS_ingest_leaves),
                                         absl::GetFlag(FLAGS_ingest_supernodes));
-  index_server::MemoryCatalog m;
+  index_server::MemoryCatalog::Options mo;
+  mo.apply_slice = absl::GetFlag(FLAGS_apply_slice);
+  index_server::MemoryCatalog m(mo);
   m.BeginLoad();
   for (const GenSource& s : c.sources) {
     const GenFile& f = c.files[s.file];

@@ -44,6 +44,25 @@ absl::string_view IdAt(const std::string& ids, int i) {
 
 int IdCount(const std::string& ids) { return static_cast<int>(ids.size() / 32); }
 
+// How many sources ahead of the one being stored ApplyBatch asks for the
+// next cid's place in the index.
+constexpr int kCidsAhead = 2;
+
+// Counts its caller in `waiting` while it lives: declared before a lock of
+// the catalog, it tells a change being applied that someone waits.
+class WaitMark {
+ public:
+  explicit WaitMark(std::atomic<int>* waiting) : waiting_(waiting) {
+    waiting_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~WaitMark() { waiting_->fetch_sub(1, std::memory_order_relaxed); }
+  WaitMark(const WaitMark&) = delete;
+  WaitMark& operator=(const WaitMark&) = delete;
+
+ private:
+  std::atomic<int>* const waiting_;
+};
+
 template <typename V>
 void EraseValue(V& v, uint32_t x) {
   auto it = std::find(v.begin(), v.end(), x);
@@ -263,6 +282,13 @@ void MemoryCatalog::StoreSource(PeerId peer_id, SnId sn, absl::string_view cid,
 void MemoryCatalog::Breathe() {
   if (++slice_ < options_.apply_slice) return;
   slice_ = 0;
+  // Nobody waits: the batch goes on, and its new files enter the orders
+  // later, together, at less cost each.
+  if (waiting_.load(std::memory_order_relaxed) == 0 &&
+      ++batch_slices_ < options_.batch_slices) {
+    return;
+  }
+  batch_slices_ = 0;
   // Let waiting searches in between two slices of a large change; they see
   // the slices so far whole.
   index_.EndBatch();
@@ -330,6 +356,7 @@ void MemoryCatalog::EndLoad() {
 void MemoryCatalog::Apply(const CatalogChange& change) {
   absl::MutexLock lock(&mu_);
   slice_ = 0;
+  batch_slices_ = 0;
   // New files enter the index's orders together, at the end (or at each
   // slice's end).
   index_.BeginBatch();
@@ -474,6 +501,11 @@ void MemoryCatalog::ApplyBatch(const AppliedBatch& b) {
     // doubling.
     if (peers_[p].sources.empty()) peers_[p].sources.reserve(n);
     for (int i = 0; i < n; ++i) {
+      // A new cid's look-up misses the cache: the one a few files ahead is
+      // asked for now, while this one is stored.
+      if (i + kCidsAhead < n) {
+        index_.PrefetchCid(IdAt(pf.cids(), i + kCidsAhead));
+      }
       const std::string& name = i < pf.names_size() ? pf.names(i) : "";
       const int64_t size = i < pf.sizes_size() ? pf.sizes(i) : 0;
       const bool partial = i < pf.partial_size() && pf.partial(i);
@@ -503,6 +535,7 @@ void MemoryCatalog::SettleIfDue() const {
   }
   // Settling follows the clock, not a change: what the catalog holds is
   // the same, only which votes count is brought up to now.
+  WaitMark mark(&waiting_);
   absl::MutexLock lock(&mu_);
   const_cast<MemoryCatalog*>(this)->SettleStanding();
 }
@@ -510,6 +543,7 @@ void MemoryCatalog::SettleIfDue() const {
 absl::StatusOr<search::SearchPage> MemoryCatalog::Search(
     const search::ParsedQuery& query, absl::Time deadline) const {
   SettleIfDue();
+  WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
   return index_.Search(query, deadline);
 }
@@ -518,6 +552,7 @@ std::optional<absl::Time> MemoryCatalog::KnownSince(
     const std::string& peer_id) const {
   std::string raw;
   if (!search::HexToRaw(peer_id, &raw)) return std::nullopt;
+  WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
   auto it = peer_ids_.find(raw);
   if (it == peer_ids_.end()) return std::nullopt;
@@ -534,6 +569,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
     return absl::InvalidArgumentError("cid must be 64 lowercase hex digits");
   }
   SettleIfDue();
+  WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
   auto live = [&](SnId sn) { return dead.empty() || !dead.contains(sns_[sn].key); };
   index::LocateResponse response;
@@ -600,6 +636,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
 }
 
 MemoryCatalog::Stats MemoryCatalog::stats() const {
+  WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
   Stats s;
   s.sources = sources_;
@@ -616,6 +653,7 @@ MemoryCatalog::Stats MemoryCatalog::stats() const {
 }
 
 std::string MemoryCatalog::Digest() const {
+  WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
   std::vector<std::tuple<std::string, std::string, std::string, std::string,
                          int64_t, bool>>

@@ -54,6 +54,12 @@ class MemoryCatalog {
     search::SearchIndex::Options search;
     // Source changes applied between two chances for searches to run.
     int apply_slice = 2000;
+    // A change's new files enter the index's orders together when its
+    // batch ends (SearchIndex::BeginBatch), and the more of them at once,
+    // the less each costs. So a slice ends the batch and lets searches in
+    // only when some search or look-up waits for the catalog, or after
+    // this many slices without one.
+    int batch_slices = 16;
     // How long a peer must have been known before its sources' votes on
     // names count against newcomers' (0: at once).
     absl::Duration establish_after = absl::Hours(1);
@@ -199,7 +205,8 @@ class MemoryCatalog {
   void StoreSource(PeerId peer, SnId sn, absl::string_view cid,
                    absl::string_view name, int64_t size, bool partial)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Gives searches a chance to run every apply_slice calls.
+  // Gives searches a chance to run every apply_slice calls, when some
+  // wait (see Options::batch_slices).
   void Breathe() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void ApplyBatch(const AppliedBatch& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -235,6 +242,11 @@ class MemoryCatalog {
   size_t sources_ ABSL_GUARDED_BY(mu_) = 0;
   size_t partials_ ABSL_GUARDED_BY(mu_) = 0;
   int slice_ ABSL_GUARDED_BY(mu_) = 0;
+  // Slices of the batch so far.
+  int batch_slices_ ABSL_GUARDED_BY(mu_) = 0;
+  // Callers waiting for mu_ (or holding it to read): Breathe ends the
+  // batch for them.
+  mutable std::atomic<int> waiting_{0};
 };
 
 }  // namespace index_server

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -268,6 +269,39 @@ TEST(MemoryCatalogTest, VotesCountAsPeersComeOfAge) {
   clock.Advance(absl::Minutes(50));
   EXPECT_EQ(ShownName(m, "moonlight"), "zz_trojan_setup_moonlight.exe");
   EXPECT_EQ(m.stats().newcomers, 0u);
+}
+
+// However a change is cut into slices and batches, the catalog ends up
+// holding the same and finds every new file in every order.
+TEST(MemoryCatalogTest, SlicesAndBatchesHoldTheSame) {
+  CatalogChange c = Batch(1);
+  for (int i = 0; i < 120; ++i) {
+    Store(c.mutable_batch(), i % 11, i, absl::StrCat("tune ", i, ".mp3"),
+          1000 + i);
+  }
+  MemoryCatalog whole;
+  whole.Apply(c);
+  for (const auto& [slice, slices] :
+       std::vector<std::pair<int, int>>{{1, 1}, {1, 7}, {5, 1000}, {7, 2}}) {
+    MemoryCatalog::Options options;
+    options.apply_slice = slice;
+    options.batch_slices = slices;
+    MemoryCatalog m(options);
+    m.Apply(c);
+    EXPECT_EQ(m.Digest(), whole.Digest()) << slice << " " << slices;
+    for (SearchSort sort : {SEARCH_SORT_RELEVANCE, SEARCH_SORT_SOURCES,
+                            SEARCH_SORT_SIZE, SEARCH_SORT_NAME}) {
+      SearchQuery q;
+      q.set_text("tune");
+      q.set_sort(sort);
+      q.set_limit(200);
+      absl::StatusOr<search::SearchPage> page =
+          m.Search(*search::ParseQuery(q, 200, 200), absl::InfiniteFuture());
+      ASSERT_TRUE(page.ok());
+      EXPECT_EQ(page->hits.size(), 120u)
+          << slice << " " << slices << " " << sort;
+    }
+  }
 }
 
 }  // namespace

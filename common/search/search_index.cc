@@ -446,7 +446,7 @@ void SearchIndex::ReleaseWord(WordId id) {
   word_ids_.erase(w.text);
   w.text.clear();
   word_trigrams_[id] = 0;
-  w.docs = absl::flat_hash_map<DocId, Posting>();
+  w.docs = std::vector<std::pair<DocId, Posting>>();
   free_words_.push_back(id);
 }
 
@@ -461,8 +461,8 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   for (char& c : lower) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
-  absl::InlinedVector<WordId, 16> ids;
-  for (size_t i = 0; i < lower.size() && ids.size() < 255;) {
+  absl::InlinedVector<absl::string_view, 16> texts;
+  for (size_t i = 0; i < lower.size() && texts.size() < 255;) {
     if (!IsWordByte(static_cast<unsigned char>(lower[i]))) {
       ++i;
       continue;
@@ -471,8 +471,19 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
     while (j < lower.size() && IsWordByte(static_cast<unsigned char>(lower[j]))) {
       ++j;
     }
-    ids.push_back(AcquireWord(absl::string_view(lower).substr(i, j - i)));
+    texts.push_back(absl::string_view(lower).substr(i, j - i));
     i = j;
+  }
+  // Each step below asks for what the next one reads for all the words at
+  // once, so that their cache misses (the vocabulary's slots, the words'
+  // records, the ends of their posting lists) overlap instead of coming
+  // one after the other.
+  for (absl::string_view t : texts) word_ids_.prefetch(t);
+  absl::InlinedVector<WordId, 16> ids;
+  ids.reserve(texts.size());
+  for (absl::string_view t : texts) {
+    ids.push_back(AcquireWord(t));
+    __builtin_prefetch(&words_[ids.back()].docs);
   }
   std::string extension;
   const size_t dot = name.rfind('.');
@@ -482,6 +493,12 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   const uint32_t ext = AcquireExt(extension);
   const uint8_t kind = static_cast<uint8_t>(KindOfExtension(extension));
   ++docs_of_kind_[kind & 7];
+  for (WordId w : ids) {
+    const auto& list = words_[w].docs;
+    if (list.size() < list.capacity()) {
+      __builtin_prefetch(list.data() + list.size(), /*rw=*/1);
+    }
+  }
 
   const DocId id = TakeSlot(docs_, free_docs_);
   DocRec& doc = docs_[id];
@@ -492,23 +509,33 @@ SearchIndex::DocId SearchIndex::AcquireDoc(CidId cid, absl::string_view name) {
   doc.kind = kind;
   doc.word_count = static_cast<uint8_t>(ids.size());
   doc.name_len = static_cast<uint16_t>(name.size());
-  doc.data.reset(new uint32_t[ids.size() + (name.size() + 3) / 4]);
+  doc.data.reset(new uint32_t[2 * ids.size() + (name.size() + 3) / 4]);
   std::copy(ids.begin(), ids.end(), doc.data.get());
   std::memcpy(doc.data.get() + ids.size(), name.data(), name.size());
   uint64_t signature = KindBit(kind);
   uint64_t trigrams = 0;
+  uint32_t posting_signature = uint32_t{1} << (24 + (kind & 7));
   for (WordId w : ids) {
     signature |= WordBits(w);
-    trigrams |= words_[w].trigrams;
+    trigrams |= word_trigrams_[w];
+    posting_signature |= WordBit(w);
   }
   doc.signature = signature;
   doc.trigrams = trigrams;
   doc.next = cids_[cid].first_doc;
   cids_[cid].first_doc = id;
-  uint32_t posting_signature = uint32_t{1} << (24 + (kind & 7));
-  for (WordId w : ids) posting_signature |= WordBit(w);
   const Posting posting{cid, posting_signature};
-  for (WordId w : ids) words_[w].docs.emplace(id, posting);
+  uint32_t* slots = doc.slots();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // A repeated word has one posting, at its first place in the name.
+    if (std::find(ids.begin(), ids.begin() + i, ids[i]) != ids.begin() + i) {
+      slots[i] = kNone;
+      continue;
+    }
+    auto& list = words_[ids[i]].docs;
+    slots[i] = static_cast<uint32_t>(list.size());
+    list.emplace_back(id, posting);
+  }
   return id;
 }
 
@@ -525,10 +552,31 @@ void SearchIndex::ReleaseDoc(DocId id) {
       }
     }
   }
+  const uint32_t* slots = doc.slots();
   for (uint8_t i = 0; i < doc.word_count; ++i) {
-    WordId w = doc.words()[i];
-    WordRec& word = words_[w];
-    if (word.docs.erase(id) > 0 && word.docs.empty()) ReleaseWord(w);
+    if (slots[i] == kNone) continue;
+    const WordId w = doc.words()[i];
+    auto& list = words_[w].docs;
+    const uint32_t at = slots[i];
+    if (at + 1 != list.size()) {
+      // The last posting fills the gap; its document learns where it went.
+      list[at] = list.back();
+      const DocRec& moved = docs_[list[at].first];
+      const WordId* moved_words = moved.words();
+      uint32_t* moved_slots = moved.slots();
+      for (uint8_t j = 0; j < moved.word_count; ++j) {
+        if (moved_words[j] == w && moved_slots[j] != kNone) {
+          moved_slots[j] = at;
+          break;
+        }
+      }
+    }
+    list.pop_back();
+    if (list.empty()) {
+      ReleaseWord(w);
+    } else if (list.capacity() > 64 && list.size() < list.capacity() / 4) {
+      list.shrink_to_fit();
+    }
   }
   ReleaseExt(doc.ext);
   --docs_of_kind_[doc.kind & 7];
@@ -750,7 +798,12 @@ void SearchIndex::ForEachOrderSorted(
   std::sort(entries.begin(), entries.end(), OrderLess{this});
   use(kByName, entries);
   for (OrderKind kind : {kBySources, kBySize}) {
-    for (OrderEntry& e : entries) e.primary = EntryFor(e.cid, kind).primary;
+    // Only the integer key changes: read the cid's record, not its name.
+    for (OrderEntry& e : entries) {
+      const CidRec& c = cids_[e.cid];
+      e.primary = kind == kBySources ? ~static_cast<uint64_t>(c.sources)
+                                     : ~static_cast<uint64_t>(c.size);
+    }
     std::stable_sort(entries.begin(), entries.end(),
                      [](const OrderEntry& a, const OrderEntry& b) {
                        return a.primary < b.primary;

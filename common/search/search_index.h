@@ -122,6 +122,9 @@ class SearchIndex {
 
   // The cid of 32 raw bytes, when some source holds it.
   std::optional<CidId> FindCid(absl::string_view cid) const;
+  // Asks for the memory that finding or adding `cid` (32 raw bytes) reads,
+  // ahead of it, so that the look-up of one cid overlaps with other work.
+  void PrefetchCid(absl::string_view cid) const { cid_index_.prefetch(cid); }
   // Facts of a held cid or document.
   CidId CidOfDoc(DocId doc) const { return docs_[doc].cid; }
   int64_t SizeOfCid(CidId cid) const { return cids_[cid].size; }
@@ -181,12 +184,18 @@ class SearchIndex {
     uint64_t signature = 0;
     // One bit per trigram of its words (TrigramBit).
     uint64_t trigrams = 0;
-    // word_count WordIds (in name order, repeats kept), then the name.
+    // word_count WordIds (in name order, repeats kept), then the name
+    // (padded to 4 bytes), then word_count slots: where each word's posting
+    // of this document sits in the word's list (kNone for a repeat, which
+    // has no posting of its own).
     std::unique_ptr<uint32_t[]> data;
     const WordId* words() const { return data.get(); }
     absl::string_view name() const {
       return absl::string_view(
           reinterpret_cast<const char*>(data.get() + word_count), name_len);
+    }
+    uint32_t* slots() const {
+      return data.get() + word_count + (name_len + 3) / 4;
     }
   };
 
@@ -204,8 +213,12 @@ class SearchIndex {
     int chars = 0;
     // One bit per trigram of the word (TrigramBit).
     uint64_t trigrams = 0;
-    // Documents holding the word.
-    absl::flat_hash_map<DocId, Posting> docs;
+    // Documents holding the word, one posting each, in no particular order:
+    // appended when a document comes, the last moved into the gap when one
+    // goes (DocRec::slots says where each is). A list, not a hash map: a
+    // new posting is written at the end instead of at a random place of a
+    // table that rehashes as it grows, and walks read it straight through.
+    std::vector<std::pair<DocId, Posting>> docs;
   };
 
   struct ExtRec {

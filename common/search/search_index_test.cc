@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -688,6 +689,81 @@ TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
     }
   }
   EXPECT_GT(compared, 1000);
+}
+
+// The cids (hex) a search for `text` finds, all of them (sorted by name).
+std::set<std::string> CidsFound(const SearchIndex& index,
+                                const std::string& text) {
+  SearchQuery q;
+  q.set_text(text);
+  q.set_sort(SEARCH_SORT_NAME);
+  q.set_limit(1000);
+  std::set<std::string> out;
+  absl::StatusOr<SearchPage> page = index.Search(*ParseQuery(q, 1000, 1000));
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (!page.ok()) return out;
+  EXPECT_TRUE(page->next_cursor.empty());
+  for (const SearchHit& h : page->hits) out.insert(h.cid());
+  return out;
+}
+
+// Names that repeat a word, among many names sharing words, go in a random
+// order and others come into the freed slots: each one that goes leaves a
+// gap in its words' posting lists that another name's posting fills, and
+// every search afterwards still finds exactly the names left.
+TEST(SearchIndexTest, PostingsStayRightAsNamesComeAndGoInAnyOrder) {
+  using Standing = SearchIndex::Standing;
+  SearchIndex index;
+  std::mt19937_64 rng(3);
+  struct Held {
+    std::string cid;
+    SearchIndex::DocId doc;
+    bool echo;
+  };
+  std::vector<Held> held;
+  int made = 0;
+  auto add = [&]() {
+    const int i = made++;
+    std::string cid(32, 'c');
+    cid[0] = static_cast<char>(i & 0xff);
+    cid[1] = static_cast<char>(i >> 8);
+    const bool echo = i % 3 == 0;
+    const std::string name =
+        echo ? absl::StrCat("Echo shared echo x", i, " ECHO.mp3")
+             : absl::StrCat("shared tone x", i, ".mp3");
+    held.push_back(
+        {cid, index.Add(cid, 1000 + i, name, Standing::kNewcomer), echo});
+  };
+  auto check = [&]() {
+    std::set<std::string> echo, shared;
+    for (const Held& h : held) {
+      shared.insert(RawToHex(h.cid));
+      if (h.echo) echo.insert(RawToHex(h.cid));
+    }
+    EXPECT_EQ(CidsFound(index, "echo"), echo);
+    EXPECT_EQ(CidsFound(index, "shared"), shared);
+    EXPECT_EQ(CidsFound(index, "shared echo"), echo);
+    EXPECT_EQ(index.stats().cids, held.size());
+  };
+  for (int i = 0; i < 300; ++i) add();
+  check();
+  std::shuffle(held.begin(), held.end(), rng);
+  for (int round = 0; round < 3; ++round) {
+    for (int k = 0; k < 90; ++k) {
+      EXPECT_TRUE(index.Remove(held.back().doc, Standing::kNewcomer));
+      held.pop_back();
+    }
+    check();
+    for (int k = 0; k < 40; ++k) add();
+    std::shuffle(held.begin(), held.end(), rng);
+    check();
+  }
+  while (!held.empty()) {
+    index.Remove(held.back().doc, Standing::kNewcomer);
+    held.pop_back();
+  }
+  check();
+  EXPECT_EQ(index.stats().words, 0u);
 }
 
 }  // namespace

@@ -575,7 +575,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   }
   if (!complete.empty()) {
     if (std::optional<search::SearchIndex::CidView> view = index_.Lookup(cid)) {
-      response.set_name(view->name);
+      response.set_name(std::move(view->name));
     }
   } else {
     int best = 0;

@@ -225,6 +225,11 @@ std::shared_ptr<const MemoryCatalog> CatalogFollower::catalog() const {
   return served_;
 }
 
+std::shared_ptr<const MemoryCatalog> CatalogFollower::ready_catalog() const {
+  absl::MutexLock lock(&state_mu_);
+  return ready_ ? served_ : nullptr;
+}
+
 CatalogFollower::Stats CatalogFollower::stats() const {
   absl::MutexLock lock(&state_mu_);
   return stats_;

@@ -108,6 +108,9 @@ class CatalogFollower {
   int64_t applied() const;
   // The catalog being served; nullptr before the first load.
   std::shared_ptr<const MemoryCatalog> catalog() const;
+  // catalog() once ready(), else nullptr: what a look-up needs, under one
+  // lock (taken on every Search and Locate).
+  std::shared_ptr<const MemoryCatalog> ready_catalog() const;
   Stats stats() const;
 
  private:

@@ -174,8 +174,8 @@ bool IndexedStore::LocatesInMemory() const {
 
 absl::StatusOr<index::LocateResponse> IndexedStore::Locate(
     const std::string& cid, int limit, const CallContext& call) {
-  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
-  if (catalog == nullptr || !follower_.ready()) {
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.ready_catalog();
+  if (catalog == nullptr) {
     return pg_->Locate(cid, limit, call);
   }
   return catalog->Locate(cid, limit, *EndedLeases());
@@ -201,8 +201,8 @@ absl::StatusOr<ExpiryStats> IndexedStore::ExpireDeadSupernodes() {
 
 absl::StatusOr<search::SearchPage> IndexedStore::Search(
     const search::ParsedQuery& query, const CallContext& call) {
-  std::shared_ptr<const MemoryCatalog> catalog = follower_.catalog();
-  if (catalog == nullptr || !follower_.ready()) {
+  std::shared_ptr<const MemoryCatalog> catalog = follower_.ready_catalog();
+  if (catalog == nullptr) {
     return absl::UnavailableError(
         "the index is still loading its catalog into memory; retry shortly");
   }

@@ -5,6 +5,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/search/query.h"
@@ -571,15 +572,19 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   SettleIfDue();
   WaitMark mark(&waiting_);
   absl::ReaderMutexLock lock(&mu_);
-  auto live = [&](SnId sn) { return dead.empty() || !dead.contains(sns_[sn].key); };
+  auto live = [&](SnId sn) { return !dead.contains(sns_[sn].key); };
   index::LocateResponse response;
-  std::vector<std::pair<const std::string*, PeerId>> complete, partial;
+  // Most files have a few sources: no heap for them.
+  absl::InlinedVector<std::pair<const std::string*, PeerId>, 8> complete,
+      partial;
   std::optional<CidId> id = index_.FindCid(cid);
   if (id.has_value()) {
     response.set_size(index_.SizeOfCid(*id));
     if (*id < holders_.size()) {
       for (PeerId p : holders_[*id]) {
-        if (live(peers_[p].sources.at(*id).sn)) {
+        // A holder's supernode is looked up (in its own table, a cache
+        // miss) only when some lease ended.
+        if (dead.empty() || live(peers_[p].sources.at(*id).sn)) {
           complete.emplace_back(&peers_[p].key, p);
         }
       }
@@ -596,7 +601,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   if (pit != partial_holders_.end()) {
     for (PeerId p : pit->second) {
       const PartialRec& rec = peers_[p].partials.at(cid);
-      if (!live(rec.sn)) continue;
+      if (!dead.empty() && !live(rec.sn)) continue;
       partial.emplace_back(&peers_[p].key, p);
       ++partial_names[rec.name];
     }
@@ -606,7 +611,7 @@ absl::StatusOr<index::LocateResponse> MemoryCatalog::Locate(
   }
   if (!complete.empty()) {
     if (std::optional<search::SearchIndex::CidView> view = index_.Lookup(cid)) {
-      response.set_name(view->name);
+      response.set_name(std::move(view->name));
     }
   } else {
     int best = 0;

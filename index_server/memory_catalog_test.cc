@@ -116,6 +116,30 @@ TEST(MemoryCatalogTest, FullListKeepsOnlyWhatItNames) {
   EXPECT_EQ(m.stats().partial_sources, 1u);
 }
 
+TEST(MemoryCatalogTest, LocateLeavesOutOnlyTheSourcesOfEndedLeases) {
+  MemoryCatalog m;
+  CatalogChange a = Batch(1);
+  Store(a.mutable_batch(), 1, 1, "movie.mkv", 500);
+  Store(a.mutable_batch(), 3, 1, "movie.mkv", 500, /*partial=*/true);
+  m.Apply(a);
+  CatalogChange b = Batch(2);
+  Store(b.mutable_batch(), 2, 1, "movie.mkv", 500);
+  Store(b.mutable_batch(), 4, 1, "movie.mkv", 500, /*partial=*/true);
+  m.Apply(b);
+  const std::string cid = search::RawToHex(Id('c', 1));
+  ASSERT_EQ(m.Locate(cid, 10, {})->sources_size(), 4);
+  // Supernode 2's lease ended: peers 2 and 4 came through it.
+  absl::StatusOr<index::LocateResponse> r = m.Locate(cid, 10, {Id('s', 2)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->sources_size(), 2);
+  EXPECT_EQ(r->sources(0).peer_id(), search::RawToHex(Id('p', 1)));
+  EXPECT_FALSE(r->sources(0).partial());
+  EXPECT_EQ(r->sources(1).peer_id(), search::RawToHex(Id('p', 3)));
+  EXPECT_TRUE(r->sources(1).partial());
+  // A lease that ended elsewhere changes nothing here.
+  EXPECT_EQ(m.Locate(cid, 10, {Id('s', 9)})->sources_size(), 4);
+}
+
 TEST(MemoryCatalogTest, LocateListsCompleteThenPartialSources) {
   MemoryCatalog m;
   CatalogChange a = Batch(1);

@@ -164,6 +164,18 @@ class SearchIndex {
     uint64_t name_key = 0;
   };
 
+  // What ranking a found cid reads (its sources and its shown name's
+  // prefix key), packed per cid slot, a quarter of a cache line each, and
+  // written wherever the cid's record changes them (SyncRank): a walk over
+  // a term's postings ranks up to tens of thousands of cids, and these
+  // 16 MiB per million cids stay in the cache far better than the records.
+  struct CidRank {
+    uint64_t name_key = 0;
+    // 0 for a free slot.
+    uint32_t sources = 0;
+    uint32_t unused = 0;
+  };
+
   struct DocRec {
     CidId cid = kNone;
     // Sources using this name; 0 for a free slot.
@@ -299,6 +311,8 @@ class SearchIndex {
   void ReleaseDoc(DocId doc);
   // Forgets a cid whose last source went; its slot is reused.
   void ReleaseCid(CidId cid);
+  // Copies what ranking reads of the cid's record into cid_ranks_.
+  void SyncRank(CidId cid);
   WordId AcquireWord(absl::string_view text);
   void ReleaseWord(WordId id);
   uint32_t AcquireExt(const std::string& ext);
@@ -373,6 +387,8 @@ class SearchIndex {
   const Options options_;
 
   std::vector<CidRec> cids_;
+  // One per slot of cids_ (see CidRank).
+  std::vector<CidRank> cid_ranks_;
   std::vector<CidId> free_cids_;
   absl::flat_hash_set<CidId, CidHash, CidEq> cid_index_;
 

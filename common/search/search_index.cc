@@ -152,6 +152,39 @@ DenseTiers& ThreadDense() {
   return dense;
 }
 
+// Per-thread arrays over the word ids for terms matched per document word
+// (TermMatch::lazy): 0 while a word is not looked at yet, else 1 + its
+// match (4: none). Reset like DenseTiers.
+class LazyTiers {
+ public:
+  uint8_t* Get(size_t t, size_t word_slots) {
+    if (slots_.size() <= t) slots_.resize(t + 1);
+    Slot& s = slots_[t];
+    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, 0);
+    return s.tiers.data();
+  }
+  // Records that term `t`'s array was written at `w`.
+  void Wrote(size_t t, uint32_t w) { slots_[t].set.push_back(w); }
+  void Clear() {
+    for (Slot& s : slots_) {
+      for (uint32_t w : s.set) s.tiers[w] = 0;
+      s.set.clear();
+    }
+  }
+
+ private:
+  struct Slot {
+    std::vector<uint8_t> tiers;
+    std::vector<uint32_t> set;
+  };
+  std::vector<Slot> slots_;
+};
+
+LazyTiers& ThreadLazy() {
+  thread_local LazyTiers lazy;
+  return lazy;
+}
+
 // Per-thread marks over documents: the best match (0 to 2) of one term's
 // words each holds, two bits per document, for pairing two terms'
 // postings. Cleared after each use by resetting only what was set.
@@ -213,6 +246,11 @@ constexpr double kPairedPostingCost = 0.02;
 // looked at closer: marking a posting costs about as much as this share
 // of a closer look at a document.
 constexpr double kPairedGain = 24;
+// A term is left lazy (TermMatch::lazy) when its exact matches alone have
+// more than this many times the postings of a complete term: more than
+// Paired ever pairs, so its expansion would serve only as a filter, and
+// a common word's costs more than the documents it would filter.
+constexpr double kLazyAfter = kPairedGain;
 // Postings a plan samples to estimate how many pass their signature.
 constexpr size_t kPassSample = 128;
 // Share of signature bits a typical cid sets (two bits for each of its
@@ -857,6 +895,9 @@ struct SearchIndex::Plan {
   // plan ends.
   mutable std::vector<const uint8_t*> dense;
   mutable size_t doc_matches = 0;
+  // Per lazy term, the thread's memo of its match per word id (LazyTiers);
+  // empty until a lazy term's document is looked at.
+  mutable std::vector<uint8_t*> lazy;
   mutable int filter_tier = -1;
   // Kinds a name must have (bit per FileKind); 0: any.
   uint8_t kinds = 0;
@@ -867,7 +908,10 @@ struct SearchIndex::Plan {
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
-  ~Plan() { ClearDense(); }
+  ~Plan() {
+    ClearDense();
+    if (!lazy.empty()) ThreadLazy().Clear();
+  }
   void ClearDense() const {
     if (!dense.empty()) ThreadDense().Clear();
     dense.clear();
@@ -902,9 +946,9 @@ double SearchIndex::SamplePass(const Plan& plan, size_t driver,
 
 bool SearchIndex::Paired(const Plan& plan, size_t driver, SearchMatch hi,
                          double pass) {
-  if (plan.terms.size() != 2 || !plan.phrases.empty() ||
-      !plan.excluded.empty() || !plan.excluded_phrases.empty() ||
-      !plan.query->extensions.empty()) {
+  if (plan.terms.size() != 2 || plan.terms[0].lazy || plan.terms[1].lazy ||
+      !plan.phrases.empty() || !plan.excluded.empty() ||
+      !plan.excluded_phrases.empty() || !plan.query->extensions.empty()) {
     return false;
   }
   const double walk =
@@ -927,8 +971,30 @@ SearchIndex::TermMatch SearchIndex::ExactTerm(const QueryTerm& term) const {
 void SearchIndex::ExpandTerms(const Plan& plan) const {
   if (plan.expanded) return;
   plan.expanded = true;
-  for (size_t t = 0; t < plan.query->terms.size(); ++t) {
-    if (!plan.terms[t].complete) plan.terms[t] = MatchTerm(plan.query->terms[t]);
+  // Fewest postings first (the exact ones of a term not complete yet, a
+  // bound below its complete count): once a complete term has far fewer
+  // than a later term's exact ones, that term never leads a walk and is
+  // left lazy instead of looked up in the vocabulary.
+  std::vector<size_t> order(plan.terms.size());
+  for (size_t t = 0; t < order.size(); ++t) order[t] = t;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return plan.terms[a].DocsUpTo(SEARCH_MATCH_MISSPELLED) <
+           plan.terms[b].DocsUpTo(SEARCH_MATCH_MISSPELLED);
+  });
+  double least = -1;
+  for (size_t t : order) {
+    TermMatch& tm = plan.terms[t];
+    if (!tm.complete) {
+      const double exact = static_cast<double>(tm.docs[SEARCH_MATCH_EXACT]);
+      if (least >= 0 && exact > kLazyAfter * std::max(1.0, least)) {
+        tm.lazy = true;
+        continue;
+      }
+      tm = MatchTerm(plan.query->terms[t]);
+    }
+    const double all =
+        static_cast<double>(tm.DocsUpTo(SEARCH_MATCH_MISSPELLED));
+    if (least < 0 || all < least) least = all;
   }
   // What was derived from the terms' words is derived again.
   plan.filter_tier = -1;
@@ -1075,7 +1141,24 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   SearchMatch worst = SEARCH_MATCH_EXACT;
   for (size_t t = 0; t < plan.terms.size(); ++t) {
     int best = 3;
-    if (!plan.terms[t].few.empty()) {
+    if (plan.terms[t].lazy) {
+      if (plan.lazy.empty()) plan.lazy.assign(plan.terms.size(), nullptr);
+      uint8_t*& memo = plan.lazy[t];
+      if (memo == nullptr) memo = ThreadLazy().Get(t, words_.size());
+      const QueryTerm& term = plan.query->terms[t];
+      for (size_t i = 0; i < n && best > 0; ++i) {
+        uint8_t v = memo[words[i]];
+        if (v == 0) {
+          std::optional<SearchMatch> m =
+              MatchWord(term.word, words_[words[i]].text, term.exact_only,
+                        options_.match);
+          v = m.has_value() ? static_cast<uint8_t>(1 + *m) : 4;
+          memo[words[i]] = v;
+          ThreadLazy().Wrote(t, words[i]);
+        }
+        best = std::min<int>(best, v - 1);
+      }
+    } else if (!plan.terms[t].few.empty()) {
       const auto& few = plan.terms[t].few;
       for (size_t i = 0; i < n && best > 0; ++i) {
         for (const auto& [w, m] : few) {
@@ -1210,6 +1293,13 @@ void EnsureFilters(const Plan& plan, int hi) {
   }
   for (const auto& tm : plan.terms) {
     TermFilter f;
+    if (tm.lazy && hi > SEARCH_MATCH_EXACT) {
+      // Only its exact words are known: nothing to check.
+      plan.doc_masks.emplace_back();
+      plan.doc_any.push_back(0);
+      plan.filters.push_back(f);
+      continue;
+    }
     std::vector<uint64_t> bits;
     std::vector<uint32_t> doc_bits;
     uint32_t any = 0;

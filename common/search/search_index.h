@@ -289,6 +289,11 @@ class SearchIndex {
     SearchMatch best = SEARCH_MATCH_MISSPELLED;
     // False when it holds only the word itself (ExactTerm).
     bool complete = false;
+    // Left holding only the word itself by ExpandTerms, because another
+    // term's complete matches are far fewer than this one's exact ones
+    // (that term leads every walk): its other matches are found per word
+    // of the documents looked at (MatchWord), not in the vocabulary.
+    bool lazy = false;
     size_t DocsUpTo(SearchMatch m) const;
   };
 

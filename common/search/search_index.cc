@@ -51,6 +51,9 @@ constexpr double kTrigramDensity = 0.4;
 // Documents matched by look-ups in the terms' hash maps before a query
 // builds arrays over all word ids instead.
 constexpr size_t kDenseAfter = 512;
+// ... or sooner, once this many times the documents matched exceed the
+// words of those terms (see DocMatch).
+constexpr size_t kHashedLookUpCost = 16;
 
 // Per-thread scratch for a walk: the best match seen per cid, stamped with
 // the walk's number so that nothing needs clearing between walks.
@@ -461,6 +464,14 @@ SearchIndex::WordId SearchIndex::AcquireWord(absl::string_view text) {
   }
   if (word_trigrams_.size() < words_.size()) word_trigrams_.resize(words_.size());
   word_trigrams_[id] = w.trigrams;
+  if (word_texts_.size() < words_.size()) word_texts_.resize(words_.capacity());
+  WordText& packed = word_texts_[id];
+  if (text.size() <= sizeof(packed.text)) {
+    std::memcpy(packed.text, text.data(), text.size());
+    packed.len = static_cast<uint8_t>(text.size());
+  } else {
+    packed.len = kLongWord;
+  }
   const MatchOptions& mo = options_.match;
   if (w.chars >= mo.min_fuzzy_chars && w.chars <= mo.max_fuzzy_chars &&
       !HasDigit(text)) {
@@ -493,6 +504,7 @@ void SearchIndex::ReleaseWord(WordId id) {
   word_ids_.erase(w.text);
   w.text.clear();
   word_trigrams_[id] = 0;
+  word_texts_[id].len = 0;
   w.docs = absl::flat_hash_map<DocId, Posting>();
   free_words_.push_back(id);
 }
@@ -1064,12 +1076,18 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
           }
           if ((bits[list[i]] & need) == need) have_all.push_back(list[i]);
         }
+        const WordText* texts = word_texts_.data();
         for (size_t i = 0; i < have_all.size(); ++i) {
           if (i + kWordsAhead < have_all.size()) {
-            __builtin_prefetch(&words_[have_all[i + kWordsAhead]]);
+            __builtin_prefetch(&texts[have_all[i + kWordsAhead]]);
           }
           const WordId w = have_all[i];
-          if (absl::StrContains(words_[w].text, term.word)) {
+          const WordText& packed = texts[w];
+          const absl::string_view text =
+              packed.len != kLongWord
+                  ? absl::string_view(packed.text, packed.len)
+                  : absl::string_view(words_[w].text);
+          if (absl::StrContains(text, term.word)) {
             tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
           }
         }
@@ -1130,7 +1148,20 @@ std::optional<SearchMatch> SearchIndex::DocMatch(const Plan& plan,
   for (const auto& p : plan.phrases) {
     if (!HoldsIds(words, n, p)) return std::nullopt;
   }
-  if (plan.dense.empty() && ++plan.doc_matches > kDenseAfter) {
+  bool fill = false;
+  if (plan.dense.empty()) {
+    // Filling a term's array costs about a write per word of the term; a
+    // hashed look-up per word of a document, about sixteen: the arrays
+    // are filled once the documents looked at make them cheaper.
+    size_t hashed = 0;
+    for (const TermMatch& tm : plan.terms) {
+      if (tm.few.empty()) hashed += tm.words.size();
+    }
+    ++plan.doc_matches;
+    fill = hashed > 0 && (plan.doc_matches > kDenseAfter ||
+                          plan.doc_matches * kHashedLookUpCost > hashed);
+  }
+  if (fill) {
     plan.dense.assign(plan.terms.size(), nullptr);
     for (size_t t = 0; t < plan.terms.size(); ++t) {
       // Terms of few words are compared directly (below).

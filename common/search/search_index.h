@@ -405,6 +405,15 @@ class SearchIndex {
   // WordRec::trigrams of every word slot, packed: the part-of-a-word scan
   // reads these before it looks at a word's text.
   std::vector<uint64_t> word_trigrams_;
+  // The text of every word slot of up to 15 bytes, packed (16 bytes each,
+  // `len` 255 for a longer word, read from its record): what the
+  // part-of-a-word scan compares, without a cache miss per word record.
+  struct WordText {
+    char text[15];
+    uint8_t len;
+  };
+  static constexpr uint8_t kLongWord = 255;
+  std::vector<WordText> word_texts_;
   // Every word, for exact look-ups; and the same sorted, for beginnings.
   absl::flat_hash_map<std::string, WordId> word_ids_;
   absl::btree_map<std::string, WordId, std::less<>> vocabulary_;

@@ -33,6 +33,13 @@ ABSL_FLAG(int, queries, 2000, "queries per shape");
 ABSL_FLAG(uint64_t, seed, 1, "seed");
 ABSL_FLAG(int, repeat, 1, "run each shape's queries this many times");
 ABSL_FLAG(std::string, shape, "", "run only this query shape (e.g. \"word\")");
+ABSL_FLAG(std::string, text, "",
+          "instead of the shapes, run only this query text (--repeat times; "
+          "for perf record on one query)");
+ABSL_FLAG(int, kind, 0, "with --text: the query's FileKind number");
+ABSL_FLAG(int, evict_mib, 0,
+          "with --text: before each run, write this many MiB elsewhere so "
+          "that the query finds the caches cold, as it does among others");
 ABSL_FLAG(int, slowest, 0,
           "also print this many of each shape's slowest queries (CPU time)");
 
@@ -103,7 +110,15 @@ int Main() {
   std::vector<std::pair<std::string, std::vector<SearchQuery>>> shapes = {
       {"word", {}}, {"part of a word", {}}, {"misspelling", {}},
       {"two words + kind", {}}};
-  const size_t want = static_cast<size_t>(absl::GetFlag(FLAGS_queries));
+  const size_t want = absl::GetFlag(FLAGS_text).empty()
+                          ? static_cast<size_t>(absl::GetFlag(FLAGS_queries))
+                          : 0;
+  if (!absl::GetFlag(FLAGS_text).empty()) {
+    SearchQuery q;
+    q.set_text(absl::GetFlag(FLAGS_text));
+    q.set_kind(static_cast<FileKind>(absl::GetFlag(FLAGS_kind)));
+    shapes = {{"text", {q}}};
+  }
   for (int i = 0; i < 100 * static_cast<int>(want) && shapes[3].second.size() < want; ++i) {
     const GenSource& s = c.sources[rng() % c.sources.size()];
     std::vector<std::string> words;
@@ -146,8 +161,11 @@ int Main() {
     // (CPU time, query text and kind, hits) of every query, for --slowest.
     std::vector<std::pair<double, std::string>> each;
     int64_t hits = 0;
+    std::vector<char> evict(static_cast<size_t>(absl::GetFlag(FLAGS_evict_mib))
+                            << 20);
     for (int r = 0; r < absl::GetFlag(FLAGS_repeat); ++r)
     for (const SearchQuery& q : queries) {
+      for (size_t i = 0; i < evict.size(); i += 64) evict[i] += 1;
       absl::StatusOr<search::ParsedQuery> parsed = search::ParseQuery(q, 50, 500);
       if (!parsed.ok()) continue;
       const absl::Time t0 = absl::Now();

@@ -278,6 +278,103 @@ TEST_P(SearchIndexReferenceTest, TwoWordsOfEveryQualityMatchTheReference) {
   EXPECT_GT(compared, 0);
 }
 
+// A rare word (as itself, a beginning, a part or one edit away) with the
+// commonest word, in both orders: the common word's exact matches alone
+// far outnumber all of the rare word's, so it is matched per word of the
+// documents the rare word finds instead of being expanded. Some of those
+// documents hold only a longer or misspelt form of the common word.
+TEST_P(SearchIndexReferenceTest, RareWordWithTheCommonestMatchesTheReference) {
+  std::map<std::string, int> names_with;
+  for (const ReferenceFile& f : catalog_.files) {
+    for (const auto& [name, count] : f.names) {
+      std::vector<std::string> ws = Tokenize(name);
+      std::sort(ws.begin(), ws.end());
+      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+      for (const std::string& w : ws) ++names_with[w];
+    }
+  }
+  std::string common;
+  int most = 0;
+  for (const auto& [w, n] : names_with) {
+    if (n > most && w.size() >= 3) {
+      most = n;
+      common = w;
+    }
+  }
+  ASSERT_GE(most, 200) << common;
+  auto letters = [](const std::string& w) {
+    return w.size() >= 5 && w.size() <= 12 &&
+           std::all_of(w.begin(), w.end(),
+                       [](char c) { return c >= 'a' && c <= 'z'; });
+  };
+  std::vector<std::string> rare;
+  std::vector<size_t> rare_file;
+  for (size_t i = 0; i < catalog_.files.size(); ++i) {
+    for (const auto& [name, count] : catalog_.files[i].names) {
+      std::vector<std::string> ws = Tokenize(name);
+      if (std::find(ws.begin(), ws.end(), common) == ws.end()) continue;
+      for (const std::string& w : ws) {
+        if (letters(w) && names_with[w] * 50 <= most &&
+            std::find(rare.begin(), rare.end(), w) == rare.end()) {
+          rare.push_back(w);
+          rare_file.push_back(i);
+        }
+      }
+    }
+  }
+  ASSERT_GE(rare.size(), 8u);
+  // Names with the rare word and the common one only in part or misspelt.
+  std::string misspelt = common;
+  std::swap(misspelt[1], misspelt[2]);
+  if (misspelt == common) misspelt.erase(1, 1);
+  for (size_t i = 0; i < rare.size() && i < 24; ++i) {
+    ReferenceFile& f = catalog_.files[rare_file[i]];
+    const std::string name =
+        i % 2 == 0 ? absl::StrCat(rare[i], " ", common, "s mix.ogg")
+                   : absl::StrCat("Take ", rare[i], " ", misspelt, ".mp3");
+    if (f.names.count(name) > 0) continue;
+    f.names[name] = 1;
+    docs_[{f.cid, name}].push_back(
+        {index_.Add(Raw(f.cid), f.size, name, Standing::kNewcomer),
+         Standing::kNewcomer});
+  }
+  std::mt19937_64 rng(41);
+  std::vector<Variation> variations = Variations();
+  Variation audio;
+  audio.label = "kind audio";
+  audio.kind = FILE_KIND_AUDIO;
+  const std::vector<Variation> picked = {variations[0], variations[1],
+                                         variations[10], variations[11], audio};
+  int compared = 0;
+  for (size_t i = 0; i < rare.size() && i < 24; ++i) {
+    std::string r = rare[i];
+    switch (i % 4) {
+      case 1:
+        r = r.substr(0, 3 + rng() % (r.size() - 3));
+        break;
+      case 2:
+        r = r.substr(1, 3);
+        break;
+      case 3: {
+        const size_t at = 1 + rng() % (r.size() - 2);
+        std::swap(r[at], r[at + 1]);
+        if (r == rare[i]) r.erase(at, 1);
+        break;
+      }
+      default:
+        break;
+    }
+    for (const std::string& text :
+         {absl::StrCat(r, " ", common), absl::StrCat(common, " ", r)}) {
+      compared += Compare("rare and common", text, picked[0], 3);
+      for (size_t k = 1; k < picked.size(); ++k) {
+        compared += Compare("rare and common", text, picked[k], 2);
+      }
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
 TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
   std::mt19937_64 rng(99);
   // Withdraw about a third of the holders, names and whole files included,

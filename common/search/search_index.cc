@@ -1541,9 +1541,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     // the nearer caches).
     CidId batch[kCloserBatch];
     size_t batched = 0;
+    // A copy: C++17 lambdas cannot capture a structured binding.
+    const auto match = m;
     auto mark_batch = [&]() {
       for (size_t i = 0; i < batched; ++i) {
-        if (marks.Note(batch[i], m)) seen.push_back(batch[i]);
+        if (marks.Note(batch[i], match)) seen.push_back(batch[i]);
       }
       batched = 0;
     };

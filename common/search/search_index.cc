@@ -113,27 +113,36 @@ uint64_t NameSecondKey(absl::string_view name) {
   return key;
 }
 
-// Per-thread arrays over the word ids, one per query term: the match of
-// each word (3: none). Kept between searches at 3 everywhere, so that a
-// search sets and resets only its terms' words instead of allocating and
-// filling an array as long as the vocabulary.
-class DenseTiers {
+// Per-thread arrays over the word ids, one per query term, each kept
+// between searches at its resting value everywhere, so that a search sets
+// and resets only its terms' words instead of allocating and filling an
+// array as long as the vocabulary.
+class WordTiers {
  public:
-  // Term `t`'s array over `word_slots` ids, holding `matches`.
+  explicit WordTiers(uint8_t rest) : rest_(rest) {}
+  // Term `t`'s array over `word_slots` ids.
+  uint8_t* Get(size_t t, size_t word_slots) {
+    if (slots_.size() <= t) slots_.resize(t + 1);
+    Slot& s = slots_[t];
+    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, rest_);
+    return s.tiers.data();
+  }
+  // Records that term `t`'s array was written at `w`.
+  void Wrote(size_t t, uint32_t w) { slots_[t].set.push_back(w); }
+  // Term `t`'s array over `word_slots` ids, holding `matches` and the
+  // resting value elsewhere.
   const uint8_t* Fill(
       size_t t, size_t word_slots,
       const absl::flat_hash_map<uint32_t, SearchMatch>& matches) {
-    if (slots_.size() <= t) slots_.resize(t + 1);
-    Slot& s = slots_[t];
-    Reset(s);
-    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, 3);
+    uint8_t* tiers = Get(t, word_slots);
+    Reset(slots_[t]);
     for (const auto& [w, m] : matches) {
-      s.tiers[w] = static_cast<uint8_t>(m);
-      s.set.push_back(w);
+      tiers[w] = static_cast<uint8_t>(m);
+      Wrote(t, w);
     }
-    return s.tiers.data();
+    return tiers;
   }
-  // Every array back to 3 everywhere.
+  // Every array back to the resting value everywhere.
   void Clear() {
     for (Slot& s : slots_) Reset(s);
   }
@@ -143,48 +152,24 @@ class DenseTiers {
     std::vector<uint8_t> tiers;
     std::vector<uint32_t> set;
   };
-  static void Reset(Slot& s) {
-    for (uint32_t w : s.set) s.tiers[w] = 3;
+  void Reset(Slot& s) const {
+    for (uint32_t w : s.set) s.tiers[w] = rest_;
     s.set.clear();
   }
+  const uint8_t rest_;
   std::vector<Slot> slots_;
 };
 
-DenseTiers& ThreadDense() {
-  thread_local DenseTiers dense;
+// The match of each word of a term's expansion (3: none).
+WordTiers& ThreadDense() {
+  thread_local WordTiers dense(3);
   return dense;
 }
 
-// Per-thread arrays over the word ids for terms matched per document word
-// (TermMatch::lazy): 0 while a word is not looked at yet, else 1 + its
-// match (4: none). Reset like DenseTiers.
-class LazyTiers {
- public:
-  uint8_t* Get(size_t t, size_t word_slots) {
-    if (slots_.size() <= t) slots_.resize(t + 1);
-    Slot& s = slots_[t];
-    if (s.tiers.size() < word_slots) s.tiers.resize(word_slots, 0);
-    return s.tiers.data();
-  }
-  // Records that term `t`'s array was written at `w`.
-  void Wrote(size_t t, uint32_t w) { slots_[t].set.push_back(w); }
-  void Clear() {
-    for (Slot& s : slots_) {
-      for (uint32_t w : s.set) s.tiers[w] = 0;
-      s.set.clear();
-    }
-  }
-
- private:
-  struct Slot {
-    std::vector<uint8_t> tiers;
-    std::vector<uint32_t> set;
-  };
-  std::vector<Slot> slots_;
-};
-
-LazyTiers& ThreadLazy() {
-  thread_local LazyTiers lazy;
+// For terms matched per document word (TermMatch::lazy): 0 while a word is
+// not looked at yet, else 1 + its match (4: none).
+WordTiers& ThreadLazy() {
+  thread_local WordTiers lazy(0);
   return lazy;
 }
 

@@ -1517,57 +1517,58 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     }
     tiers.End();
     if (!status.ok()) return status;
-  } else
-  for (const auto& [w, m] : tm.words) {
-    if (m > hi) continue;
-    closer.clear();
-    // One plain term: the cids are marked a batch at a time, their marks
-    // asked for from memory first (a million cids' marks are 2 MiB, past
-    // the nearer caches).
-    CidId batch[kCloserBatch];
-    size_t batched = 0;
-    // A copy: C++17 lambdas cannot capture a structured binding.
-    const auto match = m;
-    auto mark_batch = [&]() {
-      for (size_t i = 0; i < batched; ++i) {
-        if (marks.Note(batch[i], match)) seen.push_back(batch[i]);
+  } else {
+    for (const auto& [w, m] : tm.words) {
+      if (m > hi) continue;
+      closer.clear();
+      // One plain term: the cids are marked a batch at a time, their marks
+      // asked for from memory first (a million cids' marks are 2 MiB, past
+      // the nearer caches).
+      CidId batch[kCloserBatch];
+      size_t batched = 0;
+      // A copy: C++17 lambdas cannot capture a structured binding.
+      const auto match = m;
+      auto mark_batch = [&]() {
+        for (size_t i = 0; i < batched; ++i) {
+          if (marks.Note(batch[i], match)) seen.push_back(batch[i]);
+        }
+        batched = 0;
+      };
+      for (const auto& [d, posting] : words_[w].docs) {
+        absl::Status s = plan.Step();
+        if (!s.ok()) return s;
+        if (!MayMatchDoc(plan, posting.signature)) continue;
+        if (simple) {
+          marks.Prefetch(posting.cid);
+          batch[batched++] = posting.cid;
+          if (batched == kCloserBatch) mark_batch();
+        } else {
+          closer.emplace_back(d, posting.cid);
+        }
       }
-      batched = 0;
-    };
-    for (const auto& [d, posting] : words_[w].docs) {
-      absl::Status s = plan.Step();
-      if (!s.ok()) return s;
-      if (!MayMatchDoc(plan, posting.signature)) continue;
-      if (simple) {
-        marks.Prefetch(posting.cid);
-        batch[batched++] = posting.cid;
-        if (batched == kCloserBatch) mark_batch();
-      } else {
-        closer.emplace_back(d, posting.cid);
-      }
-    }
-    mark_batch();
-    // In batches: first every record of the batch is asked for, then the
-    // words of those that pass their trigrams, then each is examined; the
-    // loads of a batch overlap instead of waiting one after the other.
-    for (size_t start = 0; start < closer.size(); start += kCloserBatch) {
-      const size_t end = std::min(closer.size(), start + kCloserBatch);
-      for (size_t i = start; i < end; ++i) {
-        __builtin_prefetch(&docs_[closer[i].first]);
-      }
-      size_t kept = start;
-      for (size_t i = start; i < end; ++i) {
-        const DocRec& doc = docs_[closer[i].first];
-        // Its trigrams first: one look instead of two.
-        if ((doc.trigrams & plan.trigram_need) != plan.trigram_need) continue;
-        __builtin_prefetch(doc.data.get());
-        closer[kept++] = closer[i];
-      }
-      for (size_t i = start; i < kept; ++i) {
-        const auto [d, cid] = closer[i];
-        std::optional<SearchMatch> dm = DocMatch(plan, d);
-        if (!dm.has_value() || *dm > hi) continue;
-        if (marks.Note(cid, *dm)) seen.push_back(cid);
+      mark_batch();
+      // In batches: first every record of the batch is asked for, then the
+      // words of those that pass their trigrams, then each is examined; the
+      // loads of a batch overlap instead of waiting one after the other.
+      for (size_t start = 0; start < closer.size(); start += kCloserBatch) {
+        const size_t end = std::min(closer.size(), start + kCloserBatch);
+        for (size_t i = start; i < end; ++i) {
+          __builtin_prefetch(&docs_[closer[i].first]);
+        }
+        size_t kept = start;
+        for (size_t i = start; i < end; ++i) {
+          const DocRec& doc = docs_[closer[i].first];
+          // Its trigrams first: one look instead of two.
+          if ((doc.trigrams & plan.trigram_need) != plan.trigram_need) continue;
+          __builtin_prefetch(doc.data.get());
+          closer[kept++] = closer[i];
+        }
+        for (size_t i = start; i < kept; ++i) {
+          const auto [d, cid] = closer[i];
+          std::optional<SearchMatch> dm = DocMatch(plan, d);
+          if (!dm.has_value() || *dm > hi) continue;
+          if (marks.Note(cid, *dm)) seen.push_back(cid);
+        }
       }
     }
   }

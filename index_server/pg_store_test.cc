@@ -783,6 +783,50 @@ TEST_F(PgStoreTest, AFileGoesWithItsLastSource) {
             File(2, "b.txt").size());
 }
 
+// Migration 0009: a page of a hundred entries is one heap tuple (nothing
+// in the TOAST table), its names compressed with lz4 where the server has
+// it, and it reads back whole.
+TEST_F(PgStoreTest, AHundredEntryPageStaysInItsRow) {
+  std::vector<FileEntry> files;
+  for (int i = 0; i < 100; ++i) {
+    files.push_back(File(i, absl::StrCat("Some Artist - Some Album - ", i,
+                                         " - A Rather Long Track Title.flac")));
+  }
+  MustPublish(1, {Delta(1, files)});
+  pqxx::connection c(db_->dsn());
+  pqxx::nontransaction tx(c);
+  EXPECT_EQ(tx.exec1("SELECT array_to_string(reloptions, ',') FROM pg_class"
+                     " WHERE relname = 'peer_pages'")[0]
+                .as<std::string>(),
+            "toast_tuple_target=8160");
+  const std::string toast =
+      tx.exec1(
+            "SELECT reltoastrelid::regclass::text FROM pg_class"
+            " WHERE relname = 'peer_pages'")[0]
+          .as<std::string>();
+  EXPECT_EQ(tx.exec1(absl::StrCat("SELECT count(*) FROM ", toast))[0].as<int>(),
+            0);
+  const bool lz4 =
+      tx.exec1(
+            "SELECT current_setting('server_version_num')::int >= 140000"
+            " AND EXISTS (SELECT 1 FROM pg_settings WHERE name ="
+            " 'default_toast_compression' AND 'lz4' = ANY(enumvals))")[0]
+          .as<bool>();
+  if (lz4) {
+    EXPECT_EQ(tx.exec1("SELECT attcompression FROM pg_attribute WHERE"
+                       " attrelid = 'peer_pages'::regclass AND attname ="
+                       " 'names'")[0]
+                  .as<std::string>(),
+              "l");
+  }
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM sources")[0].as<int>(), 100);
+  EXPECT_EQ(
+      tx.exec_params1("SELECT name FROM sources WHERE cid = $1", Cid(42))[0]
+          .as<std::string>(),
+      files[42].name());
+  EXPECT_EQ(LocateCode(99), absl::StatusCode::kOk);
+}
+
 // peer_standing keeps a peer's age across its absences, but not forever:
 // rows of peers with no source, not seen for long, go.
 TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {

@@ -987,6 +987,11 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
                  -> absl::StatusOr<index::PublishDeltasResponse> {
     pqxx::work tx(c);
     TakeWriterTurn(tx);
+    // A batch's arrays are megabytes. Planned for their values (a custom
+    // plan, PostgreSQL's choice for a statement with parameters), each
+    // statement copied them into constants and the plan, page by fresh
+    // page; these statements' plans do not depend on the values.
+    tx.exec("SET LOCAL plan_cache_mode = force_generic_plan");
     // KEY SHARE: concurrent renewals proceed; expiry and re-registration
     // wait for this batch.
     pqxx::result live =

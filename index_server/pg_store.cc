@@ -13,6 +13,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -616,6 +617,10 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> PgIndexStore::Connect(
 }
 
 void PgIndexStore::SetChangeSink(ChangeSink sink) { sink_ = std::move(sink); }
+
+void PgIndexStore::SetPendingSink(PendingSink sink) {
+  pending_sink_ = std::move(sink);
+}
 
 void PgIndexStore::Committed(int64_t seq,
                              std::shared_ptr<const CatalogChange> change) {
@@ -1247,10 +1252,18 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
         std::make_shared<CatalogChange>(
         BuildChange(sn, changes, stale, known_since));
     const int64_t seq = AppendToLog(tx, *change);
+    // Until the commit is known to have happened, the change is pending;
+    // it is withdrawn on every other way out (a refusal, an exception).
+    if (pending_sink_) pending_sink_(seq, true);
+    bool committed = false;
+    auto withdraw = absl::MakeCleanup([&] {
+      if (!committed && pending_sink_) pending_sink_(seq, false);
+    });
     // Never commit for a caller that gave up: it will send these changes
     // again, merged with what followed.
     if (call.GaveUp()) return GaveUpStatus(call);
     tx.commit();
+    committed = true;
     Committed(seq, std::move(change));
     response.set_sources_added(added);
     response.set_sources_removed(removed);

@@ -867,6 +867,7 @@ TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {
 
 TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
   ASSERT_TRUE(Register(2).ok());
+  const CatalogFollower::Stats before = store_->follower()->stats();
   constexpr int kThreads = 8;
   constexpr int kBatches = 5;
   std::vector<std::thread> threads;
@@ -897,6 +898,13 @@ TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].source_count(), kThreads);
   EXPECT_EQ(Search("file", 500).size(), 1u * kThreads * kBatches * 10);
+  // Every batch was applied as its committer offered it; none was read
+  // back from the log (each commit's NOTIFY wakes the follower while
+  // earlier batches are still being applied).
+  const CatalogFollower::Stats after = store_->follower()->stats();
+  EXPECT_EQ(after.applied_offered - before.applied_offered,
+            kThreads * kBatches);
+  EXPECT_EQ(after.applied_read, before.applied_read);
 }
 
 TEST_F(PgStoreTest, LargeBatchInOneTransaction) {

@@ -1,5 +1,6 @@
 #include "index_server/catalog_follower.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/log.h"
@@ -100,6 +101,7 @@ void CatalogFollower::DrainOffers() {
 bool CatalogFollower::ApplyInOrder(int64_t seq, const CatalogChange& change,
                                    bool offered) {
   absl::MutexLock lock(&apply_mu_);
+  if (offered) expected_.erase(seq);
   if (catalog_ == nullptr || seq != applied_ + 1) return false;
   catalog_->Apply(change);
   applied_ = seq;
@@ -120,10 +122,21 @@ void CatalogFollower::Offer(int64_t seq,
                             std::shared_ptr<const CatalogChange> change) {
   if (ApplyInOrder(seq, *change, /*offered=*/true)) return;
   absl::MutexLock lock(&apply_mu_);
+  expected_.erase(seq);
   if (catalog_ != nullptr && seq <= applied_) return;
   // Not its turn yet (or still loading): the follower fetches what comes
   // before it, then applies it.
   offers_.emplace(seq, std::move(change));
+}
+
+void CatalogFollower::Expect(int64_t seq) {
+  absl::MutexLock lock(&apply_mu_);
+  expected_.insert(seq);
+}
+
+void CatalogFollower::Withdraw(int64_t seq) {
+  absl::MutexLock lock(&apply_mu_);
+  expected_.erase(seq);
 }
 
 void CatalogFollower::Loop() {
@@ -137,6 +150,20 @@ void CatalogFollower::Loop() {
     int64_t after;
     {
       absl::MutexLock lock(&apply_mu_);
+      // While the next change is this replica's own, on its way to Offer
+      // (the NOTIFY of a commit comes before its apply ends), reading it
+      // from the log would fetch and parse megabytes for nothing.
+      auto not_own = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(apply_mu_) {
+        return expected_.count(applied_ + 1) == 0;
+      };
+      const absl::Time until = absl::Now() + options_.poll;
+      while (!not_own() && absl::Now() < until) {
+        apply_mu_.AwaitWithDeadline(
+            absl::Condition(&not_own),
+            std::min(until, absl::Now() + options_.listen_slice));
+        absl::MutexLock state(&state_mu_);
+        if (stopping_) return;
+      }
       after = applied_;
     }
     absl::StatusOr<std::vector<LoggedChange>> changes =

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -96,6 +97,14 @@ class CatalogFollower {
   // next one, kept until its turn otherwise.
   void Offer(int64_t seq, std::shared_ptr<const CatalogChange> change);
 
+  // A change this replica is committing at `seq` (appended to the log, not
+  // yet committed): it comes by Offer, so the log is not read for it until
+  // then, until Withdraw, or for longer than `poll`.
+  void Expect(int64_t seq);
+  // The change expected at `seq` was not committed, or may not have been:
+  // the log is read for it as for any other.
+  void Withdraw(int64_t seq);
+
   // Waits until the change at `seq` is applied or `deadline` passes.
   // Returns whether it was applied.
   bool WaitApplied(int64_t seq, absl::Time deadline) const;
@@ -132,6 +141,7 @@ class CatalogFollower {
   int64_t applied_ ABSL_GUARDED_BY(apply_mu_) = 0;
   std::map<int64_t, std::shared_ptr<const CatalogChange>> offers_
       ABSL_GUARDED_BY(apply_mu_);
+  std::set<int64_t> expected_ ABSL_GUARDED_BY(apply_mu_);
 
   // What readers see.
   mutable absl::Mutex state_mu_;

@@ -1,32 +1,45 @@
 #include "index_server/delta_fold.h"
 
-#include <map>
-#include <set>
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
 
 namespace trove {
 namespace index_server {
 namespace {
 
-// Working state of one peer while folding.
+// Working state of one peer while folding. Keys and entries point into
+// the deltas: a batch of full lists is folded without copying a file.
 struct Working {
   std::string address;
   bool gone = false;
   bool replace = false;
-  // cid -> entry, in cid order so output is deterministic.
-  std::map<std::string, FileEntry> upserts;
-  std::map<std::string, FileEntry> partials;
-  std::set<std::string> removals;
+  absl::flat_hash_map<absl::string_view, const FileEntry*> upserts;
+  absl::flat_hash_map<absl::string_view, const FileEntry*> partials;
+  absl::flat_hash_set<absl::string_view> removals;
 };
+
+// The entries of `by_cid` in cid order, so that output is deterministic.
+std::vector<const FileEntry*> InCidOrder(
+    const absl::flat_hash_map<absl::string_view, const FileEntry*>& by_cid) {
+  std::vector<const FileEntry*> out;
+  out.reserve(by_cid.size());
+  for (const auto& [cid, entry] : by_cid) out.push_back(entry);
+  std::sort(out.begin(), out.end(), [](const FileEntry* a, const FileEntry* b) {
+    return a->cid() < b->cid();
+  });
+  return out;
+}
 
 }  // namespace
 
 std::vector<PeerChange> FoldDeltas(
     const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas) {
-  std::vector<std::string> order;
-  absl::flat_hash_map<std::string, Working> peers;
+  std::vector<absl::string_view> order;
+  absl::flat_hash_map<absl::string_view, Working> peers;
   for (const index::PeerDelta& delta : deltas) {
     auto [it, inserted] = peers.try_emplace(delta.peer_id());
     if (inserted) order.push_back(delta.peer_id());
@@ -55,29 +68,32 @@ std::vector<PeerChange> FoldDeltas(
     }
     for (const FileEntry& entry : delta.partial()) {
       w.upserts.erase(entry.cid());
-      w.partials[entry.cid()] = entry;
+      w.partials[entry.cid()] = &entry;
       w.removals.erase(entry.cid());
     }
+    w.upserts.reserve(w.upserts.size() + delta.added_size());
     for (const FileEntry& entry : delta.added()) {
       w.partials.erase(entry.cid());
-      w.upserts[entry.cid()] = entry;
+      w.upserts[entry.cid()] = &entry;
       w.removals.erase(entry.cid());
     }
   }
   std::vector<PeerChange> out;
   out.reserve(order.size());
-  for (const std::string& peer_id : order) {
+  for (absl::string_view peer_id : order) {
     Working& w = peers[peer_id];
     PeerChange change;
-    change.peer_id = peer_id;
+    change.peer_id = std::string(peer_id);
     change.gone = w.gone;
     change.replace = w.replace;
     if (!w.gone) change.address = std::move(w.address);
-    for (auto& [cid, entry] : w.upserts) change.upserts.push_back(std::move(entry));
-    for (auto& [cid, entry] : w.partials) {
-      change.partials.push_back(std::move(entry));
+    change.upserts = InCidOrder(w.upserts);
+    change.partials = InCidOrder(w.partials);
+    change.removals.reserve(w.removals.size());
+    for (absl::string_view cid : w.removals) {
+      change.removals.emplace_back(cid);
     }
-    change.removals.assign(w.removals.begin(), w.removals.end());
+    std::sort(change.removals.begin(), change.removals.end());
     out.push_back(std::move(change));
   }
   return out;

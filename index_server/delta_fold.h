@@ -27,11 +27,12 @@ struct PeerChange {
   // batch).
   bool replace = false;
   // Files to store as complete sources, one per cid (the last announcement
-  // wins), in cid order.
-  std::vector<FileEntry> upserts;
+  // wins), in cid order. They point into the folded deltas, which must
+  // outlive the change (a batch is folded without copying its files).
+  std::vector<const FileEntry*> upserts;
   // Files to store as partial sources (downloads in progress), one per cid,
-  // in cid order; disjoint from `upserts`.
-  std::vector<FileEntry> partials;
+  // in cid order; disjoint from `upserts`. Point into the deltas too.
+  std::vector<const FileEntry*> partials;
   // Cids to withdraw, whole or partial; disjoint from `upserts` and
   // `partials`. Empty when `replace`.
   std::vector<std::string> removals;
@@ -45,6 +46,7 @@ struct PeerChange {
 // source partial again (a supernode only sends that after a removal). A
 // delta with `gone` ignores its other fields; a `full` delta replaces
 // everything before it, partial sources included.
+// The changes' files point into `deltas`, which must outlive them.
 // REQUIRES: nothing; works on unvalidated input (validation is separate).
 std::vector<PeerChange> FoldDeltas(
     const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas);

@@ -1,5 +1,6 @@
 #include "index_server/delta_fold.h"
 
+#include <deque>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -59,7 +60,13 @@ class Batch {
     d->add_removed("ignored");
     return *this;
   }
-  std::vector<PeerChange> Fold() const { return FoldDeltas(deltas_); }
+  // The changes point into the folded deltas: a copy of them stays for the
+  // test binary's life, so that a temporary Batch can be folded.
+  std::vector<PeerChange> Fold() const {
+    static auto* folded =
+        new std::deque<google::protobuf::RepeatedPtrField<index::PeerDelta>>;
+    return FoldDeltas(folded->emplace_back(deltas_));
+  }
 
  private:
   google::protobuf::RepeatedPtrField<index::PeerDelta> deltas_;
@@ -67,13 +74,13 @@ class Batch {
 
 std::vector<std::string> Cids(const PeerChange& c) {
   std::vector<std::string> out;
-  for (const FileEntry& e : c.upserts) out.push_back(e.cid());
+  for (const FileEntry* e : c.upserts) out.push_back(e->cid());
   return out;
 }
 
 std::vector<std::string> PartialCids(const PeerChange& c) {
   std::vector<std::string> out;
-  for (const FileEntry& e : c.partials) out.push_back(e.cid());
+  for (const FileEntry* e : c.partials) out.push_back(e->cid());
   return out;
 }
 
@@ -147,7 +154,7 @@ TEST(FoldDeltasTest, DuplicateCidLastWins) {
   *deltas.Add() = d;
   std::vector<PeerChange> out = FoldDeltas(deltas);
   ASSERT_EQ(out[0].upserts.size(), 1u);
-  EXPECT_EQ(out[0].upserts[0].name(), "new.txt");
+  EXPECT_EQ(out[0].upserts[0]->name(), "new.txt");
 }
 
 TEST(FoldDeltasTest, PartialsAreKeptApartFromCompleteFiles) {
@@ -156,7 +163,7 @@ TEST(FoldDeltasTest, PartialsAreKeptApartFromCompleteFiles) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_THAT(PartialCids(out[0]), ElementsAre("a", "b"));
   EXPECT_THAT(Cids(out[0]), ElementsAre("c"));
-  EXPECT_EQ(out[0].partials[0].name(), "a.part");
+  EXPECT_EQ(out[0].partials[0]->name(), "a.part");
   EXPECT_FALSE(out[0].replace);
 }
 

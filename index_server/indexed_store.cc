@@ -26,6 +26,13 @@ IndexedStore::IndexedStore(PgIndexStore* pg, Options options)
         last_commit_on_this_thread = seq;
         follower_.Offer(seq, std::move(change));
       });
+  pg_->SetPendingSink([this](int64_t seq, bool pending) {
+    if (pending) {
+      follower_.Expect(seq);
+    } else {
+      follower_.Withdraw(seq);
+    }
+  });
 }
 
 IndexedStore::~IndexedStore() { Stop(); }

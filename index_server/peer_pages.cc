@@ -274,22 +274,58 @@ std::string RawCid(const std::string& hex) {
   return raw;
 }
 
+// A peer with no stored pages whose change lists its files: they fill
+// pages from 0 in the change's order (complete before partial), as Editor
+// would place them, without its per-cid bookkeeping.
+PageEdit FreshPages(const PeerChange& change) {
+  PageEdit out;
+  const size_t total = change.upserts.size() + change.partials.size();
+  if (total == 0) return out;
+  out.write.resize((total + kPageEntries - 1) / kPageEntries);
+  for (size_t p = 0; p < out.write.size(); ++p) {
+    out.write[p].page = static_cast<int>(p);
+    out.write[p].entries.reserve(
+        std::min<size_t>(kPageEntries, total - p * kPageEntries));
+  }
+  size_t i = 0;
+  for (const auto* list : {&change.upserts, &change.partials}) {
+    const bool partial = list == &change.partials;
+    for (const FileEntry* f : *list) {
+      PageEntry& e = out.write[i / kPageEntries].entries.emplace_back();
+      e.cid = RawCid(f->cid());
+      e.name = f->name();
+      e.size = f->size();
+      e.partial = partial;
+      ++i;
+    }
+  }
+  out.added = static_cast<int64_t>(total);
+  return out;
+}
+
 }  // namespace
 
 PageEdit EditPeerPages(std::vector<PeerPage> pages, const PeerChange& change) {
+  // A peer with nothing stored (most of a first publication): every entry
+  // is new, one per cid (FoldDeltas), and removals have nothing to remove.
+  if (pages.empty()) return FreshPages(change);
   Editor editor(std::move(pages));
   if (change.replace) {
     absl::flat_hash_set<std::string> keep;
     for (const auto* list : {&change.upserts, &change.partials}) {
-      for (const FileEntry& f : *list) keep.insert(RawCid(f.cid()));
+      for (const FileEntry* f : *list) keep.insert(RawCid(f->cid()));
     }
     for (const std::string& cid : editor.Held()) {
       if (!keep.contains(cid)) editor.Remove(cid);
     }
   }
   for (const std::string& cid : change.removals) editor.Remove(RawCid(cid));
-  for (const FileEntry& f : change.upserts) editor.Store(RawCid(f.cid()), f, false);
-  for (const FileEntry& f : change.partials) editor.Store(RawCid(f.cid()), f, true);
+  for (const FileEntry* f : change.upserts) {
+    editor.Store(RawCid(f->cid()), *f, false);
+  }
+  for (const FileEntry* f : change.partials) {
+    editor.Store(RawCid(f->cid()), *f, true);
+  }
   if (change.replace && editor.Sparse()) return editor.Repack();
   return editor.Finish();
 }

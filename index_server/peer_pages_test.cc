@@ -1,5 +1,6 @@
 #include "index_server/peer_pages.h"
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,15 @@ std::string Raw(int i) {
   return raw;
 }
 
-FileEntry File(int i, const std::string& name, int64_t size = 10) {
-  FileEntry f;
+// A file for a PeerChange, which points to its files: they live as long
+// as the test binary.
+const FileEntry* File(int i, const std::string& name, int64_t size = 10) {
+  static auto* files = new std::deque<FileEntry>;
+  FileEntry& f = files->emplace_back();
   f.set_cid(Hex(i));
   f.set_name(name);
   f.set_size(size);
-  return f;
+  return &f;
 }
 
 // A page of entries i in [from, to), named "n<i>".
@@ -82,15 +86,28 @@ TEST(PeerPagesTest, NewPeerFillsPagesInOrder) {
   PeerChange change;
   change.replace = true;
   for (int i = 0; i < kPageEntries + 5; ++i) {
-    change.upserts.push_back(File(i, "f"));
+    change.upserts.push_back(File(i, "f" + std::to_string(i), i));
   }
   change.partials.push_back(File(100000, "partial"));
+  // Removals of what a new peer never stored change nothing.
+  change.removals.push_back(Hex(7));
   PageEdit edit = EditPeerPages({}, change);
   ASSERT_EQ(edit.write.size(), 2u);
   EXPECT_EQ(edit.write[0].page, 0);
-  EXPECT_EQ(edit.write[0].entries.size(), static_cast<size_t>(kPageEntries));
+  ASSERT_EQ(edit.write[0].entries.size(), static_cast<size_t>(kPageEntries));
+  for (int i = 0; i < kPageEntries; i += 511) {
+    const PageEntry& e = edit.write[0].entries[i];
+    EXPECT_EQ(e.cid, Raw(i));
+    EXPECT_EQ(e.name, "f" + std::to_string(i));
+    EXPECT_EQ(e.size, i);
+    EXPECT_FALSE(e.partial);
+  }
   EXPECT_EQ(edit.write[1].page, 1);
-  EXPECT_EQ(edit.write[1].entries.size(), 6u);
+  ASSERT_EQ(edit.write[1].entries.size(), 6u);
+  EXPECT_EQ(edit.write[1].entries[4].cid, Raw(kPageEntries + 4));
+  EXPECT_FALSE(edit.write[1].entries[4].partial);
+  EXPECT_EQ(edit.write[1].entries.back().cid, Raw(100000));
+  EXPECT_EQ(edit.write[1].entries.back().name, "partial");
   EXPECT_TRUE(edit.write[1].entries.back().partial);
   EXPECT_TRUE(edit.remove.empty());
   EXPECT_EQ(edit.added, kPageEntries + 6);

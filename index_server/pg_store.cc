@@ -13,6 +13,7 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -252,14 +253,27 @@ absl::Status GaveUpStatus(const CallContext& call) {
       "the caller's deadline passed; nothing was stored");
 }
 
-std::string QuoteArrayElement(absl::string_view v) {
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+// Appends `v` to `out` as a quoted element of an array literal.
+void AppendArrayElement(absl::string_view v, std::string* out) {
+  out->push_back('"');
+  // Runs without a quote or backslash (all of most names) in one append.
+  size_t from = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '"' || v[i] == '\\') {
+      out->append(v.data() + from, i - from);
+      out->push_back('\\');
+      from = i;
+    }
   }
-  out += '"';
-  return out;
+  out->append(v.data() + from, v.size() - from);
+  out->push_back('"');
+}
+
+// Appends `v` to the text[] literal being built in `out` ("{" so far for
+// the first element; the caller closes it with "}").
+void AppendToTextArray(absl::string_view v, std::string* out) {
+  if (out->size() > 1) out->push_back(',');
+  AppendArrayElement(v, out);
 }
 
 std::string PgBigintArray(const std::vector<int64_t>& values) {
@@ -341,12 +355,13 @@ absl::Status RefusedSupernode(Tx& tx, const std::string& supernode_id) {
 }  // namespace
 
 std::string PgTextArray(const std::vector<std::string>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ',';
-    out += QuoteArrayElement(values[i]);
-  }
-  out += '}';
+  size_t size = 2;
+  for (const std::string& v : values) size += v.size() + 3;
+  std::string out;
+  out.reserve(size);
+  out.push_back('{');
+  for (const std::string& v : values) AppendToTextArray(v, &out);
+  out.push_back('}');
   return out;
 }
 
@@ -396,9 +411,19 @@ void CollectPages(const pqxx::result& rows,
 // write, in one statement, and deletes each page to remove, in another.
 void StorePageEdits(pqxx::work& tx,
                     const std::vector<std::pair<std::string, PageEdit>>& edits) {
-  std::vector<std::string> peers, names;
+  std::vector<std::string> peers;
   std::vector<int64_t> pages, lo, n, sizes;
-  std::string cids, partial = "{";
+  int64_t entries = 0;
+  for (const auto& [peer, edit] : edits) {
+    for (const PeerPage& page : edit.write) entries += page.entries.size();
+  }
+  // The entries' columns as one array each (names as its literal, built
+  // as it goes: a batch's names are most of what is sent).
+  std::string cids, names = "{", partial = "{";
+  cids.reserve(32 * entries);
+  names.reserve(48 * entries);
+  partial.reserve(2 * entries + 1);
+  sizes.reserve(entries);
   std::vector<std::string> rm_peers;
   std::vector<int64_t> rm_pages;
   for (const auto& [peer, edit] : edits) {
@@ -409,17 +434,18 @@ void StorePageEdits(pqxx::work& tx,
     for (const PeerPage& page : edit.write) {
       peers.push_back(peer);
       pages.push_back(page.page);
-      lo.push_back(static_cast<int64_t>(names.size()));
+      lo.push_back(static_cast<int64_t>(sizes.size()));
       n.push_back(static_cast<int64_t>(page.entries.size()));
       for (const PageEntry& e : page.entries) {
         cids += e.cid;
-        names.push_back(e.name);
+        AppendToTextArray(e.name, &names);
         sizes.push_back(e.size);
         if (partial.size() > 1) partial += ',';
         partial += e.partial ? 't' : 'f';
       }
     }
   }
+  names += '}';
   partial += '}';
   if (!rm_peers.empty()) {
     tx.exec_params(
@@ -444,8 +470,8 @@ void StorePageEdits(pqxx::work& tx,
       "  names = EXCLUDED.names, sizes = EXCLUDED.sizes,"
       "  partial = EXCLUDED.partial, updated_at = now()",
       PgTextArray(peers), PgBigintArray(pages), PgBigintArray(lo),
-      PgBigintArray(n), pqxx::binarystring(cids), PgTextArray(names),
-      PgBigintArray(sizes), partial);
+      PgBigintArray(n), pqxx::binarystring(cids), names, PgBigintArray(sizes),
+      partial);
 }
 
 // Deletes the pages and the peers rows of the peers that `peers_where`
@@ -591,6 +617,10 @@ absl::StatusOr<std::unique_ptr<PgIndexStore>> PgIndexStore::Connect(
 }
 
 void PgIndexStore::SetChangeSink(ChangeSink sink) { sink_ = std::move(sink); }
+
+void PgIndexStore::SetPendingSink(PendingSink sink) {
+  pending_sink_ = std::move(sink);
+}
 
 void PgIndexStore::Committed(int64_t seq,
                              std::shared_ptr<const CatalogChange> change) {
@@ -796,7 +826,7 @@ BatchPeers SortBatchPeers(const std::vector<PeerChange>& changes,
     std::string touched;
     for (const std::string& cid : change.removals) touched += Raw(cid);
     for (const auto* list : {&change.upserts, &change.partials}) {
-      for (const FileEntry& e : *list) touched += Raw(e.cid());
+      for (const FileEntry* e : *list) touched += Raw(e->cid());
     }
     if (touched.empty()) continue;
     out.edited.push_back(&change);
@@ -840,13 +870,18 @@ CatalogChange BuildChange(const std::string& supernode_id,
     if (auto k = known_since.find(c.peer_id); k != known_since.end()) {
       stored->set_known_since_ms(k->second);
     }
+    const int n = static_cast<int>(c.upserts.size() + c.partials.size());
     std::string* cids = stored->mutable_cids();
+    cids->reserve(32 * n);
+    stored->mutable_names()->Reserve(n);
+    stored->mutable_sizes()->Reserve(n);
+    stored->mutable_partial()->Reserve(n);
     for (const auto* list : {&c.upserts, &c.partials}) {
       const bool partial = list == &c.partials;
-      for (const FileEntry& e : *list) {
-        *cids += Raw(e.cid());
-        stored->add_names(e.name());
-        stored->add_sizes(e.size());
+      for (const FileEntry* e : *list) {
+        *cids += Raw(e->cid());
+        stored->add_names(e->name());
+        stored->add_sizes(e->size());
         stored->add_partial(partial);
       }
     }
@@ -870,23 +905,47 @@ std::map<std::string, std::string> BannedAmong(
   return banned;
 }
 
+// FoldDeltas, the changes sorted by peer so that batches lock rows in one
+// order.
+std::vector<PeerChange> FoldSorted(
+    const google::protobuf::RepeatedPtrField<index::PeerDelta>& deltas) {
+  std::vector<PeerChange> changes = FoldDeltas(deltas);
+  std::sort(changes.begin(), changes.end(),
+            [](const PeerChange& a, const PeerChange& b) {
+              return a.peer_id < b.peer_id;
+            });
+  return changes;
+}
+
 // Leaves out of `changes` every file whose cid was taken down.
 void DropTakenDown(pqxx::work& tx, std::vector<PeerChange>* changes) {
-  std::vector<std::string> cids;
+  size_t files = 0;
   for (const PeerChange& c : *changes) {
-    for (const FileEntry& e : c.upserts) cids.push_back(e.cid());
-    for (const FileEntry& e : c.partials) cids.push_back(e.cid());
+    files += c.upserts.size() + c.partials.size();
   }
-  if (cids.empty()) return;
+  if (files == 0) return;
+  // Most of the time nothing is taken down: one cheap probe then, rather
+  // than a batch's cids sent, parsed and joined.
+  if (!tx.exec("SELECT EXISTS (SELECT 1 FROM takedowns)")[0][0].as<bool>()) {
+    return;
+  }
+  std::string cids = "{";
+  cids.reserve(67 * files + 2);
+  for (const PeerChange& c : *changes) {
+    for (const auto* list : {&c.upserts, &c.partials}) {
+      for (const FileEntry* e : *list) AppendToTextArray(e->cid(), &cids);
+    }
+  }
+  cids += '}';
   std::set<std::string> down;
-  for (const pqxx::row& row : tx.exec_params(
-           "SELECT t.cid FROM takedowns t"
-           " JOIN unnest($1::text[]) AS u(cid) ON u.cid = t.cid",
-           PgTextArray(cids))) {
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT t.cid FROM takedowns t"
+                      " JOIN unnest($1::text[]) AS u(cid) ON u.cid = t.cid",
+                      cids)) {
     down.insert(row[0].as<std::string>());
   }
   if (down.empty()) return;
-  auto taken = [&down](const FileEntry& e) { return down.count(e.cid()) > 0; };
+  auto taken = [&down](const FileEntry* e) { return down.count(e->cid()) > 0; };
   for (PeerChange& c : *changes) {
     c.upserts.erase(std::remove_if(c.upserts.begin(), c.upserts.end(), taken),
                     c.upserts.end());
@@ -925,11 +984,19 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
       }
     }
   }
+  // Folded before the writer turn is taken, which the batches of every
+  // supernode wait for: only deltas refused inside it are folded again.
+  const std::vector<PeerChange> folded = FoldSorted(request.deltas());
   return Run(PoolKind::kWrite, "publish deltas", call,
              [&](pqxx::connection& c)
                  -> absl::StatusOr<index::PublishDeltasResponse> {
     pqxx::work tx(c);
     TakeWriterTurn(tx);
+    // A batch's arrays are megabytes. Planned for their values (a custom
+    // plan, PostgreSQL's choice for a statement with parameters), each
+    // statement copied them into constants and the plan, page by fresh
+    // page; these statements' plans do not depend on the values.
+    tx.exec("SET LOCAL plan_cache_mode = force_generic_plan");
     // KEY SHARE: concurrent renewals proceed; expiry and re-registration
     // wait for this batch.
     pqxx::result live =
@@ -1022,23 +1089,20 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
         advanced.insert(d.peer_id());
       }
     }
+    // The deltas not refused, when some are (`changes` points into them).
+    google::protobuf::RepeatedPtrField<index::PeerDelta> kept;
     std::vector<PeerChange> changes;
     if (response.refused().empty()) {
-      changes = FoldDeltas(request.deltas());
+      // A copy: a retried transaction starts from the fold again.
+      changes = folded;
     } else {
-      google::protobuf::RepeatedPtrField<index::PeerDelta> kept;
       for (int i = 0; i < request.deltas_size(); ++i) {
         if (!refused[i]) *kept.Add() = request.deltas(i);
       }
-      changes = FoldDeltas(kept);
+      changes = FoldSorted(kept);
     }
     // Taken-down cids are never stored.
     DropTakenDown(tx, &changes);
-    // Everything is sorted by key so that batches lock rows in one order.
-    std::sort(changes.begin(), changes.end(),
-              [](const PeerChange& a, const PeerChange& b) {
-                return a.peer_id < b.peer_id;
-              });
     // Peers whose changes are plain deltas (no full list): only those may
     // turn out stale.
     std::vector<std::string> delta_peers;
@@ -1188,10 +1252,18 @@ absl::StatusOr<index::PublishDeltasResponse> PgIndexStore::ApplyDeltas(
         std::make_shared<CatalogChange>(
         BuildChange(sn, changes, stale, known_since));
     const int64_t seq = AppendToLog(tx, *change);
+    // Until the commit is known to have happened, the change is pending;
+    // it is withdrawn on every other way out (a refusal, an exception).
+    if (pending_sink_) pending_sink_(seq, true);
+    bool committed = false;
+    auto withdraw = absl::MakeCleanup([&] {
+      if (!committed && pending_sink_) pending_sink_(seq, false);
+    });
     // Never commit for a caller that gave up: it will send these changes
     // again, merged with what followed.
     if (call.GaveUp()) return GaveUpStatus(call);
     tx.commit();
+    committed = true;
     Committed(seq, std::move(change));
     response.set_sources_added(added);
     response.set_sources_removed(removed);

@@ -96,6 +96,13 @@ class PgIndexStore final : public CatalogStore,
   // REQUIRES: called before any write; `sink` must be thread-safe.
   void SetChangeSink(ChangeSink sink);
 
+  // Told of a batch's change once it is in the log and before its commit
+  // (`pending` true), and, when the commit did not happen or may not have,
+  // that it is not coming (`pending` false); a committed change goes to the
+  // change sink. REQUIRES: as SetChangeSink.
+  using PendingSink = std::function<void(int64_t seq, bool pending)>;
+  void SetPendingSink(PendingSink sink);
+
   absl::StatusOr<int64_t> RegisterSupernode(const SupernodeRegistration& reg,
                                             absl::Duration lease,
                                             const CallContext& call) override;
@@ -231,6 +238,7 @@ class PgIndexStore final : public CatalogStore,
   std::unique_ptr<PgConnectionPool> read_pool_;
   std::unique_ptr<PgCanceller> canceller_;
   ChangeSink sink_;
+  PendingSink pending_sink_;
   // The LISTEN connection (WaitForChanges only).
   struct Listener;
   std::unique_ptr<Listener> listener_;

@@ -783,6 +783,50 @@ TEST_F(PgStoreTest, AFileGoesWithItsLastSource) {
             File(2, "b.txt").size());
 }
 
+// Migration 0009: a page of a hundred entries is one heap tuple (nothing
+// in the TOAST table), its names compressed with lz4 where the server has
+// it, and it reads back whole.
+TEST_F(PgStoreTest, AHundredEntryPageStaysInItsRow) {
+  std::vector<FileEntry> files;
+  for (int i = 0; i < 100; ++i) {
+    files.push_back(File(i, absl::StrCat("Some Artist - Some Album - ", i,
+                                         " - A Rather Long Track Title.flac")));
+  }
+  MustPublish(1, {Delta(1, files)});
+  pqxx::connection c(db_->dsn());
+  pqxx::nontransaction tx(c);
+  EXPECT_EQ(tx.exec1("SELECT array_to_string(reloptions, ',') FROM pg_class"
+                     " WHERE relname = 'peer_pages'")[0]
+                .as<std::string>(),
+            "toast_tuple_target=8160");
+  const std::string toast =
+      tx.exec1(
+            "SELECT reltoastrelid::regclass::text FROM pg_class"
+            " WHERE relname = 'peer_pages'")[0]
+          .as<std::string>();
+  EXPECT_EQ(tx.exec1(absl::StrCat("SELECT count(*) FROM ", toast))[0].as<int>(),
+            0);
+  const bool lz4 =
+      tx.exec1(
+            "SELECT current_setting('server_version_num')::int >= 140000"
+            " AND EXISTS (SELECT 1 FROM pg_settings WHERE name ="
+            " 'default_toast_compression' AND 'lz4' = ANY(enumvals))")[0]
+          .as<bool>();
+  if (lz4) {
+    EXPECT_EQ(tx.exec1("SELECT attcompression FROM pg_attribute WHERE"
+                       " attrelid = 'peer_pages'::regclass AND attname ="
+                       " 'names'")[0]
+                  .as<std::string>(),
+              "l");
+  }
+  EXPECT_EQ(tx.exec1("SELECT count(*) FROM sources")[0].as<int>(), 100);
+  EXPECT_EQ(
+      tx.exec_params1("SELECT name FROM sources WHERE cid = $1", Cid(42))[0]
+          .as<std::string>(),
+      files[42].name());
+  EXPECT_EQ(LocateCode(99), absl::StatusCode::kOk);
+}
+
 // peer_standing keeps a peer's age across its absences, but not forever:
 // rows of peers with no source, not seen for long, go.
 TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {
@@ -823,6 +867,7 @@ TEST_F(PgStoreTest, LongGonePeersStandingIsTrimmed) {
 
 TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
   ASSERT_TRUE(Register(2).ok());
+  const CatalogFollower::Stats before = store_->follower()->stats();
   constexpr int kThreads = 8;
   constexpr int kBatches = 5;
   std::vector<std::thread> threads;
@@ -853,6 +898,13 @@ TEST_F(PgStoreTest, ConcurrentBatchesFromManyThreads) {
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].source_count(), kThreads);
   EXPECT_EQ(Search("file", 500).size(), 1u * kThreads * kBatches * 10);
+  // Every batch was applied as its committer offered it; none was read
+  // back from the log (each commit's NOTIFY wakes the follower while
+  // earlier batches are still being applied).
+  const CatalogFollower::Stats after = store_->follower()->stats();
+  EXPECT_EQ(after.applied_offered - before.applied_offered,
+            kThreads * kBatches);
+  EXPECT_EQ(after.applied_read, before.applied_read);
 }
 
 TEST_F(PgStoreTest, LargeBatchInOneTransaction) {

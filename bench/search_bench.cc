@@ -144,7 +144,7 @@ class CpuPerCall {
   explicit CpuPerCall(std::vector<std::pair<std::string, std::vector<pid_t>>> groups)
       : groups_(std::move(groups)), start_(Now()) {}
   // "CPU per call: index_server 120 us, this client 40 us, ...".
-  std::string Line(int64_t calls) const {
+  std::string Line(int64_t calls, absl::string_view per = "call") const {
     std::vector<double> end = Now();
     std::vector<std::string> parts;
     for (size_t g = 0; g < groups_.size(); ++g) {
@@ -152,7 +152,7 @@ class CpuPerCall {
           "%s %.0f us", groups_[g].first,
           calls > 0 ? (end[g] - start_[g]) * 1e6 / calls : 0.0));
     }
-    return absl::StrCat("    CPU per call: ", absl::StrJoin(parts, ", "));
+    return absl::StrCat("    CPU per ", per, ": ", absl::StrJoin(parts, ", "));
   }
 
  private:
@@ -1047,6 +1047,21 @@ int Main() {
         "batches of up to %d files, %d clients; load average before: %s",
         fresh.files.size(), fresh.peers.size(), nsn,
         absl::GetFlag(FLAGS_ingest_batch_files), clients, LoadAverage()));
+    // Every PostgreSQL process of the cluster (backends, WAL writer,
+    // checkpointer...): what a durable file costs the database.
+    std::vector<pid_t> pg_processes;
+    {
+      pqxx::connection c(admin);
+      pqxx::nontransaction tx(c);
+      for (const pqxx::row& row :
+           tx.exec("SELECT pid FROM pg_stat_activity WHERE pid <> "
+                   "pg_backend_pid()")) {
+        pg_processes.push_back(row[0].as<pid_t>());
+      }
+    }
+    CpuPerCall ingest_cpu({{"index_server", {(*index)->pid()}},
+                           {"PostgreSQL", pg_processes},
+                           {"this client", {getpid()}}});
     std::atomic<int64_t> acked{0}, failures{0};
     std::string ingest_error;
     absl::Mutex error_mu;
@@ -1077,6 +1092,7 @@ int Main() {
       for (std::thread& p : publishers) p.join();
     }
     const double ingest_seconds = Seconds(absl::Now() - t);
+    const std::string ingest_cpu_line = ingest_cpu.Line(acked.load(), "file");
     ingesting = false;
     renewer.join();
     auto [rss_after, hwm_after] = MemoryMiB((*index)->pid());
@@ -1103,6 +1119,7 @@ int Main() {
         "Trove PublishDeltas (durable)", acked / ingest_seconds, ingest_seconds,
         acked.load(), failures.load(),
         ingest_error.empty() ? "" : absl::StrCat(" (", ingest_error, ")")));
+    Say(ingest_cpu_line);
     Say(absl::StrFormat("| %-34s | %12.0f files/s | %8.1f s |",
                         "COPY into the same schema", n / copy_seconds,
                         copy_seconds));

@@ -32,17 +32,19 @@ def map_steps(url, screenshot):
             for r in driver.find_elements(By.CSS_SELECTOR, "#supernodes tr.supernode")))
         wait_for("an election event", lambda: driver.find_elements(
             By.CSS_SELECTOR, "#elections tbody tr.event"))
-        seen["supernodes"] = [
+        # The page redraws its tables as it refreshes: a row read while it
+        # is replaced goes stale, and the whole table is read again.
+        seen["supernodes"] = wait_for("the supernode rows", lambda: [
             {"address": r.find_element(By.CSS_SELECTOR, "td.address").text,
              "role": r.find_element(By.CSS_SELECTOR, "td.role-cell").text,
              "since": r.find_element(By.CSS_SELECTOR, "td.since").text,
              "id": r.find_element(By.CSS_SELECTOR, "td.id").get_attribute("title")}
-            for r in driver.find_elements(By.CSS_SELECTOR, "#supernodes tr.supernode")]
-        seen["events"] = [
+            for r in driver.find_elements(By.CSS_SELECTOR, "#supernodes tr.supernode")])
+        seen["events"] = wait_for("the election rows", lambda: [
             {"event": r.find_element(By.CSS_SELECTOR, "td.event").text,
              "at": r.find_element(By.CSS_SELECTOR, "td.at").text,
              "id": r.find_element(By.CSS_SELECTOR, "td.id").get_attribute("title")}
-            for r in driver.find_elements(By.CSS_SELECTOR, "#elections tbody tr.event")]
+            for r in driver.find_elements(By.CSS_SELECTOR, "#elections tbody tr.event")])
         seen["map_note"] = driver.find_element(By.ID, "map-note").text
         seen["elections_note"] = driver.find_element(By.ID, "elections-note").text
         driver.save_screenshot(screenshot)
@@ -67,12 +69,12 @@ def main(argv):
             for name in ("peers", "supernodes", "files", "sources", "searches")}
         seen["state"] = driver.find_element(By.ID, "state").text
 
-        rows = wait_for("the supernode map", lambda: driver.find_elements(
-            By.CSS_SELECTOR, "#supernodes tr.supernode"))
-        seen["supernodes"] = [
+        # Read again whole if the page redrew the table meanwhile.
+        seen["supernodes"] = wait_for("the supernode map", lambda: [
             {"address": r.find_element(By.CSS_SELECTOR, "td.address").text,
              "leaves": r.find_element(By.CSS_SELECTOR, "td.leaves").text}
-            for r in rows]
+            for r in driver.find_elements(
+                By.CSS_SELECTOR, "#supernodes tr.supernode")])
         seen["map_note"] = driver.find_element(By.ID, "map-note").text
 
         # The plots: each svg holds a drawn line once the history came.
@@ -126,12 +128,13 @@ def main(argv):
         wait_for("the ban in the audit log", lambda: any(
             r.find_element(By.CSS_SELECTOR, "td.action").text == "ban"
             for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")))
-        seen["audit"] = [
+        seen["audit"] = wait_for("the audit rows", lambda: [
             {name: r.find_element(By.CSS_SELECTOR, "td." + name).text
              for name in ("action", "target", "role", "reason", "result")}
-            for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")]
-        seen["bans"] = [r.find_element(By.CSS_SELECTOR, "td.peer").text
-                        for r in driver.find_elements(By.CSS_SELECTOR, "#bans tbody tr")]
+            for r in driver.find_elements(By.CSS_SELECTOR, "#audit tbody tr")])
+        seen["bans"] = wait_for("the ban rows", lambda: [
+            r.find_element(By.CSS_SELECTOR, "td.peer").text
+            for r in driver.find_elements(By.CSS_SELECTOR, "#bans tbody tr")])
         seen["admin_note"] = driver.find_element(By.ID, "admin-note").text
         seen["token_left_in_page"] = (
             token in driver.page_source or token in driver.current_url)

@@ -422,11 +422,18 @@ TEST_F(DownloaderTest, PauseKeepsWhatItHasAndResumeFinishes) {
   ASSERT_TRUE(paused.ok()) << paused.status();
   EXPECT_EQ(paused->state, DownloadState::kPaused);
   EXPECT_TRUE(PathExists(out_ + "/.file.bin.trove-part"));
-  // Paused: nothing is asked of the source any more.
-  peer->Release();
+  // Paused: the held call is cancelled, and once it has returned nothing
+  // is asked of the source any more, even when it would answer.
+  for (int i = 0; i < 1000 && peer->open_calls() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(peer->open_calls(), 0) << "the held call was not cancelled";
   const int served = peer->served();
+  const int calls = peer->chunk_calls();
+  peer->Release();
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(peer->served(), served);
+  EXPECT_EQ(peer->chunk_calls(), calls);
   ASSERT_EQ(downloader.List().size(), 1u);
   EXPECT_EQ(downloader.List()[0].state, DownloadState::kPaused);
 

@@ -177,6 +177,11 @@ class FakePeer final : public trove::peer::PeerService::Service {
 
   grpc::Status GetChunks(grpc::ServerContext* ctx, const GetChunksRequest* req,
                          grpc::ServerWriter<Chunk>* writer) override {
+    ++open_calls_;
+    struct Closed {
+      std::atomic<int>* n;
+      ~Closed() { --*n; }
+    } closed{&open_calls_};
     if (stall) {
       while (!ctx->IsCancelled()) absl::SleepFor(absl::Milliseconds(5));
       return grpc::Status(grpc::StatusCode::CANCELLED, "stalled");
@@ -228,6 +233,8 @@ class FakePeer final : public trove::peer::PeerService::Service {
 
   const std::string& cid() const { return hashes_.cid; }
   int served() const { return served_.load(); }
+  // GetChunks calls not yet returned.
+  int open_calls() const { return open_calls_.load(); }
   // The client addresses ("ipv4:127.0.0.1:PORT") GetChunks was called
   // from: one per connection.
   std::set<std::string> chunk_callers() {
@@ -248,6 +255,7 @@ class FakePeer final : public trove::peer::PeerService::Service {
   const FileHashes hashes_;
   const std::string peer_id_;
   std::atomic<int> served_{0};
+  std::atomic<int> open_calls_{0};
   absl::Mutex mu_;
   int hold_after_ ABSL_GUARDED_BY(mu_) = -1;
   int let_through_ ABSL_GUARDED_BY(mu_) = 0;  // Chunks past the hold check.

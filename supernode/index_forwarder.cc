@@ -177,6 +177,8 @@ void IndexForwarder::Merge(Pending& older, Pending newer) {
         older.added[cid] = std::move(e);
       }
       return;
+    case Pending::kSigned:
+      return;  // Replaced whole above: a signed chain is never merged.
   }
 }
 

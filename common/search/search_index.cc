@@ -87,8 +87,8 @@ class CidMarks {
 };
 
 // A free slot of `slots` (reused from `free`, or a new one at the end).
-template <typename Rec, typename Id>
-Id TakeSlot(std::vector<Rec>& slots, std::vector<Id>& free) {
+template <typename Slots, typename Id>
+Id TakeSlot(Slots& slots, std::vector<Id>& free) {
   if (!free.empty()) {
     Id id = free.back();
     free.pop_back();
@@ -835,6 +835,13 @@ void SearchIndex::BeginBulkLoad() { bulk_ = true; }
 
 void SearchIndex::EndBulkLoad() {
   bulk_ = false;
+  // A catalog just loaded goes on to take changes: room for as many cids
+  // again, so that the cid set does not rehash (reading every cid's key
+  // again) nor cid_ranks_ copy itself while a change is applied under the
+  // owner's lock. The set's table is rebuilt here, once; the ranks' room
+  // is only address space until used.
+  cid_index_.reserve(2 * cid_index_.size());
+  cid_ranks_.reserve(2 * cids_.size());
   for (CidId id : cid_index_) RefreshSignature(cids_[id]);
   std::vector<CidId> ids(cid_index_.begin(), cid_index_.end());
   ForEachOrderSorted(std::move(ids), [&](OrderKind kind,

@@ -48,6 +48,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/search/chunked_vector.h"
 #include "common/search/matcher.h"
 #include "common/search/query.h"
 
@@ -278,13 +279,13 @@ class SearchIndex {
 
   struct CidHash {
     using is_transparent = void;
-    const std::vector<CidRec>* cids;
+    const ChunkedVector<CidRec>* cids;
     size_t operator()(CidId id) const;
     size_t operator()(absl::string_view key) const;
   };
   struct CidEq {
     using is_transparent = void;
-    const std::vector<CidRec>* cids;
+    const ChunkedVector<CidRec>* cids;
     bool operator()(CidId a, CidId b) const { return a == b; }
     bool operator()(CidId a, absl::string_view b) const;
     bool operator()(absl::string_view a, CidId b) const { return (*this)(b, a); }
@@ -404,13 +405,16 @@ class SearchIndex {
 
   const Options options_;
 
-  std::vector<CidRec> cids_;
+  // The records of cids and documents grow by blocks that never move (a
+  // catalog of millions would otherwise copy them whole each time they
+  // double, while a change is applied).
+  ChunkedVector<CidRec> cids_;
   // One per slot of cids_ (see CidRank).
   std::vector<CidRank> cid_ranks_;
   std::vector<CidId> free_cids_;
   absl::flat_hash_set<CidId, CidHash, CidEq> cid_index_;
 
-  std::vector<DocRec> docs_;
+  ChunkedVector<DocRec> docs_;
   std::vector<DocId> free_docs_;
 
   std::vector<WordRec> words_;

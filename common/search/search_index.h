@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -253,6 +254,8 @@ class SearchIndex {
     mutable uint64_t signature;
     mutable uint64_t trigrams;
     CidId cid;
+    // Bytes 16 to 19 of the display name, likewise (in what was padding).
+    uint32_t name_key3;
   };
   // Where a cursor points in an order.
   struct OrderProbe {
@@ -345,10 +348,19 @@ class SearchIndex {
   // Copies a cid's signature into its order entries.
   void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
+  // ForEachOrderSorted's arrays.
+  struct OrderScratch {
+    // Sorting a whole catalog (in place, for the least memory at once)
+    // rather than a batch.
+    bool whole = false;
+    std::vector<OrderEntry> by_name;
+    std::vector<std::pair<uint64_t, uint32_t>> keys;
+    std::vector<OrderEntry> by_key;
+  };
   // Hands `use` the entries of `ids` for each order, sorted as that order
   // sorts them (by name first; then by sources, by size).
   void ForEachOrderSorted(
-      std::vector<CidId> ids,
+      const std::vector<CidId>& ids, OrderScratch* scratch,
       absl::FunctionRef<void(OrderKind, const std::vector<OrderEntry>&)> use)
       const;
   // In a batch, for a cid new to the orders: marks it to enter them at
@@ -453,6 +465,11 @@ class SearchIndex {
   bool batch_ = false;
   std::vector<CidId> batched_;
   std::vector<uint8_t> in_batch_;
+  // EndBatch's arrays, kept from batch to batch while no larger than
+  // kKeptScratch entries.
+  static constexpr size_t kKeptScratch = size_t{1} << 16;
+  std::vector<CidId> batch_ids_;
+  OrderScratch batch_scratch_;
 };
 
 }  // namespace search

@@ -39,9 +39,7 @@ class ChunkedVector {
   // Elements the blocks held now have room for.
   size_t capacity() const { return blocks_.size() * kBlock; }
 
-  T& operator[](size_t i) {
-    return blocks_[i >> kBlockBits][i & (kBlock - 1)];
-  }
+  T& operator[](size_t i) { return blocks_[i >> kBlockBits][i & (kBlock - 1)]; }
   const T& operator[](size_t i) const {
     return blocks_[i >> kBlockBits][i & (kBlock - 1)];
   }
@@ -85,7 +83,7 @@ class ChunkedVector {
  private:
   struct FreeBlock {
     void operator()(T* p) const {
-      ::operator delete(static_cast<void*>(p), std::align_val_t{alignof(T)});
+      ::operator delete (static_cast<void*>(p), std::align_val_t{alignof(T)});
     }
   };
   using Block = std::unique_ptr<T[], FreeBlock>;
@@ -93,7 +91,8 @@ class ChunkedVector {
   void AddBlock() {
     // Raw memory: elements are constructed as they are added, so a new
     // block's pages are touched only as it fills.
-    void* raw = ::operator new(sizeof(T) * kBlock, std::align_val_t{alignof(T)});
+    void* raw =
+        ::operator new (sizeof(T) * kBlock, std::align_val_t{alignof(T)});
     blocks_.emplace_back(static_cast<T*>(raw));
   }
 

@@ -39,6 +39,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/search/chunked_vector.h"
 #include "common/search/query.h"
 #include "common/search/search_index.h"
 #include "common/search/seniority.h"
@@ -235,7 +236,9 @@ class MemoryCatalog {
   // Complete sources of each cid, by CidId (the index's slots are dense
   // and reused, so a new file's entry is at the end, not at a random
   // place of a hash table); empty for a free slot.
-  std::vector<absl::InlinedVector<PeerId, 2>> holders_ ABSL_GUARDED_BY(mu_);
+  // Blocks that never move: growing does not move every entry.
+  search::ChunkedVector<absl::InlinedVector<PeerId, 2>> holders_
+      ABSL_GUARDED_BY(mu_);
   // Partial sources of each cid (32 raw bytes).
   absl::flat_hash_map<std::string, absl::InlinedVector<PeerId, 1>>
       partial_holders_ ABSL_GUARDED_BY(mu_);

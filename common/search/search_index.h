@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -48,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/search/chunked_vector.h"
 #include "common/search/matcher.h"
 #include "common/search/query.h"
 
@@ -252,6 +254,8 @@ class SearchIndex {
     mutable uint64_t signature;
     mutable uint64_t trigrams;
     CidId cid;
+    // Bytes 16 to 19 of the display name, likewise (in what was padding).
+    uint32_t name_key3;
   };
   // Where a cursor points in an order.
   struct OrderProbe {
@@ -278,13 +282,13 @@ class SearchIndex {
 
   struct CidHash {
     using is_transparent = void;
-    const std::vector<CidRec>* cids;
+    const ChunkedVector<CidRec>* cids;
     size_t operator()(CidId id) const;
     size_t operator()(absl::string_view key) const;
   };
   struct CidEq {
     using is_transparent = void;
-    const std::vector<CidRec>* cids;
+    const ChunkedVector<CidRec>* cids;
     bool operator()(CidId a, CidId b) const { return a == b; }
     bool operator()(CidId a, absl::string_view b) const;
     bool operator()(absl::string_view a, CidId b) const { return (*this)(b, a); }
@@ -344,10 +348,19 @@ class SearchIndex {
   // Copies a cid's signature into its order entries.
   void UpdateEntries(CidId cid);
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
+  // ForEachOrderSorted's arrays.
+  struct OrderScratch {
+    // Sorting a whole catalog (in place, for the least memory at once)
+    // rather than a batch.
+    bool whole = false;
+    std::vector<OrderEntry> by_name;
+    std::vector<std::pair<uint64_t, uint32_t>> keys;
+    std::vector<OrderEntry> by_key;
+  };
   // Hands `use` the entries of `ids` for each order, sorted as that order
   // sorts them (by name first; then by sources, by size).
   void ForEachOrderSorted(
-      std::vector<CidId> ids,
+      const std::vector<CidId>& ids, OrderScratch* scratch,
       absl::FunctionRef<void(OrderKind, const std::vector<OrderEntry>&)> use)
       const;
   // In a batch, for a cid new to the orders: marks it to enter them at
@@ -404,13 +417,16 @@ class SearchIndex {
 
   const Options options_;
 
-  std::vector<CidRec> cids_;
+  // The records of cids and documents grow by blocks that never move (a
+  // catalog of millions would otherwise copy them whole each time they
+  // double, while a change is applied).
+  ChunkedVector<CidRec> cids_;
   // One per slot of cids_ (see CidRank).
   std::vector<CidRank> cid_ranks_;
   std::vector<CidId> free_cids_;
   absl::flat_hash_set<CidId, CidHash, CidEq> cid_index_;
 
-  std::vector<DocRec> docs_;
+  ChunkedVector<DocRec> docs_;
   std::vector<DocId> free_docs_;
 
   std::vector<WordRec> words_;
@@ -449,6 +465,11 @@ class SearchIndex {
   bool batch_ = false;
   std::vector<CidId> batched_;
   std::vector<uint8_t> in_batch_;
+  // EndBatch's arrays, kept from batch to batch while no larger than
+  // kKeptScratch entries.
+  static constexpr size_t kKeptScratch = size_t{1} << 16;
+  std::vector<CidId> batch_ids_;
+  OrderScratch batch_scratch_;
 };
 
 }  // namespace search

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/hash/hash.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/match.h"
@@ -78,6 +79,12 @@ class CidMarks {
     return false;
   }
   int Best(uint32_t cid) const { return marks_[cid] & 3; }
+  // The best match recorded for `cid` in this walk; -1 when it was not
+  // seen.
+  int Get(uint32_t cid) const {
+    const uint16_t m = marks_[cid];
+    return (m >> 2) == epoch_ ? (m & 3) : -1;
+  }
   // Asks for `cid`'s mark from memory ahead of Note or Best.
   void Prefetch(uint32_t cid) const { __builtin_prefetch(&marks_[cid]); }
 
@@ -255,8 +262,25 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
   return scratch;
 }
 
+// Cost of ranking one marked cid (its packed rank, then the selection of
+// the best), and of passing over one order entry while checking its
+// cid's mark, in nanoseconds as measured on a million cids: an order walk
+// over the marks may pass over up to kRankNanos / kMarkedEntryNanos
+// entries per marked cid (its budget), and is tried when it is expected to
+// need at most half of them.
+constexpr double kRankNanos = 20;
+constexpr double kMarkedEntryNanos = 5;
+// The same entry's cost relative to examining one cid in an order walk
+// (CollectByOrder).
+constexpr double kMarkedEntryCost = 0.025;
+
 // How many documents a walk asks for from memory at once.
 constexpr size_t kCloserBatch = 32;
+// A walk over postings word after word asks for the postings of the word
+// this many ahead (the first kPostingBytesAhead bytes), and for the record
+// of the word twice as far.
+constexpr size_t kWordsPipelined = 4;
+constexpr size_t kPostingBytesAhead = 256;
 // How many words ahead a scan of the vocabulary asks for their records.
 constexpr size_t kWordsAhead = 16;
 
@@ -977,12 +1001,38 @@ struct SearchIndex::Plan {
   }
 };
 
+void SearchIndex::WordsUpTo(const TermMatch& tm, SearchMatch hi,
+                            std::vector<std::pair<WordId, SearchMatch>>* out) {
+  out->clear();
+  for (const auto& [w, m] : tm.words) {
+    if (m <= hi) out->emplace_back(w, m);
+  }
+}
+
+// Always inlined: as a call, the compiler takes it for a function without
+// effects (prefetches are none) and drops the calls.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void SearchIndex::PrefetchPostings(
+    const std::vector<std::pair<WordId, SearchMatch>>& words, size_t k) const {
+  if (k + 2 * kWordsPipelined < words.size()) {
+    __builtin_prefetch(&words_[words[k + 2 * kWordsPipelined].first].docs);
+  }
+  if (k + kWordsPipelined < words.size()) {
+    const auto& docs = words_[words[k + kWordsPipelined].first].docs;
+    const char* p = reinterpret_cast<const char*>(docs.data());
+    const size_t bytes =
+        std::min(docs.size() * sizeof(docs[0]), kPostingBytesAhead);
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at);
+  }
+}
+
 double SearchIndex::SamplePass(const Plan& plan, size_t driver,
                                SearchMatch hi) const {
   size_t sampled = 0, passed = 0;
-  for (const auto& [w, m] : plan.terms[driver].words) {
-    if (m > hi) continue;
-    for (const auto& [d, posting] : words_[w].docs) {
+  thread_local std::vector<std::pair<WordId, SearchMatch>> words;
+  WordsUpTo(plan.terms[driver], hi, &words);
+  for (size_t k = 0; k < words.size(); ++k) {
+    PrefetchPostings(words, k);
+    for (const auto& [d, posting] : words_[words[k].first].docs) {
       if (sampled == kPassSample) break;
       ++sampled;
       if (MayMatchDoc(plan, posting.signature)) ++passed;
@@ -1481,6 +1531,8 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // Documents that passed their posting's signature, looked at closer in a
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
+  // The words whose postings are walked, in turn.
+  thread_local std::vector<std::pair<WordId, SearchMatch>> walked;
   const TermMatch& tm = plan.terms[driver];
   // Two plain terms (no phrase, exclusion or extension): a document's
   // match is the worse of its two terms' best words, which their postings
@@ -1492,9 +1544,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     DocTiers& tiers = ThreadDocTiers();
     tiers.Begin(docs_.size());
     absl::Status status = absl::OkStatus();
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         if (plan.kinds != 0 && ((posting.signature >> 24) & plan.kinds) == 0) {
@@ -1503,9 +1557,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
         tiers.Note(d, m);
       }
     }
-    for (const auto& [w, m] : plan.terms[1 - driver].words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(plan.terms[1 - driver], hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         const int mine = tiers.Get(d);
@@ -1518,8 +1574,10 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     tiers.End();
     if (!status.ok()) return status;
   } else {
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi) continue;
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size(); ++k) {
+      PrefetchPostings(walked, k);
+      const auto [w, m] = walked[k];
       closer.clear();
       // One plain term: the cids are marked a batch at a time, their marks
       // asked for from memory first (a million cids' marks are 2 MiB, past
@@ -1571,6 +1629,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
         }
       }
     }
+  }
+  {
+    absl::StatusOr<bool> walked = CollectByMarks(plan, lo, hi, want, seen, out);
+    if (!walked.ok()) return walked.status();
+    if (*walked) return absl::OkStatus();
   }
   found.reserve(seen.size());
   // Ranking reads the packed cid_ranks_; the records only when the size
@@ -1646,6 +1709,177 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   std::sort(found.begin(), found.end(), less);
   out->insert(out->end(), found.begin(), found.end());
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> SearchIndex::CollectByMarks(
+    const Plan& plan, SearchMatch lo, SearchMatch hi, size_t want,
+    const std::vector<CidId>& seen, std::vector<Candidate>* out) const {
+  const ParsedQuery& q = *plan.query;
+  const double live = static_cast<double>(cid_index_.size());
+  const double budget =
+      static_cast<double>(seen.size()) * kRankNanos / kMarkedEntryNanos;
+  // A cursor would need the walk to start inside a quality: pages after
+  // the first are left to the ranking. Even were every cid seen a hit,
+  // the walk would pass over about want * live / seen entries: when that
+  // is already too many, the cids are not counted either.
+  if (q.after.has_value() || want == 0 || seen.empty() ||
+      2 * static_cast<double>(want) * live >
+          budget * static_cast<double>(seen.size())) {
+    return false;
+  }
+  const CidMarks& marks = ThreadMarks();
+  const bool sized = q.min_size > 0 || q.max_size > 0;
+  const bool relevance = q.sort == SEARCH_SORT_RELEVANCE;
+  // The marked cids per quality that the page may show: with these the
+  // walk knows when the qualities before the last it needs are complete.
+  size_t total[3] = {0, 0, 0};
+  for (size_t i = 0; i < seen.size(); ++i) {
+    if (i + kCloserBatch < seen.size()) {
+      marks.Prefetch(seen[i + kCloserBatch]);
+      if (sized) __builtin_prefetch(&cids_[seen[i + kCloserBatch]].size);
+    }
+    const int best = marks.Best(seen[i]);
+    if (best < lo || best > hi) continue;
+    if (sized && !SizePasses(q, cids_[seen[i]].size)) continue;
+    ++total[best];
+  }
+  // The qualities in the order the page shows them.
+  int tiers[3];
+  int tier_count = 0;
+  if (relevance) {
+    for (int t = lo; t <= hi; ++t) tiers[tier_count++] = t;
+    if (q.reverse) std::reverse(tiers, tiers + tier_count);
+  }
+  // Where the walk should end, taking the marked cids as spread evenly
+  // over the order: at the want-th of the quality that fills the page,
+  // or near the end when an earlier quality has some but too few (all of
+  // them are needed) or nothing fills it.
+  double expected = live;
+  {
+    size_t before = 0;
+    if (relevance) {
+      for (int k = 0; k < tier_count; ++k) {
+        const size_t n = total[tiers[k]];
+        if (n == 0) continue;
+        if (before == 0 && n >= want) {
+          expected = static_cast<double>(want) * live / static_cast<double>(n);
+        }
+        before += n;
+        if (before >= want) break;
+      }
+    } else {
+      const size_t n = total[0] + total[1] + total[2];
+      if (n >= want) {
+        expected = static_cast<double>(want) * live / static_cast<double>(n);
+      }
+    }
+  }
+  if (2 * expected > budget) return false;
+
+  const OrderKind kind = q.sort == SEARCH_SORT_SIZE   ? kBySize
+                         : q.sort == SEARCH_SORT_NAME ? kByName
+                                                      : kBySources;
+  const Order& order = orders_[kind];
+  // The hits found, per quality (one list for the other orders), in the
+  // order's order.
+  thread_local std::vector<Candidate> lists[3];
+  for (std::vector<Candidate>& l : lists) l.clear();
+  // Whether the hits found make the page: the qualities shown first are
+  // complete and the page is full, or every hit is found.
+  auto full = [&]() {
+    if (!relevance) {
+      const size_t n = lists[0].size();
+      return n >= want || n == total[0] + total[1] + total[2];
+    }
+    size_t n = 0;
+    for (int k = 0; k < tier_count; ++k) {
+      n += lists[tiers[k]].size();
+      if (n >= want) return true;
+      if (lists[tiers[k]].size() < total[tiers[k]]) return false;
+    }
+    return true;
+  };
+  if (full()) return false;
+  const size_t limit = static_cast<size_t>(budget);
+  size_t entries = 0;
+  // Entries are taken a batch at a time and their cids' marks asked for
+  // from memory together (the marks of a million cids are 2 MiB).
+  constexpr size_t kBatch = 16;
+  const OrderEntry* batch[kBatch];
+  size_t batched = 0;
+  // 1: the page is made; 0: go on.
+  auto flush = [&]() -> absl::StatusOr<int> {
+    for (size_t i = 0; i < batched; ++i) marks.Prefetch(batch[i]->cid);
+    const size_t n = batched;
+    batched = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const OrderEntry& e = *batch[i];
+      const int best = marks.Get(e.cid);
+      if (best < lo || best > hi) continue;
+      int64_t value = 0;
+      switch (kind) {
+        case kBySources:
+          value = static_cast<int64_t>(~e.primary);
+          break;
+        case kBySize:
+          value = static_cast<int64_t>(~e.primary);
+          break;
+        case kByName:
+          value = cid_ranks_[e.cid].sources;
+          break;
+      }
+      if (sized &&
+          !SizePasses(q, kind == kBySize ? value : cids_[e.cid].size)) {
+        continue;
+      }
+      lists[relevance ? best : 0].push_back(
+          {e.cid, static_cast<SearchMatch>(best), value, e.name_key});
+      if (full()) return 1;
+    }
+    return 0;
+  };
+  auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
+    absl::Status s = plan.Step();
+    if (!s.ok()) return s;
+    if (++entries > limit) return -1;
+    batch[batched++] = &e;
+    if (batched == kBatch) return flush();
+    return 0;
+  };
+  int done = 0;
+  if (!q.reverse) {
+    for (auto it = order.begin(); it != order.end() && done == 0; ++it) {
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      done = *r;
+    }
+  } else {
+    for (auto it = order.end(); it != order.begin() && done == 0;) {
+      --it;
+      absl::StatusOr<int> r = visit(*it);
+      if (!r.ok()) return r.status();
+      done = *r;
+    }
+  }
+  if (done == 0) {
+    absl::StatusOr<int> r = flush();
+    if (!r.ok()) return r.status();
+    done = *r;
+  }
+  if (done < 0) return false;
+  // At the end of the order every marked cid was seen: the page is made
+  // too.
+  const size_t start = out->size();
+  if (relevance) {
+    for (int k = 0; k < tier_count; ++k) {
+      const std::vector<Candidate>& l = lists[tiers[k]];
+      out->insert(out->end(), l.begin(), l.end());
+    }
+  } else {
+    out->insert(out->end(), lists[0].begin(), lists[0].end());
+  }
+  if (out->size() - start > want) out->resize(start + want);
+  return true;
 }
 
 absl::StatusOr<bool> SearchIndex::CollectByOrder(
@@ -1835,11 +2069,17 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   const size_t other =
       plan.terms.size() == 2 ? plan.terms[1 - driver].DocsUpTo(hi) : 0;
   const bool paired = Paired(plan, driver, hi, sampled_pass);
+  // Ranking what a plain term's or a pair's walk found, or, for a first
+  // page, walking the order over its marks (CollectByMarks) when that
+  // passes over fewer entries than it would rank.
+  double rank = closer * kRankCost;
+  if (!plan.query->after.has_value()) {
+    rank = std::min(rank, entries * kMarkedEntryCost);
+  }
   const double by_words =
-      paired ? static_cast<double>(walk + other) * kPairedPostingCost +
-                   closer * kRankCost
-             : static_cast<double>(walk) * kPostingCost +
-                   closer * (plain ? kRankCost : 1.0);
+      paired
+          ? static_cast<double>(walk + other) * kPairedPostingCost + rank
+          : static_cast<double>(walk) * kPostingCost + (plain ? rank : closer);
   // The estimates take the query's words as independent, which they often
   // are not: so the order is tried first, with a budget of a part of the
   // other plan's cost unless it looks clearly better. A walk over an order

@@ -374,6 +374,16 @@ class SearchIndex {
   // pass their signature (MayMatchDoc), from its first postings; -1 when
   // it has none.
   double SamplePass(const Plan& plan, size_t driver, SearchMatch hi) const;
+  // The words of `tm` matching at most as `hi`, in `out` (cleared first).
+  static void WordsUpTo(const TermMatch& tm, SearchMatch hi,
+                        std::vector<std::pair<WordId, SearchMatch>>* out);
+  // For a walk over the postings of `words` in turn, at the k-th: asks for
+  // the record of a word a few ahead, and the first postings of a nearer
+  // one, from memory (most words have a few postings, each list a cache
+  // miss of its own: waited for one word after the other, these were
+  // most of a walk over a part of a word's hundreds of words).
+  void PrefetchPostings(
+      const std::vector<std::pair<WordId, SearchMatch>>& words, size_t k) const;
   // Whether CollectByWords pairs the postings of the plan's two terms
   // instead of reading the documents of the driver's; `pass` as
   // SamplePass gives it.
@@ -389,6 +399,15 @@ class SearchIndex {
   // rarest term; in result order, after the cursor, at most `want`.
   absl::Status CollectByWords(const Plan& plan, SearchMatch lo, SearchMatch hi,
                               size_t want, std::vector<Candidate>* out) const;
+  // After CollectByWords marked the cids it found (`seen`, with their best
+  // match in the thread's marks): the same hits by walking the query's
+  // order and taking the marked cids as they come, instead of ranking all
+  // of them. False (nothing added) when it looks dearer than ranking them
+  // or turns out so as it walks.
+  absl::StatusOr<bool> CollectByMarks(const Plan& plan, SearchMatch lo,
+                                      SearchMatch hi, size_t want,
+                                      const std::vector<CidId>& seen,
+                                      std::vector<Candidate>* out) const;
   // The same by walking an order; false when `budget` steps were not enough.
   absl::StatusOr<bool> CollectByOrder(const Plan& plan, SearchMatch lo,
                                       SearchMatch hi, size_t want,

@@ -79,12 +79,6 @@ class CidMarks {
     return false;
   }
   int Best(uint32_t cid) const { return marks_[cid] & 3; }
-  // The best match recorded for `cid` in this walk; -1 when it was not
-  // seen.
-  int Get(uint32_t cid) const {
-    const uint16_t m = marks_[cid];
-    return (m >> 2) == epoch_ ? (m & 3) : -1;
-  }
   // Asks for `cid`'s mark from memory ahead of Note or Best.
   void Prefetch(uint32_t cid) const { __builtin_prefetch(&marks_[cid]); }
 
@@ -261,18 +255,6 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
   }
   return scratch;
 }
-
-// Cost of ranking one marked cid (its packed rank, then the selection of
-// the best), and of passing over one order entry while checking its
-// cid's mark, in nanoseconds as measured on a million cids: an order walk
-// over the marks may pass over up to kRankNanos / kMarkedEntryNanos
-// entries per marked cid (its budget), and is tried when it is expected to
-// need at most half of them.
-constexpr double kRankNanos = 20;
-constexpr double kMarkedEntryNanos = 5;
-// The same entry's cost relative to examining one cid in an order walk
-// (CollectByOrder).
-constexpr double kMarkedEntryCost = 0.025;
 
 // How many documents a walk asks for from memory at once.
 constexpr size_t kCloserBatch = 32;
@@ -1630,11 +1612,6 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
       }
     }
   }
-  {
-    absl::StatusOr<bool> walked = CollectByMarks(plan, lo, hi, want, seen, out);
-    if (!walked.ok()) return walked.status();
-    if (*walked) return absl::OkStatus();
-  }
   found.reserve(seen.size());
   // Ranking reads the packed cid_ranks_; the records only when the size
   // matters.
@@ -1709,177 +1686,6 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   std::sort(found.begin(), found.end(), less);
   out->insert(out->end(), found.begin(), found.end());
   return absl::OkStatus();
-}
-
-absl::StatusOr<bool> SearchIndex::CollectByMarks(
-    const Plan& plan, SearchMatch lo, SearchMatch hi, size_t want,
-    const std::vector<CidId>& seen, std::vector<Candidate>* out) const {
-  const ParsedQuery& q = *plan.query;
-  const double live = static_cast<double>(cid_index_.size());
-  const double budget =
-      static_cast<double>(seen.size()) * kRankNanos / kMarkedEntryNanos;
-  // A cursor would need the walk to start inside a quality: pages after
-  // the first are left to the ranking. Even were every cid seen a hit,
-  // the walk would pass over about want * live / seen entries: when that
-  // is already too many, the cids are not counted either.
-  if (q.after.has_value() || want == 0 || seen.empty() ||
-      2 * static_cast<double>(want) * live >
-          budget * static_cast<double>(seen.size())) {
-    return false;
-  }
-  const CidMarks& marks = ThreadMarks();
-  const bool sized = q.min_size > 0 || q.max_size > 0;
-  const bool relevance = q.sort == SEARCH_SORT_RELEVANCE;
-  // The marked cids per quality that the page may show: with these the
-  // walk knows when the qualities before the last it needs are complete.
-  size_t total[3] = {0, 0, 0};
-  for (size_t i = 0; i < seen.size(); ++i) {
-    if (i + kCloserBatch < seen.size()) {
-      marks.Prefetch(seen[i + kCloserBatch]);
-      if (sized) __builtin_prefetch(&cids_[seen[i + kCloserBatch]].size);
-    }
-    const int best = marks.Best(seen[i]);
-    if (best < lo || best > hi) continue;
-    if (sized && !SizePasses(q, cids_[seen[i]].size)) continue;
-    ++total[best];
-  }
-  // The qualities in the order the page shows them.
-  int tiers[3];
-  int tier_count = 0;
-  if (relevance) {
-    for (int t = lo; t <= hi; ++t) tiers[tier_count++] = t;
-    if (q.reverse) std::reverse(tiers, tiers + tier_count);
-  }
-  // Where the walk should end, taking the marked cids as spread evenly
-  // over the order: at the want-th of the quality that fills the page,
-  // or near the end when an earlier quality has some but too few (all of
-  // them are needed) or nothing fills it.
-  double expected = live;
-  {
-    size_t before = 0;
-    if (relevance) {
-      for (int k = 0; k < tier_count; ++k) {
-        const size_t n = total[tiers[k]];
-        if (n == 0) continue;
-        if (before == 0 && n >= want) {
-          expected = static_cast<double>(want) * live / static_cast<double>(n);
-        }
-        before += n;
-        if (before >= want) break;
-      }
-    } else {
-      const size_t n = total[0] + total[1] + total[2];
-      if (n >= want) {
-        expected = static_cast<double>(want) * live / static_cast<double>(n);
-      }
-    }
-  }
-  if (2 * expected > budget) return false;
-
-  const OrderKind kind = q.sort == SEARCH_SORT_SIZE   ? kBySize
-                         : q.sort == SEARCH_SORT_NAME ? kByName
-                                                      : kBySources;
-  const Order& order = orders_[kind];
-  // The hits found, per quality (one list for the other orders), in the
-  // order's order.
-  thread_local std::vector<Candidate> lists[3];
-  for (std::vector<Candidate>& l : lists) l.clear();
-  // Whether the hits found make the page: the qualities shown first are
-  // complete and the page is full, or every hit is found.
-  auto full = [&]() {
-    if (!relevance) {
-      const size_t n = lists[0].size();
-      return n >= want || n == total[0] + total[1] + total[2];
-    }
-    size_t n = 0;
-    for (int k = 0; k < tier_count; ++k) {
-      n += lists[tiers[k]].size();
-      if (n >= want) return true;
-      if (lists[tiers[k]].size() < total[tiers[k]]) return false;
-    }
-    return true;
-  };
-  if (full()) return false;
-  const size_t limit = static_cast<size_t>(budget);
-  size_t entries = 0;
-  // Entries are taken a batch at a time and their cids' marks asked for
-  // from memory together (the marks of a million cids are 2 MiB).
-  constexpr size_t kBatch = 16;
-  const OrderEntry* batch[kBatch];
-  size_t batched = 0;
-  // 1: the page is made; 0: go on.
-  auto flush = [&]() -> absl::StatusOr<int> {
-    for (size_t i = 0; i < batched; ++i) marks.Prefetch(batch[i]->cid);
-    const size_t n = batched;
-    batched = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const OrderEntry& e = *batch[i];
-      const int best = marks.Get(e.cid);
-      if (best < lo || best > hi) continue;
-      int64_t value = 0;
-      switch (kind) {
-        case kBySources:
-          value = static_cast<int64_t>(~e.primary);
-          break;
-        case kBySize:
-          value = static_cast<int64_t>(~e.primary);
-          break;
-        case kByName:
-          value = cid_ranks_[e.cid].sources;
-          break;
-      }
-      if (sized &&
-          !SizePasses(q, kind == kBySize ? value : cids_[e.cid].size)) {
-        continue;
-      }
-      lists[relevance ? best : 0].push_back(
-          {e.cid, static_cast<SearchMatch>(best), value, e.name_key});
-      if (full()) return 1;
-    }
-    return 0;
-  };
-  auto visit = [&](const OrderEntry& e) -> absl::StatusOr<int> {
-    absl::Status s = plan.Step();
-    if (!s.ok()) return s;
-    if (++entries > limit) return -1;
-    batch[batched++] = &e;
-    if (batched == kBatch) return flush();
-    return 0;
-  };
-  int done = 0;
-  if (!q.reverse) {
-    for (auto it = order.begin(); it != order.end() && done == 0; ++it) {
-      absl::StatusOr<int> r = visit(*it);
-      if (!r.ok()) return r.status();
-      done = *r;
-    }
-  } else {
-    for (auto it = order.end(); it != order.begin() && done == 0;) {
-      --it;
-      absl::StatusOr<int> r = visit(*it);
-      if (!r.ok()) return r.status();
-      done = *r;
-    }
-  }
-  if (done == 0) {
-    absl::StatusOr<int> r = flush();
-    if (!r.ok()) return r.status();
-    done = *r;
-  }
-  if (done < 0) return false;
-  // At the end of the order every marked cid was seen: the page is made
-  // too.
-  const size_t start = out->size();
-  if (relevance) {
-    for (int k = 0; k < tier_count; ++k) {
-      const std::vector<Candidate>& l = lists[tiers[k]];
-      out->insert(out->end(), l.begin(), l.end());
-    }
-  } else {
-    out->insert(out->end(), lists[0].begin(), lists[0].end());
-  }
-  if (out->size() - start > want) out->resize(start + want);
-  return true;
 }
 
 absl::StatusOr<bool> SearchIndex::CollectByOrder(
@@ -2069,17 +1875,11 @@ absl::Status SearchIndex::Collect(const Plan& plan, SearchMatch lo,
   const size_t other =
       plan.terms.size() == 2 ? plan.terms[1 - driver].DocsUpTo(hi) : 0;
   const bool paired = Paired(plan, driver, hi, sampled_pass);
-  // Ranking what a plain term's or a pair's walk found, or, for a first
-  // page, walking the order over its marks (CollectByMarks) when that
-  // passes over fewer entries than it would rank.
-  double rank = closer * kRankCost;
-  if (!plan.query->after.has_value()) {
-    rank = std::min(rank, entries * kMarkedEntryCost);
-  }
   const double by_words =
-      paired
-          ? static_cast<double>(walk + other) * kPairedPostingCost + rank
-          : static_cast<double>(walk) * kPostingCost + (plain ? rank : closer);
+      paired ? static_cast<double>(walk + other) * kPairedPostingCost +
+                   closer * kRankCost
+             : static_cast<double>(walk) * kPostingCost +
+                   closer * (plain ? kRankCost : 1.0);
   // The estimates take the query's words as independent, which they often
   // are not: so the order is tried first, with a budget of a part of the
   // other plan's cost unless it looks clearly better. A walk over an order

@@ -399,15 +399,6 @@ class SearchIndex {
   // rarest term; in result order, after the cursor, at most `want`.
   absl::Status CollectByWords(const Plan& plan, SearchMatch lo, SearchMatch hi,
                               size_t want, std::vector<Candidate>* out) const;
-  // After CollectByWords marked the cids it found (`seen`, with their best
-  // match in the thread's marks): the same hits by walking the query's
-  // order and taking the marked cids as they come, instead of ranking all
-  // of them. False (nothing added) when it looks dearer than ranking them
-  // or turns out so as it walks.
-  absl::StatusOr<bool> CollectByMarks(const Plan& plan, SearchMatch lo,
-                                      SearchMatch hi, size_t want,
-                                      const std::vector<CidId>& seen,
-                                      std::vector<Candidate>* out) const;
   // The same by walking an order; false when `budget` steps were not enough.
   absl::StatusOr<bool> CollectByOrder(const Plan& plan, SearchMatch lo,
                                       SearchMatch hi, size_t want,

@@ -376,11 +376,11 @@ TEST_P(SearchIndexReferenceTest, RareWordWithTheCommonestMatchesTheReference) {
 }
 
 // Parts, beginnings and misspellings of the commonest words, alone and
-// with a second word: the words found hold a large share of the cids, so
-// the first page is taken by walking the order over the marks of what
-// the postings found (CollectByMarks) instead of ranking every cid; every
-// order, direction, filter and page size, the qualities after the first
-// when it has too few hits, and the later pages, which rank.
+// with a second word, and words of the catalog inside them: expansions to
+// many words holding a large share of the cids, walked word after word
+// (their postings asked for ahead); every order, direction, filter and
+// page size, the qualities after the first when it has too few hits, and
+// the later pages.
 TEST_P(SearchIndexReferenceTest, CommonWordsInPartMatchTheReference) {
   std::map<std::string, int> names_with;
   for (const ReferenceFile& f : catalog_.files) {
@@ -401,7 +401,7 @@ TEST_P(SearchIndexReferenceTest, CommonWordsInPartMatchTheReference) {
   }
   std::sort(by_count.rbegin(), by_count.rend());
   ASSERT_GE(by_count.size(), 6u);
-  // The walk is taken when a page's hits are a large share of the cids.
+  // A large share of the cids hold the commonest word.
   ASSERT_GE(by_count[0].first * 10, static_cast<int>(catalog_.files.size()));
   std::vector<std::string> texts;
   for (size_t i = 0; i < 6; ++i) {

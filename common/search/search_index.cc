@@ -1187,17 +1187,30 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
     // deletion with it, or the term is a deletion of them.
     if (chars >= mo.min_fuzzy_chars && chars <= mo.max_fuzzy_chars &&
         !HasDigit(term.word)) {
-      auto from_deletions = [&](absl::string_view s) {
-        auto it = deletions_.find(HashOf(s));
+      // Each look-up below is a cache miss in a large table, and so is
+      // each word found: all the look-ups are asked for from memory
+      // first, then the words found, then they are compared.
+      const std::vector<std::string> deleted = OneDeletions(term.word);
+      absl::InlinedVector<uint64_t, 16> keys;
+      keys.push_back(HashOf(term.word));
+      for (const std::string& d : deleted) keys.push_back(HashOf(d));
+      for (uint64_t k : keys) deletions_.prefetch(k);
+      for (const std::string& d : deleted) word_ids_.prefetch(d);
+      thread_local std::vector<WordId> near;
+      near.clear();
+      auto from_deletions = [&](uint64_t key) {
+        auto it = deletions_.find(key);
         if (it == deletions_.end()) return;
-        for (WordId w : it->second) consider(w);
+        near.insert(near.end(), it->second.begin(), it->second.end());
       };
-      from_deletions(term.word);
-      for (const std::string& d : OneDeletions(term.word)) {
-        auto it = word_ids_.find(d);
-        if (it != word_ids_.end()) consider(it->second);
-        from_deletions(d);
+      from_deletions(keys[0]);
+      for (size_t i = 0; i < deleted.size(); ++i) {
+        auto it = word_ids_.find(deleted[i]);
+        if (it != word_ids_.end()) near.push_back(it->second);
+        from_deletions(keys[i + 1]);
       }
+      for (WordId w : near) __builtin_prefetch(&words_[w].text);
+      for (WordId w : near) consider(w);
     }
   }
   {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/hash/hash.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/match.h"
@@ -272,6 +273,11 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
 
 // How many documents a walk asks for from memory at once.
 constexpr size_t kCloserBatch = 32;
+// A walk over postings word after word asks for the postings of the word
+// this many ahead (the first kPostingBytesAhead bytes), and for the record
+// of the word twice as far.
+constexpr size_t kWordsPipelined = 4;
+constexpr size_t kPostingBytesAhead = 256;
 // How many words ahead a scan of the vocabulary asks for their records.
 constexpr size_t kWordsAhead = 16;
 
@@ -280,6 +286,22 @@ bool HoldsIds(const uint32_t* ids, size_t n, const std::vector<uint32_t>& phrase
   if (phrase.empty() || phrase.size() > n) return false;
   for (size_t start = 0; start + phrase.size() <= n; ++start) {
     if (std::equal(phrase.begin(), phrase.end(), ids + start)) return true;
+  }
+  return false;
+}
+
+// Whether `text` holds `part` (not empty): a scan for its first byte and
+// a compare, inline, for the short words of a vocabulary (the library's
+// substring search cost more getting started than searching).
+bool HoldsPart(absl::string_view text, absl::string_view part) {
+  if (part.empty() || part.size() > text.size()) return part.empty();
+  const char first = part[0];
+  const size_t last = text.size() - part.size();
+  for (size_t i = 0; i <= last; ++i) {
+    if (text[i] == first && std::memcmp(text.data() + i + 1, part.data() + 1,
+                                        part.size() - 1) == 0) {
+      return true;
+    }
   }
   return false;
 }
@@ -1044,12 +1066,38 @@ struct SearchIndex::Plan {
   }
 };
 
+void SearchIndex::WordsUpTo(const TermMatch& tm, SearchMatch hi,
+                            std::vector<std::pair<WordId, SearchMatch>>* out) {
+  out->clear();
+  for (const auto& [w, m] : tm.words) {
+    if (m <= hi) out->emplace_back(w, m);
+  }
+}
+
+// Always inlined: as a call, the compiler takes it for a function without
+// effects (prefetches are none) and drops the calls.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void SearchIndex::PrefetchPostings(
+    const std::vector<std::pair<WordId, SearchMatch>>& words, size_t k) const {
+  if (k + 2 * kWordsPipelined < words.size()) {
+    __builtin_prefetch(&words_[words[k + 2 * kWordsPipelined].first].docs);
+  }
+  if (k + kWordsPipelined < words.size()) {
+    const auto& docs = words_[words[k + kWordsPipelined].first].docs;
+    const char* p = reinterpret_cast<const char*>(docs.data());
+    const size_t bytes =
+        std::min(docs.size() * sizeof(docs[0]), kPostingBytesAhead);
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at);
+  }
+}
+
 double SearchIndex::SamplePass(const Plan& plan, size_t driver,
                                SearchMatch hi) const {
   size_t sampled = 0, passed = 0;
-  for (const auto& [w, m] : plan.terms[driver].words) {
-    if (m > hi) continue;
-    for (const auto& [d, posting] : words_[w].docs) {
+  thread_local std::vector<std::pair<WordId, SearchMatch>> words;
+  WordsUpTo(plan.terms[driver], hi, &words);
+  for (size_t k = 0; k < words.size(); ++k) {
+    PrefetchPostings(words, k);
+    for (const auto& [d, posting] : words_[words[k].first].docs) {
       if (sampled == kPassSample) break;
       ++sampled;
       if (MayMatchDoc(plan, posting.signature)) ++passed;
@@ -1182,6 +1230,10 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
           if ((bits[list[i]] & need) == need) have_all.push_back(list[i]);
         }
         const WordText* texts = word_texts_.data();
+        // The words found go into the map together, its room made once
+        // (hundreds for a common part).
+        thread_local std::vector<WordId> found;
+        found.clear();
         for (size_t i = 0; i < have_all.size(); ++i) {
           if (i + kWordsAhead < have_all.size()) {
             __builtin_prefetch(&texts[have_all[i + kWordsAhead]]);
@@ -1192,27 +1244,40 @@ SearchIndex::TermMatch SearchIndex::MatchTerm(const QueryTerm& term) const {
               packed.len != kLongWord
                   ? absl::string_view(packed.text, packed.len)
                   : absl::string_view(words_[w].text);
-          if (absl::StrContains(text, term.word)) {
-            tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
-          }
+          if (HoldsPart(text, term.word)) found.push_back(w);
         }
+        tm.words.reserve(tm.words.size() + found.size());
+        for (WordId w : found) tm.words.emplace(w, SEARCH_MATCH_PARTIAL);
       }
     }
     // Words one edit away: they are a deletion of the term, or share a
     // deletion with it, or the term is a deletion of them.
     if (chars >= mo.min_fuzzy_chars && chars <= mo.max_fuzzy_chars &&
         !HasDigit(term.word)) {
-      auto from_deletions = [&](absl::string_view s) {
-        auto it = deletions_.find(HashOf(s));
+      // Each look-up below is a cache miss in a large table, and so is
+      // each word found: all the look-ups are asked for from memory
+      // first, then the words found, then they are compared.
+      const std::vector<std::string> deleted = OneDeletions(term.word);
+      absl::InlinedVector<uint64_t, 16> keys;
+      keys.push_back(HashOf(term.word));
+      for (const std::string& d : deleted) keys.push_back(HashOf(d));
+      for (uint64_t k : keys) deletions_.prefetch(k);
+      for (const std::string& d : deleted) word_ids_.prefetch(d);
+      thread_local std::vector<WordId> near;
+      near.clear();
+      auto from_deletions = [&](uint64_t key) {
+        auto it = deletions_.find(key);
         if (it == deletions_.end()) return;
-        for (WordId w : it->second) consider(w);
+        near.insert(near.end(), it->second.begin(), it->second.end());
       };
-      from_deletions(term.word);
-      for (const std::string& d : OneDeletions(term.word)) {
-        auto it = word_ids_.find(d);
-        if (it != word_ids_.end()) consider(it->second);
-        from_deletions(d);
+      from_deletions(keys[0]);
+      for (size_t i = 0; i < deleted.size(); ++i) {
+        auto it = word_ids_.find(deleted[i]);
+        if (it != word_ids_.end()) near.push_back(it->second);
+        from_deletions(keys[i + 1]);
       }
+      for (WordId w : near) __builtin_prefetch(&words_[w].text);
+      for (WordId w : near) consider(w);
     }
   }
   {
@@ -1548,6 +1613,8 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // Documents that passed their posting's signature, looked at closer in a
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
+  // The words whose postings are walked, in turn.
+  thread_local std::vector<std::pair<WordId, SearchMatch>> walked;
   const TermMatch& tm = plan.terms[driver];
   // Two plain terms (no phrase, exclusion or extension): a document's
   // match is the worse of its two terms' best words, which their postings
@@ -1559,9 +1626,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     DocTiers& tiers = ThreadDocTiers();
     tiers.Begin(docs_.size());
     absl::Status status = absl::OkStatus();
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         if (plan.kinds != 0 && ((posting.signature >> 24) & plan.kinds) == 0) {
@@ -1570,9 +1639,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
         tiers.Note(d, m);
       }
     }
-    for (const auto& [w, m] : plan.terms[1 - driver].words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(plan.terms[1 - driver], hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         const int mine = tiers.Get(d);
@@ -1585,8 +1656,10 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     tiers.End();
     if (!status.ok()) return status;
   } else {
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi) continue;
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size(); ++k) {
+      PrefetchPostings(walked, k);
+      const auto [w, m] = walked[k];
       closer.clear();
       // One plain term: the cids are marked a batch at a time, their marks
       // asked for from memory first (a million cids' marks are 2 MiB, past

@@ -375,6 +375,74 @@ TEST_P(SearchIndexReferenceTest, RareWordWithTheCommonestMatchesTheReference) {
   EXPECT_GT(compared, 0);
 }
 
+// Parts, beginnings and misspellings of the commonest words, alone and
+// with a second word, and words of the catalog inside them: expansions to
+// many words holding a large share of the cids, walked word after word
+// (their postings asked for ahead); every order, direction, filter and
+// page size, the qualities after the first when it has too few hits, and
+// the later pages.
+TEST_P(SearchIndexReferenceTest, CommonWordsInPartMatchTheReference) {
+  std::map<std::string, int> names_with;
+  for (const ReferenceFile& f : catalog_.files) {
+    for (const auto& [name, count] : f.names) {
+      std::vector<std::string> ws = Tokenize(name);
+      std::sort(ws.begin(), ws.end());
+      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+      for (const std::string& w : ws) ++names_with[w];
+    }
+  }
+  std::vector<std::pair<int, std::string>> by_count;
+  for (const auto& [w, n] : names_with) {
+    if (w.size() >= 5 && std::all_of(w.begin(), w.end(), [](char c) {
+          return c >= 'a' && c <= 'z';
+        })) {
+      by_count.emplace_back(n, w);
+    }
+  }
+  std::sort(by_count.rbegin(), by_count.rend());
+  ASSERT_GE(by_count.size(), 6u);
+  // A large share of the cids hold the commonest word.
+  ASSERT_GE(by_count[0].first * 10, static_cast<int>(catalog_.files.size()));
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < 6; ++i) {
+    const std::string& w = by_count[i].second;
+    std::string typo = w;
+    std::swap(typo[1], typo[2]);
+    if (typo == w) typo.erase(1, 1);
+    for (const std::string& t :
+         {w.substr(0, 3), w.substr(1, 3), w.substr(1, 4), typo}) {
+      texts.push_back(t);
+      texts.push_back(absl::StrCat(t, " ", by_count[(i + 1) % 6].second));
+    }
+    // Words of the catalog inside the common word: a few exact hits
+    // before the many parts.
+    for (size_t at = 0; at + 3 <= w.size(); ++at) {
+      for (size_t len = 3; at + len <= w.size() && len < w.size(); ++len) {
+        if (names_with.count(w.substr(at, len)) > 0) {
+          texts.push_back(w.substr(at, len));
+        }
+      }
+    }
+  }
+  ASSERT_GT(texts.size(), 48u);
+  std::vector<Variation> variations = Variations();
+  Variation audio;
+  audio.label = "kind audio";
+  audio.kind = FILE_KIND_AUDIO;
+  variations.push_back(audio);
+  Variation large;
+  large.label = "limit 60";
+  large.limit = 60;
+  variations.push_back(large);
+  int compared = 0;
+  for (const std::string& text : texts) {
+    for (const Variation& v : variations) {
+      compared += Compare("common in part", text, v, 2);
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
 TEST_P(SearchIndexReferenceTest, StillMatchesAfterSourcesComeAndGo) {
   std::mt19937_64 rng(99);
   // Withdraw about a third of the holders, names and whole files included,

@@ -208,6 +208,20 @@ class SearchIndexReferenceTest : public ::testing::TestWithParam<bool> {
 
   using Standing = SearchIndex::Standing;
 
+  // For each word, how many names of the catalog hold it.
+  std::map<std::string, int> NamesWithWord() const {
+    std::map<std::string, int> names_with;
+    for (const ReferenceFile& f : catalog_.files) {
+      for (const auto& [name, count] : f.names) {
+        std::vector<std::string> ws = Tokenize(name);
+        std::sort(ws.begin(), ws.end());
+        ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
+        for (const std::string& w : ws) ++names_with[w];
+      }
+    }
+    return names_with;
+  }
+
   TestCatalog catalog_;
   SearchIndex index_;
   // (cid, name) -> its sources' documents and standings.
@@ -284,15 +298,7 @@ TEST_P(SearchIndexReferenceTest, TwoWordsOfEveryQualityMatchTheReference) {
 // documents the rare word finds instead of being expanded. Some of those
 // documents hold only a longer or misspelt form of the common word.
 TEST_P(SearchIndexReferenceTest, RareWordWithTheCommonestMatchesTheReference) {
-  std::map<std::string, int> names_with;
-  for (const ReferenceFile& f : catalog_.files) {
-    for (const auto& [name, count] : f.names) {
-      std::vector<std::string> ws = Tokenize(name);
-      std::sort(ws.begin(), ws.end());
-      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-      for (const std::string& w : ws) ++names_with[w];
-    }
-  }
+  std::map<std::string, int> names_with = NamesWithWord();
   std::string common;
   int most = 0;
   for (const auto& [w, n] : names_with) {
@@ -382,15 +388,7 @@ TEST_P(SearchIndexReferenceTest, RareWordWithTheCommonestMatchesTheReference) {
 // page size, the qualities after the first when it has too few hits, and
 // the later pages.
 TEST_P(SearchIndexReferenceTest, CommonWordsInPartMatchTheReference) {
-  std::map<std::string, int> names_with;
-  for (const ReferenceFile& f : catalog_.files) {
-    for (const auto& [name, count] : f.names) {
-      std::vector<std::string> ws = Tokenize(name);
-      std::sort(ws.begin(), ws.end());
-      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-      for (const std::string& w : ws) ++names_with[w];
-    }
-  }
+  std::map<std::string, int> names_with = NamesWithWord();
   std::vector<std::pair<int, std::string>> by_count;
   for (const auto& [w, n] : names_with) {
     if (w.size() >= 5 && std::all_of(w.begin(), w.end(), [](char c) {

@@ -7,7 +7,10 @@
 // as long as they are held.
 //
 // Indexing costs one more load than a std::vector's (the block's address,
-// from a table of a few dozen entries that stays in the cache).
+// from a table of a few dozen entries that stays in the cache). std::deque
+// also grows without moving, but libstdc++ gives it 512-byte blocks (six
+// 80-byte records each): a million records would be 170,000 allocations,
+// and its indexing does more arithmetic.
 //
 // Thread-compatible.
 #ifndef TROVE_COMMON_SEARCH_CHUNKED_VECTOR_H_

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/hash/hash.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/match.h"
@@ -260,6 +261,11 @@ std::vector<std::pair<uint32_t, uint32_t>>& ThreadScratch() {
 
 // How many documents a walk asks for from memory at once.
 constexpr size_t kCloserBatch = 32;
+// A walk over postings word after word asks for the postings of the word
+// this many ahead (the first kPostingBytesAhead bytes), and for the record
+// of the word twice as far.
+constexpr size_t kWordsPipelined = 4;
+constexpr size_t kPostingBytesAhead = 256;
 // How many words ahead a scan of the vocabulary asks for their records.
 constexpr size_t kWordsAhead = 16;
 
@@ -1048,12 +1054,38 @@ struct SearchIndex::Plan {
   }
 };
 
+void SearchIndex::WordsUpTo(const TermMatch& tm, SearchMatch hi,
+                            std::vector<std::pair<WordId, SearchMatch>>* out) {
+  out->clear();
+  for (const auto& [w, m] : tm.words) {
+    if (m <= hi) out->emplace_back(w, m);
+  }
+}
+
+// Always inlined: as a call, the compiler takes it for a function without
+// effects (prefetches are none) and drops the calls.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void SearchIndex::PrefetchPostings(
+    const std::vector<std::pair<WordId, SearchMatch>>& words, size_t k) const {
+  if (k + 2 * kWordsPipelined < words.size()) {
+    __builtin_prefetch(&words_[words[k + 2 * kWordsPipelined].first].docs);
+  }
+  if (k + kWordsPipelined < words.size()) {
+    const auto& docs = words_[words[k + kWordsPipelined].first].docs;
+    const char* p = reinterpret_cast<const char*>(docs.data());
+    const size_t bytes =
+        std::min(docs.size() * sizeof(docs[0]), kPostingBytesAhead);
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at);
+  }
+}
+
 double SearchIndex::SamplePass(const Plan& plan, size_t driver,
                                SearchMatch hi) const {
   size_t sampled = 0, passed = 0;
-  for (const auto& [w, m] : plan.terms[driver].words) {
-    if (m > hi) continue;
-    for (const auto& [d, posting] : words_[w].docs) {
+  thread_local std::vector<std::pair<WordId, SearchMatch>> words;
+  WordsUpTo(plan.terms[driver], hi, &words);
+  for (size_t k = 0; k < words.size(); ++k) {
+    PrefetchPostings(words, k);
+    for (const auto& [d, posting] : words_[words[k].first].docs) {
       if (sampled == kPassSample) break;
       ++sampled;
       if (MayMatchDoc(plan, posting.signature)) ++passed;
@@ -1569,6 +1601,8 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
   // Documents that passed their posting's signature, looked at closer in a
   // second pass that fetches their records from memory a few ahead.
   std::vector<std::pair<DocId, CidId>>& closer = ThreadScratch();
+  // The words whose postings are walked, in turn.
+  thread_local std::vector<std::pair<WordId, SearchMatch>> walked;
   const TermMatch& tm = plan.terms[driver];
   // Two plain terms (no phrase, exclusion or extension): a document's
   // match is the worse of its two terms' best words, which their postings
@@ -1580,9 +1614,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     DocTiers& tiers = ThreadDocTiers();
     tiers.Begin(docs_.size());
     absl::Status status = absl::OkStatus();
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         if (plan.kinds != 0 && ((posting.signature >> 24) & plan.kinds) == 0) {
@@ -1591,9 +1627,11 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
         tiers.Note(d, m);
       }
     }
-    for (const auto& [w, m] : plan.terms[1 - driver].words) {
-      if (m > hi || !status.ok()) continue;
-      for (const auto& [d, posting] : words_[w].docs) {
+    WordsUpTo(plan.terms[1 - driver], hi, &walked);
+    for (size_t k = 0; k < walked.size() && status.ok(); ++k) {
+      PrefetchPostings(walked, k);
+      const SearchMatch m = walked[k].second;
+      for (const auto& [d, posting] : words_[walked[k].first].docs) {
         status = plan.Step();
         if (!status.ok()) break;
         const int mine = tiers.Get(d);
@@ -1606,8 +1644,10 @@ absl::Status SearchIndex::CollectByWords(const Plan& plan, SearchMatch lo,
     tiers.End();
     if (!status.ok()) return status;
   } else {
-    for (const auto& [w, m] : tm.words) {
-      if (m > hi) continue;
+    WordsUpTo(tm, hi, &walked);
+    for (size_t k = 0; k < walked.size(); ++k) {
+      PrefetchPostings(walked, k);
+      const auto [w, m] = walked[k];
       closer.clear();
       // One plain term: the cids are marked a batch at a time, their marks
       // asked for from memory first (a million cids' marks are 2 MiB, past

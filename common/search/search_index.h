@@ -387,6 +387,16 @@ class SearchIndex {
   // pass their signature (MayMatchDoc), from its first postings; -1 when
   // it has none.
   double SamplePass(const Plan& plan, size_t driver, SearchMatch hi) const;
+  // The words of `tm` matching at most as `hi`, in `out` (cleared first).
+  static void WordsUpTo(const TermMatch& tm, SearchMatch hi,
+                        std::vector<std::pair<WordId, SearchMatch>>* out);
+  // For a walk over the postings of `words` in turn, at the k-th: asks for
+  // the record of a word a few ahead, and the first postings of a nearer
+  // one, from memory (most words have a few postings, each list a cache
+  // miss of its own: waited for one word after the other, these were
+  // most of a walk over a part of a word's hundreds of words).
+  void PrefetchPostings(
+      const std::vector<std::pair<WordId, SearchMatch>>& words, size_t k) const;
   // Whether CollectByWords pairs the postings of the plan's two terms
   // instead of reading the documents of the driver's; `pass` as
   // SamplePass gives it.

@@ -885,7 +885,6 @@ void SearchIndex::EndBulkLoad() {
   for (CidId id : cid_index_) RefreshSignature(cids_[id]);
   std::vector<CidId> ids(cid_index_.begin(), cid_index_.end());
   OrderScratch scratch;
-  scratch.whole = true;
   ForEachOrderSorted(
       ids, &scratch,
       [&](OrderKind kind, const std::vector<OrderEntry>& sorted) {
@@ -916,9 +915,10 @@ void SearchIndex::ForEachOrderSorted(
       return kind == kBySources ? ~static_cast<uint64_t>(c.sources)
                                 : ~static_cast<uint64_t>(c.size);
     };
-    if (scratch->whole) {
-      // A whole catalog: sorted in place (the arrays below would be
-      // another two thirds of it at the load's peak).
+    if (entries.size() > kKeptScratch) {
+      // More than a batch's arrays keep (a whole catalog at its load):
+      // sorted in place, as the arrays below would be another two thirds
+      // of it at once, and would not be kept.
       for (OrderEntry& e : entries) e.primary = key_of(e);
       std::stable_sort(entries.begin(), entries.end(),
                        [](const OrderEntry& a, const OrderEntry& b) {

@@ -350,9 +350,6 @@ class SearchIndex {
   OrderEntry EntryFor(CidId cid, OrderKind kind) const;
   // ForEachOrderSorted's arrays.
   struct OrderScratch {
-    // Sorting a whole catalog (in place, for the least memory at once)
-    // rather than a batch.
-    bool whole = false;
     std::vector<OrderEntry> by_name;
     std::vector<std::pair<uint64_t, uint32_t>> keys;
     std::vector<OrderEntry> by_key;

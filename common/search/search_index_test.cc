@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/search/query.h"
 #include "common/search/reference_search.h"
 #include "common/search/test_catalog.h"
@@ -852,6 +853,59 @@ TEST(SearchIndexTest, BatchesAnswerAsOneChangeAtATime) {
     }
   }
   EXPECT_GT(compared, 1000);
+}
+
+// More new cids at once than a batch's sort arrays keep are sorted for the
+// orders in place; fewer through the kept arrays. Both must give each order
+// as adding the cids one at a time does: names that tie on their first 20
+// bytes, sizes and source counts that tie by the thousand.
+TEST(SearchIndexTest, LargeAndSmallBatchesSortTheOrdersAlike) {
+  using Standing = SearchIndex::Standing;
+  constexpr int kCids = 70000;  // above what a batch's arrays keep (65,536)
+  SearchIndex bulk, large, small, single;
+  bulk.BeginBulkLoad();
+  large.BeginBatch();
+  for (int i = 0; i < kCids; ++i) {
+    if (i % 1000 == 0) small.BeginBatch();
+    const std::string cid = Raw(absl::StrFormat("%064x", i * 2654435761u));
+    const std::string name = absl::StrFormat(
+        "Common collection of tracks vol %05d.mp3", (i * 7919) % kCids);
+    const int64_t size = 1000 * (1 + i % 7);
+    for (int s = 0; s <= i % 3; ++s) {
+      for (SearchIndex* index : {&bulk, &large, &small, &single}) {
+        index->Add(cid, size, name, Standing::kEstablished);
+      }
+    }
+    if (i % 1000 == 999) small.EndBatch();
+  }
+  small.EndBatch();
+  large.EndBatch();
+  bulk.EndBulkLoad();
+  for (SearchSort sort :
+       {SEARCH_SORT_NAME, SEARCH_SORT_SIZE, SEARCH_SORT_SOURCES}) {
+    std::vector<std::string> walks[4];
+    int i = 0;
+    for (const SearchIndex* index : {&single, &bulk, &large, &small}) {
+      std::string cursor;
+      do {
+        SearchQuery q;
+        q.set_text("collection");
+        q.set_sort(sort);
+        q.set_limit(1000);
+        q.set_cursor(cursor);
+        absl::StatusOr<SearchPage> page =
+            index->Search(*ParseQuery(q, 1000, 1000));
+        ASSERT_TRUE(page.ok()) << page.status();
+        for (const SearchHit& h : page->hits) walks[i].push_back(h.cid());
+        cursor = page->next_cursor;
+      } while (!cursor.empty());
+      ++i;
+    }
+    ASSERT_EQ(walks[0].size(), static_cast<size_t>(kCids)) << sort;
+    EXPECT_TRUE(walks[1] == walks[0]) << "bulk load, sort " << sort;
+    EXPECT_TRUE(walks[2] == walks[0]) << "one large batch, sort " << sort;
+    EXPECT_TRUE(walks[3] == walks[0]) << "small batches, sort " << sort;
+  }
 }
 
 // The cids (hex) a search for `text` finds, all of them (sorted by name).

@@ -28,19 +28,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
-#include <set>
 #include <memory>
+#include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -120,27 +121,66 @@ std::pair<double, double> MemoryMiB(pid_t pid) {
   return {rss, hwm};
 }
 
-// CPU seconds (user + system, all threads) `pid` has used so far; 0 when
-// it cannot be read.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+// The fields after "pid (comm) " of /proc/PID/stat (state is [0], ppid
+// [1], utime [11], stime [12], cutime [13], cstime [14]); empty when it
+// cannot be read.
+std::vector<std::string> StatFields(const std::string& path) {
+  std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)),
                    std::istreambuf_iterator<char>());
   const size_t close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) return 0;
-  // After "pid (comm) ": state, ppid, ...; utime and stime are the 12th
-  // and 13th of those.
+  if (close == std::string::npos || close + 2 >= text.size()) return {};
   std::vector<std::string> f =
       absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
-  if (f.size() < 13) return 0;
+  if (f.size() < 15) return {};
+  return f;
+}
+
+// CPU seconds (user + system, all threads) `pid` has used so far; 0 when
+// it cannot be read.
+double CpuSeconds(pid_t pid) {
+  std::vector<std::string> f = StatFields(absl::StrCat("/proc/", pid, "/stat"));
+  if (f.empty()) return 0;
   return (std::stod(f[11]) + std::stod(f[12])) /
          static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// The CPU seconds of `root` and of every process it started, including
+// those that have exited (a process's cutime and cstime hold what its
+// children used once it reaped them, as PostgreSQL's postmaster does its
+// backends'). Counting only the processes alive at the start of a
+// measurement misses the connections opened during it.
+double TreeCpuSeconds(pid_t root) {
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<std::string> own =
+      StatFields(absl::StrCat("/proc/", root, "/stat"));
+  if (own.empty()) return 0;
+  double sum = std::stod(own[11]) + std::stod(own[12]) + std::stod(own[13]) +
+               std::stod(own[14]);
+  const std::string parent = absl::StrCat(root);
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) {
+      continue;
+    }
+    std::vector<std::string> f = StatFields(entry.path().string() + "/stat");
+    if (!f.empty() && f[1] == parent)
+      sum += std::stod(f[11]) + std::stod(f[12]);
+  }
+  return sum / tick;
+}
+
+// The parent of `pid`, or 0.
+pid_t ParentOf(pid_t pid) {
+  std::vector<std::string> f = StatFields(absl::StrCat("/proc/", pid, "/stat"));
+  return f.empty() ? 0 : static_cast<pid_t>(std::stol(f[1]));
 }
 
 // The CPU that groups of processes used over one measurement, per call.
 class CpuPerCall {
  public:
-  // `groups`: a label and the processes it sums.
+  // `groups`: a label and the processes it sums. A process given as its
+  // negative pid stands for its whole tree (TreeCpuSeconds).
   explicit CpuPerCall(std::vector<std::pair<std::string, std::vector<pid_t>>> groups)
       : groups_(std::move(groups)), start_(Now()) {}
   // "CPU per call: index_server 120 us, this client 40 us, ...".
@@ -149,7 +189,7 @@ class CpuPerCall {
     std::vector<std::string> parts;
     for (size_t g = 0; g < groups_.size(); ++g) {
       parts.push_back(absl::StrFormat(
-          "%s %.0f us", groups_[g].first,
+          "%s %.1f us", groups_[g].first,
           calls > 0 ? (end[g] - start_[g]) * 1e6 / calls : 0.0));
     }
     return absl::StrCat("    CPU per ", per, ": ", absl::StrJoin(parts, ", "));
@@ -160,7 +200,7 @@ class CpuPerCall {
     std::vector<double> out;
     for (const auto& [label, pids] : groups_) {
       double sum = 0;
-      for (pid_t p : pids) sum += CpuSeconds(p);
+      for (pid_t p : pids) sum += p < 0 ? TreeCpuSeconds(-p) : CpuSeconds(p);
       out.push_back(sum);
     }
     return out;
@@ -1047,20 +1087,19 @@ int Main() {
         "batches of up to %d files, %d clients; load average before: %s",
         fresh.files.size(), fresh.peers.size(), nsn,
         absl::GetFlag(FLAGS_ingest_batch_files), clients, LoadAverage()));
-    // Every PostgreSQL process of the cluster (backends, WAL writer,
-    // checkpointer...): what a durable file costs the database.
-    std::vector<pid_t> pg_processes;
+    // Every PostgreSQL process of the cluster (backends, also those the
+    // index connects during the ingest, WAL writer, checkpointer...): what
+    // a durable file costs the database. The cluster is the postmaster's
+    // tree; this connection's backend is its child.
+    pid_t postmaster = 0;
     {
       pqxx::connection c(admin);
       pqxx::nontransaction tx(c);
-      for (const pqxx::row& row :
-           tx.exec("SELECT pid FROM pg_stat_activity WHERE pid <> "
-                   "pg_backend_pid()")) {
-        pg_processes.push_back(row[0].as<pid_t>());
-      }
+      postmaster =
+          ParentOf(tx.exec("SELECT pg_backend_pid()")[0][0].as<pid_t>());
     }
     CpuPerCall ingest_cpu({{"index_server", {(*index)->pid()}},
-                           {"PostgreSQL", pg_processes},
+                           {"PostgreSQL", {-postmaster}},
                            {"this client", {getpid()}}});
     std::atomic<int64_t> acked{0}, failures{0};
     std::string ingest_error;

@@ -206,6 +206,16 @@ ABSL_FLAG(int, cut_off_seconds, 60, "how long a cut-off caller is refused");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, let running calls finish this long");
 
+// jemalloc's options, which it reads from this symbol when it starts
+// (MALLOC_CONF in the environment still adds to them): the index's memory
+// on transparent huge pages where the system allows them (THP `madvise`
+// or `always`). The search index is millions of small records reached at
+// random; with 4 KiB pages most of those reads also missed the TLB, and
+// every new page of a growing catalog cost a fault (bench/RESULTS.md).
+extern "C" {
+const char* malloc_conf = "thp:always";
+}
+
 namespace trove {
 namespace index_server {
 namespace {

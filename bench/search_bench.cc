@@ -28,20 +28,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
-#include <pqxx/pqxx>
 #include <set>
 #include <string>
 #include <thread>
 #include <tuple>
 #include <vector>
+
+#include <pqxx/pqxx>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -56,6 +55,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/catalog_gen.h"
+#include "bench/proc_figures.h"
 #include "common/search/kinds.h"
 #include "common/search/text.h"
 #include "common/validation.h"
@@ -108,72 +108,8 @@ std::string LoadAverage() {
 
 // VmRSS and VmHWM of `pid`, in MiB.
 std::pair<double, double> MemoryMiB(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  double rss = 0, hwm = 0;
-  while (std::getline(in, line)) {
-    std::vector<std::string> f =
-        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    if (f.size() < 2) continue;
-    if (f[0] == "VmRSS:") rss = std::stod(f[1]) / 1024;
-    if (f[0] == "VmHWM:") hwm = std::stod(f[1]) / 1024;
-  }
-  return {rss, hwm};
-}
-
-// The fields after "pid (comm) " of /proc/PID/stat (state is [0], ppid
-// [1], utime [11], stime [12], cutime [13], cstime [14]); empty when it
-// cannot be read.
-std::vector<std::string> StatFields(const std::string& path) {
-  std::ifstream in(path);
-  std::string text((std::istreambuf_iterator<char>(in)),
-                   std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos || close + 2 >= text.size()) return {};
-  std::vector<std::string> f =
-      absl::StrSplit(text.substr(close + 2), ' ', absl::SkipEmpty());
-  if (f.size() < 15) return {};
-  return f;
-}
-
-// CPU seconds (user + system, all threads) `pid` has used so far; 0 when
-// it cannot be read.
-double CpuSeconds(pid_t pid) {
-  std::vector<std::string> f = StatFields(absl::StrCat("/proc/", pid, "/stat"));
-  if (f.empty()) return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// The CPU seconds of `root` and of every process it started, including
-// those that have exited (a process's cutime and cstime hold what its
-// children used once it reaped them, as PostgreSQL's postmaster does its
-// backends'). Counting only the processes alive at the start of a
-// measurement misses the connections opened during it.
-double TreeCpuSeconds(pid_t root) {
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::vector<std::string> own =
-      StatFields(absl::StrCat("/proc/", root, "/stat"));
-  if (own.empty()) return 0;
-  double sum = std::stod(own[11]) + std::stod(own[12]) + std::stod(own[13]) +
-               std::stod(own[14]);
-  const std::string parent = absl::StrCat(root);
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) {
-      continue;
-    }
-    std::vector<std::string> f = StatFields(entry.path().string() + "/stat");
-    if (!f.empty() && f[1] == parent)
-      sum += std::stod(f[11]) + std::stod(f[12]);
-  }
-  return sum / tick;
-}
-
-// The parent of `pid`, or 0.
-pid_t ParentOf(pid_t pid) {
-  std::vector<std::string> f = StatFields(absl::StrCat("/proc/", pid, "/stat"));
-  return f.empty() ? 0 : static_cast<pid_t>(std::stol(f[1]));
+  const ProcFigures f = ReadProcFigures(pid);
+  return {f.rss_kib / 1024.0, f.hwm_kib / 1024.0};
 }
 
 // The CPU that groups of processes used over one measurement, per call.
@@ -200,7 +136,9 @@ class CpuPerCall {
     std::vector<double> out;
     for (const auto& [label, pids] : groups_) {
       double sum = 0;
-      for (pid_t p : pids) sum += p < 0 ? TreeCpuSeconds(-p) : CpuSeconds(p);
+      for (pid_t p : pids) {
+        sum += p < 0 ? TreeCpuSeconds(-p) : ReadProcFigures(p).cpu_seconds;
+      }
       out.push_back(sum);
     }
     return out;
@@ -1096,7 +1034,7 @@ int Main() {
       pqxx::connection c(admin);
       pqxx::nontransaction tx(c);
       postmaster =
-          ParentOf(tx.exec("SELECT pg_backend_pid()")[0][0].as<pid_t>());
+          ParentPid(tx.exec("SELECT pg_backend_pid()")[0][0].as<pid_t>());
     }
     CpuPerCall ingest_cpu({{"index_server", {(*index)->pid()}},
                            {"PostgreSQL", {-postmaster}},

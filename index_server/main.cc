@@ -210,8 +210,9 @@ ABSL_FLAG(int, shutdown_grace_ms, 5000,
 // (MALLOC_CONF in the environment still adds to them): the index's memory
 // on transparent huge pages where the system allows them (THP `madvise`
 // or `always`). The search index is millions of small records reached at
-// random; with 4 KiB pages most of those reads also missed the TLB, and
-// every new page of a growing catalog cost a fault (bench/RESULTS.md).
+// random, and every new 4 KiB page of a growing catalog cost a fault; on
+// huge pages the catalog's apply and the search engine used less CPU
+// (bench/RESULTS.md).
 extern "C" {
 const char* malloc_conf = "thp:always";
 }

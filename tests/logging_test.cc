@@ -57,8 +57,12 @@ TEST_F(LoggingTest, JsonLinesFromEveryRoleWithTheirIds) {
   absl::StatusOr<PeerHandle*> a = cluster_->StartPeer(
       "a", {"--log_format=json", "--log_file=" + peer_log});
   ASSERT_TRUE(a.ok()) << a.status();
+  // The scan's warning comes before the ready file; the peer's id joins its
+  // lines with "ready", just after it.
   ASSERT_TRUE(WaitUntil([&] {
-    return absl::StrContains(Slurp(peer_log), "not sharing");
+    const std::string text = Slurp(peer_log);
+    return absl::StrContains(text, "not sharing") &&
+           absl::StrContains(text, "ready: serving");
   }));
   ASSERT_TRUE(WaitUntil([&] { return Lines(index_log).size() >= 2; }));
 
